@@ -1,0 +1,7 @@
+"""Pyre: a fast, strict asynchronous HTTP server for Python ASGI applications."""
+
+from pyre._version import __version__
+from pyre.config import Config
+from pyre.server import Server, run
+
+__all__ = ["Config", "Server", "__version__", "run"]

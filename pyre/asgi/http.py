@@ -1,0 +1,317 @@
+"""The ASGI HTTP request/response cycle, shared by every HTTP version.
+
+One :class:`HTTPCycle` serves one request. The connection (HTTP/1.1 today, HTTP/2
+later) pushes the request body into it (``feed_body``, ``end_body``, ``disconnect``)
+and implements :class:`ResponseStream`, which the cycle calls to emit the response.
+The cycle knows ASGI messages and their order; it knows no byte formats.
+
+Send-side states (anything not listed raises RuntimeError in ``send``)::
+
+    START --http.response.start--> BODY
+    BODY  --http.response.body (more_body)--> BODY
+    BODY  --http.response.body / pathsend--> DONE, or TRAILERS if trailers were announced
+    TRAILERS --http.response.trailers (more_trailers)--> TRAILERS
+    TRAILERS --http.response.trailers--> DONE
+
+After the client disconnected, ``send`` raises :class:`ClientDisconnected` (an
+``OSError``, ASGI spec 2.4); ``receive`` returns ``http.disconnect``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol
+
+__all__ = ["ClientDisconnected", "HTTPCycle", "ResponseStream", "run_asgi"]
+
+logger = logging.getLogger("pyre.error")
+
+# Request body bytes buffered for the application before reading pauses.
+BODY_HIGH_WATER = 65536
+
+_START = 0
+_BODY = 1
+_TRAILERS = 2
+_DONE = 3
+
+_EMPTY_REQUEST_BODY = {"type": "http.request", "body": b"", "more_body": False}
+
+
+class ClientDisconnected(OSError):
+    """``send()`` was called after the client went away (ASGI spec 2.4)."""
+
+
+class ResponseStream(Protocol):
+    """What a connection offers the cycle for one response."""
+
+    write_paused: bool
+
+    def start_response(self, status: int, headers: List[Any], trailers: bool) -> None:
+        """Validate and encode the head (raises InvalidResponse); write nothing yet."""
+
+    def send_body(self, data: bytes, more_body: bool) -> None:
+        """Write body bytes (with the head before the first ones)."""
+
+    def send_trailers(self, headers: List[Any]) -> None:
+        """Write the trailer fields and end the response."""
+
+    async def send_file(self, path: str) -> None:
+        """Write a whole file as the body and end the response."""
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
+
+    def send_continue(self) -> None:
+        """Send ``100 Continue`` if the request asked for it and it was not sent."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def response_complete(self) -> None:
+        """The response ended normally; the connection may go on."""
+
+    def send_error_response(self, status: int) -> None:
+        """Answer with a plain error response (nothing was written yet), then close."""
+
+    def abort(self) -> None:
+        """The response cannot be finished: close without completing it."""
+
+
+class HTTPCycle:
+    """``receive``/``send`` for one HTTP request."""
+
+    __slots__ = (
+        "scope",
+        "stream",
+        "state",
+        "status",
+        "task",
+        "_body",
+        "_buffered",
+        "_body_complete",
+        "_final_delivered",
+        "_disconnected",
+        "_input_closed",
+        "_waiter",
+        "_reading_paused",
+        "_trailers",
+        "_trailer_headers",
+        "_expect_continue",
+    )
+
+    def __init__(self, scope: Dict[str, Any], stream: ResponseStream, body_complete: bool, expect_continue: bool) -> None:
+        self.scope = scope
+        self.stream = stream
+        self.state = _START
+        self.status = 0
+        self.task: Optional[asyncio.Task] = None
+        self._body: List[bytes] = []
+        self._buffered = 0
+        self._body_complete = body_complete
+        self._final_delivered = False
+        self._disconnected = False
+        self._input_closed = False
+        self._waiter: Optional[asyncio.Future] = None
+        self._reading_paused = False
+        self._trailers = False
+        self._trailer_headers: List[Any] = []
+        self._expect_continue = expect_continue
+
+    # -- fed by the connection ---------------------------------------------------------
+
+    @property
+    def response_started(self) -> bool:
+        return self.state != _START
+
+    @property
+    def response_complete(self) -> bool:
+        return self.state == _DONE
+
+    @property
+    def body_complete(self) -> bool:
+        return self._body_complete
+
+    @property
+    def disconnected(self) -> bool:
+        return self._disconnected
+
+    def feed_body(self, data: bytes) -> None:
+        self._body.append(data)
+        self._buffered += len(data)
+        if self._buffered > BODY_HIGH_WATER and not self._reading_paused:
+            self._reading_paused = True
+            self.stream.pause_reading()
+        self._wake()
+
+    def end_body(self) -> None:
+        self._body_complete = True
+        self._wake()
+
+    def disconnect(self) -> None:
+        """The connection is gone: receive() says so, send() raises."""
+        self._disconnected = True
+        self._wake()
+
+    def input_closed(self) -> None:
+        """The client stopped sending (EOF) after a complete request.
+
+        It may have closed entirely or only half-closed while still reading, which
+        TCP cannot tell apart: receive() reports ``http.disconnect`` so a waiting app
+        learns of it, but send() keeps working so a response in progress arrives.
+        """
+        self._input_closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- the application's callables ---------------------------------------------------------
+
+    async def receive(self) -> Dict[str, Any]:
+        while True:
+            if self._body:
+                body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+                self._body.clear()
+                self._buffered = 0
+                if self._reading_paused:
+                    self._reading_paused = False
+                    self.stream.resume_reading()
+                more = not self._body_complete
+                if not more:
+                    self._final_delivered = True
+                return {"type": "http.request", "body": body, "more_body": more}
+            if self._disconnected or self.state == _DONE:
+                return {"type": "http.disconnect"}
+            if self._body_complete and not self._final_delivered:
+                self._final_delivered = True
+                return dict(_EMPTY_REQUEST_BODY)
+            if self._input_closed:
+                return {"type": "http.disconnect"}
+            if self._expect_continue:
+                self._expect_continue = False
+                self.stream.send_continue()
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+
+    async def send(self, message: Dict[str, Any]) -> None:
+        try:
+            kind = message["type"]
+        except (TypeError, KeyError):
+            raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}") from None
+        state = self.state
+        if state == _BODY and kind == "http.response.body":
+            if self._disconnected:
+                raise ClientDisconnected("client disconnected")
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if type(body) is not bytes:
+                if not isinstance(body, (bytes, bytearray, memoryview)):
+                    raise TypeError(f"http.response.body 'body' must be bytes, got {type(body).__name__}")
+                body = bytes(body)
+            stream = self.stream
+            if not more:
+                self.state = _TRAILERS if self._trailers else _DONE
+            stream.send_body(body, more)
+            if not more and not self._trailers:
+                self._complete()
+            elif stream.write_paused:
+                await stream.drain()
+            return
+        if state == _START and kind == "http.response.start":
+            if self._disconnected:
+                raise ClientDisconnected("client disconnected")
+            status = message.get("status")
+            headers = message.get("headers", ())
+            trailers = bool(message.get("trailers", False))
+            # Invalid status or headers raise here; nothing has been written.
+            self.stream.start_response(status, headers, trailers)
+            self.status = status
+            self._trailers = trailers
+            self.state = _BODY
+            return
+        if state == _BODY and kind == "http.response.pathsend":
+            if self._disconnected:
+                raise ClientDisconnected("client disconnected")
+            path = message.get("path")
+            if not isinstance(path, str):
+                raise TypeError("http.response.pathsend 'path' must be a str")
+            await self.stream.send_file(path)  # on failure the response is aborted
+            self.state = _TRAILERS if self._trailers else _DONE
+            if not self._trailers:
+                self._complete()
+            return
+        if state == _TRAILERS and kind == "http.response.trailers":
+            if self._disconnected:
+                raise ClientDisconnected("client disconnected")
+            headers = list(message.get("headers", ()))
+            if message.get("more_trailers", False):
+                self._trailer_headers.extend(headers)
+                return
+            headers = self._trailer_headers + headers
+            self.stream.send_trailers(headers)  # invalid trailers raise; never written
+            self.state = _DONE
+            self._complete()
+            return
+        if state == _DONE:
+            raise RuntimeError(f"Unexpected ASGI message {kind!r} sent, after response already completed.")
+        expected = {
+            _START: "'http.response.start'",
+            _BODY: "'http.response.body'",
+            _TRAILERS: "'http.response.trailers'",
+        }[state]
+        raise RuntimeError(f"Expected ASGI message {expected}, but got {kind!r}.")
+
+    def _complete(self) -> None:
+        self._wake()
+        self.stream.response_complete()
+
+    # -- after the application returns -----------------------------------------------------
+
+    def app_finished(self, exc: Optional[BaseException], result: Any = None) -> None:
+        """Settle the response once the application coroutine has ended."""
+        if exc is not None:
+            if self._disconnected and isinstance(exc, OSError):
+                logger.debug("Client disconnected during the response: %r", exc)
+            elif isinstance(exc, asyncio.CancelledError):
+                logger.debug("ASGI application cancelled")
+            else:
+                logger.error("Exception in ASGI application\n", exc_info=exc)
+        elif result is not None:
+            logger.error("ASGI callable returned a value instead of None: %r", result)
+        if self.state == _START:
+            self.state = _DONE
+            if self._disconnected:
+                self.stream.abort()
+                return
+            if exc is None:
+                logger.error("ASGI callable returned without starting a response.")
+            self.stream.send_error_response(500)
+        elif self.state != _DONE:
+            if exc is None:
+                logger.error("ASGI callable returned without completing the response.")
+            self.state = _DONE
+            self.stream.abort()
+
+
+async def run_asgi(app: Callable[..., Awaitable[Any]], cycle: HTTPCycle) -> None:
+    """The task body for one request: run the app and settle the response."""
+    try:
+        result = await app(cycle.scope, cycle.receive, cycle.send)
+    except BaseException as exc:
+        cycle.app_finished(exc)
+        if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):
+            raise
+    else:
+        cycle.app_finished(None, result)
+

@@ -1,0 +1,70 @@
+"""Builds ASGI connection scopes from a parsed request head and connection facts."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+from urllib.parse import unquote
+
+__all__ = ["ASGI_VERSION", "HTTP_SPEC_VERSION", "ConnectionInfo", "http_scope", "decode_path"]
+
+ASGI_VERSION = "3.0"
+HTTP_SPEC_VERSION = "2.4"
+
+Address = Optional[Tuple[str, int]]
+
+
+class ConnectionInfo:
+    """Per-connection facts every scope repeats, computed once per connection."""
+
+    __slots__ = ("server", "client", "scheme", "root_path", "raw_root_path", "extensions")
+
+    def __init__(self, server: Address, client: Address, scheme: str, root_path: str, extensions: Dict[str, Any]) -> None:
+        self.server = server
+        self.client = client
+        self.scheme = scheme
+        self.root_path = root_path
+        self.raw_root_path = root_path.encode("utf-8")
+        self.extensions = extensions
+
+
+def decode_path(raw_path: bytes) -> str:
+    """Percent-decode a raw (ASCII) path into text, UTF-8 sequences decoded."""
+    text = raw_path.decode("latin-1")
+    if "%" in text:
+        return unquote(text)
+    return text
+
+
+def http_scope(
+    info: ConnectionInfo,
+    method: str,
+    raw_path: bytes,
+    query: bytes,
+    http_version: str,
+    headers: list,
+    state: Optional[Dict[str, Any]],
+) -> Dict[str, Any]:
+    """The ``http`` scope (asgiref www spec); ``path`` and ``raw_path`` include root_path."""
+    root_path = info.root_path
+    path = decode_path(raw_path)
+    if root_path:
+        path = root_path + path
+        raw_path = info.raw_root_path + raw_path
+    scope = {
+        "type": "http",
+        "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
+        "http_version": http_version,
+        "server": info.server,
+        "client": info.client,
+        "scheme": info.scheme,
+        "method": method,
+        "root_path": root_path,
+        "path": path,
+        "raw_path": raw_path,
+        "query_string": query,
+        "headers": headers,
+        "extensions": {name: dict(value) for name, value in info.extensions.items()},
+    }
+    if state is not None:
+        scope["state"] = state.copy()
+    return scope

@@ -1,0 +1,175 @@
+"""Server settings: plain, validated data. Loading the app, binding sockets and
+building contexts happen in :mod:`pyre.server`; only the CLI exits the process."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Union
+
+from pyre.errors import ConfigError
+from pyre.protocol.h1.parsing import H1Limits
+
+__all__ = ["Config", "LOG_LEVELS"]
+
+LOG_LEVELS: Dict[str, int] = {
+    "critical": 50,
+    "error": 40,
+    "warning": 30,
+    "info": 20,
+    "debug": 10,
+    "trace": 5,
+}
+
+_CHOICES = {
+    "http": ("auto", "h1"),
+    "loop": ("auto", "asyncio", "uvloop"),
+    "lifespan": ("auto", "on", "off"),
+    "interface": ("auto", "asgi3", "asgi2"),
+}
+
+
+class Config:
+    """Everything a :class:`pyre.Server` needs. Names and defaults follow uvicorn.
+
+    ``app`` is an ASGI application or an import string ``"module:attribute"``.
+    Every other argument is keyword-only; an invalid value raises
+    :class:`~pyre.errors.ConfigError` naming the setting.
+    """
+
+    def __init__(
+        self,
+        app: Union[str, Callable[..., Any]],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        uds: Optional[str] = None,
+        fd: Optional[int] = None,
+        backlog: int = 2048,
+        http: str = "auto",
+        loop: str = "auto",
+        lifespan: str = "auto",
+        interface: str = "auto",
+        root_path: str = "",
+        factory: bool = False,
+        app_dir: Optional[str] = None,
+        log_level: Union[str, int, None] = "info",
+        access_log: bool = True,
+        use_colors: Optional[bool] = None,
+        timeout_keep_alive: float = 5,
+        timeout_request_header: float = 30,
+        timeout_graceful_shutdown: Optional[float] = None,
+        timeout_lifespan: Optional[float] = 60,
+        limit_concurrency: Optional[int] = None,
+        limit_request_body: Optional[int] = None,
+        h1_max_request_line: int = 8192,
+        h1_max_header_size: int = 65536,
+        h1_max_headers: int = 100,
+        server_header: bool = True,
+        date_header: bool = True,
+        headers: Optional[List[tuple]] = None,
+        env_file: Optional[str] = None,
+    ) -> None:
+        if not (isinstance(app, str) or callable(app)):
+            raise ConfigError(f"app: expected an ASGI application or 'module:attribute', got {app!r}")
+        self.app = app
+        self.host = _str("host", host)
+        self.port = _int("port", port, 0, 65535)
+        self.uds = uds
+        self.fd = None if fd is None else _int("fd", fd, 0)
+        self.backlog = _int("backlog", backlog, 1)
+        self.http = _choice("http", http)
+        self.loop = _choice("loop", loop)
+        self.lifespan = _choice("lifespan", lifespan)
+        self.interface = _choice("interface", interface)
+        if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
+            raise ConfigError(f"root_path: must start with '/' and not end with '/', got {root_path!r}")
+        self.root_path = root_path
+        self.factory = bool(factory)
+        self.app_dir = app_dir
+        if isinstance(log_level, str):
+            if log_level.lower() not in LOG_LEVELS:
+                raise ConfigError(f"log_level: expected one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+            log_level = log_level.lower()
+        self.log_level = log_level
+        self.access_log = bool(access_log)
+        self.use_colors = use_colors
+        self.timeout_keep_alive = _seconds("timeout_keep_alive", timeout_keep_alive)
+        self.timeout_request_header = _seconds("timeout_request_header", timeout_request_header)
+        self.timeout_graceful_shutdown = (
+            None if timeout_graceful_shutdown is None
+            else _seconds("timeout_graceful_shutdown", timeout_graceful_shutdown, allow_zero=True)
+        )
+        self.timeout_lifespan = None if timeout_lifespan is None else _seconds("timeout_lifespan", timeout_lifespan)
+        self.limit_concurrency = None if limit_concurrency is None else _int("limit_concurrency", limit_concurrency, 1)
+        self.limit_request_body = (
+            None if not limit_request_body else _int("limit_request_body", limit_request_body, 1)
+        )
+        self.h1_max_request_line = _int("h1_max_request_line", h1_max_request_line, 16)
+        self.h1_max_header_size = _int("h1_max_header_size", h1_max_header_size, 64)
+        self.h1_max_headers = _int("h1_max_headers", h1_max_headers, 1)
+        self.server_header = bool(server_header)
+        self.date_header = bool(date_header)
+        self.headers = [_header(h) for h in (headers or [])]
+        self.env_file = env_file
+        if sum(x is not None for x in (uds, fd)) > 1:
+            raise ConfigError("uds and fd: give at most one of them")
+
+    @property
+    def h1_limits(self) -> H1Limits:
+        return H1Limits(
+            max_request_line=self.h1_max_request_line,
+            max_header_size=self.h1_max_header_size,
+            max_headers=self.h1_max_headers,
+            max_body_size=self.limit_request_body or 0,
+        )
+
+    @property
+    def log_level_number(self) -> Optional[int]:
+        if self.log_level is None or isinstance(self.log_level, int):
+            return self.log_level
+        return LOG_LEVELS[self.log_level]
+
+    def __repr__(self) -> str:
+        return f"Config(app={self.app!r}, host={self.host!r}, port={self.port!r})"
+
+
+def _choice(name: str, value: str) -> str:
+    choices = _CHOICES[name]
+    if value not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _str(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    return value
+
+
+def _int(name: str, value: Any, low: int, high: Optional[int] = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{name}: must be {bounds}, got {value}")
+    return value
+
+
+def _seconds(name: str, value: Any, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name}: expected a number of seconds, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{name}: must be {'>= 0' if allow_zero else '> 0'} seconds, got {value}")
+    return float(value)
+
+
+def _header(value: Any) -> tuple:
+    if isinstance(value, str):
+        name, sep, val = value.partition(":")
+        if not sep or not name.strip():
+            raise ConfigError(f"headers: expected 'Name: value', got {value!r}")
+        value = (name.strip(), val.strip())
+    try:
+        name, val = value
+    except (TypeError, ValueError):
+        raise ConfigError(f"headers: expected (name, value) pairs, got {value!r}") from None
+    return (str(name), str(val))

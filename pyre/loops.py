@@ -1,0 +1,31 @@
+"""Event-loop choice for ``--loop auto|asyncio|uvloop``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from pyre.errors import ConfigError
+
+__all__ = ["loop_factory", "uvloop_available"]
+
+
+def uvloop_available() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """A zero-argument callable making a new loop of the chosen kind."""
+    if name == "uvloop" or (name == "auto" and uvloop_available()):
+        try:
+            import uvloop
+        except ImportError:
+            raise ConfigError("loop: uvloop is not installed (pip install 'pyre-server[uvloop]')") from None
+        return uvloop.new_event_loop
+    if name in ("asyncio", "auto"):
+        return asyncio.new_event_loop
+    raise ConfigError(f"loop: expected one of auto, asyncio, uvloop, got {name!r}")

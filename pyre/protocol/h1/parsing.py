@@ -1,0 +1,256 @@
+"""The HTTP/1.1 request parser interface: its events, its error and its limits.
+
+Both twins (``pyre._speedups.h1parser`` in Cython, ``pyre._pure.h1parser`` in
+Python) import these classes, so ``isinstance`` checks and error handling are the
+same in both modes.
+
+Strategy
+--------
+The parser is sans-IO. ``feed(data)`` appends bytes and returns a list of events;
+one call per socket read. It parses at most one message, then *pauses*: bytes of a
+pipelined request stay unparsed until the connection has answered the current one
+and calls ``resume()``. So nothing is parsed ahead of the response, a request after
+``Connection: close`` or an upgrade is never parsed, and what the parser holds is
+bounded by the limits below plus one read.
+
+Events, in order, for each message::
+
+    Request, Body*, EndOfMessage        (a request)
+    H2Preface                           (the HTTP/2 connection preface, first message only)
+
+Any violation of RFC 9112 raises :class:`ParseError` carrying the status to answer
+(400, 413, 414, 431, 501, 505). After an error the parser is dead: every further
+call raises the same error, so the bytes after a bad request are never read as
+another request.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Protocol, Tuple, Union
+
+__all__ = [
+    "Body",
+    "EndOfMessage",
+    "END_OF_MESSAGE",
+    "Event",
+    "H1Limits",
+    "H2Preface",
+    "H2_PREFACE",
+    "ParseError",
+    "Request",
+    "RequestParserAPI",
+]
+
+Headers = List[Tuple[bytes, bytes]]
+
+
+class Request:
+    """The head of a request.
+
+    ``path`` is the raw path (before ``?``; for an absolute-form target, the path
+    part of it), ``query`` the raw bytes after the first ``?``. ``headers`` keeps
+    order and repeats, names lower-cased. ``content_length`` is -1 when the request
+    has no Content-Length; ``chunked`` is True for a chunked body. ``upgrade`` is
+    the Upgrade header value when ``Connection: upgrade`` was also sent, else None.
+    """
+
+    __slots__ = (
+        "method",
+        "path",
+        "query",
+        "http_version",
+        "headers",
+        "keep_alive",
+        "expect_continue",
+        "chunked",
+        "content_length",
+        "upgrade",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: bytes,
+        query: bytes,
+        http_version: str,
+        headers: Headers,
+        keep_alive: bool,
+        expect_continue: bool,
+        chunked: bool,
+        content_length: int,
+        upgrade: Optional[bytes],
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.http_version = http_version
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.chunked = chunked
+        self.content_length = content_length
+        self.upgrade = upgrade
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or self.content_length > 0
+
+    def __repr__(self) -> str:
+        return (
+            f"Request(method={self.method!r}, path={self.path!r}, query={self.query!r}, "
+            f"http_version={self.http_version!r}, headers={self.headers!r}, "
+            f"keep_alive={self.keep_alive!r}, expect_continue={self.expect_continue!r}, "
+            f"chunked={self.chunked!r}, content_length={self.content_length!r}, "
+            f"upgrade={self.upgrade!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Request:
+            return NotImplemented
+        return all(getattr(self, s) == getattr(other, s) for s in Request.__slots__)
+
+
+class Body:
+    """A piece of the request body (all body bytes parsed in one ``feed``)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"Body({self.data!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Body:
+            return NotImplemented
+        return self.data == other.data
+
+
+class EndOfMessage:
+    """The end of a request; ``trailers`` holds a chunked body's trailer fields.
+
+    Trailers are never merged into the request headers; fields that must not be
+    trailers (framing, routing, control) are dropped.
+    """
+
+    __slots__ = ("trailers",)
+
+    def __init__(self, trailers: Tuple[Tuple[bytes, bytes], ...] = ()) -> None:
+        self.trailers = trailers
+
+    def __repr__(self) -> str:
+        return f"EndOfMessage({self.trailers!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not EndOfMessage:
+            return NotImplemented
+        return self.trailers == other.trailers
+
+
+END_OF_MESSAGE = EndOfMessage()
+
+
+class H2Preface:
+    """The HTTP/2 prior-knowledge preface opened the connection (RFC 9113 §3.4).
+
+    The parser stops; ``trailing_data`` holds the bytes after the preface.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "H2Preface()"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is H2Preface
+
+
+H2_PREFACE = H2Preface()
+
+Event = Union[Request, Body, EndOfMessage, H2Preface]
+
+
+class ParseError(Exception):
+    """The peer sent bytes that are not a valid request; answer ``status`` and close."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.reason}"
+
+
+class H1Limits:
+    """Limits the parser enforces, so memory per connection stays bounded.
+
+    - ``max_request_line``: bytes in the request line (414 beyond).
+    - ``max_header_size``: bytes in the header section, and separately in a trailer
+      section (431 beyond), whether it arrives in one read or trickles in.
+    - ``max_headers``: header fields in the header section or a trailer section (431).
+    - ``max_body_size``: request body bytes; 0 means no limit (413 beyond, from the
+      Content-Length before any body is read, or as soon as a chunked body passes it).
+    - ``max_chunk_extensions``: total bytes of chunk extensions in one body (400).
+    """
+
+    __slots__ = (
+        "max_request_line",
+        "max_header_size",
+        "max_headers",
+        "max_body_size",
+        "max_chunk_extensions",
+    )
+
+    def __init__(
+        self,
+        max_request_line: int = 8192,
+        max_header_size: int = 65536,
+        max_headers: int = 100,
+        max_body_size: int = 0,
+        max_chunk_extensions: int = 4096,
+    ) -> None:
+        for name, value in (
+            ("max_request_line", max_request_line),
+            ("max_header_size", max_header_size),
+            ("max_headers", max_headers),
+            ("max_chunk_extensions", max_chunk_extensions),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(max_body_size, int) or max_body_size < 0:
+            raise ValueError(f"max_body_size must be an integer >= 0, got {max_body_size!r}")
+        self.max_request_line = max_request_line
+        self.max_header_size = max_header_size
+        self.max_headers = max_headers
+        self.max_body_size = max_body_size
+        self.max_chunk_extensions = max_chunk_extensions
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__)
+        return f"H1Limits({fields})"
+
+
+class RequestParserAPI(Protocol):
+    """What both parser twins implement."""
+
+    def __init__(self, limits: H1Limits) -> None: ...
+
+    def feed(self, data: bytes) -> List[Event]:
+        """Append ``data`` and return the events it completes (within one message)."""
+
+    def resume(self) -> List[Event]:
+        """Start on the next message after the current one was answered."""
+
+    @property
+    def paused(self) -> bool:
+        """True once the current message ended (or the parser stopped for good)."""
+
+    @property
+    def closed(self) -> bool:
+        """True when no further message will be parsed (close, upgrade, preface)."""
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Unparsed bytes held by the parser (for an upgrade or the next request)."""

@@ -1,0 +1,220 @@
+"""HTTP/1.1 response serialisation: the head, the framing choice, and body framing.
+
+Sans-IO: functions turn an application's status and headers into bytes and decide
+how the body is framed. The connection keeps the per-response state (bytes left
+for a Content-Length, chunked or not) and writes what these functions return.
+
+Rules (RFC 9110 §6.4.1, §8.6, §15; RFC 9112 §6, §7, §9):
+- headers from the application are validated: names must be tokens, values must
+  hold no control characters except HTAB (no CR, LF or NUL can ever be written);
+  a violation raises :class:`InvalidResponse` and the server answers 500 instead;
+- HEAD, 1xx, 204 and 304 responses carry no body; 204, 304 and 1xx carry no framing
+  headers (Content-Length and Transfer-Encoding from the application are dropped);
+  HEAD keeps the application's Content-Length;
+- a response with no Content-Length is chunked for an HTTP/1.1 request, and
+  close-delimited for HTTP/1.0 (which never sees chunked encoding);
+- the application's own Connection and Transfer-Encoding headers are replaced by
+  the server's decision (``connection: close`` when the connection will close,
+  ``connection: keep-alive`` for a kept-alive HTTP/1.0 connection).
+"""
+
+from __future__ import annotations
+
+import http
+import re
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+__all__ = [
+    "FRAME_CHUNKED",
+    "FRAME_CLOSE",
+    "FRAME_LENGTH",
+    "FRAME_NONE",
+    "InvalidResponse",
+    "ResponseHead",
+    "chunk",
+    "encode_head",
+    "encode_simple_response",
+    "last_chunk",
+    "status_line",
+]
+
+FRAME_LENGTH = 0  # Content-Length framed
+FRAME_CHUNKED = 1  # chunked transfer coding
+FRAME_NONE = 2  # no body may be sent (HEAD, 1xx, 204, 304)
+FRAME_CLOSE = 3  # body delimited by closing the connection (HTTP/1.0)
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_INVALID_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_DIGITS = re.compile(rb"[0-9]{1,18}")
+
+
+class InvalidResponse(ValueError):
+    """The application's response cannot be written as valid HTTP/1.1."""
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return http.HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""
+
+
+_STATUS_LINES = {
+    int(s): b"HTTP/1.1 %d %s\r\n" % (int(s), _reason(int(s))) for s in http.HTTPStatus
+}
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        if type(status) is not int or not 100 <= status <= 999:
+            raise InvalidResponse(f"invalid status code {status!r}")
+        line = b"HTTP/1.1 %d \r\n" % status
+    return line
+
+
+class ResponseHead:
+    """What :func:`encode_head` decided: the bytes, the framing and the keep-alive."""
+
+    __slots__ = ("data", "framing", "content_length", "keep_alive")
+
+    def __init__(self, data: bytes, framing: int, content_length: int, keep_alive: bool) -> None:
+        self.data = data
+        self.framing = framing
+        self.content_length = content_length
+        self.keep_alive = keep_alive
+
+
+def encode_head(
+    status: int,
+    headers: Iterable[Sequence[bytes]],
+    *,
+    http11: bool,
+    head_request: bool,
+    keep_alive: bool,
+    server_line: bytes = b"",
+    date_line: bytes = b"",
+    extra_lines: bytes = b"",
+) -> ResponseHead:
+    """Serialise a response head and choose its framing.
+
+    ``server_line``, ``date_line`` and ``extra_lines`` are the server's default
+    header lines, already encoded with their CRLFs (empty when disabled). The
+    default ``server`` or ``date`` line is left out when the application sent its own.
+    """
+    if type(status) is not int:
+        raise InvalidResponse(f"status must be an int, got {type(status).__name__}")
+    if status < 200:
+        raise InvalidResponse(f"status {status} cannot be a final response")
+    parts: List[bytes] = [status_line(status)]
+    content_length = -1
+    chunked_requested = False
+    app_server = app_date = False
+    no_body_status = status == 204 or status == 304
+    app_lines: List[bytes] = []
+    for pair in headers:
+        try:
+            name, value = pair
+        except (TypeError, ValueError):
+            raise InvalidResponse(f"header must be a [name, value] pair, got {pair!r}") from None
+        if type(name) is not bytes or type(value) is not bytes:
+            if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
+                raise InvalidResponse(f"header names and values must be bytes, got {pair!r}")
+            name, value = bytes(name), bytes(value)
+        if not _TOKEN.fullmatch(name):
+            raise InvalidResponse(f"invalid header name {name!r}")
+        if _INVALID_VALUE.search(value):
+            raise InvalidResponse(f"invalid character in header {name!r} value {value!r}")
+        lname = name.lower()
+        if lname == b"content-length":
+            if no_body_status:
+                continue
+            stripped = value.strip(b" \t")
+            if content_length != -1 or not _DIGITS.fullmatch(stripped):
+                raise InvalidResponse(f"invalid or repeated content-length {value!r}")
+            content_length = int(stripped)
+        elif lname == b"transfer-encoding":
+            if value.strip(b" \t").lower() != b"chunked":
+                raise InvalidResponse(f"unsupported transfer-encoding {value!r}")
+            chunked_requested = True
+            continue
+        elif lname == b"connection":
+            for token in value.split(b","):
+                if token.strip(b" \t").lower() == b"close":
+                    keep_alive = False
+            continue
+        elif lname == b"server":
+            app_server = True
+        elif lname == b"date":
+            app_date = True
+        app_lines.append(name + b": " + value + b"\r\n")
+    if chunked_requested and content_length != -1:
+        raise InvalidResponse("both content-length and transfer-encoding in the response")
+
+    if server_line and not app_server:
+        parts.append(server_line)
+    if date_line and not app_date:
+        parts.append(date_line)
+    if extra_lines:
+        parts.append(extra_lines)
+    parts.extend(app_lines)
+
+    if head_request or no_body_status:
+        framing = FRAME_NONE
+    elif content_length != -1:
+        framing = FRAME_LENGTH
+    elif http11:
+        framing = FRAME_CHUNKED
+        parts.append(b"transfer-encoding: chunked\r\n")
+    else:
+        framing = FRAME_CLOSE
+        keep_alive = False
+
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    elif not http11:
+        parts.append(b"connection: keep-alive\r\n")
+    parts.append(b"\r\n")
+    return ResponseHead(b"".join(parts), framing, content_length, keep_alive)
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (``data`` must not be empty)."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def last_chunk(trailers: Optional[Iterable[Tuple[bytes, bytes]]] = None) -> bytes:
+    """The end of a chunked body, with trailer fields (validated like headers)."""
+    if not trailers:
+        return b"0\r\n\r\n"
+    parts = [b"0\r\n"]
+    for name, value in trailers:
+        if not isinstance(name, bytes) or not isinstance(value, bytes):
+            raise InvalidResponse("trailer names and values must be bytes")
+        if not _TOKEN.fullmatch(name):
+            raise InvalidResponse(f"invalid trailer name {name!r}")
+        if _INVALID_VALUE.search(value):
+            raise InvalidResponse(f"invalid character in trailer {name!r}")
+        parts.append(name + b": " + value + b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def encode_simple_response(
+    status: int, body: bytes, *, default_lines: bytes = b"", close: bool = True, content_type: bytes = b"text/plain; charset=utf-8"
+) -> bytes:
+    """A complete server-generated response (errors, 100 Continue excluded)."""
+    parts = [
+        status_line(status),
+        default_lines,
+        b"content-type: ", content_type, b"\r\n",
+        b"content-length: %d\r\n" % len(body),
+    ]
+    if close:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    parts.append(body)
+    return b"".join(parts)
+
+
+CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"

@@ -1,0 +1,273 @@
+"""The server: startup (app, lifespan, sockets), the serving loop, graceful shutdown.
+
+Embedded use::
+
+    config = pyre.Config(app, host="127.0.0.1", port=0)
+    server = pyre.Server(config)
+    task = asyncio.create_task(server.serve())
+    ...                                 # server.started, server.sockets
+    server.should_exit = True
+    await task
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import Any, Callable, List, Optional
+
+from pyre import _accel
+from pyre.asgi.lifespan import Lifespan
+from pyre.config import Config
+from pyre.errors import AppLoadError, PyreError, StartupError
+from pyre.importer import load_app
+from pyre.loops import loop_factory
+from pyre.sockets import bind_socket, describe
+from pyre.transport.context import ServerContext
+from pyre.transport.h1 import H1Protocol
+
+__all__ = ["Server", "run", "STARTUP_FAILURE"]
+
+logger = logging.getLogger("pyre.error")
+
+STARTUP_FAILURE = 3
+_HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Server:
+    """Serves one :class:`~pyre.Config` on the running event loop.
+
+    ``started`` becomes True once the sockets listen; set ``should_exit`` to stop
+    gracefully (``force_exit`` to stop without waiting for in-flight requests).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.started = False
+        self.should_exit = False
+        self.force_exit = False
+        self.servers: List[asyncio.AbstractServer] = []
+        self.context: Optional[ServerContext] = None
+        self.lifespan: Optional[Lifespan] = None
+
+    @property
+    def sockets(self) -> List[socket.socket]:
+        """The listening sockets (after startup)."""
+        return [sock for server in self.servers for sock in server.sockets]  # type: ignore[misc]
+
+    @property
+    def bound_port(self) -> Optional[int]:
+        for sock in self.sockets:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                return sock.getsockname()[1]
+        return None
+
+    def run(self, sockets: Optional[List[socket.socket]] = None) -> None:
+        """Run :meth:`serve` on a new event loop of the configured kind."""
+        factory = loop_factory(self.config.loop)
+        _run_with_loop(self.serve(sockets), factory)
+
+    async def serve(self, sockets: Optional[List[socket.socket]] = None) -> None:
+        """Start, serve until ``should_exit``, then shut down gracefully.
+
+        Raises :class:`~pyre.errors.AppLoadError` if the app cannot be loaded.
+        A bind or lifespan startup failure is logged and leaves ``started`` False.
+        """
+        config = self.config
+        app = load_app(config.app, factory=config.factory, app_dir=config.app_dir, interface=config.interface)
+        with self._capture_signals():
+            await self._startup(app, sockets)
+            if self.should_exit or not self.started:
+                await self._teardown_failed_start()
+                return
+            await self._main_loop()
+            await self._shutdown()
+
+    # -- startup ------------------------------------------------------------------------------
+
+    async def _startup(self, app: Callable[..., Any], sockets: Optional[List[socket.socket]]) -> None:
+        config = self.config
+        loop = asyncio.get_running_loop()
+        state = None
+        if config.lifespan != "off":
+            self.lifespan = Lifespan(app, config.lifespan, config.timeout_lifespan)
+            await self.lifespan.startup()
+            if self.lifespan.failed:
+                self.should_exit = True
+                return
+            state = self.lifespan.state if self.lifespan.supported else None
+        ctx = ServerContext(
+            app,
+            loop,
+            limits=config.h1_limits,
+            root_path=config.root_path,
+            timeout_keep_alive=config.timeout_keep_alive,
+            timeout_request_header=config.timeout_request_header,
+            limit_concurrency=config.limit_concurrency,
+            server_header=config.server_header,
+            date_header=config.date_header,
+            extra_headers=b"".join(
+                f"{name.lower()}: {value}\r\n".encode("latin-1") for name, value in config.headers
+            ),
+            access_log=config.access_log,
+            lifespan_state=state,
+        )
+        self.context = ctx
+
+        def protocol_factory() -> H1Protocol:
+            return H1Protocol(ctx)
+
+        try:
+            if sockets is None:
+                sockets = [bind_socket(config.host, config.port, uds=config.uds, fd=config.fd, backlog=config.backlog)]
+            for sock in sockets:
+                server = await loop.create_server(protocol_factory, sock=sock, backlog=config.backlog)
+                self.servers.append(server)
+        except (StartupError, OSError) as exc:
+            logger.error("%s", exc)
+            self.should_exit = True
+            return
+        for sock in self.sockets:
+            logger.info("Pyre running on %s (Press CTRL+C to quit)", describe(sock))
+        logger.debug("Parser: %s; event loop: %s", _accel.MODE, type(loop).__module__)
+        self.started = True
+
+    async def _teardown_failed_start(self) -> None:
+        for server in self.servers:
+            server.close()
+        if self.lifespan is not None and not self.lifespan.failed:
+            await self.lifespan.shutdown()  # lifespan started, but binding failed
+
+    # -- serving --------------------------------------------------------------------------------
+
+    async def _main_loop(self) -> None:
+        ctx = self.context
+        assert ctx is not None
+        interval = ctx.tick_interval
+        elapsed = 0.0
+        while not self.should_exit:
+            await asyncio.sleep(0.05)
+            elapsed += 0.05
+            if elapsed >= interval:
+                elapsed = 0.0
+                ctx.tick()
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        ctx = self.context
+        assert ctx is not None
+        logger.info("Shutting down")
+        ctx.shutting_down = True
+        for server in self.servers:
+            server.close()
+        ctx.close_idle()
+
+        timeout = self.config.timeout_graceful_shutdown
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        if ctx.connections or ctx.tasks:
+            logger.info("Waiting for %d connection(s) and %d request(s) to finish.", len(ctx.connections), len(ctx.tasks))
+        while (ctx.connections or ctx.tasks) and not self.force_exit:
+            if deadline is not None and loop.time() >= deadline:
+                logger.warning("Graceful shutdown timed out; cancelling what is left.")
+                break
+            await asyncio.sleep(0.05)
+            ctx.tick()
+        for task in list(ctx.tasks):
+            task.cancel()
+        for connection in list(ctx.connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+        if ctx.tasks:
+            await asyncio.wait(list(ctx.tasks), timeout=1.0)
+        if self.lifespan is not None and not self.force_exit:
+            await self.lifespan.shutdown()
+        await asyncio.sleep(0)
+        if self.config.uds:
+            try:
+                os.unlink(self.config.uds)
+            except OSError:
+                pass
+        logger.info("Finished server process [%d]", os.getpid())
+
+    # -- signals ----------------------------------------------------------------------------------
+
+    def handle_exit(self, sig: int, frame: Any = None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+    class _SignalScope:
+        def __init__(self, server: "Server") -> None:
+            self.server = server
+            self.installed: List[int] = []
+
+        def __enter__(self) -> None:
+            if threading.current_thread() is not threading.main_thread():
+                return
+            loop = asyncio.get_running_loop()
+            for sig in _HANDLED_SIGNALS:
+                try:
+                    loop.add_signal_handler(sig, self.server.handle_exit, sig, None)
+                except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+                    signal.signal(sig, self.server.handle_exit)
+                else:
+                    self.installed.append(sig)
+
+        def __exit__(self, *exc_info: Any) -> None:
+            if not self.installed:
+                return
+            loop = asyncio.get_running_loop()
+            for sig in self.installed:
+                loop.remove_signal_handler(sig)
+
+    def _capture_signals(self) -> "Server._SignalScope":
+        return Server._SignalScope(self)
+
+
+def _run_with_loop(coro: Any, factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(coro)
+    else:  # pragma: no cover - Python 3.10
+        loop = factory()
+        try:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(coro)
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def run(app: Any, **kwargs: Any) -> None:
+    """Configure logging, serve ``app`` until interrupted; exit non-zero on failure.
+
+    Takes the same keyword arguments as :class:`~pyre.Config`.
+    """
+    from pyre.envfile import load_env_file
+    from pyre.logs import configure_logging
+
+    config = Config(app, **kwargs)
+    configure_logging(config.log_level_number, config.access_log, config.use_colors)
+    if config.env_file:
+        load_env_file(config.env_file)
+    server = Server(config)
+    try:
+        server.run()
+    except AppLoadError as exc:
+        logger.error("%s", exc)
+        sys.exit(1)
+    except PyreError as exc:
+        logger.error("%s", exc)
+        sys.exit(1)
+    except KeyboardInterrupt:  # pragma: no cover - interrupted before handlers installed
+        pass
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

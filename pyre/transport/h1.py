@@ -1,0 +1,490 @@
+"""The HTTP/1.1 connection: an ``asyncio.Protocol`` over one transport.
+
+It feeds bytes to the sans-IO parser, turns parser events into ASGI cycles, and is
+the :class:`~pyre.asgi.http.ResponseStream` of the request in flight (HTTP/1.1 has
+one at a time), writing what :mod:`pyre.protocol.h1.writer` encodes. It knows
+neither the byte grammar (the parser's job) nor ASGI messages (the cycle's job).
+
+Connection phases and their deadlines (checked by ``ServerContext.tick``):
+
+- IDLE: waiting for the first byte of a request; ``--timeout-keep-alive``.
+- HEAD: some bytes of a request head arrived; ``--timeout-request-header`` from the
+  first byte, not reset by later bytes (slowloris gets a 408 and is closed).
+- BUSY: a request is in flight; no deadline.
+- DRAIN: the response ended before the request body; the rest of the body (at most
+  ``DRAIN_LIMIT`` bytes) is read and discarded under the header deadline, so the
+  connection can be kept alive without the client seeing a reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, List, Optional
+
+from pyre._accel import RequestParser
+from pyre.asgi.http import HTTPCycle, run_asgi
+from pyre.asgi.scope import ConnectionInfo, http_scope
+from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
+from pyre.protocol.h1.writer import (
+    CONTINUE_RESPONSE,
+    FRAME_CHUNKED,
+    FRAME_CLOSE,
+    FRAME_LENGTH,
+    FRAME_NONE,
+    encode_head,
+    encode_simple_response,
+    last_chunk,
+)
+from pyre.transport.context import ServerContext
+
+__all__ = ["H1Protocol"]
+
+logger = logging.getLogger("pyre.error")
+
+_IDLE = 0
+_HEAD = 1
+_BUSY = 2
+_DRAIN = 3
+_CLOSED = 4
+
+# Why reading is paused (a bit each): the app is not consuming the body, or
+# pipelined bytes are piling up while a response is pending.
+_PAUSE_BODY = 1
+_PAUSE_PIPELINE = 2
+
+# Unparsed bytes held for pipelined requests before reading pauses.
+PIPELINE_BUFFER_LIMIT = 65536
+# Request body bytes the server reads and discards after an early response.
+DRAIN_LIMIT = 262144
+# Bytes written at once with a head; larger bodies go through writelines.
+_JOIN_LIMIT = 16384
+_FILE_CHUNK = 262144
+
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
+            431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
+            503: "Service Unavailable", 505: "HTTP Version Not Supported"}
+
+
+def _address(value: Any) -> Optional[tuple]:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
+
+
+class H1Protocol(asyncio.Protocol):
+    """One HTTP/1.1 connection."""
+
+    __slots__ = (
+        "ctx", "loop", "transport", "parser", "info", "cycle", "deadline", "phase",
+        "write_paused", "_drain_waiter", "_read_paused", "_request_keep_alive",
+        "_http11", "_head_request", "_expect_continue", "_method", "_target",
+        "_body_complete", "_body_left", "_chunked_request", "_head", "_framing",
+        "_remaining", "_keep_alive", "_trailers", "_status", "_overflow", "_eof",
+        "_client_text",
+    )
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.loop = ctx.loop
+        self.transport: Optional[asyncio.Transport] = None
+        self.parser = RequestParser(ctx.limits)
+        self.info: Optional[ConnectionInfo] = None
+        self.cycle: Optional[HTTPCycle] = None
+        self.deadline = 0.0
+        self.phase = _IDLE
+        self.write_paused = False
+        self._drain_waiter: Optional[asyncio.Future] = None
+        self._read_paused = 0
+        self._request_keep_alive = True
+        self._http11 = True
+        self._head_request = False
+        self._expect_continue = False
+        self._method = ""
+        self._target = b""
+        self._body_complete = True
+        self._body_left = 0
+        self._chunked_request = False
+        self._head: Optional[bytes] = None
+        self._framing = FRAME_NONE
+        self._remaining = 0
+        self._keep_alive = True
+        self._trailers = False
+        self._status = 0
+        self._overflow = False
+        self._eof = False
+        self._client_text = ""
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        ctx = self.ctx
+        server = _address(transport.get_extra_info("sockname"))
+        client = _address(transport.get_extra_info("peername"))
+        if server is None:
+            sockname = transport.get_extra_info("sockname")
+            if isinstance(sockname, str) and sockname:
+                server = (sockname, None)  # a Unix socket
+        scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        self.info = ConnectionInfo(server, client, scheme, ctx.root_path, ctx.extensions)
+        self._client_text = f"{client[0]}:{client[1]}" if client else "-"
+        ctx.connections.add(self)
+        self.deadline = self.loop.time() + ctx.timeout_keep_alive
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.phase = _CLOSED
+        self.deadline = 0.0
+        self.ctx.connections.discard(self)
+        if self.cycle is not None:
+            self.cycle.disconnect()
+        self._wake_drain()
+
+    def eof_received(self) -> Optional[bool]:
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and self.phase == _BUSY:
+            # Half-close after a complete request: still answer it, then close.
+            if not self._body_complete:
+                return None  # a truncated request: close; the app sees a disconnect
+            self._eof = True
+            cycle.input_closed()
+            return True
+        return None
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_drain()
+
+    def data_received(self, data: bytes) -> None:
+        if self.phase == _IDLE:
+            self.phase = _HEAD
+            self.deadline = self.loop.time() + self.ctx.timeout_request_header
+        try:
+            events = self.parser.feed(data)
+        except ParseError as exc:
+            self._on_parse_error(exc)
+            return
+        if events:
+            self._handle(events)
+        if self.parser.paused and self.parser.buffered > PIPELINE_BUFFER_LIMIT:
+            self._pause(_PAUSE_PIPELINE)
+
+    # -- parser events ---------------------------------------------------------------------
+
+    def _handle(self, events: List[Any]) -> None:
+        for event in events:
+            kind = type(event)
+            if kind is Request:
+                self._on_request(event)
+            elif kind is Body:
+                data = event.data
+                self._body_left -= len(data)
+                if self.phase == _BUSY and self.cycle is not None:
+                    self.cycle.feed_body(data)
+            elif kind is EndOfMessage:
+                self._body_complete = True
+                if self.phase == _DRAIN:
+                    self._next_request()
+                    return
+                if self.cycle is not None:
+                    self.cycle.end_body()
+            else:  # H2Preface
+                self._reject(505, "HTTP/2 is not enabled on this server", access_log=False)
+                return
+
+    def _on_request(self, request: Request) -> None:
+        ctx = self.ctx
+        self.phase = _BUSY
+        self.deadline = 0.0
+        self._request_keep_alive = request.keep_alive and not ctx.shutting_down
+        self._http11 = request.http_version == "1.1"
+        self._method = request.method
+        self._head_request = request.method == "HEAD"
+        self._expect_continue = request.expect_continue
+        self._target = request.path + b"?" + request.query if request.query else request.path
+        self._body_complete = not request.has_body
+        self._chunked_request = request.chunked
+        self._body_left = request.content_length if request.content_length > 0 else 0
+        self._head = None
+        self._framing = FRAME_NONE
+        self._remaining = 0
+        self._overflow = False
+        self._trailers = False
+        self._status = 0
+        ctx.total_requests += 1
+        limit = ctx.limit_concurrency
+        if limit is not None and (len(ctx.tasks) >= limit or len(ctx.connections) > limit):
+            self._reject(503, "the server is at its concurrency limit")
+            return
+        scope = http_scope(
+            self.info, request.method, request.path, request.query, request.http_version,
+            request.headers, ctx.lifespan_state,
+        )
+        cycle = HTTPCycle(scope, self, self._body_complete, request.expect_continue)
+        self.cycle = cycle
+        task = self.loop.create_task(run_asgi(ctx.app, cycle))
+        cycle.task = task
+        ctx.tasks.add(task)
+        task.add_done_callback(ctx.tasks.discard)
+
+    def _on_parse_error(self, exc: ParseError) -> None:
+        logger.warning("Invalid HTTP request from %s: %s", self._client_text, exc.reason)
+        cycle = self.cycle
+        if self.phase == _BUSY and cycle is not None:
+            # A bad body under a running app: the app sees a disconnect.
+            cycle.disconnect()
+            if self._status and self._head is None:
+                self._close()  # part of the response is on the wire already
+                return
+        self._head = None
+        self._reject(exc.status, exc.reason, access_log=False)
+
+    def _reject(self, status: int, reason: str, access_log: bool = True) -> None:
+        body = f"{_REASONS.get(status, 'Error')}: {reason}\n".encode("utf-8", "replace")
+        self._write_final(status, body, access_log)
+
+    def _write_final(self, status: int, body: bytes, access_log: bool = True) -> None:
+        """A server-generated response, then close."""
+        if self.phase == _CLOSED or self.transport is None:
+            return
+        ctx = self.ctx
+        self._status = status
+        self.transport.write(
+            encode_simple_response(status, body, default_lines=ctx.server_line + ctx.date_line + ctx.extra_lines)
+        )
+        if access_log:
+            self._log_access()
+        self._close()
+
+    def _close(self) -> None:
+        if self.phase != _CLOSED:
+            self.phase = _CLOSED
+            self.deadline = 0.0
+            if self.transport is not None:
+                self.transport.close()
+
+    # -- ResponseStream (called by the cycle) ---------------------------------------------------
+
+    def start_response(self, status: int, headers: Any, trailers: bool) -> None:
+        ctx = self.ctx
+        keep_alive = self._request_keep_alive and not ctx.shutting_down and not self._eof
+        if self._expect_continue and not self._body_complete:
+            # The app answers without asking for the body the client withholds.
+            keep_alive = False
+        head = encode_head(
+            status, headers, http11=self._http11, head_request=self._head_request,
+            keep_alive=keep_alive, server_line=ctx.server_line, date_line=ctx.date_line,
+            extra_lines=ctx.extra_lines,
+        )
+        self._status = status
+        self._head = head.data
+        self._framing = head.framing
+        self._remaining = head.content_length
+        self._keep_alive = head.keep_alive
+        self._trailers = trailers and head.framing == FRAME_CHUNKED
+
+    def send_body(self, data: bytes, more_body: bool) -> None:
+        if self.phase == _CLOSED:
+            return
+        framing = self._framing
+        if framing == FRAME_LENGTH:
+            if len(data) > self._remaining:
+                if not self._overflow:
+                    logger.error("Response content longer than Content-Length; truncated and closing")
+                self._overflow = True
+                data = data[: self._remaining]
+            self._remaining -= len(data)
+            out = data
+        elif framing == FRAME_CHUNKED:
+            out = b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+            if not more_body and not self._trailers:
+                out += b"0\r\n\r\n"
+        elif framing == FRAME_NONE:
+            out = b""
+        else:
+            out = data
+        head = self._head
+        if head is not None:
+            self._head = None
+            if len(out) > _JOIN_LIMIT:
+                self.transport.writelines((head, out))
+                return
+            out = head + out
+        if out:
+            self.transport.write(out)
+
+    def send_trailers(self, headers: List[Any]) -> None:
+        if self.phase == _CLOSED:
+            return
+        if self._trailers:
+            out = last_chunk([(bytes(n), bytes(v)) for n, v in headers])
+            if self._head is not None:
+                out = self._head + out
+                self._head = None
+            self.transport.write(out)
+        elif self._head is not None:
+            self.transport.write(self._head)
+            self._head = None
+
+    async def send_file(self, path: str) -> None:
+        if not os.path.isabs(path):
+            raise ValueError(f"http.response.pathsend path must be absolute, got {path!r}")
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            framing = self._framing
+            if framing == FRAME_NONE:
+                self.send_body(b"", False)
+                return
+            count = size
+            if framing == FRAME_LENGTH:
+                if size != self._remaining:
+                    logger.error("pathsend file size %d differs from Content-Length %d; closing", size, self._remaining)
+                    self._overflow = True
+                count = min(size, self._remaining)
+                self._remaining -= count
+            head = self._head or b""
+            self._head = None
+            if framing == FRAME_CHUNKED and count:
+                head += b"%x\r\n" % count
+            if head:
+                self.transport.write(head)
+            await self._send_file_body(file, count)
+            if framing == FRAME_CHUNKED:
+                self.transport.write(b"\r\n0\r\n\r\n" if count else b"0\r\n\r\n")
+
+    async def _send_file_body(self, file: Any, count: int) -> None:
+        if not count or self.phase == _CLOSED:
+            return
+        if not self.write_paused and self.transport.get_write_buffer_size() == 0:
+            try:
+                await self.loop.sendfile(self.transport, file, 0, count, fallback=False)
+                return
+            except (NotImplementedError, RuntimeError, asyncio.SendfileNotAvailableError):
+                pass
+        file.seek(0)
+        left = count
+        while left > 0 and self.phase != _CLOSED:
+            block = file.read(min(_FILE_CHUNK, left))
+            if not block:
+                break
+            left -= len(block)
+            self.transport.write(block)
+            if self.write_paused:
+                await self.drain()
+
+    async def drain(self) -> None:
+        if not self.write_paused or self.phase == _CLOSED:
+            return
+        waiter = self._drain_waiter
+        if waiter is None:
+            waiter = self._drain_waiter = self.loop.create_future()
+        await waiter
+
+    def _wake_drain(self) -> None:
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def send_continue(self) -> None:
+        if self._expect_continue and self._http11 and self.phase == _BUSY and not self._status:
+            self.transport.write(CONTINUE_RESPONSE)
+        self._expect_continue = False
+
+    def pause_reading(self) -> None:
+        self._pause(_PAUSE_BODY)
+
+    def resume_reading(self) -> None:
+        self._resume(_PAUSE_BODY)
+
+    def _pause(self, reason: int) -> None:
+        if not self._read_paused and self.phase != _CLOSED:
+            self.transport.pause_reading()
+        self._read_paused |= reason
+
+    def _resume(self, reason: int) -> None:
+        if self._read_paused & reason:
+            self._read_paused &= ~reason
+            if not self._read_paused and self.phase != _CLOSED:
+                self.transport.resume_reading()
+
+    def response_complete(self) -> None:
+        if self.phase == _CLOSED:
+            return
+        if self._framing == FRAME_LENGTH and self._remaining > 0:
+            logger.error("Response content shorter than Content-Length; closing the connection")
+            self._log_access()
+            self._close()
+            return
+        self._log_access()
+        if self._overflow or not self._keep_alive or self._eof or self.ctx.shutting_down:
+            self._close()
+            return
+        if not self._body_complete:
+            if self._chunked_request or self._body_left > DRAIN_LIMIT:
+                self._close()
+                return
+            self.phase = _DRAIN
+            self.deadline = self.loop.time() + self.ctx.timeout_request_header
+            self._resume(_PAUSE_BODY)
+            return
+        self._next_request()
+
+    def send_error_response(self, status: int) -> None:
+        self._write_final(status, f"{_REASONS.get(status, 'Error')}\n".encode())
+
+    def abort(self) -> None:
+        if self._head is not None and self.phase != _CLOSED:
+            # Nothing reached the wire yet: a clean 500 is still possible.
+            self._head = None
+            self.send_error_response(500)
+        else:
+            self._close()
+
+    # -- keep-alive, timeouts, shutdown ---------------------------------------------------------
+
+    def _next_request(self) -> None:
+        self.cycle = None
+        self.phase = _IDLE
+        self.deadline = self.loop.time() + self.ctx.timeout_keep_alive
+        self._resume(_PAUSE_PIPELINE)
+        try:
+            events = self.parser.resume()
+        except ParseError as exc:
+            self._on_parse_error(exc)
+            return
+        if events:
+            self._handle(events)
+        elif self.parser.buffered and self.phase == _IDLE:
+            self.phase = _HEAD
+            self.deadline = self.loop.time() + self.ctx.timeout_request_header
+
+    def on_timeout(self) -> None:
+        phase = self.phase
+        if phase == _HEAD:
+            logger.debug("Request head from %s not received in time", self._client_text)
+            self._write_final(408, b"Request Timeout\n", access_log=False)
+        elif phase in (_IDLE, _DRAIN):
+            self._close()
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: close now if idle, else after the response in flight."""
+        if self.phase in (_IDLE, _HEAD, _DRAIN):
+            self._close()
+
+    def _log_access(self) -> None:
+        ctx = self.ctx
+        if ctx.access_log and ctx.access_logger.isEnabledFor(logging.INFO):
+            ctx.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                self._client_text,
+                self._method,
+                self._target.decode("ascii", "backslashreplace"),
+                "1.1" if self._http11 else "1.0",
+                self._status,
+            )

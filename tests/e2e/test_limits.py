@@ -1,0 +1,218 @@
+"""Limits and timeouts over the wire: 413/414/431, slowloris, keep-alive, concurrency, backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.apps import echo, hello
+
+GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+async def test_request_line_limit_414(serve, raw):
+    server = await serve(hello, h1_max_request_line=100)
+    conn = await raw(server)
+    await conn.send(b"GET /" + b"a" * 200 + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    status, headers, body = await conn.read_response()
+    assert b" 414 " in status and headers["connection"] == "close"
+    assert await conn.closed()
+
+
+async def test_header_size_limit_431_in_one_segment(serve, raw):
+    server = await serve(hello, h1_max_header_size=1024)
+    conn = await raw(server)
+    await conn.send(b"GET / HTTP/1.1\r\nHost: t\r\nX: " + b"v" * 2000 + b"\r\n\r\n")
+    status, headers, _ = await conn.read_response()
+    assert b" 431 " in status and headers["connection"] == "close"
+
+
+async def test_header_size_limit_431_trickled(serve, raw):
+    server = await serve(hello, h1_max_header_size=1024)
+    conn = await raw(server)
+    await conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n")
+    for _ in range(60):
+        try:
+            await conn.send(b"X-Trickle: " + b"v" * 20 + b"\r\n")
+        except (ConnectionError, OSError):
+            break
+        await asyncio.sleep(0.002)
+    status, _, _ = await conn.read_response()
+    assert b" 431 " in status
+
+
+async def test_header_count_limit_431(serve, raw):
+    server = await serve(hello, h1_max_headers=10)
+    conn = await raw(server)
+    await conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(20)) + b"\r\n")
+    status, _, _ = await conn.read_response()
+    assert b" 431 " in status
+
+
+async def test_body_limit_413_from_content_length_before_reading(serve, raw):
+    called = []
+
+    async def app(scope, receive, send):
+        called.append(scope["path"])
+        await echo(scope, receive, send)
+
+    server = await serve(app, limit_request_body=1000)
+    conn = await raw(server)
+    await conn.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10737418240\r\n\r\n")
+    status, headers, _ = await conn.read_response()
+    assert b" 413 " in status and headers["connection"] == "close" and called == []
+
+
+async def test_body_limit_413_as_chunked_body_passes_it(serve, raw):
+    got = []
+
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            got.append(message["type"])
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                break
+
+    server = await serve(app, limit_request_body=1000)
+    conn = await raw(server)
+    await conn.send(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+    await asyncio.sleep(0.05)
+    await conn.send(b"200\r\n" + b"x" * 512 + b"\r\n")
+    await asyncio.sleep(0.05)
+    await conn.send(b"200\r\n" + b"x" * 512 + b"\r\n")
+    status, headers, _ = await conn.read_response()
+    assert b" 413 " in status and headers["connection"] == "close"
+    await asyncio.sleep(0.05)
+    assert got[-1] == "http.disconnect"
+
+
+async def test_body_within_limit_is_served(serve, raw):
+    server = await serve(echo, limit_request_body=1000)
+    conn = await raw(server)
+    await conn.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" + b"y" * 1000)
+    assert (await conn.read_response())[2] == b"y" * 1000
+
+
+async def test_slowloris_header_deadline(serve, raw):
+    server = await serve(hello, timeout_request_header=0.5, timeout_keep_alive=5)
+    conn = await raw(server)
+    start = time.monotonic()
+    await conn.send(b"GET / HTTP/1.1\r\n")
+    try:
+        for _ in range(40):  # one header byte every 50 ms: would take 2 s
+            await conn.send(b"X")
+            await asyncio.sleep(0.05)
+    except (ConnectionError, OSError):
+        pass
+    data = await conn.read_all()
+    assert data.startswith(b"HTTP/1.1 408 ")
+    assert time.monotonic() - start < 1.9
+    # Other clients are served meanwhile and afterwards.
+    conn2 = await raw(server)
+    await conn2.send(GET)
+    assert (await conn2.read_response())[2] == b"Hello, world!"
+
+
+async def test_connection_that_sends_nothing_is_closed(serve, raw):
+    server = await serve(hello, timeout_keep_alive=0.3)
+    conn = await raw(server)
+    assert await conn.closed(timeout=3)
+
+
+async def test_idle_keep_alive_timeout(serve, raw):
+    server = await serve(hello, timeout_keep_alive=0.3)
+    conn = await raw(server)
+    await conn.send(GET)
+    await conn.read_response()
+    start = time.monotonic()
+    assert await conn.closed(timeout=3)
+    assert time.monotonic() - start >= 0.25
+
+
+async def test_keep_alive_timer_does_not_run_during_a_request(serve, raw):
+    async def slow(scope, receive, send):
+        await asyncio.sleep(0.6)
+        await hello(scope, receive, send)
+
+    server = await serve(slow, timeout_keep_alive=0.2)
+    conn = await raw(server)
+    await conn.send(GET)
+    assert (await conn.read_response())[2] == b"Hello, world!"
+
+
+async def test_limit_concurrency_503(serve, raw):
+    release = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await release.wait()
+        await hello(scope, receive, send)
+
+    server = await serve(app, limit_concurrency=2)
+    busy = [await raw(server) for _ in range(2)]
+    for conn in busy:
+        await conn.send(GET)
+    await asyncio.sleep(0.05)
+    extra = await raw(server)
+    await extra.send(GET)
+    status, headers, _ = await extra.read_response()
+    assert b" 503 " in status and headers["connection"] == "close"
+    release.set()
+    for conn in busy:
+        assert (await conn.read_response())[2] == b"Hello, world!"
+        await conn.close()  # open keep-alive connections count against the limit
+    await asyncio.sleep(0.05)
+    after = await raw(server)
+    await after.send(GET)
+    assert b" 200 " in (await after.read_response())[0]
+
+
+async def test_read_backpressure_when_app_does_not_consume(serve, raw):
+    """An app that never reads: the server stops reading instead of buffering 64 MiB."""
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def app(scope, receive, send):
+        entered.set()
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body"})
+
+    server = await serve(app)
+    conn = await raw(server)
+    await conn.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 67108864\r\n\r\n")
+    await entered.wait()
+    written = 0
+    chunk = b"z" * 65536
+    stalled_since = None
+    loop = asyncio.get_running_loop()
+    while written < 64 * 1024 * 1024:
+        if conn.transport.get_write_buffer_size() > 1024 * 1024:
+            stalled_since = stalled_since or loop.time()
+            if loop.time() - stalled_since > 0.5:
+                break
+            await asyncio.sleep(0.01)
+            continue
+        stalled_since = None
+        conn.transport.write(chunk)
+        written += len(chunk)
+        await asyncio.sleep(0)
+    accepted = written - conn.transport.get_write_buffer_size()
+    # The client got stuck long before the whole body was accepted.
+    assert accepted < 32 * 1024 * 1024
+    (connection,) = server.context.connections
+    assert connection.cycle._buffered <= 1024 * 1024
+    release.set()
+
+
+@pytest.mark.parametrize("pieces", [1, 7])
+async def test_many_connections_served_concurrently(serve, raw, pieces):
+    server = await serve(hello)
+    conns = [await raw(server) for _ in range(50)]
+    for conn in conns:
+        for i in range(pieces):
+            part = GET[i * len(GET) // pieces:(i + 1) * len(GET) // pieces]
+            await conn.send(part)
+    for conn in conns:
+        assert (await conn.read_response())[2] == b"Hello, world!"

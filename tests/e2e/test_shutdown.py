@@ -1,0 +1,129 @@
+"""Graceful shutdown: in-flight requests finish, idle connections close, a deadline applies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+from pyre import Config, Server
+from tests.apps import hello
+
+GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+async def start(app, **kwargs):
+    server = Server(Config(app, port=0, log_level=None, lifespan="off", **kwargs))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done()
+        await asyncio.sleep(0.005)
+    return server, task
+
+
+async def test_in_flight_request_finishes_and_idle_connection_closes(raw):
+    entered = asyncio.Event()
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/slow":
+            entered.set()
+            await asyncio.sleep(0.3)
+        await hello(scope, receive, send)
+
+    server, task = await start(app)
+    idle = await raw(server)
+    await idle.send(GET)
+    await idle.read_response()
+    busy = await raw(server)
+    await busy.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+    await entered.wait()
+    server.should_exit = True
+    assert await idle.closed(timeout=2)  # the idle keep-alive connection goes at once
+    status, headers, body = await busy.read_response()
+    assert body == b"Hello, world!" and headers["connection"] == "close"
+    await asyncio.wait_for(task, 5)
+    # No longer accepting.
+    try:
+        await asyncio.wait_for(asyncio.open_connection("127.0.0.1", server.bound_port or 1), 1)
+        refused = False
+    except (OSError, asyncio.TimeoutError):
+        refused = True
+    assert refused
+
+
+async def test_graceful_timeout_cancels_what_is_left(raw):
+    cancelled = asyncio.Event()
+
+    async def app(scope, receive, send):
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    server, task = await start(app, timeout_graceful_shutdown=0.3)
+    conn = await raw(server)
+    await conn.send(GET)
+    await asyncio.sleep(0.05)
+    began = time.monotonic()
+    server.should_exit = True
+    await asyncio.wait_for(task, 5)
+    assert time.monotonic() - began < 2
+    assert cancelled.is_set()
+    assert await conn.closed(timeout=2)
+
+
+async def test_force_exit_does_not_wait(raw):
+    async def app(scope, receive, send):
+        await asyncio.sleep(30)
+
+    server, task = await start(app)
+    conn = await raw(server)
+    await conn.send(GET)
+    await asyncio.sleep(0.05)
+    server.should_exit = True
+    await asyncio.sleep(0.1)
+    server.force_exit = True
+    await asyncio.wait_for(task, 5)
+
+
+def test_pyre_run_helper(tmp_path):
+    script = tmp_path / "runner.py"
+    script.write_text(textwrap.dedent('''
+        import os, signal, threading, urllib.request
+        import pyre
+
+        async def app(scope, receive, send):
+            if scope["type"] != "http":
+                return
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"3")]})
+            await send({"type": "http.response.body", "body": b"run"})
+
+        def probe():
+            import time
+            for _ in range(200):
+                try:
+                    body = urllib.request.urlopen("http://127.0.0.1:%s/" % os.environ["PORT"], timeout=1).read()
+                    print("GOT", body.decode(), flush=True)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=probe, daemon=True).start()
+        pyre.run(app, port=int(os.environ["PORT"]), log_level="warning")
+        print("EXITED CLEANLY", flush=True)
+    '''))
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PORT=str(port), PYTHONPATH=root)
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "GOT run" in result.stdout and "EXITED CLEANLY" in result.stdout
