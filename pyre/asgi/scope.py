@@ -16,15 +16,14 @@ Address = Optional[Tuple[str, int]]
 class ConnectionInfo:
     """Per-connection facts every scope repeats, computed once per connection."""
 
-    __slots__ = ("server", "client", "scheme", "root_path", "raw_root_path", "extensions")
+    __slots__ = ("server", "client", "scheme", "root_path", "raw_root_path")
 
-    def __init__(self, server: Address, client: Address, scheme: str, root_path: str, extensions: Dict[str, Any]) -> None:
+    def __init__(self, server: Address, client: Address, scheme: str, root_path: str) -> None:
         self.server = server
         self.client = client
         self.scheme = scheme
         self.root_path = root_path
         self.raw_root_path = root_path.encode("utf-8")
-        self.extensions = extensions
 
 
 def decode_path(raw_path: bytes) -> str:
@@ -46,7 +45,9 @@ def http_scope(
 ) -> Dict[str, Any]:
     """The ``http`` scope (asgiref www spec); ``path`` and ``raw_path`` include root_path."""
     root_path = info.root_path
-    path = decode_path(raw_path)
+    path = raw_path.decode("latin-1")  # the parser admits ASCII only
+    if "%" in path:
+        path = unquote(path)
     if root_path:
         path = root_path + path
         raw_path = info.raw_root_path + raw_path
@@ -63,7 +64,8 @@ def http_scope(
         "raw_path": raw_path,
         "query_string": query,
         "headers": headers,
-        "extensions": {name: dict(value) for name, value in info.extensions.items()},
+        # A fresh dict per request (apps may mutate theirs); a literal is cheapest.
+        "extensions": {"http.response.trailers": {}, "http.response.pathsend": {}},
     }
     if state is not None:
         scope["state"] = state.copy()

@@ -56,10 +56,6 @@ class ServerContext:
         self.tasks: Set[asyncio.Task] = set()
         self.total_requests = 0
         self.shutting_down = False
-        self.extensions: Dict[str, Dict[str, Any]] = {
-            "http.response.trailers": {},
-            "http.response.pathsend": {},
-        }
         self._date_second = -1
         self.update_date()
 

@@ -79,7 +79,7 @@ class H1Protocol(asyncio.Protocol):
     __slots__ = (
         "ctx", "loop", "transport", "parser", "info", "cycle", "deadline", "phase",
         "write_paused", "_drain_waiter", "_read_paused", "_request_keep_alive",
-        "_http11", "_head_request", "_expect_continue", "_method", "_target",
+        "_http11", "_head_request", "_expect_continue", "_request",
         "_body_complete", "_body_left", "_chunked_request", "_head", "_framing",
         "_remaining", "_keep_alive", "_trailers", "_status", "_overflow", "_eof",
         "_client_text",
@@ -101,8 +101,7 @@ class H1Protocol(asyncio.Protocol):
         self._http11 = True
         self._head_request = False
         self._expect_continue = False
-        self._method = ""
-        self._target = b""
+        self._request: Optional[Request] = None
         self._body_complete = True
         self._body_left = 0
         self._chunked_request = False
@@ -128,7 +127,7 @@ class H1Protocol(asyncio.Protocol):
             if isinstance(sockname, str) and sockname:
                 server = (sockname, None)  # a Unix socket
         scheme = "https" if transport.get_extra_info("sslcontext") else "http"
-        self.info = ConnectionInfo(server, client, scheme, ctx.root_path, ctx.extensions)
+        self.info = ConnectionInfo(server, client, scheme, ctx.root_path)
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
         ctx.connections.add(self)
         self.deadline = self.loop.time() + ctx.timeout_keep_alive
@@ -201,11 +200,10 @@ class H1Protocol(asyncio.Protocol):
         self.phase = _BUSY
         self.deadline = 0.0
         self._request_keep_alive = request.keep_alive and not ctx.shutting_down
+        self._request = request
         self._http11 = request.http_version == "1.1"
-        self._method = request.method
         self._head_request = request.method == "HEAD"
         self._expect_continue = request.expect_continue
-        self._target = request.path + b"?" + request.query if request.query else request.path
         self._body_complete = not request.has_body
         self._chunked_request = request.chunked
         self._body_left = request.content_length if request.content_length > 0 else 0
@@ -226,10 +224,9 @@ class H1Protocol(asyncio.Protocol):
         )
         cycle = HTTPCycle(scope, self, self._body_complete, request.expect_continue)
         self.cycle = cycle
-        task = self.loop.create_task(run_asgi(ctx.app, cycle))
+        task = self.loop.create_task(run_asgi(ctx.app, cycle, ctx.tasks))
         cycle.task = task
-        ctx.tasks.add(task)
-        task.add_done_callback(ctx.tasks.discard)
+        ctx.tasks.add(task)  # run_asgi removes it
 
     def _on_parse_error(self, exc: ParseError) -> None:
         logger.warning("Invalid HTTP request from %s: %s", self._client_text, exc.reason)
@@ -275,17 +272,14 @@ class H1Protocol(asyncio.Protocol):
         if self._expect_continue and not self._body_complete:
             # The app answers without asking for the body the client withholds.
             keep_alive = False
-        head = encode_head(
+        self._head, framing, self._remaining, self._keep_alive = encode_head(
             status, headers, http11=self._http11, head_request=self._head_request,
             keep_alive=keep_alive, server_line=ctx.server_line, date_line=ctx.date_line,
             extra_lines=ctx.extra_lines,
         )
         self._status = status
-        self._head = head.data
-        self._framing = head.framing
-        self._remaining = head.content_length
-        self._keep_alive = head.keep_alive
-        self._trailers = trailers and head.framing == FRAME_CHUNKED
+        self._framing = framing
+        self._trailers = trailers and framing == FRAME_CHUNKED
 
     def send_body(self, data: bytes, more_body: bool) -> None:
         if self.phase == _CLOSED:
@@ -479,12 +473,15 @@ class H1Protocol(asyncio.Protocol):
 
     def _log_access(self) -> None:
         ctx = self.ctx
-        if ctx.access_log and ctx.access_logger.isEnabledFor(logging.INFO):
+        request = self._request
+        if ctx.access_log and request is not None and ctx.access_logger.isEnabledFor(logging.INFO):
+            # The target as received: percent-encoded ASCII, so no control characters.
+            target = request.path + b"?" + request.query if request.query else request.path
             ctx.access_logger.info(
                 '%s - "%s %s HTTP/%s" %d',
                 self._client_text,
-                self._method,
-                self._target.decode("ascii", "backslashreplace"),
-                "1.1" if self._http11 else "1.0",
+                request.method,
+                target.decode("ascii", "backslashreplace"),
+                request.http_version,
                 self._status,
             )

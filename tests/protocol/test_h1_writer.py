@@ -12,9 +12,14 @@ from pyre.protocol.h1.writer import (
 DEFAULTS = dict(server_line=b"server: pyre\r\n", date_line=b"date: D\r\n")
 
 
+class Head:
+    def __init__(self, result):
+        self.data, self.framing, self.content_length, self.keep_alive = result
+
+
 def head(status=200, headers=(), http11=True, head_request=False, keep_alive=True, **kw):
-    return encode_head(status, list(headers), http11=http11, head_request=head_request, keep_alive=keep_alive,
-                       **{**DEFAULTS, **kw})
+    return Head(encode_head(status, list(headers), http11=http11, head_request=head_request, keep_alive=keep_alive,
+                            **{**DEFAULTS, **kw}))
 
 
 def test_content_length_response():

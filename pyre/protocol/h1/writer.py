@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import http
 import re
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 __all__ = [
     "FRAME_CHUNKED",
@@ -30,7 +30,6 @@ __all__ = [
     "FRAME_LENGTH",
     "FRAME_NONE",
     "InvalidResponse",
-    "ResponseHead",
     "chunk",
     "encode_head",
     "encode_simple_response",
@@ -73,16 +72,44 @@ def status_line(status: int) -> bytes:
     return line
 
 
-class ResponseHead:
-    """What :func:`encode_head` decided: the bytes, the framing and the keep-alive."""
+# Validated header lines by (name, value): apps repeat the same headers, so most
+# responses skip validation. Cleared when full, so it stays bounded.
+_LINE_CACHE: Dict[Tuple[bytes, bytes], Tuple[bytes, Optional[bytes]]] = {}
+_LINE_CACHE_SIZE = 4096
+_SPECIAL = frozenset((b"content-length", b"transfer-encoding", b"connection", b"server", b"date"))
 
-    __slots__ = ("data", "framing", "content_length", "keep_alive")
 
-    def __init__(self, data: bytes, framing: int, content_length: int, keep_alive: bool) -> None:
-        self.data = data
-        self.framing = framing
-        self.content_length = content_length
-        self.keep_alive = keep_alive
+def _validate_header(pair: Any) -> Tuple[bytes, Optional[bytes]]:
+    """Check one application header; return its encoded line and, for the headers
+    the server acts on, its lower-cased name (None for all others)."""
+    try:
+        name, value = pair
+    except (TypeError, ValueError):
+        raise InvalidResponse(f"header must be a [name, value] pair, got {pair!r}") from None
+    if type(name) is not bytes or type(value) is not bytes:
+        if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
+            raise InvalidResponse(f"header names and values must be bytes, got {pair!r}")
+        name, value = bytes(name), bytes(value)
+    if not _TOKEN.fullmatch(name):
+        raise InvalidResponse(f"invalid header name {name!r}")
+    if _INVALID_VALUE.search(value):
+        raise InvalidResponse(f"invalid character in header {name!r} value {value!r}")
+    lname = name.lower()
+    if lname == b"content-length" and not _DIGITS.fullmatch(value.strip(b" \t")):
+        raise InvalidResponse(f"invalid content-length {value!r}")
+    if lname == b"transfer-encoding" and value.strip(b" \t").lower() != b"chunked":
+        raise InvalidResponse(f"unsupported transfer-encoding {value!r}")
+    line = name + b": " + value + b"\r\n"
+    if lname in _SPECIAL:
+        # Special lines are re-parsed from a normalised form: "content-length: N".
+        line = lname + b": " + value + b"\r\n"
+        result: Tuple[bytes, Optional[bytes]] = (line, lname)
+    else:
+        result = (line, None)
+    if len(_LINE_CACHE) >= _LINE_CACHE_SIZE:
+        _LINE_CACHE.clear()
+    _LINE_CACHE[(name, value)] = result
+    return result
 
 
 def encode_head(
@@ -95,8 +122,11 @@ def encode_head(
     server_line: bytes = b"",
     date_line: bytes = b"",
     extra_lines: bytes = b"",
-) -> ResponseHead:
+) -> Tuple[bytes, int, int, bool]:
     """Serialise a response head and choose its framing.
+
+    Returns ``(head bytes, framing, content length or -1, keep_alive)``: a plain
+    tuple, since this runs once per response.
 
     ``server_line``, ``date_line`` and ``extra_lines`` are the server's default
     header lines, already encoded with their CRLFs (empty when disabled). The
@@ -112,42 +142,36 @@ def encode_head(
     app_server = app_date = False
     no_body_status = status == 204 or status == 304
     app_lines: List[bytes] = []
+    cache = _LINE_CACHE
     for pair in headers:
         try:
-            name, value = pair
-        except (TypeError, ValueError):
-            raise InvalidResponse(f"header must be a [name, value] pair, got {pair!r}") from None
-        if type(name) is not bytes or type(value) is not bytes:
-            if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
-                raise InvalidResponse(f"header names and values must be bytes, got {pair!r}")
-            name, value = bytes(name), bytes(value)
-        if not _TOKEN.fullmatch(name):
-            raise InvalidResponse(f"invalid header name {name!r}")
-        if _INVALID_VALUE.search(value):
-            raise InvalidResponse(f"invalid character in header {name!r} value {value!r}")
-        lname = name.lower()
+            cached = cache.get(pair if type(pair) is tuple else tuple(pair))
+        except TypeError:
+            cached = None
+        if cached is None:
+            cached = _validate_header(pair)
+        line, lname = cached
+        if lname is None:  # an ordinary header, the common case
+            app_lines.append(line)
+            continue
         if lname == b"content-length":
             if no_body_status:
                 continue
-            stripped = value.strip(b" \t")
-            if content_length != -1 or not _DIGITS.fullmatch(stripped):
-                raise InvalidResponse(f"invalid or repeated content-length {value!r}")
-            content_length = int(stripped)
+            if content_length != -1:
+                raise InvalidResponse(f"repeated content-length {pair!r}")
+            content_length = int(line[16:-2].strip(b" \t"))
         elif lname == b"transfer-encoding":
-            if value.strip(b" \t").lower() != b"chunked":
-                raise InvalidResponse(f"unsupported transfer-encoding {value!r}")
             chunked_requested = True
             continue
         elif lname == b"connection":
-            for token in value.split(b","):
-                if token.strip(b" \t").lower() == b"close":
-                    keep_alive = False
+            if b"close" in [t.strip(b" \t").lower() for t in line[12:-2].split(b",")]:
+                keep_alive = False
             continue
         elif lname == b"server":
             app_server = True
         elif lname == b"date":
             app_date = True
-        app_lines.append(name + b": " + value + b"\r\n")
+        app_lines.append(line)
     if chunked_requested and content_length != -1:
         raise InvalidResponse("both content-length and transfer-encoding in the response")
 
@@ -175,7 +199,7 @@ def encode_head(
     elif not http11:
         parts.append(b"connection: keep-alive\r\n")
     parts.append(b"\r\n")
-    return ResponseHead(b"".join(parts), framing, content_length, keep_alive)
+    return b"".join(parts), framing, content_length, keep_alive
 
 
 def chunk(data: bytes) -> bytes:
