@@ -80,6 +80,7 @@ class Server:
         """
         config = self.config
         app = load_app(config.app, factory=config.factory, app_dir=config.app_dir, interface=config.interface)
+        logger.info("Started server process [%d]", os.getpid())
         with self._capture_signals():
             await self._startup(app, sockets)
             if self.should_exit or not self.started:

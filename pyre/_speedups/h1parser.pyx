@@ -508,13 +508,13 @@ _COMMON_NAMES = (
     b"access-control-request-headers", b"content-md5", b"content-disposition", b"x-api-key",
     b"x-csrf-token", b"traceparent", b"tracestate",
 )
-_NAMES_KEEPALIVE = []
-for _name in _COMMON_NAMES:
-    _NAMES_KEEPALIVE.append(_name)
+for _name in _COMMON_NAMES:  # the table keeps its own references
     pyre_add_static_name(_name, _SPECIAL_IDS.get(_name, ID_OTHER) | (FORBIDDEN_TRAILER if _name in _FORBIDDEN_TRAILERS else 0))
 for _name in _FORBIDDEN_TRAILERS:
+    # A name outside the table gets id 0 and would never be dropped from trailers.
     if _name not in _COMMON_NAMES:
         raise RuntimeError("every forbidden trailer name must be a well-known name")
+del _name
 
 cdef bytes _B_HOST = b"host"
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple  # noqa: F401
+from typing import Callable, List, Optional, Tuple
 
 import h11
 import pytest

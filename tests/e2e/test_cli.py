@@ -18,7 +18,9 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PYRE = shutil.which("pyre")
+# The `pyre` script of the interpreter running the tests, not whatever is first on PATH.
+_BESIDE = Path(sys.executable).with_name("pyre")
+PYRE = str(_BESIDE) if _BESIDE.exists() else shutil.which("pyre")
 RUNNING = re.compile(r"Pyre running on (\S+)")
 
 APP_SOURCE = textwrap.dedent('''

@@ -249,7 +249,9 @@ class RequestParserAPI(Protocol):
 
     @property
     def closed(self) -> bool:
-        """True when no further message will be parsed (close, upgrade, preface)."""
+        """True when no further message will be parsed (``Connection: close``, an
+        HTTP/1.0 request without keep-alive, the HTTP/2 preface). An upgrade request
+        only pauses: the connection decides whether to switch or go on."""
 
     @property
     def trailing_data(self) -> bytes:
