@@ -351,14 +351,25 @@ class H1Protocol(asyncio.Protocol):
                 self.transport.write(b"\r\n0\r\n\r\n" if count else b"0\r\n\r\n")
 
     async def _send_file_body(self, file: Any, count: int) -> None:
+        """Write ``count`` bytes of ``file``: zero-copy where the socket allows it."""
         if not count or self.phase == _CLOSED:
             return
-        if not self.write_paused and self.transport.get_write_buffer_size() == 0:
+        transport = self.transport
+        if transport.get_extra_info("sslcontext") is None:
             try:
-                await self.loop.sendfile(self.transport, file, 0, count, fallback=False)
+                # The stdlib loop's native sendfile (it waits for the buffer to flush).
+                await self.loop.sendfile(transport, file, 0, count, fallback=False)
                 return
-            except (NotImplementedError, RuntimeError, asyncio.SendfileNotAvailableError):
+            except (NotImplementedError, asyncio.SendfileNotAvailableError):
                 pass
+            sock = transport.get_extra_info("socket")
+            if sock is not None and hasattr(os, "sendfile"):
+                left = await self._sendfile_direct(sock.fileno(), file.fileno(), count)
+                if left:
+                    logger.error("pathsend file shrank while being sent; closing")
+                    self._overflow = True
+                return
+        # TLS and loops without a socket: read and write in blocks.
         file.seek(0)
         left = count
         while left > 0 and self.phase != _CLOSED:
@@ -366,9 +377,44 @@ class H1Protocol(asyncio.Protocol):
             if not block:
                 break
             left -= len(block)
-            self.transport.write(block)
+            transport.write(block)
             if self.write_paused:
                 await self.drain()
+
+    async def _sendfile_direct(self, out_fd: int, in_fd: int, count: int) -> int:
+        """``os.sendfile`` straight to the socket, for loops without ``loop.sendfile``
+        (uvloop). Only while the transport's own buffer is empty, so bytes stay in
+        order; when the socket is full, one block goes through the transport instead,
+        with its limits at zero so ``resume_writing`` fires once all is flushed."""
+        transport = self.transport
+        low, high = transport.get_write_buffer_limits()
+        transport.set_write_buffer_limits(high=0, low=0)
+        offset, left = 0, count
+        try:
+            while left > 0 and self.phase != _CLOSED:
+                if self.write_paused or transport.get_write_buffer_size():
+                    await self.drain()
+                    continue
+                try:
+                    sent = os.sendfile(out_fd, in_fd, offset, left)
+                except BlockingIOError:
+                    block = os.pread(in_fd, min(_FILE_CHUNK, left), offset)
+                    if not block:
+                        break
+                    transport.write(block)
+                    sent = len(block)
+                except OSError as exc:  # the peer went away; connection_lost follows
+                    logger.debug("sendfile failed: %r", exc)
+                    self._close()
+                    return 0
+                if sent == 0:
+                    break  # end of file before count
+                offset += sent
+                left -= sent
+        finally:
+            if self.phase != _CLOSED:
+                transport.set_write_buffer_limits(high=high, low=low)
+        return left
 
     async def drain(self) -> None:
         if not self.write_paused or self.phase == _CLOSED:

@@ -106,3 +106,36 @@ async def test_pathsend_missing_file_gives_500(serve, raw, tmp_path):
     await conn.send(GET)
     status, _, _ = await conn.read_response()
     assert b" 500 " in status
+
+
+async def test_pathsend_is_zero_copy_and_survives_a_slow_reader(serve, raw, tmp_path, monkeypatch):
+    """os.sendfile carries the body (on both loops), also when the socket fills up."""
+    import asyncio
+
+    calls = []
+    real_sendfile = os.sendfile
+
+    def counting_sendfile(*args):
+        calls.append(args)
+        return real_sendfile(*args)
+
+    monkeypatch.setattr(os, "sendfile", counting_sendfile)
+    payload = os.urandom(8 * 1024 * 1024)
+    path = tmp_path / "big.bin"
+    path.write_bytes(payload)
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.pathsend", "path": str(path)})
+
+    server = await serve(app)
+    conn = await raw(server)
+    conn.transport.pause_reading()  # let the server's socket buffer fill up first
+    await conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n" * 2)
+    await asyncio.sleep(0.3)
+    conn.transport.resume_reading()
+    for _ in range(2):
+        _, headers, body = await conn.read_response(timeout=30)
+        assert body == payload
+    assert calls, "os.sendfile was never used"
