@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from typing import Any, List, Optional
 
 from pyre._accel import RequestParser
@@ -67,6 +68,19 @@ _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large"
             503: "Service Unavailable", 505: "HTTP Version Not Supported"}
 
 
+if sys.version_info >= (3, 12):
+
+    def _start_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
+        # The first step runs now, inside a real task: no scheduling round-trip for
+        # an app that never suspends, and current_task() works from its first line.
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+
+else:  # pragma: no cover - exercised on Python 3.10 and 3.11
+
+    def _start_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
+        return loop.create_task(coro)
+
+
 def _address(value: Any) -> Optional[tuple]:
     if isinstance(value, tuple) and len(value) >= 2:
         return (str(value[0]), int(value[1]))
@@ -82,7 +96,7 @@ class H1Protocol(asyncio.Protocol):
         "_http11", "_head_request", "_expect_continue", "_request",
         "_body_complete", "_body_left", "_chunked_request", "_head", "_framing",
         "_remaining", "_keep_alive", "_trailers", "_status", "_overflow", "_eof",
-        "_client_text",
+        "_client_text", "_dispatching", "_resume_pending",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -114,6 +128,8 @@ class H1Protocol(asyncio.Protocol):
         self._overflow = False
         self._eof = False
         self._client_text = ""
+        self._dispatching = False
+        self._resume_pending = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -168,17 +184,49 @@ class H1Protocol(asyncio.Protocol):
             self._on_parse_error(exc)
             return
         if events:
-            self._handle(events)
+            self._dispatch(events)
         if self.parser.paused and self.parser.buffered > PIPELINE_BUFFER_LIMIT:
             self._pause(_PAUSE_PIPELINE)
 
     # -- parser events ---------------------------------------------------------------------
 
-    def _handle(self, events: List[Any]) -> None:
+    def _dispatch(self, events: Any) -> None:
+        """Apply one message's events, then start its application; repeat while
+        responses complete meanwhile and pipelined requests wait.
+
+        A loop, not recursion: with eager tasks an application can finish its whole
+        response inside ``_start``, which asks for the next request; that request is
+        started here, after the current one's events are all applied.
+        """
+        self._dispatching = True
+        try:
+            while True:
+                cycle = self._apply(events)
+                if cycle is not None:
+                    self._start(cycle)
+                if not self._resume_pending:
+                    return
+                self._resume_pending = False
+                try:
+                    events = self.parser.resume()
+                except ParseError as exc:
+                    self._on_parse_error(exc)
+                    return
+                if not events:
+                    if self.parser.buffered and self.phase == _IDLE:
+                        self.phase = _HEAD
+                        self.deadline = self.loop.time() + self.ctx.timeout_request_header
+                    return
+        finally:
+            self._dispatching = False
+
+    def _apply(self, events: Any) -> Optional[HTTPCycle]:
+        """Feed events to the request in flight; return a new, not yet started cycle."""
+        new_cycle = None
         for event in events:
             kind = type(event)
             if kind is Request:
-                self._on_request(event)
+                new_cycle = self._on_request(event)
             elif kind is Body:
                 data = event.data
                 self._body_left -= len(data)
@@ -188,14 +236,22 @@ class H1Protocol(asyncio.Protocol):
                 self._body_complete = True
                 if self.phase == _DRAIN:
                     self._next_request()
-                    return
-                if self.cycle is not None:
+                elif self.cycle is not None:
                     self.cycle.end_body()
             else:  # H2Preface
                 self._reject(505, "HTTP/2 is not enabled on this server", access_log=False)
-                return
+                return None
+        return new_cycle
 
-    def _on_request(self, request: Request) -> None:
+    def _start(self, cycle: HTTPCycle) -> None:
+        """Run the application for ``cycle`` in its own task (eagerly where possible)."""
+        ctx = self.ctx
+        task = _start_task(self.loop, run_asgi(ctx.app, cycle, ctx.tasks))
+        if not task.done():
+            cycle.task = task
+            ctx.tasks.add(task)  # run_asgi removes it when it ends
+
+    def _on_request(self, request: Request) -> Optional[HTTPCycle]:
         ctx = self.ctx
         self.phase = _BUSY
         self.deadline = 0.0
@@ -217,16 +273,14 @@ class H1Protocol(asyncio.Protocol):
         limit = ctx.limit_concurrency
         if limit is not None and (len(ctx.tasks) >= limit or len(ctx.connections) > limit):
             self._reject(503, "the server is at its concurrency limit")
-            return
+            return None
         scope = http_scope(
             self.info, request.method, request.path, request.query, request.http_version,
             request.headers, ctx.lifespan_state,
         )
         cycle = HTTPCycle(scope, self, self._body_complete, request.expect_continue)
         self.cycle = cycle
-        task = self.loop.create_task(run_asgi(ctx.app, cycle, ctx.tasks))
-        cycle.task = task
-        ctx.tasks.add(task)  # run_asgi removes it
+        return cycle
 
     def _on_parse_error(self, exc: ParseError) -> None:
         logger.warning("Invalid HTTP request from %s: %s", self._client_text, exc.reason)
@@ -493,16 +547,9 @@ class H1Protocol(asyncio.Protocol):
         self.phase = _IDLE
         self.deadline = self.loop.time() + self.ctx.timeout_keep_alive
         self._resume(_PAUSE_PIPELINE)
-        try:
-            events = self.parser.resume()
-        except ParseError as exc:
-            self._on_parse_error(exc)
-            return
-        if events:
-            self._handle(events)
-        elif self.parser.buffered and self.phase == _IDLE:
-            self.phase = _HEAD
-            self.deadline = self.loop.time() + self.ctx.timeout_request_header
+        self._resume_pending = True
+        if not self._dispatching:
+            self._dispatch(())
 
     def on_timeout(self) -> None:
         phase = self.phase

@@ -136,13 +136,20 @@ async def test_write_pause_blocks_send_until_resumed():
 
 
 async def test_deadlines_follow_the_phases():
-    ctx, protocol, transport = make(ok, timeout_keep_alive=5, timeout_request_header=30)
+    gate = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await gate.wait()
+        await ok(scope, receive, send)
+
+    ctx, protocol, transport = make(app, timeout_keep_alive=5, timeout_request_header=30)
     loop = asyncio.get_running_loop()
     assert 4 < protocol.deadline - loop.time() <= 5  # a new connection must speak soon
     protocol.data_received(b"GET / HTTP/1.1\r\n")
     assert 29 < protocol.deadline - loop.time() <= 30  # header deadline from the first byte
     protocol.data_received(b"Host: t\r\n\r\n")
     assert protocol.deadline == 0.0  # no deadline while the request is in flight
+    gate.set()
     await settle()
     assert 4 < protocol.deadline - loop.time() <= 5  # keep-alive after the response
 
@@ -182,3 +189,32 @@ async def test_shutdown_closes_idle_and_finishes_busy():
     gate.set()
     await settle()
     assert b"connection: close" in busy_transport.data and busy_transport.closed
+
+
+async def test_thousands_of_pipelined_requests_answered_without_recursion():
+    """Apps that finish synchronously (eager tasks) must not recurse per request."""
+    ctx, protocol, transport = make(ok)
+    request = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+    protocol.data_received(request * 3000)
+    for _ in range(20000):
+        if transport.data.count(b"HTTP/1.1 200 OK") == 3000:
+            break
+        await asyncio.sleep(0)
+    assert transport.data.count(b"HTTP/1.1 200 OK") == 3000
+
+
+async def test_request_body_applied_before_an_eager_app_runs():
+    """A request and its whole body in one read: the app sees all of it, in order."""
+    seen = []
+
+    async def app(scope, receive, send):
+        message = await receive()
+        seen.append((message["body"], message["more_body"]))
+        await ok(scope, receive, send)
+
+    ctx, protocol, transport = make(app)
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+                           b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nde")
+    await settle(20)
+    assert seen == [(b"abc", False), (b"de", False)]
+    assert transport.data.count(b"200 OK") == 2

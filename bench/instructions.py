@@ -1,0 +1,176 @@
+"""Instructions per request, counted by valgrind's callgrind: repeatable on a noisy machine.
+
+    python bench/instructions.py                 # both modes, every target
+    python bench/instructions.py --targets full  # one target
+    python bench/instructions.py --modes c       # compiled twins only
+
+Targets:
+- ``parser``: ``RequestParser.feed`` + ``resume`` on a typical 4-header GET;
+- ``full``: a whole request through ``H1Protocol`` with a fake transport on uvloop:
+  parse, scope, task, the app's two sends, serialisation, keep-alive; the app is the
+  plaintext hello-world of bench/apps.py;
+- ``stream`` and ``pipeline``: the same with a 10-chunk response, and with 16
+  pipelined requests per read (per request).
+
+Each target runs N and 3N iterations under callgrind; the difference divided by 2N
+is the cost of one request, without start-up and import costs. The driver's own loop
+(an ``await asyncio.sleep(0)`` per iteration) is measured the same way and subtracted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+
+
+# -- the measured programs (run in a child under valgrind) -------------------------------
+
+
+def _parser(n: int) -> None:
+    from pyre._accel import RequestParser
+    from pyre.protocol.h1.parsing import H1Limits
+
+    parser = RequestParser(H1Limits())
+    for _ in range(n):
+        parser.feed(REQUEST)
+        parser.resume()
+
+
+class _FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def get_extra_info(self, name, default=None):
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def write(self, data) -> None:
+        self.writes += 1
+
+    def writelines(self, lines) -> None:
+        self.writes += 1
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False) -> None:
+    import uvloop
+
+    sys.path.insert(0, str(ROOT))
+    from bench import apps
+    from pyre.protocol.h1.parsing import H1Limits
+    from pyre.transport.context import ServerContext
+    from pyre.transport.h1 import H1Protocol
+
+    app = getattr(apps, app_name)
+    data = REQUEST * per_read
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ctx = ServerContext(app, loop, limits=H1Limits(), access_log=False)
+        protocol = H1Protocol(ctx)
+        transport = _FakeTransport()
+        protocol.connection_made(transport)
+        for _ in range(n):
+            if not idle:
+                protocol.data_received(data)
+            for _ in range(per_read if not idle else 1):
+                await asyncio.sleep(0)
+            while not idle and ctx.tasks:
+                await asyncio.sleep(0)
+
+    uvloop.run(main())
+
+
+def child(target: str, n: int) -> None:
+    if target == "parser":
+        _parser(n)
+    elif target == "parser-baseline":
+        _parser(0)
+    elif target == "full":
+        _protocol_driver(n, "hello", 1)
+    elif target == "stream":
+        _protocol_driver(n, "stream", 1)
+    elif target == "pipeline":
+        _protocol_driver(n, "hello", 16)
+    elif target == "driver":
+        _protocol_driver(n, "hello", 1, idle=True)
+    else:
+        raise SystemExit(f"unknown target {target}")
+
+
+# -- the parent: run children under callgrind ------------------------------------------------
+
+
+def count(target: str, n: int, env: dict) -> int:
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+           sys.executable, __file__, "--child", target, str(n)]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    match = re.search(r"Collected : (\d+)", result.stderr)
+    if result.returncode != 0 or not match:
+        raise SystemExit(f"callgrind failed for {target}:\n{result.stderr[-2000:]}")
+    return int(match.group(1))
+
+
+def per_request(target: str, n: int, env: dict) -> float:
+    low, high = count(target, n, env), count(target, 3 * n, env)
+    return (high - low) / (2 * n)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--child", nargs=2, metavar=("TARGET", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--targets", default="parser,full,stream,pipeline")
+    parser.add_argument("--modes", default="c,py", help="c (compiled twins), py (PYRE_NO_EXTENSIONS=1)")
+    parser.add_argument("-n", type=int, default=1000, help="iterations of the smaller run")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]))
+        return
+    if not shutil.which("valgrind"):
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    print(f"# instructions per request (callgrind), Python {sys.version.split()[0]}")
+    print("| target | " + " | ".join(args.modes.split(",")) + " |")
+    print("|---|" + "---:|" * len(args.modes.split(",")))
+    driver = {}
+    for target in args.targets.split(","):
+        row = []
+        for mode in args.modes.split(","):
+            env = dict(os.environ, PYTHONPATH=str(ROOT))
+            env["PYRE_NO_EXTENSIONS"] = "1" if mode == "py" else "0"
+            n = args.n if mode == "c" else max(100, args.n // 5)
+            cost = per_request(target, n, env)
+            if target != "parser":
+                if mode not in driver:
+                    driver[mode] = per_request("driver", n, env)
+                cost -= driver[mode]
+            if target == "pipeline":
+                cost /= 16
+            row.append(f"{cost:,.0f}")
+        print(f"| {target} | " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
