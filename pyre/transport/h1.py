@@ -59,8 +59,10 @@ _PAUSE_PIPELINE = 2
 PIPELINE_BUFFER_LIMIT = 65536
 # Request body bytes the server reads and discards after an early response.
 DRAIN_LIMIT = 262144
-# Bytes written at once with a head; larger bodies go through writelines.
+# Queued output up to this size is joined into one write; beyond, writelines.
 _JOIN_LIMIT = 16384
+# Queued output is written at once past this size, whatever else happens.
+_CORK_LIMIT = 65536
 _FILE_CHUNK = 262144
 
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
@@ -96,7 +98,8 @@ class H1Protocol(asyncio.Protocol):
         "_http11", "_head_request", "_expect_continue", "_request",
         "_body_complete", "_body_left", "_chunked_request", "_head", "_framing",
         "_remaining", "_keep_alive", "_trailers", "_status", "_overflow", "_eof",
-        "_client_text", "_dispatching", "_resume_pending",
+        "_client_text", "_dispatching", "_resume_pending", "_out", "_out_size",
+        "_flush_scheduled",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -130,6 +133,9 @@ class H1Protocol(asyncio.Protocol):
         self._client_text = ""
         self._dispatching = False
         self._resume_pending = False
+        self._out: List[bytes] = []
+        self._out_size = 0
+        self._flush_scheduled = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -150,6 +156,8 @@ class H1Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self.phase = _CLOSED
+        self._out = []
+        self._out_size = 0
         self.deadline = 0.0
         self.ctx.connections.discard(self)
         if self.cycle is not None:
@@ -219,6 +227,8 @@ class H1Protocol(asyncio.Protocol):
                     return
         finally:
             self._dispatching = False
+            if self._out:
+                self._flush()  # responses finished during the dispatch, in one write
 
     def _apply(self, events: Any) -> Optional[HTTPCycle]:
         """Feed events to the request in flight; return a new, not yet started cycle."""
@@ -304,8 +314,9 @@ class H1Protocol(asyncio.Protocol):
             return
         ctx = self.ctx
         self._status = status
-        self.transport.write(
-            encode_simple_response(status, body, default_lines=ctx.server_line + ctx.date_line + ctx.extra_lines)
+        self._emit(
+            encode_simple_response(status, body, default_lines=ctx.server_line + ctx.date_line + ctx.extra_lines),
+            False,
         )
         if access_log:
             self._log_access()
@@ -313,10 +324,50 @@ class H1Protocol(asyncio.Protocol):
 
     def _close(self) -> None:
         if self.phase != _CLOSED:
+            self._flush()
             self.phase = _CLOSED
             self.deadline = 0.0
             if self.transport is not None:
                 self.transport.close()
+
+    # -- output: corked writes ---------------------------------------------------------------
+
+    def _emit(self, data: bytes, final: bool) -> None:
+        """Queue response bytes; write what an app sends without suspending at once.
+
+        Written immediately when the response ends, except during a dispatch, which
+        flushes at its end (so pipelined responses that finished eagerly share one
+        write); otherwise by one ``call_soon`` flush, which runs before the loop next
+        waits for I/O, so a streaming app's chunks still leave promptly.
+        """
+        if final and not self._out and not self._dispatching:
+            if data:
+                self.transport.write(data)  # a whole response in one message: the usual case
+            return
+        self._out.append(data)
+        self._out_size += len(data)
+        if self._out_size >= _CORK_LIMIT or (final and not self._dispatching):
+            self._flush()
+        elif not self._flush_scheduled and not self._dispatching:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        size = self._out_size
+        self._out_size = 0
+        if self.phase == _CLOSED:
+            return
+        if len(out) == 1:
+            self.transport.write(out[0])
+        elif size <= _JOIN_LIMIT:
+            self.transport.write(b"".join(out))
+        else:
+            self.transport.writelines(out)
 
     # -- ResponseStream (called by the cycle) ---------------------------------------------------
 
@@ -358,12 +409,11 @@ class H1Protocol(asyncio.Protocol):
         head = self._head
         if head is not None:
             self._head = None
-            if len(out) > _JOIN_LIMIT:
-                self.transport.writelines((head, out))
-                return
-            out = head + out
-        if out:
-            self.transport.write(out)
+            if out and len(out) <= _JOIN_LIMIT:
+                out = head + out
+            else:
+                self._emit(head, False)
+        self._emit(out, not more_body)
 
     def send_trailers(self, headers: List[Any]) -> None:
         if self.phase == _CLOSED:
@@ -373,9 +423,9 @@ class H1Protocol(asyncio.Protocol):
             if self._head is not None:
                 out = self._head + out
                 self._head = None
-            self.transport.write(out)
+            self._emit(out, True)
         elif self._head is not None:
-            self.transport.write(self._head)
+            self._emit(self._head, True)
             self._head = None
 
     async def send_file(self, path: str) -> None:
@@ -399,10 +449,11 @@ class H1Protocol(asyncio.Protocol):
             if framing == FRAME_CHUNKED and count:
                 head += b"%x\r\n" % count
             if head:
-                self.transport.write(head)
+                self._emit(head, False)
+            self._flush()  # the file goes straight to the socket, after what is queued
             await self._send_file_body(file, count)
             if framing == FRAME_CHUNKED:
-                self.transport.write(b"\r\n0\r\n\r\n" if count else b"0\r\n\r\n")
+                self._emit(b"\r\n0\r\n\r\n" if count else b"0\r\n\r\n", True)
 
     async def _send_file_body(self, file: Any, count: int) -> None:
         """Write ``count`` bytes of ``file``: zero-copy where the socket allows it."""
@@ -471,6 +522,7 @@ class H1Protocol(asyncio.Protocol):
         return left
 
     async def drain(self) -> None:
+        self._flush()
         if not self.write_paused or self.phase == _CLOSED:
             return
         waiter = self._drain_waiter
@@ -487,7 +539,8 @@ class H1Protocol(asyncio.Protocol):
 
     def send_continue(self) -> None:
         if self._expect_continue and self._http11 and self.phase == _BUSY and not self._status:
-            self.transport.write(CONTINUE_RESPONSE)
+            self._emit(CONTINUE_RESPONSE, False)
+            self._flush()  # the client waits for it before sending the body
         self._expect_continue = False
 
     def pause_reading(self) -> None:

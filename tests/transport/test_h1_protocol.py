@@ -218,3 +218,49 @@ async def test_request_body_applied_before_an_eager_app_runs():
     await settle(20)
     assert seen == [(b"abc", False), (b"de", False)]
     assert transport.data.count(b"200 OK") == 2
+
+
+async def test_chunks_sent_without_suspending_leave_in_one_write():
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(10):
+            await send({"type": "http.response.body", "body": b"chunk %d" % i, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    ctx, protocol, transport = make(app)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert len(transport.written) == 1
+    assert transport.data.endswith(b"7\r\nchunk 9\r\n0\r\n\r\n")
+
+
+async def test_streaming_app_that_suspends_gets_each_chunk_out_before_it_waits():
+    release = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        await release.wait()
+        await send({"type": "http.response.body", "body": b"second"})
+
+    ctx, protocol, transport = make(app)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert transport.data.endswith(b"5\r\nfirst\r\n")  # flushed while the app waits
+    release.set()
+    await settle()
+    assert transport.data.endswith(b"6\r\nsecond\r\n0\r\n\r\n")
+
+
+async def test_large_bodies_are_not_held_back():
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(4):
+            await send({"type": "http.response.body", "body": b"x" * 40000, "more_body": True})
+            assert protocol._out_size < 65536  # never more than the cork limit held back
+        await send({"type": "http.response.body", "body": b""})
+
+    ctx, protocol, transport = make(app)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle(10)
+    assert transport.data.count(b"x") == 160000
