@@ -6,7 +6,8 @@
 
 Targets:
 - ``parser``: ``RequestParser.feed`` + ``resume`` on a typical 4-header GET;
-- ``full``: a whole request through ``H1Protocol`` with a fake transport on uvloop:
+- ``full``: a whole request through ``H1Protocol`` (the twin ``pyre._accel`` chooses,
+  so ``--modes c,py`` compares the compiled and the pure connection) with a fake transport on uvloop:
   parse, scope, task, the app's two sends, serialisation, keep-alive; the app is the
   plaintext hello-world of bench/apps.py;
 - ``stream`` and ``pipeline``: the same with a 10-chunk response, and with 16
@@ -81,8 +82,8 @@ def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False) -
     sys.path.insert(0, str(ROOT))
     from bench import apps
     from pyre.protocol.h1.parsing import H1Limits
+    from pyre._accel import H1Protocol  # the twin the server would use in this mode
     from pyre.transport.context import ServerContext
-    from pyre.transport.h1 import H1Protocol
 
     app = getattr(apps, app_name)
     data = REQUEST * per_read

@@ -2,17 +2,26 @@
 
 This is the only module that imports from ``pyre._speedups`` or ``pyre._pure``.
 ``PYRE_NO_EXTENSIONS=1`` forces the twins; so does a missing or broken extension.
+
+Two speed-ups, chosen separately (each falls back on its own):
+
+- ``h1parser``: ``RequestParser``, chosen at import;
+- ``h1conn``: ``H1Protocol``, the per-request path of a connection (protocol, ASGI
+  cycle, scope, head encoder). Chosen on first use of ``H1Protocol``, ``MODE``,
+  ``ACCELERATED`` or :func:`modes`: its pure twin is ``pyre.transport.h1``, which
+  itself imports ``RequestParser`` from here, so it cannot be imported eagerly.
 """
 
 from __future__ import annotations
 
 import os
 from types import ModuleType
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
-__all__ = ["ACCELERATED", "MODE", "NO_EXTENSIONS", "RequestParser", "load_twins"]
+__all__ = ["ACCELERATED", "MODE", "NO_EXTENSIONS", "H1Protocol", "RequestParser", "load_twins", "modes"]
 
 NO_EXTENSIONS = os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0")
+_SPEEDUPS = ("h1parser", "h1conn")
 
 
 def load_twins(name: str) -> Dict[str, Optional[ModuleType]]:
@@ -27,20 +36,49 @@ def load_twins(name: str) -> Dict[str, Optional[ModuleType]]:
     return {"c": compiled, "py": importlib.import_module(f"pyre._pure.{name}")}
 
 
-def _choose() -> ModuleType:
+def _choose(name: str) -> ModuleType:
+    import importlib
+
     if not NO_EXTENSIONS:
         try:
-            from pyre._speedups import h1parser as compiled
-
-            return compiled
+            return importlib.import_module(f"pyre._speedups.{name}")
         except ImportError:
             pass
-    from pyre._pure import h1parser as pure
-
-    return pure
+    return importlib.import_module(f"pyre._pure.{name}")
 
 
-_h1parser = _choose()
-ACCELERATED: bool = _h1parser.__name__.startswith("pyre._speedups")
-MODE: str = "accelerated (Cython)" if ACCELERATED else "pure Python"
-RequestParser = _h1parser.RequestParser
+_chosen: Dict[str, ModuleType] = {"h1parser": _choose("h1parser")}
+RequestParser = _chosen["h1parser"].RequestParser
+
+
+def modes() -> Dict[str, str]:
+    """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ...}``."""
+    for name in _SPEEDUPS:
+        if name not in _chosen:
+            _chosen[name] = _choose(name)
+    return {name: "c" if _chosen[name].__name__.startswith("pyre._speedups") else "py" for name in _SPEEDUPS}
+
+
+def _mode_text(chosen: Dict[str, str]) -> str:
+    if all(m == "c" for m in chosen.values()):
+        return "accelerated (Cython)"
+    if all(m == "py" for m in chosen.values()):
+        return "pure Python"
+    compiled = ", ".join(n for n, m in chosen.items() if m == "c")
+    pure = ", ".join(n for n, m in chosen.items() if m == "py")
+    return f"partly accelerated (Cython: {compiled}; pure Python: {pure})"
+
+
+def __getattr__(name: str) -> Any:
+    # Resolved on first use and then cached as ordinary module attributes.
+    if name == "H1Protocol":
+        modes()
+        value: Any = _chosen["h1conn"].H1Protocol
+    elif name == "ACCELERATED":
+        value = all(m == "c" for m in modes().values())
+    elif name == "MODE":
+        value = _mode_text(modes())
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value

@@ -22,6 +22,7 @@ import threading
 from typing import Any, Callable, List, Optional
 
 from pyre import _accel
+from pyre._accel import H1Protocol
 from pyre.asgi.lifespan import Lifespan
 from pyre.config import Config
 from pyre.errors import AppLoadError, PyreError, StartupError
@@ -29,7 +30,6 @@ from pyre.importer import load_app
 from pyre.loops import loop_factory
 from pyre.sockets import bind_socket, describe
 from pyre.transport.context import ServerContext
-from pyre.transport.h1 import H1Protocol
 
 __all__ = ["Server", "run", "STARTUP_FAILURE"]
 

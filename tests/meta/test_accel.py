@@ -1,4 +1,4 @@
-"""The active parser follows PYRE_NO_EXTENSIONS, and the suite really runs both modes."""
+"""The active twins follow PYRE_NO_EXTENSIONS, and the suite really runs both modes."""
 
 from __future__ import annotations
 
@@ -6,25 +6,47 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from pyre import _accel
 from pyre.transport import h1
 
 
 def test_mode_follows_the_environment():
+    from pyre import server
+
     if os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0"):
         assert not _accel.ACCELERATED and _accel.MODE == "pure Python"
+        assert _accel.modes() == {"h1parser": "py", "h1conn": "py"}
         assert h1.RequestParser.__module__ == "pyre._pure.h1parser"
+        assert _accel.H1Protocol is h1.H1Protocol
     else:
         # A build that silently fell back to pure Python must not pass as accelerated.
-        assert _accel.ACCELERATED, "the Cython parser is not built (pip install -e . needs a C compiler)"
+        assert _accel.ACCELERATED, "the Cython speed-ups are not built (pip install -e . needs a C compiler)"
+        assert _accel.MODE == "accelerated (Cython)"
+        assert _accel.modes() == {"h1parser": "c", "h1conn": "c"}
         assert h1.RequestParser.__module__ == "pyre._speedups.h1parser"
+        assert _accel.H1Protocol.__module__ == "pyre._speedups.h1conn"
+    assert server.H1Protocol is _accel.H1Protocol  # the server uses the chosen twin
 
 
 def test_environment_switch_in_a_fresh_interpreter():
-    code = "from pyre import _accel; print(_accel.ACCELERATED)"
+    code = "from pyre import _accel; print(_accel.ACCELERATED, _accel.H1Protocol.__module__)"
     env = dict(os.environ, PYRE_NO_EXTENSIONS="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.split() == ["False", "pyre.transport.h1"]
     env["PYRE_NO_EXTENSIONS"] = "0"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "True"
+    assert out.stdout.split() == ["True", "pyre._speedups.h1conn"]
+
+
+@pytest.mark.parametrize("first", ["pyre.transport.h1", "pyre._accel", "pyre._speedups.h1conn", "pyre._pure.h1conn"])
+@pytest.mark.parametrize("no_extensions", ["0", "1"])
+def test_no_import_cycle_whatever_is_imported_first(first, no_extensions):
+    """pyre.transport.h1 imports _accel, which chooses H1Protocol lazily: any order works."""
+    code = f"import {first}; from pyre._accel import H1Protocol, MODE; print(H1Protocol.__module__)"
+    env = dict(os.environ, PYRE_NO_EXTENSIONS=no_extensions)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    expected = "pyre.transport.h1" if no_extensions == "1" else "pyre._speedups.h1conn"
+    assert out.stdout.strip() == expected

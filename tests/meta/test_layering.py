@@ -44,12 +44,33 @@ def test_only_accel_chooses_twins():
             assert not name.startswith(("pyre._speedups", "pyre._pure")), f"{path} imports {name} directly"
 
 
-def test_twins_have_the_same_public_interface():
-    twins = load_twins("h1parser")
-    assert twins["c"] is not None, "the compiled parser is not built"
-    for cls_name in ("RequestParser",):
-        compiled = getattr(twins["c"], cls_name)
-        pure = getattr(twins["py"], cls_name)
-        public_c = {n for n in dir(compiled) if not n.startswith("_")}
-        public_py = {n for n in dir(pure) if not n.startswith("_")}
-        assert public_c == public_py
+def public(obj) -> set:
+    return {n for n in dir(obj) if not n.startswith("_")}
+
+
+@pytest.mark.parametrize("module, classes", [("h1parser", ["RequestParser"]), ("h1conn", ["H1Protocol"])])
+def test_twins_have_the_same_public_interface(module, classes):
+    twins = load_twins(module)
+    assert twins["c"] is not None, f"the compiled {module} is not built"
+    assert twins["c"].__all__ == twins["py"].__all__
+    for name in twins["py"].__all__:
+        assert callable(getattr(twins["c"], name)) and callable(getattr(twins["py"], name))
+    for cls_name in classes:
+        assert public(getattr(twins["c"], cls_name)) == public(getattr(twins["py"], cls_name))
+
+
+def test_compiled_connection_is_an_asyncio_protocol_with_the_pure_cycle_interface():
+    import asyncio
+
+    from pyre.asgi.http import HTTPCycle
+
+    compiled = load_twins("h1conn")["c"]
+    assert compiled is not None, "the compiled h1conn is not built"
+    assert issubclass(compiled.H1Protocol, asyncio.Protocol)
+    assert public(compiled.HTTPCycle) == public(HTTPCycle)
+    # The exceptions an application sees are the pure modules' own classes.
+    from pyre.asgi import http
+    from pyre.protocol.h1 import writer
+
+    assert compiled.ClientDisconnected is http.ClientDisconnected
+    assert compiled.InvalidResponse is writer.InvalidResponse

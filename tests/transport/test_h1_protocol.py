@@ -1,14 +1,33 @@
-"""H1Protocol driven through a fake transport: flow control, deadlines, pipelining bounds."""
+"""H1Protocol driven through a fake transport: flow control, deadlines, pipelining bounds.
+
+Every test runs against both twins of the connection (``pyre._speedups.h1conn``, id
+"c", and the pure ``pyre.transport.h1``, id "py"), whatever PYRE_NO_EXTENSIONS says.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from typing import List
 
+import pytest
+
+from pyre._accel import load_twins
 from pyre.protocol.h1.parsing import H1Limits
 from pyre.transport import h1 as h1_module
 from pyre.transport.context import ServerContext
-from pyre.transport.h1 import H1Protocol
+
+H1CONN_TWINS = load_twins("h1conn")
+
+
+@pytest.fixture(params=["c", "py"], autouse=True)
+def twin(request):
+    """The module whose ``H1Protocol`` the test drives (``make`` uses it)."""
+    module = H1CONN_TWINS[request.param]
+    if module is None:
+        pytest.fail("the compiled connection (pyre._speedups.h1conn) is not built")
+    global H1Protocol
+    H1Protocol = module.H1Protocol
+    return module
 
 
 class FakeTransport(asyncio.Transport):
@@ -264,3 +283,239 @@ async def test_large_bodies_are_not_held_back():
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     await settle(10)
     assert transport.data.count(b"x") == 160000
+
+
+# -- the application's view: a real task, fresh scopes, same scope as http_scope -------------------
+
+
+async def test_app_runs_in_its_own_task_with_its_own_context_from_the_first_line():
+    import contextvars
+
+    var = contextvars.ContextVar("var", default="unset")
+    seen = []
+
+    async def app(scope, receive, send):
+        task = asyncio.current_task()
+        seen.append((task is not None, var.get()))
+        var.set(scope["path"])
+        async with asyncio.timeout(5):  # needs the current task before any suspension
+            assert asyncio.iscoroutine(receive_coro := receive())
+            message = await receive_coro
+        assert message == {"type": "http.request", "body": b"", "more_body": False}
+        await ok(scope, receive, send)
+
+    ctx, protocol, transport = make(app)
+    protocol.data_received(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle(10)
+    protocol.data_received(b"GET /b HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle(10)
+    assert seen == [(True, "unset"), (True, "unset")]
+    assert transport.data.count(b"200 OK") == 2 and not ctx.tasks
+
+
+@pytest.mark.parametrize("root_path", ["", "/root"])
+@pytest.mark.parametrize("state", [None, {"db": "x"}])
+async def test_scope_is_what_http_scope_builds(root_path, state):
+    from pyre.asgi.scope import ConnectionInfo, http_scope
+
+    scopes = []
+
+    async def app(scope, receive, send):
+        scopes.append(scope)
+        await ok(scope, receive, send)
+
+    ctx, protocol, transport = make(app, root_path=root_path, lifespan_state=state)
+    protocol.data_received(b"GET /caf%C3%A9/x%2Fy?q=1&r=%20 HTTP/1.1\r\nHost: t\r\nX-A: b\r\n\r\n"
+                           b"POST /p HTTP/1.0\r\nContent-Length: 0\r\n\r\n")
+    await settle(10)
+    info = ConnectionInfo(("127.0.0.1", 8000), ("127.0.0.1", 50000), "http", root_path)
+    expected = [
+        http_scope(info, "GET", b"/caf%C3%A9/x%2Fy", b"q=1&r=%20", "1.1", [(b"host", b"t"), (b"x-a", b"b")], state),
+        http_scope(info, "POST", b"/p", b"", "1.0", [(b"content-length", b"0")], state),
+    ]
+    assert [list(s.items()) for s in scopes] == [list(s.items()) for s in expected]  # same keys, same order
+
+
+async def test_every_scope_is_a_fresh_object_tree():
+    """The compiled twin copies a per-connection template: nothing may leak between requests."""
+    import copy
+
+    state = {"counter": 0}
+    scopes, snapshots = [], []
+
+    async def app(scope, receive, send):
+        scopes.append(scope)
+        snapshots.append(copy.deepcopy(scope))  # as the app found it
+        scope["asgi"]["version"] = "mutated"
+        scope["extensions"]["http.response.trailers"]["x"] = 1
+        scope["extensions"]["mine"] = {}
+        scope["state"]["counter"] += 1
+        scope["client"] = None
+        scope["added"] = True
+        await ok(scope, receive, send)
+
+    ctx, protocol, transport = make(app, lifespan_state=state)
+    for _ in range(3):
+        protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await settle()
+    assert len(scopes) == 3 and state == {"counter": 0}
+    for snapshot in snapshots:
+        assert snapshot == snapshots[0]
+    first = snapshots[0]
+    assert first["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert first["extensions"] == {"http.response.trailers": {}, "http.response.pathsend": {}}
+    assert first["state"] == {"counter": 0} and first["client"] == ("127.0.0.1", 50000) and "added" not in first
+    assert len({id(s) for s in scopes}) == 3
+    assert len({id(s["asgi"]) for s in scopes}) == 3 and len({id(s["extensions"]) for s in scopes}) == 3
+    assert protocol.info.client == ("127.0.0.1", 50000)
+
+
+async def test_server_settings_that_change_are_read_on_every_request():
+    """date_line (refreshed every second), shutting_down and total_requests stay live."""
+    ctx, protocol, transport = make(ok)
+    ctx.date_line = b"date: first\r\n"
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    ctx.date_line = b"date: second\r\n"
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert b"date: first\r\n" in transport.written[0] and b"date: second\r\n" in transport.written[1]
+    assert ctx.total_requests == 2 and not transport.closed
+    ctx.shutting_down = True
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert b"connection: close" in transport.written[2] and transport.closed
+
+
+async def test_body_events_reach_the_app_in_order_across_reads():
+    bodies = []
+
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            bodies.append(message["body"])
+            if not message["more_body"]:
+                break
+        await ok(scope, receive, send)
+
+    ctx, protocol, transport = make(app)
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    await settle()
+    protocol.data_received(b"2\r\nde\r\n0\r\n\r\n")
+    await settle()
+    assert b"".join(bodies) == b"abcde"
+    assert transport.data.endswith(b"ok")
+
+
+async def test_trailers_and_100_continue():
+    async def app(scope, receive, send):
+        message = await receive()  # asks for the body: 100 Continue goes out first
+        assert message["body"] == b"hi"
+        await send({"type": "http.response.start", "status": 200, "headers": [], "trailers": True})
+        await send({"type": "http.response.body", "body": b"data"})
+        await send({"type": "http.response.trailers", "headers": [(b"x-a", b"1")], "more_trailers": True})
+        await send({"type": "http.response.trailers", "headers": [(b"x-b", b"2")]})
+
+    ctx, protocol, transport = make(app)
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    await settle()
+    assert transport.data == b"HTTP/1.1 100 Continue\r\n\r\n"
+    protocol.data_received(b"hi")
+    await settle()
+    assert transport.data.endswith(b"4\r\ndata\r\n0\r\nx-a: 1\r\nx-b: 2\r\n\r\n") and not transport.closed
+
+
+async def test_app_errors_give_500_or_abort():
+    async def before_start(scope, receive, send):
+        raise RuntimeError("boom")
+
+    async def mid_body(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        raise RuntimeError("boom")
+
+    ctx, protocol, transport = make(before_start)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert transport.data.startswith(b"HTTP/1.1 500 ") and transport.closed
+    ctx, protocol, transport = make(mid_body)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert transport.data.endswith(b"4\r\npart\r\n") and transport.closed
+
+
+async def test_send_after_connection_lost_raises_client_disconnected():
+    from pyre.asgi.http import ClientDisconnected
+
+    gate = asyncio.Event()
+    outcome = []
+
+    async def app(scope, receive, send):
+        await gate.wait()
+        assert await receive() == {"type": "http.disconnect"}
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        except ClientDisconnected as exc:
+            outcome.append(exc)
+
+    ctx, protocol, transport = make(app)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    protocol.connection_lost(None)
+    gate.set()
+    await settle()
+    assert len(outcome) == 1 and type(outcome[0]) is ClientDisconnected and not ctx.tasks
+
+
+# -- the head encoder: the compiled twin agrees with pyre.protocol.h1.writer -----------------------
+
+_HEADER_CASES = [
+    [],
+    [(b"content-type", b"text/plain"), (b"content-length", b"13")],
+    [(b"content-length", b" 7\t")],
+    [(b"Content-Length", b"0"), (b"X-A", b"b")],
+    [(b"transfer-encoding", b"chunked")],
+    [(b"connection", b"keep-alive, Close")],
+    [(b"connection", b"upgrade")],
+    [(b"server", b"mine"), (b"date", b"today")],
+    [[b"x-list", b"pair"]],
+    [(bytearray(b"x-a"), bytearray(b"a\tb"))],
+    [[bytearray(b"x-unhashable"), b"v"]],
+    [(b"x", b"a\r\nb")],
+    [(b"x y", b"v")],
+    [(b"x", "str")],
+    [(b"x",)],
+    [5],
+    [(b"content-length", b"1"), (b"content-length", b"1")],
+    [(b"content-length", b"-1")],
+    [(b"transfer-encoding", b"gzip")],
+    [(b"content-length", b"1"), (b"transfer-encoding", b"chunked")],
+]
+
+
+def _outcome(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the exception is the outcome compared
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize("headers", _HEADER_CASES, ids=range(len(_HEADER_CASES)))
+@pytest.mark.parametrize("status", [200, 204, 304, 404, 599, 999, 99, 1000, 101, "200", True, None, 10**30])
+def test_encode_head_twins_agree(twin, status, headers):
+    from pyre.protocol.h1 import writer
+
+    for http11 in (True, False):
+        for head_request in (True, False):
+            for keep_alive in (True, False):
+                for lines in ({}, {"server_line": b"server: pyre\r\n", "date_line": b"date: D\r\n",
+                                  "extra_lines": b"x-extra: 1\r\n"}):
+                    kwargs = dict(http11=http11, head_request=head_request, keep_alive=keep_alive, **lines)
+                    expected = _outcome(writer.encode_head, status, iter(headers), **kwargs)
+                    assert _outcome(twin.encode_head, status, iter(headers), **kwargs) == expected
+                    assert _outcome(twin.encode_head, status, list(headers), **kwargs) == expected
+
+
+def test_compiled_twin_reads_event_slots_directly():
+    compiled = H1CONN_TWINS["c"]
+    assert compiled is not None and compiled.FAST_EVENT_READS == (True, True)

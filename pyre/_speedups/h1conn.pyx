@@ -1,0 +1,1516 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Cython twin of the per-request path of an HTTP/1.1 connection.
+
+One compilation unit holds what a request crosses between the parser and the
+socket: the connection protocol (twin of :class:`pyre.transport.h1.H1Protocol`),
+its ASGI cycle (twin of :class:`pyre.asgi.http.HTTPCycle` and ``run_asgi``), the
+scope builder (twin of :func:`pyre.asgi.scope.http_scope`) and the head encoder
+(twin of :func:`pyre.protocol.h1.writer.encode_head`).
+
+The pure modules are the normative reading: this module follows them step by step,
+in the same order, with the same log messages and the same exception objects
+(``ClientDisconnected``, ``InvalidResponse``, ``ParseError`` and the events are
+imported from them, and so are the constants). What changes is how the work is
+done: typed attributes on ``cdef`` classes, C-level calls between the connection and
+its cycle, and no tuples or dicts built only to cross a function boundary.
+
+Internal differences from the pure twin (none is visible to an application):
+
+- the cycle calls the connection through C methods, so it only works with this
+  module's connection (the pure cycle takes any ``ResponseStream``);
+- per-connection facts are copied out of ``ConnectionInfo`` once, in
+  ``connection_made``; the bound methods ``transport.write``, ``loop.time`` and
+  ``loop.create_task`` are looked up once per connection;
+- settings of the ``ServerContext`` that the server never changes after startup
+  (``app``, ``tasks``, ``connections``, timeouts, the server's own header lines,
+  ``limit_concurrency``, ``lifespan_state``, access-log switches) are read once per
+  connection; ``shutting_down``, ``date_line`` and ``total_requests`` are read
+  (or updated) on every use, as in the pure twin;
+- the cycle's body buffer and trailer list are created only when first needed, and
+  a reused, empty output list replaces ``[]`` per flush when nothing kept the old one.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Copy
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF
+from libc.string cimport memchr, memcpy
+
+import asyncio
+import logging
+import os
+import sys
+from urllib.parse import unquote
+
+from pyre._accel import RequestParser
+from pyre.asgi import http as _http
+from pyre.asgi.http import ClientDisconnected
+from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION, ConnectionInfo
+from pyre.protocol.h1 import writer as _writer
+from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
+from pyre.protocol.h1.writer import (
+    CONTINUE_RESPONSE,
+    FRAME_CHUNKED,
+    FRAME_CLOSE,
+    FRAME_LENGTH,
+    FRAME_NONE,
+    InvalidResponse,
+    encode_simple_response,
+    last_chunk,
+    status_line,
+)
+from pyre.transport import h1 as _pure_h1
+
+__all__ = ["H1Protocol", "encode_head"]
+
+cdef extern from "Python.h":
+    str PyUnicode_DecodeLatin1(const char* s, Py_ssize_t size, const char* errors)
+    PyObject* PyDict_GetItemWithError_ptr "PyDict_GetItemWithError"(object d, object key) except? NULL
+    bint PyDict_CheckExact(object o)
+    bint PyLong_CheckExact(object o)
+    bint PyBytes_CheckExact(object o)
+    bint PyTuple_CheckExact(object o)
+    Py_ssize_t PyTuple_GET_SIZE(object t)
+    PyObject* PyTuple_GET_ITEM(object t, Py_ssize_t i)
+    int PySet_Add(object s, object key) except -1
+    int PySet_Discard(object s, object key) except -1
+
+cdef extern from *:
+    """
+    #include "structmember.h"
+    #ifndef Py_T_OBJECT_EX
+    #define Py_T_OBJECT_EX T_OBJECT_EX
+    #endif
+    #ifndef Py_READONLY
+    #define Py_READONLY READONLY
+    #endif
+    /* The offset of a writable object slot described by a member descriptor, else -1. */
+    static Py_ssize_t pyre_conn_member_offset(PyObject *descr) {
+        PyMemberDef *m;
+        if (!PyObject_TypeCheck(descr, &PyMemberDescr_Type)) return -1;
+        m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m == NULL || m->type != Py_T_OBJECT_EX || (m->flags & Py_READONLY)) return -1;
+        return m->offset;
+    }
+    static CYTHON_INLINE PyObject *pyre_conn_slot(PyObject *obj, Py_ssize_t offset) {
+        return *(PyObject **)((char *)obj + offset);
+    }
+    """
+    Py_ssize_t pyre_conn_member_offset(object descr)
+    PyObject* pyre_conn_slot(object obj, Py_ssize_t offset)
+
+logger = logging.getLogger("pyre.error")
+
+# -- constants shared with the pure twins ----------------------------------------------------
+
+cdef enum:
+    _IDLE = 0
+    _HEAD = 1
+    _BUSY = 2
+    _DRAIN = 3
+    _CLOSED = 4
+
+cdef enum:
+    _PAUSE_BODY = 1
+    _PAUSE_PIPELINE = 2
+
+cdef enum:
+    _START = 0
+    _BODY = 1
+    _TRAILERS = 2
+    _DONE = 3
+
+cdef enum:
+    _F_LENGTH = 0
+    _F_CHUNKED = 1
+    _F_NONE = 2
+    _F_CLOSE = 3
+
+
+def _check_constants():
+    """The C constants above must be the pure modules' values (the ``phase`` and
+    ``state`` attributes are public)."""
+    pairs = (
+        (_IDLE, _pure_h1._IDLE), (_HEAD, _pure_h1._HEAD), (_BUSY, _pure_h1._BUSY),
+        (_DRAIN, _pure_h1._DRAIN), (_CLOSED, _pure_h1._CLOSED),
+        (_PAUSE_BODY, _pure_h1._PAUSE_BODY), (_PAUSE_PIPELINE, _pure_h1._PAUSE_PIPELINE),
+        (_START, _http._START), (_BODY, _http._BODY), (_TRAILERS, _http._TRAILERS), (_DONE, _http._DONE),
+        (_F_LENGTH, FRAME_LENGTH), (_F_CHUNKED, FRAME_CHUNKED), (_F_NONE, FRAME_NONE), (_F_CLOSE, FRAME_CLOSE),
+    )
+    for mine, theirs in pairs:
+        if mine != theirs:
+            raise ImportError("pyre._speedups.h1conn is out of step with the pure modules")
+
+
+_check_constants()
+
+cdef Py_ssize_t PIPELINE_BUFFER_LIMIT = _pure_h1.PIPELINE_BUFFER_LIMIT
+cdef long long DRAIN_LIMIT = _pure_h1.DRAIN_LIMIT
+cdef Py_ssize_t _JOIN_LIMIT = _pure_h1._JOIN_LIMIT
+cdef Py_ssize_t _CORK_LIMIT = _pure_h1._CORK_LIMIT
+cdef Py_ssize_t _FILE_CHUNK = _pure_h1._FILE_CHUNK
+cdef dict _REASONS = _pure_h1._REASONS
+cdef Py_ssize_t BODY_HIGH_WATER = _http.BODY_HIGH_WATER
+
+cdef dict _STATUS_LINES = _writer._STATUS_LINES
+cdef dict _LINE_CACHE = _writer._LINE_CACHE
+cdef object _validate_header = _writer._validate_header
+
+cdef object _Request = Request
+cdef object _Body = Body
+cdef object _EndOfMessage = EndOfMessage
+cdef object _ParseError = ParseError
+cdef object _ClientDisconnected = ClientDisconnected
+cdef object _InvalidResponse = InvalidResponse
+cdef object _CancelledError = asyncio.CancelledError
+cdef object _Task = asyncio.Task
+cdef object _get_running_loop = asyncio.get_running_loop
+cdef object _unquote = unquote
+cdef object _ConnectionInfo = ConnectionInfo
+cdef object _INFO = logging.INFO
+cdef bint _EAGER = sys.version_info >= (3, 12)
+
+cdef dict _ASGI_DICT = {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION}
+
+cdef bytes _B_EMPTY = b""
+cdef bytes _B_LAST_CHUNK = b"0\r\n\r\n"
+cdef bytes _B_CHUNKED_LINE = b"transfer-encoding: chunked\r\n"
+cdef bytes _B_CLOSE_LINE = b"connection: close\r\n"
+cdef bytes _B_KEEP_ALIVE_LINE = b"connection: keep-alive\r\n"
+cdef bytes _B_CRLF = b"\r\n"
+cdef bytes _B_CONTENT_LENGTH = b"content-length"
+cdef bytes _B_TRANSFER_ENCODING = b"transfer-encoding"
+cdef bytes _B_CONNECTION = b"connection"
+cdef bytes _B_SERVER = b"server"
+cdef bytes _B_DATE = b"date"
+cdef str _S_HTTP_REQUEST = "http.request"
+cdef str _S_HTTP_DISCONNECT = "http.disconnect"
+cdef str _S_BODY = "http.response.body"
+cdef str _S_START = "http.response.start"
+cdef str _S_PATHSEND = "http.response.pathsend"
+cdef str _S_TRAILERS = "http.response.trailers"
+cdef str _S_V11 = "1.1"
+cdef str _S_HEAD = "HEAD"
+
+cdef const char* _HEX = b"0123456789abcdef"
+
+
+# -- reading the parser's events ----------------------------------------------------------------
+#
+# ``Request`` and ``Body`` are slotted classes; an event whose type is exactly one of
+# them is read at the slot offsets their member descriptors give (checked at import
+# against ``getattr``), not through ``getattr`` and the type's attribute lookup.
+
+cdef enum:
+    R_METHOD = 0
+    R_PATH = 1
+    R_QUERY = 2
+    R_VERSION = 3
+    R_HEADERS = 4
+    R_KEEP_ALIVE = 5
+    R_EXPECT = 6
+    R_CHUNKED = 7
+    R_LENGTH = 8
+    R_COUNT = 9
+
+cdef tuple _R_NAMES = (
+    "method", "path", "query", "http_version", "headers",
+    "keep_alive", "expect_continue", "chunked", "content_length",
+)
+cdef Py_ssize_t _ROFF[9]
+cdef Py_ssize_t _BODY_DATA_OFF = 0
+cdef bint _FAST_REQUEST = False
+cdef bint _FAST_BODY = False
+
+
+cdef inline object _rfield(object request, int i):
+    """A field of an event of type exactly ``Request``."""
+    cdef PyObject* value
+    if _FAST_REQUEST:
+        value = pyre_conn_slot(request, _ROFF[i])
+        if value != NULL:
+            return <object>value
+    return getattr(request, <str>_R_NAMES[i])
+
+
+cdef inline object _body_data(object body):
+    """``data`` of an event of type exactly ``Body``."""
+    cdef PyObject* value
+    if _FAST_BODY:
+        value = pyre_conn_slot(body, _BODY_DATA_OFF)
+        if value != NULL:
+            return <object>value
+    return body.data
+
+
+def _setup_fast_reads():
+    """Enable slot reads when the events' layout is as expected; return what was enabled."""
+    global _FAST_REQUEST, _FAST_BODY, _BODY_DATA_OFF
+    cdef Py_ssize_t off
+    cdef int i
+
+    def offset(cls, name):
+        descr = cls.__dict__.get(name)
+        if descr is None or getattr(descr, "__objclass__", None) is not cls:
+            return -1
+        return pyre_conn_member_offset(descr)
+
+    ok = type(Request) is type
+    for i in range(R_COUNT):
+        off = offset(Request, _R_NAMES[i]) if ok else -1
+        if off <= 0:
+            ok = False
+            break
+        _ROFF[i] = off
+    if ok:
+        sample = Request("GET", b"/p", b"q", "1.1", [(b"host", b"a")], True, False, True, 12, None)
+        _FAST_REQUEST = True
+        try:
+            _FAST_REQUEST = all(_rfield(sample, i) is getattr(sample, _R_NAMES[i]) for i in range(R_COUNT))
+        except Exception:  # noqa: BLE001 - any surprise means "use getattr"
+            _FAST_REQUEST = False
+    off = offset(Body, "data") if type(Body) is type else -1
+    if off > 0:
+        _BODY_DATA_OFF = off
+        _FAST_BODY = True
+        sample = Body(b"xyz")
+        try:
+            _FAST_BODY = _body_data(sample) is sample.data
+        except Exception:  # noqa: BLE001
+            _FAST_BODY = False
+    return _FAST_REQUEST, _FAST_BODY
+
+
+FAST_EVENT_READS = _setup_fast_reads()
+
+
+# -- small helpers ---------------------------------------------------------------------------
+
+
+cdef inline object _mget(object message, str key, object default):
+    """``message.get(key, default)``, without a method call for a plain dict."""
+    cdef PyObject* value
+    if PyDict_CheckExact(message):
+        value = PyDict_GetItemWithError_ptr(message, key)
+        if value == NULL:
+            return default
+        return <object>value
+    return message.get(key, default)
+
+
+cdef bytes _chunk(bytes data, bint last):
+    """``b"%x\\r\\n%s\\r\\n" % (len(data), data)``, plus ``0\\r\\n\\r\\n`` when ``last``."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    cdef char digits[24]
+    cdef int nd = 0
+    cdef Py_ssize_t v = n
+    cdef Py_ssize_t size, i
+    cdef bytes out
+    cdef char* p
+    while True:
+        digits[nd] = _HEX[v & 15]
+        nd += 1
+        v >>= 4
+        if v == 0:
+            break
+    size = nd + 2 + n + 2 + (5 if last else 0)
+    out = PyBytes_FromStringAndSize(NULL, size)
+    p = PyBytes_AS_STRING(out)
+    for i in range(nd):
+        p[i] = digits[nd - 1 - i]
+    p += nd
+    p[0] = b'\r'
+    p[1] = b'\n'
+    p += 2
+    memcpy(p, PyBytes_AS_STRING(data), n)
+    p += n
+    p[0] = b'\r'
+    p[1] = b'\n'
+    if last:
+        memcpy(p + 2, b"0\r\n\r\n", 5)
+    return out
+
+
+cdef bytes _concat(bytes a, bytes b):
+    cdef Py_ssize_t na = PyBytes_GET_SIZE(a)
+    cdef Py_ssize_t nb = PyBytes_GET_SIZE(b)
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, na + nb)
+    cdef char* p = PyBytes_AS_STRING(out)
+    memcpy(p, PyBytes_AS_STRING(a), na)
+    memcpy(p + na, PyBytes_AS_STRING(b), nb)
+    return out
+
+
+cdef object _address(object value):
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
+
+
+# -- the head encoder (twin of pyre.protocol.h1.writer.encode_head) ----------------------------
+
+
+cdef struct _HeadOut:
+    int framing
+    long long content_length
+    bint keep_alive
+
+
+cdef long long _content_length_of(bytes line):
+    """The value of a validated, normalised ``content-length: N\\r\\n`` line."""
+    cdef const char* p = PyBytes_AS_STRING(line)
+    cdef Py_ssize_t i = 16
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(line) - 2
+    cdef long long v = 0
+    while i < end and (p[i] == b' ' or p[i] == b'\t'):
+        i += 1
+    while end > i and (p[end - 1] == b' ' or p[end - 1] == b'\t'):
+        end -= 1
+    while i < end:
+        v = v * 10 + (p[i] - 48)
+        i += 1
+    return v
+
+
+cdef inline char* _put(char* p, bytes b) noexcept:
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(b)
+    memcpy(p, PyBytes_AS_STRING(b), n)
+    return p + n
+
+
+cdef bytes _encode_head(object status, object headers, bint http11, bint head_request, bint keep_alive,
+                        bytes server_line, bytes date_line, bytes extra_lines, _HeadOut* out):
+    """Serialise a response head and choose its framing (``encode_head``'s rules)."""
+    cdef object line, lname, cached, pair, key
+    cdef PyObject* hit
+    cdef long st
+    cdef long long content_length = -1
+    cdef bint chunked_requested = False
+    cdef bint app_server = False
+    cdef bint app_date = False
+    cdef bint no_body_status
+    cdef int framing
+    cdef list app_lines
+    cdef bytes first, framing_line, connection_line, head
+    cdef Py_ssize_t total, i, n
+    cdef char* p
+    if not PyLong_CheckExact(status):
+        raise _InvalidResponse(f"status must be an int, got {type(status).__name__}")
+    if status < 200:
+        raise _InvalidResponse(f"status {status} cannot be a final response")
+    hit = PyDict_GetItemWithError_ptr(_STATUS_LINES, status)
+    if hit != NULL:
+        first = <bytes>hit
+    else:
+        first = status_line(status)  # raises for a status outside 100-999
+    st = status
+    no_body_status = st == 204 or st == 304
+    app_lines = []
+    for pair in headers:
+        if PyTuple_CheckExact(pair):
+            key = pair
+        else:
+            try:
+                key = tuple(pair)
+            except TypeError:
+                key = None
+        cached = None
+        if key is not None:
+            try:
+                hit = PyDict_GetItemWithError_ptr(_LINE_CACHE, key)
+            except TypeError:
+                hit = NULL
+            if hit != NULL:
+                cached = <object>hit
+        if cached is None:
+            cached = _validate_header(pair)
+        line = <object>PyTuple_GET_ITEM(cached, 0)
+        lname = <object>PyTuple_GET_ITEM(cached, 1)
+        if lname is None:  # an ordinary header, the common case
+            app_lines.append(line)
+            continue
+        if lname == _B_CONTENT_LENGTH:
+            if no_body_status:
+                continue
+            if content_length != -1:
+                raise _InvalidResponse(f"repeated content-length {pair!r}")
+            content_length = _content_length_of(line)
+        elif lname == _B_TRANSFER_ENCODING:
+            chunked_requested = True
+            continue
+        elif lname == _B_CONNECTION:
+            if b"close" in [t.strip(b" \t").lower() for t in line[12:len(line) - 2].split(b",")]:
+                keep_alive = False
+            continue
+        elif lname == _B_SERVER:
+            app_server = True
+        elif lname == _B_DATE:
+            app_date = True
+        app_lines.append(line)
+    if chunked_requested and content_length != -1:
+        raise _InvalidResponse("both content-length and transfer-encoding in the response")
+
+    framing_line = None
+    if head_request or no_body_status:
+        framing = _F_NONE
+    elif content_length != -1:
+        framing = _F_LENGTH
+    elif http11:
+        framing = _F_CHUNKED
+        framing_line = _B_CHUNKED_LINE
+    else:
+        framing = _F_CLOSE
+        keep_alive = False
+    if not keep_alive:
+        connection_line = _B_CLOSE_LINE
+    elif not http11:
+        connection_line = _B_KEEP_ALIVE_LINE
+    else:
+        connection_line = None
+
+    # One allocation: status line, the server's lines, the app's, framing, CRLF.
+    if app_server or not server_line:
+        server_line = None
+    if app_date or not date_line:
+        date_line = None
+    total = PyBytes_GET_SIZE(first) + 2
+    if server_line is not None:
+        total += PyBytes_GET_SIZE(server_line)
+    if date_line is not None:
+        total += PyBytes_GET_SIZE(date_line)
+    total += PyBytes_GET_SIZE(extra_lines)
+    n = PyList_GET_SIZE(app_lines)
+    for i in range(n):
+        total += PyBytes_GET_SIZE(<bytes>PyList_GET_ITEM(app_lines, i))
+    if framing_line is not None:
+        total += PyBytes_GET_SIZE(framing_line)
+    if connection_line is not None:
+        total += PyBytes_GET_SIZE(connection_line)
+    head = PyBytes_FromStringAndSize(NULL, total)
+    p = _put(PyBytes_AS_STRING(head), first)
+    if server_line is not None:
+        p = _put(p, server_line)
+    if date_line is not None:
+        p = _put(p, date_line)
+    p = _put(p, extra_lines)
+    for i in range(n):
+        p = _put(p, <bytes>PyList_GET_ITEM(app_lines, i))
+    if framing_line is not None:
+        p = _put(p, framing_line)
+    if connection_line is not None:
+        p = _put(p, connection_line)
+    p[0] = b'\r'
+    p[1] = b'\n'
+    out.framing = framing
+    out.content_length = content_length
+    out.keep_alive = keep_alive
+    return head
+
+
+cdef bytes _as_bytes(object value):
+    # What b"".join accepts (any bytes-like object), as bytes; raises TypeError otherwise.
+    return value if PyBytes_CheckExact(value) else _B_EMPTY.join([value])
+
+
+def encode_head(status, headers, *, http11, head_request, keep_alive,
+                server_line=b"", date_line=b"", extra_lines=b""):
+    """The compiled twin of :func:`pyre.protocol.h1.writer.encode_head` (same result)."""
+    cdef _HeadOut out
+    head = _encode_head(status, headers, http11, head_request, keep_alive,
+                        _as_bytes(server_line), _as_bytes(date_line), _as_bytes(extra_lines), &out)
+    return head, out.framing, out.content_length, out.keep_alive
+
+
+# -- the ASGI cycle (twin of pyre.asgi.http.HTTPCycle) ------------------------------------------
+
+
+@cython.final
+@cython.freelist(16)
+@cython.auto_pickle(False)
+cdef class HTTPCycle:
+    """``receive``/``send`` for one HTTP request (compiled twin)."""
+
+    cdef public object scope
+    cdef readonly _H1Base stream
+    cdef public int state
+    cdef public object status
+    cdef public object task
+    cdef list _body
+    cdef readonly Py_ssize_t _buffered
+    cdef bint _body_complete
+    cdef bint _final_delivered
+    cdef bint _disconnected
+    cdef bint _input_closed
+    cdef object _waiter
+    cdef bint _reading_paused
+    cdef bint _trailers
+    cdef list _trailer_headers
+    cdef bint _expect_continue
+
+    def __init__(self, scope, _H1Base stream not None, bint body_complete, bint expect_continue):
+        self.scope = scope
+        self.stream = stream
+        self.state = _START
+        self.status = 0
+        self.task = None
+        self._body_complete = body_complete
+        self._expect_continue = expect_continue
+
+    # -- fed by the connection ---------------------------------------------------------
+
+    @property
+    def response_started(self):
+        return self.state != _START
+
+    @property
+    def response_complete(self):
+        return self.state == _DONE
+
+    @property
+    def body_complete(self):
+        return self._body_complete
+
+    @property
+    def disconnected(self):
+        return self._disconnected
+
+    cdef inline int _feed_body(self, bytes data) except -1:
+        if self._body is None:
+            self._body = [data]
+        else:
+            self._body.append(data)
+        self._buffered += PyBytes_GET_SIZE(data)
+        if self._buffered > BODY_HIGH_WATER and not self._reading_paused:
+            self._reading_paused = True
+            self.stream._pause(_PAUSE_BODY)
+        self._wake()
+        return 0
+
+    cdef inline int _end_body(self) except -1:
+        self._body_complete = True
+        self._wake()
+        return 0
+
+    cdef inline int _disconnect(self) except -1:
+        self._disconnected = True
+        self._wake()
+        return 0
+
+    cdef inline int _input_close(self) except -1:
+        self._input_closed = True
+        self._wake()
+        return 0
+
+    def feed_body(self, bytes data not None):
+        self._feed_body(data)
+
+    def end_body(self):
+        self._end_body()
+
+    def disconnect(self):
+        """The connection is gone: receive() says so, send() raises."""
+        self._disconnect()
+
+    def input_closed(self):
+        """The client stopped sending (EOF) after a complete request."""
+        self._input_close()
+
+    cdef inline int _wake(self) except -1:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        return 0
+
+    # -- the application's callables ---------------------------------------------------------
+
+    async def receive(self):
+        cdef list chunks
+        while True:
+            chunks = self._body
+            if chunks is not None and PyList_GET_SIZE(chunks):
+                body = chunks[0] if PyList_GET_SIZE(chunks) == 1 else _B_EMPTY.join(chunks)
+                chunks.clear()
+                self._buffered = 0
+                if self._reading_paused:
+                    self._reading_paused = False
+                    self.stream._resume(_PAUSE_BODY)
+                more = not self._body_complete
+                if not more:
+                    self._final_delivered = True
+                return {"type": _S_HTTP_REQUEST, "body": body, "more_body": more}
+            if self._disconnected or self.state == _DONE:
+                return {"type": _S_HTTP_DISCONNECT}
+            if self._body_complete and not self._final_delivered:
+                self._final_delivered = True
+                return {"type": _S_HTTP_REQUEST, "body": _B_EMPTY, "more_body": False}
+            if self._input_closed:
+                return {"type": _S_HTTP_DISCONNECT}
+            if self._expect_continue:
+                self._expect_continue = False
+                self.stream._send_continue()
+            waiter = _get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+
+    async def send(self, message):
+        cdef int state
+        cdef bint more
+        cdef _H1Base stream
+        cdef PyObject* hit
+        if PyDict_CheckExact(message):
+            hit = PyDict_GetItemWithError_ptr(message, "type")
+            if hit == NULL:
+                raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}") from None
+            kind = <object>hit
+        else:
+            try:
+                kind = message["type"]
+            except (TypeError, KeyError):
+                raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}") from None
+        state = self.state
+        if state == _BODY and kind == _S_BODY:
+            if self._disconnected:
+                raise _ClientDisconnected("client disconnected")
+            body = _mget(message, "body", _B_EMPTY)
+            more_obj = _mget(message, "more_body", False)
+            if not PyBytes_CheckExact(body):
+                if not isinstance(body, (bytes, bytearray, memoryview)):
+                    raise TypeError(f"http.response.body 'body' must be bytes, got {type(body).__name__}")
+                body = bytes(body)
+            stream = self.stream
+            more = more_obj
+            if not more:
+                self.state = _TRAILERS if self._trailers else _DONE
+            stream._send_body(<bytes>body, more)
+            if not more and not self._trailers:
+                self._complete()
+            elif stream.write_paused:
+                await stream.drain()
+            return
+        if state == _START and kind == _S_START:
+            if self._disconnected:
+                raise _ClientDisconnected("client disconnected")
+            status = _mget(message, "status", None)
+            headers = _mget(message, "headers", ())
+            trailers = bool(_mget(message, "trailers", False))
+            # Invalid status or headers raise here; nothing has been written.
+            self.stream._start_response(status, headers, trailers)
+            self.status = status
+            self._trailers = trailers
+            self.state = _BODY
+            return
+        if state == _BODY and kind == _S_PATHSEND:
+            if self._disconnected:
+                raise _ClientDisconnected("client disconnected")
+            path = _mget(message, "path", None)
+            if not isinstance(path, str):
+                raise TypeError("http.response.pathsend 'path' must be a str")
+            await self.stream.send_file(path)  # on failure the response is aborted
+            self.state = _TRAILERS if self._trailers else _DONE
+            if not self._trailers:
+                self._complete()
+            return
+        if state == _TRAILERS and kind == _S_TRAILERS:
+            if self._disconnected:
+                raise _ClientDisconnected("client disconnected")
+            headers = list(_mget(message, "headers", ()))
+            if _mget(message, "more_trailers", False):
+                if self._trailer_headers is None:
+                    self._trailer_headers = []
+                self._trailer_headers.extend(headers)
+                return
+            if self._trailer_headers is not None:
+                headers = self._trailer_headers + headers
+            self.stream._send_trailers(headers)  # invalid trailers raise; never written
+            self.state = _DONE
+            self._complete()
+            return
+        if state == _DONE:
+            raise RuntimeError(f"Unexpected ASGI message {kind!r} sent, after response already completed.")
+        expected = {
+            _START: "'http.response.start'",
+            _BODY: "'http.response.body'",
+            _TRAILERS: "'http.response.trailers'",
+        }[state]
+        raise RuntimeError(f"Expected ASGI message {expected}, but got {kind!r}.")
+
+    cdef inline int _complete(self) except -1:
+        self._wake()
+        self.stream._response_complete()
+        return 0
+
+    # -- after the application returns -----------------------------------------------------
+
+    cdef int _app_finished(self, object exc, object result) except -1:
+        if exc is not None:
+            if self._disconnected and isinstance(exc, OSError):
+                logger.debug("Client disconnected during the response: %r", exc)
+            elif isinstance(exc, _CancelledError):
+                logger.debug("ASGI application cancelled")
+            else:
+                logger.error("Exception in ASGI application\n", exc_info=exc)
+        elif result is not None:
+            logger.error("ASGI callable returned a value instead of None: %r", result)
+        if self.state == _START:
+            self.state = _DONE
+            if self._disconnected:
+                self.stream._abort()
+                return 0
+            if exc is None:
+                logger.error("ASGI callable returned without starting a response.")
+            self.stream._send_error_response(500)
+        elif self.state != _DONE:
+            if exc is None:
+                logger.error("ASGI callable returned without completing the response.")
+            self.state = _DONE
+            self.stream._abort()
+        return 0
+
+    def app_finished(self, exc, result=None):
+        """Settle the response once the application coroutine has ended."""
+        self._app_finished(exc, result)
+
+
+async def _run_asgi(app, HTTPCycle cycle, set tasks):
+    """The task body for one request (twin of ``pyre.asgi.http.run_asgi``)."""
+    try:
+        result = await app(cycle.scope, cycle.receive, cycle.send)
+    except BaseException as exc:
+        cycle._app_finished(exc, None)
+        if not isinstance(exc, Exception) and not isinstance(exc, _CancelledError):
+            raise
+    else:
+        cycle._app_finished(None, result)
+    finally:
+        PySet_Discard(tasks, cycle.task)
+
+
+# -- the connection (twin of pyre.transport.h1.H1Protocol) ---------------------------------------
+
+
+@cython.auto_pickle(False)
+cdef class _H1Base:
+    """One HTTP/1.1 connection (compiled twin); ``H1Protocol`` adds ``asyncio.Protocol``."""
+
+    cdef public object ctx
+    cdef public object loop
+    cdef public object transport
+    cdef public object parser
+    cdef public object info
+    cdef public HTTPCycle cycle
+    cdef public double deadline
+    cdef public int phase
+    cdef public bint write_paused
+    cdef object _drain_waiter
+    cdef int _read_paused
+    cdef bint _request_keep_alive
+    cdef bint _http11
+    cdef bint _head_request
+    cdef bint _expect_continue
+    cdef object _request
+    cdef bint _body_complete
+    cdef long long _body_left
+    cdef bint _chunked_request
+    cdef bytes _head
+    cdef int _framing
+    cdef long long _remaining
+    cdef bint _keep_alive
+    cdef bint _trailers
+    cdef int _status
+    cdef bint _overflow
+    cdef bint _eof
+    cdef str _client_text
+    cdef bint _dispatching
+    cdef bint _resume_pending
+    cdef list _out
+    cdef readonly Py_ssize_t _out_size
+    cdef bint _flush_scheduled
+    # Looked up once: per-connection facts and what the server never changes.
+    cdef str _root_path
+    cdef bytes _raw_root_path
+    cdef bint _has_root_path
+    cdef dict _scope_template
+    cdef object _write
+    cdef object _time
+    cdef object _create_task
+    cdef object _app
+    cdef set _tasks
+    cdef set _connections
+    cdef object _lifespan_state
+    cdef object _limit
+    cdef double _timeout_keep_alive
+    cdef double _timeout_request_header
+    cdef bytes _server_line
+    cdef bytes _extra_lines
+    cdef bint _access_log
+    cdef object _access_logger
+    cdef object _feed
+    cdef object _resume_parser
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.loop = ctx.loop
+        self.transport = None
+        self.parser = RequestParser(ctx.limits)
+        self.info = None
+        self.cycle = None
+        self.deadline = 0.0
+        self.phase = _IDLE
+        self.write_paused = False
+        self._drain_waiter = None
+        self._read_paused = 0
+        self._request_keep_alive = True
+        self._http11 = True
+        self._head_request = False
+        self._expect_continue = False
+        self._request = None
+        self._body_complete = True
+        self._body_left = 0
+        self._chunked_request = False
+        self._head = None
+        self._framing = _F_NONE
+        self._remaining = 0
+        self._keep_alive = True
+        self._trailers = False
+        self._status = 0
+        self._overflow = False
+        self._eof = False
+        self._client_text = ""
+        self._dispatching = False
+        self._resume_pending = False
+        self._out = []
+        self._out_size = 0
+        self._flush_scheduled = False
+        self._time = self.loop.time
+        self._create_task = self.loop.create_task
+        self._feed = self.parser.feed
+        self._resume_parser = self.parser.resume
+        self._app = ctx.app
+        self._tasks = ctx.tasks
+        self._connections = ctx.connections
+        self._lifespan_state = ctx.lifespan_state
+        self._limit = ctx.limit_concurrency
+        self._timeout_keep_alive = ctx.timeout_keep_alive
+        self._timeout_request_header = ctx.timeout_request_header
+        self._server_line = _as_bytes(ctx.server_line)
+        self._extra_lines = _as_bytes(ctx.extra_lines)
+        self._access_log = ctx.access_log
+        self._access_logger = ctx.access_logger
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+        ctx = self.ctx
+        server = _address(transport.get_extra_info("sockname"))
+        client = _address(transport.get_extra_info("peername"))
+        if server is None:
+            sockname = transport.get_extra_info("sockname")
+            if isinstance(sockname, str) and sockname:
+                server = (sockname, None)  # a Unix socket
+        scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        info = _ConnectionInfo(server, client, scheme, ctx.root_path)
+        self.info = info
+        self._root_path = info.root_path
+        self._raw_root_path = info.raw_root_path
+        self._has_root_path = bool(self._root_path)
+        # Every key of the http scope, in http_scope's order; None marks per-request values.
+        self._scope_template = {
+            "type": "http",
+            "asgi": None,
+            "http_version": None,
+            "server": info.server,
+            "client": info.client,
+            "scheme": info.scheme,
+            "method": None,
+            "root_path": info.root_path,
+            "path": None,
+            "raw_path": None,
+            "query_string": None,
+            "headers": None,
+            "extensions": None,
+        }
+        self._write = transport.write
+        self._client_text = f"{client[0]}:{client[1]}" if client else "-"
+        PySet_Add(self._connections, self)
+        self.deadline = self._time() + self._timeout_keep_alive
+
+    def connection_lost(self, exc):
+        self.phase = _CLOSED
+        self._out = []
+        self._out_size = 0
+        self.deadline = 0.0
+        PySet_Discard(self._connections, self)
+        if self.cycle is not None:
+            self.cycle._disconnect()
+        self._wake_drain()
+
+    def eof_received(self):
+        cycle = self.cycle
+        if cycle is not None and cycle.state != _DONE and self.phase == _BUSY:
+            # Half-close after a complete request: still answer it, then close.
+            if not self._body_complete:
+                return None  # a truncated request: close; the app sees a disconnect
+            self._eof = True
+            cycle._input_close()
+            return True
+        return None
+
+    def pause_writing(self):
+        self.write_paused = True
+
+    def resume_writing(self):
+        self.write_paused = False
+        self._wake_drain()
+
+    def data_received(self, data):
+        cdef object events
+        if self.phase == _IDLE:
+            self.phase = _HEAD
+            self.deadline = self._time() + self._timeout_request_header
+        try:
+            events = self._feed(data)
+        except ParseError as exc:
+            self._on_parse_error(exc)
+            return
+        if events:
+            self._dispatch(events)
+        parser = self.parser
+        if parser.buffered > PIPELINE_BUFFER_LIMIT and parser.paused:
+            self._pause(_PAUSE_PIPELINE)
+
+    # -- parser events ---------------------------------------------------------------------
+
+    cdef int _dispatch(self, object events) except -1:
+        """Apply one message's events, then start its application; repeat while
+        responses complete meanwhile and pipelined requests wait (a loop, not
+        recursion)."""
+        cdef HTTPCycle cycle
+        self._dispatching = True
+        try:
+            while True:
+                cycle = self._apply(events)
+                if cycle is not None:
+                    self._start(cycle)
+                if not self._resume_pending:
+                    return 0
+                self._resume_pending = False
+                try:
+                    events = self._resume_parser()
+                except ParseError as exc:
+                    self._on_parse_error(exc)
+                    return 0
+                if not events:
+                    if self.phase == _IDLE and self.parser.buffered:
+                        self.phase = _HEAD
+                        self.deadline = self._time() + self._timeout_request_header
+                    return 0
+        finally:
+            self._dispatching = False
+            if PyList_GET_SIZE(self._out):
+                self._flush()  # responses finished during the dispatch, in one write
+
+    cdef HTTPCycle _apply(self, object events):
+        """Feed events to the request in flight; return a new, not yet started cycle."""
+        cdef HTTPCycle new_cycle = None
+        cdef object kind
+        cdef bytes data
+        for event in events:
+            kind = type(event)
+            if kind is _Request:
+                new_cycle = self._on_request(event)
+            elif kind is _Body:
+                data = _body_data(event)
+                self._body_left -= PyBytes_GET_SIZE(data)
+                if self.phase == _BUSY and self.cycle is not None:
+                    self.cycle._feed_body(data)
+            elif kind is _EndOfMessage:
+                self._body_complete = True
+                if self.phase == _DRAIN:
+                    self._next_request()
+                elif self.cycle is not None:
+                    self.cycle._end_body()
+            else:  # H2Preface
+                self._reject(505, "HTTP/2 is not enabled on this server", False)
+                return None
+        return new_cycle
+
+    cdef int _start(self, HTTPCycle cycle) except -1:
+        """Run the application for ``cycle`` in its own task (eagerly where possible)."""
+        coro = _run_asgi(self._app, cycle, self._tasks)
+        if _EAGER:
+            # The first step runs now, inside a real task: no scheduling round-trip.
+            task = _Task(coro, loop=self.loop, eager_start=True)
+        else:
+            task = self._create_task(coro)
+        if not task.done():
+            cycle.task = task
+            PySet_Add(self._tasks, task)  # _run_asgi removes it when it ends
+        return 0
+
+    cdef HTTPCycle _on_request(self, object request):
+        cdef HTTPCycle cycle
+        cdef bytes raw_path
+        cdef str path
+        cdef str method
+        cdef dict scope
+        cdef long long content_length
+        cdef bint chunked
+        ctx = self.ctx
+        self.phase = _BUSY
+        self.deadline = 0.0
+        self._request_keep_alive = _rfield(request, R_KEEP_ALIVE) and not ctx.shutting_down
+        self._request = request
+        method = _rfield(request, R_METHOD)
+        http_version = _rfield(request, R_VERSION)
+        self._http11 = http_version == _S_V11
+        self._head_request = method == _S_HEAD
+        expect_continue = _rfield(request, R_EXPECT)
+        self._expect_continue = expect_continue
+        chunked = _rfield(request, R_CHUNKED)
+        content_length = _rfield(request, R_LENGTH)
+        self._body_complete = not (chunked or content_length > 0)  # not request.has_body
+        self._chunked_request = chunked
+        self._body_left = content_length if content_length > 0 else 0
+        self._head = None
+        self._framing = _F_NONE
+        self._remaining = 0
+        self._overflow = False
+        self._trailers = False
+        self._status = 0
+        ctx.total_requests += 1
+        limit = self._limit
+        if limit is not None and (len(self._tasks) >= limit or len(self._connections) > limit):
+            self._reject(503, "the server is at its concurrency limit", True)
+            return None
+        # The scope (twin of pyre.asgi.scope.http_scope): a copy of this connection's
+        # template, which holds every key in order and the per-connection values.
+        raw_path = _rfield(request, R_PATH)
+        path = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(raw_path), PyBytes_GET_SIZE(raw_path), NULL)
+        if memchr(PyBytes_AS_STRING(raw_path), b'%', <size_t>PyBytes_GET_SIZE(raw_path)) != NULL:
+            path = _unquote(path)
+        if self._has_root_path:
+            path = self._root_path + path
+            raw_path = self._raw_root_path + raw_path
+        scope = PyDict_Copy(self._scope_template)
+        scope["asgi"] = PyDict_Copy(_ASGI_DICT)
+        scope["http_version"] = http_version
+        scope["method"] = method
+        scope["path"] = path
+        scope["raw_path"] = raw_path
+        scope["query_string"] = _rfield(request, R_QUERY)
+        scope["headers"] = _rfield(request, R_HEADERS)
+        # A fresh dict per request (apps may mutate theirs).
+        scope["extensions"] = {"http.response.trailers": {}, "http.response.pathsend": {}}
+        state = self._lifespan_state
+        if state is not None:
+            scope["state"] = PyDict_Copy(state) if PyDict_CheckExact(state) else state.copy()
+        cycle = HTTPCycle.__new__(HTTPCycle)
+        cycle.scope = scope
+        cycle.stream = self
+        cycle.state = _START
+        cycle.status = 0
+        cycle.task = None
+        cycle._body_complete = self._body_complete
+        cycle._expect_continue = expect_continue
+        self.cycle = cycle
+        return cycle
+
+    cdef int _on_parse_error(self, object exc) except -1:
+        logger.warning("Invalid HTTP request from %s: %s", self._client_text, exc.reason)
+        cycle = self.cycle
+        if self.phase == _BUSY and cycle is not None:
+            # A bad body under a running app: the app sees a disconnect.
+            cycle._disconnect()
+            if self._status and self._head is None:
+                self._close()  # part of the response is on the wire already
+                return 0
+        self._head = None
+        self._reject(exc.status, exc.reason, False)
+        return 0
+
+    cdef int _reject(self, int status, str reason, bint access_log) except -1:
+        body = f"{_REASONS.get(status, 'Error')}: {reason}\n".encode("utf-8", "replace")
+        self._write_final(status, body, access_log)
+        return 0
+
+    cdef int _write_final(self, int status, bytes body, bint access_log) except -1:
+        """A server-generated response, then close."""
+        if self.phase == _CLOSED or self.transport is None:
+            return 0
+        ctx = self.ctx
+        self._status = status
+        self._emit(
+            encode_simple_response(status, body, default_lines=self._server_line + ctx.date_line + self._extra_lines),
+            False,
+        )
+        if access_log:
+            self._log_access()
+        self._close()
+        return 0
+
+    cdef int _close(self) except -1:
+        if self.phase != _CLOSED:
+            self._flush()
+            self.phase = _CLOSED
+            self.deadline = 0.0
+            if self.transport is not None:
+                self.transport.close()
+        return 0
+
+    # -- output: corked writes ---------------------------------------------------------------
+
+    cdef int _emit(self, bytes data, bint final) except -1:
+        """Queue response bytes; write what an app sends without suspending at once."""
+        cdef list out = self._out
+        if final and not PyList_GET_SIZE(out) and not self._dispatching:
+            if PyBytes_GET_SIZE(data):
+                self._write(data)  # a whole response in one message: the usual case
+            return 0
+        out.append(data)
+        self._out_size += PyBytes_GET_SIZE(data)
+        if self._out_size >= _CORK_LIMIT or (final and not self._dispatching):
+            self._flush()
+        elif not self._flush_scheduled and not self._dispatching:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush_callback)
+        return 0
+
+    def _flush_callback(self):
+        self._flush()
+
+    cdef int _flush(self) except -1:
+        cdef list out
+        cdef Py_ssize_t size, n
+        self._flush_scheduled = False
+        out = self._out
+        n = PyList_GET_SIZE(out)
+        if not n:
+            return 0
+        self._out = []
+        size = self._out_size
+        self._out_size = 0
+        if self.phase == _CLOSED:
+            return 0
+        if n == 1:
+            self._write(out[0])
+        elif size <= _JOIN_LIMIT:
+            self._write(_B_EMPTY.join(out))
+        else:
+            self.transport.writelines(out)
+        return 0
+
+    # -- ResponseStream (called by the cycle) ---------------------------------------------------
+
+    cdef int _start_response(self, object status, object headers, bint trailers) except -1:
+        cdef _HeadOut out
+        cdef bint keep_alive = self._request_keep_alive and not self.ctx.shutting_down and not self._eof
+        if self._expect_continue and not self._body_complete:
+            # The app answers without asking for the body the client withholds.
+            keep_alive = False
+        head = _encode_head(status, headers, self._http11, self._head_request, keep_alive,
+                            self._server_line, _as_bytes(self.ctx.date_line), self._extra_lines, &out)
+        self._head = head
+        self._remaining = out.content_length
+        self._keep_alive = out.keep_alive
+        self._status = status
+        self._framing = out.framing
+        self._trailers = trailers and out.framing == _F_CHUNKED
+        return 0
+
+    cdef int _send_body(self, bytes data, bint more_body) except -1:
+        cdef int framing
+        cdef Py_ssize_t n
+        cdef bytes out, head
+        if self.phase == _CLOSED:
+            return 0
+        framing = self._framing
+        if framing == _F_LENGTH:
+            n = PyBytes_GET_SIZE(data)
+            if n > self._remaining:
+                if not self._overflow:
+                    logger.error("Response content longer than Content-Length; truncated and closing")
+                self._overflow = True
+                data = data[: self._remaining]
+                n = self._remaining
+            self._remaining -= n
+            out = data
+        elif framing == _F_CHUNKED:
+            if PyBytes_GET_SIZE(data):
+                out = _chunk(data, not more_body and not self._trailers)
+            elif not more_body and not self._trailers:
+                out = _B_LAST_CHUNK
+            else:
+                out = _B_EMPTY
+        elif framing == _F_NONE:
+            out = _B_EMPTY
+        else:
+            out = data
+        head = self._head
+        if head is not None:
+            self._head = None
+            if PyBytes_GET_SIZE(out) and PyBytes_GET_SIZE(out) <= _JOIN_LIMIT:
+                out = _concat(head, out)
+            else:
+                self._emit(head, False)
+        self._emit(out, not more_body)
+        return 0
+
+    cdef int _send_trailers(self, list headers) except -1:
+        if self.phase == _CLOSED:
+            return 0
+        if self._trailers:
+            out = last_chunk([(bytes(n), bytes(v)) for n, v in headers])
+            if self._head is not None:
+                out = self._head + out
+                self._head = None
+            self._emit(out, True)
+        elif self._head is not None:
+            self._emit(self._head, True)
+            self._head = None
+        return 0
+
+    def start_response(self, status, headers, trailers):
+        self._start_response(status, headers, trailers)
+
+    def send_body(self, data, more_body):
+        self._send_body(data, more_body)
+
+    def send_trailers(self, headers):
+        self._send_trailers(list(headers))
+
+    async def send_file(self, path):
+        if not os.path.isabs(path):
+            raise ValueError(f"http.response.pathsend path must be absolute, got {path!r}")
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            framing = self._framing
+            if framing == _F_NONE:
+                self._send_body(_B_EMPTY, False)
+                return
+            count = size
+            if framing == _F_LENGTH:
+                if size != self._remaining:
+                    logger.error("pathsend file size %d differs from Content-Length %d; closing", size, self._remaining)
+                    self._overflow = True
+                count = min(size, self._remaining)
+                self._remaining -= count
+            head = self._head or b""
+            self._head = None
+            if framing == _F_CHUNKED and count:
+                head += b"%x\r\n" % count
+            if head:
+                self._emit(head, False)
+            self._flush()  # the file goes straight to the socket, after what is queued
+            await self._send_file_body(file, count)
+            if framing == _F_CHUNKED:
+                self._emit(b"\r\n0\r\n\r\n" if count else b"0\r\n\r\n", True)
+
+    async def _send_file_body(self, file, count):
+        """Write ``count`` bytes of ``file``: zero-copy where the socket allows it."""
+        if not count or self.phase == _CLOSED:
+            return
+        transport = self.transport
+        if transport.get_extra_info("sslcontext") is None:
+            try:
+                # The stdlib loop's native sendfile (it waits for the buffer to flush).
+                await self.loop.sendfile(transport, file, 0, count, fallback=False)
+                return
+            except (NotImplementedError, asyncio.SendfileNotAvailableError):
+                pass
+            sock = transport.get_extra_info("socket")
+            if sock is not None and hasattr(os, "sendfile"):
+                left = await self._sendfile_direct(sock.fileno(), file.fileno(), count)
+                if left:
+                    logger.error("pathsend file shrank while being sent; closing")
+                    self._overflow = True
+                return
+        # TLS and loops without a socket: read and write in blocks.
+        file.seek(0)
+        left = count
+        while left > 0 and self.phase != _CLOSED:
+            block = file.read(min(_FILE_CHUNK, left))
+            if not block:
+                break
+            left -= len(block)
+            transport.write(block)
+            if self.write_paused:
+                await self.drain()
+
+    async def _sendfile_direct(self, out_fd, in_fd, count):
+        """``os.sendfile`` straight to the socket, for loops without ``loop.sendfile``
+        (uvloop), only while the transport's own buffer is empty."""
+        transport = self.transport
+        low, high = transport.get_write_buffer_limits()
+        transport.set_write_buffer_limits(high=0, low=0)
+        offset, left = 0, count
+        try:
+            while left > 0 and self.phase != _CLOSED:
+                if self.write_paused or transport.get_write_buffer_size():
+                    await self.drain()
+                    continue
+                try:
+                    sent = os.sendfile(out_fd, in_fd, offset, left)
+                except BlockingIOError:
+                    block = os.pread(in_fd, min(_FILE_CHUNK, left), offset)
+                    if not block:
+                        break
+                    transport.write(block)
+                    sent = len(block)
+                except OSError as exc:  # the peer went away; connection_lost follows
+                    logger.debug("sendfile failed: %r", exc)
+                    self._close()
+                    return 0
+                if sent == 0:
+                    break  # end of file before count
+                offset += sent
+                left -= sent
+        finally:
+            if self.phase != _CLOSED:
+                transport.set_write_buffer_limits(high=high, low=low)
+        return left
+
+    async def drain(self):
+        self._flush()
+        if not self.write_paused or self.phase == _CLOSED:
+            return
+        waiter = self._drain_waiter
+        if waiter is None:
+            waiter = self._drain_waiter = self.loop.create_future()
+        await waiter
+
+    cdef int _wake_drain(self) except -1:
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        return 0
+
+    cdef int _send_continue(self) except -1:
+        if self._expect_continue and self._http11 and self.phase == _BUSY and not self._status:
+            self._emit(CONTINUE_RESPONSE, False)
+            self._flush()  # the client waits for it before sending the body
+        self._expect_continue = False
+        return 0
+
+    def send_continue(self):
+        self._send_continue()
+
+    def pause_reading(self):
+        self._pause(_PAUSE_BODY)
+
+    def resume_reading(self):
+        self._resume(_PAUSE_BODY)
+
+    cdef int _pause(self, int reason) except -1:
+        if not self._read_paused and self.phase != _CLOSED:
+            self.transport.pause_reading()
+        self._read_paused |= reason
+        return 0
+
+    cdef int _resume(self, int reason) except -1:
+        if self._read_paused & reason:
+            self._read_paused &= ~reason
+            if not self._read_paused and self.phase != _CLOSED:
+                self.transport.resume_reading()
+        return 0
+
+    cdef int _response_complete(self) except -1:
+        if self.phase == _CLOSED:
+            return 0
+        if self._framing == _F_LENGTH and self._remaining > 0:
+            logger.error("Response content shorter than Content-Length; closing the connection")
+            self._log_access()
+            self._close()
+            return 0
+        self._log_access()
+        if self._overflow or not self._keep_alive or self._eof or self.ctx.shutting_down:
+            self._close()
+            return 0
+        if not self._body_complete:
+            if self._chunked_request or self._body_left > DRAIN_LIMIT:
+                self._close()
+                return 0
+            self.phase = _DRAIN
+            self.deadline = self._time() + self._timeout_request_header
+            self._resume(_PAUSE_BODY)
+            return 0
+        self._next_request()
+        return 0
+
+    def response_complete(self):
+        self._response_complete()
+
+    cdef int _send_error_response(self, int status) except -1:
+        self._write_final(status, f"{_REASONS.get(status, 'Error')}\n".encode(), True)
+        return 0
+
+    def send_error_response(self, status):
+        self._send_error_response(status)
+
+    cdef int _abort(self) except -1:
+        if self._head is not None and self.phase != _CLOSED:
+            # Nothing reached the wire yet: a clean 500 is still possible.
+            self._head = None
+            self._send_error_response(500)
+        else:
+            self._close()
+        return 0
+
+    def abort(self):
+        self._abort()
+
+    # -- keep-alive, timeouts, shutdown ---------------------------------------------------------
+
+    cdef int _next_request(self) except -1:
+        self.cycle = None
+        self.phase = _IDLE
+        self.deadline = self._time() + self._timeout_keep_alive
+        self._resume(_PAUSE_PIPELINE)
+        self._resume_pending = True
+        if not self._dispatching:
+            self._dispatch(())
+        return 0
+
+    def on_timeout(self):
+        phase = self.phase
+        if phase == _HEAD:
+            logger.debug("Request head from %s not received in time", self._client_text)
+            self._write_final(408, b"Request Timeout\n", False)
+        elif phase == _IDLE or phase == _DRAIN:
+            self._close()
+
+    def shutdown(self):
+        """Graceful shutdown: close now if idle, else after the response in flight."""
+        if self.phase == _IDLE or self.phase == _HEAD or self.phase == _DRAIN:
+            self._close()
+
+    cdef int _log_access(self) except -1:
+        request = self._request
+        if self._access_log and request is not None and self._access_logger.isEnabledFor(_INFO):
+            # The target as received: percent-encoded ASCII, so no control characters.
+            target = request.path + b"?" + request.query if request.query else request.path
+            self._access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                self._client_text,
+                request.method,
+                target.decode("ascii", "backslashreplace"),
+                request.http_version,
+                self._status,
+            )
+        return 0
+
+
+class H1Protocol(_H1Base, asyncio.Protocol):
+    """One HTTP/1.1 connection (the compiled twin of ``pyre.transport.h1.H1Protocol``)."""
+
+    __slots__ = ()
