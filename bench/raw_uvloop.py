@@ -10,14 +10,18 @@ machine (a terminator split across two reads is still counted once).
 It only makes sense for bodiless GET requests (the ``plaintext`` and
 ``pipeline`` scenarios).
 
-    python bench/raw_uvloop.py --host 127.0.0.1 --port 8000
+    python bench/raw_uvloop.py --host 127.0.0.1 --port 8000 [--workers N]
+
+With ``--workers N`` the socket is bound once and N-1 forked children serve it too.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import socket
 
 import uvloop
 
@@ -57,9 +61,9 @@ class RawHello(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(host: str, port: int, backlog: int) -> None:
+async def serve(sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(RawHello, host, port, backlog=backlog, reuse_address=True)
+    server = await loop.create_server(RawHello, sock=sock)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -72,8 +76,29 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--backlog", type=int, default=2048)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    uvloop.run(serve(args.host, args.port, args.backlog))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(args.backlog)
+    sock.setblocking(False)
+    children = []
+    for _ in range(args.workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            uvloop.run(serve(sock))
+            os._exit(0)
+        children.append(pid)
+    try:
+        uvloop.run(serve(sock))
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ class Server:
     description: str
     module: str  # import needed for it to run at all
     packages: Tuple[str, ...]  # distributions whose versions are recorded
-    argv: Callable[[str, int], List[str]]  # (app "bench.apps:x", port) -> argv
+    argv: Callable[[str, int, int], List[str]]  # (app "bench.apps:x", port, workers) -> argv
     env: Dict[str, str] = field(default_factory=dict)
     only: Optional[Tuple[str, ...]] = None  # scenarios it can run, None = all
     only_reason: str = ""
@@ -153,34 +153,38 @@ class Server:
 PY = sys.executable
 
 
-def _pyre(app: str, port: int) -> List[str]:
+def _workers(workers: int, flag: str = "--workers") -> List[str]:
+    return [flag, str(workers)] if workers > 1 else []
+
+
+def _pyre(app: str, port: int, workers: int) -> List[str]:
     return [PY, "-m", "pyre", app, "--host", HOST, "--port", str(port), "--loop", "uvloop",
-            "--no-access-log", "--log-level", "warning"]
+            "--no-access-log", "--log-level", "warning", *_workers(workers)]
 
 
 def _uvicorn(http: str) -> Callable[[str, int], List[str]]:
-    def argv(app: str, port: int) -> List[str]:
+    def argv(app: str, port: int, workers: int) -> List[str]:
         return [PY, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--loop", "uvloop",
-                "--http", http, "--no-access-log", "--log-level", "warning"]
+                "--http", http, "--no-access-log", "--log-level", "warning", *_workers(workers)]
 
     return argv
 
 
-def _hypercorn(app: str, port: int) -> List[str]:
+def _hypercorn(app: str, port: int, workers: int) -> List[str]:
     # -w 0: serve in this process. Hypercorn's default (-w 1) spawns a child worker process.
-    return [PY, "-m", "hypercorn", app, "--bind", f"{HOST}:{port}", "-k", "uvloop", "-w", "0",
-            "--log-level", "warning"]
+    return [PY, "-m", "hypercorn", app, "--bind", f"{HOST}:{port}", "-k", "uvloop",
+            "-w", str(workers) if workers > 1 else "0", "--log-level", "warning"]
 
 
-def _granian(app: str, port: int) -> List[str]:
+def _granian(app: str, port: int, workers: int) -> List[str]:
     # Granian always runs a supervisor process plus --workers worker processes.
-    return [PY, "-m", "granian", "--interface", "asgi", "--workers", "1", "--runtime-threads", "1",
+    return [PY, "-m", "granian", "--interface", "asgi", "--workers", str(workers), "--runtime-threads", "1",
             "--no-ws", "--loop", "uvloop", "--host", HOST, "--port", str(port),
             "--log-level", "warning", "--no-access-log", app]
 
 
-def _raw(app: str, port: int) -> List[str]:
-    return [PY, str(BENCH_DIR / "raw_uvloop.py"), "--host", HOST, "--port", str(port)]
+def _raw(app: str, port: int, workers: int) -> List[str]:
+    return [PY, str(BENCH_DIR / "raw_uvloop.py"), "--host", HOST, "--port", str(port), *_workers(workers)]
 
 
 SERVERS: Dict[str, Server] = {
@@ -267,12 +271,12 @@ def machine_busy_seconds() -> Tuple[float, float]:
 class ServerProcess:
     """One server started in its own session (so its whole process group can be stopped)."""
 
-    def __init__(self, server: Server, scenario: Scenario, cpu: str, logdir: Path) -> None:
+    def __init__(self, server: Server, scenario: Scenario, cpu: str, logdir: Path, workers: int = 1) -> None:
         self.server = server
         self.scenario = scenario
         self.port = free_port()
         self.app = f"bench.apps:{scenario.app}"
-        self.argv = server.argv(self.app, self.port)
+        self.argv = server.argv(self.app, self.port, workers)
         self.cmd = ["taskset", "-c", cpu] + self.argv
         self.env = dict(os.environ)
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
@@ -507,10 +511,11 @@ def parse_wrk(text: str) -> Dict[str, object]:
 _current_wrk: Optional[subprocess.Popen] = None
 
 
-def run_wrk(url: str, script: Path, duration: int, connections: int, cpu: str) -> Tuple[str, float, List[str]]:
+def run_wrk(url: str, script: Path, duration: int, connections: int, cpu: str,
+            threads: int = 1) -> Tuple[str, float, List[str]]:
     """Run one bounded wrk; return (output, wrk CPU seconds, command)."""
     global _current_wrk
-    cmd = ["taskset", "-c", cpu, "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
+    cmd = ["taskset", "-c", cpu, "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
            "-s", str(script), url]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -554,7 +559,7 @@ def measure(server: Server, scenario: Scenario, args, scripts: Dict[str, Path], 
     sp: Optional[ServerProcess] = None
     try:
         for attempt in range(3):
-            sp = ServerProcess(server, scenario, args.server_cpu, logdir)
+            sp = ServerProcess(server, scenario, args.server_cpu, logdir, args.workers)
             rec["server_cmd"] = shlex.join(sp.cmd)
             if server.module == "pyre":
                 rec["variant"] = pyre_mode(sp.env)
@@ -581,13 +586,14 @@ def measure(server: Server, scenario: Scenario, args, scripts: Dict[str, Path], 
             rec["error"] = f"verification failed: {err}"
             return rec
         if args.warmup > 0:
-            run_wrk(url, scripts[scenario.name], args.warmup, args.connections, args.client_cpu)
+            run_wrk(url, scripts[scenario.name], args.warmup, args.connections, args.client_cpu, args.wrk_threads)
             if not sp.alive():
                 rec["error"] = f"died during warm-up: {sp.log_tail()}"
                 return rec
         busy0, steal0 = machine_busy_seconds()
         cpu0, w0 = group_cpu_seconds(sp.proc.pid), time.monotonic()
-        text, wrk_cpu, wrk_cmd = run_wrk(url, scripts[scenario.name], args.duration, args.connections, args.client_cpu)
+        text, wrk_cpu, wrk_cmd = run_wrk(url, scripts[scenario.name], args.duration, args.connections,
+                                         args.client_cpu, args.wrk_threads)
         cpu1, w1 = group_cpu_seconds(sp.proc.pid), time.monotonic()
         busy1, steal1 = machine_busy_seconds()
         rec["wrk_cmd"] = shlex.join(wrk_cmd)
@@ -759,8 +765,10 @@ def render_markdown(meta: Dict[str, object], summary, scenarios: List[str], serv
         if f.get("pyre_parser"):
             L += ["- Pyre parser: " + ", ".join(f"{k}: {v}" for k, v in f["pyre_parser"].items())]
         c = meta["config"]
-        L += [f"- Method: each server is one process pinned with `taskset -c {c['server_cpu']}`; wrk pinned with "
-              f"`taskset -c {c['client_cpu']}`, `-t1 -c{c['connections']} --latency`; {c['rounds']} interleaved "
+        workers = c.get("workers", 1)
+        who = "each server is one process" if workers == 1 else f"each server runs {workers} worker processes"
+        L += [f"- Method: {who} pinned with `taskset -c {c['server_cpu']}`; wrk pinned with "
+              f"`taskset -c {c['client_cpu']}`, `-t{c.get('wrk_threads', 1)} -c{c['connections']} --latency`; {c['rounds']} interleaved "
               f"round(s) of {c['duration']} s per server and scenario after a {c['warmup']} s warm-up, server order "
               f"rotated each round; a fresh server per measurement, verified before it is measured. "
               f"Medians over rounds; ratios are against **{baseline}** (req/s: higher is better; p99: lower is better)."]
@@ -936,8 +944,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per server start, 0 = none (default: 1)")
     p.add_argument("--connections", type=int, default=64, help="wrk connections (default: 64)")
     p.add_argument("--baseline", default="uvicorn", help="server the ratios are computed against (default: uvicorn)")
-    p.add_argument("--server-cpu", default="0", help="CPU list for the server's taskset (default: 0)")
-    p.add_argument("--client-cpu", default="1", help="CPU list for wrk's taskset (default: 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes per server (default: 1); above 1 the defaults become "
+                        "--server-cpu 0,1 --client-cpu 0,1 --wrk-threads 2: wrk shares the cores")
+    p.add_argument("--server-cpu", default=None, help="CPU list for the server's taskset (default: 0)")
+    p.add_argument("--client-cpu", default=None, help="CPU list for wrk's taskset (default: 1)")
+    p.add_argument("--wrk-threads", type=int, default=None, help="wrk threads (default: 1)")
     p.add_argument("--json", type=Path, help="write raw results and facts as JSON here")
     p.add_argument("--markdown", type=Path, help="write the results table as Markdown here")
     p.add_argument("--charts", type=Path, metavar="DIR", help="draw PNG charts here (needs matplotlib)")
@@ -946,6 +958,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.duration = 1, 2
+    if args.workers < 1:
+        p.error("--workers must be >= 1")
+    shared = args.workers > 1
+    args.server_cpu = args.server_cpu or ("0,1" if shared else "0")
+    args.client_cpu = args.client_cpu or ("0,1" if shared else "1")
+    args.wrk_threads = args.wrk_threads or (2 if shared else 1)
     if args.baseline not in SERVERS:
         p.error(f"--baseline: unknown server {args.baseline!r}; choose from {', '.join(SERVERS)}")
     if args.baseline not in args.servers:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import re
 import sys
@@ -95,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     bind.add_argument("--uds", default=None, help="bind to a Unix domain socket")
     bind.add_argument("--fd", type=_number(int, 0, "a file descriptor"), default=None,
                       help="bind to a socket from this file descriptor")
+    bind.add_argument("--workers", type=_number(int, 1, "an integer"), default=None,
+                      help="number of worker processes; default: $WEB_CONCURRENCY, else 1")
     bind.add_argument("--backlog", type=_number(int, 1, "an integer"), default=2048,
                       help="maximum number of pending connections")
 
@@ -156,7 +159,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from pyre.envfile import load_env_file
     from pyre.errors import AppLoadError, PyreError
     from pyre.logs import configure_logging
-    from pyre.server import STARTUP_FAILURE, Server
+    from pyre.server import STARTUP_FAILURE, Server, run_workers
 
     def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
         sys.stderr.write(f"Error: {message}\n")
@@ -165,6 +168,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     try:
         if args.env_file:
             load_env_file(args.env_file)
+        workers = args.workers if args.workers is not None else _workers_from_env()
         config = Config(
             args.app,
             host=args.host,
@@ -195,11 +199,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             date_header=args.date_header,
             headers=args.headers,
             env_file=args.env_file,
+            workers=workers,
         )
     except PyreError as exc:
         fail(_option_message(str(exc)))
 
     configure_logging(config.log_level_number, config.access_log, config.use_colors)
+    if config.workers > 1:
+        sys.exit(run_workers(config))
     server = Server(config)
     try:
         server.run()
@@ -212,6 +219,21 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         pass
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+def _workers_from_env() -> int:
+    text = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if not text:
+        return 1
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from pyre.errors import ConfigError
+
+        raise ConfigError(f"WEB_CONCURRENCY: expected a number of workers >= 1, got {text!r}")
+    return value
 
 
 def _option_message(message: str) -> str:

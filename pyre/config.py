@@ -67,6 +67,7 @@ class Config:
         date_header: bool = True,
         headers: Optional[List[tuple]] = None,
         env_file: Optional[str] = None,
+        workers: int = 1,
     ) -> None:
         if not (isinstance(app, str) or callable(app)):
             raise ConfigError(f"app: expected an ASGI application or 'module:attribute', got {app!r}")
@@ -110,6 +111,9 @@ class Config:
         self.date_header = bool(date_header)
         self.headers = [_header(h) for h in (headers or [])]
         self.env_file = env_file
+        self.workers = _int("workers", workers, 1)
+        if self.workers > 1 and not isinstance(app, str):
+            raise ConfigError("workers: more than one worker needs the app as an import string 'module:attribute'")
         if sum(x is not None for x in (uds, fd)) > 1:
             raise ConfigError("uds and fd: give at most one of them")
 

@@ -31,7 +31,7 @@ from pyre.loops import loop_factory
 from pyre.sockets import bind_socket, describe
 from pyre.transport.context import ServerContext
 
-__all__ = ["Server", "run", "STARTUP_FAILURE"]
+__all__ = ["Server", "run", "run_workers", "STARTUP_FAILURE"]
 
 logger = logging.getLogger("pyre.error")
 
@@ -54,6 +54,7 @@ class Server:
         self.servers: List[asyncio.AbstractServer] = []
         self.context: Optional[ServerContext] = None
         self.lifespan: Optional[Lifespan] = None
+        self._bound_here = False
 
     @property
     def sockets(self) -> List[socket.socket]:
@@ -125,6 +126,7 @@ class Server:
 
         try:
             if sockets is None:
+                self._bound_here = True
                 sockets = [bind_socket(config.host, config.port, uds=config.uds, fd=config.fd, backlog=config.backlog)]
             for sock in sockets:
                 server = await loop.create_server(protocol_factory, sock=sock, backlog=config.backlog)
@@ -134,7 +136,9 @@ class Server:
             self.should_exit = True
             return
         for sock in self.sockets:
-            logger.info("Pyre running on %s (Press CTRL+C to quit)", describe(sock))
+            # Under a supervisor (sockets handed in), the supervisor says where it listens.
+            level = logging.INFO if self._bound_here else logging.DEBUG
+            logger.log(level, "Pyre running on %s (Press CTRL+C to quit)", describe(sock))
         logger.debug("Parser: %s; event loop: %s", _accel.MODE, type(loop).__module__)
         self.started = True
 
@@ -190,7 +194,7 @@ class Server:
         if self.lifespan is not None and not self.force_exit:
             await self.lifespan.shutdown()
         await asyncio.sleep(0)
-        if self.config.uds:
+        if self.config.uds and self._bound_here:  # a supervisor removes its own socket file
             try:
                 os.unlink(self.config.uds)
             except OSError:
@@ -247,6 +251,27 @@ def _run_with_loop(coro: Any, factory: Callable[[], asyncio.AbstractEventLoop]) 
             loop.close()
 
 
+def run_workers(config: Config) -> int:
+    """Bind once and serve with ``config.workers`` processes; return the exit code."""
+    from pyre.supervisor import Supervisor
+
+    try:
+        sock = bind_socket(config.host, config.port, uds=config.uds, fd=config.fd, backlog=config.backlog)
+    except StartupError as exc:
+        logger.error("%s", exc)
+        return STARTUP_FAILURE
+    logger.info("Pyre running on %s with %d workers (Press CTRL+C to quit)", describe(sock), config.workers)
+    try:
+        return Supervisor(config, [sock]).run()
+    finally:
+        sock.close()
+        if config.uds:
+            try:
+                os.unlink(config.uds)
+            except OSError:
+                pass
+
+
 def run(app: Any, **kwargs: Any) -> None:
     """Configure logging, serve ``app`` until interrupted; exit non-zero on failure.
 
@@ -259,6 +284,11 @@ def run(app: Any, **kwargs: Any) -> None:
     configure_logging(config.log_level_number, config.access_log, config.use_colors)
     if config.env_file:
         load_env_file(config.env_file)
+    if config.workers > 1:
+        code = run_workers(config)
+        if code:
+            sys.exit(code)
+        return
     server = Server(config)
     try:
         server.run()

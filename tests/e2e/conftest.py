@@ -8,6 +8,7 @@ from typing import Any, Callable, List, Optional, Tuple
 import pytest
 
 from pyre import Config, Server
+from tests.e2e.cli import start_cli  # noqa: F401  (a fixture)
 
 
 @pytest.fixture

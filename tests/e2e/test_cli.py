@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,11 +16,7 @@ from typing import List, Optional
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-# The `pyre` script of the interpreter running the tests, not whatever is first on PATH.
-_BESIDE = Path(sys.executable).with_name("pyre")
-PYRE = str(_BESIDE) if _BESIDE.exists() else shutil.which("pyre")
-RUNNING = re.compile(r"Pyre running on (\S+)")
+from tests.e2e.cli import RUNNING, cli_env, command, run_cli
 
 APP_SOURCE = textwrap.dedent('''
     import os
@@ -52,78 +47,6 @@ APP_SOURCE = textwrap.dedent('''
 def app_dir(tmp_path):
     (tmp_path / "cliapp.py").write_text(APP_SOURCE)
     return tmp_path
-
-
-def command(*args: str, module: bool = False) -> List[str]:
-    if module or PYRE is None:
-        return [sys.executable, "-m", "pyre", *args]
-    return [PYRE, *args]
-
-
-def run_cli(*args: str, cwd=None, env=None, timeout: float = 20, module: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(command(*args, module=module), cwd=cwd, env=_env(env), capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def _env(extra) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("GREETING", None)
-    if extra:
-        env.update(extra)
-    return env
-
-
-class Running:
-    def __init__(self, proc: subprocess.Popen, url: Optional[str], output: List[str]) -> None:
-        self.proc = proc
-        self.url = url
-        self.output = output
-
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 10) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-            raise AssertionError("pyre did not stop on signal")
-        rest = self.proc.stderr.read()
-        self.output.append(rest)
-        return self.proc.returncode
-
-
-@pytest.fixture
-def start_cli():
-    started: List[Running] = []
-
-    def start(*args: str, cwd=None, env=None, module: bool = False, pass_fds=(), expect_url: bool = True) -> Running:
-        proc = subprocess.Popen(command(*args, module=module), cwd=cwd, env=_env(env), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, pass_fds=pass_fds)
-        output: List[str] = []
-        running = Running(proc, None, output)
-        started.append(running)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            output.append(line)
-            match = RUNNING.search(line)
-            if match:
-                running.url = match.group(1)
-                return running
-        if expect_url:
-            running.stop(signal.SIGKILL)
-            raise AssertionError("pyre did not start:\n" + "".join(output))
-        return running
-
-    yield start
-    for running in started:
-        if running.proc.poll() is None:
-            running.proc.kill()
-            running.proc.wait(5)
 
 
 def test_version_names_the_parser_mode():
@@ -214,7 +137,7 @@ def test_access_log_lines(app_dir, start_cli):
     httpx.get(running.url + "/logged?x=1")
     running.stop()
     # Access lines go to stdout (DEVNULL here); run again capturing stdout.
-    env = _env(None)
+    env = cli_env(None)
     proc = subprocess.Popen(command(*proc_args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = ""
