@@ -152,6 +152,7 @@ cdef Py_ssize_t _JOIN_LIMIT = _pure_h1._JOIN_LIMIT
 cdef Py_ssize_t _CORK_LIMIT = _pure_h1._CORK_LIMIT
 cdef Py_ssize_t _FILE_CHUNK = _pure_h1._FILE_CHUNK
 cdef dict _REASONS = _pure_h1._REASONS
+cdef str _TASK_NAME = _pure_h1.TASK_NAME
 cdef Py_ssize_t BODY_HIGH_WATER = _http.BODY_HIGH_WATER
 
 cdef dict _STATUS_LINES = _writer._STATUS_LINES
@@ -840,7 +841,6 @@ cdef class _H1Base:
     cdef dict _scope_template
     cdef object _write
     cdef object _time
-    cdef object _create_task
     cdef object _app
     cdef set _tasks
     cdef set _connections
@@ -890,7 +890,6 @@ cdef class _H1Base:
         self._out_size = 0
         self._flush_scheduled = False
         self._time = self.loop.time
-        self._create_task = self.loop.create_task
         self._feed = self.parser.feed
         self._resume_parser = self.parser.resume
         self._app = ctx.app
@@ -1048,9 +1047,9 @@ cdef class _H1Base:
         coro = _run_asgi(self._app, cycle, self._tasks)
         if _EAGER:
             # The first step runs now, inside a real task: no scheduling round-trip.
-            task = _Task(coro, loop=self.loop, eager_start=True)
+            task = _Task(coro, loop=self.loop, name=_TASK_NAME, eager_start=True)
         else:
-            task = self._create_task(coro)
+            task = _Task(coro, loop=self.loop, name=_TASK_NAME)
         if not task.done():
             cycle.task = task
             PySet_Add(self._tasks, task)  # _run_asgi removes it when it ends
