@@ -198,6 +198,18 @@ cdef str _S_HEAD = "HEAD"
 cdef const char* _HEX = b"0123456789abcdef"
 
 
+@cython.final
+@cython.auto_pickle(False)
+cdef class _Ready:
+    """What ``send()`` returns when it is already done: ``await`` returns None at once."""
+
+    def __await__(self):
+        return iter(())
+
+
+cdef _Ready _READY = _Ready()
+
+
 # -- reading the parser's events ----------------------------------------------------------------
 #
 # ``Request`` and ``Body`` are slotted classes; an event whose type is exactly one of
@@ -661,7 +673,11 @@ cdef class HTTPCycle:
                 if self._waiter is waiter:
                     self._waiter = None
 
-    async def send(self, message):
+    def send(self, message):
+        # Not a coroutine function: the message is handled when send() is called, and
+        # what comes back is an already-complete awaitable (or, when the transport
+        # is above its high-water mark, the wait for it to drain). An exception is
+        # raised by the call itself, inside the app's ``await send(...)`` expression.
         cdef int state
         cdef bint more
         cdef _H1Base stream
@@ -694,8 +710,8 @@ cdef class HTTPCycle:
             if not more and not self._trailers:
                 self._complete()
             elif stream.write_paused:
-                await stream.drain()
-            return
+                return stream.drain()
+            return _READY
         if state == _START and kind == _S_START:
             if self._disconnected:
                 raise _ClientDisconnected("client disconnected")
@@ -707,18 +723,14 @@ cdef class HTTPCycle:
             self.status = status
             self._trailers = trailers
             self.state = _BODY
-            return
+            return _READY
         if state == _BODY and kind == _S_PATHSEND:
             if self._disconnected:
                 raise _ClientDisconnected("client disconnected")
             path = _mget(message, "path", None)
             if not isinstance(path, str):
                 raise TypeError("http.response.pathsend 'path' must be a str")
-            await self.stream.send_file(path)  # on failure the response is aborted
-            self.state = _TRAILERS if self._trailers else _DONE
-            if not self._trailers:
-                self._complete()
-            return
+            return self._send_path(path)
         if state == _TRAILERS and kind == _S_TRAILERS:
             if self._disconnected:
                 raise _ClientDisconnected("client disconnected")
@@ -727,13 +739,13 @@ cdef class HTTPCycle:
                 if self._trailer_headers is None:
                     self._trailer_headers = []
                 self._trailer_headers.extend(headers)
-                return
+                return _READY
             if self._trailer_headers is not None:
                 headers = self._trailer_headers + headers
             self.stream._send_trailers(headers)  # invalid trailers raise; never written
             self.state = _DONE
             self._complete()
-            return
+            return _READY
         if state == _DONE:
             raise RuntimeError(f"Unexpected ASGI message {kind!r} sent, after response already completed.")
         expected = {
@@ -742,6 +754,12 @@ cdef class HTTPCycle:
             _TRAILERS: "'http.response.trailers'",
         }[state]
         raise RuntimeError(f"Expected ASGI message {expected}, but got {kind!r}.")
+
+    async def _send_path(self, path):
+        await self.stream.send_file(path)  # on failure the response is aborted
+        self.state = _TRAILERS if self._trailers else _DONE
+        if not self._trailers:
+            self._complete()
 
     cdef inline int _complete(self) except -1:
         self._wake()

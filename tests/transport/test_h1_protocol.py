@@ -313,6 +313,28 @@ async def test_app_runs_in_its_own_task_with_its_own_context_from_the_first_line
     assert transport.data.count(b"200 OK") == 2 and not ctx.tasks
 
 
+async def test_send_returns_an_awaitable_that_asyncio_helpers_accept():
+    """send() may return any awaitable (ASGI: "an awaitable callable"); gather,
+    wait_for and ensure_future must work with it, and misuse raises at the await."""
+    errors = []
+
+    async def app(scope, receive, send):
+        await asyncio.gather(send({"type": "http.response.start", "status": 200, "headers": []}))
+        await asyncio.wait_for(send({"type": "http.response.body", "body": b"a", "more_body": True}), 1)
+        await asyncio.ensure_future(send({"type": "http.response.body", "body": b"b"}))
+        try:
+            await send({"type": "http.response.body", "body": b"late"})
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    ctx, protocol, transport = make(app)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle(10)
+    assert transport.data.endswith(b"1\r\na\r\n1\r\nb\r\n0\r\n\r\n")
+    assert errors and "after response already completed" in errors[0]
+    assert not ctx.tasks
+
+
 @pytest.mark.parametrize("root_path", ["", "/root"])
 @pytest.mark.parametrize("state", [None, {"db": "x"}])
 async def test_scope_is_what_http_scope_builds(root_path, state):
