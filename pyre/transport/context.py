@@ -36,6 +36,7 @@ class ServerContext:
         access_log: bool = True,
         lifespan_state: Optional[Dict[str, Any]] = None,
         http2: bool = False,
+        h2_settings: Any = None,
     ) -> None:
         self.app = app
         self.loop = loop
@@ -51,7 +52,8 @@ class ServerContext:
         self.access_log = access_log
         self.access_logger = logging.getLogger("pyre.access")
         self.lifespan_state = lifespan_state
-        self.http2 = http2
+        self.http2 = http2  # h2c (prior knowledge and Upgrade) on cleartext HTTP/1.1 connections
+        self.h2_settings = h2_settings  # a pyre.protocol.h2.H2Settings, or None for the defaults
         self.connections: Set[Any] = set()
         self.tasks: Set[asyncio.Task] = set()
         self.total_requests = 0

@@ -1,0 +1,613 @@
+"""HTTP/2 connections: one ``asyncio.Protocol`` per connection, one ASGI cycle per stream.
+
+The byte work and the protocol rules are in the sans-IO session
+(:mod:`pyre.protocol.h2`); the ASGI side is the same :class:`~pyre.asgi.http.HTTPCycle`
+HTTP/1.1 uses. This module connects them: it feeds the session what the socket
+reads, turns its events into cycles and body chunks, and is, per stream, the
+:class:`~pyre.asgi.http.ResponseStream` a cycle writes its response through.
+
+Flow control, both ways:
+
+- Request bodies: the session re-grants receive window only when told; a stream
+  acknowledges what it passes to its cycle at once, until the cycle holds more than
+  its high-water mark unread and asks to pause reading. From then on the stream
+  withholds the window, so the client stops sending on it (and only on it) until
+  the application has read. What one stream buffers is bounded by the high-water
+  mark plus one window.
+- Response bodies: ``send_data`` sends what the stream and connection windows allow;
+  the rest waits in the stream, and the cycle's ``send()`` waits (``drain``) until
+  the client grants window and the transport's buffer is below its high-water mark.
+
+Output is corked like HTTP/1.1's: frames queued while handling one read, or by an
+application step, leave in one ``transport.write``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from pyre.asgi.http import HTTPCycle, run_asgi
+from pyre.asgi.scope import ConnectionInfo, http_scope
+from pyre.protocol.h1.writer import InvalidResponse
+from pyre.protocol.h2 import (
+    ConnectionEnded,
+    DataReceived,
+    H2Session,
+    H2Settings,
+    RequestReceived,
+    StreamEnded,
+    StreamReset,
+    TrailersReceived,
+    WindowUpdated,
+)
+from pyre.transport.context import ServerContext
+from pyre.transport.tasks import start_task
+
+__all__ = ["H2Protocol", "H2Stream"]
+
+logger = logging.getLogger("pyre.error")
+
+# RFC 9113 error codes used here.
+NO_ERROR = 0x0
+INTERNAL_ERROR = 0x2
+REFUSED_STREAM = 0x7
+CANCEL = 0x8
+
+_FILE_CHUNK = 65536
+_HEADER_NAME_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
+_BAD_VALUE_CHARS = frozenset(range(0x00, 0x09)) | frozenset(range(0x0A, 0x20)) | {0x7F}
+# Connection-specific fields (RFC 9113 8.2.2): never sent in HTTP/2.
+_CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"))
+_REASONS = {500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def _address(value: Any) -> Optional[tuple]:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
+
+
+def _lines_to_headers(lines: bytes) -> List[Tuple[bytes, bytes]]:
+    """``b"server: pyre\\r\\n..."`` (the server's pre-encoded default lines) as pairs."""
+    headers = []
+    for line in lines.split(b"\r\n"):
+        if line:
+            name, _, value = line.partition(b":")
+            headers.append((name.strip().lower(), value.strip()))
+    return headers
+
+
+def validate_response_headers(headers: Any) -> Tuple[List[Tuple[bytes, bytes]], Optional[int]]:
+    """Check an application's response headers for HTTP/2: names lower-cased,
+    connection-specific fields dropped; return them and the Content-Length, if any.
+    Raises :class:`InvalidResponse` for anything that cannot be sent."""
+    out: List[Tuple[bytes, bytes]] = []
+    content_length: Optional[int] = None
+    for pair in headers:
+        try:
+            name, value = pair
+        except (TypeError, ValueError):
+            raise InvalidResponse(f"header must be a [name, value] pair, got {pair!r}") from None
+        if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
+            raise InvalidResponse(f"header names and values must be bytes, got {pair!r}")
+        name = bytes(name).lower()
+        value = bytes(value)
+        if not name or not _HEADER_NAME_CHARS.issuperset(name):
+            raise InvalidResponse(f"invalid header name {name!r}")
+        if not _BAD_VALUE_CHARS.isdisjoint(value):
+            raise InvalidResponse(f"invalid character in header {name!r} value {value!r}")
+        if name in _CONNECTION_SPECIFIC:
+            logger.debug("Dropped connection-specific response header %r on HTTP/2", name)
+            continue
+        if name == b"content-length":
+            text = value.strip(b" \t")
+            if not text.isdigit() or len(text) > 18:
+                raise InvalidResponse(f"invalid content-length {value!r}")
+            if content_length is not None and int(text) != content_length:
+                raise InvalidResponse("conflicting content-length headers")
+            if content_length is not None:
+                continue
+            content_length = int(text)
+            value = text
+        out.append((name, value))
+    return out, content_length
+
+
+class H2Stream:
+    """One request/response exchange on an HTTP/2 connection: the cycle's ResponseStream."""
+
+    __slots__ = (
+        "conn", "stream_id", "cycle", "request", "closed", "_head", "_status", "_no_body",
+        "_content_length", "_sent", "_pending", "_pending_size", "_end_after_pending",
+        "_trailers_after_pending", "_trailers", "_waiter", "_withheld", "_withholding",
+        "_request_complete", "_finished", "_bytes_out",
+    )
+
+    def __init__(self, conn: "H2Protocol", stream_id: int, request: RequestReceived) -> None:
+        self.conn = conn
+        self.stream_id = stream_id
+        self.cycle: Optional[HTTPCycle] = None
+        self.request = request
+        self.closed = False  # reset, or the connection is gone
+        self._head: Optional[Tuple[int, List[Tuple[bytes, bytes]]]] = None
+        self._status = 0
+        self._no_body = False
+        self._content_length: Optional[int] = None
+        self._sent = 0
+        self._pending: List[bytes] = []
+        self._pending_size = 0
+        self._end_after_pending = False
+        self._trailers_after_pending: Optional[List[Tuple[bytes, bytes]]] = None
+        self._trailers = False
+        self._waiter: Optional[asyncio.Future] = None
+        self._withheld = 0
+        self._withholding = False
+        self._request_complete = request.end_stream
+        self._finished = False  # our side of the stream has ended
+        self._bytes_out = 0
+
+    # -- the request side, fed by the connection ------------------------------------------
+
+    def data(self, data: bytes, flow_length: int) -> None:
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and not cycle.disconnected:
+            cycle.feed_body(data)
+        if self._withholding:
+            self._withheld += flow_length
+        else:
+            self.conn.session.acknowledge_received(self.stream_id, flow_length)
+
+    def ended(self) -> None:
+        self._request_complete = True
+        if self.cycle is not None:
+            self.cycle.end_body()
+
+    def reset(self) -> None:
+        """The stream was reset (by the client, or by the session for a client error)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._pending = []
+        self._pending_size = 0
+        self._wake()
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.disconnect()  # receive() returns http.disconnect
+            task = cycle.task
+            if task is not None and not task.done():
+                # After the disconnect is delivered: the app may still clean up on it.
+                self.conn.loop.call_soon(task.cancel)
+        self.conn.forget(self)
+
+    # -- ResponseStream ---------------------------------------------------------------------
+
+    @property
+    def write_paused(self) -> bool:
+        return bool(self._pending) or (self.conn.write_paused and not self.closed)
+
+    def start_response(self, status: int, headers: Any, trailers: bool) -> None:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 999:
+            raise InvalidResponse(f"invalid status {status!r}")
+        if 100 <= status < 200:
+            raise InvalidResponse(f"informational status {status} cannot be a final response")
+        out, content_length = validate_response_headers(headers)
+        conn = self.conn
+        head = [(b":status", str(status).encode("ascii"))]
+        head.extend(conn.default_headers(out))
+        head.extend(out)
+        self._head = (status, head)
+        self._status = status
+        self._no_body = self.request.method == "HEAD" or status in (204, 304)
+        self._content_length = content_length
+        self._trailers = bool(trailers)
+
+    def _send_head(self, end_stream: bool) -> None:
+        assert self._head is not None
+        status, head = self._head
+        self._head = None
+        self.conn.session.send_headers(self.stream_id, status, head[1:], end_stream)
+        if end_stream:
+            self._finished = True
+        self.conn.schedule_flush()
+
+    def send_body(self, data: bytes, more_body: bool) -> None:
+        if self.closed:
+            return
+        if self._no_body:
+            data = b""
+        limit = self._content_length
+        if limit is not None and data and self._sent + len(data) > limit:
+            logger.error("Response content longer than Content-Length; truncated and the stream reset")
+            data = data[: limit - self._sent]
+            self._send_part(data, False)
+            self._abort_stream()
+            return
+        self._sent += len(data)
+        end = not more_body and not self._trailers
+        if not more_body and limit is not None and self._sent < limit and not self._no_body:
+            logger.error("Response content shorter than Content-Length; the stream is reset")
+            self._send_part(data, False)
+            self._abort_stream()
+            return
+        self._send_part(data, end)
+
+    def _send_part(self, data: bytes, end: bool) -> None:
+        if self._head is not None:
+            if not data and end:
+                self._send_head(True)
+                return
+            self._send_head(False)
+        if data:
+            self._pending.append(data)
+            self._pending_size += len(data)
+            self._bytes_out += len(data)
+        if end:
+            self._end_after_pending = True
+        self.pump()
+
+    def pump(self) -> None:
+        """Send queued body bytes as far as the flow-control windows allow."""
+        if self.closed:
+            return
+        session = self.conn.session
+        sid = self.stream_id
+        pending = self._pending
+        while pending:
+            chunk = pending[0]
+            last = len(pending) == 1
+            end = last and self._end_after_pending and self._trailers_after_pending is None
+            sent = session.send_data(sid, chunk, end)
+            if sent < len(chunk):
+                if sent:
+                    pending[0] = chunk[sent:]
+                    self._pending_size -= sent
+                break
+            pending.pop(0)
+            self._pending_size -= sent
+            if end:
+                self._finished = True
+        if not pending:
+            if self._trailers_after_pending is not None:
+                trailers, self._trailers_after_pending = self._trailers_after_pending, None
+                session.send_trailers(sid, trailers)
+                self._finished = True
+            elif self._end_after_pending and not self._finished:
+                session.end_stream(sid)
+                self._finished = True
+            self._wake()
+        self.conn.schedule_flush()
+
+    def send_trailers(self, headers: List[Any]) -> None:
+        if self.closed:
+            return
+        trailers, _ = validate_response_headers(headers)
+        if self._head is not None:
+            self._send_head(False)
+        if not self._trailers:
+            self._end_after_pending = True
+            self.pump()
+            return
+        self._trailers_after_pending = trailers
+        self.pump()
+
+    async def send_file(self, path: str) -> None:
+        if not os.path.isabs(path):
+            raise ValueError(f"http.response.pathsend path must be absolute, got {path!r}")
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if self._content_length is not None and size != self._content_length and not self._no_body:
+                logger.error("pathsend file size %d differs from Content-Length %d; the stream is reset",
+                             size, self._content_length)
+                self._abort_stream()
+                return
+            left = 0 if self._no_body else size
+            while left > 0 and not self.closed:
+                block = file.read(min(_FILE_CHUNK, left))
+                if not block:
+                    break
+                left -= len(block)
+                self.send_body(block, True)
+                if self.write_paused:
+                    await self.drain()
+            self.send_body(b"", False)
+
+    async def drain(self) -> None:
+        conn = self.conn
+        conn.flush()
+        while (self._pending or conn.write_paused) and not self.closed:
+            waiter = self._waiter
+            if waiter is None or waiter.done():
+                waiter = self._waiter = conn.loop.create_future()
+            await waiter
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def send_continue(self) -> None:
+        pass  # HTTP/2 clients that send "expect: 100-continue" send the body regardless (RFC 9113 8.1)
+
+    def pause_reading(self) -> None:
+        self._withholding = True
+
+    def resume_reading(self) -> None:
+        self._withholding = False
+        withheld, self._withheld = self._withheld, 0
+        if withheld and not self.closed:
+            self.conn.session.acknowledge_received(self.stream_id, withheld)
+            self.conn.schedule_flush()
+
+    def response_complete(self) -> None:
+        if self.closed:
+            return
+        self.conn.log_access(self)
+        if not self._request_complete:
+            # RFC 9113 8.1: the response is complete; tell the client to stop sending.
+            self.conn.session.reset_stream(self.stream_id, NO_ERROR)
+            self.conn.schedule_flush()
+        self.closed = True
+        self.conn.forget(self)
+
+    def send_error_response(self, status: int) -> None:
+        if self.closed:
+            return
+        body = f"{_REASONS.get(status, 'Error')}\n".encode()
+        self._head = None
+        self.start_response(status, [(b"content-type", b"text/plain; charset=utf-8"),
+                                      (b"content-length", str(len(body)).encode())], False)
+        self.send_body(body, False)
+        self.response_complete()
+
+    def abort(self) -> None:
+        if self._head is not None and not self.closed:
+            self._head = None
+            self.send_error_response(500)
+        else:
+            self._abort_stream()
+
+    def _abort_stream(self) -> None:
+        if self.closed:
+            return
+        self.conn.session.reset_stream(self.stream_id, INTERNAL_ERROR)
+        self.conn.schedule_flush()
+        self.reset()
+
+
+class H2Protocol(asyncio.Protocol):
+    """One HTTP/2 connection (h2c prior knowledge or upgrade, or TLS with ALPN h2)."""
+
+    __slots__ = (
+        "ctx", "loop", "transport", "session", "info", "streams", "deadline", "write_paused",
+        "_client_text", "_closed", "_closing", "_flush_scheduled", "_in_read", "_defaults_key",
+        "_defaults",
+    )
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.loop = ctx.loop
+        self.transport: Optional[asyncio.Transport] = None
+        self.session = H2Session(ctx.h2_settings or H2Settings())
+        self.info: Optional[ConnectionInfo] = None
+        self.streams: Dict[int, H2Stream] = {}
+        self.deadline = 0.0
+        self.write_paused = False
+        self._client_text = "-"
+        self._closed = False
+        self._closing = False
+        self._flush_scheduled = False
+        self._in_read = False
+        self._defaults_key: Optional[bytes] = None
+        self._defaults: List[Tuple[bytes, bytes]] = []
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """A new connection (TLS with ALPN h2, or cleartext with --http h2)."""
+        server = _address(transport.get_extra_info("sockname"))
+        client = _address(transport.get_extra_info("peername"))
+        if server is None:
+            sockname = transport.get_extra_info("sockname")
+            if isinstance(sockname, str) and sockname:
+                server = (sockname, None)
+        scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        self.adopt(transport, ConnectionInfo(server, client, scheme, self.ctx.root_path))
+
+    def adopt(self, transport: asyncio.BaseTransport, info: ConnectionInfo, data: bytes = b"",
+              upgrade: Optional[Tuple[bytes, RequestReceived]] = None) -> None:
+        """Take over ``transport`` (also from an HTTP/1.1 connection switching protocols).
+
+        ``data``: bytes already read and not yet parsed; ``upgrade``: for h2c via
+        ``Upgrade``, the client's HTTP2-Settings value and the upgrading request, which
+        becomes stream 1.
+        """
+        self.transport = transport  # type: ignore[assignment]
+        self.info = info
+        client = info.client
+        self._client_text = f"{client[0]}:{client[1]}" if client else "-"
+        self.ctx.connections.add(self)
+        if upgrade is not None:
+            settings, request = upgrade
+            self.session.initiate_upgrade(settings)
+        else:
+            self.session.initiate()
+        self.deadline = self.loop.time() + self.ctx.timeout_keep_alive
+        if upgrade is not None:
+            self._on_request(upgrade[1])
+        if data:
+            self.data_received(data)
+        else:
+            self.flush()
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self._closed = True
+        self.deadline = 0.0
+        self.ctx.connections.discard(self)
+        for stream in list(self.streams.values()):
+            stream.reset()
+        self.streams.clear()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        for stream in list(self.streams.values()):
+            stream._wake()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        self._in_read = True
+        try:
+            events = self.session.receive_data(data, self.loop.time())
+            for event in events:
+                kind = type(event)
+                if kind is DataReceived:
+                    stream = self.streams.get(event.stream_id)
+                    if stream is not None:
+                        stream.data(event.data, event.flow_controlled_length)
+                    else:
+                        self.session.acknowledge_received(event.stream_id, event.flow_controlled_length)
+                elif kind is RequestReceived:
+                    self._on_request(event)
+                elif kind is StreamEnded:
+                    stream = self.streams.get(event.stream_id)
+                    if stream is not None:
+                        stream.ended()
+                elif kind is WindowUpdated:
+                    self._window_updated(event.stream_id)
+                elif kind is StreamReset:
+                    stream = self.streams.get(event.stream_id)
+                    if stream is not None:
+                        stream.reset()
+                elif kind is TrailersReceived:
+                    pass  # ASGI has no request trailers; the body ends with StreamEnded
+                elif kind is ConnectionEnded:
+                    self._connection_ended(event)
+                    return
+        finally:
+            self._in_read = False
+            self.flush()
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def _on_request(self, event: RequestReceived) -> None:
+        ctx = self.ctx
+        ctx.total_requests += 1
+        stream = H2Stream(self, event.stream_id, event)
+        self.streams[event.stream_id] = stream
+        self.deadline = 0.0
+        if self._closing:
+            self.session.reset_stream(event.stream_id, REFUSED_STREAM)
+            self.streams.pop(event.stream_id, None)
+            return
+        limit = ctx.limit_concurrency
+        if limit is not None and (len(ctx.tasks) >= limit or len(ctx.connections) > limit):
+            stream.send_error_response(503)
+            return
+        assert self.info is not None
+        scope = http_scope(self.info, event.method, event.path, event.query_string, "2",
+                           event.headers, ctx.lifespan_state)
+        cycle = HTTPCycle(scope, stream, event.end_stream, False)
+        stream.cycle = cycle
+        task = start_task(self.loop, run_asgi(ctx.app, cycle, ctx.tasks))
+        if not task.done():
+            cycle.task = task
+            ctx.tasks.add(task)
+
+    def _window_updated(self, stream_id: int) -> None:
+        if stream_id:
+            stream = self.streams.get(stream_id)
+            if stream is not None:
+                stream.pump()
+            return
+        for stream in list(self.streams.values()):
+            if stream._pending:
+                stream.pump()
+
+    def _connection_ended(self, event: ConnectionEnded) -> None:
+        if not event.remote and event.error_code:
+            logger.warning("HTTP/2 connection from %s ended: %s (error code %#x)",
+                           self._client_text, event.reason, event.error_code)
+        self._close()
+
+    # -- streams -----------------------------------------------------------------------------------
+
+    def forget(self, stream: H2Stream) -> None:
+        if self.streams.get(stream.stream_id) is stream:
+            del self.streams[stream.stream_id]
+        if not self.streams and not self._closed:
+            if self._closing:
+                self._close()
+            else:
+                self.deadline = self.loop.time() + self.ctx.timeout_keep_alive
+
+    def default_headers(self, app_headers: List[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
+        """The server's own headers (server, date, --header), unless the app set them."""
+        ctx = self.ctx
+        key = ctx.server_line + ctx.date_line + ctx.extra_lines
+        if key != self._defaults_key:
+            self._defaults_key = key
+            self._defaults = _lines_to_headers(key)
+        if not app_headers:
+            return self._defaults
+        names = {name for name, _ in app_headers}
+        return [pair for pair in self._defaults if pair[0] not in names]
+
+    def log_access(self, stream: H2Stream) -> None:
+        ctx = self.ctx
+        if ctx.access_log and ctx.access_logger.isEnabledFor(logging.INFO):
+            request = stream.request
+            target = request.path + b"?" + request.query_string if request.query_string else request.path
+            ctx.access_logger.info('%s - "%s %s HTTP/2" %d', self._client_text, request.method,
+                                   target.decode("ascii", "backslashreplace"), stream._status)
+
+    # -- output ------------------------------------------------------------------------------------
+
+    def schedule_flush(self) -> None:
+        if self._in_read or self._flush_scheduled or self._closed:
+            return
+        self._flush_scheduled = True
+        self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if self._closed or self.transport is None:
+            return
+        data = self.session.data_to_send()
+        if data:
+            self.transport.write(data)
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        self.deadline = 0.0
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- timeouts and shutdown -------------------------------------------------------------------------
+
+    def on_timeout(self) -> None:
+        """Idle past --timeout-keep-alive: GOAWAY, then close."""
+        if not self.streams:
+            self.session.close(NO_ERROR)
+            self._close()
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: GOAWAY now (in-flight streams finish), close when idle."""
+        if self._closed:
+            return
+        self._closing = True
+        self.session.close(NO_ERROR)
+        if not self.streams:
+            self._close()
+        else:
+            self.flush()

@@ -1,0 +1,339 @@
+"""H2Protocol driven through a fake transport, with the ``h2`` library as the client."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Dict, List
+
+import h2.config
+import h2.connection
+import h2.events
+import pytest
+
+from pyre.protocol.h1.parsing import H1Limits
+from pyre.protocol.h2 import H2Settings
+from pyre.transport.context import ServerContext
+from pyre.transport.h2 import H2Protocol, validate_response_headers
+from pyre.protocol.h1.writer import InvalidResponse
+from tests.transport.test_h1_protocol import FakeTransport
+
+
+def make(app, settings: H2Settings = None, **kwargs):
+    loop = asyncio.get_running_loop()
+    ctx = ServerContext(app, loop, limits=H1Limits(), date_header=False, access_log=False,
+                        h2_settings=settings, **kwargs)
+    protocol = H2Protocol(ctx)
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    return ctx, protocol, transport
+
+
+class Client:
+    """An h2 client connection wired to the protocol under test."""
+
+    def __init__(self, protocol: H2Protocol, transport: FakeTransport) -> None:
+        self.protocol = protocol
+        self.transport = transport
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+        self.conn.initiate_connection()
+        self.responses: Dict[int, Dict] = {}
+        self.events: List = []
+        self.read = 0
+        self.send()
+
+    def send(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.protocol.data_received(data)
+
+    def receive(self) -> None:
+        data = self.transport.data[self.read:]
+        self.read += len(data)
+        if not data:
+            return
+        for event in self.conn.receive_data(data):
+            self.events.append(event)
+            sid = getattr(event, "stream_id", None)
+            if sid is None:
+                continue
+            r = self.responses.setdefault(sid, {"headers": None, "body": b"", "trailers": None, "ended": False,
+                                                "reset": None})
+            if isinstance(event, h2.events.ResponseReceived):
+                r["headers"] = event.headers
+            elif isinstance(event, h2.events.DataReceived):
+                r["body"] += event.data
+            elif isinstance(event, h2.events.TrailersReceived):
+                r["trailers"] = event.headers
+            elif isinstance(event, h2.events.StreamEnded):
+                r["ended"] = True
+            elif isinstance(event, h2.events.StreamReset):
+                r["reset"] = event.error_code
+        self.send()  # acks of settings and pings
+
+    def request(self, path: bytes = b"/", method: bytes = b"GET", body: bytes = b"", headers=(), end=True) -> int:
+        sid = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(sid, [(b":method", method), (b":path", path), (b":scheme", b"http"),
+                                     (b":authority", b"test"), *headers], end_stream=not body and end)
+        if body:
+            self.body(sid, body, end)
+        self.send()
+        return sid
+
+    def body(self, sid: int, data: bytes, end: bool = False) -> None:
+        """Send ``data`` in frames the server accepts, as far as windows allow."""
+        while data:
+            n = min(len(data), 16384, self.conn.local_flow_control_window(sid))
+            if n == 0:
+                break
+            self.conn.send_data(sid, data[:n], end_stream=end and n == len(data))
+            data = data[n:]
+        self.send()
+
+
+async def settle(client: Client, n: int = 10) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+        client.receive()
+
+
+async def hello(scope, receive, send):
+    body = f"{scope['http_version']} {scope['method']} {scope['path']} {scope['query_string'].decode()}".encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def echo(scope, receive, send):
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def test_get_and_the_scope():
+    ctx, protocol, transport = make(hello)
+    client = Client(protocol, transport)
+    sid = client.request(b"/a%20b?x=1")
+    await settle(client)
+    r = client.responses[sid]
+    assert dict(r["headers"])[b":status"] == b"200"
+    assert dict(r["headers"])[b"server"] == b"pyre"
+    assert r["body"] == b"2 GET /a b x=1" and r["ended"]
+    assert not ctx.tasks and not protocol.streams
+
+
+async def test_concurrent_streams_with_bodies():
+    ctx, protocol, transport = make(echo)
+    client = Client(protocol, transport)
+    sids = [client.request(b"/", b"POST", body=b"x" * (1000 * i + 1)) for i in range(10)]
+    await settle(client, 20)
+    for i, sid in enumerate(sids):
+        assert client.responses[sid]["body"] == b"x" * (1000 * i + 1)
+        assert client.responses[sid]["ended"]
+
+
+async def test_large_response_waits_for_window():
+    progress = []
+    chunk = 16384
+
+    async def big(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(8):
+            await send({"type": "http.response.body", "body": bytes([65 + i]) * chunk, "more_body": True})
+            progress.append(i)
+        await send({"type": "http.response.body", "body": b""})
+
+    ctx, protocol, transport = make(big)
+    client = Client(protocol, transport)
+    sid = client.request()
+    await settle(client)
+    # The client's 65,535-byte windows: the app is held in send() until it grants more.
+    assert len(client.responses[sid]["body"]) == 65535
+    assert len(progress) < 8 and not client.responses[sid]["ended"]
+    acked = 0
+    for _ in range(20):
+        received = len(client.responses[sid]["body"])
+        if received > acked:
+            client.conn.acknowledge_received_data(received - acked, sid)
+            acked = received
+        client.send()
+        await settle(client, 5)
+        if client.responses[sid]["ended"]:
+            break
+    assert client.responses[sid]["body"] == b"".join(bytes([65 + i]) * chunk for i in range(8))
+    assert progress == list(range(8))
+
+
+async def test_slow_reader_app_stops_the_client_on_its_stream_only():
+    gate = asyncio.Event()
+
+    async def slow(scope, receive, send):
+        if scope["path"] == "/slow":
+            await gate.wait()
+        size = 0
+        while True:
+            message = await receive()
+            size += len(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(size).encode()})
+
+    ctx, protocol, transport = make(slow, H2Settings(initial_window_size=65535))
+    client = Client(protocol, transport)
+    slow_sid = client.request(b"/slow", b"POST", body=b"s" * 65535, end=False)
+    await settle(client)
+    window = client.conn.local_flow_control_window(slow_sid)
+    # The cycle buffers 64 KiB before pausing; past that the window stays shut.
+    client.body(slow_sid, b"s" * min(window, 16384))
+    await settle(client)
+    assert client.conn.local_flow_control_window(slow_sid) < 65535
+    fast_sid = client.request(b"/fast", b"POST", body=b"f" * 1000)
+    await settle(client)
+    assert client.responses[fast_sid]["body"] == b"1000"
+    gate.set()
+    client.conn.end_stream(slow_sid)
+    client.send()
+    for _ in range(10):  # the client sends the rest as the server re-opens the window
+        await settle(client, 5)
+    assert client.responses[slow_sid]["body"] == str(65535 + min(window, 16384)).encode()
+
+
+async def test_client_reset_disconnects_and_cancels_the_app():
+    seen = []
+    started = asyncio.Event()
+
+    async def waiting(scope, receive, send):
+        started.set()
+        try:
+            message = await receive()
+            seen.append(message["type"])
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    ctx, protocol, transport = make(waiting)
+    client = Client(protocol, transport)
+    sid = client.request(b"/", b"POST", body=b"", end=False)
+    await settle(client)
+    await started.wait()
+    client.conn.reset_stream(sid, 8)
+    client.send()
+    await settle(client)
+    assert seen == ["http.disconnect", "cancelled"]
+    assert not ctx.tasks and not protocol.streams
+
+
+async def test_head_204_and_trailers():
+    async def app(scope, receive, send):
+        if scope["path"] == "/trailers":
+            await send({"type": "http.response.start", "status": 200, "headers": [], "trailers": True})
+            await send({"type": "http.response.body", "body": b"data"})
+            await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc")]})
+            return
+        status = 204 if scope["path"] == "/204" else 200
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"5")]})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    ctx, protocol, transport = make(app)
+    client = Client(protocol, transport)
+    head = client.request(b"/", b"HEAD")
+    no_content = client.request(b"/204")
+    trailers = client.request(b"/trailers")
+    await settle(client, 20)
+    assert client.responses[head]["body"] == b"" and client.responses[head]["ended"]
+    assert dict(client.responses[head]["headers"])[b"content-length"] == b"5"
+    assert client.responses[no_content]["body"] == b"" and client.responses[no_content]["ended"]
+    assert client.responses[trailers]["body"] == b"data"
+    assert client.responses[trailers]["trailers"] == [(b"x-checksum", b"abc")]
+
+
+async def test_app_errors_give_500_or_a_reset():
+    async def app(scope, receive, send):
+        if scope["path"] == "/late":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        raise RuntimeError("boom")
+
+    ctx, protocol, transport = make(app)
+    client = Client(protocol, transport)
+    early = client.request(b"/early")
+    late = client.request(b"/late")
+    await settle(client, 20)
+    assert dict(client.responses[early]["headers"])[b":status"] == b"500"
+    assert client.responses[late]["reset"] == 2  # INTERNAL_ERROR after part of the body
+    ok = client.request(b"/early")  # the connection is still usable
+    await settle(client, 20)
+    assert dict(client.responses[ok]["headers"])[b":status"] == b"500"
+
+
+def frames(data: bytes):
+    """(type, flags, stream id) of each frame in ``data``."""
+    out = []
+    while len(data) >= 9:
+        length = int.from_bytes(data[:3], "big")
+        out.append((data[3], data[4], int.from_bytes(data[5:9], "big") & 0x7FFFFFFF))
+        data = data[9 + length:]
+    return out
+
+
+async def test_shutdown_sends_goaway_and_lets_streams_finish():
+    gate = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await gate.wait()
+        await hello(scope, receive, send)
+
+    ctx, protocol, transport = make(app)
+    client = Client(protocol, transport)
+    sid = client.request()
+    await settle(client)
+    protocol.shutdown()
+    await asyncio.sleep(0)
+    assert any(isinstance(e, h2.events.ConnectionTerminated) for e in (client.receive() or client.events))
+    assert not transport.closed
+    # (h2's client state machine closes on any GOAWAY; read the frames themselves.)
+    mark = len(transport.data)
+    gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    after = frames(transport.data[mark:])
+    assert (0x1, 0x4, sid) in after  # HEADERS, END_HEADERS
+    assert any(t == 0x0 and f & 0x1 and s == sid for t, f, s in after)  # DATA with END_STREAM
+    assert transport.closed and not protocol.streams
+
+
+async def test_idle_timeout_sends_goaway():
+    ctx, protocol, transport = make(hello, timeout_keep_alive=0.01)
+    client = Client(protocol, transport)
+    sid = client.request()
+    await settle(client)
+    assert client.responses[sid]["ended"] and protocol.deadline > 0
+    await asyncio.sleep(0.02)
+    ctx.tick()
+    client.receive()
+    assert transport.closed
+    assert any(isinstance(e, h2.events.ConnectionTerminated) and e.error_code == 0 for e in client.events)
+
+
+@pytest.mark.parametrize("headers", [
+    [(b"bad name", b"x")],
+    [(b"x", b"a\r\nb")],
+    [(b"content-length", b"ten")],
+    [("str", b"x")],
+])
+def test_invalid_response_headers_are_refused(headers):
+    with pytest.raises(InvalidResponse):
+        validate_response_headers(headers)
+
+
+def test_connection_specific_response_headers_are_dropped():
+    out, length = validate_response_headers([(b"Connection", b"close"), (b"Transfer-Encoding", b"chunked"),
+                                             (b"X-A", b"1"), (b"Content-Length", b"3")])
+    assert out == [(b"x-a", b"1"), (b"content-length", b"3")] and length == 3
