@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--env-file", default=None, help="load environment variables from this file")
 
     impl = parser.add_argument_group("implementation")
-    impl.add_argument("--http", choices=("auto", "h1"), default="auto", help="HTTP protocol")
+    impl.add_argument("--http", choices=("auto", "h1", "h2"), default="auto",
+                      help="HTTP protocol: auto offers HTTP/2 and HTTP/1.1, h1 and h2 only one")
     impl.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="event loop")
 
     limits = parser.add_argument_group("limits and timeouts")
@@ -133,6 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="on shutdown, wait this long for requests in flight; default: wait for all")
     limits.add_argument("--timeout-lifespan", type=_number(float, 0.001, "seconds"), default=60.0,
                         help="lifespan startup and shutdown must finish within this many seconds")
+
+    tls = parser.add_argument_group("TLS")
+    tls.add_argument("--ssl-certfile", default=None, help="serve HTTPS with this PEM certificate (chain)")
+    tls.add_argument("--ssl-keyfile", default=None, help="the PEM private key of the certificate")
+    tls.add_argument("--ssl-keyfile-password", default=None, help="the password of an encrypted private key")
+    tls.add_argument("--ssl-ca-certs", default=None, help="CA certificates that verify client certificates")
+    tls.add_argument("--ssl-cert-reqs", type=_number(int, 0, "0, 1 or 2"), default=0,
+                     help="client certificates: 0 none, 1 optional, 2 required (see ssl.VerifyMode)")
+    tls.add_argument("--ssl-ciphers", default="TLSv1", help="OpenSSL cipher string for TLS 1.2 and below")
 
     headers = parser.add_argument_group("response headers")
     headers.add_argument("--server-header", action=argparse.BooleanOptionalAction, default=True,
@@ -200,6 +210,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             headers=args.headers,
             env_file=args.env_file,
             workers=workers,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
+            ssl_keyfile_password=args.ssl_keyfile_password,
+            ssl_ca_certs=args.ssl_ca_certs,
+            ssl_cert_reqs=args.ssl_cert_reqs,
+            ssl_ciphers=args.ssl_ciphers,
         )
     except PyreError as exc:
         fail(_option_message(str(exc)))
@@ -240,6 +256,8 @@ def _option_message(message: str) -> str:
     """Config errors name settings as ``name``; on the CLI, name the option."""
     name, sep, rest = message.partition(":")
     if sep and re.fullmatch(r"[a-z0-9_]+", name):
+        # TLS settings name each other ("ssl_keyfile: needs ssl_certfile"); so do the options.
+        rest = re.sub(r"(?<![\w'\"-])ssl_[a-z_]+\b", lambda m: "--" + m.group(0).replace("_", "-"), rest)
         return f"--{name.replace('_', '-')}:{rest}"
     return message
 

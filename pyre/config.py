@@ -3,6 +3,7 @@ building contexts happen in :mod:`pyre.server`; only the CLI exits the process."
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from pyre.errors import ConfigError
@@ -20,7 +21,7 @@ LOG_LEVELS: Dict[str, int] = {
 }
 
 _CHOICES = {
-    "http": ("auto", "h1"),
+    "http": ("auto", "h1", "h2"),
     "loop": ("auto", "asyncio", "uvloop"),
     "lifespan": ("auto", "on", "off"),
     "interface": ("auto", "asgi3", "asgi2"),
@@ -68,6 +69,12 @@ class Config:
         headers: Optional[List[tuple]] = None,
         env_file: Optional[str] = None,
         workers: int = 1,
+        ssl_certfile: Optional[str] = None,
+        ssl_keyfile: Optional[str] = None,
+        ssl_keyfile_password: Optional[str] = None,
+        ssl_ca_certs: Optional[str] = None,
+        ssl_cert_reqs: int = 0,
+        ssl_ciphers: str = "TLSv1",
     ) -> None:
         if not (isinstance(app, str) or callable(app)):
             raise ConfigError(f"app: expected an ASGI application or 'module:attribute', got {app!r}")
@@ -116,6 +123,28 @@ class Config:
             raise ConfigError("workers: more than one worker needs the app as an import string 'module:attribute'")
         if sum(x is not None for x in (uds, fd)) > 1:
             raise ConfigError("uds and fd: give at most one of them")
+        # TLS: the files are read when the server starts (pyre.tls), not here.
+        self.ssl_certfile = _path("ssl_certfile", ssl_certfile)
+        self.ssl_keyfile = _path("ssl_keyfile", ssl_keyfile)
+        if ssl_keyfile_password is not None and not isinstance(ssl_keyfile_password, str):
+            raise ConfigError("ssl_keyfile_password: expected a string")  # never echo a password
+        self.ssl_keyfile_password = ssl_keyfile_password
+        self.ssl_ca_certs = _path("ssl_ca_certs", ssl_ca_certs)
+        self.ssl_cert_reqs = _int("ssl_cert_reqs", ssl_cert_reqs, 0, 2)
+        self.ssl_ciphers = _str("ssl_ciphers", ssl_ciphers)
+        if not self.ssl_certfile:
+            for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"{name}: needs ssl_certfile (the server certificate)")
+            if self.ssl_cert_reqs:
+                raise ConfigError("ssl_cert_reqs: needs ssl_certfile (the server certificate)")
+        elif self.ssl_cert_reqs and not self.ssl_ca_certs:
+            raise ConfigError("ssl_cert_reqs: client certificates need ssl_ca_certs to be verified against")
+
+    @property
+    def is_ssl(self) -> bool:
+        """True when the server speaks TLS (``ssl_certfile`` is set), as uvicorn's."""
+        return bool(self.ssl_certfile)
 
     @property
     def h1_limits(self) -> H1Limits:
@@ -140,6 +169,16 @@ def _choice(name: str, value: str) -> str:
     choices = _CHOICES[name]
     if value not in choices:
         raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _path(name: str, value: Any) -> Optional[str]:
+    if value is None or value == "":
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a file path, got {value!r}")
     return value
 
 

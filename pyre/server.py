@@ -29,6 +29,7 @@ from pyre.errors import AppLoadError, PyreError, StartupError
 from pyre.importer import load_app
 from pyre.loops import loop_factory
 from pyre.sockets import bind_socket, describe
+from pyre.tls import build_ssl_context
 from pyre.transport.context import ServerContext
 
 __all__ = ["Server", "run", "run_workers", "STARTUP_FAILURE"]
@@ -36,6 +37,11 @@ __all__ = ["Server", "run", "run_workers", "STARTUP_FAILURE"]
 logger = logging.getLogger("pyre.error")
 
 STARTUP_FAILURE = 3
+# After closing a TLS connection, how long to wait for the client's close_notify before
+# dropping it (asyncio's default is 30 s). A client idle in a blocking connection pool
+# never answers, and until then the connection counts as open: for limit_concurrency
+# and for a graceful shutdown, which waits for open connections.
+TLS_SHUTDOWN_TIMEOUT = 5.0
 _HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -95,6 +101,13 @@ class Server:
     async def _startup(self, app: Callable[..., Any], sockets: Optional[List[socket.socket]]) -> None:
         config = self.config
         loop = asyncio.get_running_loop()
+        try:
+            # Before lifespan: a bad certificate is found without starting the app.
+            ssl_context = build_ssl_context(config)
+        except StartupError as exc:
+            logger.error("%s", exc)
+            self.should_exit = True
+            return
         state = None
         if config.lifespan != "off":
             self.lifespan = Lifespan(app, config.lifespan, config.timeout_lifespan)
@@ -128,8 +141,14 @@ class Server:
             if sockets is None:
                 self._bound_here = True
                 sockets = [bind_socket(config.host, config.port, uds=config.uds, fd=config.fd, backlog=config.backlog)]
+            tls_options: dict = {}
+            if ssl_context is not None:
+                # A client must finish the handshake as soon as it must send a request head.
+                tls_options = {"ssl": ssl_context, "ssl_handshake_timeout": config.timeout_request_header}
+                if sys.version_info >= (3, 11):
+                    tls_options["ssl_shutdown_timeout"] = TLS_SHUTDOWN_TIMEOUT
             for sock in sockets:
-                server = await loop.create_server(protocol_factory, sock=sock, backlog=config.backlog)
+                server = await loop.create_server(protocol_factory, sock=sock, backlog=config.backlog, **tls_options)
                 self.servers.append(server)
         except (StartupError, OSError) as exc:
             logger.error("%s", exc)
@@ -138,7 +157,8 @@ class Server:
         for sock in self.sockets:
             # Under a supervisor (sockets handed in), the supervisor says where it listens.
             level = logging.INFO if self._bound_here else logging.DEBUG
-            logger.log(level, "Pyre running on %s (Press CTRL+C to quit)", describe(sock))
+            logger.log(level, "Pyre running on %s (Press CTRL+C to quit)",
+                       describe(sock, "https" if ssl_context is not None else "http"))
         logger.debug("Parser: %s; event loop: %s", _accel.MODE, type(loop).__module__)
         self.started = True
 
@@ -256,11 +276,13 @@ def run_workers(config: Config) -> int:
     from pyre.supervisor import Supervisor
 
     try:
+        # Checked here once; each worker builds its own context from the same settings.
+        scheme = "https" if build_ssl_context(config) is not None else "http"
         sock = bind_socket(config.host, config.port, uds=config.uds, fd=config.fd, backlog=config.backlog)
     except StartupError as exc:
         logger.error("%s", exc)
         return STARTUP_FAILURE
-    logger.info("Pyre running on %s with %d workers (Press CTRL+C to quit)", describe(sock), config.workers)
+    logger.info("Pyre running on %s with %d workers (Press CTRL+C to quit)", describe(sock, scheme), config.workers)
     try:
         return Supervisor(config, [sock]).run()
     finally:

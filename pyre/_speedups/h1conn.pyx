@@ -48,6 +48,7 @@ from pyre._accel import RequestParser
 from pyre.asgi import http as _http
 from pyre.asgi.http import ClientDisconnected
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION, ConnectionInfo
+from pyre.tls import tls_scope_info
 from pyre.protocol.h1 import writer as _writer
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
 from pyre.protocol.h1.writer import (
@@ -857,6 +858,7 @@ cdef class _H1Base:
     cdef bytes _raw_root_path
     cdef bint _has_root_path
     cdef dict _scope_template
+    cdef dict _tls
     cdef object _write
     cdef object _time
     cdef object _app
@@ -879,6 +881,7 @@ cdef class _H1Base:
         self.transport = None
         self.parser = RequestParser(ctx.limits)
         self.info = None
+        self._tls = None
         self.cycle = None
         self.deadline = 0.0
         self.phase = _IDLE
@@ -933,9 +936,12 @@ cdef class _H1Base:
             sockname = transport.get_extra_info("sockname")
             if isinstance(sockname, str) and sockname:
                 server = (sockname, None)  # a Unix socket
-        scheme = "https" if transport.get_extra_info("sslcontext") else "http"
-        info = _ConnectionInfo(server, client, scheme, ctx.root_path)
+        if transport.get_extra_info("sslcontext"):
+            info = _ConnectionInfo(server, client, "https", ctx.root_path, tls_scope_info(transport))
+        else:
+            info = _ConnectionInfo(server, client, "http", ctx.root_path)
         self.info = info
+        self._tls = info.tls
         self._root_path = info.root_path
         self._raw_root_path = info.raw_root_path
         self._has_root_path = bool(self._root_path)
@@ -972,6 +978,10 @@ cdef class _H1Base:
 
     def eof_received(self):
         cycle = self.cycle
+        if self._tls is not None:
+            # TLS has no half-close: after close_notify the transport shuts down whatever
+            # we return (asyncio warns about True); the app sees the disconnect.
+            return None
         if cycle is not None and cycle.state != _DONE and self.phase == _BUSY:
             # Half-close after a complete request: still answer it, then close.
             if not self._body_complete:
@@ -1079,6 +1089,8 @@ cdef class _H1Base:
         cdef str path
         cdef str method
         cdef dict scope
+        cdef dict extensions
+        cdef dict tls
         cdef long long content_length
         cdef bint chunked
         ctx = self.ctx
@@ -1126,7 +1138,12 @@ cdef class _H1Base:
         scope["query_string"] = _rfield(request, R_QUERY)
         scope["headers"] = _rfield(request, R_HEADERS)
         # A fresh dict per request (apps may mutate theirs).
-        scope["extensions"] = {"http.response.trailers": {}, "http.response.pathsend": {}}
+        extensions = {"http.response.trailers": {}, "http.response.pathsend": {}}
+        if self._tls is not None:
+            tls = PyDict_Copy(self._tls)
+            tls["client_cert_chain"] = list(self._tls["client_cert_chain"])
+            extensions["tls"] = tls
+        scope["extensions"] = extensions
         state = self._lifespan_state
         if state is not None:
             scope["state"] = PyDict_Copy(state) if PyDict_CheckExact(state) else state.copy()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import unquote
 
-__all__ = ["ASGI_VERSION", "HTTP_SPEC_VERSION", "ConnectionInfo", "http_scope", "decode_path"]
+__all__ = ["ASGI_VERSION", "HTTP_SPEC_VERSION", "ConnectionInfo", "http_scope", "decode_path", "tls_extension"]
 
 ASGI_VERSION = "3.0"
 HTTP_SPEC_VERSION = "2.4"
@@ -14,16 +14,36 @@ Address = Optional[Tuple[str, int]]
 
 
 class ConnectionInfo:
-    """Per-connection facts every scope repeats, computed once per connection."""
+    """Per-connection facts every scope repeats, computed once per connection.
 
-    __slots__ = ("server", "client", "scheme", "root_path", "raw_root_path")
+    ``tls`` is the content of the ``tls`` extension (see ``pyre.tls.tls_scope_info``)
+    on a TLS connection, None otherwise (the extension is then absent, as the ASGI TLS
+    extension requires).
+    """
 
-    def __init__(self, server: Address, client: Address, scheme: str, root_path: str) -> None:
+    __slots__ = ("server", "client", "scheme", "root_path", "raw_root_path", "tls")
+
+    def __init__(
+        self,
+        server: Address,
+        client: Address,
+        scheme: str,
+        root_path: str,
+        tls: Optional[Dict[str, Any]] = None,
+    ) -> None:
         self.server = server
         self.client = client
         self.scheme = scheme
         self.root_path = root_path
         self.raw_root_path = root_path.encode("utf-8")
+        self.tls = tls
+
+
+def tls_extension(tls: Dict[str, Any]) -> Dict[str, Any]:
+    """A request's own copy of the connection's ``tls`` extension (apps may mutate it)."""
+    copy = tls.copy()
+    copy["client_cert_chain"] = list(tls["client_cert_chain"])
+    return copy
 
 
 def decode_path(raw_path: bytes) -> str:
@@ -67,6 +87,8 @@ def http_scope(
         # A fresh dict per request (apps may mutate theirs); a literal is cheapest.
         "extensions": {"http.response.trailers": {}, "http.response.pathsend": {}},
     }
+    if info.tls is not None:
+        scope["extensions"]["tls"] = tls_extension(info.tls)
     if state is not None:
         scope["state"] = state.copy()
     return scope

@@ -38,6 +38,7 @@ from pyre.protocol.h1.writer import (
     encode_simple_response,
     last_chunk,
 )
+from pyre.tls import tls_scope_info
 from pyre.transport.context import ServerContext
 
 __all__ = ["H1Protocol"]
@@ -152,8 +153,10 @@ class H1Protocol(asyncio.Protocol):
             sockname = transport.get_extra_info("sockname")
             if isinstance(sockname, str) and sockname:
                 server = (sockname, None)  # a Unix socket
-        scheme = "https" if transport.get_extra_info("sslcontext") else "http"
-        self.info = ConnectionInfo(server, client, scheme, ctx.root_path)
+        if transport.get_extra_info("sslcontext"):
+            self.info = ConnectionInfo(server, client, "https", ctx.root_path, tls_scope_info(transport))
+        else:
+            self.info = ConnectionInfo(server, client, "http", ctx.root_path)
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
         ctx.connections.add(self)
         self.deadline = self.loop.time() + ctx.timeout_keep_alive
@@ -170,6 +173,10 @@ class H1Protocol(asyncio.Protocol):
 
     def eof_received(self) -> Optional[bool]:
         cycle = self.cycle
+        if self.info is not None and self.info.tls is not None:
+            # TLS has no half-close: after close_notify the transport shuts down whatever
+            # we return (asyncio warns about True); the app sees the disconnect.
+            return None
         if cycle is not None and not cycle.response_complete and self.phase == _BUSY:
             # Half-close after a complete request: still answer it, then close.
             if not self._body_complete:

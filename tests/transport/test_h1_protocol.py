@@ -7,6 +7,7 @@ Every test runs against both twins of the connection (``pyre._speedups.h1conn``,
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import List
 
 import pytest
@@ -356,6 +357,67 @@ async def test_scope_is_what_http_scope_builds(root_path, state):
         http_scope(info, "POST", b"/p", b"", "1.0", [(b"content-length", b"0")], state),
     ]
     assert [list(s.items()) for s in scopes] == [list(s.items()) for s in expected]  # same keys, same order
+
+
+class _FakeSSLObject:
+    """What ``tls_scope_info`` reads from a transport's ``ssl_object``."""
+
+    def __init__(self) -> None:
+        import ssl
+
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+
+    def cipher(self):
+        return ("TLS_AES_128_GCM_SHA256", "TLSv1.3", 128)
+
+    def version(self):
+        return "TLSv1.3"
+
+    def getpeercert(self, binary_form=False):
+        return None
+
+
+class FakeTLSTransport(FakeTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ssl_object = _FakeSSLObject()
+
+    def get_extra_info(self, name, default=None):
+        if name == "sslcontext":
+            return self.ssl_object.context
+        if name == "ssl_object":
+            return self.ssl_object
+        return super().get_extra_info(name, default)
+
+
+async def test_tls_scope_is_what_http_scope_builds():
+    """Over TLS both twins add the same ``tls`` extension, a fresh copy per request."""
+    from pyre.asgi.scope import ConnectionInfo, http_scope
+    from pyre.tls import tls_scope_info
+
+    scopes = []
+
+    async def app(scope, receive, send):
+        scopes.append(copy.deepcopy(scope))
+        scope["extensions"]["tls"]["client_cert_chain"].append("mutated")
+        scope["extensions"]["tls"]["cipher_suite"] = None
+        await ok(scope, receive, send)
+
+    ctx = ServerContext(app, asyncio.get_running_loop(), limits=H1Limits(), date_header=False, access_log=False)
+    protocol = H1Protocol(ctx)
+    transport = FakeTLSTransport()
+    protocol.connection_made(transport)
+    for _ in range(2):
+        protocol.data_received(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+        await settle()
+    tls = tls_scope_info(transport)
+    assert tls == {"server_cert": None, "client_cert_chain": [], "client_cert_name": None,
+                   "client_cert_error": None, "tls_version": 0x0304, "cipher_suite": 0x1301}
+    info = ConnectionInfo(("127.0.0.1", 8000), ("127.0.0.1", 50000), "https", "", tls)
+    expected = http_scope(info, "GET", b"/x", b"", "1.1", [(b"host", b"t")], None)
+    assert list(expected["extensions"]) == ["http.response.trailers", "http.response.pathsend", "tls"]
+    assert [list(s.items()) for s in scopes] == [list(expected.items())] * 2
+    assert protocol.info.tls == tls  # the connection's own copy was never touched
 
 
 async def test_every_scope_is_a_fresh_object_tree():
