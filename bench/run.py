@@ -58,6 +58,8 @@ PIPELINE_DEPTH = 16
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 8.0
 MARKER = "PYREBENCH "
+H2_CLIENTS = 16  # h2load -c: connections
+H2_STREAMS = 10  # h2load -m: concurrent streams per connection
 
 
 # --------------------------------------------------------------------------------------------
@@ -73,6 +75,7 @@ class Scenario:
     method: str = "GET"
     body_size: int = 0
     pipeline: int = 1
+    h2: bool = False  # HTTP/2 with prior knowledge, measured with h2load instead of wrk
 
     def lua(self) -> str:
         """The wrk script: request shape, plus a done() that prints exact numbers."""
@@ -115,6 +118,8 @@ SCENARIOS: Dict[str, Scenario] = {
         Scenario("echo", "echo", f"POST / with a {ECHO_BODY_SIZE // 1024} KiB body, echoed back", "POST", ECHO_BODY_SIZE),
         Scenario("stream", "stream", "GET / -> 200, 10 small body chunks, no content-length (chunked)"),
         Scenario("pipeline", "hello", f"plaintext, HTTP/1.1 pipelining depth {PIPELINE_DEPTH}", pipeline=PIPELINE_DEPTH),
+        Scenario("h2", "hello", f"plaintext over HTTP/2 (h2c prior knowledge), h2load -c{H2_CLIENTS} -m{H2_STREAMS}",
+                 h2=True),
     ]
 }
 
@@ -134,6 +139,8 @@ class Server:
     env: Dict[str, str] = field(default_factory=dict)
     only: Optional[Tuple[str, ...]] = None  # scenarios it can run, None = all
     only_reason: str = ""
+    h2_argv: Optional[Callable[[str, int, int], List[str]]] = None  # for the h2 scenario; None = argv
+    no_h2: str = ""  # why it cannot run the h2 scenario
 
     def missing(self) -> Optional[str]:
         for mod in (self.module, "uvloop"):
@@ -147,6 +154,8 @@ class Server:
     def unsupported(self, scenario: str) -> Optional[str]:
         if self.only is not None and scenario not in self.only:
             return self.only_reason
+        if SCENARIOS[scenario].h2 and self.no_h2:
+            return self.no_h2
         return None
 
 
@@ -162,10 +171,10 @@ def _pyre(app: str, port: int, workers: int) -> List[str]:
             "--no-access-log", "--log-level", "warning", *_workers(workers)]
 
 
-def _uvicorn(http: str) -> Callable[[str, int], List[str]]:
+def _uvicorn(http: str, *extra: str) -> Callable[[str, int, int], List[str]]:
     def argv(app: str, port: int, workers: int) -> List[str]:
         return [PY, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--loop", "uvloop",
-                "--http", http, "--no-access-log", "--log-level", "warning", *_workers(workers)]
+                "--http", http, *extra, "--no-access-log", "--log-level", "warning", *_workers(workers)]
 
     return argv
 
@@ -183,6 +192,11 @@ def _granian(app: str, port: int, workers: int) -> List[str]:
             "--log-level", "warning", "--no-access-log", app]
 
 
+def _granian_h2(app: str, port: int, workers: int) -> List[str]:
+    argv = _granian(app, port, workers)
+    return argv[:3] + ["--http", "2"] + argv[3:]
+
+
 def _raw(app: str, port: int, workers: int) -> List[str]:
     return [PY, str(BENCH_DIR / "raw_uvloop.py"), "--host", HOST, "--port", str(port), *_workers(workers)]
 
@@ -195,12 +209,13 @@ SERVERS: Dict[str, Server] = {
         Server("pyre-pure", "Pyre, pure-Python parser (PYRE_NO_EXTENSIONS=1), uvloop", "pyre",
                ("pyre-server", "uvloop"), _pyre, env={"PYRE_NO_EXTENSIONS": "1"}),
         Server("uvicorn", "uvicorn, httptools parser, uvloop", "uvicorn", ("uvicorn", "httptools", "uvloop"),
-               _uvicorn("httptools")),
-        Server("uvicorn-h11", "uvicorn, h11 parser, uvloop", "uvicorn", ("uvicorn", "h11", "uvloop"), _uvicorn("h11")),
+               _uvicorn("httptools"), h2_argv=_uvicorn("zttp", "--http2")),
+        Server("uvicorn-h11", "uvicorn, h11 parser, uvloop", "uvicorn", ("uvicorn", "h11", "uvloop"), _uvicorn("h11"),
+               no_h2="n/a: uvicorn's HTTP/2 is measured in the uvicorn row (--http zttp --http2)"),
         Server("hypercorn", "Hypercorn, uvloop worker, in-process (-w 0)", "hypercorn", ("hypercorn", "h11", "uvloop"),
                _hypercorn),
         Server("granian", "Granian (Rust/hyper), ASGI interface, 1 worker, 1 runtime thread, uvloop", "granian",
-               ("granian", "uvloop"), _granian),
+               ("granian", "uvloop"), _granian, h2_argv=_granian_h2),
         Server("raw", "raw uvloop Protocol with a canned response: the asyncio ceiling", "uvloop", ("uvloop",), _raw,
                only=("plaintext", "pipeline"),
                only_reason="n/a: the raw ceiling server only answers a canned plaintext response"),
@@ -276,7 +291,8 @@ class ServerProcess:
         self.scenario = scenario
         self.port = free_port()
         self.app = f"bench.apps:{scenario.app}"
-        self.argv = server.argv(self.app, self.port, workers)
+        make_argv = server.h2_argv if scenario.h2 and server.h2_argv else server.argv
+        self.argv = make_argv(self.app, self.port, workers)
         self.cmd = ["taskset", "-c", cpu] + self.argv
         self.env = dict(os.environ)
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
@@ -390,6 +406,8 @@ class ServerProcess:
 
 def verify(scenario: Scenario, port: int) -> Tuple[Optional[str], Dict[str, str]]:
     """Send one correct request (or a pipelined batch); return (error or None, response headers)."""
+    if scenario.h2:
+        return verify_h2(port), {}
     if scenario.pipeline > 1:
         return verify_pipeline(port, scenario.pipeline), {}
     conn = http.client.HTTPConnection(HOST, port, timeout=10)
@@ -420,6 +438,54 @@ def verify(scenario: Scenario, port: int) -> Tuple[Optional[str], Dict[str, str]
     if scenario.name == "stream" and headers.get("transfer-encoding", "").lower() != "chunked":
         return f"expected a chunked response, got headers {headers}", headers
     return None, headers
+
+
+def verify_h2(port: int) -> Optional[str]:
+    """16 requests over one h2c connection with h2load: all must succeed with 2xx."""
+    out = subprocess.run(["h2load", "-n16", "-c1", "-m4", f"http://{HOST}:{port}/"], capture_output=True,
+                         text=True, timeout=30).stdout
+    parsed = parse_h2load(out)
+    if parsed.get("succeeded") != 16 or parsed.get("status_2xx") != 16:
+        return "h2load: " + " | ".join(line.strip() for line in out.splitlines() if "requests:" in line or
+                                       "status codes" in line or "error" in line.lower())
+    return None
+
+
+def parse_h2load(text: str) -> Dict[str, object]:
+    """Parse h2load's summary: req/s, request counts, status codes, time per request."""
+    r: Dict[str, object] = {}
+    m = re.search(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s", text)
+    if m:
+        r["duration_s"] = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+        r["rps"] = float(m.group(3))
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                  r"(\d+) errored, (\d+) timeout", text)
+    if m:
+        total, _, done, ok, failed, errored, timeout = (int(x) for x in m.groups())
+        r.update(requests=done, succeeded=ok)
+        r["socket_errors"] = {"failed": failed, "errored": errored, "timeout": timeout}
+    m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+    if m:
+        r["status_2xx"] = int(m.group(1))
+        r["non_2xx_3xx"] = int(m.group(3)) + int(m.group(4))
+    m = re.search(r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)", text)
+    if m:
+        r["lat_mean_ms"] = _ms(m.group(5), m.group(6))
+        r["lat_max_ms"] = _ms(m.group(3), m.group(4))
+    return r
+
+
+def run_h2load(url: str, duration: int, cpu: str, threads: int) -> Tuple[str, float, List[str]]:
+    """Run one bounded h2load; return (output, its CPU seconds, command)."""
+    cmd = ["taskset", "-c", cpu, "h2load", f"-c{H2_CLIENTS}", f"-m{H2_STREAMS}", f"-t{threads}", f"-D{duration}",
+           url]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode(errors="replace") + "\n[bench] h2load did not stop by itself\n"
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return out, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), cmd
 
 
 def verify_pipeline(port: int, depth: int) -> Optional[str]:
@@ -586,19 +652,28 @@ def measure(server: Server, scenario: Scenario, args, scripts: Dict[str, Path], 
             rec["error"] = f"verification failed: {err}"
             return rec
         if args.warmup > 0:
-            run_wrk(url, scripts[scenario.name], args.warmup, args.connections, args.client_cpu, args.wrk_threads)
+            if scenario.h2:
+                run_h2load(url, args.warmup, args.client_cpu, args.wrk_threads)
+            else:
+                run_wrk(url, scripts[scenario.name], args.warmup, args.connections, args.client_cpu,
+                        args.wrk_threads)
             if not sp.alive():
                 rec["error"] = f"died during warm-up: {sp.log_tail()}"
                 return rec
         busy0, steal0 = machine_busy_seconds()
         cpu0, w0 = group_cpu_seconds(sp.proc.pid), time.monotonic()
-        text, wrk_cpu, wrk_cmd = run_wrk(url, scripts[scenario.name], args.duration, args.connections,
-                                         args.client_cpu, args.wrk_threads)
+        if scenario.h2:
+            text, wrk_cpu, wrk_cmd = run_h2load(url, args.duration, args.client_cpu, args.wrk_threads)
+        else:
+            text, wrk_cpu, wrk_cmd = run_wrk(url, scripts[scenario.name], args.duration, args.connections,
+                                             args.client_cpu, args.wrk_threads)
         cpu1, w1 = group_cpu_seconds(sp.proc.pid), time.monotonic()
         busy1, steal1 = machine_busy_seconds()
         rec["wrk_cmd"] = shlex.join(wrk_cmd)
         rec["wrk_output"] = text
-        parsed = parse_wrk(text)
+        parsed = parse_h2load(text) if scenario.h2 else parse_wrk(text)
+        if scenario.h2:
+            parsed["latency_note"] = "h2load reports mean and max time per request, no percentiles"
         if scenario.pipeline > 1:
             # wrk records one latency sample per pipelined batch, not per request, and its
             # percentiles are unreliable then (see parse_wrk): report throughput only.
@@ -984,7 +1059,8 @@ def _on_sigterm(signum, frame):  # pragma: no cover - signal path
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    for tool in ("wrk", "taskset"):
+    tools = ["wrk", "taskset"] + (["h2load"] if any(SCENARIOS[sc].h2 for sc in args.scenarios) else [])
+    for tool in tools:
         if not shutil.which(tool):
             print(f"error: {tool!r} is not on PATH", file=sys.stderr)
             return 2

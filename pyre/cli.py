@@ -126,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="largest HTTP/1.1 header section in bytes (431 beyond)")
     limits.add_argument("--h1-max-headers", type=_number(int, 1, "an integer"), default=100,
                         help="most HTTP/1.1 header fields in a request (431 beyond)")
+    limits.add_argument("--h2-max-concurrent-streams", type=_number(int, 1, "an integer"), default=100,
+                        help="HTTP/2 streams a client may have open at once (REFUSED_STREAM beyond)")
+    limits.add_argument("--h2-initial-window-size", type=_size, default=65535,
+                        help="HTTP/2 receive window per stream, in bytes")
+    limits.add_argument("--h2-max-frame-size", type=_size, default=16384,
+                        help="largest HTTP/2 frame payload the server accepts (16384 to 16777215)")
+    limits.add_argument("--h2-max-header-list-size", type=_size, default=65536,
+                        help="largest decoded HTTP/2 header list in bytes (431 beyond)")
     limits.add_argument("--timeout-keep-alive", type=_number(float, 0.001, "seconds"), default=5.0,
                         help="close idle keep-alive connections after this many seconds")
     limits.add_argument("--timeout-request-header", type=_number(float, 0.001, "seconds"), default=30.0,
@@ -142,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--ssl-ca-certs", default=None, help="CA certificates that verify client certificates")
     tls.add_argument("--ssl-cert-reqs", type=_number(int, 0, "0, 1 or 2"), default=0,
                      help="client certificates: 0 none, 1 optional, 2 required (see ssl.VerifyMode)")
-    tls.add_argument("--ssl-ciphers", default="TLSv1", help="OpenSSL cipher string for TLS 1.2 and below")
+    tls.add_argument("--ssl-ciphers", default="",
+                     help="OpenSSL cipher string for TLS 1.2 and below; default: Python's (ECDHE with AEAD first)")
 
     headers = parser.add_argument_group("response headers")
     headers.add_argument("--server-header", action=argparse.BooleanOptionalAction, default=True,
@@ -205,6 +214,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             h1_max_request_line=args.h1_max_request_line,
             h1_max_header_size=args.h1_max_header_size,
             h1_max_headers=args.h1_max_headers,
+            h2_max_concurrent_streams=args.h2_max_concurrent_streams,
+            h2_initial_window_size=args.h2_initial_window_size,
+            h2_max_frame_size=args.h2_max_frame_size,
+            h2_max_header_list_size=args.h2_max_header_list_size,
             server_header=args.server_header,
             date_header=args.date_header,
             headers=args.headers,

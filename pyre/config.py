@@ -74,7 +74,11 @@ class Config:
         ssl_keyfile_password: Optional[str] = None,
         ssl_ca_certs: Optional[str] = None,
         ssl_cert_reqs: int = 0,
-        ssl_ciphers: str = "TLSv1",
+        ssl_ciphers: str = "",
+        h2_max_concurrent_streams: int = 100,
+        h2_initial_window_size: int = 65535,
+        h2_max_frame_size: int = 16384,
+        h2_max_header_list_size: int = 65536,
     ) -> None:
         if not (isinstance(app, str) or callable(app)):
             raise ConfigError(f"app: expected an ASGI application or 'module:attribute', got {app!r}")
@@ -114,6 +118,10 @@ class Config:
         self.h1_max_request_line = _int("h1_max_request_line", h1_max_request_line, 16)
         self.h1_max_header_size = _int("h1_max_header_size", h1_max_header_size, 64)
         self.h1_max_headers = _int("h1_max_headers", h1_max_headers, 1)
+        self.h2_max_concurrent_streams = _int("h2_max_concurrent_streams", h2_max_concurrent_streams, 1, 2**31 - 1)
+        self.h2_initial_window_size = _int("h2_initial_window_size", h2_initial_window_size, 1, 2**31 - 1)
+        self.h2_max_frame_size = _int("h2_max_frame_size", h2_max_frame_size, 16384, 16777215)
+        self.h2_max_header_list_size = _int("h2_max_header_list_size", h2_max_header_list_size, 1, 2**32 - 1)
         self.server_header = bool(server_header)
         self.date_header = bool(date_header)
         self.headers = [_header(h) for h in (headers or [])]
@@ -145,6 +153,19 @@ class Config:
     def is_ssl(self) -> bool:
         """True when the server speaks TLS (``ssl_certfile`` is set), as uvicorn's."""
         return bool(self.ssl_certfile)
+
+    @property
+    def h2_settings(self) -> Any:
+        """The :class:`pyre.protocol.h2.H2Settings` these settings describe (imports h2)."""
+        from pyre.protocol.h2 import H2Settings
+
+        return H2Settings(
+            max_concurrent_streams=self.h2_max_concurrent_streams,
+            initial_window_size=self.h2_initial_window_size,
+            max_frame_size=self.h2_max_frame_size,
+            max_header_list_size=self.h2_max_header_list_size,
+            max_header_block_size=max(65536, self.h2_max_header_list_size),
+        )
 
     @property
     def h1_limits(self) -> H1Limits:

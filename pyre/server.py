@@ -131,11 +131,12 @@ class Server:
             ),
             access_log=config.access_log,
             lifespan_state=state,
+            # Cleartext HTTP/1.1 connections switch on the preface or Upgrade: h2c.
+            http2=config.http == "auto",
+            h2_settings=config.h2_settings if config.http != "h1" else None,
         )
         self.context = ctx
-
-        def protocol_factory() -> H1Protocol:
-            return H1Protocol(ctx)
+        protocol_factory = _protocol_factory(ctx, config.http, ssl_context is not None)
 
         try:
             if sockets is None:
@@ -255,6 +256,21 @@ class Server:
 
     def _capture_signals(self) -> "Server._SignalScope":
         return Server._SignalScope(self)
+
+
+def _protocol_factory(ctx: ServerContext, http: str, tls: bool) -> Callable[[], asyncio.Protocol]:
+    """``--http h1``: HTTP/1.1 only. ``h2``: HTTP/2 only (prior knowledge on cleartext,
+    ALPN h2 on TLS). ``auto``: HTTP/1.1 that switches to HTTP/2 on the preface or
+    ``Upgrade: h2c`` on cleartext, and the client's ALPN choice on TLS."""
+    if http == "h1":
+        return lambda: H1Protocol(ctx)
+    from pyre.transport.h2 import ALPNSelector, H2Protocol
+
+    if http == "h2":
+        return lambda: H2Protocol(ctx)
+    if tls:
+        return lambda: ALPNSelector(ctx, lambda: H1Protocol(ctx))
+    return lambda: H1Protocol(ctx)
 
 
 def _run_with_loop(coro: Any, factory: Callable[[], asyncio.AbstractEventLoop]) -> None:

@@ -227,13 +227,14 @@ cdef enum:
     R_EXPECT = 6
     R_CHUNKED = 7
     R_LENGTH = 8
-    R_COUNT = 9
+    R_UPGRADE = 9
+    R_COUNT = 10
 
 cdef tuple _R_NAMES = (
     "method", "path", "query", "http_version", "headers",
-    "keep_alive", "expect_continue", "chunked", "content_length",
+    "keep_alive", "expect_continue", "chunked", "content_length", "upgrade",
 )
-cdef Py_ssize_t _ROFF[9]
+cdef Py_ssize_t _ROFF[10]
 cdef Py_ssize_t _BODY_DATA_OFF = 0
 cdef bint _FAST_REQUEST = False
 cdef bint _FAST_BODY = False
@@ -1066,6 +1067,8 @@ cdef class _H1Base:
                 elif self.cycle is not None:
                     self.cycle._end_body()
             else:  # H2Preface
+                if self.ctx.http2 and self._switch_to_h2(None):
+                    return None
                 self._reject(505, "HTTP/2 is not enabled on this server", False)
                 return None
         return new_cycle
@@ -1094,6 +1097,8 @@ cdef class _H1Base:
         cdef long long content_length
         cdef bint chunked
         ctx = self.ctx
+        if _rfield(request, R_UPGRADE) is not None and ctx.http2 and self._switch_to_h2(request):
+            return None
         self.phase = _BUSY
         self.deadline = 0.0
         self._request_keep_alive = _rfield(request, R_KEEP_ALIVE) and not ctx.shutting_down
@@ -1157,6 +1162,17 @@ cdef class _H1Base:
         cycle._expect_continue = expect_continue
         self.cycle = cycle
         return cycle
+
+    cdef bint _switch_to_h2(self, object request) except -1:
+        """Twin of ``H1Protocol._switch_to_h2``: HTTP/2 takes the connection over."""
+        from pyre.transport.h2 import switch_to_h2  # only servers that see HTTP/2 load it
+
+        if not switch_to_h2(self.ctx, self.transport, self.info, self.parser.trailing_data, request):
+            return False
+        self.phase = _CLOSED
+        self.deadline = 0.0
+        PySet_Discard(self._connections, self)
+        return True
 
     cdef int _on_parse_error(self, object exc) except -1:
         logger.warning("Invalid HTTP request from %s: %s", self._client_text, exc.reason)

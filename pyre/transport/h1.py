@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 from typing import Any, List, Optional
 
 from pyre._accel import RequestParser
@@ -38,8 +37,9 @@ from pyre.protocol.h1.writer import (
     encode_simple_response,
     last_chunk,
 )
-from pyre.tls import tls_scope_info
 from pyre.transport.context import ServerContext
+from pyre.transport.info import connection_info
+from pyre.transport.tasks import TASK_NAME, start_task  # noqa: F401 (TASK_NAME: for the compiled twin)
 
 __all__ = ["H1Protocol"]
 
@@ -71,27 +71,6 @@ _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large"
             503: "Service Unavailable", 505: "HTTP Version Not Supported"}
 
 
-# Every request task has this name. A constant name costs nothing, where the default
-# ("Task-<n>") is formatted per task on Python 3.11 (about 6% of a request).
-TASK_NAME = "pyre.http"
-
-if sys.version_info >= (3, 12):
-
-    def _start_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
-        # The first step runs now, inside a real task: no scheduling round-trip for
-        # an app that never suspends, and current_task() works from its first line.
-        return asyncio.Task(coro, loop=loop, name=TASK_NAME, eager_start=True)
-
-else:  # pragma: no cover - exercised on Python 3.10 and 3.11
-
-    def _start_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
-        return asyncio.Task(coro, loop=loop, name=TASK_NAME)
-
-
-def _address(value: Any) -> Optional[tuple]:
-    if isinstance(value, tuple) and len(value) >= 2:
-        return (str(value[0]), int(value[1]))
-    return None
 
 
 class H1Protocol(asyncio.Protocol):
@@ -147,16 +126,8 @@ class H1Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         ctx = self.ctx
-        server = _address(transport.get_extra_info("sockname"))
-        client = _address(transport.get_extra_info("peername"))
-        if server is None:
-            sockname = transport.get_extra_info("sockname")
-            if isinstance(sockname, str) and sockname:
-                server = (sockname, None)  # a Unix socket
-        if transport.get_extra_info("sslcontext"):
-            self.info = ConnectionInfo(server, client, "https", ctx.root_path, tls_scope_info(transport))
-        else:
-            self.info = ConnectionInfo(server, client, "http", ctx.root_path)
+        self.info = connection_info(transport, ctx.root_path)
+        client = self.info.client
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
         ctx.connections.add(self)
         self.deadline = self.loop.time() + ctx.timeout_keep_alive
@@ -260,6 +231,8 @@ class H1Protocol(asyncio.Protocol):
                 elif self.cycle is not None:
                     self.cycle.end_body()
             else:  # H2Preface
+                if self.ctx.http2 and self._switch_to_h2(None):
+                    return None
                 self._reject(505, "HTTP/2 is not enabled on this server", access_log=False)
                 return None
         return new_cycle
@@ -267,13 +240,15 @@ class H1Protocol(asyncio.Protocol):
     def _start(self, cycle: HTTPCycle) -> None:
         """Run the application for ``cycle`` in its own task (eagerly where possible)."""
         ctx = self.ctx
-        task = _start_task(self.loop, run_asgi(ctx.app, cycle, ctx.tasks))
+        task = start_task(self.loop, run_asgi(ctx.app, cycle, ctx.tasks))
         if not task.done():
             cycle.task = task
             ctx.tasks.add(task)  # run_asgi removes it when it ends
 
     def _on_request(self, request: Request) -> Optional[HTTPCycle]:
         ctx = self.ctx
+        if request.upgrade is not None and ctx.http2 and self._switch_to_h2(request):
+            return None
         self.phase = _BUSY
         self.deadline = 0.0
         self._request_keep_alive = request.keep_alive and not ctx.shutting_down
@@ -302,6 +277,18 @@ class H1Protocol(asyncio.Protocol):
         cycle = HTTPCycle(scope, self, self._body_complete, request.expect_continue)
         self.cycle = cycle
         return cycle
+
+    def _switch_to_h2(self, request: Optional[Request]) -> bool:
+        """HTTP/2 takes the connection over: after the preface (prior knowledge), or
+        for a qualifying ``Upgrade: h2c`` request (which becomes stream 1)."""
+        from pyre.transport.h2 import switch_to_h2  # only servers that see HTTP/2 load it
+
+        if not switch_to_h2(self.ctx, self.transport, self.info, self.parser.trailing_data, request):
+            return False
+        self.phase = _CLOSED
+        self.deadline = 0.0
+        self.ctx.connections.discard(self)
+        return True
 
     def _on_parse_error(self, exc: ParseError) -> None:
         logger.warning("Invalid HTTP request from %s: %s", self._client_text, exc.reason)

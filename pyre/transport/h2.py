@@ -44,9 +44,10 @@ from pyre.protocol.h2 import (
     WindowUpdated,
 )
 from pyre.transport.context import ServerContext
+from pyre.transport.info import connection_info
 from pyre.transport.tasks import start_task
 
-__all__ = ["H2Protocol", "H2Stream"]
+__all__ = ["ALPNSelector", "H2Protocol", "H2Stream", "switch_to_h2"]
 
 logger = logging.getLogger("pyre.error")
 
@@ -57,17 +58,12 @@ REFUSED_STREAM = 0x7
 CANCEL = 0x8
 
 _FILE_CHUNK = 65536
+_CORK_LIMIT = 65536  # body bytes queued in the session before they are written at once
 _HEADER_NAME_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
 _BAD_VALUE_CHARS = frozenset(range(0x00, 0x09)) | frozenset(range(0x0A, 0x20)) | {0x7F}
 # Connection-specific fields (RFC 9113 8.2.2): never sent in HTTP/2.
 _CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"))
 _REASONS = {500: "Internal Server Error", 503: "Service Unavailable"}
-
-
-def _address(value: Any) -> Optional[tuple]:
-    if isinstance(value, tuple) and len(value) >= 2:
-        return (str(value[0]), int(value[1]))
-    return None
 
 
 def _lines_to_headers(lines: bytes) -> List[Tuple[bytes, bytes]]:
@@ -260,6 +256,7 @@ class H2Stream:
             last = len(pending) == 1
             end = last and self._end_after_pending and self._trailers_after_pending is None
             sent = session.send_data(sid, chunk, end)
+            self.conn.queued += sent
             if sent < len(chunk):
                 if sent:
                     pending[0] = chunk[sent:]
@@ -385,7 +382,7 @@ class H2Protocol(asyncio.Protocol):
     __slots__ = (
         "ctx", "loop", "transport", "session", "info", "streams", "deadline", "write_paused",
         "_client_text", "_closed", "_closing", "_flush_scheduled", "_in_read", "_defaults_key",
-        "_defaults",
+        "_defaults", "queued",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -404,45 +401,45 @@ class H2Protocol(asyncio.Protocol):
         self._in_read = False
         self._defaults_key: Optional[bytes] = None
         self._defaults: List[Tuple[bytes, bytes]] = []
+        self.queued = 0  # body bytes framed since the last write
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """A new connection (TLS with ALPN h2, or cleartext with --http h2)."""
-        server = _address(transport.get_extra_info("sockname"))
-        client = _address(transport.get_extra_info("peername"))
-        if server is None:
-            sockname = transport.get_extra_info("sockname")
-            if isinstance(sockname, str) and sockname:
-                server = (sockname, None)
-        scheme = "https" if transport.get_extra_info("sslcontext") else "http"
-        self.adopt(transport, ConnectionInfo(server, client, scheme, self.ctx.root_path))
+        self.adopt(transport, connection_info(transport, self.ctx.root_path))
 
     def adopt(self, transport: asyncio.BaseTransport, info: ConnectionInfo, data: bytes = b"",
-              upgrade: Optional[Tuple[bytes, RequestReceived]] = None) -> None:
+              upgraded: Optional[RequestReceived] = None) -> None:
         """Take over ``transport`` (also from an HTTP/1.1 connection switching protocols).
 
-        ``data``: bytes already read and not yet parsed; ``upgrade``: for h2c via
-        ``Upgrade``, the client's HTTP2-Settings value and the upgrading request, which
-        becomes stream 1.
+        ``data``: bytes already read and not yet parsed. ``upgraded``: for h2c via
+        ``Upgrade``, the upgrading request, served as stream 1 (the session was
+        initiated with :meth:`prepare_upgrade`).
         """
         self.transport = transport  # type: ignore[assignment]
         self.info = info
         client = info.client
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
         self.ctx.connections.add(self)
-        if upgrade is not None:
-            settings, request = upgrade
-            self.session.initiate_upgrade(settings)
-        else:
+        if upgraded is None:
             self.session.initiate()
         self.deadline = self.loop.time() + self.ctx.timeout_keep_alive
-        if upgrade is not None:
-            self._on_request(upgrade[1])
+        if upgraded is not None:
+            self._on_request(upgraded)
         if data:
             self.data_received(data)
         else:
             self.flush()
+
+    def prepare_upgrade(self, http2_settings: bytes) -> bool:
+        """Initiate the session for h2c via ``Upgrade``; False if HTTP2-Settings is malformed."""
+        try:
+            self.session.initiate_upgrade(http2_settings)
+        except ValueError as exc:
+            logger.debug("Not upgrading to h2c: %s", exc)
+            return False
+        return True
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self._closed = True
@@ -571,6 +568,10 @@ class H2Protocol(asyncio.Protocol):
     # -- output ------------------------------------------------------------------------------------
 
     def schedule_flush(self) -> None:
+        if self.queued >= _CORK_LIMIT:
+            # Write now: the transport's buffer, not the session's, is what pauses senders.
+            self.flush()
+            return
         if self._in_read or self._flush_scheduled or self._closed:
             return
         self._flush_scheduled = True
@@ -578,6 +579,7 @@ class H2Protocol(asyncio.Protocol):
 
     def flush(self) -> None:
         self._flush_scheduled = False
+        self.queued = 0
         if self._closed or self.transport is None:
             return
         data = self.session.data_to_send()
@@ -611,3 +613,59 @@ class H2Protocol(asyncio.Protocol):
             self._close()
         else:
             self.flush()
+
+
+# -- arriving from HTTP/1.1 ---------------------------------------------------------------------
+
+_SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+# Fields of the upgrading request that belong to the HTTP/1.1 connection, not to stream 1.
+_UPGRADE_ONLY = frozenset((b"connection", b"upgrade", b"http2-settings", b"keep-alive", b"proxy-connection",
+                           b"transfer-encoding", b"te"))
+
+
+def switch_to_h2(ctx: ServerContext, transport: asyncio.BaseTransport, info: ConnectionInfo, data: bytes,
+                 request: Any = None) -> bool:
+    """Hand an HTTP/1.1 connection over to a new :class:`H2Protocol`.
+
+    Without ``request``: the client sent the HTTP/2 preface (prior knowledge), which
+    the HTTP/1.1 parser consumed; ``data`` is what followed it. With ``request`` (a
+    parsed HTTP/1.1 ``Request`` carrying ``Upgrade: h2c``): if it qualifies (no
+    body, cleartext HTTP/1.1, exactly one valid ``HTTP2-Settings``), answer ``101``
+    and serve it as stream 1; otherwise return False and let HTTP/1.1 serve it.
+    """
+    conn = H2Protocol(ctx)
+    upgraded = None
+    if request is not None:
+        tokens = {t.strip().lower() for t in request.upgrade.split(b",")}
+        if (b"h2c" not in tokens or info.scheme != "http" or request.http_version != "1.1"
+                or request.chunked or request.content_length > 0):
+            return False
+        settings = [value for name, value in request.headers if name == b"http2-settings"]
+        if len(settings) != 1 or not conn.prepare_upgrade(settings[0]):
+            return False
+        authority = next((value for name, value in request.headers if name == b"host"), None)
+        headers = [(name, value) for name, value in request.headers if name not in _UPGRADE_ONLY]
+        upgraded = RequestReceived(1, request.method, "http", authority, request.path, request.query, headers,
+                                   None, True, None)
+        transport.write(_SWITCHING)  # type: ignore[attr-defined]
+    transport.set_protocol(conn)
+    conn.adopt(transport, info, data, upgraded)
+    return True
+
+
+class ALPNSelector(asyncio.Protocol):
+    """For TLS with ``--http auto``: the protocol the client chose by ALPN takes over
+    once the handshake is complete (asyncio calls ``connection_made`` after it)."""
+
+    __slots__ = ("ctx", "h1_factory")
+
+    def __init__(self, ctx: ServerContext, h1_factory: Any) -> None:
+        self.ctx = ctx
+        self.h1_factory = h1_factory
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        ssl_object = transport.get_extra_info("ssl_object")
+        chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+        protocol = H2Protocol(self.ctx) if chosen == "h2" else self.h1_factory()
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)

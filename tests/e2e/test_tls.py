@@ -4,6 +4,7 @@ the one-line startup errors of bad TLS files."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import logging
@@ -120,8 +121,7 @@ async def test_https_scope_has_scheme_and_tls_extension(serve, pki, caplog):
 
 
 async def test_tls_version_and_cipher_match_what_the_client_negotiated(serve, pki):
-    # uvicorn's default cipher string "TLSv1" leaves TLS 1.2 only SHA-1 CBC suites, which
-    # Python's default client refuses; a modern string for TLS 1.2 (it also reaches OpenSSL).
+    # An explicit cipher string for TLS 1.2 reaches OpenSSL.
     server = await serve(echo, **tls_settings(pki, ssl_ciphers="ECDHE+AESGCM"))
     context = client_context(pki)
     context.maximum_version = ssl.TLSVersion.TLSv1_2
@@ -140,8 +140,8 @@ async def test_tls_version_and_cipher_match_what_the_client_negotiated(serve, pk
     assert tls["cipher_suite"] == ids[cipher_name] and "GCM" in cipher_name
 
 
-async def test_default_ciphers_of_python_with_an_empty_cipher_string(serve, pki):
-    server = await serve(echo, **tls_settings(pki, ssl_ciphers=""))
+async def test_default_ciphers_serve_a_tls_1_2_client(serve, pki):
+    server = await serve(echo, **tls_settings(pki))
     context = client_context(pki)
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     async with httpx.AsyncClient(verify=context) as client:
@@ -284,7 +284,9 @@ async def test_alpn_selection(serve, pki, http, selected):
         assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == selected
     finally:
         writer.close()
-        await writer.wait_closed()
+        # With h2 chosen the server has sent its SETTINGS, unread: the close may complain.
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            await writer.wait_closed()
 
 
 async def test_http11_only_client_works_when_h2_is_offered(serve, pki):

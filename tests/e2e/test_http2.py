@@ -1,0 +1,316 @@
+"""HTTP/2 end to end: httpx (h2c prior knowledge and TLS), curl (prior knowledge and
+Upgrade: h2c), and frame-level attacks over real sockets with the server staying healthy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import struct
+import subprocess
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+import httpx
+import pytest
+
+from tests.apps import echo, hello, scope_json
+from tests.e2e.test_tls import client_context, https, pki, tls_settings  # noqa: F401 (pki: a fixture)
+
+CURL = shutil.which("curl")
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def h2c_client(**kwargs) -> httpx.AsyncClient:
+    # http1=False with http2=True: prior knowledge on http:// URLs.
+    return httpx.AsyncClient(http1=False, http2=True, timeout=10, **kwargs)
+
+
+async def test_h2c_prior_knowledge_with_httpx(serve):
+    server = await serve(scope_json)
+    async with h2c_client() as client:
+        response = await client.get(server.url + "/a%20b?x=1", headers={"x-test": "yes"})
+    assert response.status_code == 200 and response.http_version == "HTTP/2"
+    scope = response.json()
+    assert scope["http_version"] == "2" and scope["scheme"] == "http"
+    assert scope["path"] == "/a b" and scope["query_string"] == "x=1"
+    headers = dict(scope["headers"])
+    assert headers["x-test"] == "yes" and headers["host"].startswith("127.0.0.1")
+    assert response.headers["server"] == "pyre" and "date" in response.headers
+
+
+async def test_many_concurrent_streams_on_one_connection(serve):
+    async def slowish(scope, receive, send):
+        await asyncio.sleep(0.01)
+        await echo(scope, receive, send)
+
+    server = await serve(slowish)
+    async with h2c_client() as client:
+        bodies = [bytes([65 + i % 26]) * (i * 100) for i in range(60)]
+        responses = await asyncio.gather(*(client.post(server.url + f"/{i}", content=body)
+                                           for i, body in enumerate(bodies)))
+    assert [r.content for r in responses] == bodies
+    assert {r.http_version for r in responses} == {"HTTP/2"}
+
+
+async def test_large_bodies_both_ways_through_small_windows(serve):
+    server = await serve(echo, h2_initial_window_size=1024)
+    body = bytes(range(256)) * 4096  # 1 MiB
+    async with h2c_client() as client:
+        response = await client.post(server.url, content=body)
+    assert response.content == body
+
+
+async def test_tls_with_alpn_h2(serve, pki):
+    server = await serve(scope_json, **tls_settings(pki))
+    async with httpx.AsyncClient(http2=True, verify=client_context(pki)) as client:
+        response = await client.get(https(server) + "/tls")
+    assert response.http_version == "HTTP/2"
+    scope = response.json()
+    assert scope["scheme"] == "https" and scope["http_version"] == "2"
+    assert scope["extensions"]["tls"]["tls_version"] in (0x0303, 0x0304)
+
+
+async def test_http1_and_http2_on_the_same_port(serve):
+    server = await serve(hello)
+    async with httpx.AsyncClient() as h1, h2c_client() as h2:
+        r1, r2 = await asyncio.gather(h1.get(server.url), h2.get(server.url))
+    assert (r1.http_version, r2.http_version) == ("HTTP/1.1", "HTTP/2")
+    assert r1.text == r2.text == "Hello, world!"
+
+
+async def test_http_h1_refuses_the_preface(serve, raw):
+    server = await serve(hello, http="h1")
+    conn = await raw(server)
+    await conn.send(PREFACE)
+    data = await conn.read_all(timeout=5)
+    assert data.startswith(b"HTTP/1.1 505 ")
+
+
+async def test_http_h2_only(serve, raw):
+    server = await serve(hello, http="h2")
+    async with h2c_client() as client:
+        assert (await client.get(server.url)).text == "Hello, world!"
+    conn = await raw(server)
+    await conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    data = await conn.read_all(timeout=5)
+    assert b"HTTP/1.1" not in data  # an HTTP/2 GOAWAY, then the close
+
+
+@pytest.mark.skipif(CURL is None, reason="curl is not installed")
+@pytest.mark.parametrize("flag", ["--http2-prior-knowledge", "--http2"])
+async def test_curl(serve, flag):
+    server = await serve(scope_json)
+    proc = await asyncio.create_subprocess_exec(
+        CURL, "-sS", "-i", flag, server.url + "/curl?q=1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err
+    head, _, body = out.partition(b"\r\n\r\n")
+    if flag == "--http2":  # the upgrade: 101, then the answer on stream 1
+        assert head.startswith(b"HTTP/1.1 101 ")
+        head, _, body = body.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/2 200")
+    scope = json.loads(body)
+    assert scope["http_version"] == "2" and scope["path"] == "/curl" and scope["query_string"] == "q=1"
+
+
+async def test_upgrade_with_a_body_stays_http1(serve, raw):
+    server = await serve(echo)
+    conn = await raw(server)
+    await conn.send(b"POST / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                    b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Length: 3\r\n\r\nabc")
+    status_line, headers, body = await conn.read_response()
+    assert status_line.startswith(b"HTTP/1.1 200") and body == b"abc"
+
+
+async def test_starlette_over_http2(serve):
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def endpoint(request):
+        return JSONResponse({"version": request.scope["http_version"], "body": (await request.body()).decode()})
+
+    server = await serve(Starlette(routes=[Route("/", endpoint, methods=["POST"])]))
+    async with h2c_client() as client:
+        response = await client.post(server.url, content=b"hi")
+    assert response.json() == {"version": "2", "body": "hi"}
+
+
+# -- attacks: the server ends the abusive connection and keeps serving others -----------------------
+
+
+class FrameClient:
+    """A frame-level HTTP/2 client on a real socket (the h2 library encodes; frames can
+    also be written raw)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+        self.events: list = []
+
+    @classmethod
+    async def open(cls, server) -> "FrameClient":
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.bound_port)
+        client = cls(reader, writer)
+        client.conn.initiate_connection()
+        await client.flush()
+        return client
+
+    async def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    def raw(self, frame_type: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
+        return struct.pack(">I", len(payload))[1:] + bytes([frame_type, flags]) + struct.pack(">I", stream_id) + payload
+
+    def headers_block(self, stream_id: int) -> bytes:
+        return self.conn.encoder.encode([(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"),
+                                         (b":authority", b"t")])
+
+    async def read_until_closed(self, timeout: float = 10) -> list:
+        """Events until the server closes (or the timeout); returns them."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    data = await self.reader.read(65536)
+                    if not data:
+                        break
+                    try:
+                        self.events.extend(self.conn.receive_data(data))
+                    except h2.exceptions.ProtocolError:
+                        break
+        except (TimeoutError, ConnectionError):
+            pass
+        return self.events
+
+    def goaway(self):
+        return next((e for e in self.events if isinstance(e, h2.events.ConnectionTerminated)), None)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def assert_still_serving(server) -> None:
+    async with h2c_client() as client:
+        assert (await client.get(server.url)).status_code == 200
+
+
+async def test_rapid_reset_is_ended_with_enhance_your_calm(serve):
+    cancelled = []
+
+    async def slow(scope, receive, send):
+        if scope["path"] == "/":
+            return await hello(scope, receive, send)
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.append(scope["path"])
+            raise
+
+    server = await serve(slow)
+    attacker = await FrameClient.open(server)
+    for i in range(400):
+        sid = 1 + 2 * i
+        attacker.conn.send_headers(sid, [(b":method", b"GET"), (b":path", b"/%d" % i), (b":scheme", b"http"),
+                                         (b":authority", b"t")], end_stream=True)
+        attacker.conn.reset_stream(sid, 8)
+    await attacker.flush()
+    await attacker.read_until_closed()
+    attacker.close()
+    goaway = attacker.goaway()
+    assert goaway is not None and goaway.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    await asyncio.sleep(0.1)
+    assert cancelled  # the apps of reset streams were cancelled
+    await assert_still_serving(server)
+
+
+async def test_continuation_flood_ends_the_connection(serve):
+    server = await serve(hello)
+    attacker = await FrameClient.open(server)
+    block = attacker.headers_block(1)
+    frames = [attacker.raw(0x1, 0x0, 1, block)]  # HEADERS without END_HEADERS
+    frames += [attacker.raw(0x9, 0x0, 1, b"x-a: " + b"b" * 1000) for _ in range(500)]  # CONTINUATION
+    attacker.writer.write(b"".join(frames))
+    await attacker.read_until_closed()
+    attacker.close()
+    assert attacker.goaway() is not None
+    await assert_still_serving(server)
+
+
+async def test_ping_flood_ends_the_connection(serve):
+    server = await serve(hello)
+    attacker = await FrameClient.open(server)
+    attacker.writer.write(b"".join(attacker.raw(0x6, 0x0, 0, b"12345678") for _ in range(3000)))
+    await attacker.read_until_closed()
+    attacker.close()
+    goaway = attacker.goaway()
+    assert goaway is not None and goaway.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    await assert_still_serving(server)
+
+
+async def test_malformed_request_is_a_stream_error_and_the_connection_stays(serve):
+    server = await serve(hello)
+    client = await FrameClient.open(server)
+    bad = client.conn.encoder.encode([(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"),
+                                      (b":authority", b"t"), (b"connection", b"keep-alive")])
+    client.writer.write(client.raw(0x1, 0x5, 1, bad))  # END_STREAM | END_HEADERS
+    await client.writer.drain()
+    # Then a good request on stream 3 on the same connection.
+    good = client.conn.encoder.encode([(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"),
+                                       (b":authority", b"t")])
+    client.writer.write(client.raw(0x1, 0x5, 3, good))
+    await client.writer.drain()
+    data = b""
+    try:
+        async with asyncio.timeout(5):
+            while b"Hello, world!" not in data:
+                chunk = await client.reader.read(65536)
+                if not chunk:
+                    break
+                data += chunk
+    finally:
+        client.close()
+    # RST_STREAM on stream 1 with PROTOCOL_ERROR, and stream 3 answered.
+    assert client.raw(0x3, 0x0, 1, struct.pack(">I", 1)) in data
+    assert b"Hello, world!" in data
+
+
+async def test_a_client_that_never_reads_cannot_pin_memory(serve):
+    async def big(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(256):  # 64 MiB if nothing held it back
+            await send({"type": "http.response.body", "body": b"x" * 262144, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    server = await serve(big)
+    client = await FrameClient.open(server)
+    # A huge window, then never read: the transport's buffer must stop the app.
+    client.conn.increment_flow_control_window(2**31 - 1 - 65535)
+    client.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+    client.conn.send_headers(1, [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"),
+                                 (b":authority", b"t")], end_stream=True)
+    await client.flush()
+    await asyncio.sleep(1.0)
+    buffered = sum(c.transport.get_write_buffer_size() for c in server.context.connections
+                   if getattr(c, "transport", None) is not None)
+    assert buffered < 16 * 1024 * 1024
+    client.close()
+    await assert_still_serving(server)
+
+
+@pytest.mark.parametrize("settings", [b"!!not base64!!", b"AAMAAABkAAQAAP__\r\nHTTP2-Settings: AAMAAABkAAQAAP__"])
+async def test_upgrade_with_bad_or_repeated_settings_stays_http1(serve, raw, settings):
+    server = await serve(hello)
+    conn = await raw(server)
+    await conn.send(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                    b"HTTP2-Settings: " + settings + b"\r\n\r\n")
+    status_line, headers, body = await conn.read_response()
+    assert status_line.startswith(b"HTTP/1.1 200") and body == b"Hello, world!"
