@@ -847,6 +847,10 @@ def render_markdown(meta: Dict[str, object], summary, scenarios: List[str], serv
               f"round(s) of {c['duration']} s per server and scenario after a {c['warmup']} s warm-up, server order "
               f"rotated each round; a fresh server per measurement, verified before it is measured. "
               f"Medians over rounds; ratios are against **{baseline}** (req/s: higher is better; p99: lower is better)."]
+        if any(SCENARIOS[sc].h2 for sc in scenarios):
+            L += [f"- HTTP/2 (`h2`): h2load instead of wrk, pinned likewise: `h2load -c{H2_CLIENTS} -m{H2_STREAMS} "
+                  f"-t{c.get('wrk_threads', 1)} -D{c['duration']}` (h2c with prior knowledge); the wrk columns "
+                  "then describe h2load."]
         if meta.get("interrupted"):
             L += [f"- **Interrupted** ({meta['interrupted']}): only the measurements done before are reported."]
         L += ["- Servers: " + "; ".join(f"`{s}` = {SERVERS[s].description}" for s in servers), ""]
