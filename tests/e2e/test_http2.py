@@ -314,3 +314,58 @@ async def test_upgrade_with_bad_or_repeated_settings_stays_http1(serve, raw, set
                     b"HTTP2-Settings: " + settings + b"\r\n\r\n")
     status_line, headers, body = await conn.read_response()
     assert status_line.startswith(b"HTTP/1.1 200") and body == b"Hello, world!"
+
+
+@pytest.mark.skipif(CURL is None, reason="curl is not installed")
+async def test_graceful_shutdown_finishes_streams_in_flight(serve):
+    started = asyncio.Event()
+
+    async def slow(scope, receive, send):
+        started.set()
+        await asyncio.sleep(0.5)
+        await hello(scope, receive, send)
+
+    server = await serve(slow)
+    proc = await asyncio.create_subprocess_exec(
+        CURL, "-sS", "--http2-prior-knowledge", server.url + "/slow", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    await asyncio.wait_for(started.wait(), 10)
+    server.should_exit = True  # GOAWAY now; the stream in flight still completes
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err
+    assert out == b"Hello, world!"
+
+
+async def test_streams_past_the_limit_are_refused_and_the_connection_stays(serve):
+    gate = asyncio.Event()
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/hold":
+            await gate.wait()
+        await hello(scope, receive, send)
+
+    server = await serve(app, h2_max_concurrent_streams=2)
+    client = await FrameClient.open(server)
+    block = client.conn.encoder.encode([(b":method", b"GET"), (b":path", b"/hold"), (b":scheme", b"http"),
+                                        (b":authority", b"t")])
+    # Three streams at once, ignoring the server's limit of 2 (raw frames: h2 would queue them).
+    client.writer.write(b"".join(client.raw(0x1, 0x5, sid, block) for sid in (1, 3, 5)))
+    await client.writer.drain()
+    data = b""
+    try:
+        async with asyncio.timeout(5):
+            while client.raw(0x3, 0x0, 5, struct.pack(">I", 7)) not in data:  # RST_STREAM REFUSED_STREAM
+                chunk = await client.reader.read(65536)
+                if not chunk:
+                    break
+                data += chunk
+        gate.set()
+        async with asyncio.timeout(5):
+            while data.count(b"Hello, world!") < 2:
+                chunk = await client.reader.read(65536)
+                if not chunk:
+                    break
+                data += chunk
+    finally:
+        client.close()
+    assert client.raw(0x3, 0x0, 5, struct.pack(">I", 7)) in data
+    assert data.count(b"Hello, world!") == 2  # streams 1 and 3 answered on the same connection
