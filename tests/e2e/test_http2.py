@@ -369,3 +369,75 @@ async def test_streams_past_the_limit_are_refused_and_the_connection_stays(serve
         client.close()
     assert client.raw(0x3, 0x0, 5, struct.pack(">I", 7)) in data
     assert data.count(b"Hello, world!") == 2  # streams 1 and 3 answered on the same connection
+
+
+def _flood(client: "FrameClient", kind: str) -> bytes:
+    raw = client.raw
+    if kind == "settings":
+        return b"".join(raw(0x4, 0x0, 0, b"") for _ in range(3000))
+    if kind == "window_update":
+        return b"".join(raw(0x8, 0x0, 0, struct.pack(">I", 1)) for _ in range(3000))
+    if kind == "priority":
+        return b"".join(raw(0x2, 0x0, 2 * i + 1, struct.pack(">IB", 0, 16)) for i in range(3000))
+    if kind == "empty_data":
+        head = client.conn.encoder.encode([(b":method", b"POST"), (b":path", b"/"), (b":scheme", b"http"),
+                                           (b":authority", b"t")])
+        return raw(0x1, 0x4, 1, head) + b"".join(raw(0x0, 0x0, 1, b"") for _ in range(3000))
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["settings", "window_update", "priority", "empty_data"])
+async def test_control_frame_floods_end_the_connection(serve, kind):
+    async def app(scope, receive, send):
+        if scope["path"] == "/":
+            while (await receive()).get("more_body"):
+                pass
+        await hello(scope, receive, send)
+
+    server = await serve(app)
+    attacker = await FrameClient.open(server)
+    attacker.writer.write(_flood(attacker, kind))
+    await attacker.read_until_closed()
+    attacker.close()
+    goaway = attacker.goaway()
+    assert goaway is not None and goaway.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    await assert_still_serving(server)
+
+
+async def test_hpack_bomb_is_refused(serve):
+    """One large header put in the dynamic table, then referenced many times: the
+    decoded header list is bounded before the app is called."""
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["path"])
+        await hello(scope, receive, send)
+
+    server = await serve(app)
+    attacker = await FrameClient.open(server)
+    encoder = attacker.conn.encoder
+    big = (b"x-bomb", b"b" * 3000)
+    first = encoder.encode([(b":method", b"GET"), (b":path", b"/bomb"), (b":scheme", b"http"),
+                            (b":authority", b"t"), big])
+    attacker.writer.write(attacker.raw(0x1, 0x5, 1, first))
+    # Stream 3: the indexed reference (one byte each) repeated 200 times: 600 KB decoded.
+    again = encoder.encode([(b":method", b"GET"), (b":path", b"/bomb"), (b":scheme", b"http"),
+                            (b":authority", b"t")] + [big] * 200)
+    attacker.writer.write(attacker.raw(0x1, 0x5, 3, again))
+    await attacker.writer.drain()
+    data = b""
+    try:
+        async with asyncio.timeout(5):
+            while True:
+                chunk = await attacker.reader.read(65536)
+                if not chunk:
+                    break
+                data += chunk
+                if b"431" in data or attacker.raw(0x3, 0x0, 3, b"")[:5] in data:
+                    break
+    except TimeoutError:
+        pass
+    finally:
+        attacker.close()
+    assert seen.count("/bomb") == 1  # the first request was served, the bomb never reached the app
+    await assert_still_serving(server)
