@@ -3,13 +3,16 @@
 This is the only module that imports from ``pyre._speedups`` or ``pyre._pure``.
 ``PYRE_NO_EXTENSIONS=1`` forces the twins; so does a missing or broken extension.
 
-Two speed-ups, chosen separately (each falls back on its own):
+Three speed-ups, chosen separately (each falls back on its own):
 
 - ``h1parser``: ``RequestParser``, chosen at import;
 - ``h1conn``: ``H1Protocol``, the per-request path of a connection (protocol, ASGI
   cycle, scope, head encoder). Chosen on first use of ``H1Protocol``, ``MODE``,
   ``ACCELERATED`` or :func:`modes`: its pure twin is ``pyre.transport.h1``, which
   itself imports ``RequestParser`` from here, so it cannot be imported eagerly.
+- ``hpack``: ``HPACKEncoder`` and ``HPACKDecoder``, the HPACK coder of an HTTP/2
+  connection (the pure twin is the ``hpack`` library's). Chosen on first use of
+  either name, ``MODE``, ``ACCELERATED`` or :func:`modes`.
 """
 
 from __future__ import annotations
@@ -18,10 +21,20 @@ import os
 from types import ModuleType
 from typing import Any, Dict, Optional
 
-__all__ = ["ACCELERATED", "MODE", "NO_EXTENSIONS", "H1Protocol", "RequestParser", "load_twins", "modes"]
+__all__ = [
+    "ACCELERATED",
+    "MODE",
+    "NO_EXTENSIONS",
+    "H1Protocol",
+    "HPACKDecoder",
+    "HPACKEncoder",
+    "RequestParser",
+    "load_twins",
+    "modes",
+]
 
 NO_EXTENSIONS = os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0")
-_SPEEDUPS = ("h1parser", "h1conn")
+_SPEEDUPS = ("h1parser", "h1conn", "hpack")
 
 
 def load_twins(name: str) -> Dict[str, Optional[ModuleType]]:
@@ -52,7 +65,7 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 
 def modes() -> Dict[str, str]:
-    """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ...}``."""
+    """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...}``."""
     for name in _SPEEDUPS:
         if name not in _chosen:
             _chosen[name] = _choose(name)
@@ -74,6 +87,12 @@ def __getattr__(name: str) -> Any:
     if name == "H1Protocol":
         modes()
         value: Any = _chosen["h1conn"].H1Protocol
+    elif name in ("HPACKEncoder", "HPACKDecoder"):
+        # Only this speed-up: pyre.protocol.h2 imports these, and choosing h1conn
+        # from there could import the transport layer (the pure twin) mid-import.
+        if "hpack" not in _chosen:
+            _chosen["hpack"] = _choose("hpack")
+        value = getattr(_chosen["hpack"], name[len("HPACK") :])
     elif name == "ACCELERATED":
         value = all(m == "c" for m in modes().values())
     elif name == "MODE":

@@ -17,14 +17,16 @@ def test_mode_follows_the_environment():
 
     if os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0"):
         assert not _accel.ACCELERATED and _accel.MODE == "pure Python"
-        assert _accel.modes() == {"h1parser": "py", "h1conn": "py"}
+        assert _accel.modes() == {"h1parser": "py", "h1conn": "py", "hpack": "py"}
+        assert _accel.HPACKEncoder.__module__ == "hpack.hpack"
         assert h1.RequestParser.__module__ == "pyre._pure.h1parser"
         assert _accel.H1Protocol is h1.H1Protocol
     else:
         # A build that silently fell back to pure Python must not pass as accelerated.
         assert _accel.ACCELERATED, "the Cython speed-ups are not built (pip install -e . needs a C compiler)"
         assert _accel.MODE == "accelerated (Cython)"
-        assert _accel.modes() == {"h1parser": "c", "h1conn": "c"}
+        assert _accel.modes() == {"h1parser": "c", "h1conn": "c", "hpack": "c"}
+        assert _accel.HPACKEncoder.__module__ == "pyre._speedups.hpack"
         assert h1.RequestParser.__module__ == "pyre._speedups.h1parser"
         assert _accel.H1Protocol.__module__ == "pyre._speedups.h1conn"
     assert server.H1Protocol is _accel.H1Protocol  # the server uses the chosen twin

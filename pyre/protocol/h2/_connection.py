@@ -16,6 +16,10 @@ cannot be recovered from outside. This subclass replaces one private method,
   errors): the decoded list rides on its event to the session, which validates it.
 
 Markers (``LocalReset``) tell the session which streams were reset here.
+
+The HPACK coder is the twin chosen by ``pyre._accel`` (the compiled one, or the
+``hpack`` library's own classes, which h2 would use anyway): it replaces h2's
+``encoder`` and ``decoder`` right after construction, keeping their settings.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from h2.events import RequestReceived as H2RequestReceived
 from h2.exceptions import DenialOfServiceError, ProtocolError, StreamClosedError
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hyperframe.frame import WindowUpdateFrame
+
+from pyre._accel import HPACKDecoder, HPACKEncoder
 
 __all__ = ["CompressionError", "LocalReset", "ServerConnection"]
 
@@ -74,12 +80,23 @@ class ServerConnection(H2Connection):
                 normalize_outbound_headers=False,  # headers.py has lower-cased and checked them
             )
         )
+        self._install_hpack()
         self.max_streams = max_streams
         self.max_list_size = max_header_list_size
         # Decoding must go to the end of a block to keep the HPACK state; past this
         # the connection dies instead (a small block that inflates enormously).
         self.decode_cap = 2 * max_header_list_size
         self.refuse_above = HIGHEST_STREAM_ID
+
+    def _install_hpack(self) -> None:
+        """Swap h2's HPACK coder for the chosen twin's, with the same settings."""
+        encoder, decoder = HPACKEncoder(), HPACKDecoder()
+        if encoder.header_table_size != self.encoder.header_table_size:
+            encoder.header_table_size = self.encoder.header_table_size
+        decoder.header_table_size = self.decoder.header_table_size
+        decoder.max_allowed_table_size = self.decoder.max_allowed_table_size
+        decoder.max_header_list_size = self.decoder.max_header_list_size
+        self.encoder, self.decoder = encoder, decoder
 
     def ack_connection_window(self, size: int) -> None:
         """Give ``size`` bytes back to the connection receive window only (batched by h2)."""

@@ -1,0 +1,11 @@
+"""Pure-Python twin of ``pyre._speedups.hpack``: HPACK (RFC 7541) for h2's connection.
+
+The ``hpack`` library, which ``h2`` uses by default, is the normative reading: this
+twin re-exports its ``Encoder`` and ``Decoder`` under the compiled twin's names.
+"""
+
+from __future__ import annotations
+
+from hpack import Decoder, Encoder
+
+__all__ = ["Decoder", "Encoder"]
