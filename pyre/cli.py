@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="largest HTTP/2 frame payload the server accepts (16384 to 16777215)")
     limits.add_argument("--h2-max-header-list-size", type=_size, default=65536,
                         help="largest decoded HTTP/2 header list in bytes (431 beyond)")
+    limits.add_argument("--h2-ping-interval", type=_number(float, 0.001, "seconds"), default=None,
+                        help="PING an HTTP/2 client silent this long with streams open; close it if the "
+                             "PING is unanswered as long again; default: never")
     limits.add_argument("--timeout-keep-alive", type=_number(float, 0.001, "seconds"), default=5.0,
                         help="close idle keep-alive connections after this many seconds")
     limits.add_argument("--timeout-request-header", type=_number(float, 0.001, "seconds"), default=30.0,
@@ -218,6 +221,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             h2_initial_window_size=args.h2_initial_window_size,
             h2_max_frame_size=args.h2_max_frame_size,
             h2_max_header_list_size=args.h2_max_header_list_size,
+            h2_ping_interval=args.h2_ping_interval,
             server_header=args.server_header,
             date_header=args.date_header,
             headers=args.headers,

@@ -79,6 +79,7 @@ class Config:
         h2_initial_window_size: int = 65535,
         h2_max_frame_size: int = 16384,
         h2_max_header_list_size: int = 65536,
+        h2_ping_interval: Optional[float] = None,
     ) -> None:
         if not (isinstance(app, str) or callable(app)):
             raise ConfigError(f"app: expected an ASGI application or 'module:attribute', got {app!r}")
@@ -122,6 +123,7 @@ class Config:
         self.h2_initial_window_size = _int("h2_initial_window_size", h2_initial_window_size, 1, 2**31 - 1)
         self.h2_max_frame_size = _int("h2_max_frame_size", h2_max_frame_size, 16384, 16777215)
         self.h2_max_header_list_size = _int("h2_max_header_list_size", h2_max_header_list_size, 1, 2**32 - 1)
+        self.h2_ping_interval = None if h2_ping_interval is None else _seconds("h2_ping_interval", h2_ping_interval)
         self.server_header = bool(server_header)
         self.date_header = bool(date_header)
         self.headers = [_header(h) for h in (headers or [])]

@@ -134,6 +134,7 @@ class Server:
             # Cleartext HTTP/1.1 connections switch on the preface or Upgrade: h2c.
             http2=config.http == "auto",
             h2_settings=config.h2_settings if config.http != "h1" else None,
+            h2_ping_interval=config.h2_ping_interval,
         )
         self.context = ctx
         protocol_factory = _protocol_factory(ctx, config.http, ssl_context is not None)

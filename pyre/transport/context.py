@@ -37,6 +37,7 @@ class ServerContext:
         lifespan_state: Optional[Dict[str, Any]] = None,
         http2: bool = False,
         h2_settings: Any = None,
+        h2_ping_interval: Optional[float] = None,
     ) -> None:
         self.app = app
         self.loop = loop
@@ -54,6 +55,7 @@ class ServerContext:
         self.lifespan_state = lifespan_state
         self.http2 = http2  # h2c (prior knowledge and Upgrade) on cleartext HTTP/1.1 connections
         self.h2_settings = h2_settings  # a pyre.protocol.h2.H2Settings, or None for the defaults
+        self.h2_ping_interval = h2_ping_interval  # PING a silent HTTP/2 peer with streams open; None: never
         self.connections: Set[Any] = set()
         self.tasks: Set[asyncio.Task] = set()
         self.total_requests = 0
@@ -79,7 +81,7 @@ class ServerContext:
 
     @property
     def tick_interval(self) -> float:
-        shortest = min(self.timeout_keep_alive, self.timeout_request_header)
+        shortest = min(self.timeout_keep_alive, self.timeout_request_header, self.h2_ping_interval or 1e9)
         return max(0.05, min(0.5, shortest / 4))
 
     def close_idle(self) -> None:

@@ -37,6 +37,7 @@ from pyre.protocol.h2 import (
     DataReceived,
     H2Session,
     H2Settings,
+    PingAcked,
     RequestReceived,
     StreamEnded,
     StreamReset,
@@ -382,7 +383,7 @@ class H2Protocol(asyncio.Protocol):
     __slots__ = (
         "ctx", "loop", "transport", "session", "info", "streams", "deadline", "write_paused",
         "_client_text", "_closed", "_closing", "_flush_scheduled", "_in_read", "_defaults_key",
-        "_defaults", "queued",
+        "_defaults", "queued", "_ping_outstanding",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -402,6 +403,7 @@ class H2Protocol(asyncio.Protocol):
         self._defaults_key: Optional[bytes] = None
         self._defaults: List[Tuple[bytes, bytes]] = []
         self.queued = 0  # body bytes framed since the last write
+        self._ping_outstanding = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -461,8 +463,12 @@ class H2Protocol(asyncio.Protocol):
         if self._closed:
             return
         self._in_read = True
+        now = self.loop.time()
+        interval = self.ctx.h2_ping_interval
+        if interval is not None and self.streams:
+            self.deadline = now + interval  # the peer is alive: the next PING can wait
         try:
-            events = self.session.receive_data(data, self.loop.time())
+            events = self.session.receive_data(data, now)
             for event in events:
                 kind = type(event)
                 if kind is DataReceived:
@@ -485,6 +491,8 @@ class H2Protocol(asyncio.Protocol):
                         stream.reset()
                 elif kind is TrailersReceived:
                     pass  # ASGI has no request trailers; the body ends with StreamEnded
+                elif kind is PingAcked:
+                    self._ping_outstanding = False
                 elif kind is ConnectionEnded:
                     self._connection_ended(event)
                     return
@@ -499,7 +507,8 @@ class H2Protocol(asyncio.Protocol):
         ctx.total_requests += 1
         stream = H2Stream(self, event.stream_id, event)
         self.streams[event.stream_id] = stream
-        self.deadline = 0.0
+        interval = ctx.h2_ping_interval
+        self.deadline = 0.0 if interval is None else self.loop.time() + interval
         if self._closing:
             self.session.reset_stream(event.stream_id, REFUSED_STREAM)
             self.streams.pop(event.stream_id, None)
@@ -598,10 +607,25 @@ class H2Protocol(asyncio.Protocol):
     # -- timeouts and shutdown -------------------------------------------------------------------------
 
     def on_timeout(self) -> None:
-        """Idle past --timeout-keep-alive: GOAWAY, then close."""
+        """Idle past --timeout-keep-alive: GOAWAY, then close. With streams open and
+        --h2-ping-interval set: the peer was silent for that long, so PING it; if the
+        PING is still unanswered one interval later, the peer is gone: close."""
         if not self.streams:
             self.session.close(NO_ERROR)
             self._close()
+            return
+        interval = self.ctx.h2_ping_interval
+        if interval is None:
+            self.deadline = 0.0
+            return
+        if self._ping_outstanding:
+            logger.info("HTTP/2 peer %s did not answer a PING within %.1f s; closing", self._client_text, interval)
+            self._close()
+            return
+        self._ping_outstanding = True
+        self.session.ping()
+        self.flush()
+        self.deadline = self.loop.time() + interval
 
     def shutdown(self) -> None:
         """Graceful shutdown: GOAWAY now (in-flight streams finish), close when idle."""

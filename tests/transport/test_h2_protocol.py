@@ -337,3 +337,51 @@ def test_connection_specific_response_headers_are_dropped():
     out, length = validate_response_headers([(b"Connection", b"close"), (b"Transfer-Encoding", b"chunked"),
                                              (b"X-A", b"1"), (b"Content-Length", b"3")])
     assert out == [(b"x-a", b"1"), (b"content-length", b"3")] and length == 3
+
+
+async def test_ping_keep_alive_pings_a_silent_peer_and_closes_a_dead_one():
+    gate = asyncio.Event()
+    seen = []
+
+    async def app(scope, receive, send):
+        message = await receive()
+        seen.append(message["type"])
+        await gate.wait()
+
+    ctx, protocol, transport = make(app, h2_ping_interval=0.01)
+    client = Client(protocol, transport)
+    sid = client.request(b"/", b"POST", end=False)
+    await settle(client)
+    # Silent past the interval: the server pings; the client's h2 answers it.
+    await asyncio.sleep(0.02)
+    ctx.tick()
+    client.receive()  # reads the PING, queues and sends the ACK
+    assert any(isinstance(e, h2.events.PingReceived) for e in client.events)
+    assert not transport.closed and not protocol._ping_outstanding
+    # Silent again, and this time the PING goes unanswered: closed.
+    await asyncio.sleep(0.02)
+    ctx.tick()
+    assert protocol._ping_outstanding and not transport.closed
+    await asyncio.sleep(0.02)
+    ctx.tick()
+    assert transport.closed
+    protocol.connection_lost(None)
+    await settle(client)
+    gate.set()
+    assert seen == ["http.disconnect"] and not ctx.tasks and sid == 1
+
+
+async def test_without_ping_interval_streams_have_no_deadline():
+    gate = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await gate.wait()
+        await hello(scope, receive, send)
+
+    ctx, protocol, transport = make(app)
+    client = Client(protocol, transport)
+    client.request()
+    await settle(client)
+    assert protocol.deadline == 0.0
+    gate.set()
+    await settle(client)
