@@ -47,8 +47,7 @@ from urllib.parse import unquote
 from pyre._accel import RequestParser
 from pyre.asgi import http as _http
 from pyre.asgi.http import ClientDisconnected
-from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION, ConnectionInfo
-from pyre.tls import tls_scope_info
+from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION
 from pyre.protocol.h1 import writer as _writer
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
 from pyre.protocol.h1.writer import (
@@ -63,6 +62,7 @@ from pyre.protocol.h1.writer import (
     status_line,
 )
 from pyre.transport import h1 as _pure_h1
+from pyre.transport.info import connection_info as _connection_info
 
 __all__ = ["H1Protocol", "encode_head"]
 
@@ -170,7 +170,6 @@ cdef object _CancelledError = asyncio.CancelledError
 cdef object _Task = asyncio.Task
 cdef object _get_running_loop = asyncio.get_running_loop
 cdef object _unquote = unquote
-cdef object _ConnectionInfo = ConnectionInfo
 cdef object _INFO = logging.INFO
 cdef bint _EAGER = sys.version_info >= (3, 12)
 
@@ -356,12 +355,6 @@ cdef bytes _concat(bytes a, bytes b):
     memcpy(p, PyBytes_AS_STRING(a), na)
     memcpy(p + na, PyBytes_AS_STRING(b), nb)
     return out
-
-
-cdef object _address(object value):
-    if isinstance(value, tuple) and len(value) >= 2:
-        return (str(value[0]), int(value[1]))
-    return None
 
 
 # -- the head encoder (twin of pyre.protocol.h1.writer.encode_head) ----------------------------
@@ -931,16 +924,8 @@ cdef class _H1Base:
     def connection_made(self, transport):
         self.transport = transport
         ctx = self.ctx
-        server = _address(transport.get_extra_info("sockname"))
-        client = _address(transport.get_extra_info("peername"))
-        if server is None:
-            sockname = transport.get_extra_info("sockname")
-            if isinstance(sockname, str) and sockname:
-                server = (sockname, None)  # a Unix socket
-        if transport.get_extra_info("sslcontext"):
-            info = _ConnectionInfo(server, client, "https", ctx.root_path, tls_scope_info(transport))
-        else:
-            info = _ConnectionInfo(server, client, "http", ctx.root_path)
+        info = _connection_info(transport, ctx.root_path)
+        client = info.client
         self.info = info
         self._tls = info.tls
         self._root_path = info.root_path

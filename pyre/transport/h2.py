@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from http import HTTPStatus
 from typing import Any, Dict, List, Optional, Tuple
 
 from pyre.asgi.http import HTTPCycle, run_asgi
@@ -44,6 +45,7 @@ from pyre.protocol.h2 import (
     TrailersReceived,
     WindowUpdated,
 )
+from pyre.protocol.h2.headers import response_headers, trailer_headers
 from pyre.transport.context import ServerContext
 from pyre.transport.info import connection_info
 from pyre.transport.tasks import start_task
@@ -56,15 +58,9 @@ logger = logging.getLogger("pyre.error")
 NO_ERROR = 0x0
 INTERNAL_ERROR = 0x2
 REFUSED_STREAM = 0x7
-CANCEL = 0x8
 
 _FILE_CHUNK = 65536
 _CORK_LIMIT = 65536  # body bytes queued in the session before they are written at once
-_HEADER_NAME_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
-_BAD_VALUE_CHARS = frozenset(range(0x00, 0x09)) | frozenset(range(0x0A, 0x20)) | {0x7F}
-# Connection-specific fields (RFC 9113 8.2.2): never sent in HTTP/2.
-_CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"))
-_REASONS = {500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 def _lines_to_headers(lines: bytes) -> List[Tuple[bytes, bytes]]:
@@ -77,40 +73,26 @@ def _lines_to_headers(lines: bytes) -> List[Tuple[bytes, bytes]]:
     return headers
 
 
-def validate_response_headers(headers: Any) -> Tuple[List[Tuple[bytes, bytes]], Optional[int]]:
-    """Check an application's response headers for HTTP/2: names lower-cased,
-    connection-specific fields dropped; return them and the Content-Length, if any.
+def check_response_fields(status: int, headers: Any) -> Tuple[List[Tuple[bytes, bytes]], Optional[int]]:
+    """An application's response head as HTTP/2 fields (``:status`` first; names
+    lower-cased, connection-specific fields dropped, by the session's own rules in
+    :func:`pyre.protocol.h2.headers.response_headers`) and its Content-Length, if any.
     Raises :class:`InvalidResponse` for anything that cannot be sent."""
-    out: List[Tuple[bytes, bytes]] = []
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 999:
+        raise InvalidResponse(f"invalid status {status!r} for a final response")
+    try:
+        fields = response_headers(status, headers, False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidResponse(f"invalid response header: {exc}") from None
     content_length: Optional[int] = None
-    for pair in headers:
-        try:
-            name, value = pair
-        except (TypeError, ValueError):
-            raise InvalidResponse(f"header must be a [name, value] pair, got {pair!r}") from None
-        if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
-            raise InvalidResponse(f"header names and values must be bytes, got {pair!r}")
-        name = bytes(name).lower()
-        value = bytes(value)
-        if not name or not _HEADER_NAME_CHARS.issuperset(name):
-            raise InvalidResponse(f"invalid header name {name!r}")
-        if not _BAD_VALUE_CHARS.isdisjoint(value):
-            raise InvalidResponse(f"invalid character in header {name!r} value {value!r}")
-        if name in _CONNECTION_SPECIFIC:
-            logger.debug("Dropped connection-specific response header %r on HTTP/2", name)
-            continue
+    for name, value in fields:
         if name == b"content-length":
-            text = value.strip(b" \t")
-            if not text.isdigit() or len(text) > 18:
+            if not value.isdigit() or len(value) > 18:
                 raise InvalidResponse(f"invalid content-length {value!r}")
-            if content_length is not None and int(text) != content_length:
+            if content_length is not None and int(value) != content_length:
                 raise InvalidResponse("conflicting content-length headers")
-            if content_length is not None:
-                continue
-            content_length = int(text)
-            value = text
-        out.append((name, value))
-    return out, content_length
+            content_length = int(value)
+    return fields, content_length
 
 
 class H2Stream:
@@ -129,7 +111,7 @@ class H2Stream:
         self.cycle: Optional[HTTPCycle] = None
         self.request = request
         self.closed = False  # reset, or the connection is gone
-        self._head: Optional[Tuple[int, List[Tuple[bytes, bytes]]]] = None
+        self._head: Optional[List[Tuple[bytes, bytes]]] = None  # checked fields, until the first body
         self._status = 0
         self._no_body = False
         self._content_length: Optional[int] = None
@@ -186,16 +168,11 @@ class H2Stream:
         return bool(self._pending) or (self.conn.write_paused and not self.closed)
 
     def start_response(self, status: int, headers: Any, trailers: bool) -> None:
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 999:
-            raise InvalidResponse(f"invalid status {status!r}")
-        if 100 <= status < 200:
-            raise InvalidResponse(f"informational status {status} cannot be a final response")
-        out, content_length = validate_response_headers(headers)
-        conn = self.conn
-        head = [(b":status", str(status).encode("ascii"))]
-        head.extend(conn.default_headers(out))
-        head.extend(out)
-        self._head = (status, head)
+        fields, content_length = check_response_fields(status, headers)
+        defaults = self.conn.default_headers(fields)
+        if defaults:
+            fields[1:1] = defaults
+        self._head = fields
         self._status = status
         self._no_body = self.request.method == "HEAD" or status in (204, 304)
         self._content_length = content_length
@@ -203,9 +180,8 @@ class H2Stream:
 
     def _send_head(self, end_stream: bool) -> None:
         assert self._head is not None
-        status, head = self._head
-        self._head = None
-        self.conn.session.send_headers(self.stream_id, status, head[1:], end_stream)
+        fields, self._head = self._head, None
+        self.conn.session.send_head(self.stream_id, fields, end_stream)
         if end_stream:
             self._finished = True
         self.conn.schedule_flush()
@@ -281,7 +257,10 @@ class H2Stream:
     def send_trailers(self, headers: List[Any]) -> None:
         if self.closed:
             return
-        trailers, _ = validate_response_headers(headers)
+        try:
+            trailers = trailer_headers(headers)
+        except (TypeError, ValueError) as exc:
+            raise InvalidResponse(f"invalid trailer: {exc}") from None
         if self._head is not None:
             self._send_head(False)
         if not self._trailers:
@@ -355,7 +334,7 @@ class H2Stream:
     def send_error_response(self, status: int) -> None:
         if self.closed:
             return
-        body = f"{_REASONS.get(status, 'Error')}\n".encode()
+        body = f"{HTTPStatus(status).phrase}\n".encode()
         self._head = None
         self.start_response(status, [(b"content-type", b"text/plain; charset=utf-8"),
                                       (b"content-length", str(len(body)).encode())], False)
@@ -563,7 +542,7 @@ class H2Protocol(asyncio.Protocol):
             self._defaults = _lines_to_headers(key)
         if not app_headers:
             return self._defaults
-        names = {name for name, _ in app_headers}
+        names = {name for name, _ in app_headers}  # (":status" never matches a default)
         return [pair for pair in self._defaults if pair[0] not in names]
 
     def log_access(self, stream: H2Stream) -> None:

@@ -4,6 +4,7 @@ Upgrade: h2c), and frame-level attacks over real sockets with the server staying
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import struct
@@ -191,6 +192,16 @@ class FrameClient:
             pass
         return self.events
 
+    async def read_raw_until(self, done, data: bytes = b"", timeout: float = 5) -> bytes:
+        """Raw bytes from the server until ``done(data)`` or it closes (TimeoutError past ``timeout``)."""
+        async with asyncio.timeout(timeout):
+            while not done(data):
+                chunk = await self.reader.read(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data
+
     def goaway(self):
         return next((e for e in self.events if isinstance(e, h2.events.ConnectionTerminated)), None)
 
@@ -268,14 +279,8 @@ async def test_malformed_request_is_a_stream_error_and_the_connection_stays(serv
                                        (b":authority", b"t")])
     client.writer.write(client.raw(0x1, 0x5, 3, good))
     await client.writer.drain()
-    data = b""
     try:
-        async with asyncio.timeout(5):
-            while b"Hello, world!" not in data:
-                chunk = await client.reader.read(65536)
-                if not chunk:
-                    break
-                data += chunk
+        data = await client.read_raw_until(lambda d: b"Hello, world!" in d)
     finally:
         client.close()
     # RST_STREAM on stream 1 with PROTOCOL_ERROR, and stream 3 answered.
@@ -350,24 +355,14 @@ async def test_streams_past_the_limit_are_refused_and_the_connection_stays(serve
     # Three streams at once, ignoring the server's limit of 2 (raw frames: h2 would queue them).
     client.writer.write(b"".join(client.raw(0x1, 0x5, sid, block) for sid in (1, 3, 5)))
     await client.writer.drain()
-    data = b""
+    refused = client.raw(0x3, 0x0, 5, struct.pack(">I", 7))  # RST_STREAM REFUSED_STREAM
     try:
-        async with asyncio.timeout(5):
-            while client.raw(0x3, 0x0, 5, struct.pack(">I", 7)) not in data:  # RST_STREAM REFUSED_STREAM
-                chunk = await client.reader.read(65536)
-                if not chunk:
-                    break
-                data += chunk
+        data = await client.read_raw_until(lambda d: refused in d)
         gate.set()
-        async with asyncio.timeout(5):
-            while data.count(b"Hello, world!") < 2:
-                chunk = await client.reader.read(65536)
-                if not chunk:
-                    break
-                data += chunk
+        data = await client.read_raw_until(lambda d: d.count(b"Hello, world!") >= 2, data)
     finally:
         client.close()
-    assert client.raw(0x3, 0x0, 5, struct.pack(">I", 7)) in data
+    assert refused in data
     assert data.count(b"Hello, world!") == 2  # streams 1 and 3 answered on the same connection
 
 
@@ -425,18 +420,10 @@ async def test_hpack_bomb_is_refused(serve):
                             (b":authority", b"t")] + [big] * 200)
     attacker.writer.write(attacker.raw(0x1, 0x5, 3, again))
     await attacker.writer.drain()
-    data = b""
+    reset = attacker.raw(0x3, 0x0, 3, b"")[:5]
     try:
-        async with asyncio.timeout(5):
-            while True:
-                chunk = await attacker.reader.read(65536)
-                if not chunk:
-                    break
-                data += chunk
-                if b"431" in data or attacker.raw(0x3, 0x0, 3, b"")[:5] in data:
-                    break
-    except TimeoutError:
-        pass
+        with contextlib.suppress(TimeoutError):
+            await attacker.read_raw_until(lambda d: b"431" in d or reset in d)
     finally:
         attacker.close()
     assert seen.count("/bomb") == 1  # the first request was served, the bomb never reached the app

@@ -13,7 +13,7 @@ import pytest
 from pyre.protocol.h1.parsing import H1Limits
 from pyre.protocol.h2 import H2Settings
 from pyre.transport.context import ServerContext
-from pyre.transport.h2 import H2Protocol, validate_response_headers
+from pyre.transport.h2 import H2Protocol, check_response_fields
 from pyre.protocol.h1.writer import InvalidResponse
 from tests.transport.test_h1_protocol import FakeTransport
 
@@ -330,13 +330,13 @@ async def test_idle_timeout_sends_goaway():
 ])
 def test_invalid_response_headers_are_refused(headers):
     with pytest.raises(InvalidResponse):
-        validate_response_headers(headers)
+        check_response_fields(200, headers)
 
 
 def test_connection_specific_response_headers_are_dropped():
-    out, length = validate_response_headers([(b"Connection", b"close"), (b"Transfer-Encoding", b"chunked"),
-                                             (b"X-A", b"1"), (b"Content-Length", b"3")])
-    assert out == [(b"x-a", b"1"), (b"content-length", b"3")] and length == 3
+    out, length = check_response_fields(200, [(b"Connection", b"close"), (b"Transfer-Encoding", b"chunked"),
+                                              (b"X-A", b"1"), (b"Content-Length", b"3")])
+    assert out == [(b":status", b"200"), (b"x-a", b"1"), (b"content-length", b"3")] and length == 3
 
 
 async def test_ping_keep_alive_pings_a_silent_peer_and_closes_a_dead_one():

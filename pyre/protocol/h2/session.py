@@ -604,13 +604,17 @@ class H2Session:
         added. An invalid status or field raises ``ValueError``; a second final head
         raises ``RuntimeError``. On a stream that is gone this does nothing.
         """
+        self.send_head(stream_id, response_headers(status, headers, end_stream), end_stream)
+
+    def send_head(self, stream_id: int, fields: List[Tuple[bytes, bytes]], end_stream: bool) -> None:
+        """``send_headers`` for fields already built by ``headers.response_headers``
+        (``:status`` first), for a caller that checked them earlier: not checked again."""
         record = self._sendable(stream_id)
         if record is None:
             return
         if record.head_sent:
             raise RuntimeError(f"the response head of stream {stream_id} was already sent")
-        fields = response_headers(status, headers, end_stream)
-        if status >= 200:
+        if int(fields[0][1]) >= 200:
             record.head_sent = True
         self._conn.send_headers(stream_id, fields, end_stream=end_stream)
         if end_stream:
