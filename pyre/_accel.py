@@ -13,6 +13,11 @@ Three speed-ups, chosen separately (each falls back on its own):
 - ``hpack``: ``HPACKEncoder`` and ``HPACKDecoder``, the HPACK coder of an HTTP/2
   connection (the pure twin is the ``hpack`` library's). Chosen on first use of
   either name, ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``h2session``: ``H2Session``, the sans-IO HTTP/2 server session (the pure twin is
+  :class:`pyre.protocol.h2.session.H2Session`, on the ``h2`` library), and
+  ``h2_response_head``, its check of an application's response head (pure:
+  :func:`pyre.protocol.h2.headers.response_head`). Chosen on first use of either
+  name, ``MODE``, ``ACCELERATED`` or :func:`modes`.
 """
 
 from __future__ import annotations
@@ -26,15 +31,17 @@ __all__ = [
     "MODE",
     "NO_EXTENSIONS",
     "H1Protocol",
+    "H2Session",
     "HPACKDecoder",
     "HPACKEncoder",
     "RequestParser",
+    "h2_response_head",
     "load_twins",
     "modes",
 ]
 
 NO_EXTENSIONS = os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0")
-_SPEEDUPS = ("h1parser", "h1conn", "hpack")
+_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session")
 
 
 def load_twins(name: str) -> Dict[str, Optional[ModuleType]]:
@@ -65,7 +72,7 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 
 def modes() -> Dict[str, str]:
-    """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...}``."""
+    """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ..., "h2session": ...}``."""
     for name in _SPEEDUPS:
         if name not in _chosen:
             _chosen[name] = _choose(name)
@@ -93,6 +100,10 @@ def __getattr__(name: str) -> Any:
         if "hpack" not in _chosen:
             _chosen["hpack"] = _choose("hpack")
         value = getattr(_chosen["hpack"], name[len("HPACK") :])
+    elif name in ("H2Session", "h2_response_head"):
+        if "h2session" not in _chosen:
+            _chosen["h2session"] = _choose("h2session")
+        value = getattr(_chosen["h2session"], "H2Session" if name == "H2Session" else "response_head")
     elif name == "ACCELERATED":
         value = all(m == "c" for m in modes().values())
     elif name == "MODE":

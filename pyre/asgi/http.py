@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
 __all__ = ["ClientDisconnected", "HTTPCycle", "ResponseStream", "run_asgi"]
 
@@ -98,6 +98,7 @@ class HTTPCycle:
         "_reading_paused",
         "_trailers",
         "_trailer_headers",
+        "_request_trailers",
         "_expect_continue",
     )
 
@@ -117,6 +118,7 @@ class HTTPCycle:
         self._reading_paused = False
         self._trailers = False
         self._trailer_headers: List[Any] = []
+        self._request_trailers: Optional[List[Tuple[bytes, bytes]]] = None
         self._expect_continue = expect_continue
 
     # -- fed by the connection ---------------------------------------------------------
@@ -145,8 +147,12 @@ class HTTPCycle:
             self.stream.pause_reading()
         self._wake()
 
-    def end_body(self) -> None:
+    def end_body(self, trailers: Optional[List[Tuple[bytes, bytes]]] = None) -> None:
+        """The request body is complete; ``trailers`` (HTTP/2 request trailer fields)
+        ride on the final ``http.request`` message as its ``"trailers"`` key."""
         self._body_complete = True
+        if trailers:
+            self._request_trailers = trailers
         self._wake()
 
     def disconnect(self) -> None:
@@ -185,12 +191,17 @@ class HTTPCycle:
                 more = not self._body_complete
                 if not more:
                     self._final_delivered = True
+                    if self._request_trailers is not None:
+                        return {"type": "http.request", "body": body, "more_body": False, "trailers": self._request_trailers}
                 return {"type": "http.request", "body": body, "more_body": more}
             if self._disconnected or self.state == _DONE:
                 return {"type": "http.disconnect"}
             if self._body_complete and not self._final_delivered:
                 self._final_delivered = True
-                return dict(_EMPTY_REQUEST_BODY)
+                message = dict(_EMPTY_REQUEST_BODY)
+                if self._request_trailers is not None:
+                    message["trailers"] = self._request_trailers
+                return message
             if self._input_closed:
                 return {"type": "http.disconnect"}
             if self._expect_continue:

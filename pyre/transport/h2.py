@@ -33,10 +33,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from pyre.asgi.http import HTTPCycle, run_asgi
 from pyre.asgi.scope import ConnectionInfo, http_scope
 from pyre.protocol.h1.writer import InvalidResponse
+from pyre._accel import H2Session, h2_response_head
 from pyre.protocol.h2 import (
     ConnectionEnded,
     DataReceived,
-    H2Session,
     H2Settings,
     PingAcked,
     RequestReceived,
@@ -76,23 +76,12 @@ def _lines_to_headers(lines: bytes) -> List[Tuple[bytes, bytes]]:
 def check_response_fields(status: int, headers: Any) -> Tuple[List[Tuple[bytes, bytes]], Optional[int]]:
     """An application's response head as HTTP/2 fields (``:status`` first; names
     lower-cased, connection-specific fields dropped, by the session's own rules in
-    :func:`pyre.protocol.h2.headers.response_headers`) and its Content-Length, if any.
+    :func:`pyre.protocol.h2.headers.response_head`) and its Content-Length, if any.
     Raises :class:`InvalidResponse` for anything that cannot be sent."""
-    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 999:
-        raise InvalidResponse(f"invalid status {status!r} for a final response")
     try:
-        fields = response_headers(status, headers, False)
+        return h2_response_head(status, headers)
     except (TypeError, ValueError) as exc:
-        raise InvalidResponse(f"invalid response header: {exc}") from None
-    content_length: Optional[int] = None
-    for name, value in fields:
-        if name == b"content-length":
-            if not value.isdigit() or len(value) > 18:
-                raise InvalidResponse(f"invalid content-length {value!r}")
-            if content_length is not None and int(value) != content_length:
-                raise InvalidResponse("conflicting content-length headers")
-            content_length = int(value)
-    return fields, content_length
+        raise InvalidResponse(f"invalid response head: {exc}") from None
 
 
 class H2Stream:
@@ -139,10 +128,10 @@ class H2Stream:
         else:
             self.conn.session.acknowledge_received(self.stream_id, flow_length)
 
-    def ended(self) -> None:
+    def ended(self, trailers: Optional[List[Tuple[bytes, bytes]]] = None) -> None:
         self._request_complete = True
         if self.cycle is not None:
-            self.cycle.end_body()
+            self.cycle.end_body(trailers)
 
     def reset(self) -> None:
         """The stream was reset (by the client, or by the session for a client error)."""
@@ -446,6 +435,7 @@ class H2Protocol(asyncio.Protocol):
         interval = self.ctx.h2_ping_interval
         if interval is not None and self.streams:
             self.deadline = now + interval  # the peer is alive: the next PING can wait
+        trailers: Optional[Dict[int, List[Tuple[bytes, bytes]]]] = None
         try:
             events = self.session.receive_data(data, now)
             for event in events:
@@ -461,7 +451,7 @@ class H2Protocol(asyncio.Protocol):
                 elif kind is StreamEnded:
                     stream = self.streams.get(event.stream_id)
                     if stream is not None:
-                        stream.ended()
+                        stream.ended(trailers.pop(event.stream_id, None) if trailers else None)
                 elif kind is WindowUpdated:
                     self._window_updated(event.stream_id)
                 elif kind is StreamReset:
@@ -469,7 +459,10 @@ class H2Protocol(asyncio.Protocol):
                     if stream is not None:
                         stream.reset()
                 elif kind is TrailersReceived:
-                    pass  # ASGI has no request trailers; the body ends with StreamEnded
+                    # Always followed by StreamEnded, which hands them to the cycle.
+                    if trailers is None:
+                        trailers = {}
+                    trailers[event.stream_id] = event.headers
                 elif kind is PingAcked:
                     self._ping_outstanding = False
                 elif kind is ConnectionEnded:
@@ -499,6 +492,7 @@ class H2Protocol(asyncio.Protocol):
         assert self.info is not None
         scope = http_scope(self.info, event.method, event.path, event.query_string, "2",
                            event.headers, ctx.lifespan_state)
+        scope["extensions"]["http.request.trailers"] = {}
         cycle = HTTPCycle(scope, stream, event.end_stream, False)
         stream.cycle = cycle
         task = start_task(self.loop, run_asgi(ctx.app, cycle, ctx.tasks))

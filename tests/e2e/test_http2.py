@@ -428,3 +428,55 @@ async def test_hpack_bomb_is_refused(serve):
         attacker.close()
     assert seen.count("/bomb") == 1  # the first request was served, the bomb never reached the app
     await assert_still_serving(server)
+
+
+async def test_request_trailers_reach_the_app_on_the_final_request_message(serve):
+    async def trailers_app(scope, receive, send):
+        messages = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if not message.get("more_body"):
+                break
+        body = b"".join(m.get("body", b"") for m in messages)
+        final = messages[-1]
+        summary = {
+            "extension": "http.request.trailers" in scope["extensions"],
+            "body": body.decode(),
+            "trailers": [[n.decode(), v.decode()] for n, v in final.get("trailers", [])],
+            "only_final": all("trailers" not in m for m in messages[:-1]),
+        }
+        out = json.dumps(summary).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": out})
+
+    server = await serve(trailers_app)
+    client = await FrameClient.open(server)
+    try:
+        headers = [(b":method", b"POST"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"t"), (b"te", b"trailers")]
+        client.conn.send_headers(1, headers)
+        client.conn.send_data(1, b"part one, ")
+        client.conn.send_data(1, b"part two")
+        client.conn.send_headers(1, [(b"x-checksum", b"abc123"), (b"x-count", b"2")], end_stream=True)
+        client.conn.send_headers(3, headers + [(b"content-length", b"0")], end_stream=True)  # no trailers
+        await client.flush()
+        data = b""
+        answers = {}
+        async with asyncio.timeout(10):
+            while len(answers) < 2:
+                chunk = await client.reader.read(65536)
+                assert chunk, "the server closed the connection"
+                for event in client.conn.receive_data(chunk):
+                    if isinstance(event, h2.events.DataReceived):
+                        answers[event.stream_id] = answers.get(event.stream_id, b"") + event.data
+                        client.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    elif isinstance(event, h2.events.StreamEnded):
+                        answers.setdefault(event.stream_id, b"")
+                await client.flush()
+    finally:
+        client.close()
+    with_trailers = json.loads(answers[1])
+    assert with_trailers == {"extension": True, "body": "part one, part two",
+                             "trailers": [["x-checksum", "abc123"], ["x-count", "2"]], "only_final": True}
+    without = json.loads(answers[3])
+    assert without == {"extension": True, "body": "", "trailers": [], "only_final": True}

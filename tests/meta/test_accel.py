@@ -17,19 +17,24 @@ def test_mode_follows_the_environment():
 
     if os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0"):
         assert not _accel.ACCELERATED and _accel.MODE == "pure Python"
-        assert _accel.modes() == {"h1parser": "py", "h1conn": "py", "hpack": "py"}
+        assert _accel.modes() == {"h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py"}
         assert _accel.HPACKEncoder.__module__ == "hpack.hpack"
+        assert _accel.H2Session.__module__ == "pyre.protocol.h2.session"
         assert h1.RequestParser.__module__ == "pyre._pure.h1parser"
         assert _accel.H1Protocol is h1.H1Protocol
     else:
         # A build that silently fell back to pure Python must not pass as accelerated.
         assert _accel.ACCELERATED, "the Cython speed-ups are not built (pip install -e . needs a C compiler)"
         assert _accel.MODE == "accelerated (Cython)"
-        assert _accel.modes() == {"h1parser": "c", "h1conn": "c", "hpack": "c"}
+        assert _accel.modes() == {"h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c"}
         assert _accel.HPACKEncoder.__module__ == "pyre._speedups.hpack"
+        assert _accel.H2Session.__module__ == "pyre._speedups.h2session"
         assert h1.RequestParser.__module__ == "pyre._speedups.h1parser"
         assert _accel.H1Protocol.__module__ == "pyre._speedups.h1conn"
     assert server.H1Protocol is _accel.H1Protocol  # the server uses the chosen twin
+    from pyre.transport import h2 as h2_transport
+
+    assert h2_transport.H2Session is _accel.H2Session
 
 
 def test_environment_switch_in_a_fresh_interpreter():

@@ -48,7 +48,9 @@ def public(obj) -> set:
     return {n for n in dir(obj) if not n.startswith("_")}
 
 
-@pytest.mark.parametrize("module, classes", [("h1parser", ["RequestParser"]), ("h1conn", ["H1Protocol"])])
+@pytest.mark.parametrize(
+    "module, classes", [("h1parser", ["RequestParser"]), ("h1conn", ["H1Protocol"]), ("h2session", ["H2Session"])]
+)
 def test_twins_have_the_same_public_interface(module, classes):
     twins = load_twins(module)
     assert twins["c"] is not None, f"the compiled {module} is not built"

@@ -10,12 +10,31 @@ import h2.connection
 import h2.events
 import pytest
 
+import pyre.transport.h2
+from pyre._accel import load_twins
 from pyre.protocol.h1.parsing import H1Limits
 from pyre.protocol.h2 import H2Settings
 from pyre.transport.context import ServerContext
 from pyre.transport.h2 import H2Protocol, check_response_fields
 from pyre.protocol.h1.writer import InvalidResponse
 from tests.transport.test_h1_protocol import FakeTransport
+
+H2SESSION_TWINS = load_twins("h2session")
+
+
+@pytest.fixture(autouse=True, params=["c", "py"])
+def h2session_twin(request, monkeypatch):
+    """Every test runs on the compiled and on the pure ``H2Session`` (and response-head
+    check), in turn."""
+    module = H2SESSION_TWINS[request.param]
+    if module is None:
+        pytest.fail(
+            "the Cython HTTP/2 session (pyre._speedups.h2session) is not built; install with a "
+            "C compiler (pip install -e .) so both twins are tested"
+        )
+    monkeypatch.setattr(pyre.transport.h2, "H2Session", module.H2Session)
+    monkeypatch.setattr(pyre.transport.h2, "h2_response_head", module.response_head)
+    return request.param
 
 
 def make(app, settings: H2Settings = None, **kwargs):

@@ -17,7 +17,15 @@ from typing import Iterable, List, Optional, Tuple
 
 from .events import RequestReceived
 
-__all__ = ["CONNECTION_SPECIFIC", "Malformed", "parse_request", "parse_trailers", "response_headers", "trailer_headers"]
+__all__ = [
+    "CONNECTION_SPECIFIC",
+    "Malformed",
+    "parse_request",
+    "parse_trailers",
+    "response_head",
+    "response_headers",
+    "trailer_headers",
+]
 
 Headers = List[Tuple[bytes, bytes]]
 
@@ -194,6 +202,25 @@ def response_headers(status: int, headers: Iterable[Tuple[bytes, bytes]], end_st
     if status < 200 and end_stream:
         raise ValueError("an informational response cannot end the stream")
     return _fields_out(headers, [(b":status", b"%d" % status)])
+
+
+def response_head(status: int, headers: Iterable[Tuple[bytes, bytes]]) -> Tuple[Headers, Optional[int]]:
+    """A final response head as ``response_headers`` builds it (not ending the stream),
+    and its Content-Length (``None`` without one). ``ValueError`` (or ``TypeError``)
+    for anything that cannot be sent: a status outside 200-999, a bad field, an invalid
+    or conflicting content-length."""
+    if type(status) is not int or not 200 <= status <= 999:
+        raise ValueError(f"invalid status {status!r} for a final response")
+    fields = response_headers(status, headers, False)
+    content_length: Optional[int] = None
+    for name, value in fields:
+        if name == b"content-length":
+            if not value.isdigit() or len(value) > 18:
+                raise ValueError(f"invalid content-length {value!r}")
+            if content_length is not None and int(value) != content_length:
+                raise ValueError("conflicting content-length headers")
+            content_length = int(value)
+    return fields, content_length
 
 
 def trailer_headers(headers: Iterable[Tuple[bytes, bytes]]) -> Headers:
