@@ -61,6 +61,15 @@ def _number(kind: type, low: float, what: str):
     return convert
 
 
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on", "y", "t"):
+        return True
+    if value in ("0", "false", "no", "off", "n", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid value {text!r} (expected true or false)")
+
+
 _SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]i?[bB]?|[bB])?\s*$")
 
 
@@ -114,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     impl.add_argument("--http", choices=("auto", "h1", "h2"), default="auto",
                       help="HTTP protocol: auto offers HTTP/2 and HTTP/1.1, h1 and h2 only one")
     impl.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="event loop")
+    impl.add_argument("--ws", choices=("auto", "none", "wsproto"), default="auto",
+                      help="WebSocket: auto and wsproto serve it (on wsproto), none serves upgrade requests as HTTP")
+    impl.add_argument("--ws-per-message-deflate", type=_boolean, nargs="?", const=True, default=True, metavar="BOOL",
+                      help="negotiate permessage-deflate compression when a client offers it "
+                           "(uvicorn's spelling: --ws-per-message-deflate false)")
 
     limits = parser.add_argument_group("limits and timeouts")
     limits.add_argument("--limit-concurrency", type=_number(int, 1, "an integer"), default=None,
@@ -137,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--h2-ping-interval", type=_number(float, 0.001, "seconds"), default=None,
                         help="PING an HTTP/2 client silent this long with streams open; close it if the "
                              "PING is unanswered as long again; default: never")
+    limits.add_argument("--ws-max-size", type=_size, default=16 * 1024 * 1024,
+                        help="largest WebSocket message in bytes, compressed or not (close 1009 beyond)")
+    limits.add_argument("--ws-max-queue", type=_number(int, 1, "an integer"), default=32,
+                        help="WebSocket messages held for an application that is not reading before the "
+                             "server stops reading from its client")
+    limits.add_argument("--ws-ping-interval", type=_number(float, 0.0, "seconds"), default=20.0,
+                        help="ping a WebSocket client silent this long; 0: never")
+    limits.add_argument("--ws-ping-timeout", type=_number(float, 0.0, "seconds"), default=20.0,
+                        help="close a WebSocket (1011) whose ping is unanswered this long")
     limits.add_argument("--timeout-keep-alive", type=_number(float, 0.001, "seconds"), default=5.0,
                         help="close idle keep-alive connections after this many seconds")
     limits.add_argument("--timeout-request-header", type=_number(float, 0.001, "seconds"), default=30.0,
@@ -222,6 +245,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             h2_max_frame_size=args.h2_max_frame_size,
             h2_max_header_list_size=args.h2_max_header_list_size,
             h2_ping_interval=args.h2_ping_interval,
+            ws=args.ws,
+            ws_max_size=args.ws_max_size,
+            ws_max_queue=args.ws_max_queue,
+            ws_ping_interval=args.ws_ping_interval,
+            ws_ping_timeout=args.ws_ping_timeout,
+            ws_per_message_deflate=args.ws_per_message_deflate,
             server_header=args.server_header,
             date_header=args.date_header,
             headers=args.headers,

@@ -22,6 +22,7 @@ LOG_LEVELS: Dict[str, int] = {
 
 _CHOICES = {
     "http": ("auto", "h1", "h2"),
+    "ws": ("auto", "none", "wsproto"),
     "loop": ("auto", "asyncio", "uvloop"),
     "lifespan": ("auto", "on", "off"),
     "interface": ("auto", "asgi3", "asgi2"),
@@ -80,6 +81,12 @@ class Config:
         h2_max_frame_size: int = 16384,
         h2_max_header_list_size: int = 65536,
         h2_ping_interval: Optional[float] = None,
+        ws: str = "auto",
+        ws_max_size: int = 16 * 1024 * 1024,
+        ws_max_queue: int = 32,
+        ws_ping_interval: Optional[float] = 20.0,
+        ws_ping_timeout: Optional[float] = 20.0,
+        ws_per_message_deflate: bool = True,
     ) -> None:
         if not (isinstance(app, str) or callable(app)):
             raise ConfigError(f"app: expected an ASGI application or 'module:attribute', got {app!r}")
@@ -124,6 +131,12 @@ class Config:
         self.h2_max_frame_size = _int("h2_max_frame_size", h2_max_frame_size, 16384, 16777215)
         self.h2_max_header_list_size = _int("h2_max_header_list_size", h2_max_header_list_size, 1, 2**32 - 1)
         self.h2_ping_interval = None if h2_ping_interval is None else _seconds("h2_ping_interval", h2_ping_interval)
+        self.ws = _choice("ws", ws)
+        self.ws_max_size = _int("ws_max_size", ws_max_size, 1)
+        self.ws_max_queue = _int("ws_max_queue", ws_max_queue, 1)
+        self.ws_ping_interval = None if not ws_ping_interval else _seconds("ws_ping_interval", ws_ping_interval)
+        self.ws_ping_timeout = None if not ws_ping_timeout else _seconds("ws_ping_timeout", ws_ping_timeout)
+        self.ws_per_message_deflate = bool(ws_per_message_deflate)
         self.server_header = bool(server_header)
         self.date_header = bool(date_header)
         self.headers = [_header(h) for h in (headers or [])]

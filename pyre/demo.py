@@ -3,7 +3,8 @@
 - ``GET /`` says hello;
 - ``GET /json`` returns a small JSON document;
 - ``POST /echo`` streams the request body back;
-- ``GET /stream`` streams ten chunks.
+- ``GET /stream`` streams ten chunks;
+- a WebSocket to ``/ws`` echoes every message.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["type"] == "websocket":
+        await _websocket_echo(scope, receive, send)
+        return
     if scope["type"] != "http":
         return
     path, method = scope["path"], scope["method"]
@@ -52,6 +56,22 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.body", "body": b""})
     else:
         await _respond(send, 404, b"Not Found\n", b"text/plain; charset=utf-8")
+
+
+async def _websocket_echo(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()  # websocket.connect
+    if scope["path"] != "/ws":
+        await send({"type": "websocket.close"})  # answered 403
+        return
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:

@@ -135,6 +135,12 @@ class Server:
             http2=config.http == "auto",
             h2_settings=config.h2_settings if config.http != "h1" else None,
             h2_ping_interval=config.h2_ping_interval,
+            websocket=config.ws != "none",
+            ws_max_size=config.ws_max_size,
+            ws_max_queue=config.ws_max_queue,
+            ws_ping_interval=config.ws_ping_interval,
+            ws_ping_timeout=config.ws_ping_timeout,
+            ws_per_message_deflate=config.ws_per_message_deflate,
         )
         self.context = ctx
         protocol_factory = _protocol_factory(ctx, config.http, ssl_context is not None)

@@ -50,6 +50,7 @@ from pyre.asgi.http import ClientDisconnected
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION
 from pyre.protocol.h1 import writer as _writer
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
+from pyre.protocol.ws.handshake import is_websocket_upgrade
 from pyre.protocol.h1.writer import (
     CONTINUE_RESPONSE,
     FRAME_CHUNKED,
@@ -1082,8 +1083,13 @@ cdef class _H1Base:
         cdef long long content_length
         cdef bint chunked
         ctx = self.ctx
-        if _rfield(request, R_UPGRADE) is not None and ctx.http2 and self._switch_to_h2(request):
-            return None
+        upgrade = _rfield(request, R_UPGRADE)
+        if upgrade is not None:
+            if ctx.websocket and is_websocket_upgrade(upgrade):
+                self._switch_to_ws(request)
+                return None
+            if ctx.http2 and self._switch_to_h2(request):
+                return None
         self.phase = _BUSY
         self.deadline = 0.0
         self._request_keep_alive = _rfield(request, R_KEEP_ALIVE) and not ctx.shutting_down
@@ -1158,6 +1164,16 @@ cdef class _H1Base:
         self.deadline = 0.0
         PySet_Discard(self._connections, self)
         return True
+
+    cdef int _switch_to_ws(self, object request) except -1:
+        """Twin of ``H1Protocol._switch_to_ws``: WebSocket takes the connection over."""
+        from pyre.transport.ws import switch_to_ws  # only servers that see WebSocket load it
+
+        self.phase = _CLOSED
+        self.deadline = 0.0
+        PySet_Discard(self._connections, self)
+        switch_to_ws(self.ctx, self.transport, self.info, request, self.parser.trailing_data)
+        return 0
 
     cdef int _on_parse_error(self, object exc) except -1:
         logger.warning("Invalid HTTP request from %s: %s", self._client_text, exc.reason)

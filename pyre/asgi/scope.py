@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import unquote
 
-__all__ = ["ASGI_VERSION", "HTTP_SPEC_VERSION", "ConnectionInfo", "http_scope", "decode_path", "tls_extension"]
+__all__ = [
+    "ASGI_VERSION",
+    "HTTP_SPEC_VERSION",
+    "ConnectionInfo",
+    "decode_path",
+    "http_scope",
+    "tls_extension",
+    "websocket_scope",
+]
 
 ASGI_VERSION = "3.0"
 HTTP_SPEC_VERSION = "2.4"
@@ -86,6 +94,44 @@ def http_scope(
         "headers": headers,
         # A fresh dict per request (apps may mutate theirs); a literal is cheapest.
         "extensions": {"http.response.trailers": {}, "http.response.pathsend": {}},
+    }
+    if info.tls is not None:
+        scope["extensions"]["tls"] = tls_extension(info.tls)
+    if state is not None:
+        scope["state"] = state.copy()
+    return scope
+
+
+def websocket_scope(
+    info: ConnectionInfo,
+    raw_path: bytes,
+    query: bytes,
+    http_version: str,
+    headers: list,
+    subprotocols: list,
+    state: Optional[Dict[str, Any]],
+) -> Dict[str, Any]:
+    """The ``websocket`` scope (asgiref www spec): ``ws``/``wss``, the client's
+    subprotocols, and the denial-response extension."""
+    root_path = info.root_path
+    path = decode_path(raw_path)
+    if root_path:
+        path = root_path + path
+        raw_path = info.raw_root_path + raw_path
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
+        "http_version": http_version,
+        "server": info.server,
+        "client": info.client,
+        "scheme": "wss" if info.scheme == "https" else "ws",
+        "root_path": root_path,
+        "path": path,
+        "raw_path": raw_path,
+        "query_string": query,
+        "headers": headers,
+        "subprotocols": subprotocols,
+        "extensions": {"websocket.http.response": {}},
     }
     if info.tls is not None:
         scope["extensions"]["tls"] = tls_extension(info.tls)

@@ -38,6 +38,12 @@ class ServerContext:
         http2: bool = False,
         h2_settings: Any = None,
         h2_ping_interval: Optional[float] = None,
+        websocket: bool = False,
+        ws_max_size: int = 16 * 1024 * 1024,
+        ws_max_queue: int = 32,
+        ws_ping_interval: Optional[float] = None,
+        ws_ping_timeout: Optional[float] = None,
+        ws_per_message_deflate: bool = True,
     ) -> None:
         self.app = app
         self.loop = loop
@@ -56,6 +62,12 @@ class ServerContext:
         self.http2 = http2  # h2c (prior knowledge and Upgrade) on cleartext HTTP/1.1 connections
         self.h2_settings = h2_settings  # a pyre.protocol.h2.H2Settings, or None for the defaults
         self.h2_ping_interval = h2_ping_interval  # PING a silent HTTP/2 peer with streams open; None: never
+        self.websocket = websocket  # serve Upgrade: websocket (else such requests are plain HTTP)
+        self.ws_max_size = ws_max_size
+        self.ws_max_queue = ws_max_queue
+        self.ws_ping_interval = ws_ping_interval
+        self.ws_ping_timeout = ws_ping_timeout
+        self.ws_per_message_deflate = ws_per_message_deflate
         self.connections: Set[Any] = set()
         self.tasks: Set[asyncio.Task] = set()
         self.total_requests = 0
@@ -81,7 +93,8 @@ class ServerContext:
 
     @property
     def tick_interval(self) -> float:
-        shortest = min(self.timeout_keep_alive, self.timeout_request_header, self.h2_ping_interval or 1e9)
+        shortest = min(self.timeout_keep_alive, self.timeout_request_header, self.h2_ping_interval or 1e9,
+                       self.ws_ping_interval or 1e9, self.ws_ping_timeout or 1e9)
         return max(0.05, min(0.5, shortest / 4))
 
     def close_idle(self) -> None:

@@ -27,6 +27,7 @@ from pyre._accel import RequestParser
 from pyre.asgi.http import HTTPCycle, run_asgi
 from pyre.asgi.scope import ConnectionInfo, http_scope
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
+from pyre.protocol.ws.handshake import is_websocket_upgrade
 from pyre.protocol.h1.writer import (
     CONTINUE_RESPONSE,
     FRAME_CHUNKED,
@@ -247,8 +248,12 @@ class H1Protocol(asyncio.Protocol):
 
     def _on_request(self, request: Request) -> Optional[HTTPCycle]:
         ctx = self.ctx
-        if request.upgrade is not None and ctx.http2 and self._switch_to_h2(request):
-            return None
+        if request.upgrade is not None:
+            if ctx.websocket and is_websocket_upgrade(request.upgrade):
+                self._switch_to_ws(request)
+                return None
+            if ctx.http2 and self._switch_to_h2(request):
+                return None
         self.phase = _BUSY
         self.deadline = 0.0
         self._request_keep_alive = request.keep_alive and not ctx.shutting_down
@@ -289,6 +294,15 @@ class H1Protocol(asyncio.Protocol):
         self.deadline = 0.0
         self.ctx.connections.discard(self)
         return True
+
+    def _switch_to_ws(self, request: Request) -> None:
+        """WebSocket takes the connection over (or refuses the handshake and closes it)."""
+        from pyre.transport.ws import switch_to_ws  # only servers that see WebSocket load it
+
+        self.phase = _CLOSED
+        self.deadline = 0.0
+        self.ctx.connections.discard(self)
+        switch_to_ws(self.ctx, self.transport, self.info, request, self.parser.trailing_data)
 
     def _on_parse_error(self, exc: ParseError) -> None:
         logger.warning("Invalid HTTP request from %s: %s", self._client_text, exc.reason)

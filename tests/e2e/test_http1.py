@@ -305,15 +305,16 @@ async def test_h2_preface_on_http1_server_is_505(serve, raw):
     assert data.startswith(b"HTTP/1.1 505 ") and seen == []
 
 
-@pytest.mark.parametrize("upgrade, http", [
+@pytest.mark.parametrize("upgrade, options", [
     # h2c upgrades happen with --http auto (tests/e2e/test_http2.py); not with h1.
-    (b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n", "h1"),
-    (b"Connection: upgrade\r\nUpgrade: foo/1\r\n", "auto"),
+    (b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n", {"http": "h1"}),
+    (b"Connection: upgrade\r\nUpgrade: foo/1\r\n", {}),
+    # WebSocket upgrades happen with --ws auto (tests/e2e/test_websocket.py); not with none.
     (b"Connection: upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-     b"Sec-WebSocket-Version: 13\r\n", "auto"),
+     b"Sec-WebSocket-Version: 13\r\n", {"ws": "none"}),
 ])
-async def test_unsupported_upgrades_are_served_as_http11(serve, raw, upgrade, http):
-    server = await serve(hello, http=http)
+async def test_unsupported_upgrades_are_served_as_http11(serve, raw, upgrade, options):
+    server = await serve(hello, **options)
     conn = await raw(server)
     await conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n" + upgrade + b"\r\n")
     status, _, body = await conn.read_response()

@@ -1,0 +1,238 @@
+"""A WebSocket connection after the handshake: bytes in, whole messages out.
+
+``WSSession`` drives ``wsproto``'s frame-level ``Connection`` and adds what a server
+needs around it: fragments are joined into whole messages up to ``max_size`` bytes
+(a larger one is refused with close code 1009), pings are answered, and the
+permessage-deflate extension inflates with the same bound, so a small compressed
+frame cannot expand past it (a compression bomb is refused with 1009 before the
+memory is spent). Protocol errors close with wsproto's code (1002, 1007 for invalid
+UTF-8); the session queues the close frame and reports ``CloseReceived`` with
+``local=True`` so the transport can drop the connection after writing it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, List, Optional, Union
+
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
+from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason
+
+__all__ = ["BoundedPerMessageDeflate", "CloseReceived", "MessageReceived", "PongReceived", "WSSession"]
+
+MESSAGE_TOO_BIG = 1009
+
+
+class MessageReceived:
+    """A whole message: ``str`` for text, ``bytes`` for binary."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: Union[str, bytes]) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"MessageReceived({self.data!r})"
+
+
+class CloseReceived:
+    """The connection is closing. ``local``: we closed it for the peer's fault (the
+    close frame is queued, nothing more will be read); otherwise the peer sent a close
+    frame (answered, when it started the handshake) or answered ours."""
+
+    __slots__ = ("code", "reason", "local")
+
+    def __init__(self, code: int, reason: str, local: bool) -> None:
+        self.code = code
+        self.reason = reason
+        self.local = local
+
+    def __repr__(self) -> str:
+        return f"CloseReceived({self.code}, {self.reason!r}, local={self.local})"
+
+
+class PongReceived:
+    """The peer answered a ping (or sent an unsolicited pong)."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+
+Event = Union[MessageReceived, CloseReceived, PongReceived]
+
+
+class BoundedPerMessageDeflate(PerMessageDeflate):
+    """wsproto's permessage-deflate, inflating at most ``max_size`` bytes per message."""
+
+    def __init__(self, max_size: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_size = max_size
+        self._inflated = 0
+
+    def frame_inbound_payload_data(self, proto: Any, data: bytes) -> Union[bytes, CloseReason]:
+        if not self._inbound_compressed or not self._inbound_is_compressible:
+            return data
+        assert self._decompressor is not None
+        budget = self.max_size - self._inflated + 1
+        try:
+            out = self._decompressor.decompress(bytes(data), budget)
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        self._inflated += len(out)
+        if self._decompressor.unconsumed_tail or self._inflated > self.max_size:
+            return CloseReason.MESSAGE_TOO_BIG
+        return out
+
+    def frame_inbound_complete(self, proto: Any, fin: bool) -> Union[bytes, CloseReason, None]:
+        result = super().frame_inbound_complete(proto, fin)
+        if fin:
+            self._inflated = 0
+        return result
+
+
+class WSSession:
+    """One server-side WebSocket connection, without I/O."""
+
+    __slots__ = ("max_size", "backlog", "_conn", "_parts", "_size", "_text", "_out", "_closed")
+
+    def __init__(self, max_size: int, deflate: Optional[PerMessageDeflate] = None, trailing_data: bytes = b"") -> None:
+        self.max_size = max_size
+        extensions = [deflate] if deflate is not None and deflate.enabled() else []
+        self._conn = Connection(ConnectionType.SERVER, extensions=extensions)
+        self._parts: List[Union[str, bytes]] = []
+        self._size = 0
+        self._text = False
+        self._out = bytearray()
+        self._closed = False
+        self.backlog = False  # frames received but not parsed yet (see receive_data)
+        if trailing_data:
+            self._conn.receive_data(trailing_data)
+
+    @property
+    def closed(self) -> bool:
+        """No more frames will be sent (a close frame was sent, or the connection failed)."""
+        return self._closed
+
+    @property
+    def remote_closed(self) -> bool:
+        return self._conn.state in (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED)
+
+    def receive_data(self, data: Optional[bytes], max_messages: Optional[int] = None) -> List[Event]:
+        """Bytes from the peer (``None``: the connection was closed); the events they complete.
+
+        With ``max_messages``, parsing stops after that many messages: the rest stays
+        buffered (``backlog`` is True) until a later call, with ``b""`` for no new
+        data, asks for more. That is how a slow application stops the reading.
+        """
+        events: List[Event] = []
+        if self._closed and self._conn.state is not ConnectionState.LOCAL_CLOSING:
+            return events
+        if data is None or data:
+            try:
+                self._conn.receive_data(data)
+            except Exception:  # noqa: BLE001 - wsproto raises if data arrives in a closed state
+                return events
+        self.backlog = False
+        if max_messages is not None and max_messages <= 0:
+            self.backlog = True
+            return events
+        produced = 0
+        for event in self._conn.events():
+            if isinstance(event, Message):
+                before = len(events)
+                self._on_message(event, events)
+                if self._closed:
+                    break
+                if len(events) > before:
+                    produced += 1
+                    if max_messages is not None and produced >= max_messages:
+                        self.backlog = True  # perhaps nothing is left: a later call finds out cheaply
+                        break
+            elif isinstance(event, Ping):
+                if not self._closed:
+                    self._out += self._conn.send(event.response())
+            elif isinstance(event, Pong):
+                events.append(PongReceived(bytes(event.payload)))
+            elif isinstance(event, CloseConnection):
+                self._on_close(event, events)
+                break
+        return events
+
+    def _on_message(self, event: Message, events: List[Event]) -> None:
+        data = event.data
+        self._size += len(data)  # characters for text: a lower bound of its bytes
+        if self._size > self.max_size or (isinstance(data, str) and len(data.encode("utf-8")) > self.max_size):
+            self._fail(MESSAGE_TOO_BIG, "message too big", events)
+            return
+        if data:
+            self._parts.append(data)
+        if event.message_finished:
+            text = isinstance(event, TextMessage)
+            parts = self._parts
+            if len(parts) == 1:
+                message: Union[str, bytes] = parts[0] if text else bytes(parts[0])
+            else:
+                message = "".join(parts) if text else b"".join(parts)  # type: ignore[arg-type]
+            if not parts:
+                message = "" if text else b""
+            self._parts = []
+            self._size = 0
+            if text and len(message.encode("utf-8")) > self.max_size:  # type: ignore[union-attr]
+                self._fail(MESSAGE_TOO_BIG, "message too big", events)
+                return
+            events.append(MessageReceived(message))
+
+    def _on_close(self, event: CloseConnection, events: List[Event]) -> None:
+        state = self._conn.state
+        code = int(event.code)
+        reason = event.reason or ""
+        if state is ConnectionState.REMOTE_CLOSING:
+            # The peer started the closing handshake: answer it.
+            if not self._closed:
+                self._out += self._conn.send(event.response())
+                self._closed = True
+            events.append(CloseReceived(code, reason, False))
+        elif state is ConnectionState.CLOSED:
+            # The peer answered our close frame.
+            events.append(CloseReceived(code, reason, False))
+        else:
+            # wsproto found a protocol error (ParseFailed): close with its code.
+            self._fail(code, reason, events)
+
+    def _fail(self, code: int, reason: str, events: List[Event]) -> None:
+        if not self._closed:
+            self._out += self._conn.send(CloseConnection(code=code, reason=reason[:120]))
+            self._closed = True
+        events.append(CloseReceived(code, reason, True))
+
+    # -- sending ----------------------------------------------------------------------
+
+    def send_message(self, data: Union[str, bytes]) -> None:
+        """Queue a text (``str``) or binary message; nothing once closed."""
+        if self._closed:
+            return
+        if isinstance(data, str):
+            self._out += self._conn.send(TextMessage(data=data))
+        else:
+            self._out += self._conn.send(BytesMessage(data=bytes(data)))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Queue a close frame (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._conn.state is ConnectionState.OPEN:
+            self._out += self._conn.send(CloseConnection(code=code, reason=reason or None))
+
+    def ping(self, payload: bytes = b"") -> None:
+        if not self._closed:
+            self._out += self._conn.send(Ping(payload=payload))
+
+    def data_to_send(self) -> bytes:
+        data = bytes(self._out)
+        self._out.clear()
+        return data

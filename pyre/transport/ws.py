@@ -1,0 +1,323 @@
+"""WebSocket over HTTP/1.1: the connection after an ``Upgrade: websocket`` request.
+
+``switch_to_ws`` is called by either HTTP/1.1 connection twin for a request that asks
+for WebSocket: it checks the handshake (a bad one is answered ``400`` or ``426`` and
+closed, the application never called), takes the transport over with a
+``WSProtocol`` and starts the application with a ``websocket`` scope. Frames are the
+sans-IO session's business (:mod:`pyre.protocol.ws`); the ASGI side is
+:class:`pyre.asgi.websocket.WebSocketCycle`.
+
+Flow control: ``send()`` waits while the socket's write buffer is above its
+high-water mark; reading stops while the application has ``ws_max_queue`` messages
+unread. Keep-alive: a peer silent for ``ws_ping_interval`` is pinged and, if the
+pong does not come within ``ws_ping_timeout``, closed with 1011. Shutdown closes
+open WebSockets with 1012 (service restart) and waits for the closing handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, List, Optional, Tuple, Union
+
+from pyre.asgi.http import run_asgi
+from pyre.asgi.scope import ConnectionInfo, websocket_scope
+from pyre.asgi.websocket import WebSocketCycle
+from pyre.protocol.h1.writer import (
+    FRAME_CHUNKED,
+    InvalidResponse,
+    chunk,
+    encode_head,
+    encode_simple_response,
+    last_chunk,
+    status_line,
+)
+from pyre.protocol.ws import CloseReceived, HandshakeError, MessageReceived, PongReceived, WSSession
+from pyre.protocol.ws.handshake import WebSocketRequest, accept_headers, check_upgrade
+from pyre.protocol.ws.session import BoundedPerMessageDeflate
+from pyre.transport.context import ServerContext
+from pyre.transport.tasks import start_task
+
+__all__ = ["WSProtocol", "switch_to_ws"]
+
+logger = logging.getLogger("pyre.error")
+
+_REASONS = {400: b"Bad Request", 403: b"Forbidden", 426: b"Upgrade Required", 500: b"Internal Server Error"}
+_CLOSE_TIMEOUT = 5.0  # how long to wait for the peer's answer to our close frame
+_SERVICE_RESTART = 1012
+_INTERNAL_ERROR = 1011
+
+_CONNECTING, _OPEN, _CLOSING, _DONE = 0, 1, 2, 3
+
+
+def switch_to_ws(ctx: ServerContext, transport: asyncio.BaseTransport, info: ConnectionInfo, request: Any,
+                 trailing_data: bytes) -> None:
+    """Take an HTTP/1.1 connection over for a WebSocket upgrade request (see the module)."""
+    headers = list(request.headers)
+    try:
+        handshake = check_upgrade(request.method, request.http_version, headers)
+    except HandshakeError as exc:
+        logger.info("Invalid WebSocket handshake from %s: %s", info.client, exc.reason)
+        lines = b"".join(name + b": " + value + b"\r\n" for name, value in exc.headers)
+        body = _REASONS.get(exc.status, b"Error") + b": " + exc.reason.encode() + b"\n"
+        transport.write(encode_simple_response(exc.status, body, default_lines=ctx.server_line + ctx.date_line + lines))  # type: ignore[attr-defined]
+        transport.close()
+        return
+    conn = WSProtocol(ctx, transport, info, handshake, trailing_data)
+    transport.set_protocol(conn)
+    scope = websocket_scope(info, request.path, request.query, request.http_version, headers,
+                            handshake.subprotocols, ctx.lifespan_state)
+    conn.start(scope)
+
+
+class WSProtocol(asyncio.Protocol):
+    """One WebSocket connection over HTTP/1.1; the cycle's :class:`WebSocketStream`."""
+
+    def __init__(self, ctx: ServerContext, transport: asyncio.BaseTransport, info: ConnectionInfo,
+                 handshake: WebSocketRequest, trailing_data: bytes) -> None:
+        self.ctx = ctx
+        self.loop = ctx.loop
+        self.transport: Optional[asyncio.BaseTransport] = transport
+        self.info = info
+        self.handshake = handshake
+        self.phase = _CONNECTING
+        self.deadline = 0.0
+        self.cycle: Optional[WebSocketCycle] = None
+        self.session: Optional[WSSession] = None
+        self._pending = bytearray(trailing_data)  # read before the app accepted
+        self._read_paused = False
+        self._write_paused = False
+        self._drain_waiters: List[asyncio.Future] = []
+        self._ping_outstanding = False
+        self._deny_chunked = False
+        ctx.connections.add(self)
+        # Until the application accepts, nothing more is read (and nothing buffered).
+        self._pause_reading()
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def start(self, scope: dict) -> None:
+        cycle = WebSocketCycle(scope, self)
+        self.cycle = cycle
+        task = start_task(self.loop, run_asgi(self.ctx.app, cycle, self.ctx.tasks))  # type: ignore[arg-type]
+        if not task.done():
+            cycle.task = task
+            self.ctx.tasks.add(task)
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self.session is None:
+            self._pending += data
+            return
+        self._feed(data)
+
+    def eof_received(self) -> Optional[bool]:
+        if self.session is not None:
+            self._feed(None)
+        return False
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.phase = _DONE
+        self.transport = None
+        self.deadline = 0.0
+        self.ctx.connections.discard(self)
+        if self.cycle is not None:
+            self.cycle.disconnect(1006, "")
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters = []
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters = []
+
+    # -- frames in ---------------------------------------------------------------------------
+
+    def _feed(self, data: Optional[bytes]) -> None:
+        session = self.session
+        cycle = self.cycle
+        assert session is not None and cycle is not None
+        # At EOF everything left is delivered; otherwise no more than the queue has room for.
+        events = session.receive_data(data, None if data is None else self.ctx.ws_max_queue - cycle.queued)
+        interval = self.ctx.ws_ping_interval
+        if self.phase == _OPEN and interval:
+            self.deadline = self.loop.time() + interval  # the peer is alive
+            self._ping_outstanding = False
+        for event in events:
+            if type(event) is MessageReceived:
+                cycle.feed_message(event.data)
+            elif type(event) is PongReceived:
+                self._ping_outstanding = False
+            elif type(event) is CloseReceived:
+                cycle.disconnect(event.code, event.reason)
+                self._flush()
+                if event.local:
+                    logger.info("WebSocket from %s closed with %d: %s", self.info.client, event.code, event.reason)
+                # Either way the closing handshake is over for us: the server closes TCP first.
+                self._close_transport()
+                return
+        self._flush()
+        if data is None:  # EOF without a close frame
+            cycle.disconnect(1006, "")
+            self._close_transport()
+            return
+        if session.backlog:
+            self._pause_reading()  # the application has ws_max_queue messages unread
+
+    def message_taken(self) -> None:
+        session = self.session
+        if session is None or self.cycle is None or self.phase == _DONE:
+            return
+        if session.backlog:
+            if self.cycle.queued < self.ctx.ws_max_queue:
+                self._feed(b"")
+        if not session.backlog and self._read_paused and self.phase != _CONNECTING:
+            self._resume_reading()
+
+    # -- WebSocketStream ---------------------------------------------------------------------
+
+    @property
+    def write_paused(self) -> bool:
+        return self._write_paused and self.transport is not None
+
+    async def drain(self) -> None:
+        if not self.write_paused:
+            return
+        waiter = self.loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    def accept(self, subprotocol: Optional[str], headers: List[Tuple[bytes, bytes]]) -> None:
+        if self.transport is None:
+            return
+        ctx = self.ctx
+        deflate = BoundedPerMessageDeflate(ctx.ws_max_size) if ctx.ws_per_message_deflate else None
+        fields = accept_headers(self.handshake, subprotocol, headers, deflate)
+        head = [status_line(101), ctx.server_line, ctx.date_line, ctx.extra_lines]
+        head += [name + b": " + value + b"\r\n" for name, value in fields]
+        head.append(b"\r\n")
+        self.transport.write(b"".join(head))  # type: ignore[attr-defined]
+        self.session = WSSession(ctx.ws_max_size, deflate if deflate is not None and deflate.enabled() else None)
+        self.phase = _OPEN
+        if ctx.ws_ping_interval:
+            self.deadline = self.loop.time() + ctx.ws_ping_interval
+        if ctx.shutting_down:
+            self.close(_SERVICE_RESTART, "server shutting down")
+            return
+        pending = bytes(self._pending)
+        self._pending = bytearray()
+        self._resume_reading()
+        if pending:
+            self._feed(pending)
+
+    def send_message(self, data: Union[str, bytes]) -> None:
+        if self.session is None or self.transport is None:
+            return
+        self.session.send_message(data)
+        self._flush()
+
+    def close(self, code: int, reason: str) -> None:
+        if self.session is None or self.transport is None or self.phase >= _CLOSING:
+            return
+        self.session.close(code, reason)
+        self._flush()
+        self.phase = _CLOSING
+        self.deadline = self.loop.time() + _CLOSE_TIMEOUT  # wait for the peer's answer, not forever
+        self._resume_reading()
+
+    def reject(self, status: int) -> None:
+        if self.transport is None:
+            return
+        ctx = self.ctx
+        body = _REASONS.get(status, b"Error") + b"\n"
+        self.transport.write(encode_simple_response(status, body, default_lines=ctx.server_line + ctx.date_line + ctx.extra_lines))  # type: ignore[attr-defined]
+        self._close_transport()
+
+    def deny_start(self, status: int, headers: List[Tuple[bytes, bytes]]) -> None:
+        if self.transport is None:
+            return
+        ctx = self.ctx
+        try:
+            head, framing, _, _ = encode_head(status, headers, http11=True, head_request=False, keep_alive=False,
+                                              server_line=ctx.server_line, date_line=ctx.date_line,
+                                              extra_lines=ctx.extra_lines)
+        except InvalidResponse as exc:
+            raise RuntimeError(f"websocket.http.response.start: {exc}") from None
+        self._deny_chunked = framing == FRAME_CHUNKED
+        self.transport.write(head)  # type: ignore[attr-defined]
+
+    def deny_body(self, body: bytes, more_body: bool) -> None:
+        if self.transport is None:
+            return
+        if self._deny_chunked:
+            data = (chunk(body) if body else b"") + (b"" if more_body else last_chunk())
+        else:
+            data = body
+        if data:
+            self.transport.write(data)  # type: ignore[attr-defined]
+        if not more_body:
+            self._close_transport()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- timeouts and shutdown -----------------------------------------------------------------
+
+    def on_timeout(self) -> None:
+        if self.phase == _CLOSING:
+            self._close_transport()  # the peer never answered our close frame
+            return
+        if self.phase != _OPEN or self.session is None:
+            self.deadline = 0.0
+            return
+        if self._ping_outstanding:
+            logger.info("WebSocket from %s did not answer a ping: closed", self.info.client)
+            if self.cycle is not None:
+                self.cycle.disconnect(_INTERNAL_ERROR, "keep-alive ping timeout")
+            self.session.close(_INTERNAL_ERROR, "keep-alive ping timeout")
+            self._flush()
+            self._close_transport()
+            return
+        self._ping_outstanding = True
+        self.session.ping(b"pyre")
+        self._flush()
+        self.deadline = self.loop.time() + (self.ctx.ws_ping_timeout or _CLOSE_TIMEOUT)
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: close an open WebSocket with 1012 (service restart)."""
+        if self.phase == _OPEN:
+            self.close(_SERVICE_RESTART, "server shutting down")
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        if self.session is not None and self.transport is not None:
+            data = self.session.data_to_send()
+            if data:
+                self.transport.write(data)  # type: ignore[attr-defined]
+
+    def _pause_reading(self) -> None:
+        if not self._read_paused and self.transport is not None:
+            self._read_paused = True
+            self.transport.pause_reading()  # type: ignore[attr-defined]
+
+    def _resume_reading(self) -> None:
+        if self._read_paused and self.transport is not None:
+            self._read_paused = False
+            self.transport.resume_reading()  # type: ignore[attr-defined]
+
+    def _close_transport(self) -> None:
+        self.deadline = 0.0
+        if self.phase != _DONE:
+            self.phase = _DONE
+        if self.transport is not None:
+            self.transport.close()

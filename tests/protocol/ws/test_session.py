@@ -1,0 +1,141 @@
+"""WSSession, sans-IO: whole messages, size bounds (compressed too), close handshakes."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from wsproto.connection import Connection, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+from wsproto.extensions import PerMessageDeflate
+
+from pyre.protocol.ws.handshake import accept_headers, check_upgrade
+from pyre.protocol.ws.session import BoundedPerMessageDeflate, CloseReceived, MessageReceived, PongReceived, WSSession
+
+
+def client() -> Connection:
+    return Connection(ConnectionType.CLIENT)
+
+
+def server_events(client_conn: Connection, session: WSSession, *events):
+    data = b"".join(client_conn.send(e) for e in events)
+    return session.receive_data(data)
+
+
+def client_receives(client_conn: Connection, session: WSSession):
+    client_conn.receive_data(session.data_to_send())
+    return list(client_conn.events())
+
+
+def test_messages_fragments_and_ping():
+    session, c = WSSession(1000), client()
+    got = server_events(c, session, TextMessage("hel", message_finished=False), Ping(b"p"),
+                        TextMessage("lo"), BytesMessage(b"\x00\x01"))
+    assert [type(e) for e in got] == [MessageReceived, MessageReceived]
+    assert got[0].data == "hello" and got[1].data == b"\x00\x01"
+    answers = client_receives(c, session)
+    assert [type(e).__name__ for e in answers] == ["Pong"] and answers[0].payload == b"p"
+
+
+def test_empty_messages():
+    session, c = WSSession(1000), client()
+    got = server_events(c, session, TextMessage(""), BytesMessage(b""))
+    assert [e.data for e in got] == ["", b""]
+
+
+def test_too_big_in_fragments_is_1009():
+    session, c = WSSession(10), client()
+    got = server_events(c, session, BytesMessage(b"123456", message_finished=False), BytesMessage(b"78901"))
+    assert len(got) == 1 and isinstance(got[0], CloseReceived) and got[0].code == 1009 and got[0].local
+    assert session.closed
+    answer = client_receives(c, session)
+    assert isinstance(answer[0], CloseConnection) and answer[0].code == 1009
+
+
+def test_text_size_counts_utf8_bytes():
+    session, c = WSSession(4), client()
+    got = server_events(c, session, TextMessage("éé"))  # 4 bytes: fits
+    assert got[0].data == "éé"
+    got = server_events(c, session, TextMessage("ééé"))  # 6 bytes
+    assert isinstance(got[0], CloseReceived) and got[0].code == 1009
+
+
+def test_invalid_utf8_is_1007():
+    session = WSSession(1000)
+    mask = b"\x00\x00\x00\x00"
+    got = session.receive_data(bytes([0x81, 0x82]) + mask + b"\xff\xfe")
+    assert isinstance(got[-1], CloseReceived) and got[-1].code == 1007 and got[-1].local
+
+
+def test_peer_close_is_answered():
+    session, c = WSSession(1000), client()
+    got = server_events(c, session, CloseConnection(code=4001, reason="bye"))
+    assert isinstance(got[0], CloseReceived) and (got[0].code, got[0].reason, got[0].local) == (4001, "bye", False)
+    answer = client_receives(c, session)
+    assert isinstance(answer[0], CloseConnection) and answer[0].code == 4001
+
+
+def test_our_close_then_the_peers_answer():
+    session, c = WSSession(1000), client()
+    session.close(1012, "restart")
+    answer = client_receives(c, session)
+    assert isinstance(answer[0], CloseConnection) and answer[0].code == 1012
+    got = session.receive_data(c.send(answer[0].response()))
+    assert isinstance(got[0], CloseReceived) and got[0].code == 1012 and not got[0].local
+    session.send_message("ignored after close")
+    assert session.data_to_send() == b""
+
+
+def test_ping_and_pong():
+    session, c = WSSession(1000), client()
+    session.ping(b"k")
+    answer = client_receives(c, session)
+    assert isinstance(answer[0], Ping)
+    got = session.receive_data(c.send(answer[0].response()))
+    assert isinstance(got[0], PongReceived) and got[0].payload == b"k"
+
+
+def test_max_messages_leaves_a_backlog():
+    session, c = WSSession(1000), client()
+    data = b"".join(c.send(TextMessage(f"m{i}")) for i in range(5))
+    got = session.receive_data(data, 2)
+    assert [e.data for e in got] == ["m0", "m1"] and session.backlog
+    got = session.receive_data(b"", 0)
+    assert got == [] and session.backlog
+    got = session.receive_data(b"", 10)
+    assert [e.data for e in got] == ["m2", "m3", "m4"] and not session.backlog
+
+
+def deflate_session(max_size: int):
+    request = check_upgrade("GET", "1.1", [(b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+                                           (b"sec-websocket-version", b"13"),
+                                           (b"sec-websocket-extensions", b"permessage-deflate")])
+    deflate = BoundedPerMessageDeflate(max_size)
+    accept_headers(request, None, [], deflate)
+    ext = PerMessageDeflate()
+    ext.finalize("permessage-deflate")  # the client's side of the negotiation
+    c = Connection(ConnectionType.CLIENT, extensions=[ext])
+    return WSSession(max_size, deflate), c
+
+
+def test_compressed_messages_round_trip():
+    session, c = deflate_session(100_000)
+    text = "abc" * 10_000
+    got = server_events(c, session, TextMessage(text), TextMessage(text))
+    assert [e.data for e in got] == [text, text]
+    session.send_message(text)
+    out = session.data_to_send()
+    assert len(out) < 1000  # sent compressed
+    c.receive_data(out)
+    assert list(c.events())[0].data == text
+
+
+def test_compression_bomb_is_1009_without_inflating_it():
+    session, c = deflate_session(64 * 1024)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = compressor.compress(b"\0" * (32 * 1024 * 1024)) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    payload = bomb[:-4]
+    assert 65536 > len(payload) > 125
+    frame = bytes([0xC2, 0xFE]) + struct.pack(">H", len(payload)) + b"\0\0\0\0" + payload  # FIN|RSV1 binary, masked
+    got = session.receive_data(frame)
+    assert isinstance(got[-1], CloseReceived) and got[-1].code == 1009
