@@ -180,6 +180,7 @@ class Config:
             max_frame_size=self.h2_max_frame_size,
             max_header_list_size=self.h2_max_header_list_size,
             max_header_block_size=max(65536, self.h2_max_header_list_size),
+            enable_connect_protocol=self.ws != "none",  # WebSocket over HTTP/2 (RFC 8441)
         )
 
     @property

@@ -490,6 +490,9 @@ class H2Protocol(asyncio.Protocol):
             stream.send_error_response(503)
             return
         assert self.info is not None
+        if event.protocol is not None:
+            self._on_connect(stream, event)
+            return
         scope = http_scope(self.info, event.method, event.path, event.query_string, "2",
                            event.headers, ctx.lifespan_state)
         scope["extensions"]["http.request.trailers"] = {}
@@ -498,6 +501,24 @@ class H2Protocol(asyncio.Protocol):
         task = start_task(self.loop, run_asgi(ctx.app, cycle, ctx.tasks))
         if not task.done():
             cycle.task = task
+            ctx.tasks.add(task)
+
+    def _on_connect(self, stream: "H2Stream", event: RequestReceived) -> None:
+        """An extended CONNECT (RFC 8441): WebSocket, or 501 for another protocol."""
+        ctx = self.ctx
+        if event.protocol != "websocket" or not ctx.websocket:
+            stream.send_error_response(501)
+            return
+        from pyre.transport.h2ws import H2WebSocket  # only servers that see WebSocket over HTTP/2 load it
+
+        assert self.info is not None
+        ws = H2WebSocket.start(stream, ctx, self.info, event)
+        if ws is None:
+            return
+        stream.cycle = ws  # type: ignore[assignment]
+        task = start_task(self.loop, run_asgi(ctx.app, ws.ws, ctx.tasks))  # type: ignore[arg-type]
+        if not task.done():
+            ws.task = ws.ws.task = task
             ctx.tasks.add(task)
 
     def _window_updated(self, stream_id: int) -> None:
@@ -605,6 +626,11 @@ class H2Protocol(asyncio.Protocol):
         if self._closed:
             return
         self._closing = True
+        for stream in list(self.streams.values()):
+            close = getattr(stream.cycle, "shutdown", None)
+            if close is not None:
+                close()  # a WebSocket: its close frame (1012) goes out before the GOAWAY
+        self.flush()
         self.session.close(NO_ERROR)
         if not self.streams:
             self._close()

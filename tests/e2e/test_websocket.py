@@ -10,6 +10,7 @@ import os
 import struct
 import zlib
 
+import h2.exceptions
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -393,3 +394,173 @@ def test_real_cli_serves_websocket_with_its_options(start_cli):
 
     assert asyncio.run(talk()) == 1009
     assert running.stop() == 0
+
+
+# -- WebSocket over HTTP/2 (RFC 8441) ----------------------------------------------------------
+
+
+class H2WebSocketClient:
+    """An h2 client connection opening WebSocket streams with extended CONNECT; frames by wsproto."""
+
+    def __init__(self, reader, writer):
+        import h2.config
+        import h2.connection
+
+        self.reader, self.writer = reader, writer
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+        self.events: list = []
+        self.data: dict = {}
+        self.responses: dict = {}
+        self.ended: set = set()
+
+    @classmethod
+    async def open(cls, server):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.bound_port)
+        client = cls(reader, writer)
+        client.conn.initiate_connection()
+        await client.flush()
+        await client.read_until(lambda: any(type(e).__name__ == "RemoteSettingsChanged" for e in client.events))
+        return client
+
+    async def flush(self):
+        data = self.conn.data_to_send()
+        if data:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def read_until(self, done, timeout=5):
+        import h2.events
+
+        async with asyncio.timeout(timeout):
+            while not done():
+                chunk = await self.reader.read(65536)
+                if not chunk:
+                    return
+                for event in self.conn.receive_data(chunk):
+                    self.events.append(event)
+                    if isinstance(event, h2.events.ResponseReceived):
+                        self.responses[event.stream_id] = dict(event.headers)
+                    elif isinstance(event, h2.events.DataReceived):
+                        self.data[event.stream_id] = self.data.get(event.stream_id, b"") + event.data
+                        self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                        self.ended.add(event.stream_id)
+                await self.flush()
+
+    async def connect(self, path=b"/", extra=()):
+        sid = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(sid, [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"http"),
+                                     (b":path", path), (b":authority", b"t"), (b"sec-websocket-version", b"13"),
+                                     *extra])
+        await self.flush()
+        await self.read_until(lambda: sid in self.responses or sid in self.ended)
+        return sid
+
+    async def send(self, sid, data: bytes, end=False):
+        self.conn.send_data(sid, data, end_stream=end)
+        await self.flush()
+
+    def close(self):
+        self.writer.close()
+
+
+async def test_websocket_over_http2(serve):
+    from wsproto.connection import Connection, ConnectionType
+    from wsproto.events import BytesMessage, CloseConnection, TextMessage
+
+    server = await serve(echo)
+    client = await H2WebSocketClient.open(server)
+    try:
+        assert client.conn.remote_settings.get(0x8) == 1  # SETTINGS_ENABLE_CONNECT_PROTOCOL
+        sid = await client.connect(b"/h2?x=1", [(b"sec-websocket-protocol", b"v1")])
+        assert client.responses[sid][b":status"] == b"200"
+        assert client.responses[sid][b"sec-websocket-protocol"] == b"v1"
+        ws = Connection(ConnectionType.CLIENT)
+        await client.send(sid, ws.send(TextMessage("over h2")) + ws.send(BytesMessage(b"\x01\x02")) +
+                          ws.send(TextMessage("scope")))
+        received = []
+
+        def got_three():
+            ws.receive_data(client.data.pop(sid, b""))
+            received.extend(ws.events())
+            return len(received) >= 3
+
+        await client.read_until(got_three)
+        assert received[0].data == "over h2" and received[1].data == b"\x01\x02"
+        scope = json.loads(received[2].data)
+        assert scope["http_version"] == "2" and scope["path"] == "/h2" and scope["query_string"] == "x=1"
+        assert scope["subprotocols"] == ["v1"]
+        await client.send(sid, ws.send(CloseConnection(code=1000, reason="done")))
+        await client.read_until(lambda: sid in client.ended)
+        ws.receive_data(client.data.pop(sid, b""))
+        closing = [e for e in ws.events() if isinstance(e, CloseConnection)]
+        assert closing and closing[0].code == 1000
+    finally:
+        client.close()
+
+
+async def test_websocket_over_http2_refusals(serve):
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.close"})
+
+    server = await serve(app)
+    client = await H2WebSocketClient.open(server)
+    try:
+        sid = await client.connect()
+        assert client.responses[sid][b":status"] == b"403"
+        sid3 = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(sid3, [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"http"),
+                                        (b":path", b"/"), (b":authority", b"t"), (b"sec-websocket-version", b"8")])
+        await client.flush()
+        await client.read_until(lambda: sid3 in client.responses)
+        assert client.responses[sid3][b":status"] == b"400"
+        sid4 = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(sid4, [(b":method", b"CONNECT"), (b":protocol", b"webtransport"), (b":scheme", b"http"),
+                                        (b":path", b"/"), (b":authority", b"t")])
+        await client.flush()
+        await client.read_until(lambda: sid4 in client.responses)
+        assert client.responses[sid4][b":status"] == b"501"
+    finally:
+        client.close()
+
+
+async def test_ws_none_does_not_announce_extended_connect(serve):
+    server = await serve(echo, ws="none")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.bound_port)
+    client = H2WebSocketClient(reader, writer)
+    client.conn.initiate_connection()
+    await client.flush()
+    try:
+        await client.read_until(lambda: any(type(e).__name__ == "RemoteSettingsChanged" for e in client.events))
+        assert client.conn.remote_settings.get(0x8) in (None, 0)
+    finally:
+        client.close()
+
+
+async def test_websocket_over_http2_is_closed_1012_on_shutdown(serve):
+    from wsproto.connection import Connection, ConnectionType
+    from wsproto.events import CloseConnection, TextMessage
+
+    server = await serve(echo)
+    client = await H2WebSocketClient.open(server)
+    try:
+        sid = await client.connect()
+        ws = Connection(ConnectionType.CLIENT)
+        await client.send(sid, ws.send(TextMessage("hi")))
+        await client.read_until(lambda: sid in client.data)
+        server.should_exit = True
+        closing = []
+
+        def got_close():
+            ws.receive_data(client.data.pop(sid, b""))
+            closing.extend(e for e in ws.events() if isinstance(e, CloseConnection))
+            return bool(closing)
+
+        try:
+            await client.read_until(got_close)
+        except h2.exceptions.ProtocolError:
+            pass  # the h2 client library refuses frames after the GOAWAY that follows
+        assert closing and closing[0].code == 1012
+    finally:
+        client.close()

@@ -6,7 +6,15 @@ and close events and queues frames, with a bound on message size that also holds
 for compressed messages. Neither reads a clock nor does I/O.
 """
 
-from .handshake import HandshakeError, WebSocketRequest, accept_headers, check_upgrade, is_websocket_upgrade
+from .handshake import (
+    HandshakeError,
+    WebSocketRequest,
+    accept_headers,
+    check_connect,
+    check_upgrade,
+    is_websocket_upgrade,
+    negotiate,
+)
 from .session import CloseReceived, MessageReceived, PongReceived, WSSession
 
 __all__ = [
@@ -17,6 +25,8 @@ __all__ = [
     "WSSession",
     "WebSocketRequest",
     "accept_headers",
+    "check_connect",
     "check_upgrade",
     "is_websocket_upgrade",
+    "negotiate",
 ]

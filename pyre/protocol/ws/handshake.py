@@ -1,4 +1,5 @@
-"""The WebSocket opening handshake over HTTP/1.1 (RFC 6455 §4.2), server side.
+"""The WebSocket opening handshake, server side: over HTTP/1.1 (RFC 6455 §4.2) and
+over HTTP/2 with extended CONNECT (RFC 8441 §5).
 
 ``check_upgrade`` validates an upgrade request whose head the HTTP/1.1 parser has
 already checked; a request that cannot be a WebSocket handshake raises
@@ -17,7 +18,16 @@ from typing import List, Optional, Sequence, Tuple
 
 from wsproto.extensions import PerMessageDeflate
 
-__all__ = ["HandshakeError", "WebSocketRequest", "accept_headers", "accept_key", "check_upgrade", "is_websocket_upgrade"]
+__all__ = [
+    "HandshakeError",
+    "WebSocketRequest",
+    "accept_headers",
+    "accept_key",
+    "check_connect",
+    "check_upgrade",
+    "is_websocket_upgrade",
+    "negotiate",
+]
 
 Headers = List[Tuple[bytes, bytes]]
 
@@ -60,6 +70,16 @@ def check_upgrade(method: str, http_version: str, headers: Sequence[Tuple[bytes,
         raise HandshakeError(400, f"a WebSocket handshake must be a GET, not {method}")
     if http_version != "1.1":
         raise HandshakeError(400, f"a WebSocket handshake needs HTTP/1.1, not HTTP/{http_version}")
+    return _check(headers, True)
+
+
+def check_connect(headers: Sequence[Tuple[bytes, bytes]]) -> WebSocketRequest:
+    """Validate the fields of an extended CONNECT with ``:protocol websocket`` (RFC 8441):
+    no key, the same version, subprotocol and extension fields."""
+    return _check(headers, False)
+
+
+def _check(headers: Sequence[Tuple[bytes, bytes]], needs_key: bool) -> WebSocketRequest:
     keys: List[bytes] = []
     versions: List[bytes] = []
     subprotocols: List[str] = []
@@ -75,6 +95,8 @@ def check_upgrade(method: str, http_version: str, headers: Sequence[Tuple[bytes,
             extensions += [t.strip().decode("latin-1") for t in value.split(b",") if t.strip()]
     if versions != [b"13"]:
         raise HandshakeError(426, "unsupported Sec-WebSocket-Version", [(b"sec-websocket-version", b"13")])
+    if not needs_key:
+        return WebSocketRequest(b"", subprotocols, extensions)
     if len(keys) != 1:
         raise HandshakeError(400, "missing or repeated Sec-WebSocket-Key")
     try:
@@ -96,13 +118,26 @@ def accept_headers(
     extra: Sequence[Tuple[bytes, bytes]],
     deflate: Optional[PerMessageDeflate],
 ) -> Headers:
-    """The fields of the ``101`` answer. ``deflate`` (if offered by the client and
-    enabled here) is configured by the negotiation and its response parameters added."""
+    """The fields of the ``101`` answer over HTTP/1.1 (see :func:`negotiate`)."""
     headers: Headers = [
         (b"upgrade", b"websocket"),
         (b"connection", b"Upgrade"),
         (b"sec-websocket-accept", accept_key(request.key)),
     ]
+    return negotiate(request, subprotocol, extra, deflate, headers)
+
+
+def negotiate(
+    request: WebSocketRequest,
+    subprotocol: Optional[str],
+    extra: Sequence[Tuple[bytes, bytes]],
+    deflate: Optional[PerMessageDeflate],
+    headers: Optional[Headers] = None,
+) -> Headers:
+    """The accepting answer's subprotocol and extension fields, then the application's
+    ``extra`` fields (except those already set), after ``headers``. ``deflate`` (if
+    the client offered it and it is enabled here) is configured by the negotiation."""
+    headers = [] if headers is None else headers
     if subprotocol is not None:
         headers.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
     if deflate is not None:
