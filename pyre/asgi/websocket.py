@@ -46,6 +46,12 @@ class WebSocketStream(Protocol):
     async def drain(self) -> None: ...
 
 
+def _sendable_close_code(code: int) -> bool:
+    """RFC 6455 §7.4: the codes an endpoint may put in a close frame (registered ones,
+    and 3000-4999 for libraries and applications)."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
 def _headers(value: Any, what: str) -> Headers:
     out: Headers = []
     for pair in value or ():
@@ -185,6 +191,9 @@ class WebSocketCycle:
                 reason = message.get("reason") or ""
                 if isinstance(code, bool) or not isinstance(code, int) or not isinstance(reason, str):
                     raise RuntimeError(f"websocket.close: invalid code or reason {code!r}, {reason!r}")
+                if not _sendable_close_code(code):
+                    raise RuntimeError(f"websocket.close: {code} cannot be sent in a close frame "
+                                       "(use 1000-1003, 1007-1014 or 3000-4999)")
                 self.state = _CLOSED
                 if not self._disconnected:
                     stream.close(code, reason)

@@ -63,7 +63,7 @@ def switch_to_ws(ctx: ServerContext, transport: asyncio.BaseTransport, info: Con
         transport.write(encode_simple_response(exc.status, body, default_lines=ctx.server_line + ctx.date_line + lines))  # type: ignore[attr-defined]
         transport.close()
         return
-    conn = WSProtocol(ctx, transport, info, handshake, trailing_data)
+    conn = WSProtocol(ctx, transport, info, handshake, trailing_data, request)
     transport.set_protocol(conn)
     scope = websocket_scope(info, request.path, request.query, request.http_version, headers,
                             handshake.subprotocols, ctx.lifespan_state)
@@ -74,7 +74,7 @@ class WSProtocol(asyncio.Protocol):
     """One WebSocket connection over HTTP/1.1; the cycle's :class:`WebSocketStream`."""
 
     def __init__(self, ctx: ServerContext, transport: asyncio.BaseTransport, info: ConnectionInfo,
-                 handshake: WebSocketRequest, trailing_data: bytes) -> None:
+                 handshake: WebSocketRequest, trailing_data: bytes, request: Any = None) -> None:
         self.ctx = ctx
         self.loop = ctx.loop
         self.transport: Optional[asyncio.BaseTransport] = transport
@@ -90,6 +90,9 @@ class WSProtocol(asyncio.Protocol):
         self._drain_waiters: List[asyncio.Future] = []
         self._ping_outstanding = False
         self._deny_chunked = False
+        self._target = b""
+        if request is not None:
+            self._target = request.path + b"?" + request.query if request.query else request.path
         ctx.connections.add(self)
         # Until the application accepts, nothing more is read (and nothing buffered).
         self._pause_reading()
@@ -205,6 +208,7 @@ class WSProtocol(asyncio.Protocol):
         head += [name + b": " + value + b"\r\n" for name, value in fields]
         head.append(b"\r\n")
         self.transport.write(b"".join(head))  # type: ignore[attr-defined]
+        self._log_access(101)
         self.session = WSSession(ctx.ws_max_size, deflate if deflate is not None and deflate.enabled() else None)
         self.phase = _OPEN
         if ctx.ws_ping_interval:
@@ -238,6 +242,7 @@ class WSProtocol(asyncio.Protocol):
             return
         ctx = self.ctx
         body = _REASONS.get(status, b"Error") + b"\n"
+        self._log_access(status)
         self.transport.write(encode_simple_response(status, body, default_lines=ctx.server_line + ctx.date_line + ctx.extra_lines))  # type: ignore[attr-defined]
         self._close_transport()
 
@@ -252,6 +257,7 @@ class WSProtocol(asyncio.Protocol):
         except InvalidResponse as exc:
             raise RuntimeError(f"websocket.http.response.start: {exc}") from None
         self._deny_chunked = framing == FRAME_CHUNKED
+        self._log_access(status)
         self.transport.write(head)  # type: ignore[attr-defined]
 
     def deny_body(self, body: bytes, more_body: bool) -> None:
@@ -298,6 +304,13 @@ class WSProtocol(asyncio.Protocol):
             self.close(_SERVICE_RESTART, "server shutting down")
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _log_access(self, status: int) -> None:
+        ctx = self.ctx
+        if ctx.access_log and ctx.access_logger.isEnabledFor(logging.INFO):
+            client = self.info.client
+            ctx.access_logger.info('%s - "WebSocket %s" %d', f"{client[0]}:{client[1]}" if client else "-",
+                                   self._target.decode("ascii", "backslashreplace"), status)
 
     def _flush(self) -> None:
         if self.session is not None and self.transport is not None:

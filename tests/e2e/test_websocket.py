@@ -564,3 +564,49 @@ async def test_websocket_over_http2_is_closed_1012_on_shutdown(serve):
         assert closing and closing[0].code == 1012
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("code", [999, 1004, 1005, 1006, 1015, 2000, 5000])
+async def test_a_close_code_that_cannot_be_sent_is_an_app_error(serve, code):
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": code})
+
+    server = await serve(app)
+    async with websockets.connect(ws_url(server)) as ws:
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+    assert info.value.rcvd.code == 1011
+
+
+async def test_send_waits_for_a_client_that_does_not_read(serve, raw):
+    sent = []
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        for i in range(256):  # 64 MiB if nothing held it back
+            await send({"type": "websocket.send", "bytes": b"x" * 262144})
+            sent.append(i)
+
+    server = await serve(app)
+    conn = await raw(server)
+    conn.transport.pause_reading()  # never read: the kernel buffers fill, then the server's
+    await conn.send(handshake())
+    await asyncio.sleep(1.0)
+    assert len(sent) < 64, len(sent)  # the app is held back, not buffering the whole response
+    protocols = [c for c in server.context.connections if type(c).__name__ == "WSProtocol"]
+    assert protocols and protocols[0].transport.get_write_buffer_size() < 4 * 1024 * 1024
+
+
+async def test_access_log_lines(serve, caplog):
+    import logging
+
+    server = await serve(echo, log_level="info")
+    with caplog.at_level(logging.INFO, logger="pyre.access"):
+        async with websockets.connect(ws_url(server, "/a?b=1")) as ws:
+            await ws.send("x")
+            await ws.recv()
+    lines = [r.getMessage() for r in caplog.records if r.name == "pyre.access"]
+    assert any(line.endswith('"WebSocket /a?b=1" 101') for line in lines), lines
