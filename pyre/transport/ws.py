@@ -43,6 +43,7 @@ __all__ = ["WSProtocol", "switch_to_ws"]
 logger = logging.getLogger("pyre.error")
 
 _REASONS = {400: b"Bad Request", 403: b"Forbidden", 426: b"Upgrade Required", 500: b"Internal Server Error"}
+_CORK_LIMIT = 65536  # bytes of frames held back for one write
 _CLOSE_TIMEOUT = 5.0  # how long to wait for the peer's answer to our close frame
 _SERVICE_RESTART = 1012
 _INTERNAL_ERROR = 1011
@@ -90,6 +91,7 @@ class WSProtocol(asyncio.Protocol):
         self._drain_waiters: List[asyncio.Future] = []
         self._ping_outstanding = False
         self._deny_chunked = False
+        self._flush_scheduled = False
         self._target = b""
         if request is not None:
             self._target = request.path + b"?" + request.query if request.query else request.path
@@ -226,7 +228,13 @@ class WSProtocol(asyncio.Protocol):
         if self.session is None or self.transport is None:
             return
         self.session.send_message(data)
-        self._flush()
+        # Corked: what the application sends in one step (and the answers to one read)
+        # leaves in one write at the end of this loop iteration, not one write per message.
+        if self.session.buffered >= _CORK_LIMIT:
+            self._flush()  # a large step goes out now, so the write buffer's backpressure applies
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
 
     def close(self, code: int, reason: str) -> None:
         if self.session is None or self.transport is None or self.phase >= _CLOSING:
@@ -313,6 +321,7 @@ class WSProtocol(asyncio.Protocol):
                                    self._target.decode("ascii", "backslashreplace"), status)
 
     def _flush(self) -> None:
+        self._flush_scheduled = False
         if self.session is not None and self.transport is not None:
             data = self.session.data_to_send()
             if data:

@@ -94,15 +94,28 @@ class BoundedPerMessageDeflate(PerMessageDeflate):
         return result
 
 
+def _unmask(data: bytes, mask: bytes) -> bytes:
+    """XOR ``data`` with the repeated 4-byte ``mask`` (RFC 6455 §5.3), as one big-integer operation."""
+    n = len(data)
+    if not n:
+        return b""
+    key = (mask * ((n + 3) // 4))[:n]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
+
+
 class WSSession:
     """One server-side WebSocket connection, without I/O."""
 
-    __slots__ = ("max_size", "backlog", "_conn", "_parts", "_size", "_text", "_out", "_closed")
+    __slots__ = ("max_size", "backlog", "_conn", "_parts", "_size", "_text", "_out", "_closed", "_plain", "_fast")
 
-    def __init__(self, max_size: int, deflate: Optional[PerMessageDeflate] = None, trailing_data: bytes = b"") -> None:
+    def __init__(self, max_size: int, deflate: Optional[PerMessageDeflate] = None, trailing_data: bytes = b"",
+                 fast: bool = True) -> None:
         self.max_size = max_size
         extensions = [deflate] if deflate is not None and deflate.enabled() else []
         self._conn = Connection(ConnectionType.SERVER, extensions=extensions)
+        self._plain = not extensions  # frames can be built without wsproto
+        # The fast path reads frames itself until the first one it leaves to wsproto.
+        self._fast: Optional[bytearray] = bytearray() if fast and not extensions else None
         self._parts: List[Union[str, bytes]] = []
         self._size = 0
         self._text = False
@@ -110,7 +123,7 @@ class WSSession:
         self._closed = False
         self.backlog = False  # frames received but not parsed yet (see receive_data)
         if trailing_data:
-            self._conn.receive_data(trailing_data)
+            self._handover(trailing_data)
 
     @property
     def closed(self) -> bool:
@@ -131,16 +144,25 @@ class WSSession:
         events: List[Event] = []
         if self._closed and self._conn.state is not ConnectionState.LOCAL_CLOSING:
             return events
-        if data is None or data:
+        self.backlog = False
+        produced = 0
+        if self._fast is not None:
+            if data is None:
+                self._handover(None)
+            else:
+                self._fast += data
+                produced = self._read_fast(max_messages, events)
+                if self._fast is not None:
+                    return events
+                data = b""  # handed over: wsproto goes on from the same frame boundary
+        elif data is None or data:
             try:
                 self._conn.receive_data(data)
             except Exception:  # noqa: BLE001 - wsproto raises if data arrives in a closed state
                 return events
-        self.backlog = False
-        if max_messages is not None and max_messages <= 0:
+        if max_messages is not None and produced >= max_messages:
             self.backlog = True
             return events
-        produced = 0
         for event in self._conn.events():
             if isinstance(event, Message):
                 before = len(events)
@@ -161,6 +183,79 @@ class WSSession:
                 self._on_close(event, events)
                 break
         return events
+
+    def _read_fast(self, max_messages: Optional[int], events: List[Event]) -> int:
+        """Whole, unfragmented, masked text/binary frames and pings, read here (the common
+        case, several times cheaper than wsproto's generators); anything else (a
+        fragment, a close or pong, reserved bits or opcodes, an unmasked or oversized
+        frame, a non-minimal length, invalid UTF-8) hands the stream over to wsproto at
+        that frame's boundary, for good. Returns the number of messages produced."""
+        buf = self._fast
+        assert buf is not None
+        produced = 0
+        while True:
+            if max_messages is not None and produced >= max_messages:
+                self.backlog = bool(buf)
+                return produced
+            size = len(buf)
+            if size < 2:
+                return produced
+            first, second = buf[0], buf[1]
+            opcode = first & 0x0F
+            if first & 0xF0 != 0x80 or not second & 0x80 or opcode not in (0x1, 0x2, 0x9):
+                break
+            length = second & 0x7F
+            pos = 2
+            if length == 126:
+                if size < 4:
+                    return produced
+                length = (buf[2] << 8) | buf[3]
+                pos = 4
+                if length < 126:
+                    break
+            elif length == 127:
+                if size < 10:
+                    return produced
+                length = int.from_bytes(buf[2:10], "big")
+                pos = 10
+                if length < 65536:
+                    break
+            if length > self.max_size or (opcode == 0x9 and length > 125):
+                break
+            end = pos + 4 + length
+            if size < end:
+                return produced
+            payload = _unmask(bytes(buf[pos + 4 : end]), bytes(buf[pos : pos + 4]))
+            if opcode == 0x1:
+                try:
+                    text = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    break
+                del buf[:end]
+                events.append(MessageReceived(text))
+                produced += 1
+            elif opcode == 0x2:
+                del buf[:end]
+                events.append(MessageReceived(payload))
+                produced += 1
+            else:  # ping: answer with a pong carrying the same payload
+                del buf[:end]
+                if not self._closed:
+                    self._out += bytes((0x8A, length)) + payload
+        self._handover(b"")
+        return produced
+
+    def _handover(self, data: Optional[bytes]) -> None:
+        """From now on wsproto reads the stream: what the fast path holds, then ``data``."""
+        held = bytes(self._fast) if self._fast else b""
+        self._fast = None
+        try:
+            if held:
+                self._conn.receive_data(held)
+            if data is None or data:
+                self._conn.receive_data(data)
+        except Exception:  # noqa: BLE001 - wsproto raises if data arrives in a closed state
+            pass
 
     def _on_message(self, event: Message, events: List[Event]) -> None:
         data = event.data
@@ -215,7 +310,25 @@ class WSSession:
         """Queue a text (``str``) or binary message; nothing once closed."""
         if self._closed:
             return
-        if isinstance(data, str):
+        if self._plain:
+            # Without an extension a server frame is a fixed header and the payload,
+            # unmasked (RFC 6455 §5.2): built here, without wsproto's frame objects.
+            if type(data) is str:
+                payload = data.encode("utf-8")
+                first = 0x81
+            else:
+                payload = bytes(data)
+                first = 0x82
+            n = len(payload)
+            out = self._out
+            if n < 126:
+                out += bytes((first, n))
+            elif n < 65536:
+                out += bytes((first, 126)) + n.to_bytes(2, "big")
+            else:
+                out += bytes((first, 127)) + n.to_bytes(8, "big")
+            out += payload
+        elif isinstance(data, str):
             self._out += self._conn.send(TextMessage(data=data))
         else:
             self._out += self._conn.send(BytesMessage(data=bytes(data)))
@@ -231,6 +344,11 @@ class WSSession:
     def ping(self, payload: bytes = b"") -> None:
         if not self._closed:
             self._out += self._conn.send(Ping(payload=payload))
+
+    @property
+    def buffered(self) -> int:
+        """Bytes queued and not yet taken by ``data_to_send``."""
+        return len(self._out)
 
     def data_to_send(self) -> bytes:
         data = bytes(self._out)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 import zlib
 
+import pytest
+
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.extensions import PerMessageDeflate
@@ -139,3 +141,13 @@ def test_compression_bomb_is_1009_without_inflating_it():
     frame = bytes([0xC2, 0xFE]) + struct.pack(">H", len(payload)) + b"\0\0\0\0" + payload  # FIN|RSV1 binary, masked
     got = session.receive_data(frame)
     assert isinstance(got[-1], CloseReceived) and got[-1].code == 1009
+
+
+@pytest.mark.parametrize("data", ["", "a", "é" * 200, b"x" * 125, b"x" * 126, b"y" * 65535, b"z" * 65536, "q" * 70000])
+def test_frames_built_without_wsproto_are_wsprotos_bytes(data):
+    session = WSSession(10**7)
+    session.send_message(data)
+    reference = Connection(ConnectionType.SERVER)
+    event = TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data)
+    assert session.buffered == len(reference.send(event))
+    assert session.data_to_send() == Connection(ConnectionType.SERVER).send(event)
