@@ -9,6 +9,7 @@ or ``on`` take the same path.
     json    GET  -> 200 {"message": "Hello, world!"} (json.dumps per request)
     echo    POST -> 200 the request body, read in full (content-length)
     stream  GET  -> 200 ten small body chunks, no content-length (chunked)
+    ws_echo WebSocket -> accepts, echoes every text/bytes message until disconnect
 
 The expected bodies are exported (``HELLO_BODY``, ``json_body()``,
 ``STREAM_BODY``) so that the harness can verify a server before measuring it.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import json as _json
 
-__all__ = ["hello", "json", "echo", "stream", "HELLO_BODY", "STREAM_CHUNKS", "STREAM_BODY", "json_body"]
+__all__ = ["hello", "json", "echo", "stream", "ws_echo", "HELLO_BODY", "STREAM_CHUNKS", "STREAM_BODY", "json_body"]
 
 HELLO_BODY = b"Hello, world!"
 STREAM_CHUNKS = [b"chunk-%d\n" % i for i in range(10)]
@@ -114,5 +115,26 @@ async def stream(scope, receive, send) -> None:
         for chunk in STREAM_CHUNKS:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+    elif scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+
+
+async def ws_echo(scope, receive, send) -> None:
+    """WebSocket echo (bench/ws.py): accept, then send every message back as it came."""
+    if scope["type"] == "websocket":
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                text = message.get("text")
+                if text is not None:
+                    await send({"type": "websocket.send", "text": text})
+                else:
+                    await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
+            elif message["type"] == "websocket.disconnect":
+                return
     elif scope["type"] == "lifespan":
         await _lifespan(receive, send)
