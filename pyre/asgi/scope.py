@@ -111,30 +111,15 @@ def websocket_scope(
     subprotocols: list,
     state: Optional[Dict[str, Any]],
 ) -> Dict[str, Any]:
-    """The ``websocket`` scope (asgiref www spec): ``ws``/``wss``, the client's
-    subprotocols, and the denial-response extension."""
-    root_path = info.root_path
-    path = decode_path(raw_path)
-    if root_path:
-        path = root_path + path
-        raw_path = info.raw_root_path + raw_path
-    scope = {
-        "type": "websocket",
-        "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
-        "http_version": http_version,
-        "server": info.server,
-        "client": info.client,
-        "scheme": "wss" if info.scheme == "https" else "ws",
-        "root_path": root_path,
-        "path": path,
-        "raw_path": raw_path,
-        "query_string": query,
-        "headers": headers,
-        "subprotocols": subprotocols,
-        "extensions": {"websocket.http.response": {}},
-    }
-    if info.tls is not None:
-        scope["extensions"]["tls"] = tls_extension(info.tls)
-    if state is not None:
-        scope["state"] = state.copy()
+    """The ``websocket`` scope (asgiref www spec): the ``http`` scope's connection and
+    target keys, with ``ws``/``wss``, the client's subprotocols and the denial-response
+    extension instead of the method and the HTTP response extensions."""
+    scope = http_scope(info, "GET", raw_path, query, http_version, headers, state)
+    del scope["method"]
+    scope["type"] = "websocket"
+    scope["scheme"] = "wss" if info.scheme == "https" else "ws"
+    scope["subprotocols"] = subprotocols
+    extensions = scope["extensions"]
+    del extensions["http.response.trailers"], extensions["http.response.pathsend"]
+    extensions["websocket.http.response"] = {}
     return scope

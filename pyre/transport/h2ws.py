@@ -26,13 +26,11 @@ from pyre.asgi.websocket import WebSocketCycle
 from pyre.protocol.ws import CloseReceived, HandshakeError, MessageReceived, WSSession
 from pyre.protocol.ws.handshake import WebSocketRequest, check_connect, negotiate
 from pyre.protocol.ws.session import BoundedPerMessageDeflate
+from pyre.transport.ws import CLOSE_TIMEOUT, SERVICE_RESTART
 
 __all__ = ["H2WebSocket"]
 
 logger = logging.getLogger("pyre.error")
-
-_CLOSE_TIMEOUT = 5.0
-_SERVICE_RESTART = 1012
 
 
 class H2WebSocket:
@@ -132,7 +130,7 @@ class H2WebSocket:
         self.stream.send_body(b"", True)  # the head goes out now
         self.session = WSSession(ctx.ws_max_size, deflate if deflate is not None and deflate.enabled() else None)
         if ctx.shutting_down:
-            self.close(_SERVICE_RESTART, "server shutting down")
+            self.close(SERVICE_RESTART, "server shutting down")
             return
         pending, self._pending = self._pending, []
         if pending:
@@ -150,12 +148,12 @@ class H2WebSocket:
         self.session.close(code, reason)
         self._flush()
         # Wait for the client's close frame, not forever.
-        self._timer = self.stream.conn.loop.call_later(_CLOSE_TIMEOUT, self._end_stream)
+        self._timer = self.stream.conn.loop.call_later(CLOSE_TIMEOUT, self._end_stream)
 
     def shutdown(self) -> None:
         """Graceful server shutdown: close with 1012 (service restart)."""
         if self.session is not None:
-            self.close(_SERVICE_RESTART, "server shutting down")
+            self.close(SERVICE_RESTART, "server shutting down")
 
     def reject(self, status: int) -> None:
         self.stream.send_error_response(status)

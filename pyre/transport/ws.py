@@ -44,8 +44,8 @@ logger = logging.getLogger("pyre.error")
 
 _REASONS = {400: b"Bad Request", 403: b"Forbidden", 426: b"Upgrade Required", 500: b"Internal Server Error"}
 _CORK_LIMIT = 65536  # bytes of frames held back for one write
-_CLOSE_TIMEOUT = 5.0  # how long to wait for the peer's answer to our close frame
-_SERVICE_RESTART = 1012
+CLOSE_TIMEOUT = 5.0  # how long to wait for the peer's answer to our close frame
+SERVICE_RESTART = 1012  # the close code of a graceful shutdown
 _INTERNAL_ERROR = 1011
 
 _CONNECTING, _OPEN, _CLOSING, _DONE = 0, 1, 2, 3
@@ -216,7 +216,7 @@ class WSProtocol(asyncio.Protocol):
         if ctx.ws_ping_interval:
             self.deadline = self.loop.time() + ctx.ws_ping_interval
         if ctx.shutting_down:
-            self.close(_SERVICE_RESTART, "server shutting down")
+            self.close(SERVICE_RESTART, "server shutting down")
             return
         pending = bytes(self._pending)
         self._pending = bytearray()
@@ -242,7 +242,7 @@ class WSProtocol(asyncio.Protocol):
         self.session.close(code, reason)
         self._flush()
         self.phase = _CLOSING
-        self.deadline = self.loop.time() + _CLOSE_TIMEOUT  # wait for the peer's answer, not forever
+        self.deadline = self.loop.time() + CLOSE_TIMEOUT  # wait for the peer's answer, not forever
         self._resume_reading()
 
     def reject(self, status: int) -> None:
@@ -304,12 +304,12 @@ class WSProtocol(asyncio.Protocol):
         self._ping_outstanding = True
         self.session.ping(b"pyre")
         self._flush()
-        self.deadline = self.loop.time() + (self.ctx.ws_ping_timeout or _CLOSE_TIMEOUT)
+        self.deadline = self.loop.time() + (self.ctx.ws_ping_timeout or CLOSE_TIMEOUT)
 
     def shutdown(self) -> None:
         """Graceful shutdown: close an open WebSocket with 1012 (service restart)."""
         if self.phase == _OPEN:
-            self.close(_SERVICE_RESTART, "server shutting down")
+            self.close(SERVICE_RESTART, "server shutting down")
 
     # -- helpers -------------------------------------------------------------------------------
 

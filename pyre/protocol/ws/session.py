@@ -106,7 +106,7 @@ def _unmask(data: bytes, mask: bytes) -> bytes:
 class WSSession:
     """One server-side WebSocket connection, without I/O."""
 
-    __slots__ = ("max_size", "backlog", "_conn", "_parts", "_size", "_text", "_out", "_closed", "_plain", "_fast")
+    __slots__ = ("max_size", "backlog", "_conn", "_parts", "_size", "_out", "_closed", "_plain", "_fast")
 
     def __init__(self, max_size: int, deflate: Optional[PerMessageDeflate] = None, trailing_data: bytes = b"",
                  fast: bool = True) -> None:
@@ -118,7 +118,6 @@ class WSSession:
         self._fast: Optional[bytearray] = bytearray() if fast and not extensions else None
         self._parts: List[Union[str, bytes]] = []
         self._size = 0
-        self._text = False
         self._out = bytearray()
         self._closed = False
         self.backlog = False  # frames received but not parsed yet (see receive_data)
@@ -259,8 +258,8 @@ class WSSession:
 
     def _on_message(self, event: Message, events: List[Event]) -> None:
         data = event.data
-        self._size += len(data)  # characters for text: a lower bound of its bytes
-        if self._size > self.max_size or (isinstance(data, str) and len(data.encode("utf-8")) > self.max_size):
+        self._size += len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+        if self._size > self.max_size:
             self._fail(MESSAGE_TOO_BIG, "message too big", events)
             return
         if data:
@@ -276,9 +275,6 @@ class WSSession:
                 message = "" if text else b""
             self._parts = []
             self._size = 0
-            if text and len(message.encode("utf-8")) > self.max_size:  # type: ignore[union-attr]
-                self._fail(MESSAGE_TOO_BIG, "message too big", events)
-                return
             events.append(MessageReceived(message))
 
     def _on_close(self, event: CloseConnection, events: List[Event]) -> None:
