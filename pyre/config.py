@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from pyre.errors import ConfigError
 from pyre.protocol.h1.parsing import H1Limits
+from pyre.trusted_hosts import parse_trusted
 
 __all__ = ["Config", "LOG_LEVELS"]
 
@@ -26,6 +27,7 @@ _CHOICES = {
     "loop": ("auto", "asyncio", "uvloop"),
     "lifespan": ("auto", "on", "off"),
     "interface": ("auto", "asgi3", "asgi2"),
+    "proxy_headers_source": ("x-forwarded", "forwarded", "auto"),
 }
 
 
@@ -53,7 +55,7 @@ class Config:
         root_path: str = "",
         factory: bool = False,
         app_dir: Optional[str] = None,
-        log_level: Union[str, int, None] = "info",
+        log_level: Union[str, int, None] = None,
         access_log: bool = True,
         use_colors: Optional[bool] = None,
         timeout_keep_alive: float = 5,
@@ -87,6 +89,26 @@ class Config:
         ws_ping_interval: Optional[float] = 20.0,
         ws_ping_timeout: Optional[float] = 20.0,
         ws_per_message_deflate: bool = True,
+        reuse_port: bool = False,
+        uds_perms: Optional[int] = None,
+        limit_max_requests: Optional[int] = None,
+        limit_max_requests_jitter: int = 0,
+        limit_max_rss: Optional[int] = None,
+        timeout_worker_healthcheck: float = 5.0,
+        reload: bool = False,
+        reload_dirs: Optional[List[str]] = None,
+        reload_includes: Optional[List[str]] = None,
+        reload_excludes: Optional[List[str]] = None,
+        reload_delay: float = 0.25,
+        proxy_headers: bool = True,
+        proxy_headers_source: str = "x-forwarded",
+        forwarded_allow_ips: Union[str, List[str], None] = None,
+        proxy_protocol: bool = False,
+        metrics_port: Optional[int] = None,
+        metrics_host: Optional[str] = None,
+        log_config: Union[str, Dict[str, Any], None] = None,
+        access_log_format: Optional[str] = None,
+        access_log_json: bool = False,
     ) -> None:
         if not (isinstance(app, str) or callable(app)):
             raise ConfigError(f"app: expected an ASGI application or 'module:attribute', got {app!r}")
@@ -144,6 +166,39 @@ class Config:
         self.workers = _int("workers", workers, 1)
         if self.workers > 1 and not isinstance(app, str):
             raise ConfigError("workers: more than one worker needs the app as an import string 'module:attribute'")
+        self.reuse_port = bool(reuse_port)
+        if self.reuse_port and (uds is not None or fd is not None):
+            raise ConfigError("reuse_port: only for TCP sockets (not with uds or fd)")
+        self.uds_perms = None if uds_perms is None else _int("uds_perms", uds_perms, 0, 0o7777)
+        self.limit_max_requests = (
+            None if not limit_max_requests else _int("limit_max_requests", limit_max_requests, 1)
+        )
+        self.limit_max_requests_jitter = _int("limit_max_requests_jitter", limit_max_requests_jitter, 0)
+        self.limit_max_rss = None if not limit_max_rss else _int("limit_max_rss", limit_max_rss, 1)
+        self.timeout_worker_healthcheck = _seconds("timeout_worker_healthcheck", timeout_worker_healthcheck)
+        self.reload = bool(reload)
+        self.reload_dirs = _str_list("reload_dirs", reload_dirs)
+        self.reload_includes = _str_list("reload_includes", reload_includes)
+        self.reload_excludes = _str_list("reload_excludes", reload_excludes)
+        self.reload_delay = _seconds("reload_delay", reload_delay, allow_zero=True)
+        if self.reload and not isinstance(app, str):
+            raise ConfigError("reload: needs the app as an import string 'module:attribute'")
+        self.proxy_headers = bool(proxy_headers)
+        if forwarded_allow_ips is None:
+            forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+        if isinstance(forwarded_allow_ips, str):
+            forwarded_allow_ips = [item.strip() for item in forwarded_allow_ips.split(",") if item.strip()]
+        self.forwarded_allow_ips = _str_list("forwarded_allow_ips", forwarded_allow_ips)
+        self.trusted_proxies = parse_trusted(self.forwarded_allow_ips)
+        self.proxy_headers_source = _choice("proxy_headers_source", proxy_headers_source)
+        self.proxy_protocol = bool(proxy_protocol)
+        self.metrics_port = None if metrics_port is None else _int("metrics_port", metrics_port, 0, 65535)
+        self.metrics_host = _str("metrics_host", metrics_host if metrics_host is not None else self.host)
+        if log_config is not None and not isinstance(log_config, dict):
+            log_config = _path("log_config", log_config)
+        self.log_config = log_config
+        self.access_log_format = None if not access_log_format else _str("access_log_format", access_log_format)
+        self.access_log_json = bool(access_log_json)
         if sum(x is not None for x in (uds, fd)) > 1:
             raise ConfigError("uds and fd: give at most one of them")
         # TLS: the files are read when the server starts (pyre.tls), not here.
@@ -161,8 +216,29 @@ class Config:
                     raise ConfigError(f"{name}: needs ssl_certfile (the server certificate)")
             if self.ssl_cert_reqs:
                 raise ConfigError("ssl_cert_reqs: needs ssl_certfile (the server certificate)")
+        elif self.proxy_protocol:
+            # The PROXY header comes before the TLS handshake, which asyncio does before
+            # a protocol sees a byte (docs/deployment.md: terminate TLS at the proxy).
+            raise ConfigError("proxy_protocol: not with ssl_certfile: terminate TLS at the proxy")
         elif self.ssl_cert_reqs and not self.ssl_ca_certs:
             raise ConfigError("ssl_cert_reqs: client certificates need ssl_ca_certs to be verified against")
+
+    @property
+    def supervised(self) -> bool:
+        """Run worker processes under a supervisor: more than one, or one to be replaced
+        when it reaches --limit-max-requests or --limit-max-rss (an app given as an
+        object cannot be re-imported by a worker: then the server stops at the limit)."""
+        return self.workers > 1 or (isinstance(self.app, str) and bool(self.limit_max_requests or self.limit_max_rss))
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some settings changed (not re-validated: for values Pyre computed)."""
+        copy = object.__new__(Config)
+        copy.__dict__.update(self.__dict__)
+        for name, value in changes.items():
+            if name not in self.__dict__:
+                raise AttributeError(name)
+            setattr(copy, name, value)
+        return copy
 
     @property
     def is_ssl(self) -> bool:
@@ -194,7 +270,11 @@ class Config:
 
     @property
     def log_level_number(self) -> Optional[int]:
-        if self.log_level is None or isinstance(self.log_level, int):
+        """The level of the ``pyre`` loggers: ``log_level``, or when that is None, INFO
+        without a log config and None with one (its own levels stand, as uvicorn's)."""
+        if self.log_level is None:
+            return None if self.log_config is not None else LOG_LEVELS["info"]
+        if isinstance(self.log_level, int):
             return self.log_level
         return LOG_LEVELS[self.log_level]
 
@@ -217,6 +297,16 @@ def _path(name: str, value: Any) -> Optional[str]:
     if not isinstance(value, str):
         raise ConfigError(f"{name}: expected a file path, got {value!r}")
     return value
+
+
+def _str_list(name: str, value: Any) -> List[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{name}: expected a list of strings, got {value!r}")
+    return list(value)
 
 
 def _str(name: str, value: Any) -> str:

@@ -72,3 +72,17 @@ def load_app(app: Any, *, factory: bool = False, app_dir: Optional[str] = None, 
     if interface == "auto":
         interface = "asgi3" if _is_asgi3(app) else "asgi2"
     return wrap_asgi2(app) if interface == "asgi2" else app
+
+
+def app_traceback(exc: BaseException) -> str:
+    """The traceback of an app's import error from the first frame outside Pyre and
+    importlib: for a syntax error, just the file, line and caret."""
+    import importlib
+    import traceback
+
+    internal = (os.path.dirname(os.path.abspath(__file__)) + os.sep,
+                os.path.dirname(os.path.abspath(importlib.__file__)) + os.sep, "<frozen ")
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(internal):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip("\n")

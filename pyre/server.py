@@ -13,13 +13,14 @@ Embedded use::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from pyre import _accel
 from pyre._accel import H1Protocol
@@ -29,6 +30,7 @@ from pyre.errors import AppLoadError, PyreError, StartupError
 from pyre.importer import load_app
 from pyre.loops import loop_factory
 from pyre.sockets import bind_socket, describe
+from pyre.supervisor import jittered
 from pyre.tls import build_ssl_context
 from pyre.transport.context import ServerContext
 
@@ -61,11 +63,23 @@ class Server:
         self.context: Optional[ServerContext] = None
         self.lifespan: Optional[Lifespan] = None
         self._bound_here = False
+        # Hooks for a supervisor (see pyre.supervisor): called on the loop once serving,
+        # and when --limit-max-requests is reached (without one, the server just stops).
+        self.on_started: Optional[Callable[["Server"], None]] = None
+        self.on_retire: Optional[Callable[[], None]] = None
+        self.max_requests = jittered(config.limit_max_requests, config.limit_max_requests_jitter)
+        self.metrics: Any = None  # a pyre.metrics.ServerMetrics with --metrics-port (after startup)
 
     @property
     def sockets(self) -> List[socket.socket]:
         """The listening sockets (after startup)."""
         return [sock for server in self.servers for sock in server.sockets]  # type: ignore[misc]
+
+    @property
+    def metrics_port(self) -> Optional[int]:
+        """The bound ``--metrics-port`` (after startup; None without metrics, and in a
+        worker, whose supervisor serves the metrics)."""
+        return self.metrics.port if self.metrics is not None else None
 
     @property
     def bound_port(self) -> Optional[int]:
@@ -77,7 +91,7 @@ class Server:
     def run(self, sockets: Optional[List[socket.socket]] = None) -> None:
         """Run :meth:`serve` on a new event loop of the configured kind."""
         factory = loop_factory(self.config.loop)
-        _run_with_loop(self.serve(sockets), factory)
+        run_with_loop(self.serve(sockets), factory)
 
     async def serve(self, sockets: Optional[List[socket.socket]] = None) -> None:
         """Start, serve until ``should_exit``, then shut down gracefully.
@@ -116,6 +130,10 @@ class Server:
                 self.should_exit = True
                 return
             state = self.lifespan.state if self.lifespan.supported else None
+        if config.proxy_headers:
+            from pyre.asgi.proxy_headers import ProxyHeadersMiddleware
+
+            app = ProxyHeadersMiddleware(app, config.trusted_proxies, source=config.proxy_headers_source)
         ctx = ServerContext(
             app,
             loop,
@@ -143,12 +161,22 @@ class Server:
             ws_per_message_deflate=config.ws_per_message_deflate,
         )
         self.context = ctx
-        protocol_factory = _protocol_factory(ctx, config.http, ssl_context is not None)
+        if config.metrics_port is not None:
+            from pyre.metrics import ServerMetrics  # imports prometheus_client
+
+            try:
+                self.metrics = ServerMetrics.create(config, ctx)
+            except StartupError as exc:
+                logger.error("%s", exc)
+                self.should_exit = True
+                return
+        protocol_factory = _protocol_factory(ctx, config, ssl_context is not None)
 
         try:
             if sockets is None:
                 self._bound_here = True
-                sockets = [bind_socket(config.host, config.port, uds=config.uds, fd=config.fd, backlog=config.backlog)]
+                sockets = [bind_socket(config.host, config.port, uds=config.uds, fd=config.fd, backlog=config.backlog,
+                                       uds_perms=config.uds_perms, reuse_port=config.reuse_port)]
             tls_options: dict = {}
             if ssl_context is not None:
                 # A client must finish the handshake as soon as it must send a request head.
@@ -161,6 +189,9 @@ class Server:
         except (StartupError, OSError) as exc:
             logger.error("%s", exc)
             self.should_exit = True
+            if self.metrics is not None:
+                self.metrics.close()
+                self.metrics = None
             return
         for sock in self.sockets:
             # Under a supervisor (sockets handed in), the supervisor says where it listens.
@@ -169,10 +200,15 @@ class Server:
                        describe(sock, "https" if ssl_context is not None else "http"))
         logger.debug("Parser: %s; event loop: %s", _accel.MODE, type(loop).__module__)
         self.started = True
+        if self.on_started is not None:
+            self.on_started(self)
 
     async def _teardown_failed_start(self) -> None:
         for server in self.servers:
             server.close()
+        if self.metrics is not None:  # a signal during startup
+            self.metrics.close()
+            self.metrics = None
         if self.lifespan is not None and not self.lifespan.failed:
             await self.lifespan.shutdown()  # lifespan started, but binding failed
 
@@ -183,12 +219,27 @@ class Server:
         assert ctx is not None
         interval = ctx.tick_interval
         elapsed = 0.0
+        retiring = False
+        metrics = self.metrics
         while not self.should_exit:
             await asyncio.sleep(0.05)
             elapsed += 0.05
+            if metrics is not None:
+                metrics.tick(0.05)  # event-loop lag; once a second, request sums and gauges
             if elapsed >= interval:
                 elapsed = 0.0
                 ctx.tick()
+            if self.max_requests is not None and not retiring and ctx.total_requests >= self.max_requests:
+                retiring = True
+                self._retire()
+
+    def _retire(self) -> None:
+        if self.on_retire is not None:
+            logger.info("Served %d requests (--limit-max-requests); asking to be replaced.", self.max_requests)
+            self.on_retire()  # the supervisor starts a replacement, then stops this process
+        else:
+            logger.warning("Maximum request limit of %d exceeded. Terminating process.", self.max_requests)
+            self.should_exit = True
 
     # -- shutdown --------------------------------------------------------------------------------
 
@@ -227,6 +278,8 @@ class Server:
                 os.unlink(self.config.uds)
             except OSError:
                 pass
+        if self.metrics is not None:
+            self.metrics.close()  # the last requests' counts; stops the endpoint
         logger.info("Finished server process [%d]", os.getpid())
 
     # -- signals ----------------------------------------------------------------------------------
@@ -265,22 +318,35 @@ class Server:
         return Server._SignalScope(self)
 
 
-def _protocol_factory(ctx: ServerContext, http: str, tls: bool) -> Callable[[], asyncio.Protocol]:
+def _protocol_factory(ctx: ServerContext, config: Config, tls: bool) -> Callable[[], asyncio.Protocol]:
     """``--http h1``: HTTP/1.1 only. ``h2``: HTTP/2 only (prior knowledge on cleartext,
     ALPN h2 on TLS). ``auto``: HTTP/1.1 that switches to HTTP/2 on the preface or
-    ``Upgrade: h2c`` on cleartext, and the client's ALPN choice on TLS."""
+    ``Upgrade: h2c`` on cleartext, and the client's ALPN choice on TLS.
+
+    ``--proxy-protocol``: each connection first reads a PROXY protocol header (from a
+    trusted proxy only, within ``--timeout-request-header``), then gets one of these."""
+    http = config.http
+    factory: Callable[[], asyncio.Protocol]
     if http == "h1":
-        return lambda: H1Protocol(ctx)
-    from pyre.transport.h2 import ALPNSelector, H2Protocol
+        factory = lambda: H1Protocol(ctx)  # noqa: E731
+    else:
+        from pyre.transport.h2 import ALPNSelector, H2Protocol
 
-    if http == "h2":
-        return lambda: H2Protocol(ctx)
-    if tls:
-        return lambda: ALPNSelector(ctx, lambda: H1Protocol(ctx))
-    return lambda: H1Protocol(ctx)
+        if http == "h2":
+            factory = lambda: H2Protocol(ctx)  # noqa: E731
+        elif tls:
+            factory = lambda: ALPNSelector(ctx, lambda: H1Protocol(ctx))  # noqa: E731
+        else:
+            factory = lambda: H1Protocol(ctx)  # noqa: E731
+    if not config.proxy_protocol:
+        return factory
+    from pyre.transport.proxy_protocol import proxy_protocol_factory
+
+    trusted = config.trusted_proxies.__contains__  # a Unix-socket peer (None) needs 'unix:' or '*'
+    return proxy_protocol_factory(factory, trusted, config.timeout_request_header, ctx.loop, ctx.connections)
 
 
-def _run_with_loop(coro: Any, factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+def run_with_loop(coro: Any, factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
     if sys.version_info >= (3, 11):
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(coro)
@@ -294,20 +360,19 @@ def _run_with_loop(coro: Any, factory: Callable[[], asyncio.AbstractEventLoop]) 
             loop.close()
 
 
-def run_workers(config: Config) -> int:
-    """Bind once and serve with ``config.workers`` processes; return the exit code."""
-    from pyre.supervisor import Supervisor
+@contextlib.contextmanager
+def parent_socket(config: Config, *, listen: bool = True) -> Iterator[Tuple[socket.socket, str]]:
+    """The listening socket a parent process (supervisor, reloader) binds once and hands
+    to its children, with its scheme; closed (and a Unix socket file removed) on exit.
 
+    Raises :class:`~pyre.errors.StartupError` if it cannot be bound or the TLS settings
+    are unusable (checked here once; each child builds its own context from them).
+    """
+    scheme = "https" if build_ssl_context(config) is not None else "http"
+    sock = bind_socket(config.host, config.port, uds=config.uds, fd=config.fd, backlog=config.backlog,
+                       uds_perms=config.uds_perms, reuse_port=config.reuse_port, listen=listen)
     try:
-        # Checked here once; each worker builds its own context from the same settings.
-        scheme = "https" if build_ssl_context(config) is not None else "http"
-        sock = bind_socket(config.host, config.port, uds=config.uds, fd=config.fd, backlog=config.backlog)
-    except StartupError as exc:
-        logger.error("%s", exc)
-        return STARTUP_FAILURE
-    logger.info("Pyre running on %s with %d workers (Press CTRL+C to quit)", describe(sock, scheme), config.workers)
-    try:
-        return Supervisor(config, [sock]).run()
+        yield sock, scheme
     finally:
         sock.close()
         if config.uds:
@@ -317,19 +382,46 @@ def run_workers(config: Config) -> int:
                 pass
 
 
+def run_workers(config: Config) -> int:
+    """Bind once and serve with ``config.workers`` processes; return the exit code."""
+    from pyre.supervisor import Supervisor
+
+    try:
+        # With --reuse-port the supervisor only holds the port (bound, not listening: no
+        # connections queue on it); each worker binds and listens on its own socket, so
+        # the port accepts once the first worker is ready.
+        with parent_socket(config, listen=not config.reuse_port) as (sock, scheme):
+            running = f"Pyre running on {describe(sock, scheme)} with {config.workers} workers (Press CTRL+C to quit)"
+            if config.reuse_port:
+                port = sock.getsockname()[1]
+                return Supervisor(config.replace(port=port), None, announce=running).run()
+            logger.info("%s", running)
+            return Supervisor(config, [sock]).run()
+    except StartupError as exc:
+        logger.error("%s", exc)
+        return STARTUP_FAILURE
+
+
 def run(app: Any, **kwargs: Any) -> None:
     """Configure logging, serve ``app`` until interrupted; exit non-zero on failure.
 
     Takes the same keyword arguments as :class:`~pyre.Config`.
     """
     from pyre.envfile import load_env_file
-    from pyre.logs import configure_logging
+    from pyre.logs import setup_logging
 
     config = Config(app, **kwargs)
-    configure_logging(config.log_level_number, config.access_log, config.use_colors)
+    setup_logging(config)
     if config.env_file:
         load_env_file(config.env_file)
-    if config.workers > 1:
+    if config.reload:  # a script calling this needs `if __name__ == "__main__":` (spawn)
+        from pyre.reload import run_reloader
+
+        code = run_reloader(config)
+        if code:
+            sys.exit(code)
+        return
+    if config.supervised:
         code = run_workers(config)
         if code:
             sys.exit(code)

@@ -13,7 +13,11 @@ __all__ = ["bind_socket", "describe"]
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 8000, *, uds: Optional[str] = None,
-                fd: Optional[int] = None, backlog: int = 2048) -> socket.socket:
+                fd: Optional[int] = None, backlog: int = 2048, uds_perms: Optional[int] = None,
+                reuse_port: bool = False, listen: bool = True) -> socket.socket:
+    """A non-blocking listening socket. ``uds_perms`` sets the socket file's mode (else
+    0666, as uvicorn's); ``reuse_port`` sets SO_REUSEPORT; ``listen=False`` only binds
+    (a supervisor reserving a port for workers that bind it with SO_REUSEPORT)."""
     if fd is not None:
         try:
             sock = socket.socket(fileno=fd)
@@ -30,7 +34,7 @@ def bind_socket(host: str = "127.0.0.1", port: int = 8000, *, uds: Optional[str]
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(uds)
-            os.chmod(uds, 0o666)
+            os.chmod(uds, 0o666 if uds_perms is None else uds_perms)  # 0666: uvicorn's
             sock.listen(backlog)
         except OSError as exc:
             sock.close()
@@ -40,11 +44,17 @@ def bind_socket(host: str = "127.0.0.1", port: int = 8000, *, uds: Optional[str]
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - not Linux/BSD/macOS
+            sock.close()
+            raise StartupError("--reuse-port: SO_REUSEPORT is not available on this system")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if family == socket.AF_INET6:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if host == "::" else 1)
     try:
         sock.bind((host.strip("[]"), port))
-        sock.listen(backlog)
+        if listen:
+            sock.listen(backlog)
     except OSError as exc:
         sock.close()
         raise StartupError(f"could not bind on {host}:{port}: {exc.strerror or exc}") from None

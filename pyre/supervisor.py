@@ -2,10 +2,23 @@
 
 The supervisor binds the listening sockets once and starts each worker with the
 ``spawn`` start method (a fresh interpreter: no event loop, threads or app state is
-inherited), handing it the sockets. A worker that dies after it started serving is
-replaced, with a growing delay if workers keep dying quickly. A worker that fails at
-startup (app import, lifespan startup) stops the whole server with that worker's exit
-code: restarting would only repeat the same error.
+inherited, and the app's code is read from disk again), handing it the sockets and one
+end of a pipe. With ``--reuse-port`` each worker binds its own ``SO_REUSEPORT`` socket
+instead and the kernel spreads connections between them; the supervisor only reserves
+the port (bound, never listening, so it receives no connections).
+
+Over the pipe a worker says ``ready`` once it serves, ``retire`` when it reached
+``--limit-max-requests``, and answers the supervisor's ``ping`` from its event loop: a
+worker whose loop is blocked past ``--timeout-worker-healthcheck`` is killed and
+replaced. A worker above ``--limit-max-rss`` or one that asked to retire is *replaced*:
+a new worker starts, and only when it is ready does the old one get SIGTERM and drain.
+That is also how SIGHUP restarts every worker, one at a time; the listening socket
+never closes, so no connection is refused. SIGTTIN adds a worker, SIGTTOU removes one.
+
+A worker that dies is replaced, with a growing delay if workers keep dying quickly. A
+worker of the first generation that fails at startup (app import, lifespan startup)
+stops the whole server with its exit code: restarting would only repeat the error. A
+replacement that fails to start is logged and the old worker keeps serving.
 
 SIGINT or SIGTERM is passed on to the workers, which shut down gracefully (the same
 code as a single-process server); a second SIGINT is passed on too, which makes them
@@ -17,36 +30,106 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import random
 import signal
 import socket
 import threading
 import time
-from multiprocessing.connection import wait
-from typing import Any, Dict, List, Optional
+from collections import deque
+from multiprocessing.connection import Connection, wait
+from typing import Any, Deque, Dict, List, Optional
 
 from pyre.config import Config
 
-__all__ = ["Supervisor"]
+__all__ = ["Supervisor", "SupervisorLink"]
 
 logger = logging.getLogger("pyre.error")
 
 _STARTUP_FAILURES = (1, 3)  # app load error, startup failure (see pyre.cli and pyre.server)
 _QUICK_DEATH = 5.0  # a worker that dies sooner than this after starting counts as crashing
 _MAX_BACKOFF = 10.0
+_RSS_CHECK_INTERVAL = 1.0
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def _worker_main(config: Config, sockets: List[socket.socket]) -> None:
-    """Entry point of a worker process (must be importable for ``spawn``)."""
+# -- the worker's side ----------------------------------------------------------------------------
+
+
+class SupervisorLink:
+    """A worker's end of its pipe: answers pings from the event loop, reports ready and
+    retire, and stops the server if the supervisor goes away (the pipe reaches EOF)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.server: Any = None
+
+    def attach(self, server: Any) -> None:
+        """Called on the server's loop once it serves."""
+        import asyncio
+
+        self.server = server
+        asyncio.get_running_loop().add_reader(self.conn.fileno(), self._readable)
+        self.send("ready")
+
+    def detach(self) -> None:
+        import asyncio
+
+        try:
+            asyncio.get_running_loop().remove_reader(self.conn.fileno())
+        except (RuntimeError, ValueError, OSError):  # pragma: no cover - loop or pipe already gone
+            pass
+
+    def send(self, message: str) -> None:
+        try:
+            self.conn.send(message)
+        except (OSError, ValueError):  # the supervisor is gone; the reader sees EOF and stops us
+            pass
+
+    def _readable(self) -> None:
+        try:
+            while self.conn.poll():
+                if self.conn.recv() == "ping":
+                    self.send("pong")
+        except (EOFError, OSError):
+            self.detach()
+            if self.server is not None and not self.server.should_exit:
+                logger.warning("Supervisor went away; shutting down.")
+                self.server.should_exit = True
+
+
+def _worker_main(config: Config, sockets: Optional[List[socket.socket]], conn: Optional[Connection] = None,
+                 show_traceback: bool = False) -> None:
+    """Entry point of a worker process (must be importable for ``spawn``).
+
+    ``show_traceback`` (the reloader's server process): an error raised by the app's
+    own code while it is imported is logged with its traceback, where it is matters
+    while developing; otherwise one line, and never for a module that does not exist.
+    """
     from pyre.errors import AppLoadError, PyreError
-    from pyre.logs import configure_logging
+    from pyre.importer import app_traceback
+    from pyre.logs import setup_logging
     from pyre.server import STARTUP_FAILURE, Server
+    from pyre.sockets import bind_socket
 
-    configure_logging(config.log_level_number, config.access_log, config.use_colors)
+    setup_logging(config)
     server = Server(config)
+    if conn is not None:
+        link = SupervisorLink(conn)
+        server.on_started = link.attach
+        server.on_retire = lambda: link.send("retire")
     try:
+        if sockets is None:  # --reuse-port: a socket of our own, in the kernel's balancing group
+            sockets = [bind_socket(config.host, config.port, backlog=config.backlog, reuse_port=True)]
         server.run(sockets=sockets)
     except AppLoadError as exc:
-        logger.error("Error loading ASGI app. %s", exc)
+        cause = exc.__cause__
+        module = str(config.app).partition(":")[0]
+        missing = isinstance(cause, ModuleNotFoundError) and cause.name is not None and (
+            module == cause.name or module.startswith(cause.name + "."))
+        if show_traceback and cause is not None and not missing:
+            logger.error("Error loading ASGI app. %s\n%s", exc, app_traceback(cause))
+        else:
+            logger.error("Error loading ASGI app. %s", exc)
         raise SystemExit(1) from None
     except PyreError as exc:
         logger.error("%s", exc)
@@ -57,27 +140,48 @@ def _worker_main(config: Config, sockets: List[socket.socket]) -> None:
         raise SystemExit(STARTUP_FAILURE)
 
 
-class _Worker:
-    __slots__ = ("process", "started_at")
+# -- the supervisor's side ------------------------------------------------------------------------
 
-    def __init__(self, process: Any) -> None:
+
+class _Worker:
+    __slots__ = ("process", "conn", "started_at", "ready", "stopping", "replacing", "ping_sent", "next_ping",
+                 "first")
+
+    def __init__(self, process: Any, conn: Connection, first: bool) -> None:
         self.process = process
+        self.conn = conn
         self.started_at = time.monotonic()
+        self.ready = False
+        self.stopping = False  # told to stop: not counted towards the target
+        self.replacing: Optional[int] = None  # the pid this worker will replace once ready
+        self.ping_sent: Optional[float] = None  # awaiting a pong since
+        self.next_ping = 0.0
+        self.first = first  # of the first generation: a startup failure stops the server
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
 
 class Supervisor:
     """Runs ``config.workers`` worker processes on ``sockets`` until told to stop.
 
-    :meth:`run` returns the process exit code: 0 after a signal, or the exit code of a
-    worker that failed to start.
+    ``sockets`` is None with ``--reuse-port``: each worker binds its own, and
+    ``announce`` is logged when the first is ready. :meth:`run`
+    returns the process exit code: 0 after a signal, or the exit code of a worker that
+    failed to start.
     """
 
-    def __init__(self, config: Config, sockets: List[socket.socket]) -> None:
+    def __init__(self, config: Config, sockets: Optional[List[socket.socket]], announce: Optional[str] = None) -> None:
         if not isinstance(config.app, str):
             raise ValueError("workers need the app as an import string")
         self.config = config
         self.sockets = sockets
+        self._announce = announce  # logged once the first worker is ready
+        self.target = config.workers
         self.workers: Dict[int, _Worker] = {}
+        self.restarts = 0
+        self.metrics: Any = None  # a pyre.metrics.SupervisorMetrics with --metrics-port
         self._context = multiprocessing.get_context("spawn")
         self._signals: List[int] = []
         self._wakeup_r, self._wakeup_w = socket.socketpair()
@@ -85,15 +189,34 @@ class Supervisor:
         self._wakeup_w.setblocking(False)
         self._quick_deaths = 0
         self._restart_at: Optional[float] = None
+        self._first_started = False
+        self._to_replace: Deque[int] = deque()  # pids waiting for a replacement, one at a time
+        self._rss_checked = 0.0
 
     # -- process management -------------------------------------------------------------------
 
-    def _spawn(self) -> None:
+    def _spawn(self, replacing: Optional[int] = None) -> _Worker:
+        ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=_worker_main, args=(self.config, self.sockets), name="pyre-worker", daemon=False
+            target=_worker_main, args=(self.config, self.sockets, theirs), name="pyre-worker", daemon=False
         )
         process.start()
-        self.workers[process.pid] = _Worker(process)
+        theirs.close()
+        worker = _Worker(process, ours, first=not self._first_started)
+        worker.replacing = replacing
+        self.workers[process.pid] = worker
+        return worker
+
+    def _active(self) -> List[_Worker]:
+        """Workers that count towards the target: not stopping, not a pending replacement."""
+        return [w for w in self.workers.values() if not w.stopping and w.replacing is None]
+
+    def _stop_worker(self, worker: _Worker, sig: int = signal.SIGTERM) -> None:
+        worker.stopping = True
+        try:
+            os.kill(worker.pid, sig)
+        except ProcessLookupError:
+            pass
 
     def _reap(self, stopping: bool) -> Optional[int]:
         """Collect ended workers; return an exit code if the server must stop."""
@@ -102,12 +225,21 @@ class Supervisor:
             if process.is_alive():
                 continue
             process.join()
+            worker.conn.close()
             del self.workers[pid]
+            if self.metrics is not None:
+                self.metrics.worker_ended(pid)  # its live gauges go; its counts stay in the totals
             code = process.exitcode
-            if stopping:
+            if stopping or worker.stopping:
                 logger.debug("Worker [%d] stopped (exit code %s).", pid, code)
                 continue
-            if code in _STARTUP_FAILURES:
+            if worker.replacing is not None:
+                # A replacement that could not start: the old worker keeps serving.
+                logger.error("Worker [%d] failed to start (exit code %s); worker [%d] keeps serving.",
+                             pid, code, worker.replacing)
+                self._to_replace.clear()
+                continue
+            if code in _STARTUP_FAILURES and not worker.ready and worker.first:
                 logger.error("Worker [%d] failed to start (exit code %d); stopping.", pid, code)
                 return code
             lived = time.monotonic() - worker.started_at
@@ -116,6 +248,7 @@ class Supervisor:
             delay = min(_MAX_BACKOFF, 0.1 * 2 ** (self._quick_deaths - 1)) if self._quick_deaths else 0.0
             logger.warning("Worker [%d] died (%s); starting a new one%s.", pid, how,
                            f" in {delay:.1f} s" if delay else "")
+            self.restarts += 1
             now = time.monotonic()
             self._restart_at = max(self._restart_at or now, now + delay)
         return None
@@ -127,6 +260,95 @@ class Supervisor:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
+
+    # -- replacing, one at a time ---------------------------------------------------------------
+
+    def _replace(self, worker: _Worker, why: str) -> None:
+        if worker.pid in self._to_replace or worker.stopping:
+            return
+        logger.info("Replacing worker [%d]: %s.", worker.pid, why)
+        self._to_replace.append(worker.pid)
+
+    def _advance_replacements(self) -> None:
+        if any(w.replacing is not None for w in self.workers.values()):
+            return  # one replacement in flight
+        while self._to_replace:
+            pid = self._to_replace.popleft()
+            old = self.workers.get(pid)
+            if old is not None and not old.stopping:
+                self._spawn(replacing=pid)
+                return
+
+    def _on_ready(self, worker: _Worker) -> None:
+        worker.ready = True
+        if self._announce:
+            logger.info("%s", self._announce)
+            self._announce = None
+        worker.next_ping = time.monotonic() + self.config.timeout_worker_healthcheck
+        if worker.replacing is not None:
+            old = self.workers.get(worker.replacing)
+            worker.replacing = None
+            if old is not None and not old.stopping:
+                logger.info("Worker [%d] is ready; stopping worker [%d].", worker.pid, old.pid)
+                self._stop_worker(old)
+                self.restarts += 1
+
+    def _read_messages(self, ready_conns: List[Any]) -> None:
+        for worker in list(self.workers.values()):
+            if worker.conn not in ready_conns:
+                continue
+            try:
+                while worker.conn.poll():
+                    message = worker.conn.recv()
+                    if message == "ready":
+                        self._on_ready(worker)
+                    elif message == "pong":
+                        worker.ping_sent = None
+                        worker.next_ping = time.monotonic() + self.config.timeout_worker_healthcheck
+                    elif message == "retire":
+                        self._replace(worker, "it served --limit-max-requests")
+            except (EOFError, OSError):
+                pass  # the process is ending; the sentinel reaps it
+
+    # -- health ---------------------------------------------------------------------------------
+
+    def _check_health(self, now: float) -> None:
+        timeout = self.config.timeout_worker_healthcheck
+        for worker in list(self.workers.values()):
+            if not worker.ready or worker.stopping or not worker.process.is_alive():
+                continue
+            if worker.ping_sent is None:
+                if now >= worker.next_ping:
+                    try:
+                        worker.conn.send("ping")
+                    except OSError:
+                        continue
+                    worker.ping_sent = now
+            elif now - worker.ping_sent > timeout:
+                logger.error("Worker [%d] did not answer the health check within %g s (event loop blocked?); "
+                             "killing it.", worker.pid, timeout)
+                worker.ping_sent = None
+                try:
+                    os.kill(worker.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        limit = self.config.limit_max_rss
+        if limit and now - self._rss_checked >= _RSS_CHECK_INTERVAL:
+            self._rss_checked = now
+            for worker in self._active():
+                rss = _rss_mib(worker.pid)
+                if rss is not None and rss > limit:
+                    self._replace(worker, f"its memory ({rss:.0f} MiB) is above --limit-max-rss {limit} MiB")
+
+    def _next_ping_due(self, now: float) -> float:
+        timeout = self.config.timeout_worker_healthcheck
+        due = now + timeout
+        for worker in self.workers.values():
+            if worker.ready and not worker.stopping:
+                due = min(due, worker.next_ping if worker.ping_sent is None else worker.ping_sent + timeout)
+        if self.config.limit_max_rss:
+            due = min(due, self._rss_checked + _RSS_CHECK_INTERVAL)
+        return max(0.0, due - now) + 0.01
 
     # -- signals ------------------------------------------------------------------------------
 
@@ -140,9 +362,39 @@ class Supervisor:
     def _install_signals(self) -> Dict[int, Any]:
         previous: Dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
                 previous[sig] = signal.signal(sig, self._on_signal)
         return previous
+
+    def _handle_signal(self, sig: int, stopping: int) -> int:
+        if sig in (signal.SIGINT, signal.SIGTERM):
+            stopping += 1
+            if stopping == 1:
+                logger.info("Stopping %d worker(s).", len(self.workers))
+                self._signal_all(signal.SIGTERM)
+            else:
+                self._signal_all(signal.SIGINT)  # a worker takes a second signal as "now"
+            return stopping
+        if stopping:
+            return stopping
+        if sig == signal.SIGHUP:
+            logger.info("SIGHUP: restarting %d worker(s) one by one.", len(self._active()))
+            for worker in sorted(self._active(), key=lambda w: w.started_at):
+                self._replace(worker, "SIGHUP")
+        elif sig == signal.SIGTTIN:
+            self.target += 1
+            logger.info("SIGTTIN: %d worker(s).", self.target)
+            self._spawn()
+        elif sig == signal.SIGTTOU:
+            if self.target <= 1:
+                logger.info("SIGTTOU: keeping the last worker.")
+                return stopping
+            self.target -= 1
+            logger.info("SIGTTOU: %d worker(s).", self.target)
+            active = sorted(self._active(), key=lambda w: w.started_at)
+            if len(active) > self.target:
+                self._stop_worker(active[0])
+        return stopping
 
     # -- main loop ----------------------------------------------------------------------------
 
@@ -150,37 +402,55 @@ class Supervisor:
         logger.info("Started parent process [%d]", os.getpid())
         previous = self._install_signals()
         try:
+            if self.config.metrics_port is not None:
+                # Before the first spawn: workers inherit PROMETHEUS_MULTIPROC_DIR.
+                from pyre.errors import StartupError
+                from pyre.metrics import SupervisorMetrics
+                from pyre.server import STARTUP_FAILURE
+
+                try:
+                    self.metrics = SupervisorMetrics.start(
+                        self.config, restarts=lambda: self.restarts,
+                        workers=lambda: sum(1 for w in list(self.workers.values()) if w.ready and not w.stopping))
+                except StartupError as exc:
+                    logger.error("%s", exc)
+                    return STARTUP_FAILURE
             return self._serve()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            for worker in self.workers.values():
+                worker.conn.close()
             self._wakeup_r.close()
             self._wakeup_w.close()
+            if self.metrics is not None:
+                self.metrics.close()  # stops the endpoint, removes the directory
 
     def _serve(self) -> int:
-        for _ in range(self.config.workers):
+        for _ in range(self.target):
             self._spawn()
+        self._first_started = True
         stopping = 0
         exit_code = 0
         while self.workers:
-            timeout = None
-            if self._restart_at is not None and not stopping:
-                timeout = max(0.0, self._restart_at - time.monotonic())
-            sentinels = [w.process.sentinel for w in self.workers.values()]
-            wait([*sentinels, self._wakeup_r], timeout)
+            now = time.monotonic()
+            timeout: Optional[float] = None
+            if not stopping:
+                timeout = self._next_ping_due(now)
+                if self._restart_at is not None:
+                    timeout = min(timeout, max(0.0, self._restart_at - now))
+            handles: List[Any] = [self._wakeup_r]
+            for worker in self.workers.values():
+                handles += (worker.process.sentinel, worker.conn)
+            ready = wait(handles, timeout)
             try:
                 while self._wakeup_r.recv(64):
                     pass
             except (BlockingIOError, InterruptedError):
                 pass
+            self._read_messages(ready)
             while self._signals:
-                sig = self._signals.pop(0)
-                stopping += 1
-                if stopping == 1:
-                    logger.info("Stopping %d worker(s).", len(self.workers))
-                    self._signal_all(signal.SIGTERM)
-                else:
-                    self._signal_all(signal.SIGINT)  # a worker takes a second signal as "now"
+                stopping = self._handle_signal(self._signals.pop(0), stopping)
             failed = self._reap(bool(stopping))
             if failed is not None and not stopping:
                 exit_code = failed
@@ -188,9 +458,28 @@ class Supervisor:
                 self._signal_all(signal.SIGTERM)
             if stopping:
                 continue
+            self._check_health(time.monotonic())
+            self._advance_replacements()
             if self._restart_at is not None and time.monotonic() >= self._restart_at:
                 self._restart_at = None
-                while len(self.workers) < self.config.workers:
+                while len(self._active()) < self.target:
                     self._spawn()
         logger.info("Stopping parent process [%d]", os.getpid())
         return exit_code
+
+
+def _rss_mib(pid: int) -> Optional[float]:
+    """Resident memory of a process in MiB (Linux /proc), None if unknown."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as file:
+            resident = int(file.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return resident * _PAGE_SIZE / 1024**2
+
+
+def jittered(limit: Optional[int], jitter: int) -> Optional[int]:
+    """``--limit-max-requests`` plus a random 0..jitter, drawn once per worker."""
+    if not limit:
+        return None
+    return limit + (random.randint(0, jitter) if jitter else 0)

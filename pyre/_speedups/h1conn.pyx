@@ -24,8 +24,8 @@ Internal differences from the pure twin (none is visible to an application):
 - settings of the ``ServerContext`` that the server never changes after startup
   (``app``, ``tasks``, ``connections``, timeouts, the server's own header lines,
   ``limit_concurrency``, ``lifespan_state``, access-log switches) are read once per
-  connection; ``shutting_down``, ``date_line`` and ``total_requests`` are read
-  (or updated) on every use, as in the pure twin;
+  connection; ``shutting_down``, ``date_line``, ``request_observers`` and
+  ``total_requests`` are read (or updated) on every use, as in the pure twin;
 - the cycle's body buffer and trailer list are created only when first needed, and
   a reused, empty output list replaces ``[]`` per flush when nothing kept the old one.
 """
@@ -106,6 +106,8 @@ cdef extern from *:
 logger = logging.getLogger("pyre.error")
 
 # -- constants shared with the pure twins ----------------------------------------------------
+
+cdef double FIRST_REQUEST_GRACE = 1.0  # see pyre.transport.h1.FIRST_REQUEST_GRACE
 
 cdef enum:
     _IDLE = 0
@@ -867,6 +869,10 @@ cdef class _H1Base:
     cdef bytes _extra_lines
     cdef bint _access_log
     cdef object _access_logger
+    # This request goes to ctx.request_done (timed at its head, its body bytes counted).
+    cdef bint _track
+    cdef double _t0
+    cdef long long _bytes_sent
     cdef object _feed
     cdef object _resume_parser
 
@@ -919,6 +925,9 @@ cdef class _H1Base:
         self._extra_lines = _as_bytes(ctx.extra_lines)
         self._access_log = ctx.access_log
         self._access_logger = ctx.access_logger
+        self._track = False
+        self._t0 = 0.0
+        self._bytes_sent = 0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -1111,6 +1120,13 @@ cdef class _H1Base:
         self._overflow = False
         self._trailers = False
         self._status = 0
+        self._bytes_sent = 0
+        # One test per request decides whether it is timed and reported (ctx.wants_requests);
+        # the observers are read per request, so one added later is seen at once.
+        self._track = (self._access_log and self._access_logger.isEnabledFor(_INFO)) or bool(
+            ctx.request_observers)
+        if self._track:
+            self._t0 = self._time()
         ctx.total_requests += 1
         limit = self._limit
         if limit is not None and (len(self._tasks) >= limit or len(self._connections) > limit):
@@ -1199,12 +1215,13 @@ cdef class _H1Base:
             return 0
         ctx = self.ctx
         self._status = status
+        self._bytes_sent = PyBytes_GET_SIZE(body)
         self._emit(
             encode_simple_response(status, body, default_lines=self._server_line + ctx.date_line + self._extra_lines),
             False,
         )
-        if access_log:
-            self._log_access()
+        if access_log and self._track:
+            self._request_done()
         self._close()
         return 0
 
@@ -1293,8 +1310,10 @@ cdef class _H1Base:
                 data = data[: self._remaining]
                 n = self._remaining
             self._remaining -= n
+            self._bytes_sent += n
             out = data
         elif framing == _F_CHUNKED:
+            self._bytes_sent += PyBytes_GET_SIZE(data)
             if PyBytes_GET_SIZE(data):
                 out = _chunk(data, not more_body and not self._trailers)
             elif not more_body and not self._trailers:
@@ -1304,6 +1323,7 @@ cdef class _H1Base:
         elif framing == _F_NONE:
             out = _B_EMPTY
         else:
+            self._bytes_sent += PyBytes_GET_SIZE(data)
             out = data
         head = self._head
         if head is not None:
@@ -1354,6 +1374,7 @@ cdef class _H1Base:
                     self._overflow = True
                 count = min(size, self._remaining)
                 self._remaining -= count
+            self._bytes_sent += count
             head = self._head or b""
             self._head = None
             if framing == _F_CHUNKED and count:
@@ -1480,10 +1501,12 @@ cdef class _H1Base:
             return 0
         if self._framing == _F_LENGTH and self._remaining > 0:
             logger.error("Response content shorter than Content-Length; closing the connection")
-            self._log_access()
+            if self._track:
+                self._request_done()
             self._close()
             return 0
-        self._log_access()
+        if self._track:
+            self._request_done()
         if self._overflow or not self._keep_alive or self._eof or self.ctx.shutting_down:
             self._close()
             return 0
@@ -1541,23 +1564,22 @@ cdef class _H1Base:
             self._close()
 
     def shutdown(self):
-        """Graceful shutdown: close now if idle, else after the response in flight."""
-        if self.phase == _IDLE or self.phase == _HEAD or self.phase == _DRAIN:
+        """Graceful shutdown: close now if idle, else after the response in flight
+        (a connection without its first request yet gets FIRST_REQUEST_GRACE for it)."""
+        phase = self.phase
+        if self._request is None and (phase == _IDLE or phase == _HEAD):
+            self.deadline = min(self.deadline, self._time() + FIRST_REQUEST_GRACE)
+        elif phase == _IDLE or phase == _HEAD or phase == _DRAIN:
             self._close()
 
-    cdef int _log_access(self) except -1:
+    cdef int _request_done(self) except -1:
+        """Report the request to ``ctx.request_done`` (access log, observers): once."""
+        self._track = False
         request = self._request
-        if self._access_log and request is not None and self._access_logger.isEnabledFor(_INFO):
-            # The target as received: percent-encoded ASCII, so no control characters.
-            target = request.path + b"?" + request.query if request.query else request.path
-            self._access_logger.info(
-                '%s - "%s %s HTTP/%s" %d',
-                self._client_text,
-                request.method,
-                target.decode("ascii", "backslashreplace"),
-                request.http_version,
-                self._status,
-            )
+        if request is not None:
+            self.ctx.request_done(False, _rfield(request, R_VERSION), self._client_text, _rfield(request, R_METHOD),
+                                  _rfield(request, R_PATH), _rfield(request, R_QUERY), _rfield(request, R_HEADERS),
+                                  self._status, self._bytes_sent, self._t0)
         return 0
 
 

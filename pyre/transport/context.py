@@ -1,4 +1,6 @@
-"""State shared by every connection of one server: settings, counters, clock."""
+"""State shared by every connection of one server: settings, counters, clock, and the
+per-request hook (:meth:`ServerContext.request_done`) behind the access log and any
+other observer of completed requests (metrics)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,134 @@ import asyncio
 import email.utils
 import logging
 import time
-from typing import Any, Awaitable, Callable, Dict, Optional, Set
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from pyre.protocol.h1.parsing import H1Limits
 
-__all__ = ["ServerContext"]
+__all__ = ["RequestObserver", "RequestRecord", "ServerContext"]
+
+_INFO = logging.INFO
+_error_logger = logging.getLogger("pyre.error")
+
+# The default access lines (uvicorn's): ``record.args`` keep uvicorn's shape
+# (client, method, target, http_version, status) for HTTP, so formatters written for
+# uvicorn's access log keep working.
+HTTP_ACCESS_MESSAGE = '%s - "%s %s HTTP/%s" %d'
+WS_ACCESS_MESSAGE = '%s - "WebSocket %s" %d'
+_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2"}
+_REQUEST_ID = b"x-request-id"
+
+
+def _target(raw_path: bytes, query: bytes) -> str:
+    # Percent-encoded ASCII as received; anything else backslash-escaped: no control characters.
+    return (raw_path + b"?" + query if query else raw_path).decode("ascii", "backslashreplace")
+
+
+def _request_id(headers: List[Tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name == _REQUEST_ID:
+            return value.decode("ascii", "backslashreplace") or "-"
+    return "-"
+
+
+def _protocol(websocket: bool, http_version: str) -> str:
+    if websocket:
+        return "WebSocket"
+    return _PROTOCOLS.get(http_version) or "HTTP/" + http_version
+
+
+class RequestRecord:
+    """One completed request, as the access log and the request observers see it.
+
+    Built once per request, only when someone listens (see
+    :meth:`ServerContext.wants_requests`). Plain attributes are what the connection
+    knew anyway; ``path``, ``request_id``, ``protocol`` and the durations are computed
+    when read.
+
+    - ``websocket``: a WebSocket handshake (over HTTP/1.1 or HTTP/2), accepted or not;
+    - ``http_version``: ``"1.0"``, ``"1.1"`` or ``"2"``;
+    - ``client``: ``"host:port"`` (``"-"`` when unknown, e.g. a Unix socket);
+    - ``method``, ``raw_path`` and ``query`` (bytes, as received), ``headers`` (the
+      request's, names lower-case);
+    - ``status``: the status sent (101 for an accepted WebSocket over HTTP/1.1, 200
+      over HTTP/2);
+    - ``bytes``: response body bytes sent (0 for HEAD, 204, 304 and an accepted WebSocket;
+      no head, chunk framing or WebSocket frames are counted);
+    - ``start``, ``end``: ``loop.time()`` when the request head was parsed and when the
+      response was complete (for a WebSocket: when the handshake was answered).
+    """
+
+    __slots__ = ("websocket", "http_version", "client", "method", "raw_path", "query", "headers",
+                 "status", "bytes", "start", "end")
+
+    def __init__(self, websocket: bool, http_version: str, client: str, method: str, raw_path: bytes,
+                 query: bytes, headers: List[Tuple[bytes, bytes]], status: int, nbytes: int, start: float,
+                 end: float) -> None:
+        self.websocket = websocket
+        self.http_version = http_version
+        self.client = client
+        self.method = method
+        self.raw_path = raw_path
+        self.query = query
+        self.headers = headers
+        self.status = status
+        self.bytes = nbytes
+        self.start = start
+        self.end = end
+
+    @property
+    def protocol(self) -> str:
+        """``"HTTP/1.1"``, ``"HTTP/1.0"``, ``"HTTP/2"`` or ``"WebSocket"``."""
+        return _protocol(self.websocket, self.http_version)
+
+    @property
+    def path(self) -> str:
+        """The target as received, query included: percent-encoded ASCII (anything
+        else backslash-escaped), so never a control character."""
+        return _target(self.raw_path, self.query)
+
+    @property
+    def request_id(self) -> str:
+        """The request's first ``X-Request-ID`` (backslash-escaped outside ASCII), or
+        ``"-"`` when it has none (or an empty one)."""
+        return _request_id(self.headers)
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the request head to the complete response."""
+        return max(0.0, self.end - self.start)
+
+    @property
+    def duration_ms(self) -> float:
+        """:attr:`duration` in milliseconds, rounded to the microsecond."""
+        return round(max(0.0, self.end - self.start) * 1000.0, 3)
+
+    def fields(self) -> Dict[str, Any]:
+        """The access log's named fields (``record.pyre`` of each ``pyre.access`` record)."""
+        return _fields(self.websocket, self.http_version, self.client, self.method, self.raw_path, self.query,
+                       self.headers, self.status, self.bytes, self.start, self.end)
+
+    def __repr__(self) -> str:
+        return f"<RequestRecord {self.protocol} {self.method} {self.path} {self.status}>"
+
+
+def _fields(websocket: bool, http_version: str, client: str, method: str, raw_path: bytes, query: bytes,
+            headers: List[Tuple[bytes, bytes]], status: int, nbytes: int, start: float,
+            end: float) -> Dict[str, Any]:
+    return {
+        "client": client,
+        "method": method,
+        "path": _target(raw_path, query),
+        "status": status,
+        "bytes": nbytes,
+        "duration_ms": round(max(0.0, end - start) * 1000.0, 3),
+        "protocol": _protocol(websocket, http_version),
+        "request_id": _request_id(headers),
+        "http_version": http_version,
+    }
+
+
+RequestObserver = Callable[[RequestRecord], None]
 
 
 class ServerContext:
@@ -44,6 +169,7 @@ class ServerContext:
         ws_ping_interval: Optional[float] = None,
         ws_ping_timeout: Optional[float] = None,
         ws_per_message_deflate: bool = True,
+        request_observers: Iterable[RequestObserver] = (),
     ) -> None:
         self.app = app
         self.loop = loop
@@ -58,6 +184,8 @@ class ServerContext:
         self.extra_lines = extra_headers
         self.access_log = access_log
         self.access_logger = logging.getLogger("pyre.access")
+        # Called with a RequestRecord after each request (metrics); see add_request_observer.
+        self.request_observers: Tuple[RequestObserver, ...] = tuple(request_observers)
         self.lifespan_state = lifespan_state
         self.http2 = http2  # h2c (prior knowledge and Upgrade) on cleartext HTTP/1.1 connections
         self.h2_settings = h2_settings  # a pyre.protocol.h2.H2Settings, or None for the defaults
@@ -74,6 +202,62 @@ class ServerContext:
         self.shutting_down = False
         self._date_second = -1
         self.update_date()
+
+    # -- the per-request hook ------------------------------------------------------------------
+
+    def add_request_observer(self, observer: RequestObserver) -> None:
+        """Call ``observer(record)`` with a :class:`RequestRecord` after every request.
+
+        Observers run on the event loop, right after the response is complete, in the
+        order added; one that raises is logged to ``pyre.error`` and the others still
+        run. Connections check for observers once per request, so adding one takes
+        effect from the next request on every connection."""
+        self.request_observers = self.request_observers + (observer,)
+
+    def remove_request_observer(self, observer: RequestObserver) -> None:
+        """Stop calling ``observer`` (compared with ``==``, so a bound method matches)."""
+        self.request_observers = tuple(o for o in self.request_observers if o != observer)
+
+    def wants_requests(self) -> bool:
+        """Whether :meth:`request_done` has anything to do: the access log is on and
+        its logger enabled for INFO, or an observer is attached. Connections ask this
+        when a request head arrives (the compiled connection inlines the same test)
+        and, when False, neither time the request nor call the hook."""
+        return (self.access_log and self.access_logger.isEnabledFor(_INFO)) or bool(self.request_observers)
+
+    def request_done(self, websocket: bool, http_version: str, client: str, method: str, raw_path: bytes,
+                     query: bytes, headers: List[Tuple[bytes, bytes]], status: int, nbytes: int,
+                     start: float) -> None:
+        """The hook every transport calls once per request when its response is complete
+        (HTTP/1.1 both twins, HTTP/2 streams, WebSocket handshakes over either).
+
+        Only called for requests whose head found :meth:`wants_requests` true. Emits the
+        access line (one ``pyre.access`` record: the uvicorn-style message and args,
+        plus ``record.pyre``, the dict of :meth:`RequestRecord.fields`) and calls the
+        observers."""
+        end = self.loop.time()
+        logger = self.access_logger
+        if self.access_log and logger.isEnabledFor(_INFO):
+            fields = _fields(websocket, http_version, client, method, raw_path, query, headers, status, nbytes,
+                             start, end)
+            if websocket:
+                message, args = WS_ACCESS_MESSAGE, (client, fields["path"], status)
+            else:
+                message, args = HTTP_ACCESS_MESSAGE, (client, method, fields["path"], http_version, status)
+            # makeRecord + handle: what Logger.info does, minus the caller lookup
+            # (a stack walk), which would only ever name this function.
+            log_record = logger.makeRecord(logger.name, _INFO, __file__, 0, message, args, None,
+                                           "request_done", {"pyre": fields})
+            logger.handle(log_record)
+        observers = self.request_observers
+        if observers:
+            record = RequestRecord(websocket, http_version, client, method, raw_path, query, headers, status,
+                                   nbytes, start, end)
+            for observer in observers:
+                try:
+                    observer(record)
+                except Exception:  # noqa: BLE001 - an observer never breaks serving
+                    _error_logger.exception("Request observer %r failed", observer)
 
     def update_date(self) -> None:
         if not self.date_enabled:

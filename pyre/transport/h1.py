@@ -46,6 +46,9 @@ __all__ = ["H1Protocol"]
 
 logger = logging.getLogger("pyre.error")
 
+# Graceful shutdown: how long a new connection may take to send its first request.
+FIRST_REQUEST_GRACE = 1.0
+
 _IDLE = 0
 _HEAD = 1
 _BUSY = 2
@@ -84,7 +87,7 @@ class H1Protocol(asyncio.Protocol):
         "_body_complete", "_body_left", "_chunked_request", "_head", "_framing",
         "_remaining", "_keep_alive", "_trailers", "_status", "_overflow", "_eof",
         "_client_text", "_dispatching", "_resume_pending", "_out", "_out_size",
-        "_flush_scheduled",
+        "_flush_scheduled", "_track", "_t0", "_bytes_sent",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -121,6 +124,9 @@ class H1Protocol(asyncio.Protocol):
         self._out: List[bytes] = []
         self._out_size = 0
         self._flush_scheduled = False
+        self._track = False  # this request goes to ctx.request_done (access log, observers)
+        self._t0 = 0.0  # loop.time() when its head was parsed, if tracked
+        self._bytes_sent = 0  # its response body bytes
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -270,6 +276,12 @@ class H1Protocol(asyncio.Protocol):
         self._overflow = False
         self._trailers = False
         self._status = 0
+        self._bytes_sent = 0
+        # One test per request decides whether it is timed and reported (ctx.wants_requests).
+        self._track = track = (ctx.access_log and ctx.access_logger.isEnabledFor(logging.INFO)) or bool(
+            ctx.request_observers)
+        if track:
+            self._t0 = self.loop.time()
         ctx.total_requests += 1
         limit = ctx.limit_concurrency
         if limit is not None and (len(ctx.tasks) >= limit or len(ctx.connections) > limit):
@@ -326,12 +338,13 @@ class H1Protocol(asyncio.Protocol):
             return
         ctx = self.ctx
         self._status = status
+        self._bytes_sent = len(body)
         self._emit(
             encode_simple_response(status, body, default_lines=ctx.server_line + ctx.date_line + ctx.extra_lines),
             False,
         )
-        if access_log:
-            self._log_access()
+        if access_log and self._track:
+            self._request_done()
         self._close()
 
     def _close(self) -> None:
@@ -409,14 +422,17 @@ class H1Protocol(asyncio.Protocol):
                 self._overflow = True
                 data = data[: self._remaining]
             self._remaining -= len(data)
+            self._bytes_sent += len(data)
             out = data
         elif framing == FRAME_CHUNKED:
             out = b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+            self._bytes_sent += len(data)
             if not more_body and not self._trailers:
                 out += b"0\r\n\r\n"
         elif framing == FRAME_NONE:
             out = b""
         else:
+            self._bytes_sent += len(data)
             out = data
         head = self._head
         if head is not None:
@@ -456,6 +472,7 @@ class H1Protocol(asyncio.Protocol):
                     self._overflow = True
                 count = min(size, self._remaining)
                 self._remaining -= count
+            self._bytes_sent += count
             head = self._head or b""
             self._head = None
             if framing == FRAME_CHUNKED and count:
@@ -577,10 +594,12 @@ class H1Protocol(asyncio.Protocol):
             return
         if self._framing == FRAME_LENGTH and self._remaining > 0:
             logger.error("Response content shorter than Content-Length; closing the connection")
-            self._log_access()
+            if self._track:
+                self._request_done()
             self._close()
             return
-        self._log_access()
+        if self._track:
+            self._request_done()
         if self._overflow or not self._keep_alive or self._eof or self.ctx.shutting_down:
             self._close()
             return
@@ -625,21 +644,22 @@ class H1Protocol(asyncio.Protocol):
             self._close()
 
     def shutdown(self) -> None:
-        """Graceful shutdown: close now if idle, else after the response in flight."""
-        if self.phase in (_IDLE, _HEAD, _DRAIN):
+        """Graceful shutdown: close now if idle, else after the response in flight.
+
+        A connection that has not had its first request yet is no keep-alive
+        connection a client could retry on: it was accepted just now, its request is
+        likely on the way, so it gets :data:`FIRST_REQUEST_GRACE` seconds to arrive
+        (and is answered with ``Connection: close``)."""
+        phase = self.phase
+        if self._request is None and phase in (_IDLE, _HEAD):
+            self.deadline = min(self.deadline, self.loop.time() + FIRST_REQUEST_GRACE)
+        elif phase in (_IDLE, _HEAD, _DRAIN):
             self._close()
 
-    def _log_access(self) -> None:
-        ctx = self.ctx
+    def _request_done(self) -> None:
+        """Report the request to ``ctx.request_done`` (access log, observers): once."""
+        self._track = False
         request = self._request
-        if ctx.access_log and request is not None and ctx.access_logger.isEnabledFor(logging.INFO):
-            # The target as received: percent-encoded ASCII, so no control characters.
-            target = request.path + b"?" + request.query if request.query else request.path
-            ctx.access_logger.info(
-                '%s - "%s %s HTTP/%s" %d',
-                self._client_text,
-                request.method,
-                target.decode("ascii", "backslashreplace"),
-                request.http_version,
-                self._status,
-            )
+        if request is not None:
+            self.ctx.request_done(False, request.http_version, self._client_text, request.method, request.path,
+                                  request.query, request.headers, self._status, self._bytes_sent, self._t0)

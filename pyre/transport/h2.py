@@ -91,7 +91,7 @@ class H2Stream:
         "conn", "stream_id", "cycle", "request", "closed", "_head", "_status", "_no_body",
         "_content_length", "_sent", "_pending", "_pending_size", "_end_after_pending",
         "_trailers_after_pending", "_trailers", "_waiter", "_withheld", "_withholding",
-        "_request_complete", "_finished", "_bytes_out",
+        "_request_complete", "_finished", "_bytes_out", "_track", "_t0", "websocket",
     )
 
     def __init__(self, conn: "H2Protocol", stream_id: int, request: RequestReceived) -> None:
@@ -115,7 +115,12 @@ class H2Stream:
         self._withholding = False
         self._request_complete = request.end_stream
         self._finished = False  # our side of the stream has ended
-        self._bytes_out = 0
+        self._bytes_out = 0  # response body bytes (for the access log and observers)
+        # Reported to ctx.request_done when the response is complete (timed from now).
+        ctx = conn.ctx
+        self._track = ctx.wants_requests()
+        self._t0 = conn.loop.time() if self._track else 0.0
+        self.websocket = False  # set by H2WebSocket: reported as a WebSocket handshake
 
     # -- the request side, fed by the connection ------------------------------------------
 
@@ -312,13 +317,25 @@ class H2Stream:
     def response_complete(self) -> None:
         if self.closed:
             return
-        self.conn.log_access(self)
+        if self._track:
+            self.report()
         if not self._request_complete:
             # RFC 9113 8.1: the response is complete; tell the client to stop sending.
             self.conn.session.reset_stream(self.stream_id, NO_ERROR)
             self.conn.schedule_flush()
         self.closed = True
         self.conn.forget(self)
+
+    def report(self) -> None:
+        """Hand the request to ``ctx.request_done`` (access log, observers), once: when
+        the response is complete, or for a WebSocket when the handshake is answered."""
+        if not self._track:
+            return
+        self._track = False
+        conn = self.conn
+        request = self.request
+        conn.ctx.request_done(self.websocket, "2", conn._client_text, request.method, request.path,
+                              request.query_string, request.headers, self._status, self._bytes_out, self._t0)
 
     def send_error_response(self, status: int) -> None:
         if self.closed:
@@ -559,14 +576,6 @@ class H2Protocol(asyncio.Protocol):
             return self._defaults
         names = {name for name, _ in app_headers}  # (":status" never matches a default)
         return [pair for pair in self._defaults if pair[0] not in names]
-
-    def log_access(self, stream: H2Stream) -> None:
-        ctx = self.ctx
-        if ctx.access_log and ctx.access_logger.isEnabledFor(logging.INFO):
-            request = stream.request
-            target = request.path + b"?" + request.query_string if request.query_string else request.path
-            ctx.access_logger.info('%s - "%s %s HTTP/2" %d', self._client_text, request.method,
-                                   target.decode("ascii", "backslashreplace"), stream._status)
 
     # -- output ------------------------------------------------------------------------------------
 

@@ -14,6 +14,10 @@ refusing is an ordinary response on the stream. Flow control is HTTP/2's: a clie
 whose application has ``ws_max_queue`` messages unread gets no more window, and
 ``send()`` waits for window like an HTTP response body. Keep-alive is the HTTP/2
 connection's (``--h2-ping-interval``); ``--ws-ping-interval`` applies to HTTP/1.1.
+
+Access log: as over HTTP/1.1, one record (protocol "WebSocket") when the handshake is
+answered (``200``), not when the stream ends; refusals and denials are reported by the
+stream when their response is complete.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class H2WebSocket:
     @classmethod
     def start(cls, stream: Any, ctx: Any, info: ConnectionInfo, event: Any) -> Optional["H2WebSocket"]:
         """Check the CONNECT request and build the WebSocket (or answer the stream and return None)."""
+        stream.websocket = True  # the access log and observers see a WebSocket handshake
         try:
             request = check_connect(event.headers)
         except HandshakeError as exc:
@@ -128,6 +133,7 @@ class H2WebSocket:
         fields = negotiate(self.request, subprotocol, headers, deflate)
         self.stream.start_response(200, fields, False)
         self.stream.send_body(b"", True)  # the head goes out now
+        self.stream.report()  # the handshake is answered: one access record, as over HTTP/1.1
         self.session = WSSession(ctx.ws_max_size, deflate if deflate is not None and deflate.enabled() else None)
         if ctx.shutting_down:
             self.close(SERVICE_RESTART, "server shutting down")

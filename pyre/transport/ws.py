@@ -12,6 +12,10 @@ high-water mark; reading stops while the application has ``ws_max_queue`` messag
 unread. Keep-alive: a peer silent for ``ws_ping_interval`` is pinged and, if the
 pong does not come within ``ws_ping_timeout``, closed with 1011. Shutdown closes
 open WebSockets with 1012 (service restart) and waits for the closing handshake.
+
+Access log: the handshake is one request for ``ServerContext.request_done`` (protocol
+"WebSocket"), reported when it is answered: the ``101``, a refusal (403, 500, or 400/426
+for a bad handshake) or, once complete, a denial response (its body bytes counted).
 """
 
 from __future__ import annotations
@@ -51,6 +55,11 @@ _INTERNAL_ERROR = 1011
 _CONNECTING, _OPEN, _CLOSING, _DONE = 0, 1, 2, 3
 
 
+def _client_text(info: ConnectionInfo) -> str:
+    client = info.client
+    return f"{client[0]}:{client[1]}" if client else "-"
+
+
 def switch_to_ws(ctx: ServerContext, transport: asyncio.BaseTransport, info: ConnectionInfo, request: Any,
                  trailing_data: bytes) -> None:
     """Take an HTTP/1.1 connection over for a WebSocket upgrade request (see the module)."""
@@ -63,6 +72,9 @@ def switch_to_ws(ctx: ServerContext, transport: asyncio.BaseTransport, info: Con
         body = _REASONS.get(exc.status, b"Error") + b": " + exc.reason.encode() + b"\n"
         transport.write(encode_simple_response(exc.status, body, default_lines=ctx.server_line + ctx.date_line + lines))  # type: ignore[attr-defined]
         transport.close()
+        if ctx.wants_requests():
+            ctx.request_done(True, request.http_version, _client_text(info), request.method, request.path,
+                             request.query, headers, exc.status, len(body), ctx.loop.time())
         return
     conn = WSProtocol(ctx, transport, info, handshake, trailing_data, request)
     transport.set_protocol(conn)
@@ -92,9 +104,13 @@ class WSProtocol(asyncio.Protocol):
         self._ping_outstanding = False
         self._deny_chunked = False
         self._flush_scheduled = False
-        self._target = b""
-        if request is not None:
-            self._target = request.path + b"?" + request.query if request.query else request.path
+        # The handshake is reported to ctx.request_done once answered (accepted, refused
+        # or denied), timed from here: the request head was parsed just before.
+        self._request = request
+        self._track = request is not None and ctx.wants_requests()
+        self._t0 = self.loop.time() if self._track else 0.0
+        self._deny_status = 0  # a denial response is being sent: its status...
+        self._deny_bytes = 0  # ...and its body bytes so far
         ctx.connections.add(self)
         # Until the application accepts, nothing more is read (and nothing buffered).
         self._pause_reading()
@@ -127,6 +143,8 @@ class WSProtocol(asyncio.Protocol):
         self.transport = None
         self.deadline = 0.0
         self.ctx.connections.discard(self)
+        if self._deny_status:
+            self._report(self._deny_status, self._deny_bytes)  # a denial cut short
         if self.cycle is not None:
             self.cycle.disconnect(1006, "")
         for waiter in self._drain_waiters:
@@ -210,7 +228,7 @@ class WSProtocol(asyncio.Protocol):
         head += [name + b": " + value + b"\r\n" for name, value in fields]
         head.append(b"\r\n")
         self.transport.write(b"".join(head))  # type: ignore[attr-defined]
-        self._log_access(101)
+        self._report(101, 0)
         self.session = WSSession(ctx.ws_max_size, deflate if deflate is not None and deflate.enabled() else None)
         self.phase = _OPEN
         if ctx.ws_ping_interval:
@@ -250,7 +268,7 @@ class WSProtocol(asyncio.Protocol):
             return
         ctx = self.ctx
         body = _REASONS.get(status, b"Error") + b"\n"
-        self._log_access(status)
+        self._report(status, len(body))
         self.transport.write(encode_simple_response(status, body, default_lines=ctx.server_line + ctx.date_line + ctx.extra_lines))  # type: ignore[attr-defined]
         self._close_transport()
 
@@ -265,7 +283,7 @@ class WSProtocol(asyncio.Protocol):
         except InvalidResponse as exc:
             raise RuntimeError(f"websocket.http.response.start: {exc}") from None
         self._deny_chunked = framing == FRAME_CHUNKED
-        self._log_access(status)
+        self._deny_status = status  # reported when the denial is complete
         self.transport.write(head)  # type: ignore[attr-defined]
 
     def deny_body(self, body: bytes, more_body: bool) -> None:
@@ -277,10 +295,14 @@ class WSProtocol(asyncio.Protocol):
             data = body
         if data:
             self.transport.write(data)  # type: ignore[attr-defined]
+        self._deny_bytes += len(body)
         if not more_body:
+            self._report(self._deny_status, self._deny_bytes)
             self._close_transport()
 
     def abort(self) -> None:
+        if self._deny_status:
+            self._report(self._deny_status, self._deny_bytes)  # a denial the app left unfinished
         if self.transport is not None:
             self.transport.abort()
 
@@ -313,12 +335,15 @@ class WSProtocol(asyncio.Protocol):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _log_access(self, status: int) -> None:
-        ctx = self.ctx
-        if ctx.access_log and ctx.access_logger.isEnabledFor(logging.INFO):
-            client = self.info.client
-            ctx.access_logger.info('%s - "WebSocket %s" %d', f"{client[0]}:{client[1]}" if client else "-",
-                                   self._target.decode("ascii", "backslashreplace"), status)
+    def _report(self, status: int, nbytes: int) -> None:
+        """Hand the handshake to ``ctx.request_done`` (access log, observers), once."""
+        if not self._track:
+            return
+        self._track = False
+        self._deny_status = 0
+        request = self._request
+        self.ctx.request_done(True, request.http_version, _client_text(self.info), request.method, request.path,
+                              request.query, request.headers, status, nbytes, self._t0)
 
     def _flush(self) -> None:
         self._flush_scheduled = False

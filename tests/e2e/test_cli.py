@@ -131,6 +131,41 @@ def test_options_reach_the_server(app_dir, start_cli, tmp_path):
     assert '"GET /x HTTP/1.1"' not in "".join(running.output)
 
 
+def test_settings_precedence_cli_then_environment_then_pyproject(app_dir, start_cli):
+    (app_dir / "pyproject.toml").write_text(textwrap.dedent("""
+        [tool.pyre]
+        app = "cliapp:app"
+        port = 0
+        root-path = "/file"
+        header = ["x-source: file"]
+        server_header = false
+    """))
+    running = start_cli(cwd=app_dir, env={"PYRE_ROOT_PATH": "/env", "PYRE_SERVER_HEADER": "true"})
+    response = httpx.get(running.url + "/x")
+    assert response.text == "/env|/env/x|-"  # the environment beats the file
+    assert response.headers["x-source"] == "file" and response.headers["server"] == "pyre"
+    running.stop()
+    running = start_cli("--root-path", "/cli", cwd=app_dir, env={"PYRE_ROOT_PATH": "/env"})
+    assert httpx.get(running.url + "/x").text == "/cli|/cli/x|-"  # the command line beats both
+    assert "server" not in httpx.get(running.url).headers
+    running.stop()
+
+
+@pytest.mark.parametrize("toml, env, message", [
+    ("[tool.pyre]\napp = 'cliapp:app'\nprot = 1\n", {}, "Error: pyproject.toml [tool.pyre] prot: unknown setting"),
+    ("[tool.pyre]\napp = 'cliapp:app'\nworkers = 'two'\n", {}, "Error: pyproject.toml [tool.pyre] workers: expected a number of workers, got"),
+    ("", {"PYRE_APP": "cliapp:app", "PYRE_WROKERS": "2"}, "Error: PYRE_WROKERS: unknown setting (did you mean"),
+    ("", {"PYRE_APP": "cliapp:app", "PYRE_PORT": "http"}, "Error: PYRE_PORT: invalid value 'http'"),
+])
+def test_bad_settings_name_their_source(app_dir, toml, env, message):
+    if toml:
+        (app_dir / "pyproject.toml").write_text(toml)
+    result = run_cli(cwd=app_dir, env=env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+
+
 def test_access_log_lines(app_dir, start_cli):
     proc_args = ("cliapp:app", "--port", "0", "--app-dir", str(app_dir))
     running = start_cli(*proc_args)

@@ -434,7 +434,7 @@ def test_cli_tls_startup_errors(pki, app_dir, case, code):
 @pytest.mark.parametrize("args, message", [
     (["--ssl-keyfile", "key.pem"], "Error: --ssl-keyfile: needs --ssl-certfile"),
     (["--ssl-certfile", "c.pem", "--ssl-cert-reqs", "2"], "Error: --ssl-cert-reqs: client certificates need --ssl-ca-certs"),
-    (["--ssl-certfile", "c.pem", "--ssl-cert-reqs", "5"], "Error: --ssl-cert-reqs: must be between 0 and 2"),
+    (["--ssl-certfile", "c.pem", "--ssl-cert-reqs", "5"], "Error: argument --ssl-cert-reqs: invalid value 5 (must be between 0 and 2)"),
     (["--http", "h3"], "Error: argument --http"),
 ])
 def test_cli_tls_option_errors_exit_1(app_dir, args, message):

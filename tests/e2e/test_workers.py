@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import textwrap
 import threading
 import time
-from typing import Dict, Set
+from pathlib import Path
+from typing import Dict, List, Set
 
 import httpx
 import pytest
@@ -19,6 +21,7 @@ from tests.e2e.cli import run_cli
 APP_SOURCE = textwrap.dedent('''
     import asyncio
     import os
+    import time
 
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
@@ -33,7 +36,9 @@ APP_SOURCE = textwrap.dedent('''
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["path"] == "/slow":
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(float(scope["query_string"] or 1.5))
+        if scope["path"] == "/block":
+            time.sleep(3)  # blocks the event loop
         body = str(os.getpid()).encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", str(len(body)).encode())]})
@@ -133,7 +138,7 @@ def test_web_concurrency_sets_the_worker_count(app_dir, start_cli):
 def test_invalid_web_concurrency_is_a_one_line_error(app_dir):
     result = run_cli("pidapp:app", "--app-dir", str(app_dir), env={"WEB_CONCURRENCY": "many"})
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["Error: WEB_CONCURRENCY: expected a number of workers >= 1, got 'many'"]
+    assert result.stderr.strip().splitlines() == ["Error: WEB_CONCURRENCY: invalid value 'many' (expected a number of workers)"]
 
 
 def test_workers_need_an_import_string():
@@ -143,3 +148,205 @@ def test_workers_need_an_import_string():
     with pytest.raises(ConfigError, match="workers"):
         Config(app, workers=2)
     assert Config("pidapp:app", workers=2).workers == 2
+
+
+def worker_processes(supervisor: int) -> Set[int]:
+    """Pids of the supervisor's worker processes (spawned interpreters), from /proc."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == supervisor and b"spawn_main" in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+def wait_for(condition, seconds: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class ClientLoop:
+    """Requests on fresh connections in a thread until stopped (bounded), recording failures."""
+
+    def __init__(self, url: str, limit: int = 5000, seconds: float = 30.0) -> None:
+        self.url = url
+        self.limit = limit
+        self.seconds = seconds
+        self.pids: List[int] = []
+        self.errors: List[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def __enter__(self) -> "ClientLoop":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        with httpx.Client(timeout=10) as client:
+            for _ in range(self.limit):
+                if self._stop.is_set() or time.monotonic() > deadline:
+                    return
+                try:
+                    response = client.get(self.url, headers={"connection": "close"})
+                    self.pids.append(int(response.text))
+                except Exception as exc:  # noqa: BLE001 - every failure is reported by the test
+                    self.errors.append(repr(exc))
+
+
+class Background:
+    """One request in a thread; its outcome (a status or an exception) kept for the test."""
+
+    def __init__(self, url: str, timeout: float = 40) -> None:
+        self.outcome: object = None
+        self.thread = threading.Thread(target=self._run, args=(url, timeout), daemon=True)
+        self.thread.start()
+
+    def _run(self, url: str, timeout: float) -> None:
+        try:
+            self.outcome = httpx.get(url, timeout=timeout).status_code
+        except httpx.HTTPError as exc:
+            self.outcome = exc
+
+    def join(self, timeout: float = 15) -> object:
+        self.thread.join(timeout)
+        return self.outcome
+
+
+def test_sighup_restarts_every_worker_without_refusing_a_connection(app_dir, start_cli):
+    running = start_cli("pidapp:app", "--port", "0", "--workers", "2", "--app-dir", str(app_dir))
+    supervisor = running.proc.pid
+    before = wait_for(lambda: len(worker_processes(supervisor)) == 2 and worker_processes(supervisor),
+                      what="two workers")
+    pids_until(running.url, lambda pids: len(pids) >= 2)
+    with ClientLoop(running.url) as loop:
+        time.sleep(0.3)
+        running.proc.send_signal(signal.SIGHUP)
+        after = wait_for(lambda: (lambda now: len(now) == 2 and not now & before and now)(worker_processes(supervisor)),
+                         what="two new workers")
+        time.sleep(0.5)  # requests reach the new generation
+    assert loop.errors == []
+    assert set(loop.pids) & before and set(loop.pids) & after  # served throughout, by both generations
+    assert running.stop(signal.SIGTERM) == 0
+    log = "".join(running.output)
+    assert "SIGHUP: restarting 2 worker(s) one by one" in log
+    assert log.count("is ready; stopping worker") == 2
+
+
+def test_sigttin_and_sigttou_add_and_remove_a_worker(app_dir, start_cli):
+    running = start_cli("pidapp:app", "--port", "0", "--workers", "2", "--app-dir", str(app_dir))
+    supervisor = running.proc.pid
+    wait_for(lambda: len(worker_processes(supervisor)) == 2, what="two workers")
+    running.proc.send_signal(signal.SIGTTIN)
+    wait_for(lambda: len(worker_processes(supervisor)) == 3, what="a third worker")
+    assert len(pids_until(running.url, lambda pids: len(pids) >= 3)) == 3
+    for left in (2, 1):  # one at a time: a signal sent while the same one is pending is merged
+        running.proc.send_signal(signal.SIGTTOU)
+        wait_for(lambda: len(worker_processes(supervisor)) == left, what=f"{left} worker(s) left")
+    running.proc.send_signal(signal.SIGTTOU)  # the last worker stays
+    time.sleep(0.3)
+    assert len(worker_processes(supervisor)) == 1
+    assert worker_pid(running.url) in worker_processes(supervisor)
+    assert running.stop(signal.SIGTERM) == 0
+    assert "SIGTTOU: keeping the last worker." in "".join(running.output)
+
+
+def test_limit_max_requests_replaces_the_worker_without_failing_requests(app_dir, start_cli):
+    # One worker: the supervisor still replaces it (uvicorn would just exit).
+    running = start_cli("pidapp:app", "--port", "0", "--limit-max-requests", "15",
+                        "--limit-max-requests-jitter", "5", "--app-dir", str(app_dir))
+    with ClientLoop(running.url, limit=20000, seconds=40) as loop:
+        wait_for(lambda: len(set(loop.pids)) >= 3, seconds=40, what="two replacements")
+    assert loop.errors == []
+    # Each retired after 15-20 requests, serving on until its replacement was ready.
+    assert running.stop(signal.SIGTERM) == 0
+    log = "".join(running.output)
+    assert "(--limit-max-requests); asking to be replaced" in log and "it served --limit-max-requests" in log
+
+
+async def test_limit_max_requests_stops_an_embedded_server(serve):
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    server = await serve(app, limit_max_requests=3)
+    async with httpx.AsyncClient() as client:
+        for _ in range(3):
+            assert (await client.get(server.url)).status_code == 204
+    for _ in range(200):  # no supervisor to replace it: the server stops by itself
+        if server.should_exit:
+            break
+        await asyncio.sleep(0.01)
+    assert server.should_exit
+
+
+def test_limit_max_rss_replaces_a_worker(app_dir, start_cli):
+    running = start_cli("pidapp:app", "--port", "0", "--workers", "1", "--limit-max-rss", "1",
+                        "--app-dir", str(app_dir))
+    first = worker_pid(running.url)
+    with ClientLoop(running.url, limit=2000, seconds=20) as loop:
+        wait_for(lambda: len(set(loop.pids) - {first}) >= 1, what="a replacement worker")
+    assert loop.errors == []
+    assert running.stop(signal.SIGTERM) == 0
+    assert "is above --limit-max-rss 1 MiB" in "".join(running.output)
+
+
+def test_a_worker_with_a_blocked_event_loop_is_replaced(app_dir, start_cli):
+    running = start_cli("pidapp:app", "--port", "0", "--workers", "2", "--timeout-worker-healthcheck", "0.5",
+                        "--app-dir", str(app_dir))
+    supervisor = running.proc.pid
+    before = wait_for(lambda: (lambda now: len(now) == 2 and now)(worker_processes(supervisor)), what="two workers")
+    blocked = Background(running.url + "/block", timeout=10)
+    gone = wait_for(lambda: before - worker_processes(supervisor), seconds=10, what="the blocked worker killed")
+    wait_for(lambda: len(worker_processes(supervisor)) == 2, what="a replacement")
+    assert isinstance(blocked.join(), httpx.RemoteProtocolError)  # its worker was killed
+    assert running.stop(signal.SIGTERM) == 0
+    log = "".join(running.output)
+    (victim,) = gone
+    assert f"Worker [{victim}] did not answer the health check within 0.5 s" in log
+    assert f"Worker [{victim}] died (signal 9)" in log
+
+
+def test_reuse_port_workers_each_bind_the_port(app_dir, start_cli):
+    running = start_cli("pidapp:app", "--port", "0", "--workers", "2", "--reuse-port", "--app-dir", str(app_dir))
+    seen = pids_until(running.url, lambda pids: len(pids) >= 2)
+    assert len(seen) == 2 and running.proc.pid not in seen
+    with ClientLoop(running.url) as loop:
+        time.sleep(0.2)
+        running.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "is ready; stopping worker" in "".join(running.output) or len(set(loop.pids) - seen) >= 1,
+                 what="a new worker")
+        time.sleep(0.5)
+    assert loop.errors == []
+    assert running.stop(signal.SIGTERM) == 0
+
+
+def test_a_second_sigint_does_not_wait_for_requests(app_dir, start_cli):
+    running = start_cli("pidapp:app", "--port", "0", "--app-dir", str(app_dir))
+    slow = Background(running.url + "/slow?30")
+    time.sleep(0.5)
+    running.proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    assert running.proc.poll() is None  # graceful: waiting for the slow request
+    started = time.monotonic()
+    running.proc.send_signal(signal.SIGINT)
+    running.proc.wait(10)
+    assert time.monotonic() - started < 10
+    assert isinstance(slow.join(), httpx.RemoteProtocolError)  # cut, not waited for
+    running.stop()

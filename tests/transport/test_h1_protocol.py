@@ -198,7 +198,11 @@ async def test_shutdown_closes_idle_and_finishes_busy():
         await gate.wait()
         await ok(scope, receive, send)
 
-    ctx, idle, idle_transport = make(app)
+    ctx, idle, idle_transport = make(ok)
+    idle.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")  # served: now idle in keep-alive
+    await settle()
+    assert b"200 OK" in idle_transport.data and not idle_transport.closed
+    ctx.app = app
     busy = H1Protocol(ctx)
     busy_transport = FakeTransport()
     busy.connection_made(busy_transport)
@@ -209,6 +213,24 @@ async def test_shutdown_closes_idle_and_finishes_busy():
     gate.set()
     await settle()
     assert b"connection: close" in busy_transport.data and busy_transport.closed
+
+
+async def test_shutdown_gives_a_new_connection_a_moment_for_its_first_request():
+    # Accepted just before the shutdown, its request on the way: not closed unanswered.
+    ctx, fresh, transport = make(ok)
+    loop = asyncio.get_running_loop()
+    ctx.shutting_down = True
+    ctx.close_idle()
+    assert not transport.closed and fresh.deadline <= loop.time() + 1.0
+    fresh.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert b"200 OK" in transport.data and b"connection: close" in transport.data and transport.closed
+    ctx, silent, transport = make(ok)  # one that sends nothing is closed at that deadline
+    ctx.shutting_down = True
+    ctx.close_idle()
+    silent.deadline = loop.time() - 1
+    ctx.tick()
+    assert transport.closed and transport.data == b""
 
 
 async def test_thousands_of_pipelined_requests_answered_without_recursion():

@@ -1,0 +1,678 @@
+"""Every server setting, once: its type, default, option, environment variable and help.
+
+Three sources can give a setting, in this order of precedence:
+
+1. the command line (``--port 9000``),
+2. the environment (``PYRE_PORT=9000``; a few settings also read a conventional
+   variable such as ``WEB_CONCURRENCY``, below their ``PYRE_`` one),
+3. ``[tool.pyre]`` in ``pyproject.toml`` in the current directory (``port = 9000``),
+
+then the default. :func:`resolve` merges them into keyword arguments for
+:class:`pyre.Config`; a bad value or an unknown key is a :class:`SettingError` that
+names where it came from (``--port``, ``PYRE_PORT`` or ``pyproject.toml [tool.pyre]
+port``). The CLI parser and docs/settings.md are both built from :data:`SETTINGS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import re
+import sys
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from pyre.errors import ConfigError
+
+__all__ = ["SETTINGS", "Setting", "SettingError", "Sources", "resolve", "settings_table"]
+
+ENV_PREFIX = "PYRE_"
+# PYRE_ variables that are not settings (build and import switches).
+RESERVED_ENV = frozenset({"PYRE_NO_EXTENSIONS", "PYRE_CYTHON_ANNOTATE"})
+
+
+class SettingError(ConfigError):
+    """An invalid or unknown setting; the message starts with its source."""
+
+
+# -- value types: text (CLI, environment) -> value, and native TOML value -> value ------------------
+
+
+class Kind:
+    """How a setting's value is read from text and from TOML, and described in docs."""
+
+    __slots__ = ("what", "metavar", "parse", "native")
+
+    def __init__(self, what: str, metavar: str, parse: Callable[[str], Any],
+                 native: Optional[Callable[[Any], Any]] = None) -> None:
+        self.what = what
+        self.metavar = metavar
+        self.parse = parse
+        self.native = native or (lambda value: _native_text(value, parse, what))
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def _native_text(value: Any, parse: Callable[[str], Any], what: str) -> Any:
+    if isinstance(value, str):
+        return parse(value)
+    raise _Invalid(f"expected {what}, got {value!r}")
+
+
+def integer(low: int = 0, high: Optional[int] = None, what: str = "an integer") -> Kind:
+    def check(value: int) -> int:
+        if value < low or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"between {low} and {high}"
+            raise _Invalid(f"invalid value {value!r} (must be {bounds})")
+        return value
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise _Invalid(f"invalid value {text!r} (expected {what})") from None
+        return check(value)
+
+    def native(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"expected {what}, got {value!r}")
+        return check(value)
+
+    return Kind(what, "INT", parse, native)
+
+
+def seconds(low: float = 0.0, allow_low: bool = True) -> Kind:
+    def check(value: float) -> float:
+        if value < low or (value == low and not allow_low):
+            raise _Invalid(f"invalid value {value!r} (must be {'>=' if allow_low else '>'} {low:g})")
+        return value
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise _Invalid(f"invalid value {text!r} (expected seconds)") from None
+        return check(value)
+
+    def native(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Invalid(f"expected a number of seconds, got {value!r}")
+        return check(float(value))
+
+    return Kind("seconds", "SECONDS", parse, native)
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]i?[bB]?|[bB])?\s*$")
+
+
+def _parse_size(text: str) -> int:
+    match = _SIZE.match(text)
+    if not match:
+        raise _Invalid(f"invalid size {text!r} (expected bytes, e.g. 1048576 or 10M)")
+    unit = (match.group(2) or "b")[0].lower()
+    return int(match.group(1)) * {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+
+
+def size(low: int = 0, high: Optional[int] = None) -> Kind:
+    def check(value: int) -> int:
+        if value < low or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"between {low} and {high}"
+            raise _Invalid(f"invalid size {value} (must be {bounds})")
+        return value
+
+    def native(value: Any) -> int:
+        if isinstance(value, bool):
+            raise _Invalid(f"expected a size in bytes, got {value!r}")
+        if isinstance(value, int):
+            return check(value)
+        if isinstance(value, str):
+            return check(_parse_size(value))
+        raise _Invalid(f"expected a size in bytes, got {value!r}")
+
+    return Kind("bytes (K, M, G suffixes)", "BYTES", lambda text: check(_parse_size(text)), native)
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on", "y", "t"):
+        return True
+    if value in ("0", "false", "no", "off", "n", "f"):
+        return False
+    raise _Invalid(f"invalid value {text!r} (expected true or false)")
+
+
+def _native_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise _Invalid(f"expected true or false, got {value!r}")
+
+
+BOOL = Kind("true or false", "BOOL", _parse_bool, _native_bool)
+TEXT = Kind("text", "TEXT", lambda text: text)
+
+
+def choice(*options: str) -> Kind:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise _Invalid(f"invalid choice {text!r} (choose from {', '.join(options)})")
+        return text
+
+    return Kind("one of " + ", ".join(options), "{" + ",".join(options) + "}", parse)
+
+
+def _parse_octal(text: str) -> int:
+    try:
+        value = int(text.strip(), 8)
+    except ValueError:
+        raise _Invalid(f"invalid value {text!r} (expected octal permissions, e.g. 660)") from None
+    if not 0 <= value <= 0o7777:
+        raise _Invalid(f"invalid value {text!r} (expected octal permissions, e.g. 660)")
+    return value
+
+
+def _native_octal(value: Any) -> int:
+    if isinstance(value, str):
+        return _parse_octal(value)
+    raise _Invalid(f"expected octal permissions as a string, e.g. \"660\", got {value!r}")
+
+
+OCTAL = Kind("octal permissions", "MODE", _parse_octal, _native_octal)
+
+
+def _parse_header(text: str) -> str:
+    if ":" not in text or not text.split(":", 1)[0].strip():
+        raise _Invalid(f"invalid header {text!r} (expected NAME:VALUE)")
+    return text
+
+
+HEADER = Kind("a header NAME:VALUE", "NAME:VALUE", _parse_header)
+
+
+# -- the table ---------------------------------------------------------------------------------------
+
+
+class Setting:
+    """One setting. ``name`` is the :class:`pyre.Config` keyword; ``flag`` the CLI option."""
+
+    __slots__ = ("name", "kind", "default", "help", "group", "flag", "multiple", "aliases", "toggle",
+                 "optional_value", "metavar", "default_doc")
+
+    def __init__(self, name: str, kind: Kind, default: Any, help: str, group: str, *,
+                 flag: Optional[str] = None, multiple: bool = False, aliases: Tuple[str, ...] = (),
+                 toggle: bool = False, optional_value: bool = False, metavar: Optional[str] = None,
+                 default_doc: Optional[str] = None) -> None:
+        self.name = name
+        self.kind = kind
+        self.default = default
+        self.help = help
+        self.group = group
+        self.flag = flag or "--" + name.replace("_", "-")
+        self.multiple = multiple  # repeatable on the CLI, a list elsewhere
+        self.aliases = aliases  # conventional environment variables below PYRE_NAME
+        self.toggle = toggle  # --name / --no-name
+        self.optional_value = optional_value  # --name [BOOL]
+        self.metavar = metavar
+        self.default_doc = default_doc
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    def describe_default(self) -> str:
+        if self.default_doc is not None:
+            return self.default_doc
+        if self.default is None or self.default == []:
+            return "none"
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        if self.default == "":
+            return "empty"
+        return str(self.default)
+
+
+_B, _A, _I, _P, _W, _L, _T, _H, _LOG, _OBS = (
+    "Binding", "Application", "Implementation", "Processes", "Reload", "Limits and timeouts", "TLS",
+    "Response headers and proxies", "Logging", "Observability",
+)
+
+SETTINGS: Tuple[Setting, ...] = (
+    Setting("app", TEXT, None, "the ASGI application as module:attribute (the CLI's APP argument)", _A,
+            flag="APP"),
+    Setting("host", TEXT, "127.0.0.1", "bind socket to this host", _B),
+    Setting("port", integer(0, 65535, "an integer port"), 8000,
+            "bind socket to this port; 0 picks a free port", _B),
+    Setting("uds", TEXT, None, "bind to a Unix domain socket", _B, metavar="PATH"),
+    Setting("uds_perms", OCTAL, None, "permissions of the --uds socket file, in octal (e.g. 660)", _B,
+            default_doc="666 (uvicorn's)"),
+    Setting("fd", integer(0, None, "a file descriptor"), None,
+            "serve on an inherited listening socket with this file descriptor", _B,
+            default_doc="none; systemd's LISTEN_FDS when set"),
+    Setting("backlog", integer(1), 2048, "maximum number of pending connections", _B),
+    Setting("reuse_port", BOOL, False,
+            "SO_REUSEPORT: each worker binds its own socket and the kernel spreads connections", _B,
+            toggle=True),
+    Setting("factory", BOOL, False, "APP is a factory called with no arguments", _A, toggle=True),
+    Setting("app_dir", TEXT, ".", "look for APP in this directory (added to sys.path)", _A, metavar="DIR"),
+    Setting("interface", choice("auto", "asgi3", "asgi2"), "auto", "the application interface", _A),
+    Setting("lifespan", choice("auto", "on", "off"), "auto", "lifespan protocol", _A),
+    Setting("root_path", TEXT, "", "ASGI root_path for an app mounted below a path prefix", _A),
+    Setting("env_file", TEXT, None, "load environment variables from this file before anything else", _A,
+            metavar="PATH"),
+    Setting("http", choice("auto", "h1", "h2"), "auto",
+            "HTTP protocol: auto offers HTTP/2 and HTTP/1.1, h1 and h2 only one", _I),
+    Setting("loop", choice("auto", "asyncio", "uvloop"), "auto", "event loop", _I),
+    Setting("ws", choice("auto", "none", "wsproto"), "auto",
+            "WebSocket: auto and wsproto serve it (on wsproto), none serves upgrade requests as HTTP", _I),
+    Setting("ws_per_message_deflate", BOOL, True,
+            "negotiate permessage-deflate compression when a client offers it "
+            "(uvicorn's spelling: --ws-per-message-deflate false)", _I, optional_value=True),
+    Setting("workers", integer(1, None, "a number of workers"), 1, "number of worker processes", _P, aliases=("WEB_CONCURRENCY",),
+            default_doc="$WEB_CONCURRENCY, else 1"),
+    Setting("limit_max_requests", integer(1), None,
+            "a worker retires after this many requests and is replaced", _P),
+    Setting("limit_max_requests_jitter", integer(0), 0,
+            "add a random 0..N to each worker's --limit-max-requests, so workers do not retire together", _P),
+    Setting("limit_max_rss", integer(1, None, "MiB"), None,
+            "a worker whose resident memory exceeds this many MiB is replaced", _P, metavar="MIB"),
+    Setting("timeout_worker_healthcheck", seconds(0, False), 5.0,
+            "a worker whose event loop does not answer the supervisor within this many seconds is replaced",
+            _P),
+    Setting("timeout_graceful_shutdown", seconds(0), None,
+            "on shutdown, wait this long for requests in flight, then cancel them", _P,
+            default_doc="none: wait for all"),
+    Setting("reload", BOOL, False, "restart the server when a watched file changes (development)", _W,
+            toggle=True),
+    Setting("reload_dirs", TEXT, [], "watch this directory (repeatable)", _W, flag="--reload-dir",
+            multiple=True, metavar="DIR", default_doc="the current directory"),
+    Setting("reload_includes", TEXT, [], "also watch files matching this glob (repeatable)", _W,
+            flag="--reload-include", multiple=True, metavar="GLOB", default_doc="*.py"),
+    Setting("reload_excludes", TEXT, [], "ignore files matching this glob (repeatable)", _W,
+            flag="--reload-exclude", multiple=True, metavar="GLOB", default_doc=".*, .py[cod], .sw.*, ~*"),
+    Setting("reload_delay", seconds(0), 0.25, "wait this long for more changes before restarting", _W),
+    Setting("limit_concurrency", integer(1), None,
+            "answer 503 beyond this many concurrent connections or requests", _L),
+    Setting("limit_request_body", size(0), None, "largest request body in bytes (413 beyond)", _L,
+            default_doc="no limit"),
+    Setting("h1_max_request_line", integer(16, None, "bytes"), 8192, "longest HTTP/1.1 request line (414 beyond)",
+            _L),
+    Setting("h1_max_header_size", size(64), 65536, "largest HTTP/1.1 header section in bytes (431 beyond)", _L),
+    Setting("h1_max_headers", integer(1), 100, "most HTTP/1.1 header fields in a request (431 beyond)", _L),
+    Setting("h2_max_concurrent_streams", integer(1, 2**31 - 1), 100,
+            "HTTP/2 streams a client may have open at once (REFUSED_STREAM beyond)", _L),
+    Setting("h2_initial_window_size", size(1, 2**31 - 1), 65535, "HTTP/2 receive window per stream, in bytes",
+            _L),
+    Setting("h2_max_frame_size", size(16384, 16777215), 16384,
+            "largest HTTP/2 frame payload the server accepts (16384 to 16777215)", _L),
+    Setting("h2_max_header_list_size", size(1, 2**32 - 1), 65536,
+            "largest decoded HTTP/2 header list in bytes (431 beyond)", _L),
+    Setting("h2_ping_interval", seconds(0, False), None,
+            "PING an HTTP/2 client silent this long with streams open; close it if the PING is unanswered "
+            "as long again", _L, default_doc="never"),
+    Setting("ws_max_size", size(1), 16 * 1024 * 1024,
+            "largest WebSocket message in bytes, compressed or not (close 1009 beyond)", _L),
+    Setting("ws_max_queue", integer(1), 32,
+            "WebSocket messages held for an application that is not reading before the server stops "
+            "reading from its client", _L),
+    Setting("ws_ping_interval", seconds(0), 20.0, "ping a WebSocket client silent this long; 0: never", _L),
+    Setting("ws_ping_timeout", seconds(0), 20.0, "close a WebSocket (1011) whose ping is unanswered this long",
+            _L),
+    Setting("timeout_keep_alive", seconds(0, False), 5.0, "close idle keep-alive connections after this many seconds",
+            _L),
+    Setting("timeout_request_header", seconds(0, False), 30.0,
+            "a request head must arrive within this many seconds of its first byte (408)", _L),
+    Setting("timeout_lifespan", seconds(0, False), 60.0,
+            "lifespan startup and shutdown must finish within this many seconds", _L),
+    Setting("ssl_certfile", TEXT, None, "serve HTTPS with this PEM certificate (chain)", _T, metavar="PATH"),
+    Setting("ssl_keyfile", TEXT, None, "the PEM private key of the certificate", _T, metavar="PATH"),
+    Setting("ssl_keyfile_password", TEXT, None, "the password of an encrypted private key", _T),
+    Setting("ssl_ca_certs", TEXT, None, "CA certificates that verify client certificates", _T, metavar="PATH"),
+    Setting("ssl_cert_reqs", integer(0, 2, "0, 1 or 2"), 0,
+            "client certificates: 0 none, 1 optional, 2 required (see ssl.VerifyMode)", _T),
+    Setting("ssl_ciphers", TEXT, "", "OpenSSL cipher string for TLS 1.2 and below", _T,
+            default_doc="Python's (ECDHE with AEAD first)"),
+    Setting("server_header", BOOL, True, "send 'server: pyre'", _H, toggle=True),
+    Setting("date_header", BOOL, True, "send a Date header", _H, toggle=True),
+    Setting("headers", HEADER, [], "a default response header (repeatable)", _H, flag="--header",
+            multiple=True, metavar="NAME:VALUE"),
+    Setting("proxy_headers", BOOL, True,
+            "take the client address and scheme from X-Forwarded-For/-Proto and Forwarded when the "
+            "direct peer is in --forwarded-allow-ips", _H, toggle=True),
+    Setting("proxy_headers_source", choice("x-forwarded", "forwarded", "auto"), "x-forwarded",
+            "which proxy headers to read: X-Forwarded-For/-Proto (as uvicorn), RFC 7239 Forwarded, or auto "
+            "(Forwarded when present, else X-Forwarded-*; the proxy must then set or strip both)", _H),
+    Setting("forwarded_allow_ips", TEXT, "127.0.0.1",
+            "comma-separated addresses and CIDR networks of trusted proxies, or *", _H,
+            aliases=("FORWARDED_ALLOW_IPS",), default_doc="$FORWARDED_ALLOW_IPS, else 127.0.0.1"),
+    Setting("proxy_protocol", BOOL, False,
+            "expect a PROXY protocol v1 or v2 header on every connection, from a trusted proxy "
+            "(--forwarded-allow-ips)", _H, toggle=True),
+    Setting("log_config", TEXT, None, "logging configuration: dictConfig .json/.yaml, else INI fileConfig",
+            _LOG, metavar="PATH"),
+    Setting("log_level", choice("critical", "error", "warning", "info", "debug", "trace"), None,
+            "level of the pyre loggers", _LOG, default_doc="info; with --log-config, the config's levels"),
+    Setting("access_log", BOOL, True, "log one line per request", _LOG, toggle=True),
+    Setting("access_log_format", TEXT, None,
+            "access-log line template with {client} {method} {path} {status} {bytes} {duration_ms} "
+            "{protocol} {request_id}", _LOG, metavar="FORMAT", default_doc="uvicorn's line"),
+    Setting("access_log_json", BOOL, False, "write the access log as one JSON object per line", _LOG,
+            toggle=True),
+    Setting("use_colors", BOOL, None, "colour the log", _LOG, toggle=True,
+            default_doc="when writing to a terminal"),
+    Setting("metrics_port", integer(0, 65535, "an integer port"), None,
+            "serve Prometheus metrics on this port (needs the 'metrics' extra)", _OBS),
+    Setting("metrics_host", TEXT, None, "address of the metrics listener", _OBS, default_doc="--host"),
+)
+
+BY_NAME: Dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+# pyproject.toml keys may also be spelled like the option: `header`, `reload-dir`.
+BY_KEY: Dict[str, Setting] = {
+    **{setting.flag[2:].replace("-", "_"): setting for setting in SETTINGS if setting.flag.startswith("--")},
+    **BY_NAME,
+}
+GROUPS: Tuple[str, ...] = tuple(dict.fromkeys(setting.group for setting in SETTINGS))
+
+
+# -- sources -----------------------------------------------------------------------------------------
+
+
+class Sources:
+    """Which source gave each resolved setting, to name it in an error."""
+
+    def __init__(self) -> None:
+        self.origin: Dict[str, str] = {}
+
+    def label(self, name: str) -> str:
+        return self.origin.get(name, name)
+
+
+def _flag_label(setting: Setting) -> str:
+    return "APP" if setting.name == "app" else setting.flag
+
+
+def _pyproject_label(path: str, key: str) -> str:
+    return f"{path} [tool.pyre] {key}"
+
+
+def load_pyproject(path: str = "pyproject.toml") -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """Settings from ``[tool.pyre]`` of ``path``: (values, labels). No file: nothing."""
+    try:
+        with open(path, "rb") as file:
+            raw = file.read()
+    except FileNotFoundError:
+        return {}, {}
+    except OSError as exc:
+        raise SettingError(f"{path}: cannot read: {exc.strerror}") from None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingError(f"{path}: not valid TOML: {exc}") from None
+    table = document.get("tool", {}).get("pyre")
+    if table is None:
+        return {}, {}
+    if not isinstance(table, dict):
+        raise SettingError(f"{path}: [tool.pyre] must be a table")
+    values: Dict[str, Any] = {}
+    labels: Dict[str, str] = {}
+    for key, value in table.items():
+        label = _pyproject_label(path, key)
+        setting = BY_KEY.get(key.replace("-", "_"))
+        if setting is None:
+            raise SettingError(f"{label}: unknown setting{_suggest(key.replace('-', '_'), BY_NAME)}")
+        name = setting.name
+        if name in values:
+            raise SettingError(f"{label}: given twice ({labels[name]})")
+        values[name] = _native(setting, value, label)
+        labels[name] = label
+    return values, labels
+
+
+def _native(setting: Setting, value: Any, label: str) -> Any:
+    try:
+        if setting.multiple:
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list):
+                raise _Invalid(f"expected a list, got {value!r}")
+            return [setting.kind.native(item) for item in value]
+        if setting.name == "forwarded_allow_ips" and isinstance(value, list):
+            return ",".join(setting.kind.native(item) for item in value)
+        return setting.kind.native(value)
+    except _Invalid as exc:
+        raise SettingError(f"{label}: {exc}") from None
+
+
+def load_environment(environ: Mapping[str, str]) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """Settings from ``PYRE_*`` variables and the conventional aliases (below them)."""
+    values: Dict[str, Any] = {}
+    labels: Dict[str, str] = {}
+    for setting in SETTINGS:
+        for variable in (setting.env, *setting.aliases):
+            text = environ.get(variable)
+            if text is None or (variable != setting.env and not text.strip()):
+                continue
+            values[setting.name] = _from_text(setting, text, variable)
+            labels[setting.name] = variable
+            break
+    for variable in environ:
+        if variable.startswith(ENV_PREFIX) and variable not in RESERVED_ENV:
+            name = variable[len(ENV_PREFIX):].lower()
+            if name not in BY_NAME:
+                raise SettingError(f"{variable}: unknown setting{_suggest(name, BY_NAME, ENV_PREFIX, upper=True)}")
+    return values, labels
+
+
+def _from_text(setting: Setting, text: str, label: str) -> Any:
+    try:
+        if setting.multiple:
+            stripped = text.strip()
+            if stripped.startswith("["):
+                try:
+                    items = json.loads(stripped)
+                except ValueError:
+                    raise _Invalid(f"invalid JSON list {text!r}") from None
+                if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+                    raise _Invalid(f"expected a JSON list of strings, got {text!r}")
+            else:
+                items = [item.strip() for item in text.split(",") if item.strip()]
+            return [setting.kind.parse(item) for item in items]
+        return setting.kind.parse(text)
+    except _Invalid as exc:
+        raise SettingError(f"{label}: {exc}") from None
+
+
+def _suggest(name: str, known: Mapping[str, Any], prefix: str = "", upper: bool = False) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    if not close:
+        return ""
+    guess = close[0].upper() if upper else close[0]
+    return f" (did you mean {prefix}{guess}?)"
+
+
+# -- the command line --------------------------------------------------------------------------------
+
+
+class _TextType:
+    """argparse ``type=`` that turns a setting's parse error into argparse's message."""
+
+    def __init__(self, setting: Setting) -> None:
+        self.setting = setting
+        self.__name__ = setting.kind.what
+
+    def __call__(self, text: str) -> Any:
+        try:
+            return self.setting.kind.parse(text)
+        except _Invalid as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per setting (and APP), every default SUPPRESSed: the namespace then
+    holds only what the command line gave, which :func:`resolve` layers over the rest."""
+    groups = {name: parser.add_argument_group(name.lower()) for name in GROUPS}
+    for setting in SETTINGS:
+        group = groups[setting.group]
+        text = f"{setting.help} [default: {setting.describe_default()}; env {setting.env}]"
+        text = text.replace("%", "%%")
+        if setting.name == "app":
+            group.add_argument("app", metavar="APP", nargs="?", default=argparse.SUPPRESS,
+                               help=f"{setting.help}; or env {setting.env}, or app in [tool.pyre]")
+        elif setting.toggle:
+            group.add_argument(setting.flag, dest=setting.name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=text)
+        elif setting.optional_value:
+            group.add_argument(setting.flag, dest=setting.name, type=_TextType(setting), nargs="?", const=True,
+                               default=argparse.SUPPRESS, metavar="BOOL", help=text)
+        elif setting.multiple:
+            group.add_argument(setting.flag, dest=setting.name, type=_TextType(setting), action="append",
+                               default=argparse.SUPPRESS, metavar=setting.metavar, help=text)
+        else:
+            metavar = setting.metavar or setting.kind.metavar
+            group.add_argument(setting.flag, dest=setting.name, type=_TextType(setting), default=argparse.SUPPRESS,
+                               metavar=metavar, help=text)
+
+
+def resolve(cli: Mapping[str, Any], environ: Mapping[str, str], pyproject: str = "pyproject.toml"
+            ) -> Tuple[Dict[str, Any], Sources]:
+    """Merge command line, environment and pyproject.toml into :class:`pyre.Config` keywords.
+
+    ``env_file`` is resolved first and loaded into the environment (existing variables
+    win), so an env file may itself set ``PYRE_*`` variables.
+    """
+    from pyre.envfile import load_env_file
+
+    file_values, file_labels = load_pyproject(pyproject)
+    sources = Sources()
+    env_file = cli.get("env_file")
+    if env_file is not None:
+        sources.origin["env_file"] = "--env-file"
+    elif ENV_PREFIX + "ENV_FILE" in environ:
+        env_file = environ[ENV_PREFIX + "ENV_FILE"]
+        sources.origin["env_file"] = ENV_PREFIX + "ENV_FILE"
+    elif "env_file" in file_values:
+        env_file = file_values["env_file"]
+        sources.origin["env_file"] = file_labels["env_file"]
+    if env_file:
+        # Into os.environ for the app; here too, where variables already set win.
+        environ = {**load_env_file(env_file), **environ}
+    env_values, env_labels = load_environment(environ)
+
+    merged: Dict[str, Any] = {}
+    for setting in SETTINGS:
+        name = setting.name
+        if name in cli:
+            merged[name] = cli[name]
+            sources.origin[name] = _flag_label(setting)
+        elif name in env_values:
+            merged[name] = env_values[name]
+            sources.origin[name] = env_labels[name]
+        elif name in file_values:
+            merged[name] = file_values[name]
+            sources.origin[name] = file_labels[name]
+    if env_file:
+        merged["env_file"] = env_file
+    if "fd" not in merged and "uds" not in merged:
+        fd = systemd_socket(environ)
+        if fd is not None:
+            merged["fd"] = fd
+            sources.origin["fd"] = "LISTEN_FDS"
+    return merged, sources
+
+
+SD_LISTEN_FDS_START = 3
+
+
+def systemd_socket(environ: Mapping[str, str]) -> Optional[int]:
+    """The socket systemd passed (socket activation: ``LISTEN_FDS``, for this process)."""
+    text = environ.get("LISTEN_FDS")
+    if not text:
+        return None
+    pid = environ.get("LISTEN_PID")
+    if pid and pid.strip() != str(os.getpid()):
+        return None  # meant for another process (our parent, say)
+    try:
+        count = int(text)
+    except ValueError:
+        raise SettingError(f"LISTEN_FDS: invalid value {text!r} (expected a number of sockets)") from None
+    if count < 1:
+        return None
+    if count > 1:
+        raise SettingError(f"LISTEN_FDS: Pyre serves one socket, systemd passed {count}")
+    return SD_LISTEN_FDS_START
+
+
+def config_from_settings(merged: Dict[str, Any], sources: Sources) -> Any:
+    """Build a :class:`pyre.Config`; its errors are re-worded to name the setting's source."""
+    from pyre.config import Config
+
+    values = dict(merged)
+    values.setdefault("app_dir", ".")  # the CLI imports APP from the current directory, as uvicorn's
+    app = values.pop("app", None)
+    if not app:
+        raise SettingError("no application given: pass APP (module:attribute), set PYRE_APP, "
+                           "or app in [tool.pyre] of pyproject.toml")
+    try:
+        return Config(app, **values)
+    except ConfigError as exc:
+        raise SettingError(name_source(str(exc), sources)) from None
+
+
+def name_source(message: str, sources: Sources) -> str:
+    """``port: must be ...`` -> ``PYRE_PORT: must be ...`` (or the flag, or the file key);
+    other settings named in the message are re-worded the same way."""
+    name, sep, rest = message.partition(":")
+    if not (sep and re.fullmatch(r"[a-z0-9_]+", name) and name in BY_NAME):
+        return message
+
+    def label(setting_name: str) -> str:
+        if setting_name in sources.origin:
+            return sources.label(setting_name)
+        return BY_NAME[setting_name].flag
+
+    rest = re.sub(r"(?<![\w'\"-])(ssl_[a-z_]+)\b", lambda m: label(m.group(1)) if m.group(1) in BY_NAME else m.group(0),
+                  rest)
+    return f"{label(name)}:{rest}"
+
+
+# -- docs ----------------------------------------------------------------------------------------
+
+
+def settings_table() -> str:
+    """The Markdown table of docs/settings.md (kept in sync by tests/meta/test_docs.py)."""
+    lines: List[str] = []
+    for group in GROUPS:
+        lines += [f"### {group}", "", "| Setting | CLI | Environment | Default | Meaning |", "|---|---|---|---|---|"]
+        for setting in SETTINGS:
+            if setting.group != group:
+                continue
+            if setting.name == "app":
+                cli = "`APP`"
+            elif setting.toggle:
+                cli = f"`{setting.flag}` / `--no-{setting.flag[2:]}`"
+            elif setting.optional_value:
+                cli = f"`{setting.flag} [BOOL]`"
+            else:
+                metavar = setting.metavar or setting.kind.metavar
+                cli = f"`{setting.flag} {metavar}`" + (" (repeatable)" if setting.multiple else "")
+            env = " or ".join(f"`{name}`" for name in (setting.env, *setting.aliases))
+            kind = f"list of {setting.kind.what}" if setting.multiple else setting.kind.what
+            meaning = f"{setting.help[0].upper()}{setting.help[1:]}. Type: {kind}."
+            row = f"| `{setting.name}` | {cli} | {env} | {setting.describe_default()} | {meaning} |"
+            lines.append(row)
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:  # pragma: no cover - maintenance helper
+    """``python -m pyre.settings``: print the docs table."""
+    sys.stdout.write(settings_table())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
