@@ -58,15 +58,16 @@ _COLORS = {
 
 #: The named fields of an access record (``record.pyre``), usable in ``--access-log-format``:
 #: ``client`` ("host:port", "-" when unknown), ``method``, ``path`` (the target as received,
-#: query included), ``status``, ``bytes`` (response body bytes), ``duration_ms`` (request head
-#: parsed to response complete), ``protocol`` ("HTTP/1.1", "HTTP/1.0", "HTTP/2", "WebSocket"),
+#: query included), ``status``, ``bytes`` (response body bytes), ``request_bytes`` (request body
+#: bytes received, without chunk framing; 0 for a WebSocket handshake), ``duration_ms`` (request
+#: head parsed to response complete), ``protocol`` ("HTTP/1.1", "HTTP/1.0", "HTTP/2", "WebSocket"),
 #: ``request_id`` (the request's X-Request-ID, "-" without one), ``http_version`` ("1.1", "2").
-ACCESS_FIELDS = ("client", "method", "path", "status", "bytes", "duration_ms", "protocol", "request_id",
-                 "http_version")
+ACCESS_FIELDS = ("client", "method", "path", "status", "bytes", "request_bytes", "duration_ms", "protocol",
+                 "request_id", "http_version")
 # Templates may also use the record's time (ISO 8601, UTC).
 _TEMPLATE_FIELDS = frozenset(ACCESS_FIELDS) | {"time"}
 _SAMPLE = {"client": "127.0.0.1:50000", "method": "GET", "path": "/a?b=1", "status": 200, "bytes": 12,
-           "duration_ms": 0.25, "protocol": "HTTP/1.1", "request_id": "-", "http_version": "1.1",
+           "request_bytes": 0, "duration_ms": 0.25, "protocol": "HTTP/1.1", "request_id": "-", "http_version": "1.1",
            "time": "2000-01-01T00:00:00.000Z"}
 _PYRE_LOGGERS = ("pyre", "pyre.error", "pyre.access")
 

@@ -136,6 +136,9 @@ class ServerMetrics:
                                      "Seconds from the request head to the complete response",
                                      buckets=DURATION_BUCKETS, registry=registry)
         self.response_bytes = pc.Counter("pyre_response_bytes", "Response body bytes sent", registry=registry)
+        self.request_bytes = pc.Counter("pyre_request_bytes",
+                                        "Request body bytes received (WebSocket frames not included)",
+                                        registry=registry)
         self.connections = pc.Gauge("pyre_open_connections", "Open client connections",
                                     multiprocess_mode="livesum", registry=registry)
         self.streams = pc.Gauge("pyre_open_http2_streams", "Open HTTP/2 streams (WebSocket streams included)",
@@ -153,6 +156,7 @@ class ServerMetrics:
         self._buckets = [0] * (len(DURATION_BUCKETS) + 1)
         self._duration_sum = 0.0
         self._bytes = 0
+        self._request_bytes = 0
         self._last_tick: Optional[float] = None
         self._next_sample = 0.0
         self._closed = False
@@ -206,6 +210,7 @@ class ServerMetrics:
             self._buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1
         self._duration_sum += seconds
         self._bytes += record.bytes
+        self._request_bytes += record.request_bytes
 
     # -- periodic -------------------------------------------------------------------------------
 
@@ -244,6 +249,9 @@ class ServerMetrics:
         if self._bytes:
             self.response_bytes.inc(self._bytes)
             self._bytes = 0
+        if self._request_bytes:
+            self.request_bytes.inc(self._request_bytes)
+            self._request_bytes = 0
 
     def sample(self) -> None:
         """Set the gauges from the server's connections (on the event loop)."""

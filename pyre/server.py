@@ -133,7 +133,8 @@ class Server:
         if config.proxy_headers:
             from pyre.asgi.proxy_headers import ProxyHeadersMiddleware
 
-            app = ProxyHeadersMiddleware(app, config.trusted_proxies, source=config.proxy_headers_source)
+            app = proxy_headers = ProxyHeadersMiddleware(app, config.trusted_proxies,
+                                                         source=config.proxy_headers_source)
         ctx = ServerContext(
             app,
             loop,
@@ -160,6 +161,8 @@ class Server:
             ws_ping_timeout=config.ws_ping_timeout,
             ws_per_message_deflate=config.ws_per_message_deflate,
         )
+        if config.proxy_headers:
+            ctx.forwarded_client = proxy_headers.client_text  # the access log's client too
         self.context = ctx
         if config.metrics_port is not None:
             from pyre.metrics import ServerMetrics  # imports prometheus_client

@@ -355,8 +355,8 @@ SETTINGS: Tuple[Setting, ...] = (
             "level of the pyre loggers", _LOG, default_doc="info; with --log-config, the config's levels"),
     Setting("access_log", BOOL, True, "log one line per request", _LOG, toggle=True),
     Setting("access_log_format", TEXT, None,
-            "access-log line template with {client} {method} {path} {status} {bytes} {duration_ms} "
-            "{protocol} {request_id}", _LOG, metavar="FORMAT", default_doc="uvicorn's line"),
+            "access-log line template with {client} {method} {path} {status} {bytes} {request_bytes} "
+            "{duration_ms} {protocol} {request_id} {http_version} {time}", _LOG, metavar="FORMAT", default_doc="uvicorn's line"),
     Setting("access_log_json", BOOL, False, "write the access log as one JSON object per line", _LOG,
             toggle=True),
     Setting("use_colors", BOOL, None, "colour the log", _LOG, toggle=True,

@@ -59,16 +59,17 @@ def make_ctx(**kwargs) -> ServerContext:
 
 
 def finish(ctx: ServerContext, *, websocket=False, version="1.1", method="GET", path=b"/", query=b"",
-           headers=(), status=200, nbytes=13, took=0.0125) -> None:
+           headers=(), status=200, nbytes=13, request_bytes=0, took=0.0125) -> None:
     """One request through the hook, as a transport reports it."""
     start = ctx.loop.now
     ctx.loop.now += took
     ctx.request_done(websocket, version, "127.0.0.1:50000", method, path, query, list(headers), status, nbytes,
-                     start)
+                     request_bytes, start)
 
 
 def access_record(**fields) -> logging.LogRecord:
     values = {"client": "127.0.0.1:50000", "method": "GET", "path": "/a?b=1", "status": 200, "bytes": 13,
+              "request_bytes": 4,
               "duration_ms": 1.5, "protocol": "HTTP/1.1", "request_id": "-", "http_version": "1.1"}
     values.update(fields)
     record = logging.LogRecord("pyre.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
@@ -98,17 +99,20 @@ def test_record_fields_for_each_protocol():
     access.setLevel(logging.INFO)
     ctx = make_ctx()
     finish(ctx, headers=[(b"x-request-id", b"id-1")], nbytes=5, took=0.25)
-    finish(ctx, version="2", method="POST", path=b"/h2", status=201, nbytes=0)
+    finish(ctx, version="2", method="POST", path=b"/h2", status=201, nbytes=0, request_bytes=321)
     finish(ctx, websocket=True, path=b"/ws", query=b"t=1", status=101, nbytes=0)
     finish(ctx, version="1.0", path=b"/\xff", headers=[(b"x-request-id", b"")])
     assert [r.pyre for r in records] == [
-        {"client": "127.0.0.1:50000", "method": "GET", "path": "/", "status": 200, "bytes": 5,
+        {"client": "127.0.0.1:50000", "method": "GET", "path": "/", "status": 200, "bytes": 5, "request_bytes": 0,
          "duration_ms": 250.0, "protocol": "HTTP/1.1", "request_id": "id-1", "http_version": "1.1"},
         {"client": "127.0.0.1:50000", "method": "POST", "path": "/h2", "status": 201, "bytes": 0,
+         "request_bytes": 321,
          "duration_ms": 12.5, "protocol": "HTTP/2", "request_id": "-", "http_version": "2"},
         {"client": "127.0.0.1:50000", "method": "GET", "path": "/ws?t=1", "status": 101, "bytes": 0,
+         "request_bytes": 0,
          "duration_ms": 12.5, "protocol": "WebSocket", "request_id": "-", "http_version": "1.1"},
         {"client": "127.0.0.1:50000", "method": "GET", "path": "/\\xff", "status": 200, "bytes": 13,
+         "request_bytes": 0,
          "duration_ms": 12.5, "protocol": "HTTP/1.0", "request_id": "-", "http_version": "1.0"},
     ]
     assert set(records[0].pyre) == set(ACCESS_FIELDS)
@@ -129,10 +133,12 @@ def test_wants_requests_and_observers():
     seen = []
     ctx.add_request_observer(seen.append)
     assert ctx.wants_requests()
-    finish(ctx, nbytes=7, took=0.5)
+    finish(ctx, nbytes=7, request_bytes=11, took=0.5)
     [record] = seen
     assert isinstance(record, RequestRecord)
-    assert (record.protocol, record.bytes, record.duration, record.duration_ms) == ("HTTP/1.1", 7, 0.5, 500.0)
+    assert (record.protocol, record.bytes, record.request_bytes, record.duration, record.duration_ms) == (
+        "HTTP/1.1", 7, 11, 0.5, 500.0)
+    assert record.fields()["request_bytes"] == 11
     ctx.remove_request_observer(seen.append)
     assert ctx.request_observers == () and not ctx.wants_requests()
     access.setLevel(logging.WARNING)
@@ -152,9 +158,9 @@ def test_default_formatter_is_unchanged():
 
 def test_access_formatter_template():
     formatter = AccessFormatter('{client} "{method} {path}" {status} {bytes}B {duration_ms:.1f}ms {protocol} '
-                                '{request_id} {http_version}', use_colors=False)
+                                '{request_id} {http_version} in={request_bytes}B', use_colors=False)
     line = formatter.format(access_record(request_id="r-1"))
-    assert line == 'INFO:     127.0.0.1:50000 "GET /a?b=1" 200 13B 1.5ms HTTP/1.1 r-1 1.1'
+    assert line == 'INFO:     127.0.0.1:50000 "GET /a?b=1" 200 13B 1.5ms HTTP/1.1 r-1 1.1 in=4B'
     bare = AccessFormatter("{method} {path}", use_colors=True, level_prefix=False).format(access_record())
     assert bare == "GET /a?b=1"
     timed = AccessFormatter("{time} {status}", use_colors=False, level_prefix=False).format(access_record())
@@ -220,9 +226,9 @@ def test_configure_logging_keeps_its_positional_signature():
 
 
 def test_configure_logging_with_a_template_and_json(capsys):
-    configure_logging(logging.INFO, True, False, access_log_format="{status} {method} {path} {bytes}")
-    finish(make_ctx(), path=b"/t")
-    assert capsys.readouterr().out == "INFO:     200 GET /t 13\n"
+    configure_logging(logging.INFO, True, False, access_log_format="{status} {method} {path} {bytes} {request_bytes}")
+    finish(make_ctx(), method="PUT", path=b"/t", request_bytes=9)
+    assert capsys.readouterr().out == "INFO:     200 PUT /t 13 9\n"
     configure_logging(logging.INFO, True, True, access_log_json=True)
     finish(make_ctx(), path=b"/j", headers=[(b"x-request-id", b"rid")])
     out = capsys.readouterr().out

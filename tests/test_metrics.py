@@ -63,9 +63,9 @@ def metrics(ctx):
     m.close()
 
 
-def record(method="GET", status=200, nbytes=13, seconds=0.0003, websocket=False) -> RequestRecord:
-    return RequestRecord(websocket, "1.1", "127.0.0.1:5000", method, b"/", b"", [], status, nbytes, 0.0,
-                         seconds)
+def record(method="GET", status=200, nbytes=13, request_bytes=0, seconds=0.0003, websocket=False) -> RequestRecord:
+    return RequestRecord(websocket, "1.1", "127.0.0.1:5000", method, b"/", b"", [], status, nbytes, request_bytes,
+                         0.0, seconds)
 
 
 def value(m, name: str, **labels: str) -> float:
@@ -90,13 +90,13 @@ def samples(text: str) -> Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]:
 # -- the observer --------------------------------------------------------------------------------------
 
 
-def test_the_observer_counts_requests_by_method_and_status_and_sums_response_bytes(ctx, metrics):
+def test_the_observer_counts_requests_by_method_and_status_and_sums_body_bytes(ctx, metrics):
     assert metrics.observe in ctx.request_observers
     # Through the context's hook, as the transports report requests.
     for status in (200, 200, 404):
-        ctx.request_done(False, "1.1", "-", "GET", b"/", b"", [], status, 10, ctx.loop.time())
-    ctx.request_done(False, "2", "-", "POST", b"/", b"", [], 201, 5, ctx.loop.time())
-    ctx.request_done(True, "1.1", "-", "GET", b"/ws", b"", [], 101, 0, ctx.loop.time())
+        ctx.request_done(False, "1.1", "-", "GET", b"/", b"", [], status, 10, 0, ctx.loop.time())
+    ctx.request_done(False, "2", "-", "POST", b"/", b"", [], 201, 5, 1234, ctx.loop.time())
+    ctx.request_done(True, "1.1", "-", "GET", b"/ws", b"", [], 101, 0, 0, ctx.loop.time())
     assert value(metrics, "pyre_requests_total", method="GET", status="200") == 0  # not before a flush
     metrics.flush()
     assert value(metrics, "pyre_requests_total", method="GET", status="200") == 2
@@ -104,13 +104,17 @@ def test_the_observer_counts_requests_by_method_and_status_and_sums_response_byt
     assert value(metrics, "pyre_requests_total", method="POST", status="201") == 1
     assert value(metrics, "pyre_requests_total", method="GET", status="101") == 1
     assert value(metrics, "pyre_response_bytes_total") == 35
+    assert value(metrics, "pyre_request_bytes_total") == 1234
     assert value(metrics, "pyre_request_duration_seconds_count") == 5
     metrics.flush()  # nothing new: nothing counted twice
     assert value(metrics, "pyre_requests_total", method="GET", status="200") == 2
     assert value(metrics, "pyre_response_bytes_total") == 35
-    metrics.observe(record())
+    assert value(metrics, "pyre_request_bytes_total") == 1234
+    metrics.observe(record(method="PUT", request_bytes=6))
     metrics.flush()
-    assert value(metrics, "pyre_requests_total", method="GET", status="200") == 3
+    assert value(metrics, "pyre_requests_total", method="PUT", status="200") == 1
+    assert value(metrics, "pyre_request_bytes_total") == 1240
+    assert value(metrics, "pyre_response_bytes_total") == 48
 
 
 @pytest.mark.parametrize("method", ["PROPFIND", "get", "BREW", "X" * 200])
@@ -151,9 +155,10 @@ def test_durations_land_in_the_right_buckets_with_their_sum(metrics):
 def test_close_flushes_and_detaches_the_observer(ctx):
     registry = CollectorRegistry()
     m = ServerMetrics(ctx, registry)
-    ctx.request_done(False, "1.1", "-", "DELETE", b"/", b"", [], 204, 0, ctx.loop.time())
+    ctx.request_done(False, "1.1", "-", "DELETE", b"/", b"", [], 204, 0, 3, ctx.loop.time())
     m.close()
     assert registry.get_sample_value("pyre_requests_total", {"method": "DELETE", "status": "204"}) == 1
+    assert registry.get_sample_value("pyre_request_bytes_total") == 3
     assert m.observe not in ctx.request_observers
     m.close()  # idempotent
 
@@ -347,7 +352,7 @@ WORKER = textwrap.dedent("""
     assert metrics is not None and metrics.endpoint is None and metrics.port is None
     assert "PYRE_METRICS_WORKER_DIR" not in os.environ  # not passed on to the app's subprocesses
     for _ in range(int(sys.argv[1])):
-        ctx.request_done(False, "1.1", "-", "GET", b"/", b"", [], 200, 7, loop.time())
+        ctx.request_done(False, "1.1", "-", "GET", b"/", b"", [], 200, 7, 100, loop.time())
     ctx.connections.update({object(), object()})
     metrics.tick(0.05)
     metrics.close()
@@ -378,6 +383,7 @@ def test_the_supervisor_serves_the_sum_over_worker_processes(monkeypatch):
         got = samples(scrape(url)[2])
         assert got[("pyre_requests_total", (("method", "GET"), ("status", "200")))] == 8
         assert got[("pyre_response_bytes_total", ())] == 56
+        assert got[("pyre_request_bytes_total", ())] == 800
         assert got[("pyre_request_duration_seconds_count", ())] == 8
         assert got[("pyre_open_connections", ())] == 4  # livesum: both processes, not marked dead yet
         assert got[("pyre_workers", ())] == 2

@@ -85,34 +85,7 @@ class ProxyHeadersMiddleware:
 
     def _forwarded(self, scope: Scope, kind: str) -> Scope:
         """The scope, or a copy with the forwarded client and scheme; one header pass."""
-        wanted = self._wanted
-        found: Dict[int, List[bytes]] = {}
-        for name, value in scope["headers"]:
-            slot = wanted.get(name)
-            if slot is not None:
-                values = found.get(slot)
-                if values is None:
-                    found[slot] = [value]
-                else:
-                    values.append(value)
-        if not found:
-            return scope
-        hop: Optional[_Hop] = None
-        fields = found.get(_FORWARDED)
-        if fields is not None:
-            hop = self._walk(_forwarded_hops(fields))
-        if hop is None:
-            hop = self._walk(_x_forwarded_hops(found.get(_XFF), found.get(_XFP)))
-            if hop is None:
-                return scope
-        address, proto = hop
-        scheme = None
-        if proto is not None:
-            proto = proto.lower()
-            if proto == "https":
-                scheme = "wss" if kind == "websocket" else "https"
-            elif proto == "http":
-                scheme = "ws" if kind == "websocket" else "http"
+        address, scheme = self.resolve(scope["headers"], kind)
         if address is None and scheme is None:
             return scope
         scope = dict(scope)
@@ -121,6 +94,48 @@ class ProxyHeadersMiddleware:
         if scheme is not None:
             scope["scheme"] = scheme
         return scope
+
+    def client_text(self, peer: str, headers: List[Tuple[bytes, bytes]]) -> str:
+        """The access log's client: ``host:port`` of the forwarded client when the peer
+        (``peer``, as ``host:port`` or ``-``) is trusted and the headers name one, else
+        ``peer`` (the same rules as the scope's)."""
+        host: Optional[str] = peer.rpartition(":")[0] if peer != "-" else None
+        if host not in self.trusted:
+            return peer
+        address = self.resolve(headers, "http")[0]
+        return f"{address[0]}:{address[1]}" if address is not None else peer
+
+    def resolve(self, headers: List[Tuple[bytes, bytes]], kind: str) -> Tuple[Optional[_Address], Optional[str]]:
+        """(client, scheme) from a trusted peer's headers, each None when they give none."""
+        wanted = self._wanted
+        found: Dict[int, List[bytes]] = {}
+        for name, value in headers:
+            slot = wanted.get(name)
+            if slot is not None:
+                values = found.get(slot)
+                if values is None:
+                    found[slot] = [value]
+                else:
+                    values.append(value)
+        if not found:
+            return None, None
+        hop: Optional[_Hop] = None
+        fields = found.get(_FORWARDED)
+        if fields is not None:
+            hop = self._walk(_forwarded_hops(fields))
+        if hop is None:
+            hop = self._walk(_x_forwarded_hops(found.get(_XFF), found.get(_XFP)))
+            if hop is None:
+                return None, None
+        address, proto = hop
+        scheme = None
+        if proto is not None:
+            proto = proto.lower()
+            if proto == "https":
+                scheme = "wss" if kind == "websocket" else "https"
+            elif proto == "http":
+                scheme = "ws" if kind == "websocket" else "http"
+        return address, scheme
 
     def _walk(self, hops: Iterator[_Hop]) -> Optional[_Hop]:
         """From the right: the first hop that is not a trusted address, else the

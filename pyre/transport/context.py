@@ -61,16 +61,21 @@ class RequestRecord:
       over HTTP/2);
     - ``bytes``: response body bytes sent (0 for HEAD, 204, 304 and an accepted WebSocket;
       no head, chunk framing or WebSocket frames are counted);
+    - ``request_bytes``: request body bytes received before the response was complete,
+      as the application could read them (HTTP/1.1 without chunk framing, HTTP/2 DATA
+      payloads without padding); 0 without a body and for a WebSocket handshake (its
+      frames are not counted). The rest of a body that arrives after the response (read
+      and discarded to keep the connection) is not counted;
     - ``start``, ``end``: ``loop.time()`` when the request head was parsed and when the
       response was complete (for a WebSocket: when the handshake was answered).
     """
 
     __slots__ = ("websocket", "http_version", "client", "method", "raw_path", "query", "headers",
-                 "status", "bytes", "start", "end")
+                 "status", "bytes", "request_bytes", "start", "end")
 
     def __init__(self, websocket: bool, http_version: str, client: str, method: str, raw_path: bytes,
-                 query: bytes, headers: List[Tuple[bytes, bytes]], status: int, nbytes: int, start: float,
-                 end: float) -> None:
+                 query: bytes, headers: List[Tuple[bytes, bytes]], status: int, nbytes: int, request_bytes: int,
+                 start: float, end: float) -> None:
         self.websocket = websocket
         self.http_version = http_version
         self.client = client
@@ -80,6 +85,7 @@ class RequestRecord:
         self.headers = headers
         self.status = status
         self.bytes = nbytes
+        self.request_bytes = request_bytes
         self.start = start
         self.end = end
 
@@ -113,14 +119,14 @@ class RequestRecord:
     def fields(self) -> Dict[str, Any]:
         """The access log's named fields (``record.pyre`` of each ``pyre.access`` record)."""
         return _fields(self.websocket, self.http_version, self.client, self.method, self.raw_path, self.query,
-                       self.headers, self.status, self.bytes, self.start, self.end)
+                       self.headers, self.status, self.bytes, self.request_bytes, self.start, self.end)
 
     def __repr__(self) -> str:
         return f"<RequestRecord {self.protocol} {self.method} {self.path} {self.status}>"
 
 
 def _fields(websocket: bool, http_version: str, client: str, method: str, raw_path: bytes, query: bytes,
-            headers: List[Tuple[bytes, bytes]], status: int, nbytes: int, start: float,
+            headers: List[Tuple[bytes, bytes]], status: int, nbytes: int, request_bytes: int, start: float,
             end: float) -> Dict[str, Any]:
     return {
         "client": client,
@@ -128,6 +134,7 @@ def _fields(websocket: bool, http_version: str, client: str, method: str, raw_pa
         "path": _target(raw_path, query),
         "status": status,
         "bytes": nbytes,
+        "request_bytes": request_bytes,
         "duration_ms": round(max(0.0, end - start) * 1000.0, 3),
         "protocol": _protocol(websocket, http_version),
         "request_id": _request_id(headers),
@@ -186,6 +193,9 @@ class ServerContext:
         self.access_logger = logging.getLogger("pyre.access")
         # Called with a RequestRecord after each request (metrics); see add_request_observer.
         self.request_observers: Tuple[RequestObserver, ...] = tuple(request_observers)
+        # --proxy-headers: (peer "host:port", request headers) -> the client the access
+        # log and observers report, as the app's scope has it.
+        self.forwarded_client: Optional[Callable[[str, List[Tuple[bytes, bytes]]], str]] = None
         self.lifespan_state = lifespan_state
         self.http2 = http2  # h2c (prior knowledge and Upgrade) on cleartext HTTP/1.1 connections
         self.h2_settings = h2_settings  # a pyre.protocol.h2.H2Settings, or None for the defaults
@@ -227,19 +237,23 @@ class ServerContext:
 
     def request_done(self, websocket: bool, http_version: str, client: str, method: str, raw_path: bytes,
                      query: bytes, headers: List[Tuple[bytes, bytes]], status: int, nbytes: int,
-                     start: float) -> None:
+                     request_bytes: int, start: float) -> None:
         """The hook every transport calls once per request when its response is complete
         (HTTP/1.1 both twins, HTTP/2 streams, WebSocket handshakes over either).
+        ``nbytes`` and ``request_bytes`` are the response and request body bytes (see
+        :class:`RequestRecord`).
 
         Only called for requests whose head found :meth:`wants_requests` true. Emits the
         access line (one ``pyre.access`` record: the uvicorn-style message and args,
         plus ``record.pyre``, the dict of :meth:`RequestRecord.fields`) and calls the
         observers."""
         end = self.loop.time()
+        if self.forwarded_client is not None:
+            client = self.forwarded_client(client, headers)
         logger = self.access_logger
         if self.access_log and logger.isEnabledFor(_INFO):
             fields = _fields(websocket, http_version, client, method, raw_path, query, headers, status, nbytes,
-                             start, end)
+                             request_bytes, start, end)
             if websocket:
                 message, args = WS_ACCESS_MESSAGE, (client, fields["path"], status)
             else:
@@ -252,7 +266,7 @@ class ServerContext:
         observers = self.request_observers
         if observers:
             record = RequestRecord(websocket, http_version, client, method, raw_path, query, headers, status,
-                                   nbytes, start, end)
+                                   nbytes, request_bytes, start, end)
             for observer in observers:
                 try:
                     observer(record)

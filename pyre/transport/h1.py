@@ -108,7 +108,7 @@ class H1Protocol(asyncio.Protocol):
         self._expect_continue = False
         self._request: Optional[Request] = None
         self._body_complete = True
-        self._body_left = 0
+        self._body_left = 0  # Content-Length (0 if chunked) minus the body bytes received
         self._chunked_request = False
         self._head: Optional[bytes] = None
         self._framing = FRAME_NONE
@@ -661,5 +661,10 @@ class H1Protocol(asyncio.Protocol):
         self._track = False
         request = self._request
         if request is not None:
+            # The body bytes received so far, from the count every Body event already
+            # keeps (_body_left starts at the Content-Length, or 0 when chunked, and goes
+            # down by each event's size): nothing added per body event.
+            received = (request.content_length if request.content_length > 0 else 0) - self._body_left
             self.ctx.request_done(False, request.http_version, self._client_text, request.method, request.path,
-                                  request.query, request.headers, self._status, self._bytes_sent, self._t0)
+                                  request.query, request.headers, self._status, self._bytes_sent, received,
+                                  self._t0)

@@ -91,7 +91,7 @@ class H2Stream:
         "conn", "stream_id", "cycle", "request", "closed", "_head", "_status", "_no_body",
         "_content_length", "_sent", "_pending", "_pending_size", "_end_after_pending",
         "_trailers_after_pending", "_trailers", "_waiter", "_withheld", "_withholding",
-        "_request_complete", "_finished", "_bytes_out", "_track", "_t0", "websocket",
+        "_request_complete", "_finished", "_bytes_out", "_bytes_in", "_track", "_t0", "websocket",
     )
 
     def __init__(self, conn: "H2Protocol", stream_id: int, request: RequestReceived) -> None:
@@ -116,6 +116,7 @@ class H2Stream:
         self._request_complete = request.end_stream
         self._finished = False  # our side of the stream has ended
         self._bytes_out = 0  # response body bytes (for the access log and observers)
+        self._bytes_in = 0  # request body bytes (DATA payloads), counted only while tracked
         # Reported to ctx.request_done when the response is complete (timed from now).
         ctx = conn.ctx
         self._track = ctx.wants_requests()
@@ -125,6 +126,8 @@ class H2Stream:
     # -- the request side, fed by the connection ------------------------------------------
 
     def data(self, data: bytes, flow_length: int) -> None:
+        if self._track:
+            self._bytes_in += len(data)
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete and not cycle.disconnected:
             cycle.feed_body(data)
@@ -335,7 +338,8 @@ class H2Stream:
         conn = self.conn
         request = self.request
         conn.ctx.request_done(self.websocket, "2", conn._client_text, request.method, request.path,
-                              request.query_string, request.headers, self._status, self._bytes_out, self._t0)
+                              request.query_string, request.headers, self._status, self._bytes_out,
+                              0 if self.websocket else self._bytes_in, self._t0)
 
     def send_error_response(self, status: int) -> None:
         if self.closed:

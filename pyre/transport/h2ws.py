@@ -17,7 +17,8 @@ connection's (``--h2-ping-interval``); ``--ws-ping-interval`` applies to HTTP/1.
 
 Access log: as over HTTP/1.1, one record (protocol "WebSocket") when the handshake is
 answered (``200``), not when the stream ends; refusals and denials are reported by the
-stream when their response is complete.
+stream when their response is complete. Its ``request_bytes`` is 0: the stream's DATA
+are WebSocket frames, not a request body.
 """
 
 from __future__ import annotations

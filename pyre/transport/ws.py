@@ -15,7 +15,8 @@ open WebSockets with 1012 (service restart) and waits for the closing handshake.
 
 Access log: the handshake is one request for ``ServerContext.request_done`` (protocol
 "WebSocket"), reported when it is answered: the ``101``, a refusal (403, 500, or 400/426
-for a bad handshake) or, once complete, a denial response (its body bytes counted).
+for a bad handshake) or, once complete, a denial response (its body bytes counted; no
+request body bytes: a handshake has no body, and frames are not counted).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def switch_to_ws(ctx: ServerContext, transport: asyncio.BaseTransport, info: Con
         transport.close()
         if ctx.wants_requests():
             ctx.request_done(True, request.http_version, _client_text(info), request.method, request.path,
-                             request.query, headers, exc.status, len(body), ctx.loop.time())
+                             request.query, headers, exc.status, len(body), 0, ctx.loop.time())
         return
     conn = WSProtocol(ctx, transport, info, handshake, trailing_data, request)
     transport.set_protocol(conn)
@@ -343,7 +344,7 @@ class WSProtocol(asyncio.Protocol):
         self._deny_status = 0
         request = self._request
         self.ctx.request_done(True, request.http_version, _client_text(self.info), request.method, request.path,
-                              request.query, request.headers, status, nbytes, self._t0)
+                              request.query, request.headers, status, nbytes, 0, self._t0)
 
     def _flush(self) -> None:
         self._flush_scheduled = False

@@ -495,3 +495,13 @@ def test_property_never_raises_and_only_reports_the_peer_or_a_forwarded_address(
     if seen["scheme"] != scope["scheme"]:
         assert peer_trusted
     assert set(seen) == set(scope)
+
+
+def test_client_text_for_the_access_log():
+    middleware = ProxyHeadersMiddleware(None, ["127.0.0.1", "::1"])
+    headers = [(b"x-forwarded-for", b"6.6.6.6, 203.0.113.7")]
+    assert middleware.client_text("127.0.0.1:5000", headers) == "203.0.113.7:0"
+    assert middleware.client_text("::1:5000", headers) == "203.0.113.7:0"  # IPv6 peers: host:port unbracketed
+    assert middleware.client_text("10.1.1.1:5000", headers) == "10.1.1.1:5000"  # untrusted peer
+    assert middleware.client_text("127.0.0.1:5000", []) == "127.0.0.1:5000"  # no headers
+    assert middleware.client_text("-", headers) == "-"  # a Unix socket, not trusted without unix:

@@ -19,6 +19,7 @@ from websockets.exceptions import InvalidStatus
 
 from pyre.logs import AccessFormatter, JSONAccessFormatter
 from pyre.transport.context import RequestRecord
+from tests.apps import echo as http_echo
 from tests.apps import hello
 from tests.e2e.test_websocket import H2WebSocketClient, echo, ws_url
 
@@ -93,7 +94,8 @@ async def test_http11_fields_and_the_default_line(serve, access):
     assert fields["client"] == f"127.0.0.1:{port}" and int(port) > 0
     assert fields == {
         "client": fields["client"], "method": "GET", "path": "/p/a%20b?q=1&r", "status": 201, "bytes": 5,
-        "duration_ms": fields["duration_ms"], "protocol": "HTTP/1.1", "request_id": "req-42", "http_version": "1.1",
+        "request_bytes": 0, "duration_ms": fields["duration_ms"], "protocol": "HTTP/1.1", "request_id": "req-42",
+        "http_version": "1.1",
     }
     assert 45 <= fields["duration_ms"] < 5000
     # The line and the args are uvicorn's.
@@ -139,6 +141,44 @@ async def test_chunked_bytes_count_the_body_not_the_framing(serve, access):
     assert access.records[0].pyre["bytes"] == 10
 
 
+async def test_request_bytes_count_the_body_received_not_its_framing(serve, raw, access):
+    server = await serve(http_echo)
+    conn = await raw(server)  # one keep-alive connection: the count starts again at each request
+    await conn.send(b"POST /length HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" + b"a" * 300)
+    await asyncio.sleep(0.02)
+    await conn.send(b"b" * 700)  # a second read: a second Body event
+    assert (await conn.read_response())[2] == b"a" * 300 + b"b" * 700
+    await conn.send(b"POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
+    assert (await conn.read_response())[2] == b"hello world"
+    await conn.send(b"GET /get HTTP/1.1\r\nHost: t\r\n\r\n")
+    await conn.read_response()
+    async with httpx.AsyncClient() as client:
+        response = await client.post(server.url + "/httpx", content=b"z" * 70000)
+        assert len(response.content) == 70000
+        async def parts():
+            for part in (b"12345", b"", b"6789"):
+                yield part
+
+        response = await client.put(server.url + "/stream", content=parts())  # chunked
+        assert response.content == b"123456789"
+    await wait_for(lambda: len(access.records) == 5)
+    got = [(f["method"], f["path"], f["request_bytes"], f["bytes"]) for f in access.fields()]
+    assert got == [("POST", "/length", 1000, 1000), ("POST", "/chunked", 11, 11), ("GET", "/get", 0, 0),
+                   ("POST", "/httpx", 70000, 70000), ("PUT", "/stream", 9, 9)]
+
+
+async def test_request_bytes_are_those_received_before_the_response_was_complete(serve, raw, access):
+    server = await serve(hello)  # answers without reading the body
+    conn = await raw(server)
+    await conn.send(b"POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n1234")
+    await conn.read_response()
+    await conn.send(b"567890GET /next HTTP/1.1\r\nHost: t\r\n\r\n")  # the rest is read and discarded
+    await conn.read_response()
+    await wait_for(lambda: len(access.records) == 2)
+    assert [(f["path"], f["request_bytes"]) for f in access.fields()] == [("/early", 4), ("/next", 0)]
+
+
 async def test_server_generated_500_is_logged_with_its_body(serve, access):
     server = await serve(failing)
     async with httpx.AsyncClient() as client:
@@ -181,6 +221,7 @@ async def test_observers_see_every_request_even_with_the_access_log_off(serve, a
     assert (first.protocol, first.method, first.path, first.status, first.bytes, first.request_id) == (
         "HTTP/1.1", "GET", "/big?x", 201, 1000, "obs")
     assert first.duration >= 0.045 and first.duration_ms == round(first.duration * 1000, 3)
+    assert first.request_bytes == 0 and first.fields()["request_bytes"] == 0
     assert seen[1].path == "/again"
     assert access.records == []
     server.context.remove_request_observer(seen.append)
@@ -204,6 +245,29 @@ async def test_http2_fields(serve, access):
     assert fields["duration_ms"] >= 45
     assert access.records[0].getMessage() == f'{fields["client"]} - "GET /big?h=2 HTTP/2" 201'
     assert access.records[1].pyre["bytes"] == 0  # HEAD
+    assert [f["request_bytes"] for f in access.fields()] == [0, 0]
+
+
+async def test_http2_request_bytes_count_data_payloads_without_padding(serve, access):
+    server = await serve(http_echo)
+    async with httpx.AsyncClient(http1=False, http2=True) as client:
+        response = await client.post(server.url + "/big", content=b"q" * 100000)  # many DATA frames
+        assert response.http_version == "HTTP/2" and len(response.content) == 100000
+    client = await H2WebSocketClient.open(server)
+    try:
+        sid = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(sid, [(b":method", b"POST"), (b":path", b"/padded"), (b":scheme", b"http"),
+                                       (b":authority", b"t")])
+        client.conn.send_data(sid, b"abc", pad_length=40)
+        client.conn.send_data(sid, b"defg", end_stream=True, pad_length=7)
+        await client.flush()
+        await client.read_until(lambda: sid in client.ended)
+        assert client.data[sid] == b"abcdefg"
+    finally:
+        client.close()
+    await wait_for(lambda: len(access.records) == 2)
+    got = [(f["path"], f["request_bytes"], f["bytes"], f["protocol"]) for f in access.fields()]
+    assert got == [("/big", 100000, 100000, "HTTP/2"), ("/padded", 7, 7, "HTTP/2")]
 
 
 async def test_http2_streamed_response_bytes(serve, access):
@@ -230,6 +294,7 @@ async def test_websocket_handshake_is_one_record(serve, access):
     fields = record.pyre
     assert (fields["method"], fields["path"], fields["status"], fields["bytes"], fields["protocol"],
             fields["http_version"], fields["request_id"]) == ("GET", "/a?b=1", 101, 0, "WebSocket", "1.1", "ws-1")
+    assert fields["request_bytes"] == 0  # frames are not a request body
     assert record.getMessage() == f'{fields["client"]} - "WebSocket /a?b=1" 101'
 
 
@@ -283,6 +348,7 @@ async def test_websocket_over_http2_is_one_record_at_the_handshake(serve, access
     assert (fields["method"], fields["path"], fields["status"], fields["bytes"], fields["protocol"],
             fields["http_version"], fields["request_id"]) == ("CONNECT", "/h2ws?z=9", 200, 0, "WebSocket", "2",
                                                               "over-h2")
+    assert fields["request_bytes"] == 0
     assert record.getMessage() == f'{fields["client"]} - "WebSocket /h2ws?z=9" 200'
 
 
@@ -306,3 +372,18 @@ async def test_formatters_render_live_records(serve, access):
     handler.setFormatter(AccessFormatter(use_colors=False))  # no template: the default line
     handler.handle(record)
     assert stream.getvalue() == f"INFO:     {record.getMessage()}\n"
+
+
+async def test_the_access_log_names_the_forwarded_client_of_a_trusted_proxy(serve, access):
+    spoofed = {"x-forwarded-for": "6.6.6.6, 203.0.113.7"}
+    server = await serve(hello)  # 127.0.0.1 is trusted by default
+    async with httpx.AsyncClient() as client:
+        await client.get(server.url + "/a", headers=spoofed)
+        await client.get(server.url + "/b")
+    untrusted = await serve(hello, forwarded_allow_ips="10.0.0.0/8")
+    async with httpx.AsyncClient() as client:
+        await client.get(untrusted.url + "/c", headers=spoofed)
+    await wait_for(lambda: len(access.records) == 3)
+    clients = [(f["path"], f["client"].rpartition(":")[0]) for f in access.fields()]
+    assert clients == [("/a", "203.0.113.7"), ("/b", "127.0.0.1"), ("/c", "127.0.0.1")]
+    assert access.records[0].getMessage().startswith('203.0.113.7:0 - "GET /a HTTP/1.1" 200')

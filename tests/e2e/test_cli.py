@@ -221,6 +221,49 @@ def test_unix_domain_socket(app_dir, start_cli, tmp_path):
     assert running.stop() == 0
 
 
+def test_unix_domain_socket_permissions(app_dir, start_cli, tmp_path):
+    path = tmp_path / "private.sock"
+    running = start_cli("cliapp:app", "--uds", str(path), "--uds-perms", "600", "--app-dir", str(app_dir))
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(path))) as client:
+        assert client.get("http://localhost/p").status_code == 200
+    assert running.stop() == 0
+    assert not path.exists()  # removed on exit
+    result = run_cli("cliapp:app", "--uds", str(path), "--uds-perms", "rw", "--app-dir", str(app_dir))
+    assert result.returncode == 1 and "--uds-perms: invalid value 'rw'" in result.stderr
+
+
+def test_systemd_socket_activation(app_dir):
+    """LISTEN_FDS=1 with LISTEN_PID of the process: serve file descriptor 3."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    port = sock.getsockname()[1]
+    # As systemd does: the socket on fd 3, and LISTEN_PID the pid that will run pyre
+    # (the shell's own, which exec keeps).
+    script = f'exec 3<&{sock.fileno()}; export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@"'
+    proc = subprocess.Popen(["bash", "-c", script, "bash", *command("cliapp:app", "--app-dir", str(app_dir))],
+                            env=cli_env(None), pass_fds=(sock.fileno(),), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/sd", timeout=2).text == "|/sd|-"
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "pyre did not serve fd 3"
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert "Pyre running on http://127.0.0.1:%d" % port in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        sock.close()
+
+
 def test_file_descriptor(app_dir, start_cli):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

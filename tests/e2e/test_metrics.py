@@ -10,7 +10,7 @@ import signal
 import socket
 import textwrap
 import time
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import httpx
 import pytest
@@ -136,10 +136,12 @@ async def open_h2_stream(port: int) -> asyncio.StreamWriter:
     return writer
 
 
-def worker_pid(base: str) -> int:
-    # A new connection per request, so the kernel can hand each to either worker.
+def worker_pid(base: str, body: Optional[bytes] = None) -> int:
+    """GET (or POST ``body``) on a new connection, so the kernel can hand each to either worker."""
     with httpx.Client(timeout=5) as client:
-        return int(client.get(base + "/", headers={"connection": "close"}).text)
+        if body is None:
+            return int(client.get(base + "/", headers={"connection": "close"}).text)
+        return int(client.post(base + "/", content=body, headers={"connection": "close"}).text)
 
 
 def requests_total(samples: Samples) -> float:
@@ -173,6 +175,26 @@ async def test_an_embedded_server_serves_its_metrics_on_its_own_port(serve):
         assert metric(got, "pyre_open_connections") >= 0 and ("pyre_open_websockets", ()) in got
         assert (await client.get(base + "/")).status_code == 200
         assert (await client.get(base + "/other")).status_code == 404
+
+
+async def test_request_body_bytes_are_counted_over_http11_and_http2(serve):
+    server = await serve(holder, metrics_port=0)  # reads the whole body before answering
+    url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+
+    async def chunks():
+        for part in (b"a" * 100, b"b" * 23):
+            yield part
+
+    async with httpx.AsyncClient(timeout=5) as client:
+        await client.post(server.url + "/", content=b"x" * 1000)  # Content-Length
+        await client.post(server.url + "/", content=chunks())  # chunked: the framing is not counted
+        await client.get(server.url + "/")
+    async with httpx.AsyncClient(http1=False, http2=True, timeout=5) as client:
+        response = await client.put(server.url + "/", content=b"y" * 40000)
+        assert response.http_version == "HTTP/2"
+    got = await wait_for(url, lambda s: requests_total(s) == 4)
+    assert metric(got, "pyre_request_bytes_total") == 1000 + 123 + 40000
+    assert metric(got, "pyre_response_bytes_total") == 4 * len(str(os.getpid()))
 
 
 async def test_gauges_follow_open_connections_http2_streams_and_websockets(serve):
@@ -233,10 +255,18 @@ async def test_workers_are_summed_and_the_supervisor_counts_restarts(app_dir, st
     while len(set(pids)) < 2 and len(pids) < 400:
         pids.append(worker_pid(running.url))
     assert len(set(pids)) == 2 and running.proc.pid not in pids  # both workers answered
-    got = await wait_for(url, lambda s: requests_total(s) == len(pids) and metric(s, "pyre_workers") == 2)
+    posted = []  # (worker, body size): request bodies received by both workers
+    while len({pid for pid, _ in posted}) < 2 and len(posted) < 400:
+        size = 10 + len(posted)
+        posted.append((worker_pid(running.url, b"p" * size), size))
+    assert len({pid for pid, _ in posted}) == 2
+    answered = pids + [pid for pid, _ in posted]
+    got = await wait_for(url, lambda s: requests_total(s) == len(answered) and metric(s, "pyre_workers") == 2)
     assert metric(got, "pyre_requests_total", method="GET", status="200") == len(pids)
-    assert metric(got, "pyre_request_duration_seconds_count") == len(pids)
-    assert metric(got, "pyre_response_bytes_total") == sum(len(str(pid)) for pid in pids)
+    assert metric(got, "pyre_requests_total", method="POST", status="200") == len(posted)
+    assert metric(got, "pyre_request_duration_seconds_count") == len(answered)
+    assert metric(got, "pyre_response_bytes_total") == sum(len(str(pid)) for pid in answered)
+    assert metric(got, "pyre_request_bytes_total") == sum(size for _, size in posted)
     assert metric(got, "pyre_worker_restarts_total") == 0
 
     # Gauges are summed over the live workers, whichever took the connections.

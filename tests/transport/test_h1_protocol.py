@@ -625,3 +625,48 @@ def test_encode_head_twins_agree(twin, status, headers):
 def test_compiled_twin_reads_event_slots_directly():
     compiled = H1CONN_TWINS["c"]
     assert compiled is not None and compiled.FAST_EVENT_READS == (True, True)
+
+
+async def test_request_bytes_reported_are_the_body_bytes_received_in_any_split():
+    """``request_bytes``: body bytes as the parser delivers them (no chunk framing), per
+    request on a keep-alive connection, including what arrived before an early answer."""
+
+    async def reader(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        await ok(scope, receive, send)
+
+    seen = []
+    ctx, protocol, transport = make(reader, request_observers=[seen.append])
+    stream = (b"POST /length HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\nhello world!"
+              b"POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"3;x=y\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nT: 1\r\n\r\n"
+              b"GET /get HTTP/1.1\r\nHost: t\r\n\r\n")
+    for size in (len(stream), 1, 7):  # all at once, byte by byte, and in odd pieces
+        seen.clear()
+        for i in range(0, len(stream), size):
+            protocol.data_received(stream[i:i + size])
+            await settle()
+        assert [(r.path, r.request_bytes) for r in seen] == [("/length", 12), ("/chunked", 19), ("/get", 0)]
+        assert [r.fields()["request_bytes"] for r in seen] == [12, 19, 0]
+
+    # An answer before the body is read: only what had arrived counts; the rest is drained.
+    seen.clear()
+    ctx, protocol, transport = make(ok, request_observers=[seen.append])
+    protocol.data_received(b"PUT /early HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabcd")
+    await settle()
+    protocol.data_received(b"efghij" + b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert [(r.path, r.request_bytes) for r in seen] == [("/early", 4), ("/next", 0)]
+
+
+async def test_untracked_requests_are_not_reported():
+    seen = []
+    ctx, protocol, transport = make(ok)  # access log off, no observer
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+    await settle()
+    ctx.add_request_observer(seen.append)  # from the next request on
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcde")
+    await settle()
+    assert transport.data.count(b"HTTP/1.1 200 OK") == 2
+    assert [r.request_bytes for r in seen] == [5]

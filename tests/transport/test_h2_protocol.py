@@ -404,3 +404,44 @@ async def test_without_ping_interval_streams_have_no_deadline():
     assert protocol.deadline == 0.0
     gate.set()
     await settle(client)
+
+
+async def test_request_bytes_are_data_payloads_without_padding_per_stream():
+    seen = []
+    ctx, protocol, transport = make(echo, request_observers=[seen.append])
+    client = Client(protocol, transport)
+    big = client.request(b"/big", b"POST", body=b"x" * 50000)  # several DATA frames
+    padded = client.request(b"/padded", b"PUT", end=False)
+    client.conn.send_data(padded, b"abc", pad_length=100)
+    client.conn.send_data(padded, b"", pad_length=5)
+    client.conn.send_data(padded, b"defgh", end_stream=True, pad_length=0)
+    client.send()
+    get = client.request(b"/get")
+    await settle(client, 30)
+    assert all(client.responses[sid]["ended"] for sid in (big, padded, get))
+    assert client.responses[padded]["body"] == b"abcdefgh"
+    got = sorted((r.path, r.request_bytes, r.bytes) for r in seen)
+    assert got == [("/big", 50000, 50000), ("/get", 0, 0), ("/padded", 8, 8)]
+
+
+async def test_untracked_streams_count_no_request_bytes():
+    gate = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await gate.wait()
+        await echo(scope, receive, send)
+
+    seen = []
+    ctx, protocol, transport = make(app)  # access log off, no observer: streams are not tracked
+    client = Client(protocol, transport)
+    sid = client.request(b"/", b"POST", body=b"x" * 100)
+    await settle(client)
+    stream = protocol.streams[sid]
+    assert stream._track is False and stream._bytes_in == 0
+    ctx.add_request_observer(seen.append)  # from the next stream on
+    tracked = client.request(b"/t", b"POST", body=b"y" * 30)
+    await settle(client)
+    assert protocol.streams[tracked]._bytes_in == 30
+    gate.set()
+    await settle(client, 20)
+    assert [(r.path, r.request_bytes) for r in seen] == [("/t", 30)]

@@ -462,7 +462,8 @@ class H2Session:
                 reason = "client sent GOAWAY"
                 if event.additional_data:
                     reason += ": " + event.additional_data[:200].decode("latin-1")
-                events.append(ConnectionEnded(code, event.last_stream_id or 0, True, reason))
+                # The reserved bit is ignored (RFC 9113 §6.8); h2 passes it on.
+                events.append(ConnectionEnded(code, (event.last_stream_id or 0) & 0x7FFFFFFF, True, reason))
             # PingReceived, SettingsAcknowledged, PriorityUpdated, ...: nothing to do.
 
     def _on_request(self, event: h2e.RequestReceived, events: List[Event]) -> None:

@@ -23,7 +23,7 @@ from pyre.protocol.h2 import (
 )
 from pyre.protocol.h2.session import _decode_http2_settings
 
-from .helpers import NOW, REQUEST, Client, client_connection, parse_frames, rst_codes
+from .helpers import NOW, REQUEST, Client, client_connection, parse_frames, raw_frame, rst_codes
 
 
 def test_preface_advertises_our_settings():
@@ -394,3 +394,13 @@ def test_padding_is_acknowledged_by_the_session():
         client.feed(raw_frame(0, 0x8, 1, b"\xc7" + b"\x00" * 199))
     frames = client.frames()
     assert sum(f.window_increment for f in frames if type(f).__name__ == "WindowUpdateFrame" and f.stream_id == 0) >= 32767
+
+
+
+def test_goaway_ignores_the_reserved_bit_of_the_last_stream_id():
+    client = Client()
+    client.exchange()
+    payload = (0x80000005).to_bytes(4, "big") + (0).to_bytes(4, "big")  # R bit set: ignored (RFC 9113 §6.8)
+    events = client.feed(raw_frame(7, 0, 0, payload))
+    ended = [event for event in events if isinstance(event, ConnectionEnded)]
+    assert ended and ended[0].last_stream_id == 5
