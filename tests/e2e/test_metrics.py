@@ -162,8 +162,9 @@ async def test_an_embedded_server_serves_its_metrics_on_its_own_port(serve):
         await client.head(server.url + "/")
         await client.request("BREW", server.url + "/")
         got = await wait_for(base + "/metrics",
-                             lambda s: metric(s, "pyre_requests_total", method="GET", status="200") == 3
-                             and metric(s, "pyre_event_loop_lag_seconds_count") > 0)  # a tick after the first
+                             # every request flushed (once a second), and a tick after the first
+                             lambda s: requests_total(s) == 6 and metric(s, "pyre_event_loop_lag_seconds_count") > 0)
+        assert metric(got, "pyre_requests_total", method="GET", status="200") == 3
         assert metric(got, "pyre_requests_total", method="POST", status="200") == 1
         assert metric(got, "pyre_requests_total", method="HEAD", status="200") == 1
         assert metric(got, "pyre_requests_total", method="OTHER", status="200") == 1
