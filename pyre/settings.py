@@ -62,12 +62,16 @@ def _native_text(value: Any, parse: Callable[[str], Any], what: str) -> Any:
     raise _Invalid(f"expected {what}, got {value!r}")
 
 
+def _within(value: int, low: int, high: Optional[int], noun: str = "value") -> int:
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"between {low} and {high}"
+        raise _Invalid(f"invalid {noun} {value!r} (must be {bounds})")
+    return value
+
+
 def integer(low: int = 0, high: Optional[int] = None, what: str = "an integer") -> Kind:
     def check(value: int) -> int:
-        if value < low or (high is not None and value > high):
-            bounds = f">= {low}" if high is None else f"between {low} and {high}"
-            raise _Invalid(f"invalid value {value!r} (must be {bounds})")
-        return value
+        return _within(value, low, high)
 
     def parse(text: str) -> int:
         try:
@@ -118,10 +122,7 @@ def _parse_size(text: str) -> int:
 
 def size(low: int = 0, high: Optional[int] = None) -> Kind:
     def check(value: int) -> int:
-        if value < low or (high is not None and value > high):
-            bounds = f">= {low}" if high is None else f"between {low} and {high}"
-            raise _Invalid(f"invalid size {value} (must be {bounds})")
-        return value
+        return _within(value, low, high, "size")
 
     def native(value: Any) -> int:
         if isinstance(value, bool):

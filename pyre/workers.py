@@ -265,6 +265,9 @@ class PyreWorker(Worker):
             self.log.error("%s", exc)
             sys.exit(WORKER_BOOT_ERROR)
         server = self.server = _WorkerServer(config, self)
+        # --max-requests (gunicorn's jittered count) through the server's own limit.
+        server.max_requests = self.max_requests if self.max_requests < sys.maxsize else None
+        server.on_retire = self._retire
         try:
             run_with_loop(self._serve(server), factory)
         except AppLoadError as exc:
@@ -301,13 +304,8 @@ class PyreWorker(Worker):
             if now >= next_beat:
                 self.notify()
                 next_beat = now + beat
-            ctx = server.context
-            if ctx is not None:
-                self.nr = ctx.total_requests
-                if self.nr >= self.max_requests and not self._stopping:
-                    self.log.info("Autorestarting worker after %d requests (max requests %d).",
-                                  self.nr, self.max_requests)
-                    self.stop_gracefully()
+            if server.context is not None:
+                self.nr = server.context.total_requests
             if not self._stopping:
                 if not self.alive:  # SIGTERM before the server's handlers, or the reloader
                     self.stop_gracefully()
@@ -328,6 +326,12 @@ class PyreWorker(Worker):
         # Connections accepted a moment ago get a moment to send their first request
         # (see pyre.transport.h1.FIRST_REQUEST_GRACE).
         server.should_exit = True
+
+    def _retire(self) -> None:
+        self.log.info("Autorestarting worker after %d requests (max requests %d).",
+                      self.server.context.total_requests if self.server and self.server.context else 0,
+                      self.max_requests)
+        self.stop_gracefully()
 
     def stop_now(self, sig: int = signal.SIGQUIT) -> None:
         """gunicorn's quick shutdown (SIGQUIT, SIGINT): cancel what is in flight, exit."""
