@@ -39,6 +39,7 @@ from pathlib import PurePath
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from pyre.config import Config
+from pyre.signal_wakeup import catch_signals
 
 __all__ = [
     "DEFAULT_EXCLUDES",
@@ -568,13 +569,6 @@ class Reloader:
         self._signals.append(sig)
         self._wake()
 
-    def _install_signals(self) -> Dict[int, Any]:
-        previous: Dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, self._on_signal)
-        return previous
-
     def _watch(self) -> None:
         """The watcher thread: hands changes to the main loop."""
         while not self._closing.is_set():
@@ -643,7 +637,7 @@ class Reloader:
     # -- main loop --------------------------------------------------------------------------------
 
     def run(self) -> int:
-        previous = self._install_signals()
+        restore_signals = catch_signals((signal.SIGINT, signal.SIGTERM), self._on_signal, self._wakeup_w)
         self._thread = threading.Thread(target=self._watch, name="pyre-reload-watcher", daemon=True)
         self._thread.start()
         try:
@@ -658,8 +652,7 @@ class Reloader:
             self._closing.set()
             self.watcher.close()
             self._thread.join(5)
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            restore_signals()
             self._wakeup_r.close()
             self._wakeup_w.close()
             logger.info("Stopping reloader process [%d]", os.getpid())

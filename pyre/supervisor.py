@@ -33,13 +33,13 @@ import os
 import random
 import signal
 import socket
-import threading
 import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Any, Deque, Dict, List, Optional
 
 from pyre.config import Config
+from pyre.signal_wakeup import catch_signals
 
 __all__ = ["Supervisor", "SupervisorLink"]
 
@@ -359,13 +359,6 @@ class Supervisor:
         except OSError:  # pragma: no cover - buffer full: a wake-up is already pending
             pass
 
-    def _install_signals(self) -> Dict[int, Any]:
-        previous: Dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
-                previous[sig] = signal.signal(sig, self._on_signal)
-        return previous
-
     def _handle_signal(self, sig: int, stopping: int) -> int:
         if sig in (signal.SIGINT, signal.SIGTERM):
             stopping += 1
@@ -400,7 +393,8 @@ class Supervisor:
 
     def run(self) -> int:
         logger.info("Started parent process [%d]", os.getpid())
-        previous = self._install_signals()
+        restore_signals = catch_signals(
+            (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU), self._on_signal, self._wakeup_w)
         try:
             if self.config.metrics_port is not None:
                 # Before the first spawn: workers inherit PROMETHEUS_MULTIPROC_DIR.
@@ -417,8 +411,7 @@ class Supervisor:
                     return STARTUP_FAILURE
             return self._serve()
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            restore_signals()
             for worker in self.workers.values():
                 worker.conn.close()
             self._wakeup_r.close()
