@@ -15,7 +15,8 @@ supervisor call a few functions; nothing here is imported unless metrics are on.
   :class:`ServerMetrics` (told so by ``PYRE_METRICS_WORKER_DIR``, which only the
   supervisor sets) records into that directory and serves nothing. The supervisor
   calls :meth:`SupervisorMetrics.worker_ended` for every ended worker (its live
-  gauges disappear; its counts stay in the totals) and removes the directory when it
+  gauges disappear; its counts are added to one file of the ended workers' totals, so
+  the directory does not grow with every restart) and removes the directory when it
   stops (a supervisor killed with SIGKILL leaves it in the temporary directory).
 
 The hot path is one call of :meth:`ServerMetrics.observe` per request, which only
@@ -312,15 +313,64 @@ class _SupervisorCollector:
                                 value=self._workers())
 
 
+class _LockedCollector:
+    """A collector read under a lock (a scrape must not see a file half-folded)."""
+
+    def __init__(self, collector: Any, lock: threading.Lock) -> None:
+        self._collector = collector
+        self._lock = lock
+
+    def collect(self) -> Any:
+        with self._lock:
+            return list(self._collector.collect())
+
+
+# The multiprocess file kinds whose values are sums (a histogram's buckets are kept
+# non-cumulative in the files): those of ended workers add up into one file each.
+FOLDED_KINDS: Tuple[str, ...] = ("counter", "histogram", "summary")
+ENDED = "ended"  # counter_ended.db: the counts of every ended worker
+
+
+def fold_counts(source: str, target: str) -> None:
+    """Add the values of prometheus_client multiprocess file ``source`` to ``target``
+    (created if missing), key by key, and remove ``source``. The new ``target`` is
+    written aside and renamed over the old one, so a failure leaves both as they were."""
+    import inspect
+
+    from prometheus_client.mmap_dict import MmapedDict
+
+    totals: Dict[str, float] = {}
+    for path in (target, source):
+        if os.path.exists(path):
+            for key, value, *_ in MmapedDict.read_all_values_from_file(path):
+                totals[key] = totals.get(key, 0.0) + value
+    temporary = target + ".tmp"  # not *.db: a scrape does not read it
+    if os.path.exists(temporary):  # left by a failed fold: MmapedDict would reopen its values
+        os.remove(temporary)
+    merged = MmapedDict(temporary)
+    try:
+        timestamped = "timestamp" in inspect.signature(merged.write_value).parameters  # prometheus-client >= 0.18
+        for key, value in totals.items():
+            if timestamped:
+                merged.write_value(key, value, 0.0)
+            else:  # pragma: no cover - older prometheus-client
+                merged.write_value(key, value)
+    finally:
+        merged.close()
+    os.replace(temporary, target)
+    os.remove(source)
+
+
 class SupervisorMetrics:
     """``--workers`` with ``--metrics-port``: the multiprocess directory and the endpoint."""
 
     def __init__(self, path: str, previous_env: Optional[str], endpoint: "MetricsEndpoint",
-                 mark_dead: Callable[..., None]) -> None:
+                 mark_dead: Callable[..., None], lock: Optional[threading.Lock] = None) -> None:
         self.path = path
         self.endpoint = endpoint
         self._previous_env = previous_env
         self._mark_dead = mark_dead
+        self._lock = lock or threading.Lock()  # held by scrapes and by the folding of ended workers
 
     @classmethod
     def start(cls, config: Any, *, workers: Callable[[], int],
@@ -338,27 +388,39 @@ class SupervisorMetrics:
         previous = os.environ.get(MULTIPROC_ENV)
         os.environ[MULTIPROC_ENV] = path
         os.environ[WORKER_ENV] = path
+        lock = threading.Lock()
         try:
             registry = pc.CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry, path=path)
+            registry.register(_LockedCollector(multiprocess.MultiProcessCollector(None, path=path), lock))
             registry.register(_SupervisorCollector(workers, restarts))
             endpoint = MetricsEndpoint.start(config.metrics_host, config.metrics_port, registry)
         except BaseException:
             _restore_env(previous)
             shutil.rmtree(path, ignore_errors=True)
             raise
-        return cls(path, previous, endpoint, multiprocess.mark_process_dead)
+        return cls(path, previous, endpoint, multiprocess.mark_process_dead, lock)
 
     @property
     def port(self) -> int:
         return self.endpoint.port
 
     def worker_ended(self, pid: int) -> None:
-        """A worker process ended: drop its live gauges (its counts stay in the totals)."""
-        try:
-            self._mark_dead(pid, self.path)
-        except OSError:  # pragma: no cover - the directory went away
-            pass
+        """A worker process ended: drop its live gauges, and fold its counts into the
+        totals of the ended workers, so that the directory (and the work of a scrape)
+        does not grow with every worker ever started."""
+        with self._lock:
+            try:
+                self._mark_dead(pid, self.path)
+            except OSError:  # pragma: no cover - the directory went away
+                pass
+            for kind in FOLDED_KINDS:
+                source = os.path.join(self.path, f"{kind}_{pid}.db")
+                if os.path.exists(source):
+                    try:
+                        fold_counts(source, os.path.join(self.path, f"{kind}_{ENDED}.db"))
+                    except Exception as exc:  # noqa: BLE001 - a file kept is only a slower scrape
+                        logger.debug("Metrics of worker [%d] kept in %s (%s: %s)", pid, source,
+                                     type(exc).__name__, exc)
 
     def close(self) -> None:
         """Stop serving, restore the environment, remove the directory."""

@@ -228,7 +228,7 @@ class Supervisor:
             worker.conn.close()
             del self.workers[pid]
             if self.metrics is not None:
-                self.metrics.worker_ended(pid)  # its live gauges go; its counts stay in the totals
+                self.metrics.worker_ended(pid)  # its live gauges go; its counts join the ended workers' totals
             code = process.exitcode
             if stopping or worker.stopping:
                 logger.debug("Worker [%d] stopped (exit code %s).", pid, code)

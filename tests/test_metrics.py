@@ -27,6 +27,7 @@ from pyre.metrics import (
     MULTIPROC_ENV,
     SAMPLE_INTERVAL,
     WORKER_ENV,
+    fold_counts,
     MetricsEndpoint,
     ServerMetrics,
     SupervisorMetrics,
@@ -388,12 +389,24 @@ def test_the_supervisor_serves_the_sum_over_worker_processes(monkeypatch):
         assert got[("pyre_open_connections", ())] == 4  # livesum: both processes, not marked dead yet
         assert got[("pyre_workers", ())] == 2
         assert got[("pyre_worker_restarts_total", ())] == 1
+        before = got
         supervisor.worker_ended(pids[0])
         state.update(workers=1, restarts=2)
         got = samples(scrape(url)[2])
         assert got[("pyre_open_connections", ())] == 2  # the ended worker's gauges are gone...
         assert got[("pyre_requests_total", (("method", "GET"), ("status", "200")))] == 8  # ...its counts stay
         assert got[("pyre_workers", ())] == 1 and got[("pyre_worker_restarts_total", ())] == 2
+        # ...folded into one file per kind, which the next ended worker adds to.
+        assert sorted(os.listdir(path)) == sorted([f"counter_{pids[1]}.db", f"gauge_livesum_{pids[1]}.db",
+                                                   f"histogram_{pids[1]}.db", "counter_ended.db",
+                                                   "histogram_ended.db"])
+        supervisor.worker_ended(pids[1])
+        assert sorted(os.listdir(path)) == ["counter_ended.db", "histogram_ended.db"]
+        got = samples(scrape(url)[2])
+        assert ("pyre_open_connections", ()) not in got or got[("pyre_open_connections", ())] == 0
+        unchanged = {key: value for key, value in before.items()
+                     if not key[0].startswith(("pyre_open_", "pyre_workers", "pyre_worker_restarts"))}
+        assert unchanged and {key: got.get(key) for key in unchanged} == unchanged  # every count and bucket
     finally:
         supervisor.close()
     assert not os.path.exists(path)
@@ -431,3 +444,50 @@ def test_a_supervisor_metrics_port_in_use_leaves_nothing_behind(monkeypatch):
         busy.close()
     assert MULTIPROC_ENV not in os.environ and WORKER_ENV not in os.environ
     assert len(made) == 1 and not os.path.exists(made[0])
+
+
+def _mmap_values(path):
+    from prometheus_client.mmap_dict import MmapedDict
+
+    return {key: value for key, value, *_ in MmapedDict.read_all_values_from_file(path)}
+
+
+def _mmap_write(path, values):
+    from prometheus_client.mmap_dict import MmapedDict
+
+    mapped = MmapedDict(path)
+    for key, value in values.items():
+        mapped.write_value(key, value, 0.0)
+    mapped.close()
+
+
+def test_folding_adds_key_by_key_and_removes_the_source(tmp_path):
+    target, source = str(tmp_path / "counter_ended.db"), str(tmp_path / "counter_41.db")
+    _mmap_write(source, {"a": 2.0, "b": 0.5})
+    fold_counts(source, target)  # no target yet: made
+    assert _mmap_values(target) == {"a": 2.0, "b": 0.5} and not os.path.exists(source)
+    _mmap_write(source, {"a": 3.0, "c": 1.0})
+    _mmap_write(target + ".tmp", {"stale": 9.0})  # a fold that failed half-way
+    fold_counts(source, target)
+    assert _mmap_values(target) == {"a": 5.0, "b": 0.5, "c": 1.0}
+    assert sorted(os.listdir(tmp_path)) == ["counter_ended.db"]
+
+
+def test_a_fold_that_fails_keeps_the_workers_file(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    supervisor = SupervisorMetrics.start(Config("tests.apps:hello", host="127.0.0.1", workers=2, metrics_port=0),
+                                         workers=int, restarts=int)
+    try:
+        source = os.path.join(supervisor.path, "counter_7.db")
+        _mmap_write(source, {"a": 1.0})
+
+        def broken(*args):
+            raise OSError("disk full")
+
+        monkeypatch.setattr("pyre.metrics.fold_counts", broken)
+        with caplog.at_level("DEBUG", logger="pyre.error"):
+            supervisor.worker_ended(7)
+        assert os.listdir(supervisor.path) == ["counter_7.db"]  # still summed by every scrape
+        assert "kept in" in caplog.text and "disk full" in caplog.text
+    finally:
+        supervisor.close()
