@@ -72,6 +72,9 @@ APP_SOURCE = textwrap.dedent('''
                 await send({"type": "websocket.send", "text": f"{message.get('text')} from {os.getpid()}"})
         path = scope["path"]
         if path == "/slow":
+            for name, value in scope["headers"]:
+                if name == b"x-started-file":  # tells the test the request is in flight
+                    open(value.decode(), "w").close()
             await asyncio.sleep(float(scope["query_string"] or 1.5))
         elif path == "/block":
             time.sleep(10)  # blocks the event loop: no heartbeat
@@ -356,10 +359,16 @@ def test_max_requests_retires_and_replaces_workers(gunicorn):
     assert server.stop(signal.SIGTERM) == 0
 
 
-def test_sigterm_lets_a_slow_request_finish(gunicorn):
+def slow_request(server: "Gunicorn", query: str, started: Path) -> SimpleNamespace:
+    """A request to /slow in a thread, returned once the app has it."""
+    slow = in_thread(lambda: get(server.url, f"/slow?{query}", client=None, headers={"x-started-file": str(started)}))
+    server.wait_for(started.exists, what="the slow request to reach the app")
+    return slow
+
+
+def test_sigterm_lets_a_slow_request_finish(gunicorn, tmp_path):
     server = gunicorn("--graceful-timeout", "10")
-    slow = in_thread(lambda: get(server.url, "/slow?1.5", client=None))
-    time.sleep(0.5)  # the request is in flight
+    slow = slow_request(server, "1.5", tmp_path / "started")
     started = time.monotonic()
     assert server.stop(signal.SIGTERM) == 0
     slow.join()
@@ -368,10 +377,9 @@ def test_sigterm_lets_a_slow_request_finish(gunicorn):
     assert "Application shutdown complete" in server.log
 
 
-def test_sigint_stops_at_once(gunicorn):
+def test_sigint_stops_at_once(gunicorn, tmp_path):
     server = gunicorn("--graceful-timeout", "20")
-    slow = in_thread(lambda: get(server.url, "/slow?10", client=None))
-    time.sleep(0.5)
+    slow = slow_request(server, "10", tmp_path / "started")
     started = time.monotonic()
     assert server.stop(signal.SIGINT) == 0
     assert time.monotonic() - started < 5  # neither the request nor the graceful timeout waited for

@@ -9,7 +9,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Set
+from typing import Dict, List, Optional, Set
 
 import httpx
 import pytest
@@ -36,6 +36,9 @@ APP_SOURCE = textwrap.dedent('''
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["path"] == "/slow":
+            for name, value in scope["headers"]:
+                if name == b"x-started-file":  # tells the test the request is in flight
+                    open(value.decode(), "w").close()
             await asyncio.sleep(float(scope["query_string"] or 1.5))
         if scope["path"] == "/block":
             time.sleep(3)  # blocks the event loop
@@ -100,13 +103,15 @@ def test_sigterm_lets_a_slow_request_finish(app_dir, start_cli):
 
     def slow() -> None:
         try:
-            result["status"] = httpx.get(running.url + "/slow", timeout=10).status_code
+            result["status"] = httpx.get(running.url + "/slow", headers={"x-started-file": str(started)},
+                                         timeout=10).status_code
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             result["error"] = exc
 
+    started = app_dir / "slow-started"
     thread = threading.Thread(target=slow)
     thread.start()
-    time.sleep(0.5)  # the request is in flight
+    wait_for(started.exists, what="the slow request to reach the app")
     assert running.stop(signal.SIGTERM) == 0
     thread.join(10)
     assert result == {"status": 200}
@@ -213,14 +218,14 @@ class ClientLoop:
 class Background:
     """One request in a thread; its outcome (a status or an exception) kept for the test."""
 
-    def __init__(self, url: str, timeout: float = 40) -> None:
+    def __init__(self, url: str, timeout: float = 40, headers: Optional[Dict[str, str]] = None) -> None:
         self.outcome: object = None
-        self.thread = threading.Thread(target=self._run, args=(url, timeout), daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(url, timeout, headers), daemon=True)
         self.thread.start()
 
-    def _run(self, url: str, timeout: float) -> None:
+    def _run(self, url: str, timeout: float, headers: Optional[Dict[str, str]]) -> None:
         try:
-            self.outcome = httpx.get(url, timeout=timeout).status_code
+            self.outcome = httpx.get(url, timeout=timeout, headers=headers).status_code
         except httpx.HTTPError as exc:
             self.outcome = exc
 
@@ -236,11 +241,11 @@ def test_sighup_restarts_every_worker_without_refusing_a_connection(app_dir, sta
                       what="two workers")
     pids_until(running.url, lambda pids: len(pids) >= 2)
     with ClientLoop(running.url) as loop:
-        time.sleep(0.3)
+        wait_for(lambda: set(loop.pids) & before, what="the old generation to serve the loop")
         running.proc.send_signal(signal.SIGHUP)
         after = wait_for(lambda: (lambda now: len(now) == 2 and not now & before and now)(worker_processes(supervisor)),
                          what="two new workers")
-        time.sleep(0.5)  # requests reach the new generation
+        wait_for(lambda: set(loop.pids) & after, what="the new generation to serve the loop")
     assert loop.errors == []
     assert set(loop.pids) & before and set(loop.pids) & after  # served throughout, by both generations
     assert running.stop(signal.SIGTERM) == 0
@@ -339,8 +344,9 @@ def test_reuse_port_workers_each_bind_the_port(app_dir, start_cli):
 
 def test_a_second_sigint_does_not_wait_for_requests(app_dir, start_cli):
     running = start_cli("pidapp:app", "--port", "0", "--app-dir", str(app_dir))
-    slow = Background(running.url + "/slow?30")
-    time.sleep(0.5)
+    started = app_dir / "slow-started"
+    slow = Background(running.url + "/slow?30", headers={"x-started-file": str(started)})
+    wait_for(started.exists, what="the slow request to reach the app")
     running.proc.send_signal(signal.SIGINT)
     time.sleep(0.3)
     assert running.proc.poll() is None  # graceful: waiting for the slow request
