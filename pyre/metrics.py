@@ -381,15 +381,17 @@ class SupervisorMetrics:
         ``metrics_port``; :class:`~pyre.errors.StartupError` if it cannot start."""
         if config.metrics_port is None:
             return None
-        pc = _prometheus()
-        from prometheus_client import multiprocess
-
         path = tempfile.mkdtemp(prefix="pyre-metrics-")
         previous = os.environ.get(MULTIPROC_ENV)
+        # Set before prometheus_client is imported here: it picks its multiprocess
+        # values at import, and forked workers (gunicorn's) inherit the module.
         os.environ[MULTIPROC_ENV] = path
         os.environ[WORKER_ENV] = path
         lock = threading.Lock()
         try:
+            pc = _prometheus()
+            from prometheus_client import multiprocess
+
             registry = pc.CollectorRegistry()
             registry.register(_LockedCollector(multiprocess.MultiProcessCollector(None, path=path), lock))
             registry.register(_SupervisorCollector(workers, restarts))

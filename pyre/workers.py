@@ -43,9 +43,10 @@ except ImportError as exc:  # pragma: no cover - gunicorn is what this module is
 from pyre.config import Config
 from pyre.errors import AppLoadError, PyreError
 from pyre.loops import loop_factory
+from pyre.metrics import MULTIPROC_ENV, WORKER_ENV
 from pyre.server import Server, run_with_loop
 
-__all__ = ["PyreWorker", "PyreAsyncioWorker", "pyre_config"]
+__all__ = ["GunicornMetrics", "PyreWorker", "PyreAsyncioWorker", "pyre_config"]
 
 logger = logging.getLogger("pyre.error")
 
@@ -132,6 +133,8 @@ def pyre_config(cfg: Any, app: Any, *, loop: str = "auto") -> Config:
         "forwarded_allow_ips": list(cfg.forwarded_allow_ips),
         **header_limits(cfg.limit_request_line, cfg.limit_request_fields, cfg.limit_request_field_size),
     }
+    if os.environ.get(WORKER_ENV):  # GunicornMetrics' arbiter serves: record into its directory
+        kwargs["metrics_port"] = 0
     # gunicorn's default (1000) is for its other async workers; a limit only when asked.
     if _changed(cfg, "worker_connections") and cfg.worker_connections > 0:
         kwargs["limit_concurrency"] = cfg.worker_connections
@@ -356,3 +359,57 @@ class PyreAsyncioWorker(PyreWorker):
 
     LOOP = "asyncio"
 
+
+class GunicornMetrics:
+    """Pyre's Prometheus metrics under gunicorn, summed over the workers: the server
+    hooks for a gunicorn config file (the ``metrics`` extra)::
+
+        # gunicorn.conf.py
+        from pyre.workers import GunicornMetrics
+
+        metrics = GunicornMetrics(port=9100)  # host="127.0.0.1" by default
+        when_ready, child_exit, on_exit = metrics.when_ready, metrics.child_exit, metrics.on_exit
+
+    ``when_ready`` (in the arbiter, before the first worker forks) makes a private
+    prometheus_client multiprocess directory, points the workers at it and serves the
+    sum on ``host:port``, as ``pyre --workers N --metrics-port`` does; ``child_exit``
+    drops an ended worker's gauges and folds its counts into the totals; ``on_exit``
+    stops serving and removes the directory. ``pyre_worker_restarts_total`` counts the
+    workers that ended while the arbiter ran (recycled by ``--max-requests``, killed by
+    ``--timeout``, or died).
+    """
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.port = port
+        self.host = host
+        self.supervisor: Any = None  # a pyre.metrics.SupervisorMetrics once ready
+        self.ended = 0
+
+    def when_ready(self, arbiter: Any) -> None:
+        from pyre.errors import StartupError
+        from pyre.metrics import SupervisorMetrics
+
+        try:
+            # Only the metrics settings are read (and checked, as for --metrics-port).
+            settings = Config("pyre.demo:app", metrics_host=self.host, metrics_port=self.port)
+            if "prometheus_client" in sys.modules and not os.environ.get(MULTIPROC_ENV):
+                # It chose single-process values at import; forked workers would keep them.
+                raise StartupError("GunicornMetrics: prometheus_client was imported in the arbiter before "
+                                   "when_ready (by the app under --preload, or by the config file), so the "
+                                   f"workers would not share their metrics; import it later, or set {MULTIPROC_ENV}")
+            self.supervisor = SupervisorMetrics.start(
+                settings, workers=lambda: len(arbiter.WORKERS), restarts=lambda: self.ended)
+        except PyreError as exc:  # a bad port or host, a busy port, no prometheus_client
+            arbiter.log.error("%s", exc)
+            raise SystemExit(WORKER_BOOT_ERROR) from None
+        arbiter.log.info("Prometheus metrics on %s", self.supervisor.endpoint.url)
+
+    def child_exit(self, arbiter: Any, worker: Any) -> None:
+        if self.supervisor is not None:
+            self.ended += 1
+            self.supervisor.worker_ended(worker.pid)
+
+    def on_exit(self, arbiter: Any) -> None:
+        if self.supervisor is not None:
+            self.supervisor.close()
+            self.supervisor = None

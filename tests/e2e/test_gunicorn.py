@@ -537,3 +537,92 @@ def test_workers_exit_when_the_arbiter_dies(gunicorn):
     while any(_running(pid) for pid in pids):
         assert time.monotonic() < deadline, f"workers still running without their arbiter\n{server.log}"
         time.sleep(0.1)
+
+
+# -- metrics: GunicornMetrics hooks in a gunicorn config file -------------------------------------------------
+
+METRICS_CONF = textwrap.dedent("""
+    from pyre.workers import GunicornMetrics
+
+    metrics = GunicornMetrics(port=int({port}))
+    when_ready, child_exit, on_exit = metrics.when_ready, metrics.child_exit, metrics.on_exit
+""")
+METRICS_URL = re.compile(r"Prometheus metrics on (\S+)")
+
+
+def scrape_samples(url: str) -> Dict[tuple, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(url, timeout=5).text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def requests_counted(samples: Dict[tuple, float]) -> float:
+    return sum(value for (name, _), value in samples.items() if name == "pyre_requests_total")
+
+
+def test_gunicorn_metrics_hooks_sum_the_workers_and_survive_a_killed_worker(gunicorn, app_dir, tmp_path):
+    conf = tmp_path / "gunicorn_metrics.conf.py"
+    conf.write_text(METRICS_CONF.format(port=0))
+    server = gunicorn("-c", str(conf), workers=2, env={"TMPDIR": str(tmp_path)})
+    url = server.wait_for(lambda: METRICS_URL.search(server.log), what="the metrics URL").group(1)
+    pids = set()
+    for _ in range(12):
+        pids.add(int(get(server.url).text))
+    samples = server.wait_for(lambda: (lambda s: requests_counted(s) == 12 and s)(scrape_samples(url)),
+                              what="12 requests counted")
+    assert samples[("pyre_workers", ())] == 2
+    assert samples[("pyre_request_duration_seconds_count", ())] == 12
+    directories = [p for p in tmp_path.iterdir() if p.name.startswith("pyre-metrics-")]
+    assert len(directories) == 1  # the arbiter's, where both workers record
+
+    victim = server.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    samples = server.wait_for(lambda: (lambda s: s.get(("pyre_worker_restarts_total", ())) == 1 and s)(
+        scrape_samples(url)), what="the ended worker counted")
+    assert requests_counted(samples) == 12  # its counts stay in the totals
+    assert any(name.startswith("counter_ended") for name in os.listdir(directories[0]))
+    server.wait_log("Application startup complete", 3)  # the replacement
+    assert server.stop(signal.SIGTERM) == 0
+    assert not directories[0].exists()  # on_exit removed it
+
+
+def test_gunicorn_metrics_on_a_busy_port_stop_the_arbiter(gunicorn, tmp_path):
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        conf = tmp_path / "gunicorn_metrics.conf.py"
+        conf.write_text(METRICS_CONF.format(port=busy.getsockname()[1]))
+        server = gunicorn("-c", str(conf), ready=False, env={"TMPDIR": str(tmp_path)})
+        assert server.proc.wait(30) != 0
+        server.wait_for(lambda: not any(r.is_alive() for r in server._readers), what="the log")
+        assert "--metrics-port: cannot listen on 127.0.0.1" in server.log
+        assert "Traceback" not in server.log
+        assert not any(p.name.startswith("pyre-metrics-") for p in tmp_path.iterdir())
+    finally:
+        busy.close()
+
+
+def test_gunicorn_metrics_refuse_a_prometheus_client_imported_too_early(gunicorn, tmp_path):
+    conf = tmp_path / "gunicorn_metrics.conf.py"
+    conf.write_text("import prometheus_client\n" + METRICS_CONF.format(port=0))
+    environ = {"TMPDIR": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": ""}
+    server = gunicorn("-c", str(conf), ready=False, env=environ)
+    assert server.proc.wait(30) != 0
+    server.wait_for(lambda: not any(r.is_alive() for r in server._readers), what="the log")
+    assert "prometheus_client was imported in the arbiter before when_ready" in server.log
+    assert "Traceback" not in server.log
+
+
+def test_gunicorn_metrics_with_an_invalid_port_stop_the_arbiter_with_one_line(gunicorn, tmp_path):
+    conf = tmp_path / "gunicorn_metrics.conf.py"
+    conf.write_text(METRICS_CONF.format(port=70000))
+    server = gunicorn("-c", str(conf), ready=False, env={"TMPDIR": str(tmp_path)})
+    assert server.proc.wait(30) != 0
+    server.wait_for(lambda: not any(r.is_alive() for r in server._readers), what="the log")
+    assert "metrics_port: must be between 0 and 65535, got 70000" in server.log
+    assert "Traceback" not in server.log and "Booting worker" not in server.log
