@@ -379,16 +379,21 @@ class GunicornMetrics:
     ``--timeout``, or died).
     """
 
+    # The arbiter's one endpoint, kept on the class: gunicorn re-reads its config file
+    # on SIGHUP, and the new instance's hooks must reach what the first one started.
+    supervisor: Any = None  # a pyre.metrics.SupervisorMetrics once ready
+    ended = 0
+
     def __init__(self, port: int, host: str = "127.0.0.1") -> None:
         self.port = port
         self.host = host
-        self.supervisor: Any = None  # a pyre.metrics.SupervisorMetrics once ready
-        self.ended = 0
 
     def when_ready(self, arbiter: Any) -> None:
         from pyre.errors import StartupError
         from pyre.metrics import SupervisorMetrics
 
+        if GunicornMetrics.supervisor is not None:
+            return
         try:
             # Only the metrics settings are read (and checked, as for --metrics-port).
             settings = Config("pyre.demo:app", metrics_host=self.host, metrics_port=self.port)
@@ -397,19 +402,19 @@ class GunicornMetrics:
                 raise StartupError("GunicornMetrics: prometheus_client was imported in the arbiter before "
                                    "when_ready (by the app under --preload, or by the config file), so the "
                                    f"workers would not share their metrics; import it later, or set {MULTIPROC_ENV}")
-            self.supervisor = SupervisorMetrics.start(
-                settings, workers=lambda: len(arbiter.WORKERS), restarts=lambda: self.ended)
+            GunicornMetrics.supervisor = SupervisorMetrics.start(
+                settings, workers=lambda: len(arbiter.WORKERS), restarts=lambda: GunicornMetrics.ended)
         except PyreError as exc:  # a bad port or host, a busy port, no prometheus_client
             arbiter.log.error("%s", exc)
             raise SystemExit(WORKER_BOOT_ERROR) from None
         arbiter.log.info("Prometheus metrics on %s", self.supervisor.endpoint.url)
 
     def child_exit(self, arbiter: Any, worker: Any) -> None:
-        if self.supervisor is not None:
-            self.ended += 1
-            self.supervisor.worker_ended(worker.pid)
+        if GunicornMetrics.supervisor is not None:
+            GunicornMetrics.ended += 1
+            GunicornMetrics.supervisor.worker_ended(worker.pid)
 
     def on_exit(self, arbiter: Any) -> None:
-        if self.supervisor is not None:
-            self.supervisor.close()
-            self.supervisor = None
+        if GunicornMetrics.supervisor is not None:
+            GunicornMetrics.supervisor.close()
+            GunicornMetrics.supervisor = None

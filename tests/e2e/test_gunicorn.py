@@ -584,6 +584,14 @@ def test_gunicorn_metrics_hooks_sum_the_workers_and_survive_a_killed_worker(guni
     assert requests_counted(samples) == 12  # its counts stay in the totals
     assert any(name.startswith("counter_ended") for name in os.listdir(directories[0]))
     server.wait_log("Application startup complete", 3)  # the replacement
+
+    # SIGHUP: gunicorn re-reads the config file (new hooks) and replaces both workers.
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_log("Application startup complete", 5)
+    samples = server.wait_for(lambda: (lambda s: s.get(("pyre_worker_restarts_total", ())) == 3 and s)(
+        scrape_samples(url)), what="the two old workers counted by the reloaded hooks")
+    assert requests_counted(samples) == 12
+    assert get(server.url).status_code == 200
     assert server.stop(signal.SIGTERM) == 0
     assert not directories[0].exists()  # on_exit removed it
 
