@@ -41,7 +41,7 @@ except ImportError as exc:  # pragma: no cover - gunicorn is what this module is
     raise ImportError("pyre.workers needs gunicorn (pip install gunicorn)") from exc
 
 from pyre.config import Config
-from pyre.errors import AppLoadError, PyreError
+from pyre.errors import AppLoadError, PyreError, StartupError
 from pyre.loops import loop_factory
 from pyre.metrics import MULTIPROC_ENV, WORKER_ENV
 from pyre.server import Server, run_with_loop
@@ -389,7 +389,6 @@ class GunicornMetrics:
         self.host = host
 
     def when_ready(self, arbiter: Any) -> None:
-        from pyre.errors import StartupError
         from pyre.metrics import SupervisorMetrics
 
         if GunicornMetrics.supervisor is not None:

@@ -38,6 +38,10 @@ def _request_id(headers: List[Tuple[bytes, bytes]]) -> str:
     return "-"
 
 
+def _milliseconds(start: float, end: float) -> float:
+    return round(max(0.0, end - start) * 1000.0, 3)  # to the microsecond
+
+
 def _protocol(websocket: bool, http_version: str) -> str:
     if websocket:
         return "WebSocket"
@@ -114,7 +118,7 @@ class RequestRecord:
     @property
     def duration_ms(self) -> float:
         """:attr:`duration` in milliseconds, rounded to the microsecond."""
-        return round(max(0.0, self.end - self.start) * 1000.0, 3)
+        return _milliseconds(self.start, self.end)
 
     def fields(self) -> Dict[str, Any]:
         """The access log's named fields (``record.pyre`` of each ``pyre.access`` record)."""
@@ -135,7 +139,7 @@ def _fields(websocket: bool, http_version: str, client: str, method: str, raw_pa
         "status": status,
         "bytes": nbytes,
         "request_bytes": request_bytes,
-        "duration_ms": round(max(0.0, end - start) * 1000.0, 3),
+        "duration_ms": _milliseconds(start, end),
         "protocol": _protocol(websocket, http_version),
         "request_id": _request_id(headers),
         "http_version": http_version,
@@ -231,7 +235,7 @@ class ServerContext:
     def wants_requests(self) -> bool:
         """Whether :meth:`request_done` has anything to do: the access log is on and
         its logger enabled for INFO, or an observer is attached. Connections ask this
-        when a request head arrives (the compiled connection inlines the same test)
+        when a request head arrives (the compiled HTTP/1.1 connection inlines the same test)
         and, when False, neither time the request nor call the hook."""
         return (self.access_log and self.access_logger.isEnabledFor(_INFO)) or bool(self.request_observers)
 

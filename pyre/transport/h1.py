@@ -277,9 +277,8 @@ class H1Protocol(asyncio.Protocol):
         self._trailers = False
         self._status = 0
         self._bytes_sent = 0
-        # One test per request decides whether it is timed and reported (ctx.wants_requests).
-        self._track = track = (ctx.access_log and ctx.access_logger.isEnabledFor(logging.INFO)) or bool(
-            ctx.request_observers)
+        # One test per request decides whether it is timed and reported.
+        self._track = track = ctx.wants_requests()
         if track:
             self._t0 = self.loop.time()
         ctx.total_requests += 1
