@@ -60,6 +60,8 @@ class Config:
         use_colors: Optional[bool] = None,
         timeout_keep_alive: float = 5,
         timeout_request_header: float = 30,
+        timeout_request_body: float = 60,
+        timeout_send: float = 60,
         timeout_graceful_shutdown: Optional[float] = None,
         timeout_lifespan: Optional[float] = 60,
         limit_concurrency: Optional[int] = None,
@@ -136,6 +138,8 @@ class Config:
         self.use_colors = use_colors
         self.timeout_keep_alive = _seconds("timeout_keep_alive", timeout_keep_alive)
         self.timeout_request_header = _seconds("timeout_request_header", timeout_request_header)
+        self.timeout_request_body = _seconds("timeout_request_body", timeout_request_body)
+        self.timeout_send = _seconds("timeout_send", timeout_send)
         self.timeout_graceful_shutdown = (
             None if timeout_graceful_shutdown is None
             else _seconds("timeout_graceful_shutdown", timeout_graceful_shutdown, allow_zero=True)

@@ -142,6 +142,8 @@ class Server:
             root_path=config.root_path,
             timeout_keep_alive=config.timeout_keep_alive,
             timeout_request_header=config.timeout_request_header,
+            timeout_request_body=config.timeout_request_body,
+            timeout_send=config.timeout_send,
             limit_concurrency=config.limit_concurrency,
             server_header=config.server_header,
             date_header=config.date_header,

@@ -324,6 +324,12 @@ SETTINGS: Tuple[Setting, ...] = (
             _L),
     Setting("timeout_request_header", seconds(0, False), 30.0,
             "a request head must arrive within this many seconds of its first byte (408)", _L),
+    Setting("timeout_request_body", seconds(0, False), 60.0,
+            "the longest gap between two reads of a request body the application is waiting for; then the "
+            "application sees http.disconnect and the client a 408 if no response started", _L),
+    Setting("timeout_send", seconds(0, False), 60.0,
+            "the longest time without write progress while response bytes are queued; then the connection "
+            "(an HTTP/2 stream: the stream) is aborted", _L),
     Setting("timeout_lifespan", seconds(0, False), 60.0,
             "lifespan startup and shutdown must finish within this many seconds", _L),
     Setting("ssl_certfile", TEXT, None, "serve HTTPS with this PEM certificate (chain)", _T, metavar="PATH"),

@@ -165,6 +165,8 @@ class ServerContext:
         root_path: str = "",
         timeout_keep_alive: float = 5.0,
         timeout_request_header: float = 30.0,
+        timeout_request_body: float = 60.0,
+        timeout_send: float = 60.0,
         limit_concurrency: Optional[int] = None,
         server_header: bool = True,
         date_header: bool = True,
@@ -188,6 +190,8 @@ class ServerContext:
         self.root_path = root_path
         self.timeout_keep_alive = timeout_keep_alive
         self.timeout_request_header = timeout_request_header
+        self.timeout_request_body = timeout_request_body  # longest gap between body reads the app awaits
+        self.timeout_send = timeout_send  # longest time without write progress while output is queued
         self.limit_concurrency = limit_concurrency
         self.server_line = b"server: pyre\r\n" if server_header else b""
         self.date_enabled = date_header
@@ -295,7 +299,8 @@ class ServerContext:
 
     @property
     def tick_interval(self) -> float:
-        shortest = min(self.timeout_keep_alive, self.timeout_request_header, self.h2_ping_interval or 1e9,
+        shortest = min(self.timeout_keep_alive, self.timeout_request_header, self.timeout_request_body,
+                       self.timeout_send, self.h2_ping_interval or 1e9,
                        self.ws_ping_interval or 1e9, self.ws_ping_timeout or 1e9)
         return max(0.05, min(0.5, shortest / 4))
 
