@@ -46,7 +46,7 @@ from pyre.protocol.h2 import (
     WindowUpdated,
 )
 from pyre.protocol.h2.headers import response_headers, trailer_headers
-from pyre.transport.context import ServerContext
+from pyre.transport.context import SHUTDOWN_GRACE, ServerContext
 from pyre.transport.info import connection_info
 from pyre.transport.tasks import start_task
 
@@ -58,6 +58,7 @@ logger = logging.getLogger("pyre.error")
 NO_ERROR = 0x0
 INTERNAL_ERROR = 0x2
 REFUSED_STREAM = 0x7
+_ANY_STREAM = 0x7FFFFFFF  # the highest stream id: a GOAWAY naming it refuses nothing yet
 
 _FILE_CHUNK = 65536
 _CORK_LIMIT = 65536  # body bytes queued in the session before they are written at once
@@ -371,7 +372,7 @@ class H2Protocol(asyncio.Protocol):
 
     __slots__ = (
         "ctx", "loop", "transport", "session", "info", "streams", "deadline", "write_paused",
-        "_client_text", "_closed", "_closing", "_flush_scheduled", "_in_read", "_defaults_key",
+        "_client_text", "_closed", "_closing", "_draining", "_flush_scheduled", "_in_read", "_defaults_key",
         "_defaults", "queued", "_ping_outstanding",
     )
 
@@ -386,7 +387,8 @@ class H2Protocol(asyncio.Protocol):
         self.write_paused = False
         self._client_text = "-"
         self._closed = False
-        self._closing = False
+        self._closing = False  # the final GOAWAY is sent: close once no stream is left
+        self._draining = False  # shutting down: the first GOAWAY is sent, the final one not yet
         self._flush_scheduled = False
         self._in_read = False
         self._defaults_key: Optional[bytes] = None
@@ -635,16 +637,30 @@ class H2Protocol(asyncio.Protocol):
         self.deadline = self.loop.time() + interval
 
     def shutdown(self) -> None:
-        """Graceful shutdown: GOAWAY now (in-flight streams finish), close when idle."""
-        if self._closed:
+        """Graceful shutdown in two steps, as RFC 9113 section 6.8 advises: a GOAWAY
+        naming the highest possible stream tells the client to open no more, while a
+        request it sent before reading it is still served; :data:`SHUTDOWN_GRACE`
+        seconds later (:meth:`_final_goaway`) a second GOAWAY names the last stream
+        served, and the connection closes once those streams finish. A client usually
+        closes the connection itself first. WebSockets get a 1012 close."""
+        if self._closed or self._closing or self._draining:
             return
-        self._closing = True
+        self._draining = True
         for stream in list(self.streams.values()):
             close = getattr(stream.cycle, "shutdown", None)
             if close is not None:
                 close()  # a WebSocket: its close frame (1012) goes out before the GOAWAY
         self.flush()
-        self.session.close(NO_ERROR)
+        self.session.close(NO_ERROR, last_stream_id=_ANY_STREAM)
+        self.flush()
+        self.loop.call_later(SHUTDOWN_GRACE, self._final_goaway)
+
+    def _final_goaway(self) -> None:
+        self._draining = False
+        if self._closed:
+            return
+        self._closing = True
+        self.session.close(NO_ERROR)  # the streams seen so far are the last; newer ones are refused
         if not self.streams:
             self._close()
         else:

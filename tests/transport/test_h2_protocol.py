@@ -302,7 +302,25 @@ def frames(data: bytes):
     return out
 
 
-async def test_shutdown_sends_goaway_and_lets_streams_finish():
+def goaways(data: bytes):
+    """The last stream id of each GOAWAY frame in ``data``."""
+    out = []
+    while len(data) >= 9:
+        length = int.from_bytes(data[:3], "big")
+        if data[3] == 0x7:
+            out.append(int.from_bytes(data[9:13], "big") & 0x7FFFFFFF)
+        data = data[9 + length:]
+    return out
+
+
+@pytest.fixture
+def grace(monkeypatch):
+    """A short SHUTDOWN_GRACE, so a test sees the final GOAWAY without waiting a second."""
+    monkeypatch.setattr(pyre.transport.h2, "SHUTDOWN_GRACE", 0.05)
+    return 0.05
+
+
+async def test_shutdown_sends_goaway_and_lets_streams_finish(grace):
     gate = asyncio.Event()
 
     async def app(scope, receive, send):
@@ -313,10 +331,11 @@ async def test_shutdown_sends_goaway_and_lets_streams_finish():
     client = Client(protocol, transport)
     sid = client.request()
     await settle(client)
+    mark = len(transport.data)
     protocol.shutdown()
     await asyncio.sleep(0)
-    assert any(isinstance(e, h2.events.ConnectionTerminated) for e in (client.receive() or client.events))
-    assert not transport.closed
+    # First a GOAWAY that refuses nothing yet: no new streams, please.
+    assert goaways(transport.data[mark:]) == [0x7FFFFFFF] and not transport.closed
     # (h2's client state machine closes on any GOAWAY; read the frames themselves.)
     mark = len(transport.data)
     gate.set()
@@ -325,7 +344,63 @@ async def test_shutdown_sends_goaway_and_lets_streams_finish():
     after = frames(transport.data[mark:])
     assert (0x1, 0x4, sid) in after  # HEADERS, END_HEADERS
     assert any(t == 0x0 and f & 0x1 and s == sid for t, f, s in after)  # DATA with END_STREAM
+    assert not transport.closed  # until the final GOAWAY
+    await asyncio.sleep(grace * 2)
+    assert goaways(transport.data[mark:]) == [sid]  # the final GOAWAY names the last stream served
     assert transport.closed and not protocol.streams
+
+
+async def test_shutdown_still_serves_a_stream_sent_before_the_client_read_the_goaway(grace):
+    # A request already on its way when the shutdown began is answered, not refused:
+    # the first GOAWAY names the highest possible stream.
+    ctx, protocol, transport = make(hello)
+    client = Client(protocol, transport)
+    first = client.request(b"/first")
+    await settle(client)
+    protocol.shutdown()
+    second = client.request(b"/second")  # the client has not read the GOAWAY yet
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not transport.closed and second in {s for t, f, s in frames(transport.data) if t == 0x1}
+    await asyncio.sleep(grace * 2)
+    assert goaways(transport.data) == [0x7FFFFFFF, second] and transport.closed
+    # (h2's client state machine closes on any GOAWAY; read the frames themselves.)
+    for sid in (first, second):
+        assert any(t == 0x0 and f & 0x1 and s == sid for t, f, s in frames(transport.data))  # DATA, END_STREAM
+
+
+async def test_shutdown_does_not_cut_an_idle_connection_at_once(grace):
+    ctx, protocol, transport = make(hello)
+    client = Client(protocol, transport)
+    sid = client.request()
+    await settle(client)
+    protocol.shutdown()
+    assert not transport.closed  # the client may be sending a request right now
+    await asyncio.sleep(grace * 2)
+    assert goaways(transport.data) == [0x7FFFFFFF, sid] and transport.closed
+
+
+async def test_a_stream_after_the_final_goaway_is_refused(grace):
+    gate = asyncio.Event()
+
+    async def slow(scope, receive, send):
+        await gate.wait()
+        await hello(scope, receive, send)
+
+    ctx, protocol, transport = make(slow)
+    client = Client(protocol, transport)
+    first = client.request()
+    await settle(client)
+    protocol.shutdown()
+    await asyncio.sleep(grace * 2)  # the final GOAWAY names the first stream; it still runs
+    late = client.request(b"/late")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert (0x3, 0x0, late) in frames(transport.data)  # RST_STREAM: REFUSED_STREAM, safe to retry
+    gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert transport.closed and goaways(transport.data) == [0x7FFFFFFF, first]
 
 
 async def test_idle_timeout_sends_goaway():
