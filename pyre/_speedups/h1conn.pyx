@@ -962,6 +962,8 @@ cdef class _H1Base:
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
         PySet_Add(self._connections, self)
         self.deadline = self._time() + self._timeout_keep_alive
+        if ctx.shutting_down:  # made during a shutdown (taken from a listener's queue, or after a PROXY header)
+            self.shutdown()
 
     def connection_lost(self, exc):
         self.phase = _CLOSED

@@ -135,6 +135,8 @@ class H1Protocol(asyncio.Protocol):
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
         ctx.connections.add(self)
         self.deadline = self.loop.time() + ctx.timeout_keep_alive
+        if ctx.shutting_down:  # made during a shutdown (taken from a listener's queue, or after a PROXY header)
+            self.shutdown()
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self.phase = _CLOSED

@@ -424,6 +424,8 @@ class H2Protocol(asyncio.Protocol):
             self.data_received(data)
         else:
             self.flush()
+        if self.ctx.shutting_down:  # made during a shutdown
+            self.shutdown()
 
     def prepare_upgrade(self, http2_settings: bytes) -> bool:
         """Initiate the session for h2c via ``Upgrade``; False if HTTP2-Settings is malformed."""

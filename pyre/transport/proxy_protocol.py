@@ -29,6 +29,7 @@ import logging
 from typing import Any, Callable, Optional, Set
 
 from pyre.protocol.proxy_protocol import Address, ProxyHeader, ProxyProtocolError, parse_proxy_header
+from pyre.transport.context import SHUTDOWN_GRACE
 
 __all__ = ["ProxiedTransport", "ProxyProtocolGate", "proxy_protocol_factory"]
 
@@ -169,8 +170,18 @@ class ProxyProtocolGate(asyncio.Protocol):
     # -- the server's connection interface ---------------------------------------------------
 
     def shutdown(self) -> None:
-        """Graceful shutdown: no request can be in flight yet; close."""
-        self._close()
+        """Graceful shutdown: no request can be in flight yet, but the header and a
+        request behind it may be on their way: they get ``SHUTDOWN_GRACE`` seconds to
+        arrive (the request is then answered with ``Connection: close``)."""
+        if self.transport is None:
+            return
+        loop = self.settings.loop or asyncio.get_running_loop()
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= loop.time() + SHUTDOWN_GRACE:
+                return
+            timer.cancel()
+        self._timer = loop.call_later(SHUTDOWN_GRACE, self._expired)
 
     def on_timeout(self) -> None:
         self._close()

@@ -264,6 +264,20 @@ async def test_graceful_shutdown_closes_connections_waiting_for_a_header(serve, 
     assert time.monotonic() - started < 3
 
 
+async def test_graceful_shutdown_answers_a_request_whose_header_was_arriving(serve, raw):
+    # The header (and a request behind it) may be on its way when the shutdown begins.
+    srv = await serve(scope_json, proxy_protocol=True, timeout_request_header=30)
+    arriving = await raw(srv)
+    await arriving.send(b"PROXY TCP4 ")
+    await asyncio.sleep(0.05)
+    srv.should_exit = True
+    await asyncio.sleep(0.1)  # the shutdown has begun
+    await arriving.send(V1[len(b"PROXY TCP4 "):] + GET)
+    client, _server = await client_of(arriving)
+    assert client == ["203.0.113.7", 56324]
+    assert await arriving.closed(timeout=2)
+
+
 def test_on_uvloop():
     """The same hand-over on uvloop's transports (set_protocol, bound methods, sendfile fallback)."""
     uvloop = pytest.importorskip("uvloop")

@@ -322,6 +322,20 @@ async def test_shutdown_finishes_discarding_an_unread_body_before_the_connection
     assert conn.deadline <= loop.time() + h1_module.SHUTDOWN_GRACE
 
 
+async def test_a_connection_made_during_shutdown_gets_the_grace_and_a_closing_answer():
+    # Taken from a listener's queue as it closes, or handed over after a PROXY header.
+    loop = asyncio.get_running_loop()
+    ctx = ServerContext(ok, loop, limits=H1Limits(), date_header=False, access_log=False, timeout_keep_alive=5)
+    ctx.shutting_down = True
+    late = H1Protocol(ctx)
+    transport = FakeTransport()
+    late.connection_made(transport)
+    assert loop.time() < late.deadline <= loop.time() + h1_module.SHUTDOWN_GRACE and not transport.closed
+    late.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert transport.data.endswith(b"connection: close\r\n\r\nok") and transport.closed
+
+
 async def test_shutdown_gives_a_new_connection_a_moment_for_its_first_request():
     # Accepted just before the shutdown, its request on the way: not closed unanswered.
     ctx, fresh, transport = make(ok)

@@ -403,6 +403,23 @@ async def test_a_stream_after_the_final_goaway_is_refused(grace):
     assert transport.closed and goaways(transport.data) == [0x7FFFFFFF, first]
 
 
+async def test_a_connection_made_during_shutdown_is_told_at_once(grace):
+    loop = asyncio.get_running_loop()
+    ctx = ServerContext(hello, loop, limits=H1Limits(), date_header=False, access_log=False)
+    ctx.shutting_down = True
+    protocol = H2Protocol(ctx)
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    client = Client(protocol, transport)
+    sid = client.request()  # sent before it read the GOAWAY: served
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert goaways(transport.data) == [0x7FFFFFFF] and not transport.closed
+    assert any(t == 0x0 and f & 0x1 and s == sid for t, f, s in frames(transport.data))
+    await asyncio.sleep(grace * 2)
+    assert goaways(transport.data) == [0x7FFFFFFF, sid] and transport.closed
+
+
 async def test_idle_timeout_sends_goaway():
     ctx, protocol, transport = make(hello, timeout_keep_alive=0.01)
     client = Client(protocol, transport)
