@@ -417,3 +417,38 @@ def test_reuse_port_replacements_reset_no_queued_connection(app_dir, start_cli):
         wait_for(lambda: len(load.workers()) >= 8, seconds=30, what="six replacements")
     assert load.failures == [], f"{len(load.failures)} of {load.sent} requests failed: {load.failures[:5]}"
     assert running.stop(signal.SIGTERM) == 0
+
+
+def test_limit_max_requests_recycles_workers_under_http2_load_without_failing_a_request(app_dir, start_cli):
+    # HTTP/2 clients (httpx, on the h2 library: any GOAWAY ends the streams in flight)
+    # on connections to workers being replaced: none of their requests fails.
+    running = start_cli("pidapp:app", "--port", "0", "--workers", "2", "--limit-max-requests", "300",
+                        "--limit-max-requests-jitter", "0", "--no-access-log", "--app-dir", str(app_dir))
+    pids: List[int] = []
+    failures: List[str] = []
+    stop = threading.Event()
+    deadline = time.monotonic() + 30
+
+    def client() -> None:
+        with httpx.Client(http1=False, http2=True, timeout=10) as session:
+            for _ in range(20000):
+                if stop.is_set() or time.monotonic() > deadline:
+                    return
+                try:
+                    response = session.get(running.url)
+                    assert response.status_code == 200 and response.http_version == "HTTP/2"
+                    pids.append(int(response.text))
+                except Exception as exc:  # noqa: BLE001 - every failure is reported by the test
+                    failures.append(repr(exc))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: len(set(pids)) >= 8, seconds=30, what="six replacements")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(15)
+    assert failures == [], f"{len(failures)} of {len(pids) + len(failures)} requests failed: {failures[:5]}"
+    assert running.stop(signal.SIGTERM) == 0

@@ -320,104 +320,148 @@ def grace(monkeypatch):
     return 0.05
 
 
-async def test_shutdown_sends_goaway_and_lets_streams_finish(grace):
+class HalfClosingTransport(FakeTransport):
+    """A TCP transport: it can send a FIN and go on reading."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.eof = False
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    def write(self, data) -> None:
+        assert not self.eof, "written after write_eof"
+        super().write(data)
+
+
+def make_tcp(app):
+    loop = asyncio.get_running_loop()
+    ctx = ServerContext(app, loop, limits=H1Limits(), date_header=False, access_log=False)
+    protocol = H2Protocol(ctx)
+    transport = HalfClosingTransport()
+    protocol.connection_made(transport)
+    return ctx, protocol, transport
+
+
+async def test_shutdown_lets_streams_finish_then_sends_goaway(grace):
+    # A GOAWAY in the middle of a response ends it for h2-based clients (httpx): it waits.
     gate = asyncio.Event()
 
     async def app(scope, receive, send):
         await gate.wait()
         await hello(scope, receive, send)
 
-    ctx, protocol, transport = make(app)
+    ctx, protocol, transport = make_tcp(app)
     client = Client(protocol, transport)
     sid = client.request()
     await settle(client)
     mark = len(transport.data)
     protocol.shutdown()
     await asyncio.sleep(0)
-    # First a GOAWAY that refuses nothing yet: no new streams, please.
-    assert goaways(transport.data[mark:]) == [0x7FFFFFFF] and not transport.closed
-    # (h2's client state machine closes on any GOAWAY; read the frames themselves.)
-    mark = len(transport.data)
+    assert goaways(transport.data[mark:]) == [] and not transport.eof
     gate.set()
     for _ in range(10):
         await asyncio.sleep(0)
+    # (h2's client state machine closes on any GOAWAY; read the frames themselves.)
     after = frames(transport.data[mark:])
     assert (0x1, 0x4, sid) in after  # HEADERS, END_HEADERS
-    assert any(t == 0x0 and f & 0x1 and s == sid for t, f, s in after)  # DATA with END_STREAM
-    assert not transport.closed  # until the final GOAWAY
+    data_end = next(i for i, (t, f, s) in enumerate(after) if t == 0x0 and f & 0x1 and s == sid)
+    assert after[data_end + 1:] == [(0x7, 0x0, 0)]  # then the GOAWAY,
+    assert goaways(transport.data[mark:]) == [sid]  # naming the last stream served,
+    assert transport.eof and not transport.closed  # then a FIN, reading on
     await asyncio.sleep(grace * 2)
-    assert goaways(transport.data[mark:]) == [sid]  # the final GOAWAY names the last stream served
     assert transport.closed and not protocol.streams
 
 
-async def test_shutdown_still_serves_a_stream_sent_before_the_client_read_the_goaway(grace):
-    # A request already on its way when the shutdown began is answered, not refused:
-    # the first GOAWAY names the highest possible stream.
-    ctx, protocol, transport = make(hello)
+async def test_a_stream_sent_while_the_shutdown_waits_for_one_in_flight_is_served(grace):
+    gate = asyncio.Event()
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/first":
+            await gate.wait()
+        await hello(scope, receive, send)
+
+    ctx, protocol, transport = make_tcp(app)
     client = Client(protocol, transport)
     first = client.request(b"/first")
     await settle(client)
     protocol.shutdown()
-    second = client.request(b"/second")  # the client has not read the GOAWAY yet
+    second = client.request(b"/second")
+    await settle(client)
+    assert client.responses[second]["ended"] and client.responses[second]["body"] == b"2 GET /second "
+    gate.set()
     for _ in range(10):
         await asyncio.sleep(0)
-    assert not transport.closed and second in {s for t, f, s in frames(transport.data) if t == 0x1}
+    assert goaways(transport.data) == [second] and transport.eof
+    assert any(t == 0x0 and f & 0x1 and s == first for t, f, s in frames(transport.data))
+
+
+async def test_shutdown_of_an_idle_connection_does_not_cut_a_client_still_sending(grace):
+    ctx, protocol, transport = make_tcp(hello)
+    client = Client(protocol, transport)
+    sid = client.request()
+    await settle(client)
+    protocol.shutdown()
+    assert goaways(transport.data) == [sid] and transport.eof and not transport.closed
+    # A request the client sent before it read the GOAWAY is read and dropped, not
+    # answered with a reset (a stream above the last stream id: the client retries it).
+    sent = len(transport.data)
+    late = client.request(b"/late")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert late > sid and len(transport.data) == sent and not transport.closed
     await asyncio.sleep(grace * 2)
-    assert goaways(transport.data) == [0x7FFFFFFF, second] and transport.closed
-    # (h2's client state machine closes on any GOAWAY; read the frames themselves.)
-    for sid in (first, second):
-        assert any(t == 0x0 and f & 0x1 and s == sid for t, f, s in frames(transport.data))  # DATA, END_STREAM
+    assert transport.closed
 
 
-async def test_shutdown_does_not_cut_an_idle_connection_at_once(grace):
+async def test_shutdown_closes_a_connection_that_cannot_half_close_after_its_goaway(grace):
+    # TLS has no half-close: its closing handshake follows the GOAWAY at once.
     ctx, protocol, transport = make(hello)
     client = Client(protocol, transport)
     sid = client.request()
     await settle(client)
     protocol.shutdown()
-    assert not transport.closed  # the client may be sending a request right now
-    await asyncio.sleep(grace * 2)
-    assert goaways(transport.data) == [0x7FFFFFFF, sid] and transport.closed
+    assert goaways(transport.data) == [sid] and transport.closed
 
 
-async def test_a_stream_after_the_final_goaway_is_refused(grace):
+async def test_shutdown_waits_for_streams_still_open_after_the_grace(grace):
     gate = asyncio.Event()
 
-    async def slow(scope, receive, send):
+    async def app(scope, receive, send):
         await gate.wait()
         await hello(scope, receive, send)
 
-    ctx, protocol, transport = make(slow)
+    ctx, protocol, transport = make_tcp(app)
     client = Client(protocol, transport)
-    first = client.request()
+    sid = client.request()
     await settle(client)
     protocol.shutdown()
-    await asyncio.sleep(grace * 2)  # the final GOAWAY names the first stream; it still runs
-    late = client.request(b"/late")
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert (0x3, 0x0, late) in frames(transport.data)  # RST_STREAM: REFUSED_STREAM, safe to retry
+    await asyncio.sleep(grace * 2)
+    assert goaways(transport.data) == [sid] and not transport.eof  # no new streams; this one finishes
     gate.set()
     for _ in range(10):
         await asyncio.sleep(0)
-    assert transport.closed and goaways(transport.data) == [0x7FFFFFFF, first]
+    assert any(t == 0x0 and f & 0x1 and s == sid for t, f, s in frames(transport.data))
+    assert transport.eof
 
 
-async def test_a_connection_made_during_shutdown_is_told_at_once(grace):
+async def test_a_connection_made_during_shutdown_gets_the_grace_for_its_first_stream(grace):
     loop = asyncio.get_running_loop()
     ctx = ServerContext(hello, loop, limits=H1Limits(), date_header=False, access_log=False)
     ctx.shutting_down = True
     protocol = H2Protocol(ctx)
-    transport = FakeTransport()
+    transport = HalfClosingTransport()
     protocol.connection_made(transport)
     client = Client(protocol, transport)
-    sid = client.request()  # sent before it read the GOAWAY: served
-    for _ in range(10):
-        await asyncio.sleep(0)
-    assert goaways(transport.data) == [0x7FFFFFFF] and not transport.closed
-    assert any(t == 0x0 and f & 0x1 and s == sid for t, f, s in frames(transport.data))
-    await asyncio.sleep(grace * 2)
-    assert goaways(transport.data) == [0x7FFFFFFF, sid] and transport.closed
+    assert goaways(transport.data) == []
+    sid = client.request()
+    await settle(client)
+    assert client.responses[sid]["ended"]  # served; then the GOAWAY
+    assert goaways(transport.data) == [sid] and transport.eof
 
 
 async def test_idle_timeout_sends_goaway():
