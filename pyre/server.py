@@ -315,7 +315,7 @@ class Server:
         factory, options = self._accept_options
         accepting = [loop.create_task(loop.connect_accepted_socket(factory, conn, **options)) for conn in queued]
         for task in accepting:
-            task.add_done_callback(_made_during_shutdown)
+            task.add_done_callback(_log_failed_accept)
         return accepting
 
     # -- signals ----------------------------------------------------------------------------------
@@ -354,18 +354,11 @@ class Server:
         return Server._SignalScope(self)
 
 
-def _made_during_shutdown(task: "asyncio.Task[Any]") -> None:
-    """A connection taken from a listener's queue at shutdown is made: tell its protocol
-    (an HTTP connection knows from the context already; a PROXY protocol gate does not)."""
-    if task.cancelled():
-        return
-    if task.exception() is not None:  # the client went away meanwhile, or its TLS handshake failed
+def _log_failed_accept(task: "asyncio.Task[Any]") -> None:
+    """A connection taken from a listener's queue at shutdown could not be made (its
+    protocol learns of the shutdown from the context when it is)."""
+    if not task.cancelled() and task.exception() is not None:  # gone meanwhile, or a failed TLS handshake
         logger.debug("A connection taken at shutdown could not be served: %r", task.exception())
-        return
-    _transport, protocol = task.result()
-    shutdown = getattr(protocol, "shutdown", None)
-    if shutdown is not None:
-        shutdown()
 
 
 def _protocol_factory(ctx: ServerContext, config: Config, tls: bool) -> Callable[[], asyncio.Protocol]:
@@ -393,7 +386,8 @@ def _protocol_factory(ctx: ServerContext, config: Config, tls: bool) -> Callable
     from pyre.transport.proxy_protocol import proxy_protocol_factory
 
     trusted = config.trusted_proxies.__contains__  # a Unix-socket peer (None) needs 'unix:' or '*'
-    return proxy_protocol_factory(factory, trusted, config.timeout_request_header, ctx.loop, ctx.connections)
+    return proxy_protocol_factory(factory, trusted, config.timeout_request_header, ctx.loop, ctx.connections,
+                                  shutting_down=lambda: ctx.shutting_down)
 
 
 def run_with_loop(coro: Any, factory: Callable[[], asyncio.AbstractEventLoop]) -> None:

@@ -327,7 +327,7 @@ class PyreWorker(Worker):
             return
         self._stopping = True
         # A request already on its way on an idle connection is still answered
-        # (see pyre.transport.h1.SHUTDOWN_GRACE).
+        # (see pyre.transport.context.SHUTDOWN_GRACE).
         server.should_exit = True
 
     def _retire(self) -> None:

@@ -14,12 +14,12 @@ from pyre.protocol.h1.parsing import H1Limits
 
 __all__ = ["RequestObserver", "RequestRecord", "ServerContext", "SHUTDOWN_GRACE"]
 
-# Graceful shutdown (also of a worker being replaced): a connection without a request
-# in flight is closed once it has had none for this long (a new one: since it was
-# accepted; an HTTP/2 one: since its first GOAWAY). A client that got a response a
-# moment ago may be sending its next request right now; closing under it would reset
-# the connection and lose that request, so it is answered instead, with
-# ``Connection: close``. A connection idle for longer goes at once.
+# Graceful shutdown (also of a worker being replaced): an HTTP/1.1 connection without a
+# request in flight is closed once it has had none for this long (a new one: since it
+# was accepted). A client that got a response a moment ago may be sending its next
+# request right now; closing under it would reset the connection and lose that
+# request, so it is answered instead, with ``Connection: close``. A connection idle
+# for longer goes at once. HTTP/2 and PROXY protocol gates use the same bound.
 SHUTDOWN_GRACE = 1.0
 
 _INFO = logging.INFO

@@ -86,16 +86,17 @@ class ProxiedTransport(asyncio.Transport):
 class _GateSettings:
     """What every gate of one factory shares."""
 
-    __slots__ = ("factory", "trusted", "timeout", "loop", "connections", "untrusted_logged")
+    __slots__ = ("factory", "trusted", "timeout", "loop", "connections", "shutting_down", "untrusted_logged")
 
     def __init__(self, factory: Callable[[], asyncio.BaseProtocol], trusted: Callable[[Optional[str]], bool],
                  timeout: Optional[float], loop: Optional[asyncio.AbstractEventLoop],
-                 connections: Optional[Set[Any]]) -> None:
+                 connections: Optional[Set[Any]], shutting_down: Optional[Callable[[], bool]]) -> None:
         self.factory = factory
         self.trusted = trusted
         self.timeout = timeout
         self.loop = loop
         self.connections = connections
+        self.shutting_down = shutting_down
         self.untrusted_logged = False
 
 
@@ -137,6 +138,8 @@ class ProxyProtocolGate(asyncio.Protocol):
         if settings.timeout:
             loop = settings.loop or asyncio.get_running_loop()
             self._timer = loop.call_later(settings.timeout, self._expired)
+        if settings.shutting_down is not None and settings.shutting_down():
+            self.shutdown()  # made during a shutdown (taken from a listener's queue as it closed)
 
     def data_received(self, data: bytes) -> None:
         transport = self.transport
@@ -251,6 +254,7 @@ def proxy_protocol_factory(
     timeout: Optional[float],
     loop: Optional[asyncio.AbstractEventLoop] = None,
     connections: Optional[Set[Any]] = None,
+    shutting_down: Optional[Callable[[], bool]] = None,
 ) -> Callable[[], asyncio.Protocol]:
     """A protocol factory for ``loop.create_server`` reading the PROXY header first.
 
@@ -258,7 +262,9 @@ def proxy_protocol_factory(
     socket peer) may send a header; others are closed at once. ``timeout``: seconds
     for the whole header from the connection (None or 0: no deadline). ``connections``:
     the server's set of open connections, which gates join while they wait (so a
-    graceful shutdown closes them and ``limit_concurrency`` counts them).
+    graceful shutdown reaches them and ``limit_concurrency`` counts them);
+    ``shutting_down()``, whether the server is shutting down (a gate made then
+    starts as if told so).
     """
-    settings = _GateSettings(inner_factory, trusted, timeout, loop, connections)
+    settings = _GateSettings(inner_factory, trusted, timeout, loop, connections, shutting_down)
     return lambda: ProxyProtocolGate(settings)
