@@ -37,12 +37,12 @@ def h2session_twin(request, monkeypatch):
     return request.param
 
 
-def make(app, settings: H2Settings = None, **kwargs):
+def make(app, settings: H2Settings = None, transport: FakeTransport = None, **kwargs):
     loop = asyncio.get_running_loop()
     ctx = ServerContext(app, loop, limits=H1Limits(), date_header=False, access_log=False,
                         h2_settings=settings, **kwargs)
     protocol = H2Protocol(ctx)
-    transport = FakeTransport()
+    transport = transport or FakeTransport()
     protocol.connection_made(transport)
     return ctx, protocol, transport
 
@@ -338,23 +338,24 @@ class HalfClosingTransport(FakeTransport):
         super().write(data)
 
 
-def make_tcp(app):
-    loop = asyncio.get_running_loop()
-    ctx = ServerContext(app, loop, limits=H1Limits(), date_header=False, access_log=False)
-    protocol = H2Protocol(ctx)
-    transport = HalfClosingTransport()
-    protocol.connection_made(transport)
-    return ctx, protocol, transport
-
-
-async def test_shutdown_lets_streams_finish_then_sends_goaway(grace):
-    # A GOAWAY in the middle of a response ends it for h2-based clients (httpx): it waits.
+def gated():
+    """An app that answers (``hello``) once the returned event is set."""
     gate = asyncio.Event()
 
     async def app(scope, receive, send):
         await gate.wait()
         await hello(scope, receive, send)
 
+    return gate, app
+
+
+def make_tcp(app):
+    return make(app, transport=HalfClosingTransport())
+
+
+async def test_shutdown_lets_streams_finish_then_sends_goaway(grace):
+    # A GOAWAY in the middle of a response ends it for h2-based clients (httpx): it waits.
+    gate, app = gated()
     ctx, protocol, transport = make_tcp(app)
     client = Client(protocol, transport)
     sid = client.request()
@@ -429,12 +430,7 @@ async def test_shutdown_closes_a_connection_that_cannot_half_close_after_its_goa
 
 
 async def test_shutdown_waits_for_streams_still_open_after_the_grace(grace):
-    gate = asyncio.Event()
-
-    async def app(scope, receive, send):
-        await gate.wait()
-        await hello(scope, receive, send)
-
+    gate, app = gated()
     ctx, protocol, transport = make_tcp(app)
     client = Client(protocol, transport)
     sid = client.request()
