@@ -9,7 +9,8 @@ restart waits in the listen backlog for the new server instead of being refused.
 A server that fails to start (a syntax error, an import error, a failed lifespan
 startup) prints its error and exits; the reloader stays up and starts a new server at
 the next change. SIGINT or SIGTERM stops the server gracefully and then the reloader
-(exit code 0); a second SIGINT is passed on and makes the server stop at once.
+(exit code 0); a second SIGINT is passed on and makes the server stop at once. Such a
+stop closes the reloader's socket at once, so new connections are refused from then on.
 
 Which files count, with uvicorn's defaults and spelling:
 
@@ -677,6 +678,11 @@ class Reloader:
                 sig = self._signals.pop(0)
                 self._stops += 1
                 if self._stops == 1:
+                    # The final stop: the port refuses new connections from now on (the
+                    # server closes its copy as it begins to drain) rather than queueing
+                    # them where nobody will accept them. A reload keeps it open.
+                    for sock in self.sockets:
+                        sock.close()
                     self._stop_child(deadline=False)
                 elif sig == signal.SIGINT:
                     self._signal_child(signal.SIGINT)  # the server takes a second SIGINT as "now"

@@ -63,6 +63,9 @@ class Server:
         self.context: Optional[ServerContext] = None
         self.lifespan: Optional[Lifespan] = None
         self._bound_here = False
+        # What a connection taken from a listener's queue at shutdown is served with.
+        self._listening: List[socket.socket] = []
+        self._accept_options: Tuple[Callable[[], asyncio.Protocol], dict] = (asyncio.Protocol, {})
         # Hooks for a supervisor (see pyre.supervisor): called on the loop once serving,
         # and when --limit-max-requests is reached (without one, the server just stops).
         self.on_started: Optional[Callable[["Server"], None]] = None
@@ -188,9 +191,11 @@ class Server:
                 tls_options = {"ssl": ssl_context, "ssl_handshake_timeout": config.timeout_request_header}
                 if sys.version_info >= (3, 11):
                     tls_options["ssl_shutdown_timeout"] = TLS_SHUTDOWN_TIMEOUT
+            self._accept_options = (protocol_factory, tls_options)
             for sock in sockets:
                 server = await loop.create_server(protocol_factory, sock=sock, backlog=config.backlog, **tls_options)
                 self.servers.append(server)
+                self._listening.append(sock)
         except (StartupError, OSError) as exc:
             logger.error("%s", exc)
             self.should_exit = True
@@ -253,8 +258,7 @@ class Server:
         assert ctx is not None
         logger.info("Shutting down")
         ctx.shutting_down = True
-        for server in self.servers:
-            server.close()
+        accepting = self._stop_accepting()
         ctx.close_idle()
 
         timeout = self.config.timeout_graceful_shutdown
@@ -262,13 +266,13 @@ class Server:
         deadline = None if timeout is None else loop.time() + timeout
         if ctx.connections or ctx.tasks:
             logger.info("Waiting for %d connection(s) and %d request(s) to finish.", len(ctx.connections), len(ctx.tasks))
-        while (ctx.connections or ctx.tasks) and not self.force_exit:
+        while (ctx.connections or ctx.tasks or any(not task.done() for task in accepting)) and not self.force_exit:
             if deadline is not None and loop.time() >= deadline:
                 logger.warning("Graceful shutdown timed out; cancelling what is left.")
                 break
             await asyncio.sleep(0.05)
             ctx.tick()
-        for task in list(ctx.tasks):
+        for task in list(ctx.tasks) + accepting:
             task.cancel()
         for connection in list(ctx.connections):
             if connection.transport is not None:
@@ -286,6 +290,33 @@ class Server:
         if self.metrics is not None:
             self.metrics.close()  # the last requests' counts; stops the endpoint
         logger.info("Finished server process [%d]", os.getpid())
+
+    def _stop_accepting(self) -> List["asyncio.Task[Any]"]:
+        """Close the listeners, first taking the connections already queued on them;
+        return the tasks making those connections (a TLS handshake may take a while).
+
+        Closing a listening socket resets the connections in its queue; with
+        ``--reuse-port`` that queue is this process's alone, so no other worker would
+        take them either. Taken just before the close (nothing runs in between), they
+        are served like any other connection during a shutdown.
+        """
+        queued: List[socket.socket] = []
+        for sock in self._listening:
+            for _ in range(self.config.backlog):  # bounded: the queue holds at most that many
+                try:
+                    conn, _address = sock.accept()
+                except OSError:  # empty (BlockingIOError), or the socket is gone
+                    break
+                conn.setblocking(False)
+                queued.append(conn)
+        for server in self.servers:
+            server.close()
+        loop = asyncio.get_running_loop()
+        factory, options = self._accept_options
+        accepting = [loop.create_task(loop.connect_accepted_socket(factory, conn, **options)) for conn in queued]
+        for task in accepting:
+            task.add_done_callback(_log_failed_accept)
+        return accepting
 
     # -- signals ----------------------------------------------------------------------------------
 
@@ -323,6 +354,13 @@ class Server:
         return Server._SignalScope(self)
 
 
+def _log_failed_accept(task: "asyncio.Task[Any]") -> None:
+    """A connection taken from a listener's queue at shutdown could not be made (its
+    protocol learns of the shutdown from the context when it is)."""
+    if not task.cancelled() and task.exception() is not None:  # gone meanwhile, or a failed TLS handshake
+        logger.debug("A connection taken at shutdown could not be served: %r", task.exception())
+
+
 def _protocol_factory(ctx: ServerContext, config: Config, tls: bool) -> Callable[[], asyncio.Protocol]:
     """``--http h1``: HTTP/1.1 only. ``h2``: HTTP/2 only (prior knowledge on cleartext,
     ALPN h2 on TLS). ``auto``: HTTP/1.1 that switches to HTTP/2 on the preface or
@@ -348,7 +386,8 @@ def _protocol_factory(ctx: ServerContext, config: Config, tls: bool) -> Callable
     from pyre.transport.proxy_protocol import proxy_protocol_factory
 
     trusted = config.trusted_proxies.__contains__  # a Unix-socket peer (None) needs 'unix:' or '*'
-    return proxy_protocol_factory(factory, trusted, config.timeout_request_header, ctx.loop, ctx.connections)
+    return proxy_protocol_factory(factory, trusted, config.timeout_request_header, ctx.loop, ctx.connections,
+                                  shutting_down=lambda: ctx.shutting_down)
 
 
 def run_with_loop(coro: Any, factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
@@ -399,7 +438,7 @@ def run_workers(config: Config) -> int:
             running = f"Pyre running on {describe(sock, scheme)} with {config.workers} workers (Press CTRL+C to quit)"
             if config.reuse_port:
                 port = sock.getsockname()[1]
-                return Supervisor(config.replace(port=port), None, announce=running).run()
+                return Supervisor(config.replace(port=port), None, announce=running, reserved=sock).run()
             logger.info("%s", running)
             return Supervisor(config, [sock]).run()
     except StartupError as exc:

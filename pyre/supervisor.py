@@ -22,7 +22,10 @@ replacement that fails to start is logged and the old worker keeps serving.
 
 SIGINT or SIGTERM is passed on to the workers, which shut down gracefully (the same
 code as a single-process server); a second SIGINT is passed on too, which makes them
-stop at once.
+stop at once. A stop also closes the supervisor's own copy of each listening socket at
+once (the workers close theirs as they begin to drain), so the port refuses new
+connections from then on, as a single server does, instead of queueing them where no
+process will accept them: a load balancer fails over at once.
 """
 
 from __future__ import annotations
@@ -166,17 +169,20 @@ class _Worker:
 class Supervisor:
     """Runs ``config.workers`` worker processes on ``sockets`` until told to stop.
 
-    ``sockets`` is None with ``--reuse-port``: each worker binds its own, and
-    ``announce`` is logged when the first is ready. :meth:`run`
-    returns the process exit code: 0 after a signal, or the exit code of a worker that
-    failed to start.
+    ``sockets`` is None with ``--reuse-port``: each worker binds its own, ``reserved``
+    is the supervisor's socket holding the port, and ``announce`` is logged when the
+    first is ready. :meth:`run` returns the process exit code: 0 after a signal, or the
+    exit code of a worker that failed to start.
     """
 
-    def __init__(self, config: Config, sockets: Optional[List[socket.socket]], announce: Optional[str] = None) -> None:
+    def __init__(self, config: Config, sockets: Optional[List[socket.socket]], announce: Optional[str] = None,
+                 reserved: Optional[socket.socket] = None) -> None:
         if not isinstance(config.app, str):
             raise ValueError("workers need the app as an import string")
         self.config = config
         self.sockets = sockets
+        # The sockets this process holds, closed when a final stop begins.
+        self._held = list(sockets or ()) + ([reserved] if reserved is not None else [])
         self._announce = announce  # logged once the first worker is ready
         self.target = config.workers
         self.workers: Dict[int, _Worker] = {}
@@ -359,12 +365,21 @@ class Supervisor:
         except OSError:  # pragma: no cover - buffer full: a wake-up is already pending
             pass
 
+    def _begin_stop(self) -> None:
+        """The final stop: close the listening sockets this process holds, then tell the
+        workers, which close theirs as they begin to drain. From then on the port
+        refuses connections instead of queueing them unaccepted. (Replacing a worker
+        never gets here: the port stays open throughout.)"""
+        for sock in self._held:
+            sock.close()
+        self._signal_all(signal.SIGTERM)
+
     def _handle_signal(self, sig: int, stopping: int) -> int:
         if sig in (signal.SIGINT, signal.SIGTERM):
             stopping += 1
             if stopping == 1:
                 logger.info("Stopping %d worker(s).", len(self.workers))
-                self._signal_all(signal.SIGTERM)
+                self._begin_stop()
             else:
                 self._signal_all(signal.SIGINT)  # a worker takes a second signal as "now"
             return stopping
@@ -448,7 +463,7 @@ class Supervisor:
             if failed is not None and not stopping:
                 exit_code = failed
                 stopping = 1
-                self._signal_all(signal.SIGTERM)
+                self._begin_stop()
             if stopping:
                 continue
             self._check_health(time.monotonic())

@@ -326,8 +326,8 @@ class PyreWorker(Worker):
         if self._stopping or server is None:
             return
         self._stopping = True
-        # Connections accepted a moment ago get a moment to send their first request
-        # (see pyre.transport.h1.FIRST_REQUEST_GRACE).
+        # A request already on its way on an idle connection is still answered
+        # (see pyre.transport.context.SHUTDOWN_GRACE).
         server.should_exit = True
 
     def _retire(self) -> None:

@@ -62,6 +62,7 @@ from pyre.protocol.h1.writer import (
     last_chunk,
     status_line,
 )
+from pyre.transport import context as _context
 from pyre.transport import h1 as _pure_h1
 from pyre.transport.info import connection_info as _connection_info
 
@@ -106,8 +107,6 @@ cdef extern from *:
 logger = logging.getLogger("pyre.error")
 
 # -- constants shared with the pure twins ----------------------------------------------------
-
-cdef double FIRST_REQUEST_GRACE = 1.0  # see pyre.transport.h1.FIRST_REQUEST_GRACE
 
 cdef enum:
     _IDLE = 0
@@ -155,6 +154,7 @@ cdef long long DRAIN_LIMIT = _pure_h1.DRAIN_LIMIT
 cdef Py_ssize_t _JOIN_LIMIT = _pure_h1._JOIN_LIMIT
 cdef Py_ssize_t _CORK_LIMIT = _pure_h1._CORK_LIMIT
 cdef Py_ssize_t _FILE_CHUNK = _pure_h1._FILE_CHUNK
+cdef double SHUTDOWN_GRACE = _context.SHUTDOWN_GRACE
 cdef dict _REASONS = _pure_h1._REASONS
 cdef str _TASK_NAME = _pure_h1.TASK_NAME
 cdef Py_ssize_t BODY_HIGH_WATER = _http.BODY_HIGH_WATER
@@ -962,6 +962,8 @@ cdef class _H1Base:
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
         PySet_Add(self._connections, self)
         self.deadline = self._time() + self._timeout_keep_alive
+        if ctx.shutting_down:  # made during a shutdown (taken from a listener's queue, or after a PROXY header)
+            self.shutdown()
 
     def connection_lost(self, exc):
         self.phase = _CLOSED
@@ -1508,9 +1510,11 @@ cdef class _H1Base:
             return 0
         if self._track:
             self._request_done()
-        if self._overflow or not self._keep_alive or self._eof or self.ctx.shutting_down:
+        if self._overflow or not self._keep_alive or self._eof:
             self._close()
             return 0
+        # A response that promised keep-alive keeps it even if a shutdown began meanwhile:
+        # the client may already be sending its next request (see _next_request).
         if not self._body_complete:
             if self._chunked_request or self._body_left > DRAIN_LIMIT:
                 self._close()
@@ -1547,9 +1551,12 @@ cdef class _H1Base:
     # -- keep-alive, timeouts, shutdown ---------------------------------------------------------
 
     cdef int _next_request(self) except -1:
+        cdef double wait = self._timeout_keep_alive
         self.cycle = None
         self.phase = _IDLE
-        self.deadline = self._time() + self._timeout_keep_alive
+        if self.ctx.shutting_down and SHUTDOWN_GRACE < wait:
+            wait = SHUTDOWN_GRACE
+        self.deadline = self._time() + wait
         self._resume(_PAUSE_PIPELINE)
         self._resume_pending = True
         if not self._dispatching:
@@ -1565,13 +1572,21 @@ cdef class _H1Base:
             self._close()
 
     def shutdown(self):
-        """Graceful shutdown: close now if idle, else after the response in flight
-        (a connection without its first request yet gets FIRST_REQUEST_GRACE for it)."""
-        phase = self.phase
-        if self._request is None and (phase == _IDLE or phase == _HEAD):
-            self.deadline = min(self.deadline, self._time() + FIRST_REQUEST_GRACE)
-        elif phase == _IDLE or phase == _HEAD or phase == _DRAIN:
-            self._close()
+        """Graceful shutdown without losing a request (see the pure twin): a connection
+        without a request in flight closes once it has had none for SHUTDOWN_GRACE."""
+        cdef int phase = self.phase
+        cdef double deadline, now = self._time()
+        if phase == _IDLE:
+            # Idle since its keep-alive deadline was set: accepted, or its last response ended.
+            deadline = self.deadline - self._timeout_keep_alive + SHUTDOWN_GRACE
+        elif phase == _HEAD or phase == _DRAIN:
+            deadline = now + SHUTDOWN_GRACE
+        else:
+            return  # a request in flight (answered with Connection: close), or closed
+        if deadline < self.deadline:
+            self.deadline = deadline
+        if self.deadline <= now:
+            self.on_timeout()
 
     cdef int _request_done(self) except -1:
         """Report the request to ``ctx.request_done`` (access log, observers): once."""

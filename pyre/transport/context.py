@@ -12,7 +12,15 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set
 
 from pyre.protocol.h1.parsing import H1Limits
 
-__all__ = ["RequestObserver", "RequestRecord", "ServerContext"]
+__all__ = ["RequestObserver", "RequestRecord", "ServerContext", "SHUTDOWN_GRACE"]
+
+# Graceful shutdown (also of a worker being replaced): an HTTP/1.1 connection without a
+# request in flight is closed once it has had none for this long (a new one: since it
+# was accepted). A client that got a response a moment ago may be sending its next
+# request right now; closing under it would reset the connection and lose that
+# request, so it is answered instead, with ``Connection: close``. A connection idle
+# for longer goes at once. HTTP/2 and PROXY protocol gates use the same bound.
+SHUTDOWN_GRACE = 1.0
 
 _INFO = logging.INFO
 _error_logger = logging.getLogger("pyre.error")
@@ -305,6 +313,8 @@ class ServerContext:
         return max(0.05, min(0.5, shortest / 4))
 
     def close_idle(self) -> None:
-        """Shutdown: close connections that have no request in flight."""
+        """Shutdown (``shutting_down`` is set): every connection stops keeping alive.
+        Each closes once nothing is in flight and it has had no request for
+        :data:`SHUTDOWN_GRACE` seconds (HTTP/2: after a GOAWAY; WebSocket: 1012)."""
         for connection in list(self.connections):
             connection.shutdown()

@@ -38,16 +38,13 @@ from pyre.protocol.h1.writer import (
     encode_simple_response,
     last_chunk,
 )
-from pyre.transport.context import ServerContext
+from pyre.transport.context import SHUTDOWN_GRACE, ServerContext
 from pyre.transport.info import connection_info
 from pyre.transport.tasks import TASK_NAME, start_task  # noqa: F401 (TASK_NAME: for the compiled twin)
 
 __all__ = ["H1Protocol"]
 
 logger = logging.getLogger("pyre.error")
-
-# Graceful shutdown: how long a new connection may take to send its first request.
-FIRST_REQUEST_GRACE = 1.0
 
 _IDLE = 0
 _HEAD = 1
@@ -138,6 +135,8 @@ class H1Protocol(asyncio.Protocol):
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
         ctx.connections.add(self)
         self.deadline = self.loop.time() + ctx.timeout_keep_alive
+        if ctx.shutting_down:  # made during a shutdown (taken from a listener's queue, or after a PROXY header)
+            self.shutdown()
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self.phase = _CLOSED
@@ -599,9 +598,11 @@ class H1Protocol(asyncio.Protocol):
             return
         if self._track:
             self._request_done()
-        if self._overflow or not self._keep_alive or self._eof or self.ctx.shutting_down:
+        if self._overflow or not self._keep_alive or self._eof:
             self._close()
             return
+        # A response that promised keep-alive keeps it even if a shutdown began meanwhile:
+        # the client may already be sending its next request (see _next_request).
         if not self._body_complete:
             if self._chunked_request or self._body_left > DRAIN_LIMIT:
                 self._close()
@@ -628,7 +629,11 @@ class H1Protocol(asyncio.Protocol):
     def _next_request(self) -> None:
         self.cycle = None
         self.phase = _IDLE
-        self.deadline = self.loop.time() + self.ctx.timeout_keep_alive
+        ctx = self.ctx
+        wait = ctx.timeout_keep_alive
+        if ctx.shutting_down and SHUTDOWN_GRACE < wait:
+            wait = SHUTDOWN_GRACE
+        self.deadline = self.loop.time() + wait
         self._resume(_PAUSE_PIPELINE)
         self._resume_pending = True
         if not self._dispatching:
@@ -643,17 +648,29 @@ class H1Protocol(asyncio.Protocol):
             self._close()
 
     def shutdown(self) -> None:
-        """Graceful shutdown: close now if idle, else after the response in flight.
+        """Graceful shutdown: stop keeping the connection alive, without losing a request.
 
-        A connection that has not had its first request yet is no keep-alive
-        connection a client could retry on: it was accepted just now, its request is
-        likely on the way, so it gets :data:`FIRST_REQUEST_GRACE` seconds to arrive
-        (and is answered with ``Connection: close``)."""
+        A request in flight is answered with ``Connection: close``, then the connection
+        closes. One without a request in flight closes once it has had none for
+        :data:`SHUTDOWN_GRACE` seconds (or at its keep-alive deadline, if sooner): at
+        once if it has been idle that long already; otherwise a request on its way is
+        still answered, with ``Connection: close``. A request head arriving, or the
+        rest of a body being read and discarded after an early response, gets the same
+        grace from now."""
         phase = self.phase
-        if self._request is None and phase in (_IDLE, _HEAD):
-            self.deadline = min(self.deadline, self.loop.time() + FIRST_REQUEST_GRACE)
-        elif phase in (_IDLE, _HEAD, _DRAIN):
-            self._close()
+        now = self.loop.time()
+        if phase == _IDLE:
+            # Idle since its keep-alive deadline was set: when it was accepted, or when
+            # its last response ended.
+            deadline = self.deadline - self.ctx.timeout_keep_alive + SHUTDOWN_GRACE
+        elif phase in (_HEAD, _DRAIN):
+            deadline = now + SHUTDOWN_GRACE
+        else:
+            return  # a request in flight (answered with Connection: close), or closed
+        if deadline < self.deadline:
+            self.deadline = deadline
+        if self.deadline <= now:
+            self.on_timeout()
 
     def _request_done(self) -> None:
         """Report the request to ``ctx.request_done`` (access log, observers): once."""

@@ -46,7 +46,7 @@ from pyre.protocol.h2 import (
     WindowUpdated,
 )
 from pyre.protocol.h2.headers import response_headers, trailer_headers
-from pyre.transport.context import ServerContext
+from pyre.transport.context import SHUTDOWN_GRACE, ServerContext
 from pyre.transport.info import connection_info
 from pyre.transport.tasks import start_task
 
@@ -371,7 +371,7 @@ class H2Protocol(asyncio.Protocol):
 
     __slots__ = (
         "ctx", "loop", "transport", "session", "info", "streams", "deadline", "write_paused",
-        "_client_text", "_closed", "_closing", "_flush_scheduled", "_in_read", "_defaults_key",
+        "_client_text", "_closed", "_closing", "_draining", "_flush_scheduled", "_in_read", "_defaults_key",
         "_defaults", "queued", "_ping_outstanding",
     )
 
@@ -386,7 +386,8 @@ class H2Protocol(asyncio.Protocol):
         self.write_paused = False
         self._client_text = "-"
         self._closed = False
-        self._closing = False
+        self._closing = False  # a GOAWAY is sent: close once no stream is left (and the grace is over)
+        self._draining = False  # shut down less than SHUTDOWN_GRACE ago
         self._flush_scheduled = False
         self._in_read = False
         self._defaults_key: Optional[bytes] = None
@@ -422,6 +423,8 @@ class H2Protocol(asyncio.Protocol):
             self.data_received(data)
         else:
             self.flush()
+        if self.ctx.shutting_down:  # made during a shutdown
+            self.shutdown()
 
     def prepare_upgrade(self, http2_settings: bytes) -> bool:
         """Initiate the session for h2c via ``Upgrade``; False if HTTP2-Settings is malformed."""
@@ -564,8 +567,10 @@ class H2Protocol(asyncio.Protocol):
         if self.streams.get(stream.stream_id) is stream:
             del self.streams[stream.stream_id]
         if not self.streams and not self._closed:
+            if self._draining and not self._closing:
+                self._goaway()  # idle now: the GOAWAY cuts no answer short
             if self._closing:
-                self._close()
+                self._finish()
             else:
                 self.deadline = self.loop.time() + self.ctx.timeout_keep_alive
 
@@ -635,20 +640,68 @@ class H2Protocol(asyncio.Protocol):
         self.deadline = self.loop.time() + interval
 
     def shutdown(self) -> None:
-        """Graceful shutdown: GOAWAY now (in-flight streams finish), close when idle."""
-        if self._closed:
+        """Graceful shutdown: a GOAWAY naming the last stream served, sent when no
+        stream is open (at once if idle; else when the streams in flight finish, or
+        after :data:`SHUTDOWN_GRACE` at the latest), then :meth:`_finish` once no
+        stream is left. A connection that has had no stream yet gets the grace for its
+        first. WebSockets get a 1012 close.
+
+        Why wait for a quiet moment: a GOAWAY in the middle of a response ends that
+        stream too for clients built on the ``h2`` library (httpx), although RFC 9113
+        lets it finish. A stream the client opens before it reads the GOAWAY is above
+        its last stream id: every client retries it on a new connection."""
+        if self._closed or self._closing or self._draining:
             return
-        self._closing = True
+        self._draining = True
         for stream in list(self.streams.values()):
             close = getattr(stream.cycle, "shutdown", None)
             if close is not None:
                 close()  # a WebSocket: its close frame (1012) goes out before the GOAWAY
         self.flush()
-        self.session.close(NO_ERROR)
+        if not self.streams and self.session.last_stream_id:
+            self._goaway()
+            self._finish()
+        else:
+            self.loop.call_later(SHUTDOWN_GRACE, self._grace_over)
+
+    def _goaway(self) -> None:
+        self._closing = True
+        self.session.close(NO_ERROR)  # the streams seen so far are the last
+
+    def _grace_over(self) -> None:
+        self._draining = False
+        if self._closed:
+            return
+        if not self._closing:
+            self._goaway()
         if not self.streams:
-            self._close()
+            self._finish()
         else:
             self.flush()
+
+    def _finish(self) -> None:
+        """Close after the GOAWAY without cutting a client that may still be sending:
+        a FIN first (where the transport can half-close), then whatever the client sent
+        before it read the GOAWAY is read and dropped (RFC 9113 section 6.8 allows it:
+        those streams are above the last stream id, so the client retries them) until
+        the client closes, or :data:`SHUTDOWN_GRACE` has passed. Closing with unread
+        data would reset the connection, and the GOAWAY could be lost with it. (TLS
+        cannot half-close; its own closing handshake does the same.)"""
+        if self._closed:
+            return
+        self.flush()
+        transport = self.transport
+        try:
+            half_close = transport is not None and transport.can_write_eof()
+        except NotImplementedError:
+            half_close = False
+        if not half_close:
+            self._close()
+            return
+        self._closed = True  # nothing more is read or written
+        self.deadline = 0.0
+        transport.write_eof()
+        self.loop.call_later(SHUTDOWN_GRACE, transport.close)  # unless the client closed it first
 
 
 # -- arriving from HTTP/1.1 ---------------------------------------------------------------------

@@ -29,6 +29,7 @@ import logging
 from typing import Any, Callable, Optional, Set
 
 from pyre.protocol.proxy_protocol import Address, ProxyHeader, ProxyProtocolError, parse_proxy_header
+from pyre.transport.context import SHUTDOWN_GRACE
 
 __all__ = ["ProxiedTransport", "ProxyProtocolGate", "proxy_protocol_factory"]
 
@@ -85,16 +86,17 @@ class ProxiedTransport(asyncio.Transport):
 class _GateSettings:
     """What every gate of one factory shares."""
 
-    __slots__ = ("factory", "trusted", "timeout", "loop", "connections", "untrusted_logged")
+    __slots__ = ("factory", "trusted", "timeout", "loop", "connections", "shutting_down", "untrusted_logged")
 
     def __init__(self, factory: Callable[[], asyncio.BaseProtocol], trusted: Callable[[Optional[str]], bool],
                  timeout: Optional[float], loop: Optional[asyncio.AbstractEventLoop],
-                 connections: Optional[Set[Any]]) -> None:
+                 connections: Optional[Set[Any]], shutting_down: Optional[Callable[[], bool]]) -> None:
         self.factory = factory
         self.trusted = trusted
         self.timeout = timeout
         self.loop = loop
         self.connections = connections
+        self.shutting_down = shutting_down
         self.untrusted_logged = False
 
 
@@ -136,6 +138,8 @@ class ProxyProtocolGate(asyncio.Protocol):
         if settings.timeout:
             loop = settings.loop or asyncio.get_running_loop()
             self._timer = loop.call_later(settings.timeout, self._expired)
+        if settings.shutting_down is not None and settings.shutting_down():
+            self.shutdown()  # made during a shutdown (taken from a listener's queue as it closed)
 
     def data_received(self, data: bytes) -> None:
         transport = self.transport
@@ -169,8 +173,18 @@ class ProxyProtocolGate(asyncio.Protocol):
     # -- the server's connection interface ---------------------------------------------------
 
     def shutdown(self) -> None:
-        """Graceful shutdown: no request can be in flight yet; close."""
-        self._close()
+        """Graceful shutdown: no request can be in flight yet, but the header and a
+        request behind it may be on their way: they get ``SHUTDOWN_GRACE`` seconds to
+        arrive (the request is then answered with ``Connection: close``)."""
+        if self.transport is None:
+            return
+        loop = self.settings.loop or asyncio.get_running_loop()
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= loop.time() + SHUTDOWN_GRACE:
+                return
+            timer.cancel()
+        self._timer = loop.call_later(SHUTDOWN_GRACE, self._expired)
 
     def on_timeout(self) -> None:
         self._close()
@@ -240,6 +254,7 @@ def proxy_protocol_factory(
     timeout: Optional[float],
     loop: Optional[asyncio.AbstractEventLoop] = None,
     connections: Optional[Set[Any]] = None,
+    shutting_down: Optional[Callable[[], bool]] = None,
 ) -> Callable[[], asyncio.Protocol]:
     """A protocol factory for ``loop.create_server`` reading the PROXY header first.
 
@@ -247,7 +262,9 @@ def proxy_protocol_factory(
     socket peer) may send a header; others are closed at once. ``timeout``: seconds
     for the whole header from the connection (None or 0: no deadline). ``connections``:
     the server's set of open connections, which gates join while they wait (so a
-    graceful shutdown closes them and ``limit_concurrency`` counts them).
+    graceful shutdown reaches them and ``limit_concurrency`` counts them);
+    ``shutting_down()``, whether the server is shutting down (a gate made then
+    starts as if told so).
     """
-    settings = _GateSettings(inner_factory, trusted, timeout, loop, connections)
+    settings = _GateSettings(inner_factory, trusted, timeout, loop, connections, shutting_down)
     return lambda: ProxyProtocolGate(settings)

@@ -264,6 +264,40 @@ async def test_graceful_shutdown_closes_connections_waiting_for_a_header(serve, 
     assert time.monotonic() - started < 3
 
 
+async def test_graceful_shutdown_answers_a_request_whose_header_was_arriving(serve, raw):
+    # The header (and a request behind it) may be on its way when the shutdown begins.
+    srv = await serve(scope_json, proxy_protocol=True, timeout_request_header=30)
+    arriving = await raw(srv)
+    await arriving.send(b"PROXY TCP4 ")
+    await asyncio.sleep(0.05)
+    srv.should_exit = True
+    await asyncio.sleep(0.1)  # the shutdown has begun
+    await arriving.send(V1[len(b"PROXY TCP4 "):] + GET)
+    client, _server = await client_of(arriving)
+    assert client == ["203.0.113.7", 56324]
+    assert await arriving.closed(timeout=2)
+
+
+async def test_a_gate_made_during_shutdown_gives_its_header_the_grace_only():
+    # Taken from a listener's queue as it closed: not kept for the whole header timeout.
+    from pyre.transport.context import SHUTDOWN_GRACE
+    from pyre.transport.proxy_protocol import proxy_protocol_factory
+    from tests.transport.test_h1_protocol import FakeTransport
+
+    loop = asyncio.get_running_loop()
+    connections: set = set()
+    gates = {stopping: proxy_protocol_factory(asyncio.Protocol, lambda host: True, 30, loop, connections,
+                                              shutting_down=lambda stopping=stopping: stopping)()
+             for stopping in (True, False)}
+    transports = {stopping: FakeTransport() for stopping in gates}
+    for stopping, gate in gates.items():
+        gate.connection_made(transports[stopping])
+    assert len(connections) == 2
+    await asyncio.sleep(SHUTDOWN_GRACE + 0.1)
+    assert transports[True].closed and not transports[False].closed
+    gates[False].on_timeout()
+
+
 def test_on_uvloop():
     """The same hand-over on uvloop's transports (set_protocol, bound methods, sendfile fallback)."""
     uvloop = pytest.importorskip("uvloop")

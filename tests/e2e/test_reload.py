@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 import httpx
 import pytest
 
-from tests.e2e.cli import RUNNING, cli_env, command
+from tests.e2e.cli import RUNNING, attempts_until_refused, cli_env, command
 
 pytestmark = pytest.mark.slow
 
@@ -430,6 +430,21 @@ def test_a_second_sigint_stops_at_once(app_dir, reloader):
     assert time.monotonic() - started < 5
     slow["thread"].join(10)
     assert "error" in slow  # cut off, not answered
+
+
+def test_sigterm_refuses_new_connections_at_once_while_the_server_drains(app_dir, reloader):
+    # The reloader's copy of the socket closes with the stop: nothing waits in a backlog.
+    running = reloader(app_dir, timeout_graceful_shutdown=4)
+    slow = slow_request(running)
+    mark = running.mark()
+    running.proc.send_signal(signal.SIGTERM)
+    running.wait_for("Waiting for 1 connection(s)", since=mark)  # draining for up to 4 s
+    outcomes = attempts_until_refused(running.url, seconds=3, each=1.5)
+    assert "hung" not in outcomes and outcomes[-1] == "refused", outcomes
+    running.proc.wait(15)
+    assert running.stop() == 0
+    slow["thread"].join(10)
+    assert "error" in slow  # cut by the graceful timeout
 
 
 def test_a_server_that_does_not_stop_for_a_reload_is_killed(app_dir, reloader):

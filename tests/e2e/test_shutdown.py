@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ import time
 
 from pyre import Config, Server
 from tests.apps import hello
+from tests.e2e.cli import LoadClients
 
 GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 
@@ -41,7 +43,7 @@ async def test_in_flight_request_finishes_and_idle_connection_closes(raw):
     await busy.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
     await entered.wait()
     server.should_exit = True
-    assert await idle.closed(timeout=2)  # the idle keep-alive connection goes at once
+    assert await idle.closed(timeout=2)  # the idle keep-alive connection goes after the grace (1 s)
     status, headers, body = await busy.read_response()
     assert body == b"Hello, world!" and headers["connection"] == "close"
     await asyncio.wait_for(task, 5)
@@ -127,3 +129,38 @@ def test_pyre_run_helper(tmp_path):
     result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert "GOT run" in result.stdout and "EXITED CLEANLY" in result.stdout
+
+
+PID_APP = textwrap.dedent('''
+    import os
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        body = str(os.getpid()).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+''')
+
+
+def test_sigterm_under_keep_alive_load_answers_or_refuses_and_never_resets(tmp_path, start_cli):
+    # Keep-alive clients busy when the server stops: each request already on its way is
+    # answered (Connection: close); the next connection is refused, which a client or a
+    # load balancer can retry elsewhere, never reset after sending a request. The stop
+    # stays prompt: nothing waits for keep-alive timeouts.
+    (tmp_path / "pidapp.py").write_text(PID_APP)
+    for _ in range(3):
+        running = start_cli("pidapp:app", "--port", "0", "--no-access-log", "--app-dir", str(tmp_path))
+        with LoadClients(running.url, clients=8, seconds=20) as load:
+            deadline = time.monotonic() + 10
+            while not load.workers() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.2)
+            running.proc.send_signal(signal.SIGTERM)
+            assert running.proc.wait(5) == 0  # prompt: well within --timeout-keep-alive's 5 s
+        assert load.workers() == {running.proc.pid}
+        lost = [failure for failure in load.failures if "ConnectionRefusedError" not in failure]
+        assert lost == [], f"{len(lost)} requests lost: {lost[:5]}"
+        assert load.failures  # the clients carried on until refused
+        running.stop()

@@ -16,7 +16,7 @@ import pytest
 
 from pyre import Config
 from pyre.errors import ConfigError
-from tests.e2e.cli import run_cli
+from tests.e2e.cli import LoadClients, attempts_until_refused, run_cli
 
 APP_SOURCE = textwrap.dedent('''
     import asyncio
@@ -305,7 +305,8 @@ def test_limit_max_rss_replaces_a_worker(app_dir, start_cli):
     running = start_cli("pidapp:app", "--port", "0", "--workers", "1", "--limit-max-rss", "1",
                         "--app-dir", str(app_dir))
     first = worker_pid(running.url)
-    with ClientLoop(running.url, limit=2000, seconds=20) as loop:
+    # Bounded by time: 2000 requests could be over before a slow spawn is ready.
+    with ClientLoop(running.url, limit=20000, seconds=20) as loop:
         wait_for(lambda: len(set(loop.pids) - {first}) >= 1, what="a replacement worker")
     assert loop.errors == []
     assert running.stop(signal.SIGTERM) == 0
@@ -356,3 +357,98 @@ def test_a_second_sigint_does_not_wait_for_requests(app_dir, start_cli):
     assert time.monotonic() - started < 10
     assert isinstance(slow.join(), httpx.RemoteProtocolError)  # cut, not waited for
     running.stop()
+
+
+def test_sigterm_refuses_new_connections_at_once_while_a_slow_request_finishes(app_dir, start_cli):
+    # A load balancer fails over at once to another instance: nothing waits in a backlog
+    # that no process will accept from.
+    running = start_cli("pidapp:app", "--port", "0", "--workers", "2", "--app-dir", str(app_dir))
+    pids_until(running.url, lambda pids: len(pids) >= 2)  # both workers up
+    started = app_dir / "slow-started"
+    slow = Background(running.url + "/slow?6", timeout=20, headers={"x-started-file": str(started)})
+    wait_for(started.exists, what="the slow request to reach the app")
+    running.proc.send_signal(signal.SIGTERM)
+    outcomes = attempts_until_refused(running.url, seconds=4, each=2)
+    assert "hung" not in outcomes and outcomes[-1] == "refused", outcomes
+    assert slow.join(20) == 200
+    assert running.proc.wait(20) == 0
+    assert running.stop() == 0
+
+
+def test_limit_max_requests_recycles_workers_under_keep_alive_load_without_failing_a_request(app_dir, start_cli):
+    running = start_cli("pidapp:app", "--port", "0", "--workers", "2", "--limit-max-requests", "300",
+                        "--limit-max-requests-jitter", "0", "--no-access-log", "--app-dir", str(app_dir))
+    with LoadClients(running.url, clients=8, seconds=30) as load:
+        wait_for(lambda: len(load.workers()) >= 12, seconds=30, what="ten replacements")
+    assert load.failures == [], f"{len(load.failures)} of {load.sent} requests failed: {load.failures[:5]}"
+    assert len(load.workers()) >= 12  # two workers and at least ten replacements served the load
+    assert running.stop(signal.SIGTERM) == 0
+    assert "it served --limit-max-requests" in "".join(running.output)
+
+
+def test_sighup_under_keep_alive_load_fails_no_request(app_dir, start_cli):
+    running = start_cli("pidapp:app", "--port", "0", "--workers", "2", "--no-access-log", "--app-dir", str(app_dir))
+    supervisor = running.proc.pid
+    generations = [wait_for(lambda: (lambda now: len(now) == 2 and now)(worker_processes(supervisor)),
+                            what="two workers")]
+    with LoadClients(running.url, clients=8, seconds=30) as load:
+        for _ in range(3):  # three rolling restarts: six replacements
+            old = generations[-1]
+            # Keep-alive connections stay with the worker that accepted them: at least one
+            # worker of each generation serves the load, until it closes them.
+            wait_for(lambda: old & load.workers(), what="the workers to serve the load")
+            running.proc.send_signal(signal.SIGHUP)
+            generations.append(wait_for(
+                lambda: (lambda now: len(now) == 2 and not now & old and now)(worker_processes(supervisor)),
+                what="two new workers"))
+        wait_for(lambda: generations[-1] & load.workers(), what="the last workers to serve the load")
+    assert load.failures == [], f"{len(load.failures)} of {load.sent} requests failed: {load.failures[:5]}"
+    assert all(generation & load.workers() for generation in generations)
+    assert running.stop(signal.SIGTERM) == 0
+    assert "".join(running.output).count("is ready; stopping worker") == 6
+
+
+def test_reuse_port_replacements_reset_no_queued_connection(app_dir, start_cli):
+    # With --reuse-port each worker has an accept queue of its own: a retiring worker
+    # takes what is queued on it before it closes its socket, which would reset them.
+    running = start_cli("pidapp:app", "--port", "0", "--workers", "2", "--reuse-port", "--limit-max-requests", "300",
+                        "--limit-max-requests-jitter", "0", "--no-access-log", "--app-dir", str(app_dir))
+    with LoadClients(running.url, clients=8, seconds=30, keep_alive=False) as load:
+        wait_for(lambda: len(load.workers()) >= 8, seconds=30, what="six replacements")
+    assert load.failures == [], f"{len(load.failures)} of {load.sent} requests failed: {load.failures[:5]}"
+    assert running.stop(signal.SIGTERM) == 0
+
+
+def test_limit_max_requests_recycles_workers_under_http2_load_without_failing_a_request(app_dir, start_cli):
+    # HTTP/2 clients (httpx, on the h2 library: any GOAWAY ends the streams in flight)
+    # on connections to workers being replaced: none of their requests fails.
+    running = start_cli("pidapp:app", "--port", "0", "--workers", "2", "--limit-max-requests", "300",
+                        "--limit-max-requests-jitter", "0", "--no-access-log", "--app-dir", str(app_dir))
+    pids: List[int] = []
+    failures: List[str] = []
+    stop = threading.Event()
+    deadline = time.monotonic() + 30
+
+    def client() -> None:
+        with httpx.Client(http1=False, http2=True, timeout=10) as session:
+            for _ in range(20000):
+                if stop.is_set() or time.monotonic() > deadline:
+                    return
+                try:
+                    response = session.get(running.url)
+                    assert response.status_code == 200 and response.http_version == "HTTP/2"
+                    pids.append(int(response.text))
+                except Exception as exc:  # noqa: BLE001 - every failure is reported by the test
+                    failures.append(repr(exc))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: len(set(pids)) >= 8, seconds=30, what="six replacements")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(15)
+    assert failures == [], f"{len(failures)} of {len(pids) + len(failures)} requests failed: {failures[:5]}"
+    assert running.stop(signal.SIGTERM) == 0

@@ -191,28 +191,149 @@ async def test_tick_sweeps_expired_connections():
     assert transport.closed
 
 
-async def test_shutdown_closes_idle_and_finishes_busy():
+async def test_shutdown_answers_the_request_in_flight_with_connection_close():
     gate = asyncio.Event()
 
     async def app(scope, receive, send):
         await gate.wait()
         await ok(scope, receive, send)
 
-    ctx, idle, idle_transport = make(ok)
-    idle.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")  # served: now idle in keep-alive
-    await settle()
-    assert b"200 OK" in idle_transport.data and not idle_transport.closed
-    ctx.app = app
-    busy = H1Protocol(ctx)
-    busy_transport = FakeTransport()
-    busy.connection_made(busy_transport)
+    ctx, busy, transport = make(app)
     busy.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     ctx.shutting_down = True
     ctx.close_idle()
-    assert idle_transport.closed and not busy_transport.closed
+    assert not transport.closed
     gate.set()
     await settle()
-    assert b"connection: close" in busy_transport.data and busy_transport.closed
+    assert b"connection: close" in transport.data and transport.closed
+
+
+async def test_shutdown_keeps_a_just_used_connection_for_the_grace_and_answers_its_next_request():
+    # The client got its response a moment ago and may be sending the next request
+    # right now: closing under it would reset the connection and lose that request.
+    ctx, idle, transport = make(ok, timeout_keep_alive=5)
+    loop = asyncio.get_running_loop()
+    idle.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert b"200 OK" in transport.data and b"connection: close" not in transport.data
+    ctx.shutting_down = True
+    ctx.close_idle()
+    ctx.tick()
+    assert not transport.closed
+    assert loop.time() < idle.deadline <= loop.time() + h1_module.SHUTDOWN_GRACE  # grace, not keep-alive
+    idle.data_received(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert transport.data.count(b"200 OK") == 2 and transport.data.endswith(b"connection: close\r\n\r\nok")
+    assert transport.closed
+
+
+async def test_shutdown_closes_a_connection_idle_for_longer_than_the_grace_at_once():
+    ctx, idle, transport = make(ok, timeout_keep_alive=5)
+    idle.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    idle.deadline -= 2 * h1_module.SHUTDOWN_GRACE  # its response ended that long ago
+    ctx.shutting_down = True
+    ctx.close_idle()
+    assert transport.closed and transport.data.count(b"200 OK") == 1
+
+
+async def test_shutdown_never_extends_the_keep_alive_deadline():
+    ctx, idle, transport = make(ok, timeout_keep_alive=0.2)
+    loop = asyncio.get_running_loop()
+    idle.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    before = idle.deadline
+    ctx.shutting_down = True
+    ctx.close_idle()
+    assert idle.deadline == before and not transport.closed
+    idle.deadline = loop.time() - 0.01
+    ctx.tick()
+    assert transport.closed
+
+
+async def test_idle_connection_closes_at_the_end_of_the_grace():
+    ctx, idle, transport = make(ok, timeout_keep_alive=5)
+    idle.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    ctx.shutting_down = True
+    ctx.close_idle()
+    ctx.tick()
+    assert not transport.closed
+    await asyncio.sleep(h1_module.SHUTDOWN_GRACE + 0.05)
+    ctx.tick()
+    assert transport.closed and transport.data.count(b"200 OK") == 1
+
+
+async def test_shutdown_lets_a_request_head_that_is_arriving_complete():
+    ctx, conn, transport = make(ok)
+    loop = asyncio.get_running_loop()
+    conn.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    conn.data_received(b"GET /next HTTP/1.1\r\nHo")
+    ctx.shutting_down = True
+    ctx.close_idle()
+    assert not transport.closed and conn.deadline <= loop.time() + h1_module.SHUTDOWN_GRACE
+    conn.data_received(b"st: t\r\n\r\n")
+    await settle()
+    assert transport.data.count(b"200 OK") == 2 and transport.data.endswith(b"connection: close\r\n\r\nok")
+    assert transport.closed
+
+
+async def test_a_keep_alive_response_that_ends_after_shutdown_began_keeps_its_promise():
+    # The head said keep-alive before the shutdown: the client may send its next request
+    # as soon as the body ends, so the connection waits for the grace instead of closing.
+    gate = asyncio.Event()
+
+    async def stream(scope, receive, send):
+        if scope["path"] != "/":
+            return await ok(scope, receive, send)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        await gate.wait()
+        await send({"type": "http.response.body", "body": b"b"})
+
+    ctx, conn, transport = make(stream)
+    loop = asyncio.get_running_loop()
+    conn.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    ctx.shutting_down = True
+    ctx.close_idle()
+    gate.set()
+    await settle()
+    assert transport.data.endswith(b"0\r\n\r\n") and b"connection: close" not in transport.data
+    assert not transport.closed and conn.deadline <= loop.time() + h1_module.SHUTDOWN_GRACE
+    conn.data_received(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert transport.data.endswith(b"connection: close\r\n\r\nok") and transport.closed
+
+
+async def test_shutdown_finishes_discarding_an_unread_body_before_the_connection_goes():
+    # Closing with unread bytes would reset the connection, and the response with it.
+    ctx, conn, transport = make(ok)
+    loop = asyncio.get_running_loop()
+    conn.data_received(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12345")
+    await settle()
+    assert b"200 OK" in transport.data and conn.phase == h1_module._DRAIN
+    ctx.shutting_down = True
+    ctx.close_idle()
+    assert not transport.closed and conn.deadline <= loop.time() + h1_module.SHUTDOWN_GRACE
+    conn.data_received(b"67890")
+    assert conn.phase == h1_module._IDLE and not transport.closed
+    assert conn.deadline <= loop.time() + h1_module.SHUTDOWN_GRACE
+
+
+async def test_a_connection_made_during_shutdown_gets_the_grace_and_a_closing_answer():
+    # Taken from a listener's queue as it closes, or handed over after a PROXY header.
+    loop = asyncio.get_running_loop()
+    ctx = ServerContext(ok, loop, limits=H1Limits(), date_header=False, access_log=False, timeout_keep_alive=5)
+    ctx.shutting_down = True
+    late = H1Protocol(ctx)
+    transport = FakeTransport()
+    late.connection_made(transport)
+    assert loop.time() < late.deadline <= loop.time() + h1_module.SHUTDOWN_GRACE and not transport.closed
+    late.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert transport.data.endswith(b"connection: close\r\n\r\nok") and transport.closed
 
 
 async def test_shutdown_gives_a_new_connection_a_moment_for_its_first_request():

@@ -37,12 +37,12 @@ def h2session_twin(request, monkeypatch):
     return request.param
 
 
-def make(app, settings: H2Settings = None, **kwargs):
+def make(app, settings: H2Settings = None, transport: FakeTransport = None, **kwargs):
     loop = asyncio.get_running_loop()
     ctx = ServerContext(app, loop, limits=H1Limits(), date_header=False, access_log=False,
                         h2_settings=settings, **kwargs)
     protocol = H2Protocol(ctx)
-    transport = FakeTransport()
+    transport = transport or FakeTransport()
     protocol.connection_made(transport)
     return ctx, protocol, transport
 
@@ -302,30 +302,162 @@ def frames(data: bytes):
     return out
 
 
-async def test_shutdown_sends_goaway_and_lets_streams_finish():
+def goaways(data: bytes):
+    """The last stream id of each GOAWAY frame in ``data``."""
+    out = []
+    while len(data) >= 9:
+        length = int.from_bytes(data[:3], "big")
+        if data[3] == 0x7:
+            out.append(int.from_bytes(data[9:13], "big") & 0x7FFFFFFF)
+        data = data[9 + length:]
+    return out
+
+
+@pytest.fixture
+def grace(monkeypatch):
+    """A short SHUTDOWN_GRACE, so a test sees the final GOAWAY without waiting a second."""
+    monkeypatch.setattr(pyre.transport.h2, "SHUTDOWN_GRACE", 0.05)
+    return 0.05
+
+
+class HalfClosingTransport(FakeTransport):
+    """A TCP transport: it can send a FIN and go on reading."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.eof = False
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    def write(self, data) -> None:
+        assert not self.eof, "written after write_eof"
+        super().write(data)
+
+
+def gated():
+    """An app that answers (``hello``) once the returned event is set."""
     gate = asyncio.Event()
 
     async def app(scope, receive, send):
         await gate.wait()
         await hello(scope, receive, send)
 
-    ctx, protocol, transport = make(app)
+    return gate, app
+
+
+def make_tcp(app):
+    return make(app, transport=HalfClosingTransport())
+
+
+async def test_shutdown_lets_streams_finish_then_sends_goaway(grace):
+    # A GOAWAY in the middle of a response ends it for h2-based clients (httpx): it waits.
+    gate, app = gated()
+    ctx, protocol, transport = make_tcp(app)
+    client = Client(protocol, transport)
+    sid = client.request()
+    await settle(client)
+    mark = len(transport.data)
+    protocol.shutdown()
+    await asyncio.sleep(0)
+    assert goaways(transport.data[mark:]) == [] and not transport.eof
+    gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    # (h2's client state machine closes on any GOAWAY; read the frames themselves.)
+    after = frames(transport.data[mark:])
+    assert (0x1, 0x4, sid) in after  # HEADERS, END_HEADERS
+    data_end = next(i for i, (t, f, s) in enumerate(after) if t == 0x0 and f & 0x1 and s == sid)
+    assert after[data_end + 1:] == [(0x7, 0x0, 0)]  # then the GOAWAY,
+    assert goaways(transport.data[mark:]) == [sid]  # naming the last stream served,
+    assert transport.eof and not transport.closed  # then a FIN, reading on
+    await asyncio.sleep(grace * 2)
+    assert transport.closed and not protocol.streams
+
+
+async def test_a_stream_sent_while_the_shutdown_waits_for_one_in_flight_is_served(grace):
+    gate = asyncio.Event()
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/first":
+            await gate.wait()
+        await hello(scope, receive, send)
+
+    ctx, protocol, transport = make_tcp(app)
+    client = Client(protocol, transport)
+    first = client.request(b"/first")
+    await settle(client)
+    protocol.shutdown()
+    second = client.request(b"/second")
+    await settle(client)
+    assert client.responses[second]["ended"] and client.responses[second]["body"] == b"2 GET /second "
+    gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert goaways(transport.data) == [second] and transport.eof
+    assert any(t == 0x0 and f & 0x1 and s == first for t, f, s in frames(transport.data))
+
+
+async def test_shutdown_of_an_idle_connection_does_not_cut_a_client_still_sending(grace):
+    ctx, protocol, transport = make_tcp(hello)
     client = Client(protocol, transport)
     sid = client.request()
     await settle(client)
     protocol.shutdown()
-    await asyncio.sleep(0)
-    assert any(isinstance(e, h2.events.ConnectionTerminated) for e in (client.receive() or client.events))
-    assert not transport.closed
-    # (h2's client state machine closes on any GOAWAY; read the frames themselves.)
-    mark = len(transport.data)
+    assert goaways(transport.data) == [sid] and transport.eof and not transport.closed
+    # A request the client sent before it read the GOAWAY is read and dropped, not
+    # answered with a reset (a stream above the last stream id: the client retries it).
+    sent = len(transport.data)
+    late = client.request(b"/late")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert late > sid and len(transport.data) == sent and not transport.closed
+    await asyncio.sleep(grace * 2)
+    assert transport.closed
+
+
+async def test_shutdown_closes_a_connection_that_cannot_half_close_after_its_goaway(grace):
+    # TLS has no half-close: its closing handshake follows the GOAWAY at once.
+    ctx, protocol, transport = make(hello)
+    client = Client(protocol, transport)
+    sid = client.request()
+    await settle(client)
+    protocol.shutdown()
+    assert goaways(transport.data) == [sid] and transport.closed
+
+
+async def test_shutdown_waits_for_streams_still_open_after_the_grace(grace):
+    gate, app = gated()
+    ctx, protocol, transport = make_tcp(app)
+    client = Client(protocol, transport)
+    sid = client.request()
+    await settle(client)
+    protocol.shutdown()
+    await asyncio.sleep(grace * 2)
+    assert goaways(transport.data) == [sid] and not transport.eof  # no new streams; this one finishes
     gate.set()
     for _ in range(10):
         await asyncio.sleep(0)
-    after = frames(transport.data[mark:])
-    assert (0x1, 0x4, sid) in after  # HEADERS, END_HEADERS
-    assert any(t == 0x0 and f & 0x1 and s == sid for t, f, s in after)  # DATA with END_STREAM
-    assert transport.closed and not protocol.streams
+    assert any(t == 0x0 and f & 0x1 and s == sid for t, f, s in frames(transport.data))
+    assert transport.eof
+
+
+async def test_a_connection_made_during_shutdown_gets_the_grace_for_its_first_stream(grace):
+    loop = asyncio.get_running_loop()
+    ctx = ServerContext(hello, loop, limits=H1Limits(), date_header=False, access_log=False)
+    ctx.shutting_down = True
+    protocol = H2Protocol(ctx)
+    transport = HalfClosingTransport()
+    protocol.connection_made(transport)
+    client = Client(protocol, transport)
+    assert goaways(transport.data) == []
+    sid = client.request()
+    await settle(client)
+    assert client.responses[sid]["ended"]  # served; then the GOAWAY
+    assert goaways(transport.data) == [sid] and transport.eof
 
 
 async def test_idle_timeout_sends_goaway():
