@@ -229,10 +229,10 @@ def test_a_request_body_that_stops_coming_gets_408(start_cli, tmp_path):
     report = tmp_path / "report"
     running = start_cli(STALLS, "--port", "0", "--timeout-request-body", "1", env={"STALL_REPORT": str(report)})
     with stalls.connect(running.url) as sock:
-        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 1000)
         started = time.monotonic()
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 1000)
         data, closed = stalls.read_until_closed(sock, 1 + stalls.SLACK)
-    assert closed and time.monotonic() - started >= 1
+    assert closed and time.monotonic() - started >= 1  # not before the deadline
     assert data.startswith(b"HTTP/1.1 408 ") and b"\r\nconnection: close\r\n" in data
     assert stalls.wait_for_report(report, "upload", 5) == ["upload disconnected after 1000 bytes"]
     assert running.stop() == 0
@@ -256,7 +256,9 @@ def test_a_trickled_request_body_is_cut(start_cli, tmp_path):
         except (BrokenPipeError, ConnectionResetError):
             pass
         data, closed = stalls.read_until_closed(sock, 1)
-    assert closed and data.startswith(b"HTTP/1.1 408 ")
+    # A 408, or (rarely) a reset: when a byte arrives just as the server closes, the
+    # unread byte makes the kernel answer with RST, which may overtake the response.
+    assert closed and (data.startswith(b"HTTP/1.1 408 ") or data == b"")
     assert sent < (1 + stalls.SLACK) / 0.2  # cut although no gap came near the timeout
     assert stalls.wait_for_report(report, "upload", 5)[0].startswith("upload disconnected after ")
     assert running.stop() == 0
