@@ -6,8 +6,9 @@ The application writes what happened to it, one line each, to the file named by
 
 - ``/upload`` reads the whole request body and answers 200 with its size; on
   ``http.disconnect`` it reports ``upload disconnected after N bytes``;
-- ``/stream`` sends 20 MB in 64 KiB pieces, ``/once`` 20 MB in one message; when a
-  ``send()`` raises it reports ``stream: ClientDisconnected`` and re-raises;
+- ``/stream`` sends 20 MB in 64 KiB pieces, ``/once`` 20 MB in one message, ``/file``
+  a 20 MB file with ``http.response.pathsend``; when a ``send()`` raises it reports
+  ``stream: ClientDisconnected`` and re-raises;
 - a WebSocket is accepted and sent 50 messages of 1 MB; when a ``send()`` raises it
   reports ``websocket: ClientDisconnected`` and re-raises;
 - anything else gets 200 ``ok``.
@@ -48,6 +49,8 @@ async def app(scope, receive, send):
         await upload(receive, send)
     elif path in ("/stream", "/once"):
         await stream(send, 64 * 1024 if path == "/stream" else 20 * MB)
+    elif path == "/file":
+        await send_file(send)
     else:
         await answer(send, b"ok")
 
@@ -80,6 +83,20 @@ async def stream(send, piece: int) -> None:
             size = min(piece, 20 * MB - sent)
             sent += size
             await send({"type": "http.response.body", "body": b"s" * size, "more_body": sent < 20 * MB})
+    except OSError as exc:
+        report(f"stream: {type(exc).__name__}")
+        raise
+    report("stream: complete")
+
+
+async def send_file(send) -> None:
+    path = Path(os.environ["STALL_REPORT"]).with_name("20MB.bin")
+    if not path.exists():
+        path.write_bytes(b"f" * (20 * MB))
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"%d" % (20 * MB))]})
+    try:
+        await send({"type": "http.response.pathsend", "path": str(path)})
     except OSError as exc:
         report(f"stream: {type(exc).__name__}")
         raise

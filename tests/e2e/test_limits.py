@@ -290,13 +290,14 @@ def test_stalled_uploads_do_not_hold_concurrency_slots_for_ever(start_cli, tmp_p
     assert running.stop() == 0
 
 
+@pytest.mark.parametrize("path", ["/stream", "/file"])
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
-def test_a_client_that_stops_reading_a_large_response_is_aborted(start_cli, tmp_path, loop):
+def test_a_client_that_stops_reading_a_large_response_is_aborted(start_cli, tmp_path, loop, path):
     report = tmp_path / "report"
     running = start_cli(STALLS, "--port", "0", "--loop", loop, "--timeout-send", "1",
                         env={"STALL_REPORT": str(report)})
     with stalls.connect(running.url, receive_buffer=65536) as sock:
-        sock.sendall(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")  # and reads nothing
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path.encode())  # and reads nothing
         assert stalls.wait_for_report(report, "stream", 1 + stalls.SLACK) == ["stream: ClientDisconnected"]
         data, closed = stalls.read_until_closed(sock, 5)
     assert closed and len(data) < 20 * stalls.MB  # aborted: the rest never comes
