@@ -64,6 +64,7 @@ from pyre.protocol.h1.writer import (
 )
 from pyre.transport import context as _context
 from pyre.transport import h1 as _pure_h1
+from pyre.transport.context import MIN_BODY_RATE as _MIN_BODY_RATE_OBJ, SendWatch
 from pyre.transport.info import connection_info as _connection_info
 
 __all__ = ["H1Protocol", "encode_head"]
@@ -158,6 +159,7 @@ cdef double SHUTDOWN_GRACE = _context.SHUTDOWN_GRACE
 cdef dict _REASONS = _pure_h1._REASONS
 cdef str _TASK_NAME = _pure_h1.TASK_NAME
 cdef Py_ssize_t BODY_HIGH_WATER = _http.BODY_HIGH_WATER
+cdef double MIN_BODY_RATE = _MIN_BODY_RATE_OBJ
 
 cdef dict _STATUS_LINES = _writer._STATUS_LINES
 cdef dict _LINE_CACHE = _writer._LINE_CACHE
@@ -665,11 +667,16 @@ cdef class HTTPCycle:
                 self.stream._send_continue()
             waiter = _get_running_loop().create_future()
             self._waiter = waiter
+            body_wait = not self._body_complete
+            if body_wait:
+                self.stream._waiting_for_body(True)
             try:
                 await waiter
             finally:
                 if self._waiter is waiter:
                     self._waiter = None
+                if body_wait:
+                    self.stream._waiting_for_body(False)
 
     def send(self, message):
         # Not a coroutine function: the message is handled when send() is called, and
@@ -876,6 +883,16 @@ cdef class _H1Base:
     cdef long long _bytes_sent
     cdef object _feed
     cdef object _resume_parser
+    # --timeout-send: set while the client must read what is queued (see SendWatch).
+    cdef object _send_watch
+    cdef double _timeout_send
+    # --timeout-request-body (see the pure twin): the end of the body clock while the
+    # app waits, else the seconds left; _body_left at the last settling; whose clock.
+    cdef double _timeout_request_body
+    cdef double _body_deadline
+    cdef double _body_credit
+    cdef long long _body_mark
+    cdef object _body_clock_of
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -922,6 +939,13 @@ cdef class _H1Base:
         self._limit = ctx.limit_concurrency
         self._timeout_keep_alive = ctx.timeout_keep_alive
         self._timeout_request_header = ctx.timeout_request_header
+        self._timeout_request_body = ctx.timeout_request_body
+        self._timeout_send = ctx.timeout_send
+        self._send_watch = None
+        self._body_deadline = 0.0
+        self._body_credit = 0.0
+        self._body_mark = 0
+        self._body_clock_of = None
         self._server_line = _as_bytes(ctx.server_line)
         self._extra_lines = _as_bytes(ctx.extra_lines)
         self._access_log = ctx.access_log
@@ -970,6 +994,7 @@ cdef class _H1Base:
         self._out = []
         self._out_size = 0
         self.deadline = 0.0
+        self._send_watch = None
         PySet_Discard(self._connections, self)
         if self.cycle is not None:
             self.cycle._disconnect()
@@ -1196,15 +1221,20 @@ cdef class _H1Base:
 
     cdef int _on_parse_error(self, object exc) except -1:
         logger.warning("Invalid HTTP request from %s: %s", self._client_text, exc.reason)
+        self._fail(exc.status, exc.reason, False)
+        return 0
+
+    cdef int _fail(self, int status, str reason, bint access_log) except -1:
+        """The request cannot go on: its app sees a disconnect; the client gets ``status``
+        unless part of the response is on the wire already; the connection is closed."""
         cycle = self.cycle
         if self.phase == _BUSY and cycle is not None:
-            # A bad body under a running app: the app sees a disconnect.
             cycle._disconnect()
             if self._status and self._head is None:
                 self._close()  # part of the response is on the wire already
                 return 0
         self._head = None
-        self._reject(exc.status, exc.reason, False)
+        self._reject(status, reason, access_log)
         return 0
 
     cdef int _reject(self, int status, str reason, bint access_log) except -1:
@@ -1233,8 +1263,27 @@ cdef class _H1Base:
             self._flush()
             self.phase = _CLOSED
             self.deadline = 0.0
-            if self.transport is not None:
-                self.transport.close()
+            transport = self.transport
+            if transport is not None:
+                transport.close()
+                if transport.get_write_buffer_size():
+                    # The transport closes once the client has read the rest: bounded
+                    # by --timeout-send, or a client that never reads keeps the socket.
+                    self._watch_send()
+        return 0
+
+    cdef int _cut_off(self) except -1:
+        """--timeout-send expired: drop the connection and what is queued for it."""
+        logger.debug("Client %s read nothing for %g s (--timeout-send): connection aborted", self._client_text,
+                     self._timeout_send)
+        self.phase = _CLOSED
+        self.deadline = 0.0
+        self._send_watch = None
+        self._out = []
+        self._out_size = 0
+        if self.cycle is not None:
+            self.cycle._disconnect()
+        self.transport.abort()
         return 0
 
     # -- output: corked writes ---------------------------------------------------------------
@@ -1395,12 +1444,8 @@ cdef class _H1Base:
             return
         transport = self.transport
         if transport.get_extra_info("sslcontext") is None:
-            try:
-                # The stdlib loop's native sendfile (it waits for the buffer to flush).
-                await self.loop.sendfile(transport, file, 0, count, fallback=False)
-                return
-            except (NotImplementedError, asyncio.SendfileNotAvailableError):
-                pass
+            # Not loop.sendfile: a client that stops reading would hold it (and the
+            # app's send) for ever, out of --timeout-send's sight (see the pure twin).
             sock = transport.get_extra_info("socket")
             if sock is not None and hasattr(os, "sendfile"):
                 left = await self._sendfile_direct(sock.fileno(), file.fileno(), count)
@@ -1421,8 +1466,8 @@ cdef class _H1Base:
                 await self.drain()
 
     async def _sendfile_direct(self, out_fd, in_fd, count):
-        """``os.sendfile`` straight to the socket, for loops without ``loop.sendfile``
-        (uvloop), only while the transport's own buffer is empty."""
+        """``os.sendfile`` straight to the socket, only while the transport's own buffer
+        is empty; when the socket is full, one block through the transport, drained."""
         transport = self.transport
         low, high = transport.get_write_buffer_limits()
         transport.set_write_buffer_limits(high=0, low=0)
@@ -1458,9 +1503,13 @@ cdef class _H1Base:
         if not self.write_paused or self.phase == _CLOSED:
             return
         waiter = self._drain_waiter
-        if waiter is None:
+        if waiter is None or waiter.done():
             waiter = self._drain_waiter = self.loop.create_future()
+            if self.phase == _BUSY:
+                self._watch_send()  # the application waits for its client to read
         await waiter
+        if self.phase == _CLOSED:
+            raise _ClientDisconnected("client disconnected")
 
     cdef int _wake_drain(self) except -1:
         waiter = self._drain_waiter
@@ -1468,6 +1517,53 @@ cdef class _H1Base:
             self._drain_waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        if self._send_watch is not None and self.phase != _CLOSED:
+            self._send_watch = None  # the client read enough (a closing connection: all)
+            if self.phase == _BUSY:
+                self._set_busy_deadline()
+        return 0
+
+    cdef int _watch_send(self) except -1:
+        """Start --timeout-send: checked at every tick from now on."""
+        cdef double now = self._time()
+        self._send_watch = SendWatch(self.transport, now)
+        self.deadline = now
+        return 0
+
+    cdef int _waiting_for_body(self, bint waiting) except -1:
+        """Twin of ``H1Protocol.waiting_for_body``: --timeout-request-body runs only
+        while the application waits in ``receive()`` for more of the body."""
+        if not waiting:
+            if self._body_deadline:
+                self._body_credit = self._body_time(self._body_deadline - self._time())
+                self._body_deadline = 0.0
+                if self.phase == _BUSY:
+                    self._set_busy_deadline()
+            return 0
+        if self.phase != _BUSY:
+            return 0
+        if self._body_clock_of is not self._request:  # the first wait of this request
+            self._body_clock_of = self._request
+            self._body_credit = self._timeout_request_body
+            self._body_mark = self._body_left
+        self._body_deadline = self._time() + self._body_time(self._body_credit)
+        self._set_busy_deadline()
+        return 0
+
+    def waiting_for_body(self, waiting):
+        self._waiting_for_body(waiting)
+
+    cdef double _body_time(self, double left):
+        """Seconds left on the body clock: ``left``, plus what the body bytes received
+        since the last call earned (1/MIN_BODY_RATE s each), at most the timeout."""
+        cdef long long received = self._body_mark - self._body_left
+        self._body_mark = self._body_left
+        return min(left + received / MIN_BODY_RATE, self._timeout_request_body)
+
+    cdef int _set_busy_deadline(self) except -1:
+        """BUSY's deadline: the next tick while --timeout-send is watched, else the end of
+        the body clock while the application waits for the body, else none."""
+        self.deadline = self._time() if self._send_watch is not None else self._body_deadline
         return 0
 
     cdef int _send_continue(self) except -1:
@@ -1564,12 +1660,37 @@ cdef class _H1Base:
         return 0
 
     def on_timeout(self):
+        cdef double now, left
         phase = self.phase
         if phase == _HEAD:
             logger.debug("Request head from %s not received in time", self._client_text)
             self._write_final(408, b"Request Timeout\n", False)
         elif phase == _IDLE or phase == _DRAIN:
             self._close()
+        elif phase == _BUSY:
+            now = self._time()
+            watch = self._send_watch
+            if watch is not None and watch.stalled(now, self._timeout_send):
+                self._cut_off()
+                return
+            if self._body_deadline:
+                left = self._body_time(self._body_deadline - now)
+                if left <= 0.0:
+                    logger.debug("Request body from %s not received in time", self._client_text)
+                    self._body_deadline = 0.0
+                    self._fail(408, "request body not received in time", True)
+                    return
+                self._body_deadline = now + left
+            self._set_busy_deadline()
+        else:  # closed, with output queued
+            now = self._time()
+            watch = self._send_watch
+            if watch is None:
+                self.deadline = 0.0
+            elif watch.stalled(now, self._timeout_send):
+                self._cut_off()
+            else:
+                self.deadline = now  # checked again at the next tick
 
     def shutdown(self):
         """Graceful shutdown without losing a request (see the pure twin): a connection

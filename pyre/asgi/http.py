@@ -65,6 +65,10 @@ class ResponseStream(Protocol):
     def send_continue(self) -> None:
         """Send ``100 Continue`` if the request asked for it and it was not sent."""
 
+    def waiting_for_body(self, waiting: bool) -> None:
+        """The application starts (True) or stops (False) waiting in ``receive()`` for
+        more of the request body (``--timeout-request-body`` runs only meanwhile)."""
+
     def pause_reading(self) -> None: ...
 
     def resume_reading(self) -> None: ...
@@ -209,11 +213,16 @@ class HTTPCycle:
                 self.stream.send_continue()
             waiter = asyncio.get_running_loop().create_future()
             self._waiter = waiter
+            body_wait = not self._body_complete
+            if body_wait:
+                self.stream.waiting_for_body(True)
             try:
                 await waiter
             finally:
                 if self._waiter is waiter:
                     self._waiter = None
+                if body_wait:
+                    self.stream.waiting_for_body(False)
 
     async def send(self, message: Dict[str, Any]) -> None:
         try:

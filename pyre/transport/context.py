@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set
 
 from pyre.protocol.h1.parsing import H1Limits
 
-__all__ = ["RequestObserver", "RequestRecord", "ServerContext", "SHUTDOWN_GRACE"]
+__all__ = ["MIN_BODY_RATE", "RequestObserver", "RequestRecord", "SendWatch", "ServerContext", "SHUTDOWN_GRACE"]
 
 # Graceful shutdown (also of a worker being replaced): an HTTP/1.1 connection without a
 # request in flight is closed once it has had none for this long (a new one: since it
@@ -155,6 +155,36 @@ def _fields(websocket: bool, http_version: str, client: str, method: str, raw_pa
 
 
 RequestObserver = Callable[[RequestRecord], None]
+
+# --timeout-request-body: each body byte received earns the client this many bytes'
+# worth of time (1/MIN_BODY_RATE s each, never more than the timeout in all), so a
+# body trickled slower than this is cut too (Apache mod_reqtimeout's MinRate default).
+MIN_BODY_RATE = 500.0
+
+
+class SendWatch:
+    """--timeout-send for one transport with output queued that the client must read.
+
+    Created when a connection starts waiting for its client to read (the application
+    waits in ``send()`` above the high-water mark, or the connection is closing with
+    bytes left), and checked by the connection at each server tick, so there is no
+    timer: progress is the write buffer shrinking (or emptying) since the last check.
+    """
+
+    __slots__ = ("transport", "size", "since")
+
+    def __init__(self, transport: Any, now: float) -> None:
+        self.transport = transport
+        self.size = transport.get_write_buffer_size()
+        self.since = now  # the last time progress was seen
+
+    def stalled(self, now: float, timeout: float) -> bool:
+        """Whether no progress was seen for ``timeout`` seconds up to ``now``."""
+        size = self.transport.get_write_buffer_size()
+        if size < self.size or not size:
+            self.since = now
+        self.size = size
+        return now - self.since >= timeout
 
 
 class ServerContext:

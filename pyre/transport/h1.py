@@ -10,10 +10,16 @@ Connection phases and their deadlines (checked by ``ServerContext.tick``):
 - IDLE: waiting for the first byte of a request; ``--timeout-keep-alive``.
 - HEAD: some bytes of a request head arrived; ``--timeout-request-header`` from the
   first byte, not reset by later bytes (slowloris gets a 408 and is closed).
-- BUSY: a request is in flight; no deadline.
+- BUSY: a request is in flight; a deadline only while the application waits on the
+  client: ``--timeout-request-body`` while it waits in ``receive()`` for more of the
+  body (the gap between reads, and a body trickled slower than ``MIN_BODY_RATE``: 408
+  and close), ``--timeout-send`` while it waits in ``send()`` for the client to read
+  (checked at every tick; no progress for that long: the connection is aborted).
 - DRAIN: the response ended before the request body; the rest of the body (at most
   ``DRAIN_LIMIT`` bytes) is read and discarded under the header deadline, so the
   connection can be kept alive without the client seeing a reset.
+- CLOSED: closed by the server; while output is still queued, ``--timeout-send``
+  bounds how long a client that does not read keeps the socket (then it is aborted).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import os
 from typing import Any, List, Optional
 
 from pyre._accel import RequestParser
-from pyre.asgi.http import HTTPCycle, run_asgi
+from pyre.asgi.http import ClientDisconnected, HTTPCycle, run_asgi
 from pyre.asgi.scope import ConnectionInfo, http_scope
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
 from pyre.protocol.ws.handshake import is_websocket_upgrade
@@ -38,7 +44,7 @@ from pyre.protocol.h1.writer import (
     encode_simple_response,
     last_chunk,
 )
-from pyre.transport.context import SHUTDOWN_GRACE, ServerContext
+from pyre.transport.context import MIN_BODY_RATE, SHUTDOWN_GRACE, SendWatch, ServerContext
 from pyre.transport.info import connection_info
 from pyre.transport.tasks import TASK_NAME, start_task  # noqa: F401 (TASK_NAME: for the compiled twin)
 
@@ -84,7 +90,8 @@ class H1Protocol(asyncio.Protocol):
         "_body_complete", "_body_left", "_chunked_request", "_head", "_framing",
         "_remaining", "_keep_alive", "_trailers", "_status", "_overflow", "_eof",
         "_client_text", "_dispatching", "_resume_pending", "_out", "_out_size",
-        "_flush_scheduled", "_track", "_t0", "_bytes_sent",
+        "_flush_scheduled", "_track", "_t0", "_bytes_sent", "_send_watch", "_body_deadline",
+        "_body_credit", "_body_mark", "_body_clock_of",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -124,6 +131,16 @@ class H1Protocol(asyncio.Protocol):
         self._track = False  # this request goes to ctx.request_done (access log, observers)
         self._t0 = 0.0  # loop.time() when its head was parsed, if tracked
         self._bytes_sent = 0  # its response body bytes
+        # --timeout-send: set while the client must read what is queued (see SendWatch).
+        self._send_watch: Optional[SendWatch] = None
+        # --timeout-request-body, set up by the first wait of a request (_body_clock_of)
+        # and running only while the app waits: then the time it ends (_body_deadline),
+        # otherwise the seconds left (_body_credit); body bytes received since _body_left
+        # was _body_mark earn more (see _body_time).
+        self._body_deadline = 0.0
+        self._body_credit = 0.0
+        self._body_mark = 0
+        self._body_clock_of: Optional[Request] = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -143,6 +160,7 @@ class H1Protocol(asyncio.Protocol):
         self._out = []
         self._out_size = 0
         self.deadline = 0.0
+        self._send_watch = None
         self.ctx.connections.discard(self)
         if self.cycle is not None:
             self.cycle.disconnect()
@@ -316,15 +334,20 @@ class H1Protocol(asyncio.Protocol):
 
     def _on_parse_error(self, exc: ParseError) -> None:
         logger.warning("Invalid HTTP request from %s: %s", self._client_text, exc.reason)
+        self._fail(exc.status, exc.reason, access_log=False)
+
+    def _fail(self, status: int, reason: str, access_log: bool = True) -> None:
+        """The request cannot go on (a bad or late body, or a bad head): an application
+        running for it sees a disconnect; the client gets ``status`` unless part of the
+        response is on the wire already; the connection is closed."""
         cycle = self.cycle
         if self.phase == _BUSY and cycle is not None:
-            # A bad body under a running app: the app sees a disconnect.
             cycle.disconnect()
             if self._status and self._head is None:
                 self._close()  # part of the response is on the wire already
                 return
         self._head = None
-        self._reject(exc.status, exc.reason, access_log=False)
+        self._reject(status, reason, access_log)
 
     def _reject(self, status: int, reason: str, access_log: bool = True) -> None:
         body = f"{_REASONS.get(status, 'Error')}: {reason}\n".encode("utf-8", "replace")
@@ -350,8 +373,26 @@ class H1Protocol(asyncio.Protocol):
             self._flush()
             self.phase = _CLOSED
             self.deadline = 0.0
-            if self.transport is not None:
-                self.transport.close()
+            transport = self.transport
+            if transport is not None:
+                transport.close()
+                if transport.get_write_buffer_size():
+                    # The transport closes once the client has read the rest: bounded
+                    # by --timeout-send, or a client that never reads keeps the socket.
+                    self._watch_send()
+
+    def _cut_off(self) -> None:
+        """--timeout-send expired: drop the connection and what is queued for it."""
+        logger.debug("Client %s read nothing for %g s (--timeout-send): connection aborted", self._client_text,
+                     self.ctx.timeout_send)
+        self.phase = _CLOSED
+        self.deadline = 0.0
+        self._send_watch = None
+        self._out = []
+        self._out_size = 0
+        if self.cycle is not None:
+            self.cycle.disconnect()
+        self.transport.abort()
 
     # -- output: corked writes ---------------------------------------------------------------
 
@@ -488,12 +529,9 @@ class H1Protocol(asyncio.Protocol):
             return
         transport = self.transport
         if transport.get_extra_info("sslcontext") is None:
-            try:
-                # The stdlib loop's native sendfile (it waits for the buffer to flush).
-                await self.loop.sendfile(transport, file, 0, count, fallback=False)
-                return
-            except (NotImplementedError, asyncio.SendfileNotAvailableError):
-                pass
+            # Not loop.sendfile: a client that stops reading would hold it (and the
+            # app's send) for ever, out of --timeout-send's sight, which needs the wait
+            # to be a drain, and an abort to end it.
             sock = transport.get_extra_info("socket")
             if sock is not None and hasattr(os, "sendfile"):
                 left = await self._sendfile_direct(sock.fileno(), file.fileno(), count)
@@ -514,10 +552,10 @@ class H1Protocol(asyncio.Protocol):
                 await self.drain()
 
     async def _sendfile_direct(self, out_fd: int, in_fd: int, count: int) -> int:
-        """``os.sendfile`` straight to the socket, for loops without ``loop.sendfile``
-        (uvloop). Only while the transport's own buffer is empty, so bytes stay in
-        order; when the socket is full, one block goes through the transport instead,
-        with its limits at zero so ``resume_writing`` fires once all is flushed."""
+        """``os.sendfile`` straight to the socket, only while the transport's own buffer
+        is empty, so bytes stay in order; when the socket is full, one block goes
+        through the transport instead, with its limits at zero so ``resume_writing``
+        fires once all is flushed (the wait is a drain, under --timeout-send)."""
         transport = self.transport
         low, high = transport.get_write_buffer_limits()
         transport.set_write_buffer_limits(high=0, low=0)
@@ -553,9 +591,13 @@ class H1Protocol(asyncio.Protocol):
         if not self.write_paused or self.phase == _CLOSED:
             return
         waiter = self._drain_waiter
-        if waiter is None:
+        if waiter is None or waiter.done():
             waiter = self._drain_waiter = self.loop.create_future()
+            if self.phase == _BUSY:
+                self._watch_send()  # the application waits for its client to read
         await waiter
+        if self.phase == _CLOSED:
+            raise ClientDisconnected("client disconnected")
 
     def _wake_drain(self) -> None:
         waiter = self._drain_waiter
@@ -563,6 +605,47 @@ class H1Protocol(asyncio.Protocol):
             self._drain_waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        if self._send_watch is not None and self.phase != _CLOSED:
+            self._send_watch = None  # the client read enough (a closing connection: all)
+            if self.phase == _BUSY:
+                self._set_busy_deadline()
+
+    def _watch_send(self) -> None:
+        """Start --timeout-send: checked at every tick from now on."""
+        now = self.loop.time()
+        self._send_watch = SendWatch(self.transport, now)
+        self.deadline = now
+
+    def waiting_for_body(self, waiting: bool) -> None:
+        """The application starts (True) or stops (False) waiting in ``receive()`` for
+        more of the request body: --timeout-request-body runs only meanwhile."""
+        if not waiting:
+            if self._body_deadline:
+                self._body_credit = self._body_time(self._body_deadline - self.loop.time())
+                self._body_deadline = 0.0
+                if self.phase == _BUSY:
+                    self._set_busy_deadline()
+            return
+        if self.phase != _BUSY:
+            return
+        if self._body_clock_of is not self._request:  # the first wait of this request
+            self._body_clock_of = self._request
+            self._body_credit = self.ctx.timeout_request_body
+            self._body_mark = self._body_left
+        self._body_deadline = self.loop.time() + self._body_time(self._body_credit)
+        self._set_busy_deadline()
+
+    def _body_time(self, left: float) -> float:
+        """Seconds left on the body clock: ``left``, plus what the body bytes received
+        since the last call earned (1/MIN_BODY_RATE s each), at most the timeout."""
+        received = self._body_mark - self._body_left
+        self._body_mark = self._body_left
+        return min(left + received / MIN_BODY_RATE, self.ctx.timeout_request_body)
+
+    def _set_busy_deadline(self) -> None:
+        """BUSY's deadline: the next tick while --timeout-send is watched, else the end of
+        the body clock while the application waits for the body, else none."""
+        self.deadline = self.loop.time() if self._send_watch is not None else self._body_deadline
 
     def send_continue(self) -> None:
         if self._expect_continue and self._http11 and self.phase == _BUSY and not self._status:
@@ -646,6 +729,30 @@ class H1Protocol(asyncio.Protocol):
             self._write_final(408, b"Request Timeout\n", access_log=False)
         elif phase in (_IDLE, _DRAIN):
             self._close()
+        elif phase == _BUSY:
+            now = self.loop.time()
+            watch = self._send_watch
+            if watch is not None and watch.stalled(now, self.ctx.timeout_send):
+                self._cut_off()
+                return
+            if self._body_deadline:
+                left = self._body_time(self._body_deadline - now)
+                if left <= 0.0:
+                    logger.debug("Request body from %s not received in time", self._client_text)
+                    self._body_deadline = 0.0
+                    self._fail(408, "request body not received in time")
+                    return
+                self._body_deadline = now + left
+            self._set_busy_deadline()
+        else:  # closed, with output queued
+            now = self.loop.time()
+            watch = self._send_watch
+            if watch is None:
+                self.deadline = 0.0
+            elif watch.stalled(now, self.ctx.timeout_send):
+                self._cut_off()
+            else:
+                self.deadline = now  # checked again at the next tick
 
     def shutdown(self) -> None:
         """Graceful shutdown: stop keeping the connection alive, without losing a request.

@@ -307,6 +307,9 @@ class H2Stream:
     def send_continue(self) -> None:
         pass  # HTTP/2 clients that send "expect: 100-continue" send the body regardless (RFC 9113 8.1)
 
+    def waiting_for_body(self, waiting: bool) -> None:
+        pass  # HTTPCycle's hook for --timeout-request-body, which HTTP/2 streams do not enforce yet
+
     def pause_reading(self) -> None:
         self._withholding = True
 

@@ -9,8 +9,11 @@ sans-IO session's business (:mod:`pyre.protocol.ws`); the ASGI side is
 
 Flow control: ``send()`` waits while the socket's write buffer is above its
 high-water mark; reading stops while the application has ``ws_max_queue`` messages
-unread. Keep-alive: a peer silent for ``ws_ping_interval`` is pinged and, if the
-pong does not come within ``ws_ping_timeout``, closed with 1011. Shutdown closes
+unread; a peer that reads nothing for ``--timeout-send`` while ``send()`` waits (or
+while the connection closes with output queued) is aborted, and the waiting
+``send()`` raises ``ClientDisconnected``. Keep-alive: a peer silent for
+``ws_ping_interval`` is pinged and, if the pong does not come within
+``ws_ping_timeout``, closed with 1011. Shutdown closes
 open WebSockets with 1012 (service restart) and waits for the closing handshake.
 
 Access log: the handshake is one request for ``ServerContext.request_done`` (protocol
@@ -25,7 +28,7 @@ import asyncio
 import logging
 from typing import Any, List, Optional, Tuple, Union
 
-from pyre.asgi.http import run_asgi
+from pyre.asgi.http import ClientDisconnected, run_asgi
 from pyre.asgi.scope import ConnectionInfo, websocket_scope
 from pyre.asgi.websocket import WebSocketCycle
 from pyre.protocol.h1.writer import (
@@ -40,7 +43,7 @@ from pyre.protocol.h1.writer import (
 from pyre.protocol.ws import CloseReceived, HandshakeError, MessageReceived, PongReceived, WSSession
 from pyre.protocol.ws.handshake import WebSocketRequest, accept_headers, check_upgrade
 from pyre.protocol.ws.session import BoundedPerMessageDeflate
-from pyre.transport.context import ServerContext
+from pyre.transport.context import SendWatch, ServerContext
 from pyre.transport.tasks import start_task
 
 __all__ = ["WSProtocol", "switch_to_ws"]
@@ -102,6 +105,9 @@ class WSProtocol(asyncio.Protocol):
         self._read_paused = False
         self._write_paused = False
         self._drain_waiters: List[asyncio.Future] = []
+        # --timeout-send: while send() waits for the peer to read, or the connection
+        # closes with output queued; checked at every tick (it takes the deadline over).
+        self._send_watch: Optional[SendWatch] = None
         self._ping_outstanding = False
         self._deny_chunked = False
         self._flush_scheduled = False
@@ -143,6 +149,7 @@ class WSProtocol(asyncio.Protocol):
         self.phase = _DONE
         self.transport = None
         self.deadline = 0.0
+        self._send_watch = None
         self.ctx.connections.discard(self)
         if self._deny_status:
             self._report(self._deny_status, self._deny_bytes)  # a denial cut short
@@ -162,6 +169,10 @@ class WSProtocol(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
         self._drain_waiters = []
+        if self._send_watch is not None and self.phase == _OPEN:
+            self._send_watch = None  # the peer reads: back to the keep-alive pings
+            interval = self.ctx.ws_ping_interval
+            self.deadline = self.loop.time() + interval if interval else 0.0
 
     # -- frames in ---------------------------------------------------------------------------
 
@@ -173,8 +184,9 @@ class WSProtocol(asyncio.Protocol):
         events = session.receive_data(data, None if data is None else self.ctx.ws_max_queue - cycle.queued)
         interval = self.ctx.ws_ping_interval
         if self.phase == _OPEN and interval:
-            self.deadline = self.loop.time() + interval  # the peer is alive
             self._ping_outstanding = False
+            if self._send_watch is None:  # (while it is set, the deadline is its checks)
+                self.deadline = self.loop.time() + interval  # the peer is alive
         for event in events:
             if type(event) is MessageReceived:
                 cycle.feed_message(event.data)
@@ -217,7 +229,11 @@ class WSProtocol(asyncio.Protocol):
             return
         waiter = self.loop.create_future()
         self._drain_waiters.append(waiter)
+        if self._send_watch is None and self.phase == _OPEN:
+            self._watch_send()  # the application waits for its peer to read
         await waiter
+        if self.transport is None:
+            raise ClientDisconnected("the WebSocket is closed")
 
     def accept(self, subprotocol: Optional[str], headers: List[Tuple[bytes, bytes]]) -> None:
         if self.transport is None:
@@ -261,6 +277,7 @@ class WSProtocol(asyncio.Protocol):
         self.session.close(code, reason)
         self._flush()
         self.phase = _CLOSING
+        self._send_watch = None  # the close timeout comes first, then the watch of a closing transport
         self.deadline = self.loop.time() + CLOSE_TIMEOUT  # wait for the peer's answer, not forever
         self._resume_reading()
 
@@ -310,6 +327,14 @@ class WSProtocol(asyncio.Protocol):
     # -- timeouts and shutdown -----------------------------------------------------------------
 
     def on_timeout(self) -> None:
+        watch = self._send_watch
+        if watch is not None:
+            now = self.loop.time()
+            if watch.stalled(now, self.ctx.timeout_send):
+                self._cut_off()
+            else:
+                self.deadline = now  # checked again at the next tick
+            return
         if self.phase == _CLOSING:
             self._close_transport()  # the peer never answered our close frame
             return
@@ -365,7 +390,32 @@ class WSProtocol(asyncio.Protocol):
 
     def _close_transport(self) -> None:
         self.deadline = 0.0
-        if self.phase != _DONE:
-            self.phase = _DONE
+        self.phase = _DONE
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+            if transport.get_write_buffer_size():
+                # The transport closes once the peer has read the rest: bounded by
+                # --timeout-send, or a peer that never reads keeps the socket.
+                if self._send_watch is None:
+                    self._watch_send()
+                else:
+                    self.deadline = self.loop.time()
+
+    def _watch_send(self) -> None:
+        """Start --timeout-send: checked at every tick from now on."""
+        now = self.loop.time()
+        self._send_watch = SendWatch(self.transport, now)
+        self.deadline = now
+
+    def _cut_off(self) -> None:
+        """--timeout-send expired: drop the connection and what is queued for it."""
+        logger.debug("WebSocket peer %s read nothing for %g s (--timeout-send): connection aborted",
+                     _client_text(self.info), self.ctx.timeout_send)
+        self._send_watch = None
+        self.deadline = 0.0
+        self.phase = _DONE
+        if self.cycle is not None:
+            self.cycle.disconnect(1006, "")
         if self.transport is not None:
-            self.transport.close()
+            self.transport.abort()

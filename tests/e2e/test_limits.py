@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import select
 import time
 
 import pytest
 
 from tests.apps import echo, hello
+from tests.e2e import stalls
 
 GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 
@@ -216,3 +218,88 @@ async def test_many_connections_served_concurrently(serve, raw, pieces):
             await conn.send(part)
     for conn in conns:
         assert (await conn.read_response())[2] == b"Hello, world!"
+
+
+# -- stalled clients, through the real command (--timeout-request-body, --timeout-send) ------------
+
+STALLS = stalls.STALLS
+
+
+def test_a_request_body_that_stops_coming_gets_408(start_cli, tmp_path):
+    report = tmp_path / "report"
+    running = start_cli(STALLS, "--port", "0", "--timeout-request-body", "1", env={"STALL_REPORT": str(report)})
+    with stalls.connect(running.url) as sock:
+        started = time.monotonic()
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 1000)
+        data, closed = stalls.read_until_closed(sock, 1 + stalls.SLACK)
+    assert closed and time.monotonic() - started >= 1  # not before the deadline
+    assert data.startswith(b"HTTP/1.1 408 ") and b"\r\nconnection: close\r\n" in data
+    assert stalls.wait_for_report(report, "upload", 5) == ["upload disconnected after 1000 bytes"]
+    assert running.stop() == 0
+    assert stalls.log_problems(running.output) == []
+
+
+def test_a_trickled_request_body_is_cut(start_cli, tmp_path):
+    report = tmp_path / "report"
+    running = start_cli(STALLS, "--port", "0", "--timeout-request-body", "1", env={"STALL_REPORT": str(report)})
+    with stalls.connect(running.url) as sock:
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n")
+        started = time.monotonic()
+        sent = 0
+        try:
+            while time.monotonic() - started < 1 + stalls.SLACK:  # one byte every 0.2 s: 5 bytes/s
+                sock.sendall(b"y")
+                sent += 1
+                readable, _, _ = select.select([sock], [], [], 0.2)
+                if readable:
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data, closed = stalls.read_until_closed(sock, 1)
+    # A 408, or (rarely) a reset: when a byte arrives just as the server closes, the
+    # unread byte makes the kernel answer with RST, which may overtake the response.
+    assert closed and (data.startswith(b"HTTP/1.1 408 ") or data == b"")
+    assert sent < (1 + stalls.SLACK) / 0.2  # cut although no gap came near the timeout
+    assert stalls.wait_for_report(report, "upload", 5)[0].startswith("upload disconnected after ")
+    assert running.stop() == 0
+
+
+def test_stalled_uploads_do_not_hold_concurrency_slots_for_ever(start_cli, tmp_path):
+    running = start_cli(STALLS, "--port", "0", "--limit-concurrency", "2", "--timeout-request-body", "1",
+                        env={"STALL_REPORT": str(tmp_path / "report")})
+    stalled = [stalls.connect(running.url) for _ in range(2)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n")
+        time.sleep(0.2)
+        with stalls.connect(running.url) as sock:
+            sock.sendall(GET)
+            data, _ = stalls.read_until_closed(sock, 5)
+        assert data.startswith(b"HTTP/1.1 503 ")  # while the two stall
+        for sock in stalled:
+            data, closed = stalls.read_until_closed(sock, 1 + stalls.SLACK)
+            assert closed and data.startswith(b"HTTP/1.1 408 ")
+        time.sleep(0.2)
+        with stalls.connect(running.url) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            data, _ = stalls.read_until_closed(sock, 5)
+        assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"ok")
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert running.stop() == 0
+
+
+@pytest.mark.parametrize("path", ["/stream", "/file"])
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_client_that_stops_reading_a_large_response_is_aborted(start_cli, tmp_path, loop, path):
+    report = tmp_path / "report"
+    running = start_cli(STALLS, "--port", "0", "--loop", loop, "--timeout-send", "1",
+                        env={"STALL_REPORT": str(report)})
+    with stalls.connect(running.url, receive_buffer=65536) as sock:
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path.encode())  # and reads nothing
+        assert stalls.wait_for_report(report, "stream", 1 + stalls.SLACK) == ["stream: ClientDisconnected"]
+        data, closed = stalls.read_until_closed(sock, 5)
+    assert closed and len(data) < 20 * stalls.MB  # aborted: the rest never comes
+    assert running.stop() == 0
+    assert stalls.log_problems(running.output) == []

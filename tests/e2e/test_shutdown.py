@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 
+import pytest
+
 from pyre import Config, Server
 from tests.apps import hello
 from tests.e2e.cli import LoadClients
+from tests.e2e import stalls
 
 GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 
@@ -164,3 +168,25 @@ def test_sigterm_under_keep_alive_load_answers_or_refuses_and_never_resets(tmp_p
         assert lost == [], f"{len(lost)} requests lost: {lost[:5]}"
         assert load.failures  # the clients carried on until refused
         running.stop()
+
+
+@pytest.mark.parametrize("options, path", [
+    (["--timeout-send", "1", "--loop", "asyncio"], "/stream"),
+    (["--timeout-send", "1", "--loop", "asyncio"], "/once"),
+    (["--timeout-send", "1", "--loop", "uvloop"], "/stream"),
+    (["--timeout-send", "1", "--loop", "uvloop"], "/once"),
+    (["--timeout-graceful-shutdown", "1"], "/stream"),
+])
+def test_sigterm_does_not_wait_for_ever_on_a_half_closed_reader(start_cli, tmp_path, options, path):
+    """A client that sends its request, half-closes and reads nothing leaves megabytes
+    queued (the app waiting in send() for /stream; a complete response for /once): the
+    server exits within the timeout, whichever ends the wait."""
+    running = start_cli(stalls.STALLS, "--port", "0", *options, env={"STALL_REPORT": str(tmp_path / "report")})
+    with stalls.connect(running.url, receive_buffer=65536) as sock:
+        sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert running.stop(signal.SIGTERM, timeout=1 + stalls.SLACK) == 0
+    assert time.monotonic() - started < 1 + stalls.SLACK
+    assert "Finished server process" in "".join(running.output)

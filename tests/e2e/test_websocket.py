@@ -15,6 +15,8 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.e2e import stalls
+
 KEY = base64.b64encode(b"0123456789abcdef")
 
 
@@ -610,3 +612,17 @@ async def test_access_log_lines(serve, caplog):
             await ws.recv()
     lines = [r.getMessage() for r in caplog.records if r.name == "pyre.access"]
     assert any(line.endswith('"WebSocket /a?b=1" 101') for line in lines), lines
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_peer_that_never_reads_is_aborted_and_the_send_raises(start_cli, tmp_path, loop):
+    report = tmp_path / "report"
+    running = start_cli(stalls.STALLS, "--port", "0", "--loop", loop, "--timeout-send", "1",
+                        env={"STALL_REPORT": str(report)})
+    with stalls.connect(running.url, receive_buffer=65536) as sock:
+        sock.sendall(handshake())  # the app sends 50 MB; this peer reads none of it
+        assert stalls.wait_for_report(report, "websocket", 1 + stalls.SLACK) == ["websocket: ClientDisconnected"]
+        data, closed = stalls.read_until_closed(sock, 5)
+    assert closed and len(data) < 50 * stalls.MB
+    assert running.stop() == 0
+    assert stalls.log_problems(running.output) == []
