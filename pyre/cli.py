@@ -1,4 +1,5 @@
-"""The ``pyre`` command (also ``python -m pyre``), with uvicorn's option names.
+"""The ``pyre`` command (also ``pyre-server``, for a project where ``pyre`` is
+pyre-check's, and ``python -m pyre``), with uvicorn's option names.
 
 Errors in options, the env file or the app import print one line and exit 1; a
 failed startup (lifespan, bind) exits 3, as uvicorn does.
@@ -32,9 +33,15 @@ def version_text() -> str:
     )
 
 
+def _prog() -> str:
+    """``pyre-server`` when run under that name, else ``pyre``."""
+    name = os.path.basename(sys.argv[0] if sys.argv else "")
+    return "pyre-server" if name.startswith("pyre-server") else "pyre"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"Error: {message}\nTry 'pyre --help' for help.\n")
+        sys.stderr.write(f"Error: {message}\nTry '{self.prog} --help' for help.\n")
         sys.exit(EXIT_USAGE)
 
 
@@ -49,7 +56,7 @@ class _VersionAction(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="pyre",
+        prog=_prog(),
         description="Serve an ASGI application with Pyre.",
     )
     parser.add_argument("--version", action=_VersionAction, help="show the version, parser mode and exit")
@@ -78,6 +85,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         setup_logging(config)
     except PyreError as exc:
         fail(str(exc))
+    error_logger = logging.getLogger("pyre.error")
+    for warning in sources.warnings:
+        error_logger.warning("%s", warning)
     if config.reload:
         from pyre.reload import run_reloader
 

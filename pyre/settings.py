@@ -5,14 +5,20 @@ Three sources can give a setting, in this order of precedence:
 1. the command line (``--port 9000``),
 2. the environment (``PYRE_PORT=9000``; a few settings also read a conventional
    variable such as ``WEB_CONCURRENCY``, below their ``PYRE_`` one),
-3. ``[tool.pyre]`` in ``pyproject.toml`` in the current directory (``port = 9000``),
+3. ``[tool.pyre-server]`` in ``pyproject.toml`` in the current directory (``port = 9000``;
+   PEP 518 names a tool's table after its PyPI project: ``[tool.pyre]`` is Meta's type
+   checker pyre-check's, read only when it holds nothing but Pyre's keys),
 
 then the default. :func:`resolve` merges them into keyword arguments for
-:class:`pyre.Config`; a bad value or an unknown key is a :class:`SettingError` that
-names where it came from (``--port``, ``PYRE_PORT`` or ``pyproject.toml [tool.pyre]
-port``). The CLI parser and docs/settings.md are both built from :data:`SETTINGS`.
+:class:`pyre.Config`; a bad value, or an unknown key in Pyre's table, is a
+:class:`SettingError` that names where it came from (``--port``, ``PYRE_PORT`` or
+``pyproject.toml [tool.pyre-server] port``). The environment is shared with everything
+in a container, so an unknown ``PYRE_*`` variable (Kubernetes injects
+``PYRE_SERVICE_HOST``, ``PYRE_PORT=tcp://...`` and more for a Service named ``pyre``)
+is a warning in :attr:`Sources.warnings`, never an error; a variable for a setting the
+command line gives is not read at all. The CLI parser and docs/settings.md are both
+built from :data:`SETTINGS`.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -386,10 +392,12 @@ GROUPS: Tuple[str, ...] = tuple(dict.fromkeys(setting.group for setting in SETTI
 
 
 class Sources:
-    """Which source gave each resolved setting, to name it in an error."""
+    """Which source gave each resolved setting, to name it in an error; and the
+    warnings (one line each) about what was ignored, for the caller to log."""
 
     def __init__(self) -> None:
         self.origin: Dict[str, str] = {}
+        self.warnings: List[str] = []
 
     def label(self, name: str) -> str:
         return self.origin.get(name, name)
@@ -399,12 +407,22 @@ def _flag_label(setting: Setting) -> str:
     return "APP" if setting.name == "app" else setting.flag
 
 
-def _pyproject_label(path: str, key: str) -> str:
-    return f"{path} [tool.pyre] {key}"
+TABLE = "pyre-server"  # [tool.pyre-server]: PEP 518's table of the PyPI project
+LEGACY_TABLE = "pyre"  # [tool.pyre]: pyre-check's, and Pyre's before 0.x; read with care
 
 
-def load_pyproject(path: str = "pyproject.toml") -> Tuple[Dict[str, Any], Dict[str, str]]:
-    """Settings from ``[tool.pyre]`` of ``path``: (values, labels). No file: nothing."""
+def _pyproject_label(path: str, key: str, table: str = TABLE) -> str:
+    return f"{path} [tool.{table}] {key}"
+
+
+def load_pyproject(path: str = "pyproject.toml", warnings: Optional[List[str]] = None
+                   ) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """Settings from ``[tool.pyre-server]`` of ``path``: (values, labels). No file: nothing.
+
+    Without that table, ``[tool.pyre]`` is read if every key in it is a Pyre setting
+    (with a deprecation warning); one holding any other key is pyre-check's, and is
+    ignored with a warning. Warnings are appended to ``warnings``."""
+    warnings = warnings if warnings is not None else []
     try:
         with open(path, "rb") as file:
             raw = file.read()
@@ -420,23 +438,51 @@ def load_pyproject(path: str = "pyproject.toml") -> Tuple[Dict[str, Any], Dict[s
         document = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SettingError(f"{path}: not valid TOML: {exc}") from None
-    table = document.get("tool", {}).get("pyre")
-    if table is None:
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
         return {}, {}
-    if not isinstance(table, dict):
-        raise SettingError(f"{path}: [tool.pyre] must be a table")
+    table = tool.get(TABLE)
+    legacy = tool.get(LEGACY_TABLE)
+    if table is not None:
+        if not isinstance(table, dict):
+            raise SettingError(f"{path}: [tool.{TABLE}] must be a table")
+        if isinstance(legacy, dict) and legacy and _only_pyre_keys(legacy):
+            warnings.append(f"{path}: [tool.{LEGACY_TABLE}] ignored: Pyre reads [tool.{TABLE}]")
+        return _read_table(path, table, TABLE)
+    if not isinstance(legacy, dict) or not legacy:
+        return {}, {}
+    foreign = [key for key in legacy if _setting_for_key(key) is None]
+    if foreign:
+        warnings.append(f"{path}: [tool.{LEGACY_TABLE}] ignored: it holds keys that are not Pyre settings "
+                        f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}; pyre-check's?). "
+                        f"Pyre reads [tool.{TABLE}]")
+        return {}, {}
+    warnings.append(f"{path}: [tool.{LEGACY_TABLE}] is deprecated (it is pyre-check's table): "
+                    f"rename it to [tool.{TABLE}]")
+    return _read_table(path, legacy, LEGACY_TABLE)
+
+
+def _setting_for_key(key: str) -> Optional[Setting]:
+    return BY_KEY.get(key.replace("-", "_"))
+
+
+def _only_pyre_keys(table: Mapping[str, Any]) -> bool:
+    return all(_setting_for_key(key) is not None for key in table)
+
+
+def _read_table(path: str, table: Mapping[str, Any], name: str) -> Tuple[Dict[str, Any], Dict[str, str]]:
     values: Dict[str, Any] = {}
     labels: Dict[str, str] = {}
     for key, value in table.items():
-        label = _pyproject_label(path, key)
-        setting = BY_KEY.get(key.replace("-", "_"))
+        label = _pyproject_label(path, key, name)
+        setting = _setting_for_key(key)
         if setting is None:
             raise SettingError(f"{label}: unknown setting{_suggest(key.replace('-', '_'), BY_NAME)}")
-        name = setting.name
-        if name in values:
-            raise SettingError(f"{label}: given twice ({labels[name]})")
-        values[name] = _native(setting, value, label)
-        labels[name] = label
+        name_ = setting.name
+        if name_ in values:
+            raise SettingError(f"{label}: given twice ({labels[name_]})")
+        values[name_] = _native(setting, value, label)
+        labels[name_] = label
     return values, labels
 
 
@@ -455,23 +501,63 @@ def _native(setting: Setting, value: Any, label: str) -> Any:
         raise SettingError(f"{label}: {exc}") from None
 
 
-def load_environment(environ: Mapping[str, str]) -> Tuple[Dict[str, Any], Dict[str, str]]:
-    """Settings from ``PYRE_*`` variables and the conventional aliases (below them)."""
+# Kubernetes "service links": for every Service in the namespace, say one named
+# "pyre-x", each pod gets PYRE_X_SERVICE_HOST, PYRE_X_SERVICE_PORT[_<NAME>],
+# PYRE_X_PORT=tcp://10.0.0.1:8000 and PYRE_X_PORT_8000_TCP[_PROTO|_PORT|_ADDR].
+_SERVICE_LINK_NAME = re.compile(
+    r"^(?:[A-Z0-9_]+_)?(?:SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT_\d+_(?:TCP|UDP|SCTP)(?:_PROTO|_PORT|_ADDR)?)$")
+_SERVICE_LINK_VALUE = re.compile(r"^(?:tcp|udp|sctp)://\S+:\d+$")
+
+
+def _service_link(variable: str, text: str) -> bool:
+    """A variable Kubernetes injected for a Service (by its name, or a known setting
+    whose value is a service link: ``PYRE_PORT=tcp://10.0.0.1:8000``)."""
+    name = variable[len(ENV_PREFIX):]
+    if _SERVICE_LINK_NAME.match(name):
+        return True
+    return (name.endswith("PORT") or name == "HOST") and bool(_SERVICE_LINK_VALUE.match(text.strip()))
+
+
+def load_environment(environ: Mapping[str, str], skip: Any = (), warnings: Optional[List[str]] = None
+                     ) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """Settings from ``PYRE_*`` variables and the conventional aliases (below them).
+
+    Settings named in ``skip`` (those the command line gives) are not read at all.
+    Kubernetes service-link variables are ignored, and so is any other ``PYRE_*``
+    name that is not a setting: each gets a line in ``warnings``, never an error."""
+    warnings = warnings if warnings is not None else []
     values: Dict[str, Any] = {}
     labels: Dict[str, str] = {}
+    links: List[str] = []
     for setting in SETTINGS:
+        if setting.name in skip:
+            continue
         for variable in (setting.env, *setting.aliases):
             text = environ.get(variable)
             if text is None or (variable != setting.env and not text.strip()):
                 continue
+            if variable == setting.env and _service_link(variable, text):
+                links.append(variable)
+                break
             values[setting.name] = _from_text(setting, text, variable)
             labels[setting.name] = variable
             break
-    for variable in environ:
+    unknown: List[str] = []
+    for variable in sorted(environ):
         if variable.startswith(ENV_PREFIX) and variable not in RESERVED_ENV:
             name = variable[len(ENV_PREFIX):].lower()
-            if name not in BY_NAME:
-                raise SettingError(f"{variable}: unknown setting{_suggest(name, BY_NAME, ENV_PREFIX, upper=True)}")
+            if name in BY_NAME:
+                continue
+            if _service_link(variable, environ[variable]):
+                links.append(variable)
+            else:
+                unknown.append(variable)
+    if links:
+        warnings.append(f"{', '.join(sorted(links))}: Kubernetes service links (of a Service named pyre...), "
+                        "not Pyre settings: ignored (enableServiceLinks: false in the pod spec stops them)")
+    for variable in unknown:
+        name = variable[len(ENV_PREFIX):].lower()
+        warnings.append(f"{variable}: not a Pyre setting, ignored{_suggest(name, BY_NAME, ENV_PREFIX, upper=True)}")
     return values, labels
 
 
@@ -529,7 +615,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         text = text.replace("%", "%%")
         if setting.name == "app":
             group.add_argument("app", metavar="APP", nargs="?", default=argparse.SUPPRESS,
-                               help=f"{setting.help}; or env {setting.env}, or app in [tool.pyre]")
+                               help=f"{setting.help}; or env {setting.env}, or app in [tool.{TABLE}]")
         elif setting.toggle:
             group.add_argument(setting.flag, dest=setting.name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=text)
@@ -554,8 +640,8 @@ def resolve(cli: Mapping[str, Any], environ: Mapping[str, str], pyproject: str =
     """
     from pyre.envfile import load_env_file
 
-    file_values, file_labels = load_pyproject(pyproject)
     sources = Sources()
+    file_values, file_labels = load_pyproject(pyproject, sources.warnings)
     env_file = cli.get("env_file")
     if env_file is not None:
         sources.origin["env_file"] = "--env-file"
@@ -568,7 +654,7 @@ def resolve(cli: Mapping[str, Any], environ: Mapping[str, str], pyproject: str =
     if env_file:
         # Into os.environ for the app; here too, where variables already set win.
         environ = {**load_env_file(env_file), **environ}
-    env_values, env_labels = load_environment(environ)
+    env_values, env_labels = load_environment(environ, cli.keys(), sources.warnings)
 
     merged: Dict[str, Any] = {}
     for setting in SETTINGS:
@@ -623,7 +709,7 @@ def config_from_settings(merged: Dict[str, Any], sources: Sources) -> Any:
     app = values.pop("app", None)
     if not app:
         raise SettingError("no application given: pass APP (module:attribute), set PYRE_APP, "
-                           "or app in [tool.pyre] of pyproject.toml")
+                           f"or app in [tool.{TABLE}] of pyproject.toml")
     try:
         return Config(app, **values)
     except ConfigError as exc:

@@ -133,7 +133,7 @@ def test_options_reach_the_server(app_dir, start_cli, tmp_path):
 
 def test_settings_precedence_cli_then_environment_then_pyproject(app_dir, start_cli):
     (app_dir / "pyproject.toml").write_text(textwrap.dedent("""
-        [tool.pyre]
+        [tool.pyre-server]
         app = "cliapp:app"
         port = 0
         root-path = "/file"
@@ -152,9 +152,8 @@ def test_settings_precedence_cli_then_environment_then_pyproject(app_dir, start_
 
 
 @pytest.mark.parametrize("toml, env, message", [
-    ("[tool.pyre]\napp = 'cliapp:app'\nprot = 1\n", {}, "Error: pyproject.toml [tool.pyre] prot: unknown setting"),
-    ("[tool.pyre]\napp = 'cliapp:app'\nworkers = 'two'\n", {}, "Error: pyproject.toml [tool.pyre] workers: expected a number of workers, got"),
-    ("", {"PYRE_APP": "cliapp:app", "PYRE_WROKERS": "2"}, "Error: PYRE_WROKERS: unknown setting (did you mean"),
+    ("[tool.pyre-server]\napp = 'cliapp:app'\nprot = 1\n", {}, "Error: pyproject.toml [tool.pyre-server] prot: unknown setting"),
+    ("[tool.pyre-server]\napp = 'cliapp:app'\nworkers = 'two'\n", {}, "Error: pyproject.toml [tool.pyre-server] workers: expected a number of workers, got"),
     ("", {"PYRE_APP": "cliapp:app", "PYRE_PORT": "http"}, "Error: PYRE_PORT: invalid value 'http'"),
 ])
 def test_bad_settings_name_their_source(app_dir, toml, env, message):
