@@ -69,7 +69,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     from pyre.errors import AppLoadError, PyreError
     from pyre.logs import setup_logging
-    from pyre.server import STARTUP_FAILURE, Server, run_workers
+    from pyre.server import STARTUP_FAILURE, Server, check_extras, run_workers
 
     def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
         sys.stderr.write(f"Error: {message}\n")
@@ -82,12 +82,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         fail(str(exc))
 
     try:
-        setup_logging(config)
+        log_notes = setup_logging(config)
     except PyreError as exc:
         fail(str(exc))
     error_logger = logging.getLogger("pyre.error")
     for warning in sources.warnings:
         error_logger.warning("%s", warning)
+    for note in [*config.notes, *log_notes]:  # uvicorn's values and names, and what they mean here
+        error_logger.info("%s", note)
+    try:
+        check_extras(config)  # before the app starts, in whichever process that is
+    except PyreError as exc:
+        error_logger.error("%s", exc)
+        sys.exit(STARTUP_FAILURE)
     if config.reload:
         from pyre.reload import run_reloader
 
@@ -98,8 +105,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     try:
         server.run()
     except AppLoadError as exc:
-        logging.getLogger("pyre.error").debug("Application load error", exc_info=exc)
-        fail(f"Error loading ASGI app. {exc}")
+        from pyre.importer import load_error_text
+
+        fail(load_error_text(exc, config.app))
     except PyreError as exc:
         fail(str(exc))
     except KeyboardInterrupt:  # pragma: no cover - before signal handlers are installed

@@ -161,13 +161,31 @@ BOOL = Kind("true or false", "BOOL", _parse_bool, _native_bool)
 TEXT = Kind("text", "TEXT", lambda text: text)
 
 
-def choice(*options: str) -> Kind:
+def choice(*options: str, uvicorn: Sequence[str] = ()) -> Kind:
+    """One of ``options``; ``uvicorn``: uvicorn's values, accepted too (pyre.Config says
+    what each means here)."""
     def parse(text: str) -> str:
-        if text not in options:
+        if text not in options and text not in uvicorn:
             raise _Invalid(f"invalid choice {text!r} (choose from {', '.join(options)})")
         return text
 
-    return Kind("one of " + ", ".join(options), "{" + ",".join(options) + "}", parse)
+    what = "one of " + ", ".join(options)
+    if uvicorn:
+        what += f" (uvicorn's {', '.join(uvicorn)} accepted)"
+    return Kind(what, "{" + ",".join(options) + "}", parse)
+
+
+def _parse_loop(text: str) -> str:
+    from pyre.config import UVICORN_VALUES, is_import_string
+
+    if text in ("auto", "asyncio", "uvloop") or text in UVICORN_VALUES["loop"] or text.endswith("loop") \
+            or is_import_string(text):
+        return text
+    raise _Invalid(f"invalid choice {text!r} (choose from auto, asyncio, uvloop, or a module:factory)")
+
+
+LOOP = Kind("auto, asyncio, uvloop or module:factory (uvicorn's other loop names: the fastest installed)",
+            "{auto,asyncio,uvloop,MODULE:FACTORY}", _parse_loop)
 
 
 def _parse_octal(text: str) -> int:
@@ -205,12 +223,12 @@ class Setting:
     """One setting. ``name`` is the :class:`pyre.Config` keyword; ``flag`` the CLI option."""
 
     __slots__ = ("name", "kind", "default", "help", "group", "flag", "multiple", "aliases", "toggle",
-                 "optional_value", "metavar", "default_doc")
+                 "optional_value", "metavar", "default_doc", "flag_aliases")
 
     def __init__(self, name: str, kind: Kind, default: Any, help: str, group: str, *,
                  flag: Optional[str] = None, multiple: bool = False, aliases: Tuple[str, ...] = (),
                  toggle: bool = False, optional_value: bool = False, metavar: Optional[str] = None,
-                 default_doc: Optional[str] = None) -> None:
+                 default_doc: Optional[str] = None, flag_aliases: Tuple[str, ...] = ()) -> None:
         self.name = name
         self.kind = kind
         self.default = default
@@ -223,6 +241,7 @@ class Setting:
         self.optional_value = optional_value  # --name [BOOL]
         self.metavar = metavar
         self.default_doc = default_doc
+        self.flag_aliases = flag_aliases  # more option names: uvicorn's spelling of the same limit
 
     @property
     def env(self) -> str:
@@ -268,10 +287,10 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("root_path", TEXT, "", "ASGI root_path for an app mounted below a path prefix", _A),
     Setting("env_file", TEXT, None, "load environment variables from this file before anything else", _A,
             metavar="PATH"),
-    Setting("http", choice("auto", "h1", "h2"), "auto",
+    Setting("http", choice("auto", "h1", "h2", uvicorn=("h11", "httptools", "zttp")), "auto",
             "HTTP protocol: auto offers HTTP/2 and HTTP/1.1, h1 and h2 only one", _I),
-    Setting("loop", choice("auto", "asyncio", "uvloop"), "auto", "event loop", _I),
-    Setting("ws", choice("auto", "none", "wsproto"), "auto",
+    Setting("loop", LOOP, "auto", "event loop", _I),
+    Setting("ws", choice("auto", "none", "wsproto", uvicorn=("websockets", "websockets-sansio")), "auto",
             "WebSocket: auto and wsproto serve it (on wsproto), none serves upgrade requests as HTTP", _I),
     Setting("ws_per_message_deflate", BOOL, True,
             "negotiate permessage-deflate compression when a client offers it "
@@ -305,7 +324,8 @@ SETTINGS: Tuple[Setting, ...] = (
             default_doc="no limit"),
     Setting("h1_max_request_line", integer(16, None, "bytes"), 8192, "longest HTTP/1.1 request line (414 beyond)",
             _L),
-    Setting("h1_max_header_size", size(64), 65536, "largest HTTP/1.1 header section in bytes (431 beyond)", _L),
+    Setting("h1_max_header_size", size(64), 65536, "largest HTTP/1.1 header section in bytes (431 beyond)", _L,
+            flag_aliases=("--h11-max-incomplete-event-size",)),
     Setting("h1_max_headers", integer(1), 100, "most HTTP/1.1 header fields in a request (431 beyond)", _L),
     Setting("h2_max_concurrent_streams", integer(1, 2**31 - 1), 100,
             "HTTP/2 streams a client may have open at once (REFUSED_STREAM beyond)", _L),
@@ -346,6 +366,9 @@ SETTINGS: Tuple[Setting, ...] = (
             "client certificates: 0 none, 1 optional, 2 required (see ssl.VerifyMode)", _T),
     Setting("ssl_ciphers", TEXT, "", "OpenSSL cipher string for TLS 1.2 and below", _T,
             default_doc="Python's (ECDHE with AEAD first)"),
+    Setting("ssl_version", integer(0, None, "an ssl.PROTOCOL_* number"), 17,
+            "uvicorn's TLS protocol number: 17 (PROTOCOL_TLS_SERVER) or 2 negotiate TLS 1.2 or 1.3, 5 pins TLS 1.2; "
+            "TLS 1.0 and 1.1 are refused", _T),
     Setting("server_header", BOOL, True, "send 'server: pyre'", _H, toggle=True),
     Setting("date_header", BOOL, True, "send a Date header", _H, toggle=True),
     Setting("headers", HEADER, [], "a default response header (repeatable)", _H, flag="--header",
@@ -356,9 +379,10 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("proxy_headers_source", choice("x-forwarded", "forwarded", "auto"), "x-forwarded",
             "which proxy headers to read: X-Forwarded-For/-Proto (as uvicorn), RFC 7239 Forwarded, or auto "
             "(Forwarded when present, else X-Forwarded-*; the proxy must then set or strip both)", _H),
-    Setting("forwarded_allow_ips", TEXT, "127.0.0.1",
-            "comma-separated addresses and CIDR networks of trusted proxies, or *", _H,
-            aliases=("FORWARDED_ALLOW_IPS",), default_doc="$FORWARDED_ALLOW_IPS, else 127.0.0.1"),
+    Setting("forwarded_allow_ips", TEXT, "127.0.0.1,::1",
+            "comma-separated addresses, CIDR networks and host names (matched as text, as uvicorn's) of "
+            "trusted proxies, unix: for a Unix socket's peer, or *", _H,
+            aliases=("FORWARDED_ALLOW_IPS",), default_doc="$FORWARDED_ALLOW_IPS, else 127.0.0.1,::1 (uvicorn's)"),
     Setting("proxy_protocol", BOOL, False,
             "expect a PROXY protocol v1 or v2 header on every connection, from a trusted proxy "
             "(--forwarded-allow-ips)", _H, toggle=True),
@@ -369,9 +393,12 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("access_log", BOOL, True, "log one line per request", _LOG, toggle=True),
     Setting("access_log_format", TEXT, None,
             "access-log line template with {client} {method} {path} {status} {bytes} {request_bytes} "
-            "{duration_ms} {protocol} {request_id} {http_version} {time}", _LOG, metavar="FORMAT", default_doc="uvicorn's line"),
+            "{duration_ms} {protocol} {request_id} {http_version} {user_agent} {referer} {time}", _LOG, metavar="FORMAT", default_doc="uvicorn's line"),
     Setting("access_log_json", BOOL, False, "write the access log as one JSON object per line", _LOG,
             toggle=True),
+    Setting("access_log_request_id_header", TEXT, "x-request-id",
+            "the request header whose value is the access log's {request_id} (X-Request-ID, X-Amzn-Trace-Id...)",
+            _LOG, metavar="NAME"),
     Setting("use_colors", BOOL, None, "colour the log", _LOG, toggle=True,
             default_doc="when writing to a terminal"),
     Setting("metrics_port", integer(0, 65535, "an integer port"), None,
@@ -627,8 +654,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                default=argparse.SUPPRESS, metavar=setting.metavar, help=text)
         else:
             metavar = setting.metavar or setting.kind.metavar
-            group.add_argument(setting.flag, dest=setting.name, type=_TextType(setting), default=argparse.SUPPRESS,
-                               metavar=metavar, help=text)
+            group.add_argument(setting.flag, *setting.flag_aliases, dest=setting.name, type=_TextType(setting),
+                               default=argparse.SUPPRESS, metavar=metavar, help=text)
 
 
 def resolve(cli: Mapping[str, Any], environ: Mapping[str, str], pyproject: str = "pyproject.toml"
@@ -753,6 +780,7 @@ def settings_table() -> str:
             else:
                 metavar = setting.metavar or setting.kind.metavar
                 cli = f"`{setting.flag} {metavar}`" + (" (repeatable)" if setting.multiple else "")
+                cli += "".join(f" or `{alias}`" for alias in setting.flag_aliases)
             env = " or ".join(f"`{name}`" for name in (setting.env, *setting.aliases))
             kind = f"list of {setting.kind.what}" if setting.multiple else setting.kind.what
             meaning = f"{setting.help[0].upper()}{setting.help[1:]}. Type: {kind}."

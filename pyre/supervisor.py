@@ -98,15 +98,15 @@ class SupervisorLink:
 
 
 def _worker_main(config: Config, sockets: Optional[List[socket.socket]], conn: Optional[Connection] = None,
-                 show_traceback: bool = False) -> None:
+                 show_traceback: bool = True) -> None:
     """Entry point of a worker process (must be importable for ``spawn``).
 
-    ``show_traceback`` (the reloader's server process): an error raised by the app's
-    own code while it is imported is logged with its traceback, where it is matters
-    while developing; otherwise one line, and never for a module that does not exist.
+    An error raised by the app's own code while it is imported is logged with its
+    traceback (see :func:`pyre.importer.load_error_text`); ``show_traceback=False``
+    makes it one line.
     """
     from pyre.errors import AppLoadError, PyreError
-    from pyre.importer import app_traceback
+    from pyre.importer import load_error_text
     from pyre.logs import setup_logging
     from pyre.server import STARTUP_FAILURE, Server
     from pyre.sockets import bind_socket
@@ -122,14 +122,7 @@ def _worker_main(config: Config, sockets: Optional[List[socket.socket]], conn: O
             sockets = [bind_socket(config.host, config.port, backlog=config.backlog, reuse_port=True)]
         server.run(sockets=sockets)
     except AppLoadError as exc:
-        cause = exc.__cause__
-        module = str(config.app).partition(":")[0]
-        missing = isinstance(cause, ModuleNotFoundError) and cause.name is not None and (
-            module == cause.name or module.startswith(cause.name + "."))
-        if show_traceback and cause is not None and not missing:
-            logger.error("Error loading ASGI app. %s\n%s", exc, app_traceback(cause))
-        else:
-            logger.error("Error loading ASGI app. %s", exc)
+        logger.error("%s", load_error_text(exc, config.app) if show_traceback else f"Error loading ASGI app. {exc}")
         raise SystemExit(1) from None
     except PyreError as exc:
         logger.error("%s", exc)

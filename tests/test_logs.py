@@ -55,7 +55,9 @@ class FakeLoop:
 
 
 def make_ctx(**kwargs) -> ServerContext:
-    return ServerContext(app, FakeLoop(), limits=H1Limits(), date_header=False, **kwargs)
+    ctx = ServerContext(app, FakeLoop(), limits=H1Limits(), date_header=False, **kwargs)
+    ctx.clock = ctx.loop.time  # the request clock, under the test's control
+    return ctx
 
 
 def finish(ctx: ServerContext, *, websocket=False, version="1.1", method="GET", path=b"/", query=b"",
@@ -69,8 +71,8 @@ def finish(ctx: ServerContext, *, websocket=False, version="1.1", method="GET", 
 
 def access_record(**fields) -> logging.LogRecord:
     values = {"client": "127.0.0.1:50000", "method": "GET", "path": "/a?b=1", "status": 200, "bytes": 13,
-              "request_bytes": 4,
-              "duration_ms": 1.5, "protocol": "HTTP/1.1", "request_id": "-", "http_version": "1.1"}
+              "request_bytes": 4, "duration_ms": 1.5, "protocol": "HTTP/1.1", "request_id": "-",
+              "http_version": "1.1", "user_agent": "curl/8", "referer": "-"}
     values.update(fields)
     record = logging.LogRecord("pyre.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
                                (values["client"], values["method"], values["path"], values["http_version"],
@@ -87,7 +89,7 @@ def test_request_done_emits_one_record_with_the_uvicorn_line_and_named_fields(ca
     ctx = make_ctx()
     finish(ctx, path=b"/p", query=b"q=1", headers=[(b"host", b"t"), (b"x-request-id", b"abc")], took=0.0125)
     out = capsys.readouterr().out
-    assert out == 'INFO:     127.0.0.1:50000 - "GET /p?q=1 HTTP/1.1" 200\n'
+    assert out == 'INFO:     127.0.0.1:50000 - "GET /p?q=1 HTTP/1.1" 200 OK\n'
 
 
 def test_record_fields_for_each_protocol():
@@ -104,23 +106,23 @@ def test_record_fields_for_each_protocol():
     finish(ctx, version="1.0", path=b"/\xff", headers=[(b"x-request-id", b"")])
     assert [r.pyre for r in records] == [
         {"client": "127.0.0.1:50000", "method": "GET", "path": "/", "status": 200, "bytes": 5, "request_bytes": 0,
-         "duration_ms": 250.0, "protocol": "HTTP/1.1", "request_id": "id-1", "http_version": "1.1"},
+         "duration_ms": 250.0, "protocol": "HTTP/1.1", "request_id": "id-1", "http_version": "1.1", "user_agent": "-", "referer": "-"},
         {"client": "127.0.0.1:50000", "method": "POST", "path": "/h2", "status": 201, "bytes": 0,
          "request_bytes": 321,
-         "duration_ms": 12.5, "protocol": "HTTP/2", "request_id": "-", "http_version": "2"},
+         "duration_ms": 12.5, "protocol": "HTTP/2", "request_id": "-", "http_version": "2", "user_agent": "-", "referer": "-"},
         {"client": "127.0.0.1:50000", "method": "GET", "path": "/ws?t=1", "status": 101, "bytes": 0,
          "request_bytes": 0,
-         "duration_ms": 12.5, "protocol": "WebSocket", "request_id": "-", "http_version": "1.1"},
+         "duration_ms": 12.5, "protocol": "WebSocket", "request_id": "-", "http_version": "1.1", "user_agent": "-", "referer": "-"},
         {"client": "127.0.0.1:50000", "method": "GET", "path": "/\\xff", "status": 200, "bytes": 13,
          "request_bytes": 0,
-         "duration_ms": 12.5, "protocol": "HTTP/1.0", "request_id": "-", "http_version": "1.0"},
+         "duration_ms": 12.5, "protocol": "HTTP/1.0", "request_id": "-", "http_version": "1.0", "user_agent": "-", "referer": "-"},
     ]
     assert set(records[0].pyre) == set(ACCESS_FIELDS)
     assert [r.getMessage() for r in records] == [
-        '127.0.0.1:50000 - "GET / HTTP/1.1" 200',
-        '127.0.0.1:50000 - "POST /h2 HTTP/2" 201',
+        '127.0.0.1:50000 - "GET / HTTP/1.1" 200 OK',
+        '127.0.0.1:50000 - "POST /h2 HTTP/2" 201 Created',
         '127.0.0.1:50000 - "WebSocket /ws?t=1" 101',
-        '127.0.0.1:50000 - "GET /\\xff HTTP/1.0" 200',
+        '127.0.0.1:50000 - "GET /\\xff HTTP/1.0" 200 OK',
     ]
 
 
@@ -243,7 +245,7 @@ def test_configure_logging_colours_the_text_prefix_only(capsys):
     assert capsys.readouterr().out == "\033[32mINFO\033[0m:     GET /c\n"
     configure_logging(logging.INFO, True, True)
     finish(make_ctx(), path=b"/c")
-    assert capsys.readouterr().out == '\033[32mINFO\033[0m:     127.0.0.1:50000 - "GET /c HTTP/1.1" 200\n'
+    assert capsys.readouterr().out == '\033[32mINFO\033[0m:     127.0.0.1:50000 - "GET /c HTTP/1.1" 200 OK\n'
 
 
 def test_configure_logging_rejects_bad_settings_before_changing_anything():
@@ -372,7 +374,7 @@ def test_yaml_without_pyyaml_says_to_install_it(tmp_path, monkeypatch):
     path = tmp_path / "c.yaml"
     path.write_text("version: 1\n")
     monkeypatch.setitem(sys.modules, "yaml", None)  # import yaml raises ImportError
-    with pytest.raises(ConfigError, match=r"log_config: .*c\.yaml: .*needs PyYAML.*pip install PyYAML"):
+    with pytest.raises(ConfigError, match=r"log_config: .*c\.yaml: .*needs PyYAML.*pip install 'pyre-server\[yaml\]'"):
         load_log_config(str(path))
 
 

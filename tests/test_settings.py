@@ -112,7 +112,7 @@ def test_toml_values_keep_their_types(tmp_path):
     ("port = 70000", "[tool.pyre-server] port: invalid value 70000 (must be between 0 and 65535)"),
     ('reload = "yes"', "[tool.pyre-server] reload: expected true or false, got 'yes'"),
     ("workers = 2.5", "[tool.pyre-server] workers: expected a number of workers, got 2.5"),
-    ('loop = "trio"', "[tool.pyre-server] loop: invalid choice 'trio' (choose from auto, asyncio, uvloop)"),
+    ('loop = "trio"', "[tool.pyre-server] loop: invalid choice 'trio' (choose from auto, asyncio, uvloop, or a module:factory)"),
     ("uds_perms = 660", "[tool.pyre-server] uds_perms: expected octal permissions as a string"),
     ('port = 1\n"port" = 2', "not valid TOML"),
     ('timeout-keep-alive = 1\ntimeout_keep_alive = 2', "timeout_keep_alive: given twice"),

@@ -91,10 +91,8 @@ def test_bad_options_print_one_line_and_exit_1(args, message):
     ("nosuchmodule:app", 'Could not import module "nosuchmodule"'),
     ("cliapp:missing", 'Attribute "missing" not found in module "cliapp"'),
     ("cliapp", 'must be in format "<module>:<attribute>"'),
-    ("broken:app", "Error importing module \"broken\": ZeroDivisionError"),
 ])
 def test_unimportable_app_one_line_exit_1(app_dir, target, message):
-    (app_dir / "broken.py").write_text("x = 1 / 0\n")
     result = run_cli(target, "--app-dir", str(app_dir))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()

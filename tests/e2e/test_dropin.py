@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.cli import ROOT, cli_env, run_cli
+from tests.e2e.cli import RUNNING, ROOT, cli_env, command, run_cli
 
 APP_SOURCE = textwrap.dedent('''
     async def app(scope, receive, send):
@@ -150,3 +152,231 @@ def test_the_pyre_server_command_is_pyre(app_dir):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# -- uvicorn's values, names and log config ------------------------------------------------------------
+
+
+class Served:
+    """The CLI with stdout (the access log) kept in a file; stderr read up to "running on"."""
+
+    def __init__(self, args, cwd, env=None, tmp=None):
+        self.out_path = Path(tmp or cwd) / "stdout.log"
+        self._out = open(self.out_path, "w")
+        self.proc = subprocess.Popen([*command(*args)], cwd=cwd, env=cli_env(env), stdout=self._out,
+                                     stderr=subprocess.PIPE, text=True)
+        self.err: list = []
+        self.url = None
+        self._started = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._started.wait(20) or self.url is None:
+            self.stop()
+            raise AssertionError("pyre did not start:\n" + "".join(self.err))
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.err.append(line)
+            match = RUNNING.search(line)
+            if match and self.url is None:
+                self.url = match.group(1)
+                self._started.set()
+        self._started.set()  # ended without starting
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(10)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._reader.join(5)
+        self._out.close()
+        return self.proc.returncode
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.err)
+
+    @property
+    def stdout(self) -> str:
+        return self.out_path.read_text()
+
+
+@pytest.mark.parametrize("args, notes", [
+    (["--http", "h11", "--ws", "websockets", "--loop", "asyncio"],
+     ["--http h11: uvicorn's HTTP implementation", "--ws websockets: uvicorn's WebSocket implementation"]),
+    (["--http", "httptools", "--ws", "websockets-sansio", "--loop", "zuvloop"],
+     ["(--http h1)", "(--ws auto)", "--loop zuvloop: not a loop Pyre has; using the fastest installed"]),
+    (["--loop", "none", "--http", "zttp"], ["--loop none:", "(--loop asyncio)", "(--http auto)"]),
+    (["--loop", "asyncio:new_event_loop"], []),
+    (["--h11-max-incomplete-event-size", "32768", "--ssl-version", "17"], []),
+])
+def test_uvicorns_option_values_are_accepted_with_a_note(app_dir, args, notes):
+    served = Served(["dropapp:app", "--port", "0", *args], app_dir)
+    try:
+        assert httpx.get(served.url).text == "hello"
+    finally:
+        assert served.stop() == 0
+    info = [line for line in served.stderr.splitlines() if line.startswith("INFO:") and "uvicorn" in line
+            or "--loop" in line]
+    for note in notes:
+        assert any(note in line for line in info), (note, served.stderr)
+    if not notes:
+        assert not any("uvicorn's" in line for line in served.stderr.splitlines()), served.stderr
+
+
+def test_h11_max_incomplete_event_size_is_the_header_limit(app_dir):
+    served = Served(["dropapp:app", "--port", "0", "--h11-max-incomplete-event-size", "1024"], app_dir)
+    try:
+        assert httpx.get(served.url, headers={"x-big": "a" * 2000}).status_code == 431
+        assert httpx.get(served.url, headers={"x-small": "a" * 100}).status_code == 200
+    finally:
+        served.stop()
+
+
+def test_refused_uvicorn_values_name_the_option(app_dir):
+    result = run_cli("dropapp:app", "--ssl-version", "3", cwd=app_dir)
+    assert result.returncode == 1 and "TLS 1.0 and 1.1 are insecure" in result.stderr
+    result = run_cli("dropapp:app", "--loop", "nosuchmod:factory", "--port", "0", cwd=app_dir)
+    assert result.returncode == 1 and "loop: Could not import module \"nosuchmod\"" in result.stderr
+
+
+UVICORN_LOG_CONFIG = {  # the shape of uvicorn's own LOGGING_CONFIG, with formats that show they are used
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "default": {"()": "uvicorn.logging.DefaultFormatter", "fmt": "DEFAULT %(levelprefix)s %(message)s",
+                    "use_colors": None},
+        "access": {"()": "uvicorn.logging.AccessFormatter",
+                   "fmt": 'ACCESS %(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s',
+                   "use_colors": False},
+    },
+    "handlers": {
+        "default": {"formatter": "default", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+        "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+    },
+    "loggers": {
+        "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        "uvicorn.error": {"level": "INFO"},
+        "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
+
+UVICORN_INI = """
+[loggers]
+keys=root,uvicorn,access
+
+[handlers]
+keys=err,out
+
+[formatters]
+keys=plain,access
+
+[logger_root]
+level=WARNING
+handlers=
+
+[logger_uvicorn]
+level=INFO
+handlers=err
+propagate=0
+qualname=uvicorn
+
+[logger_access]
+level=INFO
+handlers=out
+propagate=0
+qualname=uvicorn.access
+
+[handler_err]
+class=StreamHandler
+formatter=plain
+args=(sys.stderr,)
+
+[handler_out]
+class=StreamHandler
+formatter=access
+args=(sys.stdout,)
+
+[formatter_plain]
+class=uvicorn.logging.DefaultFormatter
+format=INI %(levelprefix)s %(message)s
+
+[formatter_access]
+class=uvicorn.logging.AccessFormatter
+format=INI-ACCESS %(client_addr)s "%(request_line)s" %(status_code)s
+"""
+
+
+@pytest.mark.parametrize("kind", ["json", "ini"])
+def test_a_uvicorn_log_config_configures_pyres_loggers(app_dir, kind):
+    if kind == "json":
+        path = app_dir / "logging.json"
+        path.write_text(json.dumps(UVICORN_LOG_CONFIG))
+        error_prefix, access_prefix = "DEFAULT INFO:", "ACCESS INFO:"
+    else:
+        path = app_dir / "logging.ini"
+        path.write_text(UVICORN_INI)
+        error_prefix, access_prefix = "INI INFO:", "INI-ACCESS"
+    served = Served(["dropapp:app", "--port", "0", "--log-config", str(path)], app_dir)
+    try:
+        assert httpx.get(served.url + "/x?y=1").text == "hello"
+    finally:
+        assert served.stop() == 0
+    err = served.stderr.splitlines()
+    assert any(line.startswith(error_prefix) and "Pyre running on" in line for line in err), err
+    assert any("uvicorn's loggers configure Pyre's" in line and "uvicorn.access -> pyre.access" in line
+               for line in err), err
+    [access] = [line for line in served.stdout.splitlines() if line.startswith(access_prefix)]
+    assert re.search(r'127\.0\.0\.1:\d+ - "GET /x\?y=1 HTTP/1\.1" 200 OK$|127\.0\.0\.1:\d+ "GET /x\?y=1 HTTP/1\.1" '
+                     r'200 OK$', access), access
+
+
+# -- the server header -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pure", ["0", "1"])
+def test_header_server_replaces_the_default_server_header(app_dir, pure):
+    env = {"PYRE_NO_EXTENSIONS": pure}
+    served = Served(["dropapp:app", "--port", "0", "--header", "Server:custom/1", "--header", "x-extra:1"], app_dir,
+                    env)
+    try:
+        response = httpx.get(served.url)
+        assert response.headers.get_list("server") == ["custom/1"] and response.headers["x-extra"] == "1"
+        own = httpx.get(served.url + "/own-server")  # the application's own server header wins
+        assert own.headers.get_list("server") == ["app"]
+        with httpx.Client(http1=False, http2=True) as client:  # h2c prior knowledge
+            h2 = client.get(served.url)
+            assert h2.http_version == "HTTP/2"
+            assert h2.headers.get_list("server") == ["custom/1"] and h2.headers["x-extra"] == "1"
+            assert client.get(served.url + "/own-server").headers.get_list("server") == ["app"]
+    finally:
+        served.stop()
+    # --no-server-header with a server header given: the given one, as uvicorn's.
+    served = Served(["dropapp:app", "--port", "0", "--no-server-header", "--header", "server:given"], app_dir, env)
+    try:
+        assert httpx.get(served.url).headers.get_list("server") == ["given"]
+    finally:
+        served.stop()
+
+
+# -- an application that fails at import -------------------------------------------------------------
+
+
+def test_an_import_error_prints_the_applications_traceback(app_dir):
+    (app_dir / "brokenapp.py").write_text("import os\n\n\ndef setup():\n    return 1 / 0\n\n\nvalue = setup()\n")
+    result = run_cli("brokenapp:app", cwd=app_dir)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == 'Error: Error loading ASGI app. Error importing module "brokenapp": ZeroDivisionError: ' \
+                       "division by zero"
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-1] == "ZeroDivisionError: division by zero"
+    trace = "\n".join(lines[1:])
+    assert str(app_dir / "brokenapp.py") in trace and "line 8" in trace and "line 5, in setup" in trace
+    assert "importlib" not in trace and "pyre" not in trace.replace(str(app_dir), "")  # trimmed to the app's frames
+    missing = run_cli("nosuchmodule_xyz:app", cwd=app_dir)  # no traceback for a module that does not exist
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
