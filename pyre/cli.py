@@ -86,7 +86,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except PyreError as exc:
         fail(str(exc))
     error_logger = logging.getLogger("pyre.error")
-    for warning in sources.warnings:
+    from pyre._accel import pure_build_warning
+
+    for warning in filter(None, [pure_build_warning(), *sources.warnings]):
         error_logger.warning("%s", warning)
     for note in [*config.notes, *log_notes]:  # uvicorn's values and names, and what they mean here
         error_logger.info("%s", note)

@@ -436,6 +436,9 @@ def run(app: Any, **kwargs: Any) -> None:
 
     config = Config(app, **kwargs)
     setup_logging(config)
+    warning = _accel.pure_build_warning()
+    if warning:
+        logger.warning("%s", warning)
     if config.env_file:
         load_env_file(config.env_file)
     if config.reload:  # a script calling this needs `if __name__ == "__main__":` (spawn)

@@ -4,6 +4,7 @@ pyre-check, with uvicorn's option values and log config, from a build without a 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -160,10 +161,12 @@ def test_the_pyre_server_command_is_pyre(app_dir):
 class Served:
     """The CLI with stdout (the access log) kept in a file; stderr read up to "running on"."""
 
-    def __init__(self, args, cwd, env=None, tmp=None):
+    def __init__(self, args, cwd, env=None, tmp=None, module: bool = False):
         self.out_path = Path(tmp or cwd) / "stdout.log"
         self._out = open(self.out_path, "w")
-        self.proc = subprocess.Popen([*command(*args)], cwd=cwd, env=cli_env(env), stdout=self._out,
+        # A full environment (with PYTHONPATH) is used as given; extra variables join the CLI's.
+        env = env if env is not None and "PYTHONPATH" in env else cli_env(env)
+        self.proc = subprocess.Popen([*command(*args, module=module)], cwd=cwd, env=env, stdout=self._out,
                                      stderr=subprocess.PIPE, text=True)
         self.err: list = []
         self.url = None
@@ -380,3 +383,43 @@ def test_an_import_error_prints_the_applications_traceback(app_dir):
     assert "importlib" not in trace and "pyre" not in trace.replace(str(app_dir), "")  # trimmed to the app's frames
     missing = run_cli("nosuchmodule_xyz:app", cwd=app_dir)  # no traceback for a module that does not exist
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+
+
+# -- a build without the compiled speed-ups ----------------------------------------------------------
+
+
+def _pure_build(tmp_path) -> Path:
+    """The package as pip installs it without a C compiler: no compiled modules."""
+    target = tmp_path / "pure-site"
+    shutil.copytree(ROOT / "pyre", target / "pyre",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__", "*.html"))
+    return target
+
+
+def test_a_pure_build_says_so_at_every_start(app_dir, tmp_path):
+    site = _pure_build(tmp_path)
+    env = dict(cli_env(None), PYTHONPATH=f"{site}{os.pathsep}{app_dir}")
+    env.pop("PYRE_NO_EXTENSIONS", None)
+    version = subprocess.run([sys.executable, "-m", "pyre", "--version"], env=env, capture_output=True, text=True,
+                             cwd=app_dir)
+    assert "pure Python parser" in version.stdout, version
+    served = Served(["dropapp:app", "--port", "0"], app_dir, env=env, module=True)
+    try:
+        assert httpx.get(served.url).text == "hello"
+    finally:
+        served.stop()
+    warnings = _warnings(served.stderr)
+    assert warnings == ["WARNING:  pure-Python parser: about 2x slower; install a C compiler and reinstall"], \
+        served.stderr
+    # Asked for with PYRE_NO_EXTENSIONS=1: no warning.
+    served = Served(["dropapp:app", "--port", "0"], app_dir, env=dict(env, PYRE_NO_EXTENSIONS="1"), module=True)
+    served.stop()
+    assert _warnings(served.stderr) == []
+
+
+def test_a_compiled_build_does_not_warn(app_dir):
+    if os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0"):
+        pytest.skip("the pure-Python mode of the suite asks for the twins: see the test above")
+    served = Served(["dropapp:app", "--port", "0"], app_dir)
+    served.stop()
+    assert _warnings(served.stderr) == []
