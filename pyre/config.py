@@ -206,6 +206,7 @@ class Config:
         self.reuse_port = bool(reuse_port)
         if self.reuse_port and (uds is not None or fd is not None):
             raise ConfigError("reuse_port: only for TCP sockets (not with uds or fd)")
+        _check_platform(uds, self.reuse_port, limit_max_rss)
         self.uds_perms = None if uds_perms is None else _int("uds_perms", uds_perms, 0, 0o7777)
         self.limit_max_requests = (
             None if not limit_max_requests else _int("limit_max_requests", limit_max_requests, 1)
@@ -392,6 +393,20 @@ def _seconds(name: str, value: Any, allow_zero: bool = False) -> float:
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{name}: must be {'>= 0' if allow_zero else '> 0'} seconds, got {value}")
     return float(value)
+
+
+def _check_platform(uds: Optional[str], reuse_port: bool, limit_max_rss: Optional[int]) -> None:
+    """Settings that cannot work on this platform are refused here, in one line."""
+    import socket
+
+    from pyre import rss
+
+    if uds is not None and not hasattr(socket, "AF_UNIX"):
+        raise ConfigError("uds: Unix domain sockets are not available on this platform; use host and port")
+    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+        raise ConfigError("reuse_port: SO_REUSEPORT is not available on this platform")
+    if limit_max_rss and not rss.available():
+        raise ConfigError("limit_max_rss: this platform gives no way to measure a worker's memory")
 
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP field name (RFC 9110 token)
