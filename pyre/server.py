@@ -435,10 +435,12 @@ def run(app: Any, **kwargs: Any) -> None:
     from pyre.logs import setup_logging
 
     config = Config(app, **kwargs)
-    setup_logging(config)
+    notes = setup_logging(config)
     warning = _accel.pure_build_warning()
     if warning:
         logger.warning("%s", warning)
+    for note in [*config.notes, *notes]:  # uvicorn's values and names, and what they mean here
+        logger.info("%s", note)
     if config.env_file:
         load_env_file(config.env_file)
     if config.reload:  # a script calling this needs `if __name__ == "__main__":` (spawn)

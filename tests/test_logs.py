@@ -427,3 +427,40 @@ def test_setup_logging_error_leaves_logging_as_it_was(tmp_path):
     with pytest.raises(ConfigError, match="log_config: .*nope.json: No such file"):
         setup_logging(Config(app, log_config=str(tmp_path / "nope.json")))
     assert [(logging.getLogger(n).handlers, logging.getLogger(n).level) for n in PYRE_LOGGERS] == before
+
+
+# -- uvicorn's formatter arguments and log config -----------------------------------------------------
+
+
+def test_formatters_take_uvicorns_arguments():
+    record = logging.LogRecord("pyre.error", logging.WARNING, __file__, 1, "hello %s", ("there",), None)
+    record.created = 946684800.0  # 2000-01-01
+    plain = DefaultFormatter(fmt="%(asctime)s|%(levelprefix)s %(message)s", datefmt="%Y", use_colors=False)
+    assert plain.format(record) == "2000|WARNING:  hello there"
+    braces = DefaultFormatter(fmt="{levelprefix}{message}", style="{", use_colors=False)
+    assert braces.format(record) == "WARNING: hello there"  # the prefix is padded to 9 columns
+    access = AccessFormatter('%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s %(user_agent)s',
+                             use_colors=False)
+    assert access.format(access_record(status=404)) == (
+        'INFO:     127.0.0.1:50000 - "GET /a?b=1 HTTP/1.1" 404 Not Found curl/8')
+    record = access_record()
+    access.format(record)
+    assert "request_line" not in record.__dict__  # formatted on a copy: other handlers see the record as is
+
+
+def test_a_uvicorn_dict_config_configures_pyres_loggers(capsys):
+    notes = load_log_config({
+        "version": 1,
+        "formatters": {"default": {"()": "uvicorn.logging.DefaultFormatter", "fmt": "U %(levelprefix)s %(message)s",
+                                   "use_colors": False}},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default",
+                                 "stream": "ext://sys.stdout"}},
+        "loggers": {"uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+                    "uvicorn.error": {"level": "INFO"}},
+    })
+    assert notes == ["log_config: uvicorn's loggers configure Pyre's (uvicorn -> pyre, uvicorn.error -> pyre.error); "
+                     "rename them in the config to say so directly"]
+    logging.getLogger("pyre.error").info("started")
+    assert capsys.readouterr().out == "U INFO:     started\n"
+    # A config naming Pyre's loggers itself: nothing is taken from uvicorn's, no note.
+    assert load_log_config({"version": 1, "loggers": {"uvicorn": {"level": "INFO"}, "pyre": {"level": "INFO"}}}) == []
