@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = build_parser().parse_args(argv)
 
+    from pyre._accel import pure_build_warning
     from pyre.errors import AppLoadError, PyreError
     from pyre.logs import setup_logging
     from pyre.server import STARTUP_FAILURE, Server, check_extras, run_workers
@@ -86,8 +87,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except PyreError as exc:
         fail(str(exc))
     error_logger = logging.getLogger("pyre.error")
-    from pyre._accel import pure_build_warning
-
     for warning in filter(None, [pure_build_warning(), *sources.warnings]):
         error_logger.warning("%s", warning)
     for note in [*config.notes, *log_notes]:  # uvicorn's values and names, and what they mean here

@@ -11,7 +11,7 @@ from pyre.errors import ConfigError
 from pyre.protocol.h1.parsing import H1Limits
 from pyre.trusted_hosts import parse_trusted
 
-__all__ = ["Config", "LOG_LEVELS", "SSL_VERSIONS", "UVICORN_VALUES", "is_import_string"]
+__all__ = ["Config", "LOG_LEVELS", "SSL_VERSIONS", "UVICORN_VALUES", "is_import_string", "loop_accepted"]
 
 LOG_LEVELS: Dict[str, int] = {
     "critical": 50,
@@ -58,6 +58,13 @@ _SSL_REFUSED = {3: "TLSv1", 4: "TLSv1_1", 16: "TLS_CLIENT"}
 def is_import_string(value: str) -> bool:
     """``module:attribute`` (dotted names on both sides)."""
     return bool(_IMPORT_STRING.match(value))
+
+
+def loop_accepted(value: str) -> bool:
+    """A ``loop`` value Config takes: Pyre's, uvicorn's, another fast loop's name, or
+    ``module:factory``."""
+    return (value in _CHOICES["loop"] or value in UVICORN_VALUES["loop"] or bool(_FAST_LOOP.match(value))
+            or is_import_string(value))
 
 
 class Config:

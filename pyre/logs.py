@@ -173,7 +173,8 @@ class AccessFormatter(logging.Formatter):
     def __init__(self, fmt: Optional[str] = None, datefmt: Optional[str] = None, style: Any = None,
                  validate: bool = True, *, defaults: Any = None, use_colors: Optional[bool] = None,
                  stream: Any = None, level_prefix: bool = True) -> None:
-        self.percent = fmt is not None and (style == "%" or (style is None and "%(" in fmt))
+        # dictConfig's "class" form passes style="%" whatever the format: the format decides.
+        self.percent = fmt is not None and "%(" in fmt and style != "{"
         if self.percent:
             super().__init__(fmt, datefmt, "%", validate)
         else:

@@ -19,6 +19,7 @@ is a warning in :attr:`Sources.warnings`, never an error; a variable for a setti
 command line gives is not read at all. The CLI parser and docs/settings.md are both
 built from :data:`SETTINGS`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ import json
 import os
 import re
 import sys
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pyre.errors import ConfigError
 
@@ -176,10 +177,9 @@ def choice(*options: str, uvicorn: Sequence[str] = ()) -> Kind:
 
 
 def _parse_loop(text: str) -> str:
-    from pyre.config import UVICORN_VALUES, is_import_string
+    from pyre.config import loop_accepted
 
-    if text in ("auto", "asyncio", "uvloop") or text in UVICORN_VALUES["loop"] or text.endswith("loop") \
-            or is_import_string(text):
+    if loop_accepted(text):
         return text
     raise _Invalid(f"invalid choice {text!r} (choose from auto, asyncio, uvloop, or a module:factory)")
 
@@ -435,7 +435,7 @@ def _flag_label(setting: Setting) -> str:
 
 
 TABLE = "pyre-server"  # [tool.pyre-server]: PEP 518's table of the PyPI project
-LEGACY_TABLE = "pyre"  # [tool.pyre]: pyre-check's, and Pyre's before 0.x; read with care
+LEGACY_TABLE = "pyre"  # [tool.pyre]: pyre-check's (and Pyre's own before); read only with Pyre's keys alone
 
 
 def _pyproject_label(path: str, key: str, table: str = TABLE) -> str:
@@ -497,19 +497,19 @@ def _only_pyre_keys(table: Mapping[str, Any]) -> bool:
     return all(_setting_for_key(key) is not None for key in table)
 
 
-def _read_table(path: str, table: Mapping[str, Any], name: str) -> Tuple[Dict[str, Any], Dict[str, str]]:
+def _read_table(path: str, table: Mapping[str, Any], table_name: str) -> Tuple[Dict[str, Any], Dict[str, str]]:
     values: Dict[str, Any] = {}
     labels: Dict[str, str] = {}
     for key, value in table.items():
-        label = _pyproject_label(path, key, name)
+        label = _pyproject_label(path, key, table_name)
         setting = _setting_for_key(key)
         if setting is None:
             raise SettingError(f"{label}: unknown setting{_suggest(key.replace('-', '_'), BY_NAME)}")
-        name_ = setting.name
-        if name_ in values:
-            raise SettingError(f"{label}: given twice ({labels[name_]})")
-        values[name_] = _native(setting, value, label)
-        labels[name_] = label
+        name = setting.name
+        if name in values:
+            raise SettingError(f"{label}: given twice ({labels[name]})")
+        values[name] = _native(setting, value, label)
+        labels[name] = label
     return values, labels
 
 
@@ -545,7 +545,7 @@ def _service_link(variable: str, text: str) -> bool:
     return (name.endswith("PORT") or name == "HOST") and bool(_SERVICE_LINK_VALUE.match(text.strip()))
 
 
-def load_environment(environ: Mapping[str, str], skip: Any = (), warnings: Optional[List[str]] = None
+def load_environment(environ: Mapping[str, str], skip: Collection[str] = (), warnings: Optional[List[str]] = None
                      ) -> Tuple[Dict[str, Any], Dict[str, str]]:
     """Settings from ``PYRE_*`` variables and the conventional aliases (below them).
 

@@ -464,3 +464,9 @@ def test_a_uvicorn_dict_config_configures_pyres_loggers(capsys):
     assert capsys.readouterr().out == "U INFO:     started\n"
     # A config naming Pyre's loggers itself: nothing is taken from uvicorn's, no note.
     assert load_log_config({"version": 1, "loggers": {"uvicorn": {"level": "INFO"}, "pyre": {"level": "INFO"}}}) == []
+
+
+def test_access_formatter_class_form_keeps_a_brace_template():
+    """dictConfig's "class" form passes style="%" for every formatter: a {}-template stays one."""
+    formatter = AccessFormatter("{method} {path} {status}", None, "%", use_colors=False, level_prefix=False)
+    assert formatter.format(access_record()) == "GET /a?b=1 200"

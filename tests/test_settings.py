@@ -9,6 +9,7 @@ import pytest
 
 from pyre.cli import build_parser
 from pyre.settings import SETTINGS, SettingError, config_from_settings, resolve
+from tests.helpers import KUBERNETES_SERVICE_LINKS
 
 
 def parse(*argv: str) -> dict:
@@ -149,16 +150,9 @@ def test_unknown_pyre_variables_are_one_warning_each_naming_the_closest_setting(
                                 "PYRE_WROKERS: not a Pyre setting, ignored (did you mean PYRE_WORKERS?)"]
 
 
-KUBERNETES = {  # what a Service named "pyre" puts into every pod of its namespace
-    "PYRE_SERVICE_HOST": "10.0.0.1",
-    "PYRE_SERVICE_PORT": "8000",
-    "PYRE_SERVICE_PORT_HTTP": "8000",
-    "PYRE_PORT": "tcp://10.0.0.1:8000",
-    "PYRE_PORT_8000_TCP": "tcp://10.0.0.1:8000",
-    "PYRE_PORT_8000_TCP_PROTO": "tcp",
-    "PYRE_PORT_8000_TCP_PORT": "8000",
-    "PYRE_PORT_8000_TCP_ADDR": "10.0.0.1",
-    # and one named "pyre-metrics": its PYRE_METRICS_PORT is a service link too
+KUBERNETES = {
+    **KUBERNETES_SERVICE_LINKS,
+    # and a Service named "pyre-metrics": its PYRE_METRICS_PORT is a service link too
     "PYRE_METRICS_SERVICE_HOST": "10.0.0.2",
     "PYRE_METRICS_PORT": "tcp://10.0.0.2:9100",
 }

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.e2e.cli import RUNNING, ROOT, cli_env, command, run_cli
+from tests.helpers import KUBERNETES_SERVICE_LINKS
 
 APP_SOURCE = textwrap.dedent('''
     async def app(scope, receive, send):
@@ -37,17 +38,7 @@ APP_SOURCE = textwrap.dedent('''
         await send({"type": "http.response.body", "body": body})
 ''')
 
-# What Kubernetes puts into every pod of a namespace with a Service named "pyre".
-KUBERNETES = {
-    "PYRE_SERVICE_HOST": "10.0.0.1",
-    "PYRE_SERVICE_PORT": "8000",
-    "PYRE_SERVICE_PORT_HTTP": "8000",
-    "PYRE_PORT": "tcp://10.0.0.1:8000",
-    "PYRE_PORT_8000_TCP": "tcp://10.0.0.1:8000",
-    "PYRE_PORT_8000_TCP_PROTO": "tcp",
-    "PYRE_PORT_8000_TCP_PORT": "8000",
-    "PYRE_PORT_8000_TCP_ADDR": "10.0.0.1",
-}
+KUBERNETES = KUBERNETES_SERVICE_LINKS
 
 
 @pytest.fixture
@@ -423,3 +414,16 @@ def test_a_compiled_build_does_not_warn(app_dir):
     served = Served(["dropapp:app", "--port", "0"], app_dir)
     served.stop()
     assert _warnings(served.stderr) == []
+
+
+def test_access_json_carries_user_agent_referer_and_the_configured_request_id(app_dir):
+    served = Served(["dropapp:app", "--port", "0", "--access-log-json", "--access-log-request-id-header",
+                     "X-Correlation-ID"], app_dir)
+    try:
+        httpx.get(served.url + "/j", headers={"User-Agent": "agent/2", "Referer": "http://example.test/",
+                                              "X-Correlation-ID": "corr-7", "X-Request-ID": "not-this"})
+    finally:
+        served.stop()
+    [line] = [json.loads(text) for text in served.stdout.splitlines() if text.startswith("{")]
+    assert (line["path"], line["status"], line["user_agent"], line["referer"], line["request_id"]) == (
+        "/j", 200, "agent/2", "http://example.test/", "corr-7")
