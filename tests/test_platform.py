@@ -289,26 +289,17 @@ def test_the_cython_sources_use_no_posix_headers():
 # -- --limit-max-rss ----------------------------------------------------------------------------------
 
 
-def test_rss_is_the_current_resident_size_on_linux_and_through_ps_elsewhere():
+def test_rss_is_this_platforms_current_resident_size():
+    """/proc on Linux, GetProcessMemoryInfo on Windows, ps elsewhere (and ps agrees with /proc)."""
     from pyre import rss
 
-    if not sys.platform.startswith("linux"):
-        pytest.skip("the /proc reading is Linux's")
-    proc = rss.rss_mib(os.getpid())
-    assert rss.available() and proc is not None and proc > 1
-    # The POSIX fallback (macOS, BSD) reads the same number from ps, in KiB.
-    by_ps = rss._ps(os.getpid())
-    assert by_ps is not None and abs(by_ps - proc) < max(16.0, proc * 0.5)
+    own = rss.rss_mib(os.getpid())
+    assert rss.available() and own is not None and own > 1
     assert rss.rss_mib(2**22 + 12345) is None  # no such process
-
-
-def test_rss_on_windows_is_the_working_set():
-    from pyre import rss
-
-    if sys.platform != "win32":
-        pytest.skip("GetProcessMemoryInfo is Windows'; the simulation below has no WinDLL")
-    size = rss.rss_mib(os.getpid())  # pragma: no cover - Windows CI
-    assert rss.available() and size is not None and size > 1  # pragma: no cover - Windows CI
+    if sys.platform.startswith("linux"):
+        # The POSIX fallback (macOS, BSD) reads the same number from ps, in KiB.
+        by_ps = rss._ps(os.getpid())
+        assert by_ps is not None and abs(by_ps - own) < max(16.0, own * 0.5)
 
 
 def test_limit_max_rss_is_refused_where_memory_cannot_be_measured(windows_like, monkeypatch):
