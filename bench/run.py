@@ -17,6 +17,13 @@ baseline server.
 
 Only the standard library is needed; ``--charts`` uses matplotlib if installed.
 See bench/README.md for the method.
+
+The servers measure what is *installed*: each runs in a directory outside the checkout,
+with only a copy of bench/apps.py on its path, so after ``pip install .`` Pyre is the
+installed, compiled package and not the checkout's source tree (which has no compiled
+modules unless built in place: ``python setup.py build_ext --inplace``). The report
+gives each Pyre variant's ``pyre --version`` line and where it was imported from, and
+each peer's version.
 """
 
 from __future__ import annotations
@@ -70,7 +77,7 @@ H2_STREAMS = 10  # h2load -m: concurrent streams per connection
 @dataclass
 class Scenario:
     name: str
-    app: str  # attribute of bench.apps
+    app: str  # attribute of bench/apps.py
     description: str
     method: str = "GET"
     body_size: int = 0
@@ -135,7 +142,7 @@ class Server:
     description: str
     module: str  # import needed for it to run at all
     packages: Tuple[str, ...]  # distributions whose versions are recorded
-    argv: Callable[[str, int, int], List[str]]  # (app "bench.apps:x", port, workers) -> argv
+    argv: Callable[[str, int, int], List[str]]  # (app "pyrebench_apps:x", port, workers) -> argv
     env: Dict[str, str] = field(default_factory=dict)
     only: Optional[Tuple[str, ...]] = None  # scenarios it can run, None = all
     only_reason: str = ""
@@ -228,6 +235,34 @@ SERVERS: Dict[str, Server] = {
 # --------------------------------------------------------------------------------------------
 
 
+APPS_MODULE = "pyrebench_apps"  # bench/apps.py, as the servers import it
+_RUN_DIR: List[Path] = []
+
+
+def run_dir() -> Path:
+    """Where every server runs: its working directory and its only own PYTHONPATH entry,
+    outside the checkout and holding a copy of bench/apps.py. ``python -m pyre`` there
+    imports the installed Pyre, never the checkout's (uncompiled) source tree."""
+    if not _RUN_DIR:
+        path = Path(tempfile.mkdtemp(prefix="pyre-bench-run-"))
+        shutil.copy(BENCH_DIR / "apps.py", path / f"{APPS_MODULE}.py")
+        _RUN_DIR.append(path)
+    return _RUN_DIR[0]
+
+
+def server_env(extra: Dict[str, str]) -> Dict[str, str]:
+    """The environment of a server process: the apps' copy first on PYTHONPATH (not the
+    checkout); ``extra`` values set, empty ones removed."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(run_dir()), os.environ.get("PYTHONPATH", "")]))
+    for k, v in extra.items():
+        if v:
+            env[k] = v
+        else:
+            env.pop(k, None)
+    return env
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
@@ -290,24 +325,18 @@ class ServerProcess:
         self.server = server
         self.scenario = scenario
         self.port = free_port()
-        self.app = f"bench.apps:{scenario.app}"
+        self.app = f"{APPS_MODULE}:{scenario.app}"
         make_argv = server.h2_argv if scenario.h2 and server.h2_argv else server.argv
         self.argv = make_argv(self.app, self.port, workers)
         self.cmd = ["taskset", "-c", cpu] + self.argv
-        self.env = dict(os.environ)
-        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
-        for k, v in server.env.items():
-            if v:
-                self.env[k] = v
-            else:
-                self.env.pop(k, None)
+        self.env = server_env(server.env)
         self.log_path = logdir / f"{server.name}-{scenario.name}-{self.port}.log"
         self.proc: Optional[subprocess.Popen] = None
 
     def start(self) -> None:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            self.cmd, cwd=str(REPO), env=self.env, stdin=subprocess.DEVNULL, stdout=self._log,
+            self.cmd, cwd=str(run_dir()), env=self.env, stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -610,13 +639,20 @@ def run_wrk(url: str, script: Path, duration: int, connections: int, cpu: str,
 # --------------------------------------------------------------------------------------------
 
 
-def pyre_mode(env: Dict[str, str]) -> str:
+def pyre_version(env: Dict[str, str]) -> str:
+    """The ``pyre --version`` line of the Pyre a server process runs, and where it is
+    imported from (as the server runs it: in run_dir(), with ``env``)."""
     try:
-        out = subprocess.run([PY, "-c", "import pyre._accel as a; print(a.MODE)"], env=env, cwd=str(REPO),
+        out = subprocess.run([PY, "-m", "pyre", "--version"], env=env, cwd=str(run_dir()),
                              capture_output=True, text=True, timeout=30)
-        return out.stdout.strip() or f"unknown ({out.stderr.strip()[-200:]})"
+        origin = subprocess.run([PY, "-c", "import os, pyre; print(os.path.dirname(pyre.__file__))"], env=env,
+                                cwd=str(run_dir()), capture_output=True, text=True, timeout=30)
     except Exception as exc:  # pragma: no cover - diagnostic only
         return f"unknown ({exc})"
+    line = out.stdout.strip()
+    if not line:
+        return f"not installed? ({out.stderr.strip()[-200:]}; pip install . from the checkout)"
+    return f"{line}, from {origin.stdout.strip()}"
 
 
 def measure(server: Server, scenario: Scenario, args, scripts: Dict[str, Path], logdir: Path,
@@ -628,7 +664,7 @@ def measure(server: Server, scenario: Scenario, args, scripts: Dict[str, Path], 
             sp = ServerProcess(server, scenario, args.server_cpu, logdir, args.workers)
             rec["server_cmd"] = shlex.join(sp.cmd)
             if server.module == "pyre":
-                rec["variant"] = pyre_mode(sp.env)
+                rec["variant"] = pyre_version(sp.env)
             sp.start()
             t0 = time.monotonic()
             err = sp.wait_listening(STARTUP_TIMEOUT)
@@ -734,12 +770,10 @@ def machine_facts(servers: List[str]) -> Dict[str, object]:
         load = Path("/proc/loadavg").read_text().split()[:3]
     except OSError:
         load = []
-    pyre_modes = {}
-    if any(SERVERS[s].module == "pyre" for s in servers):
-        base = dict(os.environ)
-        base.pop("PYRE_NO_EXTENSIONS", None)
-        pyre_modes["default"] = pyre_mode(base)
-        pyre_modes["PYRE_NO_EXTENSIONS=1"] = pyre_mode({**base, "PYRE_NO_EXTENSIONS": "1"})
+    pyre_versions = {}
+    for name in servers:  # each Pyre variant's `pyre --version` line, as its server runs
+        if SERVERS[name].module == "pyre":
+            pyre_versions[name] = pyre_version(server_env(SERVERS[name].env))
     return {
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu_model": cpu,
@@ -750,7 +784,7 @@ def machine_facts(servers: List[str]) -> Dict[str, object]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "versions": versions,
         "wrk": wrk_version,
-        "pyre_parser": pyre_modes,
+        "pyre_version": pyre_versions,
     }
 
 
@@ -837,8 +871,8 @@ def render_markdown(meta: Dict[str, object], summary, scenarios: List[str], serv
               f"load average at start {' '.join(f['loadavg_at_start'])}"]
         L += [f"- Python: {f['python']}; wrk: {f['wrk']}"]
         L += ["- Versions: " + ", ".join(f"{k} {v}" for k, v in f["versions"].items())]
-        if f.get("pyre_parser"):
-            L += ["- Pyre parser: " + ", ".join(f"{k}: {v}" for k, v in f["pyre_parser"].items())]
+        for name, line in f.get("pyre_version", {}).items():
+            L += [f"- `{name}`: {line}"]
         c = meta["config"]
         workers = c.get("workers", 1)
         who = "each server is one process" if workers == 1 else f"each server runs {workers} worker processes"
@@ -1082,6 +1116,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         "wrk_default_timeout_s": 2,
         "wrk_scripts": {s: SCENARIOS[s].lua() for s in scenarios},
     }
+    for name, line in meta["facts"]["pyre_version"].items():
+        print(f"[bench] {name}: {line}", file=sys.stderr)
+    print("[bench] versions: " + ", ".join(f"{k} {v}" for k, v in meta["facts"]["versions"].items()),
+          file=sys.stderr)
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sigterm)
 

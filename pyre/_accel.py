@@ -38,6 +38,7 @@ __all__ = [
     "h2_response_head",
     "load_twins",
     "modes",
+    "pure_build_warning",
 ]
 
 NO_EXTENSIONS = os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0")
@@ -87,6 +88,24 @@ def _mode_text(chosen: Dict[str, str]) -> str:
     compiled = ", ".join(n for n, m in chosen.items() if m == "c")
     pure = ", ".join(n for n, m in chosen.items() if m == "py")
     return f"partly accelerated (Cython: {compiled}; pure Python: {pure})"
+
+
+PURE_BUILD_WARNING = "pure-Python parser: about 2x slower; install a C compiler and reinstall"
+
+
+def pure_build_warning() -> Optional[str]:
+    """The one warning line for a build without (some of) the compiled speed-ups, which
+    pip installs silently without a C compiler; None when they are all active, or
+    when ``PYRE_NO_EXTENSIONS=1`` asked for the pure-Python twins."""
+    if NO_EXTENSIONS:
+        return None
+    chosen = modes()
+    pure = [name for name, mode in chosen.items() if mode == "py"]
+    if not pure:
+        return None
+    if len(pure) == len(chosen):
+        return PURE_BUILD_WARNING
+    return f"{PURE_BUILD_WARNING} (pure-Python: {', '.join(pure)})"
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
-"""The ``pyre`` command (also ``python -m pyre``), with uvicorn's option names.
+"""The ``pyre`` command (also ``pyre-server``, for a project where ``pyre`` is
+pyre-check's, and ``python -m pyre``), with uvicorn's option names.
 
 Errors in options, the env file or the app import print one line and exit 1; a
 failed startup (lifespan, bind) exits 3, as uvicorn does.
@@ -32,9 +33,15 @@ def version_text() -> str:
     )
 
 
+def _prog() -> str:
+    """``pyre-server`` when run under that name, else ``pyre``."""
+    name = os.path.basename(sys.argv[0] if sys.argv else "")
+    return "pyre-server" if name.startswith("pyre-server") else "pyre"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"Error: {message}\nTry 'pyre --help' for help.\n")
+        sys.stderr.write(f"Error: {message}\nTry '{self.prog} --help' for help.\n")
         sys.exit(EXIT_USAGE)
 
 
@@ -49,7 +56,7 @@ class _VersionAction(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="pyre",
+        prog=_prog(),
         description="Serve an ASGI application with Pyre.",
     )
     parser.add_argument("--version", action=_VersionAction, help="show the version, parser mode and exit")
@@ -60,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = build_parser().parse_args(argv)
 
+    from pyre._accel import pure_build_warning
     from pyre.errors import AppLoadError, PyreError
     from pyre.logs import setup_logging
-    from pyre.server import STARTUP_FAILURE, Server, run_workers
+    from pyre.server import STARTUP_FAILURE, Server, check_extras, run_workers
 
     def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
         sys.stderr.write(f"Error: {message}\n")
@@ -75,9 +83,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         fail(str(exc))
 
     try:
-        setup_logging(config)
+        log_notes = setup_logging(config)
     except PyreError as exc:
         fail(str(exc))
+    error_logger = logging.getLogger("pyre.error")
+    for warning in filter(None, [pure_build_warning(), *sources.warnings]):
+        error_logger.warning("%s", warning)
+    for note in [*config.notes, *log_notes]:  # uvicorn's values and names, and what they mean here
+        error_logger.info("%s", note)
+    try:
+        check_extras(config)  # before the app starts, in whichever process that is
+    except PyreError as exc:
+        error_logger.error("%s", exc)
+        sys.exit(STARTUP_FAILURE)
     if config.reload:
         from pyre.reload import run_reloader
 
@@ -88,8 +106,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     try:
         server.run()
     except AppLoadError as exc:
-        logging.getLogger("pyre.error").debug("Application load error", exc_info=exc)
-        fail(f"Error loading ASGI app. {exc}")
+        from pyre.importer import load_error_text
+
+        fail(load_error_text(exc, config.app))
     except PyreError as exc:
         fail(str(exc))
     except KeyboardInterrupt:  # pragma: no cover - before signal handlers are installed

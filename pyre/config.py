@@ -4,13 +4,14 @@ building contexts happen in :mod:`pyre.server`; only the CLI exits the process."
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from pyre.errors import ConfigError
 from pyre.protocol.h1.parsing import H1Limits
 from pyre.trusted_hosts import parse_trusted
 
-__all__ = ["Config", "LOG_LEVELS"]
+__all__ = ["Config", "LOG_LEVELS", "SSL_VERSIONS", "UVICORN_VALUES", "is_import_string", "loop_accepted"]
 
 LOG_LEVELS: Dict[str, int] = {
     "critical": 50,
@@ -29,6 +30,41 @@ _CHOICES = {
     "interface": ("auto", "asgi3", "asgi2"),
     "proxy_headers_source": ("x-forwarded", "forwarded", "auto"),
 }
+
+# uvicorn's values of --http, --ws and --loop: accepted, with a note (Config.notes, which
+# the CLI logs) saying what each means here.
+UVICORN_VALUES: Dict[str, Dict[str, str]] = {
+    "http": {"h11": "h1", "httptools": "h1", "zttp": "auto"},
+    "ws": {"websockets": "auto", "websockets-sansio": "auto"},
+    "loop": {"none": "asyncio"},
+}
+_WHY = {
+    "http": "uvicorn's HTTP implementation; Pyre's own parser serves it",
+    "ws": "uvicorn's WebSocket implementation; Pyre serves WebSocket with its own (on wsproto)",
+    "loop": "uvicorn's 'do not set up a loop'; Pyre runs asyncio's",
+}
+# Another fast event loop's name (uvicorn's zuvloop, rloop, winloop...): Pyre runs the
+# fastest it has, with a note. ``module:factory`` names a loop factory to import.
+_FAST_LOOP = re.compile(r"^[a-z][a-z0-9_]*loop$")
+_IMPORT_STRING = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+# --ssl-version takes uvicorn's values, the ssl.PROTOCOL_* numbers: TLS (2) and
+# TLS_SERVER (17, the default) negotiate the best version (TLS 1.2 or 1.3);
+# TLSv1_2 (5) pins TLS 1.2. TLS 1.0 and 1.1 (3, 4) are refused (RFC 8996).
+SSL_VERSIONS: Dict[int, str] = {2: "TLS", 5: "TLSv1_2", 17: "TLS_SERVER"}
+_SSL_REFUSED = {3: "TLSv1", 4: "TLSv1_1", 16: "TLS_CLIENT"}
+
+
+def is_import_string(value: str) -> bool:
+    """``module:attribute`` (dotted names on both sides)."""
+    return bool(_IMPORT_STRING.match(value))
+
+
+def loop_accepted(value: str) -> bool:
+    """A ``loop`` value Config takes: Pyre's, uvicorn's, another fast loop's name, or
+    ``module:factory``."""
+    return (value in _CHOICES["loop"] or value in UVICORN_VALUES["loop"] or bool(_FAST_LOOP.match(value))
+            or is_import_string(value))
 
 
 class Config:
@@ -80,6 +116,7 @@ class Config:
         ssl_ca_certs: Optional[str] = None,
         ssl_cert_reqs: int = 0,
         ssl_ciphers: str = "",
+        ssl_version: int = 17,
         h2_max_concurrent_streams: int = 100,
         h2_initial_window_size: int = 65535,
         h2_max_frame_size: int = 16384,
@@ -111,17 +148,20 @@ class Config:
         log_config: Union[str, Dict[str, Any], None] = None,
         access_log_format: Optional[str] = None,
         access_log_json: bool = False,
+        access_log_request_id_header: str = "x-request-id",
     ) -> None:
         if not (isinstance(app, str) or callable(app)):
             raise ConfigError(f"app: expected an ASGI application or 'module:attribute', got {app!r}")
         self.app = app
+        # One line each about a value accepted for uvicorn's sake (see UVICORN_VALUES).
+        self.notes: List[str] = []
         self.host = _str("host", host)
         self.port = _int("port", port, 0, 65535)
         self.uds = uds
         self.fd = None if fd is None else _int("fd", fd, 0)
         self.backlog = _int("backlog", backlog, 1)
-        self.http = _choice("http", http)
-        self.loop = _choice("loop", loop)
+        self.http = self._uvicorn_choice("http", http)
+        self.loop = self._loop(loop)
         self.lifespan = _choice("lifespan", lifespan)
         self.interface = _choice("interface", interface)
         if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
@@ -157,7 +197,7 @@ class Config:
         self.h2_max_frame_size = _int("h2_max_frame_size", h2_max_frame_size, 16384, 16777215)
         self.h2_max_header_list_size = _int("h2_max_header_list_size", h2_max_header_list_size, 1, 2**32 - 1)
         self.h2_ping_interval = None if h2_ping_interval is None else _seconds("h2_ping_interval", h2_ping_interval)
-        self.ws = _choice("ws", ws)
+        self.ws = self._uvicorn_choice("ws", ws)
         self.ws_max_size = _int("ws_max_size", ws_max_size, 1)
         self.ws_max_queue = _int("ws_max_queue", ws_max_queue, 1)
         self.ws_ping_interval = None if not ws_ping_interval else _seconds("ws_ping_interval", ws_ping_interval)
@@ -173,6 +213,7 @@ class Config:
         self.reuse_port = bool(reuse_port)
         if self.reuse_port and (uds is not None or fd is not None):
             raise ConfigError("reuse_port: only for TCP sockets (not with uds or fd)")
+        _check_platform(uds, self.reuse_port, limit_max_rss)
         self.uds_perms = None if uds_perms is None else _int("uds_perms", uds_perms, 0, 0o7777)
         self.limit_max_requests = (
             None if not limit_max_requests else _int("limit_max_requests", limit_max_requests, 1)
@@ -189,7 +230,7 @@ class Config:
             raise ConfigError("reload: needs the app as an import string 'module:attribute'")
         self.proxy_headers = bool(proxy_headers)
         if forwarded_allow_ips is None:
-            forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+            forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
         if isinstance(forwarded_allow_ips, str):
             forwarded_allow_ips = [item.strip() for item in forwarded_allow_ips.split(",") if item.strip()]
         self.forwarded_allow_ips = _str_list("forwarded_allow_ips", forwarded_allow_ips)
@@ -203,6 +244,7 @@ class Config:
         self.log_config = log_config
         self.access_log_format = None if not access_log_format else _str("access_log_format", access_log_format)
         self.access_log_json = bool(access_log_json)
+        self.access_log_request_id_header = _token("access_log_request_id_header", access_log_request_id_header)
         if sum(x is not None for x in (uds, fd)) > 1:
             raise ConfigError("uds and fd: give at most one of them")
         # TLS: the files are read when the server starts (pyre.tls), not here.
@@ -214,6 +256,7 @@ class Config:
         self.ssl_ca_certs = _path("ssl_ca_certs", ssl_ca_certs)
         self.ssl_cert_reqs = _int("ssl_cert_reqs", ssl_cert_reqs, 0, 2)
         self.ssl_ciphers = _str("ssl_ciphers", ssl_ciphers)
+        self.ssl_version = _ssl_version(ssl_version)
         if not self.ssl_certfile:
             for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs"):
                 if getattr(self, name) is not None:
@@ -226,6 +269,29 @@ class Config:
             raise ConfigError("proxy_protocol: not with ssl_certfile: terminate TLS at the proxy")
         elif self.ssl_cert_reqs and not self.ssl_ca_certs:
             raise ConfigError("ssl_cert_reqs: client certificates need ssl_ca_certs to be verified against")
+
+    def _uvicorn_choice(self, name: str, value: Any) -> str:
+        mapped = UVICORN_VALUES[name].get(value) if isinstance(value, str) else None
+        if mapped is None:
+            return _choice(name, value)
+        self.notes.append(f"--{name} {value}: {_WHY[name]} (--{name} {mapped})")
+        return mapped
+
+    def _loop(self, value: Any) -> str:
+        if not isinstance(value, str) or value in _CHOICES["loop"]:
+            return _choice("loop", value)
+        if is_import_string(value):
+            return value  # a loop factory, imported by pyre.loops when the server starts
+        if value in UVICORN_VALUES["loop"]:
+            return self._uvicorn_choice("loop", value)
+        if _FAST_LOOP.match(value):
+            from pyre.loops import uvloop_available
+
+            fastest = "uvloop" if uvloop_available() else "asyncio"
+            self.notes.append(f"--loop {value}: not a loop Pyre has; using the fastest installed, {fastest} "
+                              "(--loop auto)")
+            return "auto"
+        raise ConfigError(f"loop: expected one of auto, asyncio, uvloop or module:factory, got {value!r}")
 
     @property
     def supervised(self) -> bool:
@@ -334,6 +400,41 @@ def _seconds(name: str, value: Any, allow_zero: bool = False) -> float:
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{name}: must be {'>= 0' if allow_zero else '> 0'} seconds, got {value}")
     return float(value)
+
+
+def _check_platform(uds: Optional[str], reuse_port: bool, limit_max_rss: Optional[int]) -> None:
+    """Settings that cannot work on this platform are refused here, in one line."""
+    import socket
+
+    from pyre import rss
+
+    if uds is not None and not hasattr(socket, "AF_UNIX"):
+        raise ConfigError("uds: Unix domain sockets are not available on this platform; use host and port")
+    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+        raise ConfigError("reuse_port: SO_REUSEPORT is not available on this platform")
+    if limit_max_rss and not rss.available():
+        raise ConfigError("limit_max_rss: this platform gives no way to measure a worker's memory")
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP field name (RFC 9110 token)
+
+
+def _token(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not _TOKEN.match(value):
+        raise ConfigError(f"{name}: expected a header name, got {value!r}")
+    return value.lower()
+
+
+def _ssl_version(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"ssl_version: expected an ssl.PROTOCOL_* number, got {value!r}")
+    if value in _SSL_REFUSED:
+        raise ConfigError(f"ssl_version: {value} (PROTOCOL_{_SSL_REFUSED[value]}) is refused: TLS 1.0 and 1.1 are "
+                          "insecure (RFC 8996) and a server context needs a server protocol; use 17 or 5 (TLS 1.2)")
+    if value not in SSL_VERSIONS:
+        choices = ", ".join(f"{number} ({name})" for number, name in SSL_VERSIONS.items())
+        raise ConfigError(f"ssl_version: expected one of {choices}, got {value}")
+    return value
 
 
 def _header(value: Any) -> tuple:

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 
 from pyre.errors import AppLoadError
 
-__all__ = ["import_from_string", "load_app", "wrap_asgi2"]
+__all__ = ["app_traceback", "import_from_string", "load_app", "load_error_text", "wrap_asgi2"]
 
 
 def import_from_string(import_str: str) -> Any:
@@ -86,3 +86,20 @@ def app_traceback(exc: BaseException) -> str:
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(internal):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip("\n")
+
+
+def load_error_text(exc: AppLoadError, app: Any) -> str:
+    """What to print for an application that failed to load: ``Error loading ASGI app.``
+    and the reason, then, for an error raised by the application's own code while it
+    was imported (not a module that does not exist, nor a missing attribute), its
+    traceback trimmed to the application's frames, as uvicorn prints it."""
+    text = f"Error loading ASGI app. {exc}"
+    cause = exc.__cause__
+    if cause is None:
+        return text
+    module = str(app).partition(":")[0]
+    missing = isinstance(cause, ModuleNotFoundError) and cause.name is not None and (
+        module == cause.name or module.startswith(cause.name + "."))
+    if missing:
+        return text
+    return f"{text}\n{app_traceback(cause)}"

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import copy
 import datetime
+import http
 import json
 import logging
 import logging.config
 import os
 import string
 import sys
-from typing import Any, Dict, Iterator, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 from pyre.errors import ConfigError
 
@@ -61,15 +62,25 @@ _COLORS = {
 #: query included), ``status``, ``bytes`` (response body bytes), ``request_bytes`` (request body
 #: bytes received, without chunk framing; 0 for a WebSocket handshake), ``duration_ms`` (request
 #: head parsed to response complete), ``protocol`` ("HTTP/1.1", "HTTP/1.0", "HTTP/2", "WebSocket"),
-#: ``request_id`` (the request's X-Request-ID, "-" without one), ``http_version`` ("1.1", "2").
+#: ``request_id`` (the request's X-Request-ID, or the header ``--access-log-request-id-header``
+#: names; "-" without one), ``http_version`` ("1.1", "2"), ``user_agent`` and ``referer``
+#: (the request's User-Agent and Referer, "-" without one).
 ACCESS_FIELDS = ("client", "method", "path", "status", "bytes", "request_bytes", "duration_ms", "protocol",
-                 "request_id", "http_version")
+                 "request_id", "http_version", "user_agent", "referer")
 # Templates may also use the record's time (ISO 8601, UTC).
 _TEMPLATE_FIELDS = frozenset(ACCESS_FIELDS) | {"time"}
 _SAMPLE = {"client": "127.0.0.1:50000", "method": "GET", "path": "/a?b=1", "status": 200, "bytes": 12,
            "request_bytes": 0, "duration_ms": 0.25, "protocol": "HTTP/1.1", "request_id": "-", "http_version": "1.1",
-           "time": "2000-01-01T00:00:00.000Z"}
+           "user_agent": "curl/8.0", "referer": "-", "time": "2000-01-01T00:00:00.000Z"}
 _PYRE_LOGGERS = ("pyre", "pyre.error", "pyre.access")
+# A uvicorn log config works here: its loggers configure Pyre's, its formatter classes
+# are Pyre's (which take the same fmt, datefmt and use_colors, and uvicorn's access fields).
+UVICORN_LOGGERS = {"uvicorn": "pyre", "uvicorn.error": "pyre.error", "uvicorn.access": "pyre.access"}
+UVICORN_FORMATTERS = {
+    "uvicorn.logging.DefaultFormatter": "pyre.logs.DefaultFormatter",
+    "uvicorn.logging.ColourizedFormatter": "pyre.logs.DefaultFormatter",
+    "uvicorn.logging.AccessFormatter": "pyre.logs.AccessFormatter",
+}
 
 
 def _use_colors(use_colors: Optional[bool], stream: Any) -> bool:
@@ -93,10 +104,18 @@ def _iso_time(record: logging.LogRecord) -> str:
 
 
 class DefaultFormatter(logging.Formatter):
-    """``LEVEL:    message`` with the level padded to a column, optionally coloured."""
+    """``LEVEL:    message`` with the level padded to a column, optionally coloured.
 
-    def __init__(self, use_colors: Optional[bool] = None, stream=None) -> None:
-        super().__init__("%(levelprefix)s %(message)s")
+    Takes uvicorn's arguments: ``fmt`` (default ``"%(levelprefix)s %(message)s"``;
+    ``%(levelprefix)s`` is the padded, coloured level), ``datefmt``, ``style`` and
+    ``use_colors`` (None: colour when ``stream``, default stderr, is a terminal)."""
+
+    def __init__(self, fmt: Optional[str] = None, datefmt: Optional[str] = None, style: Any = "%",
+                 use_colors: Optional[bool] = None, *, stream: Any = None, validate: bool = True,
+                 defaults: Any = None) -> None:
+        if fmt is None:
+            fmt = "{levelprefix} {message}" if style == "{" else "%(levelprefix)s %(message)s"
+        super().__init__(fmt, datefmt, style, validate)
         self.use_colors = _use_colors(use_colors, stream)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
@@ -141,22 +160,34 @@ class AccessFormatter(logging.Formatter):
     ``fmt``: the template (``"{client} - {method} {path} {status} {bytes}B {duration_ms}ms"``);
     None renders the default message. ``level_prefix``: start the line with the level
     (``INFO:``, coloured when ``use_colors``), like every other Pyre line. Records without
-    the fields (logged by someone else) are rendered as ``record.getMessage()``. The
-    ``datefmt``/``style``/``validate``/``defaults`` arguments exist so that dictConfig's
-    ``"class"`` form can build it; ``style`` is always ``{``.
+    the fields (logged by someone else) are rendered as ``record.getMessage()``.
+
+    A ``%``-style ``fmt`` (uvicorn's: ``'%(levelprefix)s %(client_addr)s - "%(request_line)s"
+    %(status_code)s'``) is a ``logging.Formatter`` format instead, with uvicorn's access
+    attributes ``levelprefix``, ``client_addr``, ``request_line`` and ``status_code``
+    (``200 OK``), the named fields, and the usual record attributes (``asctime`` with
+    ``datefmt``). The ``style``/``validate``/``defaults`` arguments exist so that
+    dictConfig can build it.
     """
 
     def __init__(self, fmt: Optional[str] = None, datefmt: Optional[str] = None, style: Any = None,
                  validate: bool = True, *, defaults: Any = None, use_colors: Optional[bool] = None,
                  stream: Any = None, level_prefix: bool = True) -> None:
-        super().__init__()
-        self.template = None if fmt is None else check_access_format(fmt)
+        # dictConfig's "class" form passes style="%" whatever the format: the format decides.
+        self.percent = fmt is not None and "%(" in fmt and style != "{"
+        if self.percent:
+            super().__init__(fmt, datefmt, "%", validate)
+        else:
+            super().__init__(None, datefmt)
+        self.template = None if fmt is None or self.percent else check_access_format(fmt)
         self._needs_time = self.template is not None and "time" in set(_template_fields(self.template, "fmt"))
         self.use_colors = _use_colors(use_colors, stream or sys.stdout)
         self.level_prefix = level_prefix
 
     def format(self, record: logging.LogRecord) -> str:
         fields = record.__dict__.get("pyre")
+        if self.percent:
+            return self._format_percent(record, fields)
         message = None
         if self.template is not None and isinstance(fields, dict):
             if self._needs_time:
@@ -172,6 +203,24 @@ class AccessFormatter(logging.Formatter):
         if record.exc_info:
             message += "\n" + self.formatException(record.exc_info)
         return message
+
+    def _format_percent(self, record: logging.LogRecord, fields: Any) -> str:
+        record = copy.copy(record)  # other handlers may format the same record
+        attributes = record.__dict__
+        attributes["levelprefix"] = _level_prefix(record, self.use_colors)
+        if isinstance(fields, dict):
+            status = fields["status"]
+            try:
+                status_code = f"{status} {http.HTTPStatus(status).phrase}"
+            except ValueError:
+                status_code = str(status)
+            if fields["protocol"] == "WebSocket":
+                request_line = f"WebSocket {fields['path']}"
+            else:
+                request_line = f"{fields['method']} {fields['path']} HTTP/{fields['http_version']}"
+            attributes.update(fields)
+            attributes.update(client_addr=fields["client"], request_line=request_line, status_code=status_code)
+        return super().format(record)
 
 
 class JSONAccessFormatter(logging.Formatter):
@@ -205,7 +254,7 @@ def _access_formatter(access_log_format: Optional[str], access_log_json: bool, u
         return JSONAccessFormatter()
     if access_log_format:
         return AccessFormatter(access_log_format, use_colors=use_colors, stream=stream)
-    return DefaultFormatter(use_colors, stream)
+    return DefaultFormatter(use_colors=use_colors, stream=stream)
 
 
 def configure_logging(level: Union[int, None] = logging.INFO, access_log: bool = True,
@@ -219,7 +268,7 @@ def configure_logging(level: Union[int, None] = logging.INFO, access_log: bool =
     """
     access_formatter = _access_formatter(access_log_format, access_log_json, use_colors, sys.stdout)
     error_handler = logging.StreamHandler(sys.stderr)
-    error_handler.setFormatter(DefaultFormatter(use_colors, sys.stderr))
+    error_handler.setFormatter(DefaultFormatter(use_colors=use_colors, stream=sys.stderr))
     access_handler = logging.StreamHandler(sys.stdout)
     access_handler.setFormatter(access_formatter)
 
@@ -281,8 +330,8 @@ def _read_mapping(path: str, kind: str) -> Dict[str, Any]:
         try:
             import yaml
         except ImportError:
-            raise ConfigError(f"log_config: {path}: a YAML log config needs PyYAML; install it "
-                              "(pip install PyYAML) or use a .json or .ini file") from None
+            raise ConfigError(f"log_config: {path}: a YAML log config needs PyYAML: "
+                              "pip install 'pyre-server[yaml]' (or use a .json or .ini file)") from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -293,7 +342,19 @@ def _read_mapping(path: str, kind: str) -> Dict[str, Any]:
     return data
 
 
-def _dict_config(data: Dict[str, Any], where: str) -> None:
+def _uvicorn_formatters(formatters: Any) -> None:
+    """uvicorn's formatter classes (``"()"``/``"class"`` in dictConfig form) become Pyre's."""
+    if not isinstance(formatters, dict):
+        return
+    for spec in formatters.values():
+        if isinstance(spec, dict):
+            for key in ("()", "class"):
+                if isinstance(spec.get(key), str) and spec[key] in UVICORN_FORMATTERS:
+                    spec[key] = UVICORN_FORMATTERS[spec[key]]
+
+
+def _dict_config(data: Dict[str, Any], where: str) -> List[str]:
+    """Apply a dictConfig mapping; returns the uvicorn loggers it names."""
     try:
         data = copy.deepcopy(data)  # dictConfig consumes parts of what it is given
     except Exception:  # noqa: BLE001 - objects that cannot be copied: use it as it is
@@ -301,47 +362,93 @@ def _dict_config(data: Dict[str, Any], where: str) -> None:
     # Like fileConfig under uvicorn's convention: loggers the config does not name
     # (pyre.error, the application's) stay enabled unless it says otherwise.
     data.setdefault("disable_existing_loggers", False)
+    _uvicorn_formatters(data.get("formatters"))
+    loggers = data.get("loggers")
+    named = [name for name in loggers if isinstance(name, str)] if isinstance(loggers, dict) else []
     try:
         logging.config.dictConfig(data)
     except Exception as exc:  # noqa: BLE001 - ValueError, TypeError, ImportError...: all one line
         raise ConfigError(f"log_config: {where}{_reason(exc)}") from None
+    return named
 
 
-def load_log_config(log_config: Union[str, Dict[str, Any]]) -> None:
+def _file_config(path: str) -> List[str]:
+    """Apply an INI (fileConfig) file; returns the loggers it names (their qualname)."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    try:
+        with open(path, encoding="utf-8") as file:
+            parser.read_file(file)
+    except OSError as exc:
+        raise ConfigError(f"log_config: {path}: {_reason(exc)}") from None
+    except configparser.Error as exc:
+        raise ConfigError(f"log_config: {path}: invalid INI logging config: {_reason(exc)}") from None
+    named = []
+    for section in parser.sections():
+        if section.startswith("formatter_") and parser.get(section, "class", raw=True, fallback="") \
+                in UVICORN_FORMATTERS:
+            parser.set(section, "class", UVICORN_FORMATTERS[parser.get(section, "class", raw=True)])
+        elif section.startswith("logger_"):
+            named.append(parser.get(section, "qualname", raw=True, fallback=section[len("logger_"):]))
+    try:
+        logging.config.fileConfig(parser, disable_existing_loggers=False)
+    except Exception as exc:  # noqa: BLE001 - configparser errors, KeyError for a missing section...
+        reason = _reason(exc)
+        for prefix in (f"{path} is invalid: ", f"{path} "):  # newer Pythons repeat the path
+            if reason.startswith(prefix):
+                reason = reason[len(prefix):]
+                break
+        raise ConfigError(f"log_config: {path}: invalid INI logging config: {reason}") from None
+    return named
+
+
+def _adopt_uvicorn_loggers(named: List[str], where: str) -> List[str]:
+    """A config written for uvicorn configures the ``uvicorn``, ``uvicorn.error`` and
+    ``uvicorn.access`` loggers: Pyre's own (``pyre``...) take their handlers, level and
+    propagation, unless the config names Pyre's too. Returns the one-line note."""
+    adopted = []
+    for uvicorn_name, pyre_name in UVICORN_LOGGERS.items():
+        if uvicorn_name not in named or pyre_name in named:
+            continue
+        source, target = logging.getLogger(uvicorn_name), logging.getLogger(pyre_name)
+        target.handlers = list(source.handlers)
+        target.setLevel(source.level)
+        target.propagate = source.propagate
+        target.disabled = source.disabled
+        adopted.append(f"{uvicorn_name} -> {pyre_name}")
+    if not adopted:
+        return []
+    return [f"log_config: {where}uvicorn's loggers configure Pyre's ({', '.join(adopted)}); "
+            "rename them in the config to say so directly"]
+
+
+def load_log_config(log_config: Union[str, Dict[str, Any]]) -> List[str]:
     """Apply a logging configuration: a dict (``logging.config.dictConfig``), a ``.json``
     or ``.yaml``/``.yml`` file (dictConfig; YAML needs PyYAML), or any other file as
     INI (``logging.config.fileConfig``). Loggers the config does not name keep working
     (``disable_existing_loggers`` defaults to False). Any failure is one
-    :class:`ConfigError`: ``log_config: <path>: <reason>``."""
+    :class:`ConfigError`: ``log_config: <path>: <reason>``.
+
+    A config written for uvicorn works: uvicorn's formatter classes are replaced by
+    Pyre's, and its ``uvicorn*`` loggers configure Pyre's (see :data:`UVICORN_LOGGERS`).
+    Returns notes (one line each) saying what was taken from uvicorn's names."""
     if isinstance(log_config, dict):
-        _dict_config(log_config, "")
-        return
+        return _adopt_uvicorn_loggers(_dict_config(log_config, ""), "")
     if not isinstance(log_config, (str, os.PathLike)):
         raise ConfigError(f"log_config: expected a dict or a file path, got {log_config!r}")
     path = os.fspath(log_config)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".json":
-        _dict_config(_read_mapping(path, "json"), f"{path}: ")
+        named = _dict_config(_read_mapping(path, "json"), f"{path}: ")
     elif ext in (".yaml", ".yml"):
-        _dict_config(_read_mapping(path, "yaml"), f"{path}: ")
+        named = _dict_config(_read_mapping(path, "yaml"), f"{path}: ")
     else:
-        try:
-            with open(path, encoding="utf-8"):
-                pass
-        except OSError as exc:
-            raise ConfigError(f"log_config: {path}: {_reason(exc)}") from None
-        try:
-            logging.config.fileConfig(path, disable_existing_loggers=False)
-        except Exception as exc:  # noqa: BLE001 - configparser errors, KeyError for a missing section...
-            reason = _reason(exc)
-            for prefix in (f"{path} is invalid: ", f"{path} "):  # newer Pythons repeat the path
-                if reason.startswith(prefix):
-                    reason = reason[len(prefix):]
-                    break
-            raise ConfigError(f"log_config: {path}: invalid INI logging config: {reason}") from None
+        named = _file_config(path)
+    return _adopt_uvicorn_loggers(named, f"{path}: ")
 
 
-def setup_logging(config: Any) -> None:
+def setup_logging(config: Any) -> List[str]:
     """All of a :class:`pyre.Config`'s logging settings, for ``pyre.run``, the CLI and workers.
 
     Without ``log_config``: :func:`configure_logging` with ``log_level``, ``access_log``,
@@ -358,7 +465,9 @@ def setup_logging(config: Any) -> None:
       the config attaches to ``pyre.access`` (a warning if it attaches none);
       ``use_colors`` is left to the config's own formatters.
 
-    Raises :class:`ConfigError` (one line) for a bad template or log config.
+    Returns notes for the caller to log once (a uvicorn log config: which loggers
+    configure Pyre's). Raises :class:`ConfigError` (one line) for a bad template or log
+    config.
     """
     log_config = getattr(config, "log_config", None)
     access_log_format = getattr(config, "access_log_format", None)
@@ -366,7 +475,7 @@ def setup_logging(config: Any) -> None:
     if log_config is None:
         configure_logging(config.log_level_number, config.access_log, config.use_colors,
                           access_log_format=access_log_format, access_log_json=access_log_json)
-        return
+        return []
     formatter = None
     if access_log_format or access_log_json:  # validated before anything changes
         formatter = _access_formatter(access_log_format, access_log_json, config.use_colors, sys.stdout)
@@ -377,7 +486,7 @@ def setup_logging(config: Any) -> None:
         logger.setLevel(logging.NOTSET)
         logger.disabled = False
     try:
-        load_log_config(log_config)
+        notes = load_log_config(log_config)
     except ConfigError:
         for logger, handlers, propagate, level, disabled in saved:  # as it was
             logger.handlers, logger.propagate, logger.disabled = handlers, propagate, disabled
@@ -398,3 +507,4 @@ def setup_logging(config: Any) -> None:
             logging.getLogger("pyre.error").warning(
                 "access_log_format/access_log_json: the log config attaches no handler to 'pyre.access'; "
                 "ignored (name a pyre.logs formatter in the config instead)")
+    return notes

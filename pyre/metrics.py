@@ -53,6 +53,7 @@ __all__ = [
     "MetricsEndpoint",
     "ServerMetrics",
     "SupervisorMetrics",
+    "require_prometheus",
 ]
 
 logger = logging.getLogger("pyre.error")
@@ -80,6 +81,40 @@ def _prometheus() -> Any:
     except ImportError:
         raise StartupError(MISSING) from None
     return prometheus_client
+
+
+def require_prometheus(import_it: bool = False) -> None:
+    """Raise the one-line StartupError naming the extra if prometheus_client is missing;
+    checked before the application starts, so a missing extra never follows
+    "Application startup complete". ``import_it``: import it (a serving process);
+    otherwise it is only looked up, as a supervisor must set PROMETHEUS_MULTIPROC_DIR
+    before prometheus_client is first imported."""
+    import importlib.util
+
+    if import_it:
+        _prometheus()
+    elif sys.modules.get("prometheus_client") is None and importlib.util.find_spec("prometheus_client") is None:
+        raise StartupError(MISSING)
+
+
+class _WorkerProcessMetrics:
+    """The ``process_*`` metrics of a worker under the supervisor. prometheus_client's
+    multiprocess mode has no process collector, so each sample of its own (Linux
+    /proc) is kept as a gauge with a ``pid`` label (``liveall``: gone when the worker is)."""
+
+    def __init__(self, pc: Any) -> None:
+        self._pc = pc
+        self._collector = pc.ProcessCollector(registry=None)
+        self._gauges: Dict[str, Any] = {}
+
+    def sample(self) -> None:
+        for family in self._collector.collect():
+            for sample in family.samples:
+                gauge = self._gauges.get(sample.name)
+                if gauge is None:
+                    gauge = self._gauges[sample.name] = self._pc.Gauge(
+                        sample.name, family.documentation, multiprocess_mode="liveall", registry=None)
+                gauge.set(sample.value)
 
 
 # -- the server's (or a worker's) metrics -------------------------------------------------------------
@@ -161,6 +196,9 @@ class ServerMetrics:
         self._last_tick: Optional[float] = None
         self._next_sample = 0.0
         self._closed = False
+        # A worker's own process_* (a server serving its own registry has them from
+        # prometheus_client's default registry).
+        self._process = _WorkerProcessMetrics(pc) if registry is None else None
         ctx.add_request_observer(self.observe)
 
     @classmethod
@@ -204,7 +242,7 @@ class ServerMetrics:
             table = self._other
         status = record.status
         table[status] = table.get(status, 0) + 1
-        seconds = record.end - record.start  # loop.time(), monotonic: never negative
+        seconds = record.end - record.start  # perf_counter, monotonic: never negative
         if seconds <= _FIRST_BOUND:  # the common case, without the bisect (a third of the cost)
             self._buckets[0] += 1
         else:
@@ -276,6 +314,8 @@ class ServerMetrics:
                         websockets += 1
         self.streams.set(streams)
         self.websockets.set(websockets)
+        if self._process is not None:
+            self._process.sample()
 
     def close(self) -> None:
         """Stop observing, flush what is left, and stop the endpoint (if any)."""
@@ -467,6 +507,9 @@ class MetricsEndpoint:
         class Handler(BaseHTTPRequestHandler):
             server_version = "pyre-metrics"
             timeout = 10.0  # a scraper that stalls mid-request loses its connection
+
+            def version_string(self) -> str:
+                return self.server_version  # not the stdlib's "Python/3.x": no version to a scraper
 
             def do_GET(self) -> None:
                 self._answer(True)

@@ -595,6 +595,9 @@ class Reloader:
 
     def _signal_child(self, sig: int) -> None:
         if self.child is not None and self.child.is_alive():
+            if sys.platform == "win32":  # no signals between processes: os.kill would be TerminateProcess
+                self.child.terminate()
+                return
             try:
                 os.kill(self.child.pid, sig)
             except ProcessLookupError:  # pragma: no cover - just ended

@@ -34,7 +34,7 @@ from pyre.supervisor import jittered
 from pyre.tls import build_ssl_context
 from pyre.transport.context import ServerContext
 
-__all__ = ["Server", "run", "run_workers", "STARTUP_FAILURE"]
+__all__ = ["Server", "check_extras", "run", "run_workers", "STARTUP_FAILURE"]
 
 logger = logging.getLogger("pyre.error")
 
@@ -45,6 +45,18 @@ STARTUP_FAILURE = 3
 # and for a graceful shutdown, which waits for open connections.
 TLS_SHUTDOWN_TIMEOUT = 5.0
 _HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def check_extras(config: Config, *, import_them: bool = False) -> None:
+    """The optional packages the settings need, found before anything starts (not after
+    the application's startup): a one-line :class:`~pyre.errors.StartupError` naming
+    the extra. ``import_them`` in a serving process; a parent only looks them up. (A
+    YAML --log-config without PyYAML fails in setup_logging, earlier still; --reload
+    without watchfiles polls instead.)"""
+    if config.metrics_port is not None:
+        from pyre.metrics import require_prometheus
+
+        require_prometheus(import_them)
 
 
 class Server:
@@ -99,10 +111,16 @@ class Server:
     async def serve(self, sockets: Optional[List[socket.socket]] = None) -> None:
         """Start, serve until ``should_exit``, then shut down gracefully.
 
-        Raises :class:`~pyre.errors.AppLoadError` if the app cannot be loaded.
-        A bind or lifespan startup failure is logged and leaves ``started`` False.
+        Raises :class:`~pyre.errors.AppLoadError` if the app cannot be loaded. A missing
+        optional package (checked first), a bind or lifespan startup failure is logged
+        and leaves ``started`` False.
         """
         config = self.config
+        try:
+            check_extras(config, import_them=True)
+        except StartupError as exc:
+            logger.error("%s", exc)
+            return
         app = load_app(config.app, factory=config.factory, app_dir=config.app_dir, interface=config.interface)
         logger.info("Started server process [%d]", os.getpid())
         with self._capture_signals():
@@ -165,6 +183,7 @@ class Server:
             ws_ping_interval=config.ws_ping_interval,
             ws_ping_timeout=config.ws_ping_timeout,
             ws_per_message_deflate=config.ws_per_message_deflate,
+            request_id_header=config.access_log_request_id_header,
         )
         if config.proxy_headers:
             ctx.forwarded_client = proxy_headers.client_text  # the access log's client too
@@ -455,7 +474,12 @@ def run(app: Any, **kwargs: Any) -> None:
     from pyre.logs import setup_logging
 
     config = Config(app, **kwargs)
-    setup_logging(config)
+    notes = setup_logging(config)
+    warning = _accel.pure_build_warning()
+    if warning:
+        logger.warning("%s", warning)
+    for note in [*config.notes, *notes]:  # uvicorn's values and names, and what they mean here
+        logger.info("%s", note)
     if config.env_file:
         load_env_file(config.env_file)
     if config.reload:  # a script calling this needs `if __name__ == "__main__":` (spawn)

@@ -5,12 +5,19 @@ Three sources can give a setting, in this order of precedence:
 1. the command line (``--port 9000``),
 2. the environment (``PYRE_PORT=9000``; a few settings also read a conventional
    variable such as ``WEB_CONCURRENCY``, below their ``PYRE_`` one),
-3. ``[tool.pyre]`` in ``pyproject.toml`` in the current directory (``port = 9000``),
+3. ``[tool.pyre-server]`` in ``pyproject.toml`` in the current directory (``port = 9000``;
+   PEP 518 names a tool's table after its PyPI project: ``[tool.pyre]`` is Meta's type
+   checker pyre-check's, read only when it holds nothing but Pyre's keys),
 
 then the default. :func:`resolve` merges them into keyword arguments for
-:class:`pyre.Config`; a bad value or an unknown key is a :class:`SettingError` that
-names where it came from (``--port``, ``PYRE_PORT`` or ``pyproject.toml [tool.pyre]
-port``). The CLI parser and docs/settings.md are both built from :data:`SETTINGS`.
+:class:`pyre.Config`; a bad value, or an unknown key in Pyre's table, is a
+:class:`SettingError` that names where it came from (``--port``, ``PYRE_PORT`` or
+``pyproject.toml [tool.pyre-server] port``). The environment is shared with everything
+in a container, so an unknown ``PYRE_*`` variable (Kubernetes injects
+``PYRE_SERVICE_HOST``, ``PYRE_PORT=tcp://...`` and more for a Service named ``pyre``)
+is a warning in :attr:`Sources.warnings`, never an error; a variable for a setting the
+command line gives is not read at all. The CLI parser and docs/settings.md are both
+built from :data:`SETTINGS`.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import json
 import os
 import re
 import sys
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pyre.errors import ConfigError
 
@@ -155,13 +162,30 @@ BOOL = Kind("true or false", "BOOL", _parse_bool, _native_bool)
 TEXT = Kind("text", "TEXT", lambda text: text)
 
 
-def choice(*options: str) -> Kind:
+def choice(*options: str, uvicorn: Sequence[str] = ()) -> Kind:
+    """One of ``options``; ``uvicorn``: uvicorn's values, accepted too (pyre.Config says
+    what each means here)."""
     def parse(text: str) -> str:
-        if text not in options:
+        if text not in options and text not in uvicorn:
             raise _Invalid(f"invalid choice {text!r} (choose from {', '.join(options)})")
         return text
 
-    return Kind("one of " + ", ".join(options), "{" + ",".join(options) + "}", parse)
+    what = "one of " + ", ".join(options)
+    if uvicorn:
+        what += f" (uvicorn's {', '.join(uvicorn)} accepted)"
+    return Kind(what, "{" + ",".join(options) + "}", parse)
+
+
+def _parse_loop(text: str) -> str:
+    from pyre.config import loop_accepted
+
+    if loop_accepted(text):
+        return text
+    raise _Invalid(f"invalid choice {text!r} (choose from auto, asyncio, uvloop, or a module:factory)")
+
+
+LOOP = Kind("auto, asyncio, uvloop or module:factory (uvicorn's other loop names: the fastest installed)",
+            "{auto,asyncio,uvloop,MODULE:FACTORY}", _parse_loop)
 
 
 def _parse_octal(text: str) -> int:
@@ -199,12 +223,12 @@ class Setting:
     """One setting. ``name`` is the :class:`pyre.Config` keyword; ``flag`` the CLI option."""
 
     __slots__ = ("name", "kind", "default", "help", "group", "flag", "multiple", "aliases", "toggle",
-                 "optional_value", "metavar", "default_doc")
+                 "optional_value", "metavar", "default_doc", "flag_aliases")
 
     def __init__(self, name: str, kind: Kind, default: Any, help: str, group: str, *,
                  flag: Optional[str] = None, multiple: bool = False, aliases: Tuple[str, ...] = (),
                  toggle: bool = False, optional_value: bool = False, metavar: Optional[str] = None,
-                 default_doc: Optional[str] = None) -> None:
+                 default_doc: Optional[str] = None, flag_aliases: Tuple[str, ...] = ()) -> None:
         self.name = name
         self.kind = kind
         self.default = default
@@ -217,6 +241,7 @@ class Setting:
         self.optional_value = optional_value  # --name [BOOL]
         self.metavar = metavar
         self.default_doc = default_doc
+        self.flag_aliases = flag_aliases  # more option names: uvicorn's spelling of the same limit
 
     @property
     def env(self) -> str:
@@ -262,10 +287,10 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("root_path", TEXT, "", "ASGI root_path for an app mounted below a path prefix", _A),
     Setting("env_file", TEXT, None, "load environment variables from this file before anything else", _A,
             metavar="PATH"),
-    Setting("http", choice("auto", "h1", "h2"), "auto",
+    Setting("http", choice("auto", "h1", "h2", uvicorn=("h11", "httptools", "zttp")), "auto",
             "HTTP protocol: auto offers HTTP/2 and HTTP/1.1, h1 and h2 only one", _I),
-    Setting("loop", choice("auto", "asyncio", "uvloop"), "auto", "event loop", _I),
-    Setting("ws", choice("auto", "none", "wsproto"), "auto",
+    Setting("loop", LOOP, "auto", "event loop", _I),
+    Setting("ws", choice("auto", "none", "wsproto", uvicorn=("websockets", "websockets-sansio")), "auto",
             "WebSocket: auto and wsproto serve it (on wsproto), none serves upgrade requests as HTTP", _I),
     Setting("ws_per_message_deflate", BOOL, True,
             "negotiate permessage-deflate compression when a client offers it "
@@ -299,7 +324,8 @@ SETTINGS: Tuple[Setting, ...] = (
             default_doc="no limit"),
     Setting("h1_max_request_line", integer(16, None, "bytes"), 8192, "longest HTTP/1.1 request line (414 beyond)",
             _L),
-    Setting("h1_max_header_size", size(64), 65536, "largest HTTP/1.1 header section in bytes (431 beyond)", _L),
+    Setting("h1_max_header_size", size(64), 65536, "largest HTTP/1.1 header section in bytes (431 beyond)", _L,
+            flag_aliases=("--h11-max-incomplete-event-size",)),
     Setting("h1_max_headers", integer(1), 100, "most HTTP/1.1 header fields in a request (431 beyond)", _L),
     Setting("h2_max_concurrent_streams", integer(1, 2**31 - 1), 100,
             "HTTP/2 streams a client may have open at once (REFUSED_STREAM beyond)", _L),
@@ -340,6 +366,9 @@ SETTINGS: Tuple[Setting, ...] = (
             "client certificates: 0 none, 1 optional, 2 required (see ssl.VerifyMode)", _T),
     Setting("ssl_ciphers", TEXT, "", "OpenSSL cipher string for TLS 1.2 and below", _T,
             default_doc="Python's (ECDHE with AEAD first)"),
+    Setting("ssl_version", integer(0, None, "an ssl.PROTOCOL_* number"), 17,
+            "uvicorn's TLS protocol number: 17 (PROTOCOL_TLS_SERVER) or 2 negotiate TLS 1.2 or 1.3, 5 pins TLS 1.2; "
+            "TLS 1.0 and 1.1 are refused", _T),
     Setting("server_header", BOOL, True, "send 'server: pyre'", _H, toggle=True),
     Setting("date_header", BOOL, True, "send a Date header", _H, toggle=True),
     Setting("headers", HEADER, [], "a default response header (repeatable)", _H, flag="--header",
@@ -350,9 +379,10 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("proxy_headers_source", choice("x-forwarded", "forwarded", "auto"), "x-forwarded",
             "which proxy headers to read: X-Forwarded-For/-Proto (as uvicorn), RFC 7239 Forwarded, or auto "
             "(Forwarded when present, else X-Forwarded-*; the proxy must then set or strip both)", _H),
-    Setting("forwarded_allow_ips", TEXT, "127.0.0.1",
-            "comma-separated addresses and CIDR networks of trusted proxies, or *", _H,
-            aliases=("FORWARDED_ALLOW_IPS",), default_doc="$FORWARDED_ALLOW_IPS, else 127.0.0.1"),
+    Setting("forwarded_allow_ips", TEXT, "127.0.0.1,::1",
+            "comma-separated addresses, CIDR networks and host names (matched as text, as uvicorn's) of "
+            "trusted proxies, unix: for a Unix socket's peer, or *", _H,
+            aliases=("FORWARDED_ALLOW_IPS",), default_doc="$FORWARDED_ALLOW_IPS, else 127.0.0.1,::1 (uvicorn's)"),
     Setting("proxy_protocol", BOOL, False,
             "expect a PROXY protocol v1 or v2 header on every connection, from a trusted proxy "
             "(--forwarded-allow-ips)", _H, toggle=True),
@@ -363,9 +393,12 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("access_log", BOOL, True, "log one line per request", _LOG, toggle=True),
     Setting("access_log_format", TEXT, None,
             "access-log line template with {client} {method} {path} {status} {bytes} {request_bytes} "
-            "{duration_ms} {protocol} {request_id} {http_version} {time}", _LOG, metavar="FORMAT", default_doc="uvicorn's line"),
+            "{duration_ms} {protocol} {request_id} {http_version} {user_agent} {referer} {time}", _LOG, metavar="FORMAT", default_doc="uvicorn's line"),
     Setting("access_log_json", BOOL, False, "write the access log as one JSON object per line", _LOG,
             toggle=True),
+    Setting("access_log_request_id_header", TEXT, "x-request-id",
+            "the request header whose value is the access log's {request_id} (X-Request-ID, X-Amzn-Trace-Id...)",
+            _LOG, metavar="NAME"),
     Setting("use_colors", BOOL, None, "colour the log", _LOG, toggle=True,
             default_doc="when writing to a terminal"),
     Setting("metrics_port", integer(0, 65535, "an integer port"), None,
@@ -386,10 +419,12 @@ GROUPS: Tuple[str, ...] = tuple(dict.fromkeys(setting.group for setting in SETTI
 
 
 class Sources:
-    """Which source gave each resolved setting, to name it in an error."""
+    """Which source gave each resolved setting, to name it in an error; and the
+    warnings (one line each) about what was ignored, for the caller to log."""
 
     def __init__(self) -> None:
         self.origin: Dict[str, str] = {}
+        self.warnings: List[str] = []
 
     def label(self, name: str) -> str:
         return self.origin.get(name, name)
@@ -399,12 +434,22 @@ def _flag_label(setting: Setting) -> str:
     return "APP" if setting.name == "app" else setting.flag
 
 
-def _pyproject_label(path: str, key: str) -> str:
-    return f"{path} [tool.pyre] {key}"
+TABLE = "pyre-server"  # [tool.pyre-server]: PEP 518's table of the PyPI project
+LEGACY_TABLE = "pyre"  # [tool.pyre]: pyre-check's (and Pyre's own before); read only with Pyre's keys alone
 
 
-def load_pyproject(path: str = "pyproject.toml") -> Tuple[Dict[str, Any], Dict[str, str]]:
-    """Settings from ``[tool.pyre]`` of ``path``: (values, labels). No file: nothing."""
+def _pyproject_label(path: str, key: str, table: str = TABLE) -> str:
+    return f"{path} [tool.{table}] {key}"
+
+
+def load_pyproject(path: str = "pyproject.toml", warnings: Optional[List[str]] = None
+                   ) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """Settings from ``[tool.pyre-server]`` of ``path``: (values, labels). No file: nothing.
+
+    Without that table, ``[tool.pyre]`` is read if every key in it is a Pyre setting
+    (with a deprecation warning); one holding any other key is pyre-check's, and is
+    ignored with a warning. Warnings are appended to ``warnings``."""
+    warnings = warnings if warnings is not None else []
     try:
         with open(path, "rb") as file:
             raw = file.read()
@@ -420,16 +465,44 @@ def load_pyproject(path: str = "pyproject.toml") -> Tuple[Dict[str, Any], Dict[s
         document = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SettingError(f"{path}: not valid TOML: {exc}") from None
-    table = document.get("tool", {}).get("pyre")
-    if table is None:
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
         return {}, {}
-    if not isinstance(table, dict):
-        raise SettingError(f"{path}: [tool.pyre] must be a table")
+    table = tool.get(TABLE)
+    legacy = tool.get(LEGACY_TABLE)
+    if table is not None:
+        if not isinstance(table, dict):
+            raise SettingError(f"{path}: [tool.{TABLE}] must be a table")
+        if isinstance(legacy, dict) and legacy and _only_pyre_keys(legacy):
+            warnings.append(f"{path}: [tool.{LEGACY_TABLE}] ignored: Pyre reads [tool.{TABLE}]")
+        return _read_table(path, table, TABLE)
+    if not isinstance(legacy, dict) or not legacy:
+        return {}, {}
+    foreign = [key for key in legacy if _setting_for_key(key) is None]
+    if foreign:
+        warnings.append(f"{path}: [tool.{LEGACY_TABLE}] ignored: it holds keys that are not Pyre settings "
+                        f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}; pyre-check's?). "
+                        f"Pyre reads [tool.{TABLE}]")
+        return {}, {}
+    warnings.append(f"{path}: [tool.{LEGACY_TABLE}] is deprecated (it is pyre-check's table): "
+                    f"rename it to [tool.{TABLE}]")
+    return _read_table(path, legacy, LEGACY_TABLE)
+
+
+def _setting_for_key(key: str) -> Optional[Setting]:
+    return BY_KEY.get(key.replace("-", "_"))
+
+
+def _only_pyre_keys(table: Mapping[str, Any]) -> bool:
+    return all(_setting_for_key(key) is not None for key in table)
+
+
+def _read_table(path: str, table: Mapping[str, Any], table_name: str) -> Tuple[Dict[str, Any], Dict[str, str]]:
     values: Dict[str, Any] = {}
     labels: Dict[str, str] = {}
     for key, value in table.items():
-        label = _pyproject_label(path, key)
-        setting = BY_KEY.get(key.replace("-", "_"))
+        label = _pyproject_label(path, key, table_name)
+        setting = _setting_for_key(key)
         if setting is None:
             raise SettingError(f"{label}: unknown setting{_suggest(key.replace('-', '_'), BY_NAME)}")
         name = setting.name
@@ -455,23 +528,63 @@ def _native(setting: Setting, value: Any, label: str) -> Any:
         raise SettingError(f"{label}: {exc}") from None
 
 
-def load_environment(environ: Mapping[str, str]) -> Tuple[Dict[str, Any], Dict[str, str]]:
-    """Settings from ``PYRE_*`` variables and the conventional aliases (below them)."""
+# Kubernetes "service links": for every Service in the namespace, say one named
+# "pyre-x", each pod gets PYRE_X_SERVICE_HOST, PYRE_X_SERVICE_PORT[_<NAME>],
+# PYRE_X_PORT=tcp://10.0.0.1:8000 and PYRE_X_PORT_8000_TCP[_PROTO|_PORT|_ADDR].
+_SERVICE_LINK_NAME = re.compile(
+    r"^(?:[A-Z0-9_]+_)?(?:SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT_\d+_(?:TCP|UDP|SCTP)(?:_PROTO|_PORT|_ADDR)?)$")
+_SERVICE_LINK_VALUE = re.compile(r"^(?:tcp|udp|sctp)://\S+:\d+$")
+
+
+def _service_link(variable: str, text: str) -> bool:
+    """A variable Kubernetes injected for a Service (by its name, or a known setting
+    whose value is a service link: ``PYRE_PORT=tcp://10.0.0.1:8000``)."""
+    name = variable[len(ENV_PREFIX):]
+    if _SERVICE_LINK_NAME.match(name):
+        return True
+    return (name.endswith("PORT") or name == "HOST") and bool(_SERVICE_LINK_VALUE.match(text.strip()))
+
+
+def load_environment(environ: Mapping[str, str], skip: Collection[str] = (), warnings: Optional[List[str]] = None
+                     ) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """Settings from ``PYRE_*`` variables and the conventional aliases (below them).
+
+    Settings named in ``skip`` (those the command line gives) are not read at all.
+    Kubernetes service-link variables are ignored, and so is any other ``PYRE_*``
+    name that is not a setting: each gets a line in ``warnings``, never an error."""
+    warnings = warnings if warnings is not None else []
     values: Dict[str, Any] = {}
     labels: Dict[str, str] = {}
+    links: List[str] = []
     for setting in SETTINGS:
+        if setting.name in skip:
+            continue
         for variable in (setting.env, *setting.aliases):
             text = environ.get(variable)
             if text is None or (variable != setting.env and not text.strip()):
                 continue
+            if variable == setting.env and _service_link(variable, text):
+                links.append(variable)
+                break
             values[setting.name] = _from_text(setting, text, variable)
             labels[setting.name] = variable
             break
-    for variable in environ:
+    unknown: List[str] = []
+    for variable in sorted(environ):
         if variable.startswith(ENV_PREFIX) and variable not in RESERVED_ENV:
             name = variable[len(ENV_PREFIX):].lower()
-            if name not in BY_NAME:
-                raise SettingError(f"{variable}: unknown setting{_suggest(name, BY_NAME, ENV_PREFIX, upper=True)}")
+            if name in BY_NAME:
+                continue
+            if _service_link(variable, environ[variable]):
+                links.append(variable)
+            else:
+                unknown.append(variable)
+    if links:
+        warnings.append(f"{', '.join(sorted(links))}: Kubernetes service links (of a Service named pyre...), "
+                        "not Pyre settings: ignored (enableServiceLinks: false in the pod spec stops them)")
+    for variable in unknown:
+        name = variable[len(ENV_PREFIX):].lower()
+        warnings.append(f"{variable}: not a Pyre setting, ignored{_suggest(name, BY_NAME, ENV_PREFIX, upper=True)}")
     return values, labels
 
 
@@ -529,7 +642,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         text = text.replace("%", "%%")
         if setting.name == "app":
             group.add_argument("app", metavar="APP", nargs="?", default=argparse.SUPPRESS,
-                               help=f"{setting.help}; or env {setting.env}, or app in [tool.pyre]")
+                               help=f"{setting.help}; or env {setting.env}, or app in [tool.{TABLE}]")
         elif setting.toggle:
             group.add_argument(setting.flag, dest=setting.name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=text)
@@ -541,8 +654,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                default=argparse.SUPPRESS, metavar=setting.metavar, help=text)
         else:
             metavar = setting.metavar or setting.kind.metavar
-            group.add_argument(setting.flag, dest=setting.name, type=_TextType(setting), default=argparse.SUPPRESS,
-                               metavar=metavar, help=text)
+            group.add_argument(setting.flag, *setting.flag_aliases, dest=setting.name, type=_TextType(setting),
+                               default=argparse.SUPPRESS, metavar=metavar, help=text)
 
 
 def resolve(cli: Mapping[str, Any], environ: Mapping[str, str], pyproject: str = "pyproject.toml"
@@ -554,8 +667,8 @@ def resolve(cli: Mapping[str, Any], environ: Mapping[str, str], pyproject: str =
     """
     from pyre.envfile import load_env_file
 
-    file_values, file_labels = load_pyproject(pyproject)
     sources = Sources()
+    file_values, file_labels = load_pyproject(pyproject, sources.warnings)
     env_file = cli.get("env_file")
     if env_file is not None:
         sources.origin["env_file"] = "--env-file"
@@ -568,7 +681,7 @@ def resolve(cli: Mapping[str, Any], environ: Mapping[str, str], pyproject: str =
     if env_file:
         # Into os.environ for the app; here too, where variables already set win.
         environ = {**load_env_file(env_file), **environ}
-    env_values, env_labels = load_environment(environ)
+    env_values, env_labels = load_environment(environ, cli.keys(), sources.warnings)
 
     merged: Dict[str, Any] = {}
     for setting in SETTINGS:
@@ -623,7 +736,7 @@ def config_from_settings(merged: Dict[str, Any], sources: Sources) -> Any:
     app = values.pop("app", None)
     if not app:
         raise SettingError("no application given: pass APP (module:attribute), set PYRE_APP, "
-                           "or app in [tool.pyre] of pyproject.toml")
+                           f"or app in [tool.{TABLE}] of pyproject.toml")
     try:
         return Config(app, **values)
     except ConfigError as exc:
@@ -667,6 +780,7 @@ def settings_table() -> str:
             else:
                 metavar = setting.metavar or setting.kind.metavar
                 cli = f"`{setting.flag} {metavar}`" + (" (repeatable)" if setting.multiple else "")
+                cli += "".join(f" or `{alias}`" for alias in setting.flag_aliases)
             env = " or ".join(f"`{name}`" for name in (setting.env, *setting.aliases))
             kind = f"list of {setting.kind.what}" if setting.multiple else setting.kind.what
             meaning = f"{setting.help[0].upper()}{setting.help[1:]}. Type: {kind}."

@@ -9,7 +9,10 @@ from typing import Optional
 
 from pyre.errors import StartupError
 
-__all__ = ["bind_socket", "describe"]
+__all__ = ["UNIX_SOCKETS", "bind_socket", "describe"]
+
+# AF_UNIX is missing on Windows (and on some builds): --uds is refused there (pyre.config).
+UNIX_SOCKETS = hasattr(socket, "AF_UNIX")
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 8000, *, uds: Optional[str] = None,
@@ -26,6 +29,8 @@ def bind_socket(host: str = "127.0.0.1", port: int = 8000, *, uds: Optional[str]
         sock.setblocking(False)
         return sock
     if uds is not None:
+        if not hasattr(socket, "AF_UNIX"):
+            raise StartupError(f"--uds {uds}: Unix domain sockets are not available on this platform")
         try:
             if stat.S_ISSOCK(os.stat(uds).st_mode):
                 os.remove(uds)  # a stale socket from an earlier run
@@ -68,7 +73,7 @@ def bind_socket(host: str = "127.0.0.1", port: int = 8000, *, uds: Optional[str]
 def describe(sock: socket.socket, scheme: str = "http") -> str:
     """``http://127.0.0.1:8000`` or ``unix socket /path`` for the log."""
     name = sock.getsockname()
-    if sock.family == socket.AF_UNIX:
+    if sock.family == getattr(socket, "AF_UNIX", None):
         return f"{scheme}://unix:{name}" if name else f"unix socket (fd {sock.fileno()})"
     host, port = name[0], name[1]
     if sock.family == socket.AF_INET6:

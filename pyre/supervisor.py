@@ -36,12 +36,14 @@ import os
 import random
 import signal
 import socket
+import sys
 import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Any, Deque, Dict, List, Optional
 
 from pyre.config import Config
+from pyre.rss import rss_mib
 from pyre.signal_wakeup import catch_signals
 
 __all__ = ["Supervisor", "SupervisorLink"]
@@ -52,7 +54,26 @@ _STARTUP_FAILURES = (1, 3)  # app load error, startup failure (see pyre.cli and 
 _QUICK_DEATH = 5.0  # a worker that dies sooner than this after starting counts as crashing
 _MAX_BACKOFF = 10.0
 _RSS_CHECK_INTERVAL = 1.0
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+# POSIX-only signals (Windows has none of them), looked up when used: None where
+# missing, so that a comparison with a received signal is simply False.
+_POSIX_SIGNALS = ("SIGHUP", "SIGTTIN", "SIGTTOU")
+
+
+def _posix_signal(name: str) -> Optional[int]:
+    return getattr(signal, name, None)
+
+
+def _send_signal(process: Any, sig: int) -> None:
+    """Signal a worker. Windows has no signals between processes (``os.kill`` there is
+    TerminateProcess): a worker is stopped with ``terminate()``."""
+    if sys.platform == "win32":
+        process.terminate()
+        return
+    try:
+        os.kill(process.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 # -- the worker's side ----------------------------------------------------------------------------
@@ -60,23 +81,40 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 class SupervisorLink:
     """A worker's end of its pipe: answers pings from the event loop, reports ready and
-    retire, and stops the server if the supervisor goes away (the pipe reaches EOF)."""
+    retire, and stops the server if the supervisor goes away (the pipe reaches EOF).
+
+    The pipe is watched by the event loop where it can be (``add_reader``); where it
+    cannot (Windows: a pipe is no socket, and the proactor loop has no readers), a
+    thread waits on it and hands each message to the loop, so a ping is still answered
+    only by a running event loop."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.server: Any = None
+        self._reader = False
 
     def attach(self, server: Any) -> None:
         """Called on the server's loop once it serves."""
         import asyncio
 
         self.server = server
-        asyncio.get_running_loop().add_reader(self.conn.fileno(), self._readable)
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_reader(self.conn.fileno(), self._readable)
+            self._reader = True
+        except (NotImplementedError, OSError, ValueError):
+            import threading
+
+            threading.Thread(target=self._wait_in_thread, args=(loop,), name="pyre-supervisor-link",
+                             daemon=True).start()
         self.send("ready")
 
     def detach(self) -> None:
         import asyncio
 
+        if not self._reader:
+            return
+        self._reader = False
         try:
             asyncio.get_running_loop().remove_reader(self.conn.fileno())
         except (RuntimeError, ValueError, OSError):  # pragma: no cover - loop or pipe already gone
@@ -91,25 +129,42 @@ class SupervisorLink:
     def _readable(self) -> None:
         try:
             while self.conn.poll():
-                if self.conn.recv() == "ping":
-                    self.send("pong")
+                self._on_message(self.conn.recv())
         except (EOFError, OSError):
-            self.detach()
-            if self.server is not None and not self.server.should_exit:
-                logger.warning("Supervisor went away; shutting down.")
-                self.server.should_exit = True
+            self._gone()
+
+    def _wait_in_thread(self, loop: Any) -> None:
+        try:
+            while True:
+                message = self.conn.recv()
+                loop.call_soon_threadsafe(self._on_message, message)
+        except (EOFError, OSError):
+            try:
+                loop.call_soon_threadsafe(self._gone)
+            except RuntimeError:  # the loop is closed: the server is done anyway
+                pass
+
+    def _on_message(self, message: Any) -> None:
+        if message == "ping":
+            self.send("pong")
+
+    def _gone(self) -> None:
+        self.detach()
+        if self.server is not None and not self.server.should_exit:
+            logger.warning("Supervisor went away; shutting down.")
+            self.server.should_exit = True
 
 
 def _worker_main(config: Config, sockets: Optional[List[socket.socket]], conn: Optional[Connection] = None,
-                 show_traceback: bool = False) -> None:
+                 show_traceback: bool = True) -> None:
     """Entry point of a worker process (must be importable for ``spawn``).
 
-    ``show_traceback`` (the reloader's server process): an error raised by the app's
-    own code while it is imported is logged with its traceback, where it is matters
-    while developing; otherwise one line, and never for a module that does not exist.
+    An error raised by the app's own code while it is imported is logged with its
+    traceback (see :func:`pyre.importer.load_error_text`); ``show_traceback=False``
+    makes it one line.
     """
     from pyre.errors import AppLoadError, PyreError
-    from pyre.importer import app_traceback
+    from pyre.importer import load_error_text
     from pyre.logs import setup_logging
     from pyre.server import STARTUP_FAILURE, Server
     from pyre.sockets import bind_socket
@@ -125,14 +180,7 @@ def _worker_main(config: Config, sockets: Optional[List[socket.socket]], conn: O
             sockets = [bind_socket(config.host, config.port, backlog=config.backlog, reuse_port=True)]
         server.run(sockets=sockets)
     except AppLoadError as exc:
-        cause = exc.__cause__
-        module = str(config.app).partition(":")[0]
-        missing = isinstance(cause, ModuleNotFoundError) and cause.name is not None and (
-            module == cause.name or module.startswith(cause.name + "."))
-        if show_traceback and cause is not None and not missing:
-            logger.error("Error loading ASGI app. %s\n%s", exc, app_traceback(cause))
-        else:
-            logger.error("Error loading ASGI app. %s", exc)
+        logger.error("%s", load_error_text(exc, config.app) if show_traceback else f"Error loading ASGI app. {exc}")
         raise SystemExit(1) from None
     except PyreError as exc:
         logger.error("%s", exc)
@@ -219,10 +267,7 @@ class Supervisor:
 
     def _stop_worker(self, worker: _Worker, sig: int = signal.SIGTERM) -> None:
         worker.stopping = True
-        try:
-            os.kill(worker.pid, sig)
-        except ProcessLookupError:
-            pass
+        _send_signal(worker.process, sig)
 
     def _reap(self, stopping: bool) -> Optional[int]:
         """Collect ended workers; return an exit code if the server must stop."""
@@ -262,10 +307,7 @@ class Supervisor:
     def _signal_all(self, sig: int) -> None:
         for pid, worker in self.workers.items():
             if worker.process.is_alive():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+                _send_signal(worker.process, sig)
 
     # -- replacing, one at a time ---------------------------------------------------------------
 
@@ -334,15 +376,12 @@ class Supervisor:
                 logger.error("Worker [%d] did not answer the health check within %g s (event loop blocked?); "
                              "killing it.", worker.pid, timeout)
                 worker.ping_sent = None
-                try:
-                    os.kill(worker.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                worker.process.kill()  # SIGKILL; TerminateProcess on Windows
         limit = self.config.limit_max_rss
         if limit and now - self._rss_checked >= _RSS_CHECK_INTERVAL:
             self._rss_checked = now
             for worker in self._active():
-                rss = _rss_mib(worker.pid)
+                rss = rss_mib(worker.pid)
                 if rss is not None and rss > limit:
                     self._replace(worker, f"its memory ({rss:.0f} MiB) is above --limit-max-rss {limit} MiB")
 
@@ -385,15 +424,15 @@ class Supervisor:
             return stopping
         if stopping:
             return stopping
-        if sig == signal.SIGHUP:
+        if sig == _posix_signal("SIGHUP"):
             logger.info("SIGHUP: restarting %d worker(s) one by one.", len(self._active()))
             for worker in sorted(self._active(), key=lambda w: w.started_at):
                 self._replace(worker, "SIGHUP")
-        elif sig == signal.SIGTTIN:
+        elif sig == _posix_signal("SIGTTIN"):
             self.target += 1
             logger.info("SIGTTIN: %d worker(s).", self.target)
             self._spawn()
-        elif sig == signal.SIGTTOU:
+        elif sig == _posix_signal("SIGTTOU"):
             if self.target <= 1:
                 logger.info("SIGTTOU: keeping the last worker.")
                 return stopping
@@ -408,8 +447,12 @@ class Supervisor:
 
     def run(self) -> int:
         logger.info("Started parent process [%d]", os.getpid())
-        restore_signals = catch_signals(
-            (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU), self._on_signal, self._wakeup_w)
+        posix = [sig for sig in map(_posix_signal, _POSIX_SIGNALS) if sig is not None]
+        if len(posix) < len(_POSIX_SIGNALS):
+            logger.info("No SIGHUP, SIGTTIN and SIGTTOU on this platform: no rolling restart or resizing by "
+                        "signal (workers are still replaced at their limits, or when they die).")
+        handled = [signal.SIGINT, signal.SIGTERM, *posix]
+        restore_signals = catch_signals(handled, self._on_signal, self._wakeup_w)
         try:
             if self.config.metrics_port is not None:
                 # Before the first spawn: workers inherit PROMETHEUS_MULTIPROC_DIR.
@@ -474,16 +517,6 @@ class Supervisor:
                     self._spawn()
         logger.info("Stopping parent process [%d]", os.getpid())
         return exit_code
-
-
-def _rss_mib(pid: int) -> Optional[float]:
-    """Resident memory of a process in MiB (Linux /proc), None if unknown."""
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as file:
-            resident = int(file.read().split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return resident * _PAGE_SIZE / 1024**2
 
 
 def jittered(limit: Optional[int], jitter: int) -> Optional[int]:

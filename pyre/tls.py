@@ -121,6 +121,8 @@ def build_ssl_context(config: Any) -> Optional[ssl.SSLContext]:
         raise StartupError(f"{key_option} {key_path}: {exc.strerror or exc}") from None
 
     context.verify_mode = ssl.VerifyMode(config.ssl_cert_reqs)
+    if getattr(config, "ssl_version", None) == ssl.PROTOCOL_TLSv1_2:  # uvicorn's --ssl-version 5: TLS 1.2 only
+        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
     if ca_certs:
         _read("--ssl-ca-certs", ca_certs)
         try:

@@ -7,6 +7,7 @@ PROXY protocol gate (:mod:`pyre.transport.proxy_protocol`).
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Dict, Iterable, List, Optional, Union
 
 from pyre.errors import ConfigError
@@ -19,12 +20,16 @@ IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 _CACHE_SIZE = 1024
+# A host name entry (uvicorn accepts them): matched as text against the peer or a
+# forwarded hop, never resolved. At least one letter, so a mistyped address is an error.
+_NAME = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 
 
 class TrustedHosts:
-    """The set of trusted peers. ``host in trusted`` (None: a Unix-socket peer)."""
+    """The set of trusted peers. ``host in trusted`` (None: a Unix-socket peer). A host
+    name entry matches that text only (as uvicorn's): Pyre does not resolve names."""
 
-    __slots__ = ("trust_all", "trust_unix", "_addresses", "_networks", "_cache")
+    __slots__ = ("trust_all", "trust_unix", "_addresses", "_networks", "_names", "_cache")
 
     def __init__(
         self,
@@ -33,11 +38,13 @@ class TrustedHosts:
         *,
         trust_all: bool = False,
         trust_unix: bool = False,
+        names: Iterable[str] = (),
     ) -> None:
         self.trust_all = trust_all
         self.trust_unix = trust_unix or trust_all
         self._addresses = frozenset(unmapped(ip) for ip in addresses)
         self._networks = tuple(_unmapped_network(net) for net in networks)
+        self._names = frozenset(name.lower() for name in names)
         # Exact texts of the entries answer the usual case without parsing.
         self._cache: Dict[str, bool] = {str(ip): True for ip in self._addresses}
 
@@ -58,12 +65,13 @@ class TrustedHosts:
         try:
             ip = unmapped(ipaddress.ip_address(host))
         except ValueError:
-            return False
+            return host.lower() in self._names
         return ip in self._addresses or any(ip in net for net in self._networks)
 
     def __repr__(self) -> str:
         entries = [str(ip) for ip in sorted(self._addresses, key=lambda ip: (ip.version, ip))]
         entries += [str(net) for net in self._networks]
+        entries += sorted(self._names)
         if self.trust_all:
             entries = ["*"]
         elif self.trust_unix:
@@ -80,6 +88,7 @@ def parse_trusted(entries: Union[str, Iterable[str]]) -> TrustedHosts:
         entries = entries.split(",")
     addresses: List[IPAddress] = []
     networks: List[IPNetwork] = []
+    names: List[str] = []
     trust_all = trust_unix = False
     for raw in entries:
         if not isinstance(raw, str):
@@ -101,10 +110,11 @@ def parse_trusted(entries: Union[str, Iterable[str]]) -> TrustedHosts:
             try:
                 addresses.append(ipaddress.ip_address(text))
             except ValueError:
-                raise ConfigError(
-                    f"forwarded_allow_ips: {raw!r} is not an IP address, a network, '*' or '{UNIX}'"
-                ) from None
-    return TrustedHosts(addresses, networks, trust_all=trust_all, trust_unix=trust_unix)
+                if not _NAME.match(entry) or entry.lower() == UNIX[:-1]:
+                    raise ConfigError(f"forwarded_allow_ips: {raw!r} is not an IP address, a network, a host "
+                                      f"name, '*' or '{UNIX}'") from None
+                names.append(entry)
+    return TrustedHosts(addresses, networks, trust_all=trust_all, trust_unix=trust_unix, names=names)
 
 
 def unmapped(ip: IPAddress) -> IPAddress:

@@ -1,4 +1,4 @@
-"""Test helpers: feeding a parser whole, byte by byte and at random split points."""
+"""Test helpers: feeding a parser whole, byte by byte and at random split points; shared test data."""
 
 from __future__ import annotations
 
@@ -75,3 +75,16 @@ def parse_every_way(parser_factory: Callable[[], object], data: bytes):
 
 
 __all__ = ["Body", "EndOfMessage", "Request", "feed_pieces", "normalise", "parse_every_way", "split_at", "splits"]
+
+
+# What Kubernetes puts into every pod of a namespace that has a Service named "pyre".
+KUBERNETES_SERVICE_LINKS = {
+    "PYRE_SERVICE_HOST": "10.0.0.1",
+    "PYRE_SERVICE_PORT": "8000",
+    "PYRE_SERVICE_PORT_HTTP": "8000",
+    "PYRE_PORT": "tcp://10.0.0.1:8000",
+    "PYRE_PORT_8000_TCP": "tcp://10.0.0.1:8000",
+    "PYRE_PORT_8000_TCP_PROTO": "tcp",
+    "PYRE_PORT_8000_TCP_PORT": "8000",
+    "PYRE_PORT_8000_TCP_ADDR": "10.0.0.1",
+}

@@ -55,7 +55,9 @@ class FakeLoop:
 
 
 def make_ctx(**kwargs) -> ServerContext:
-    return ServerContext(app, FakeLoop(), limits=H1Limits(), date_header=False, **kwargs)
+    ctx = ServerContext(app, FakeLoop(), limits=H1Limits(), date_header=False, **kwargs)
+    ctx.clock = ctx.loop.time  # the request clock, under the test's control
+    return ctx
 
 
 def finish(ctx: ServerContext, *, websocket=False, version="1.1", method="GET", path=b"/", query=b"",
@@ -69,8 +71,8 @@ def finish(ctx: ServerContext, *, websocket=False, version="1.1", method="GET", 
 
 def access_record(**fields) -> logging.LogRecord:
     values = {"client": "127.0.0.1:50000", "method": "GET", "path": "/a?b=1", "status": 200, "bytes": 13,
-              "request_bytes": 4,
-              "duration_ms": 1.5, "protocol": "HTTP/1.1", "request_id": "-", "http_version": "1.1"}
+              "request_bytes": 4, "duration_ms": 1.5, "protocol": "HTTP/1.1", "request_id": "-",
+              "http_version": "1.1", "user_agent": "curl/8", "referer": "-"}
     values.update(fields)
     record = logging.LogRecord("pyre.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
                                (values["client"], values["method"], values["path"], values["http_version"],
@@ -87,7 +89,7 @@ def test_request_done_emits_one_record_with_the_uvicorn_line_and_named_fields(ca
     ctx = make_ctx()
     finish(ctx, path=b"/p", query=b"q=1", headers=[(b"host", b"t"), (b"x-request-id", b"abc")], took=0.0125)
     out = capsys.readouterr().out
-    assert out == 'INFO:     127.0.0.1:50000 - "GET /p?q=1 HTTP/1.1" 200\n'
+    assert out == 'INFO:     127.0.0.1:50000 - "GET /p?q=1 HTTP/1.1" 200 OK\n'
 
 
 def test_record_fields_for_each_protocol():
@@ -104,23 +106,23 @@ def test_record_fields_for_each_protocol():
     finish(ctx, version="1.0", path=b"/\xff", headers=[(b"x-request-id", b"")])
     assert [r.pyre for r in records] == [
         {"client": "127.0.0.1:50000", "method": "GET", "path": "/", "status": 200, "bytes": 5, "request_bytes": 0,
-         "duration_ms": 250.0, "protocol": "HTTP/1.1", "request_id": "id-1", "http_version": "1.1"},
+         "duration_ms": 250.0, "protocol": "HTTP/1.1", "request_id": "id-1", "http_version": "1.1", "user_agent": "-", "referer": "-"},
         {"client": "127.0.0.1:50000", "method": "POST", "path": "/h2", "status": 201, "bytes": 0,
          "request_bytes": 321,
-         "duration_ms": 12.5, "protocol": "HTTP/2", "request_id": "-", "http_version": "2"},
+         "duration_ms": 12.5, "protocol": "HTTP/2", "request_id": "-", "http_version": "2", "user_agent": "-", "referer": "-"},
         {"client": "127.0.0.1:50000", "method": "GET", "path": "/ws?t=1", "status": 101, "bytes": 0,
          "request_bytes": 0,
-         "duration_ms": 12.5, "protocol": "WebSocket", "request_id": "-", "http_version": "1.1"},
+         "duration_ms": 12.5, "protocol": "WebSocket", "request_id": "-", "http_version": "1.1", "user_agent": "-", "referer": "-"},
         {"client": "127.0.0.1:50000", "method": "GET", "path": "/\\xff", "status": 200, "bytes": 13,
          "request_bytes": 0,
-         "duration_ms": 12.5, "protocol": "HTTP/1.0", "request_id": "-", "http_version": "1.0"},
+         "duration_ms": 12.5, "protocol": "HTTP/1.0", "request_id": "-", "http_version": "1.0", "user_agent": "-", "referer": "-"},
     ]
     assert set(records[0].pyre) == set(ACCESS_FIELDS)
     assert [r.getMessage() for r in records] == [
-        '127.0.0.1:50000 - "GET / HTTP/1.1" 200',
-        '127.0.0.1:50000 - "POST /h2 HTTP/2" 201',
+        '127.0.0.1:50000 - "GET / HTTP/1.1" 200 OK',
+        '127.0.0.1:50000 - "POST /h2 HTTP/2" 201 Created',
         '127.0.0.1:50000 - "WebSocket /ws?t=1" 101',
-        '127.0.0.1:50000 - "GET /\\xff HTTP/1.0" 200',
+        '127.0.0.1:50000 - "GET /\\xff HTTP/1.0" 200 OK',
     ]
 
 
@@ -243,7 +245,7 @@ def test_configure_logging_colours_the_text_prefix_only(capsys):
     assert capsys.readouterr().out == "\033[32mINFO\033[0m:     GET /c\n"
     configure_logging(logging.INFO, True, True)
     finish(make_ctx(), path=b"/c")
-    assert capsys.readouterr().out == '\033[32mINFO\033[0m:     127.0.0.1:50000 - "GET /c HTTP/1.1" 200\n'
+    assert capsys.readouterr().out == '\033[32mINFO\033[0m:     127.0.0.1:50000 - "GET /c HTTP/1.1" 200 OK\n'
 
 
 def test_configure_logging_rejects_bad_settings_before_changing_anything():
@@ -372,7 +374,7 @@ def test_yaml_without_pyyaml_says_to_install_it(tmp_path, monkeypatch):
     path = tmp_path / "c.yaml"
     path.write_text("version: 1\n")
     monkeypatch.setitem(sys.modules, "yaml", None)  # import yaml raises ImportError
-    with pytest.raises(ConfigError, match=r"log_config: .*c\.yaml: .*needs PyYAML.*pip install PyYAML"):
+    with pytest.raises(ConfigError, match=r"log_config: .*c\.yaml: .*needs PyYAML.*pip install 'pyre-server\[yaml\]'"):
         load_log_config(str(path))
 
 
@@ -425,3 +427,46 @@ def test_setup_logging_error_leaves_logging_as_it_was(tmp_path):
     with pytest.raises(ConfigError, match="log_config: .*nope.json: No such file"):
         setup_logging(Config(app, log_config=str(tmp_path / "nope.json")))
     assert [(logging.getLogger(n).handlers, logging.getLogger(n).level) for n in PYRE_LOGGERS] == before
+
+
+# -- uvicorn's formatter arguments and log config -----------------------------------------------------
+
+
+def test_formatters_take_uvicorns_arguments():
+    record = logging.LogRecord("pyre.error", logging.WARNING, __file__, 1, "hello %s", ("there",), None)
+    record.created = 946684800.0  # 2000-01-01
+    plain = DefaultFormatter(fmt="%(asctime)s|%(levelprefix)s %(message)s", datefmt="%Y", use_colors=False)
+    assert plain.format(record) == "2000|WARNING:  hello there"
+    braces = DefaultFormatter(fmt="{levelprefix}{message}", style="{", use_colors=False)
+    assert braces.format(record) == "WARNING: hello there"  # the prefix is padded to 9 columns
+    access = AccessFormatter('%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s %(user_agent)s',
+                             use_colors=False)
+    assert access.format(access_record(status=404)) == (
+        'INFO:     127.0.0.1:50000 - "GET /a?b=1 HTTP/1.1" 404 Not Found curl/8')
+    record = access_record()
+    access.format(record)
+    assert "request_line" not in record.__dict__  # formatted on a copy: other handlers see the record as is
+
+
+def test_a_uvicorn_dict_config_configures_pyres_loggers(capsys):
+    notes = load_log_config({
+        "version": 1,
+        "formatters": {"default": {"()": "uvicorn.logging.DefaultFormatter", "fmt": "U %(levelprefix)s %(message)s",
+                                   "use_colors": False}},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default",
+                                 "stream": "ext://sys.stdout"}},
+        "loggers": {"uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+                    "uvicorn.error": {"level": "INFO"}},
+    })
+    assert notes == ["log_config: uvicorn's loggers configure Pyre's (uvicorn -> pyre, uvicorn.error -> pyre.error); "
+                     "rename them in the config to say so directly"]
+    logging.getLogger("pyre.error").info("started")
+    assert capsys.readouterr().out == "U INFO:     started\n"
+    # A config naming Pyre's loggers itself: nothing is taken from uvicorn's, no note.
+    assert load_log_config({"version": 1, "loggers": {"uvicorn": {"level": "INFO"}, "pyre": {"level": "INFO"}}}) == []
+
+
+def test_access_formatter_class_form_keeps_a_brace_template():
+    """dictConfig's "class" form passes style="%" for every formatter: a {}-template stays one."""
+    formatter = AccessFormatter("{method} {path} {status}", None, "%", use_colors=False, level_prefix=False)
+    assert formatter.format(access_record()) == "GET /a?b=1 200"

@@ -95,9 +95,9 @@ def test_the_observer_counts_requests_by_method_and_status_and_sums_body_bytes(c
     assert metrics.observe in ctx.request_observers
     # Through the context's hook, as the transports report requests.
     for status in (200, 200, 404):
-        ctx.request_done(False, "1.1", "-", "GET", b"/", b"", [], status, 10, 0, ctx.loop.time())
-    ctx.request_done(False, "2", "-", "POST", b"/", b"", [], 201, 5, 1234, ctx.loop.time())
-    ctx.request_done(True, "1.1", "-", "GET", b"/ws", b"", [], 101, 0, 0, ctx.loop.time())
+        ctx.request_done(False, "1.1", "-", "GET", b"/", b"", [], status, 10, 0, ctx.clock())
+    ctx.request_done(False, "2", "-", "POST", b"/", b"", [], 201, 5, 1234, ctx.clock())
+    ctx.request_done(True, "1.1", "-", "GET", b"/ws", b"", [], 101, 0, 0, ctx.clock())
     assert value(metrics, "pyre_requests_total", method="GET", status="200") == 0  # not before a flush
     metrics.flush()
     assert value(metrics, "pyre_requests_total", method="GET", status="200") == 2
@@ -156,7 +156,7 @@ def test_durations_land_in_the_right_buckets_with_their_sum(metrics):
 def test_close_flushes_and_detaches_the_observer(ctx):
     registry = CollectorRegistry()
     m = ServerMetrics(ctx, registry)
-    ctx.request_done(False, "1.1", "-", "DELETE", b"/", b"", [], 204, 0, 3, ctx.loop.time())
+    ctx.request_done(False, "1.1", "-", "DELETE", b"/", b"", [], 204, 0, 3, ctx.clock())
     m.close()
     assert registry.get_sample_value("pyre_requests_total", {"method": "DELETE", "status": "204"}) == 1
     assert registry.get_sample_value("pyre_request_bytes_total") == 3
@@ -353,7 +353,7 @@ WORKER = textwrap.dedent("""
     assert metrics is not None and metrics.endpoint is None and metrics.port is None
     assert "PYRE_METRICS_WORKER_DIR" not in os.environ  # not passed on to the app's subprocesses
     for _ in range(int(sys.argv[1])):
-        ctx.request_done(False, "1.1", "-", "GET", b"/", b"", [], 200, 7, 100, loop.time())
+        ctx.request_done(False, "1.1", "-", "GET", b"/", b"", [], 200, 7, 100, ctx.clock())
     ctx.connections.update({object(), object()})
     metrics.tick(0.05)
     metrics.close()
@@ -379,7 +379,8 @@ def test_the_supervisor_serves_the_sum_over_worker_processes(monkeypatch):
             assert worker.returncode == 0, stderr
             pids.append(worker.pid)
         assert sorted(os.listdir(path)) == sorted(f"{kind}_{pid}.db" for pid in pids
-                                                  for kind in ("counter", "gauge_livesum", "histogram"))
+                                                  for kind in ("counter", "gauge_livesum", "gauge_liveall",
+                                                               "histogram"))
         url = f"http://127.0.0.1:{supervisor.port}/metrics"
         got = samples(scrape(url)[2])
         assert got[("pyre_requests_total", (("method", "GET"), ("status", "200")))] == 8
@@ -389,6 +390,8 @@ def test_the_supervisor_serves_the_sum_over_worker_processes(monkeypatch):
         assert got[("pyre_open_connections", ())] == 4  # livesum: both processes, not marked dead yet
         assert got[("pyre_workers", ())] == 2
         assert got[("pyre_worker_restarts_total", ())] == 1
+        for pid in pids:  # each worker's own process_* metrics, by pid
+            assert got[("process_resident_memory_bytes", (("pid", str(pid)),))] > 0
         before = got
         supervisor.worker_ended(pids[0])
         state.update(workers=1, restarts=2)
@@ -398,14 +401,14 @@ def test_the_supervisor_serves_the_sum_over_worker_processes(monkeypatch):
         assert got[("pyre_workers", ())] == 1 and got[("pyre_worker_restarts_total", ())] == 2
         # ...folded into one file per kind, which the next ended worker adds to.
         assert sorted(os.listdir(path)) == sorted([f"counter_{pids[1]}.db", f"gauge_livesum_{pids[1]}.db",
-                                                   f"histogram_{pids[1]}.db", "counter_ended.db",
+                                                   f"gauge_liveall_{pids[1]}.db", f"histogram_{pids[1]}.db", "counter_ended.db",
                                                    "histogram_ended.db"])
         supervisor.worker_ended(pids[1])
         assert sorted(os.listdir(path)) == ["counter_ended.db", "histogram_ended.db"]
         got = samples(scrape(url)[2])
         assert ("pyre_open_connections", ()) not in got or got[("pyre_open_connections", ())] == 0
         unchanged = {key: value for key, value in before.items()
-                     if not key[0].startswith(("pyre_open_", "pyre_workers", "pyre_worker_restarts"))}
+                     if not key[0].startswith(("pyre_open_", "pyre_workers", "pyre_worker_restarts", "process_"))}
         assert unchanged and {key: got.get(key) for key in unchanged} == unchanged  # every count and bucket
     finally:
         supervisor.close()

@@ -9,6 +9,7 @@ import pytest
 
 from pyre.cli import build_parser
 from pyre.settings import SETTINGS, SettingError, config_from_settings, resolve
+from tests.helpers import KUBERNETES_SERVICE_LINKS
 
 
 def parse(*argv: str) -> dict:
@@ -36,7 +37,7 @@ def test_nothing_given_means_config_defaults(tmp_path):
 
 def test_precedence_cli_then_environment_then_pyproject(tmp_path):
     toml = """
-        [tool.pyre]
+        [tool.pyre-server]
         app = "fromfile:app"
         port = 7000
         host = "0.0.0.0"
@@ -46,7 +47,7 @@ def test_precedence_cli_then_environment_then_pyproject(tmp_path):
     merged, sources = settle(tmp_path, ["--port", "9002"], environ, toml)
     assert merged["port"] == 9002 and sources.label("port") == "--port"
     assert merged["host"] == "::1" and sources.label("host") == "PYRE_HOST"
-    assert merged["backlog"] == 10 and sources.label("backlog").endswith("[tool.pyre] backlog")
+    assert merged["backlog"] == 10 and sources.label("backlog").endswith("[tool.pyre-server] backlog")
     assert merged["app"] == "fromfile:app"
 
 
@@ -82,7 +83,7 @@ def test_lists_from_every_source(tmp_path):
     merged, _ = settle(tmp_path, ["a:b"], {"PYRE_HEADERS": '["x-a: 1, 2", "x-b: 3"]'})
     assert merged["headers"] == ["x-a: 1, 2", "x-b: 3"]
     merged, _ = settle(tmp_path, ["a:b"], toml="""
-        [tool.pyre]
+        [tool.pyre-server]
         reload-dir = ["src"]
         header = "x-c: 4"
         forwarded_allow_ips = ["10.0.0.0/8", "127.0.0.1"]
@@ -95,7 +96,7 @@ def test_lists_from_every_source(tmp_path):
 
 def test_toml_values_keep_their_types(tmp_path):
     merged, _ = settle(tmp_path, ["a:b"], toml="""
-        [tool.pyre]
+        [tool.pyre-server]
         timeout-keep-alive = 2
         limit_request_body = "10M"
         h2_max_frame_size = 32768
@@ -107,20 +108,20 @@ def test_toml_values_keep_their_types(tmp_path):
 
 
 @pytest.mark.parametrize("toml, message", [
-    ("prot = 1", "pyproject.toml [tool.pyre] prot: unknown setting (did you mean port?)"),
-    ('port = "x"', "[tool.pyre] port: expected an integer port, got 'x'"),
-    ("port = 70000", "[tool.pyre] port: invalid value 70000 (must be between 0 and 65535)"),
-    ('reload = "yes"', "[tool.pyre] reload: expected true or false, got 'yes'"),
-    ("workers = 2.5", "[tool.pyre] workers: expected a number of workers, got 2.5"),
-    ('loop = "trio"', "[tool.pyre] loop: invalid choice 'trio' (choose from auto, asyncio, uvloop)"),
-    ("uds_perms = 660", "[tool.pyre] uds_perms: expected octal permissions as a string"),
+    ("prot = 1", "pyproject.toml [tool.pyre-server] prot: unknown setting (did you mean port?)"),
+    ('port = "x"', "[tool.pyre-server] port: expected an integer port, got 'x'"),
+    ("port = 70000", "[tool.pyre-server] port: invalid value 70000 (must be between 0 and 65535)"),
+    ('reload = "yes"', "[tool.pyre-server] reload: expected true or false, got 'yes'"),
+    ("workers = 2.5", "[tool.pyre-server] workers: expected a number of workers, got 2.5"),
+    ('loop = "trio"', "[tool.pyre-server] loop: invalid choice 'trio' (choose from auto, asyncio, uvloop, or a module:factory)"),
+    ("uds_perms = 660", "[tool.pyre-server] uds_perms: expected octal permissions as a string"),
     ('port = 1\n"port" = 2', "not valid TOML"),
     ('timeout-keep-alive = 1\ntimeout_keep_alive = 2', "timeout_keep_alive: given twice"),
-    ('root_path = "api"', "[tool.pyre] root_path: must start with '/'"),
+    ('root_path = "api"', "[tool.pyre-server] root_path: must start with '/'"),
 ])
 def test_pyproject_errors_name_the_file_and_key(tmp_path, toml, message):
     with pytest.raises(SettingError) as info:
-        merged, sources = settle(tmp_path, ["a:b"], toml="[tool.pyre]\n" + toml + "\n")
+        merged, sources = settle(tmp_path, ["a:b"], toml="[tool.pyre-server]\n" + toml + "\n")
         config_from_settings(merged, sources)
     assert message in str(info.value)
     assert str(tmp_path) in str(info.value) or "pyproject.toml" in str(info.value)
@@ -128,7 +129,6 @@ def test_pyproject_errors_name_the_file_and_key(tmp_path, toml, message):
 
 @pytest.mark.parametrize("environ, message", [
     ({"PYRE_PORT": "x"}, "PYRE_PORT: invalid value 'x' (expected an integer port)"),
-    ({"PYRE_PROT": "1"}, "PYRE_PROT: unknown setting (did you mean PYRE_PORT?)"),
     ({"PYRE_RELOAD": "maybe"}, "PYRE_RELOAD: invalid value 'maybe' (expected true or false)"),
     ({"PYRE_HEADERS": "[1]"}, "PYRE_HEADERS: expected a JSON list of strings"),
     ({"PYRE_LIMIT_REQUEST_BODY": "ten"}, "PYRE_LIMIT_REQUEST_BODY: invalid size 'ten'"),
@@ -141,6 +141,80 @@ def test_environment_errors_name_the_variable(tmp_path, environ, message):
         merged, sources = settle(tmp_path, ["a:b"], environ)
         config_from_settings(merged, sources)
     assert str(info.value) == message or str(info.value).startswith(message)
+
+
+def test_unknown_pyre_variables_are_one_warning_each_naming_the_closest_setting(tmp_path):
+    merged, sources = settle(tmp_path, ["a:b"], {"PYRE_PROT": "1", "PYRE_WROKERS": "2"})
+    assert merged == {"app": "a:b"}
+    assert sources.warnings == ["PYRE_PROT: not a Pyre setting, ignored (did you mean PYRE_PORT?)",
+                                "PYRE_WROKERS: not a Pyre setting, ignored (did you mean PYRE_WORKERS?)"]
+
+
+KUBERNETES = {
+    **KUBERNETES_SERVICE_LINKS,
+    # and a Service named "pyre-metrics": its PYRE_METRICS_PORT is a service link too
+    "PYRE_METRICS_SERVICE_HOST": "10.0.0.2",
+    "PYRE_METRICS_PORT": "tcp://10.0.0.2:9100",
+}
+
+
+def test_kubernetes_service_links_are_one_warning_and_never_settings(tmp_path):
+    merged, sources = settle(tmp_path, ["a:b"], KUBERNETES)
+    assert merged == {"app": "a:b"}
+    assert len(sources.warnings) == 1
+    warning = sources.warnings[0]
+    assert "Kubernetes service links" in warning and "enableServiceLinks: false" in warning
+    for name in KUBERNETES:
+        assert name in warning
+    # Given on the command line, PYRE_PORT is not even read (nor named).
+    merged, sources = settle(tmp_path, ["a:b", "--port", "8052"], KUBERNETES)
+    assert merged["port"] == 8052 and sources.label("port") == "--port"
+    assert "PYRE_PORT," not in sources.warnings[0] and "PYRE_SERVICE_HOST" in sources.warnings[0]
+
+
+def test_a_variable_for_a_setting_the_command_line_gives_is_not_read(tmp_path):
+    merged, sources = settle(tmp_path, ["a:b", "--workers", "2"], {"PYRE_WORKERS": "many", "WEB_CONCURRENCY": "x"})
+    assert merged["workers"] == 2 and sources.warnings == []
+
+
+def test_a_bad_value_of_a_known_setting_is_still_an_error(tmp_path):
+    with pytest.raises(SettingError, match=r"^PYRE_PORT: invalid value 'http://x:1'"):
+        settle(tmp_path, ["a:b"], {"PYRE_PORT": "http://x:1"})
+    with pytest.raises(SettingError, match=r"^PYRE_WORKERS: invalid value 'tcp://10.0.0.1:8000'"):
+        settle(tmp_path, ["a:b"], {"PYRE_WORKERS": "tcp://10.0.0.1:8000"})
+
+
+PYRE_CHECK = """
+    [tool.pyre]
+    source_directories = ["."]
+    strict = true
+"""
+
+
+def test_pyproject_reads_tool_pyre_server(tmp_path):
+    merged, sources = settle(tmp_path, ["a:b"], toml="[tool.pyre-server]\nport = 7000\n" + PYRE_CHECK)
+    assert merged["port"] == 7000 and sources.label("port").endswith("[tool.pyre-server] port")
+    assert sources.warnings == []  # pyre-check's table beside Pyre's: none of our business
+
+
+def test_pyre_checks_tool_pyre_is_ignored_with_a_warning(tmp_path):
+    merged, sources = settle(tmp_path, ["a:b"], toml=PYRE_CHECK)
+    assert merged == {"app": "a:b"}
+    assert len(sources.warnings) == 1
+    assert "[tool.pyre] ignored" in sources.warnings[0] and "source_directories" in sources.warnings[0]
+    assert "[tool.pyre-server]" in sources.warnings[0]
+
+
+def test_tool_pyre_with_only_pyre_keys_is_read_with_a_deprecation_warning(tmp_path):
+    merged, sources = settle(tmp_path, ["a:b"], toml="[tool.pyre]\nport = 7001\nreload-dir = ['src']\n")
+    assert merged["port"] == 7001 and merged["reload_dirs"] == ["src"]
+    assert sources.label("port").endswith("[tool.pyre] port")
+    assert sources.warnings == [f"{tmp_path / 'pyproject.toml'}: [tool.pyre] is deprecated (it is pyre-check's "
+                                "table): rename it to [tool.pyre-server]"]
+    with pytest.raises(SettingError, match=r"\[tool.pyre\] port: invalid value 70000"):
+        settle(tmp_path, ["a:b"], toml="[tool.pyre]\nport = 70000\n")
+    merged, sources = settle(tmp_path, ["a:b"], toml="[tool.pyre]\nport = 1\n[tool.pyre-server]\nport = 2\n")
+    assert merged["port"] == 2 and "[tool.pyre] ignored: Pyre reads [tool.pyre-server]" in sources.warnings[0]
 
 
 def test_non_setting_pyre_variables_are_left_alone(tmp_path):

@@ -1154,7 +1154,7 @@ cdef class _H1Base:
         self._track = (self._access_log and self._access_logger.isEnabledFor(_INFO)) or bool(
             ctx.request_observers)
         if self._track:
-            self._t0 = self._time()
+            self._t0 = ctx.clock()
         ctx.total_requests += 1
         limit = self._limit
         if limit is not None and (len(self._tasks) >= limit or len(self._connections) > limit):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import http
 import logging
 import time
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Tuple
@@ -27,11 +28,31 @@ _error_logger = logging.getLogger("pyre.error")
 
 # The default access lines (uvicorn's): ``record.args`` keep uvicorn's shape
 # (client, method, target, http_version, status) for HTTP, so formatters written for
-# uvicorn's access log keep working.
-HTTP_ACCESS_MESSAGE = '%s - "%s %s HTTP/%s" %d'
+# uvicorn's access log keep working; the status prints with its reason phrase
+# (``200 OK``), as uvicorn's line does.
+HTTP_ACCESS_MESSAGE = '%s - "%s %s HTTP/%s" %s'
 WS_ACCESS_MESSAGE = '%s - "WebSocket %s" %d'
 _PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2"}
-_REQUEST_ID = b"x-request-id"
+REQUEST_ID_HEADER = "x-request-id"
+_USER_AGENT = b"user-agent"
+_REFERER = b"referer"
+
+
+class StatusCode(int):
+    """A status code that prints with its reason phrase (``200 OK``); an int otherwise
+    (uvicorn's formatters read ``record.args[4]`` as the status number)."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        try:
+            return f"{int(self)} {http.HTTPStatus(self).phrase}"
+        except ValueError:
+            return str(int(self))
+
+
+# One instance per known status, made once: no per-request allocation.
+_STATUS = {int(status): StatusCode(status) for status in http.HTTPStatus}
 
 
 def _target(raw_path: bytes, query: bytes) -> str:
@@ -39,11 +60,31 @@ def _target(raw_path: bytes, query: bytes) -> str:
     return (raw_path + b"?" + query if query else raw_path).decode("ascii", "backslashreplace")
 
 
-def _request_id(headers: List[Tuple[bytes, bytes]]) -> str:
+def _text(value: Optional[bytes]) -> str:
+    # Header values as received, outside ASCII backslash-escaped; "-" when absent or empty.
+    return (value.decode("ascii", "backslashreplace") or "-") if value else "-"
+
+
+def _request_id(headers: List[Tuple[bytes, bytes]], header: bytes = REQUEST_ID_HEADER.encode()) -> str:
     for name, value in headers:
-        if name == _REQUEST_ID:
-            return value.decode("ascii", "backslashreplace") or "-"
+        if name == header:
+            return _text(value)
     return "-"
+
+
+def _header_fields(headers: List[Tuple[bytes, bytes]], request_id_header: bytes) -> Tuple[str, str, str]:
+    """(user_agent, referer, request_id): the first of each, in one pass over the headers."""
+    agent = referer = request_id = None
+    for name, value in headers:
+        if name == _USER_AGENT:
+            if agent is None:
+                agent = value
+        elif name == _REFERER:
+            if referer is None:
+                referer = value
+        elif name == request_id_header and request_id is None:
+            request_id = value
+    return _text(agent), _text(referer), _text(request_id)
 
 
 def _milliseconds(start: float, end: float) -> float:
@@ -78,16 +119,19 @@ class RequestRecord:
       payloads without padding); 0 without a body and for a WebSocket handshake (its
       frames are not counted). The rest of a body that arrives after the response (read
       and discarded to keep the connection) is not counted;
-    - ``start``, ``end``: ``loop.time()`` when the request head was parsed and when the
-      response was complete (for a WebSocket: when the handshake was answered).
+    - ``start``, ``end``: ``time.perf_counter()`` (:attr:`ServerContext.clock`) when the
+      request head was parsed and when the response was complete (for a WebSocket: when
+      the handshake was answered): sub-microsecond steps, unlike ``loop.time()``'s
+      millisecond under uvloop;
+    - ``request_id_header``: the header :attr:`request_id` is read from (lower-case bytes).
     """
 
     __slots__ = ("websocket", "http_version", "client", "method", "raw_path", "query", "headers",
-                 "status", "bytes", "request_bytes", "start", "end")
+                 "status", "bytes", "request_bytes", "start", "end", "request_id_header")
 
     def __init__(self, websocket: bool, http_version: str, client: str, method: str, raw_path: bytes,
                  query: bytes, headers: List[Tuple[bytes, bytes]], status: int, nbytes: int, request_bytes: int,
-                 start: float, end: float) -> None:
+                 start: float, end: float, request_id_header: bytes = REQUEST_ID_HEADER.encode()) -> None:
         self.websocket = websocket
         self.http_version = http_version
         self.client = client
@@ -100,6 +144,7 @@ class RequestRecord:
         self.request_bytes = request_bytes
         self.start = start
         self.end = end
+        self.request_id_header = request_id_header
 
     @property
     def protocol(self) -> str:
@@ -114,9 +159,9 @@ class RequestRecord:
 
     @property
     def request_id(self) -> str:
-        """The request's first ``X-Request-ID`` (backslash-escaped outside ASCII), or
-        ``"-"`` when it has none (or an empty one)."""
-        return _request_id(self.headers)
+        """The request's first ``X-Request-ID`` (or the header ``--access-log-request-id-header``
+        names; backslash-escaped outside ASCII), or ``"-"`` when it has none (or an empty one)."""
+        return _request_id(self.headers, self.request_id_header)
 
     @property
     def duration(self) -> float:
@@ -131,7 +176,8 @@ class RequestRecord:
     def fields(self) -> Dict[str, Any]:
         """The access log's named fields (``record.pyre`` of each ``pyre.access`` record)."""
         return _fields(self.websocket, self.http_version, self.client, self.method, self.raw_path, self.query,
-                       self.headers, self.status, self.bytes, self.request_bytes, self.start, self.end)
+                       self.headers, self.status, self.bytes, self.request_bytes, self.start, self.end,
+                       self.request_id_header)
 
     def __repr__(self) -> str:
         return f"<RequestRecord {self.protocol} {self.method} {self.path} {self.status}>"
@@ -139,7 +185,8 @@ class RequestRecord:
 
 def _fields(websocket: bool, http_version: str, client: str, method: str, raw_path: bytes, query: bytes,
             headers: List[Tuple[bytes, bytes]], status: int, nbytes: int, request_bytes: int, start: float,
-            end: float) -> Dict[str, Any]:
+            end: float, request_id_header: bytes) -> Dict[str, Any]:
+    user_agent, referer, request_id = _header_fields(headers, request_id_header)
     return {
         "client": client,
         "method": method,
@@ -149,8 +196,10 @@ def _fields(websocket: bool, http_version: str, client: str, method: str, raw_pa
         "request_bytes": request_bytes,
         "duration_ms": _milliseconds(start, end),
         "protocol": _protocol(websocket, http_version),
-        "request_id": _request_id(headers),
+        "request_id": request_id,
         "http_version": http_version,
+        "user_agent": user_agent,
+        "referer": referer,
     }
 
 
@@ -187,6 +236,23 @@ class SendWatch:
         return now - self.since >= timeout
 
 
+def _take_server_line(lines: bytes) -> Tuple[bytes, bytes]:
+    """Split pre-encoded header lines into (the first ``server:`` line or b"", the rest);
+    further ``server:`` lines are dropped: a response carries one."""
+    if b"server:" not in lines.lower():
+        return b"", lines
+    server = b""
+    rest = []
+    for line in lines.split(b"\r\n"):
+        if not line:
+            continue
+        if line.split(b":", 1)[0].strip().lower() == b"server":
+            server = server or line + b"\r\n"
+        else:
+            rest.append(line + b"\r\n")
+    return server, b"".join(rest)
+
+
 class ServerContext:
     """One small object handed to every protocol instance (built by the server).
 
@@ -221,6 +287,7 @@ class ServerContext:
         ws_ping_timeout: Optional[float] = None,
         ws_per_message_deflate: bool = True,
         request_observers: Iterable[RequestObserver] = (),
+        request_id_header: str = REQUEST_ID_HEADER,
     ) -> None:
         self.app = app
         self.loop = loop
@@ -231,12 +298,20 @@ class ServerContext:
         self.timeout_request_body = timeout_request_body  # longest gap between body reads the app awaits
         self.timeout_send = timeout_send  # longest time without write progress while output is queued
         self.limit_concurrency = limit_concurrency
-        self.server_line = b"server: pyre\r\n" if server_header else b""
+        # A `server` among the extra headers (--header server:x) replaces Pyre's own, as
+        # uvicorn's does, even with --no-server-header; as the default line it also
+        # gives way to an application's own server header.
+        server_line, extra_headers = _take_server_line(extra_headers)
+        self.server_line = server_line or (b"server: pyre\r\n" if server_header else b"")
         self.date_enabled = date_header
         self.date_line = b""
         self.extra_lines = extra_headers
         self.access_log = access_log
         self.access_logger = logging.getLogger("pyre.access")
+        self.request_id_header = request_id_header.lower().encode("latin-1")  # the access log's request_id
+        # Request timing: perf_counter, not loop.time() (1 ms steps under uvloop). The
+        # transports read it only for requests that wants_requests() says are reported.
+        self.clock: Callable[[], float] = time.perf_counter
         # Called with a RequestRecord after each request (metrics); see add_request_observer.
         self.request_observers: Tuple[RequestObserver, ...] = tuple(request_observers)
         # --proxy-headers: (peer "host:port", request headers) -> the client the access
@@ -293,17 +368,18 @@ class ServerContext:
         access line (one ``pyre.access`` record: the uvicorn-style message and args,
         plus ``record.pyre``, the dict of :meth:`RequestRecord.fields`) and calls the
         observers."""
-        end = self.loop.time()
+        end = self.clock()
         if self.forwarded_client is not None:
             client = self.forwarded_client(client, headers)
         logger = self.access_logger
         if self.access_log and logger.isEnabledFor(_INFO):
             fields = _fields(websocket, http_version, client, method, raw_path, query, headers, status, nbytes,
-                             request_bytes, start, end)
+                             request_bytes, start, end, self.request_id_header)
             if websocket:
                 message, args = WS_ACCESS_MESSAGE, (client, fields["path"], status)
             else:
-                message, args = HTTP_ACCESS_MESSAGE, (client, method, fields["path"], http_version, status)
+                message, args = HTTP_ACCESS_MESSAGE, (client, method, fields["path"], http_version,
+                                                      _STATUS.get(status) or StatusCode(status))
             # makeRecord + handle: what Logger.info does, minus the caller lookup
             # (a stack walk), which would only ever name this function.
             log_record = logger.makeRecord(logger.name, _INFO, __file__, 0, message, args, None,
@@ -312,7 +388,7 @@ class ServerContext:
         observers = self.request_observers
         if observers:
             record = RequestRecord(websocket, http_version, client, method, raw_path, query, headers, status,
-                                   nbytes, request_bytes, start, end)
+                                   nbytes, request_bytes, start, end, self.request_id_header)
             for observer in observers:
                 try:
                     observer(record)

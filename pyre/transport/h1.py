@@ -297,7 +297,7 @@ class H1Protocol(asyncio.Protocol):
         # One test per request decides whether it is timed and reported.
         self._track = track = ctx.wants_requests()
         if track:
-            self._t0 = self.loop.time()
+            self._t0 = ctx.clock()
         ctx.total_requests += 1
         limit = ctx.limit_concurrency
         if limit is not None and (len(ctx.tasks) >= limit or len(ctx.connections) > limit):

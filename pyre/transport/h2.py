@@ -120,7 +120,7 @@ class H2Stream:
         # Reported to ctx.request_done when the response is complete (timed from now).
         ctx = conn.ctx
         self._track = ctx.wants_requests()
-        self._t0 = conn.loop.time() if self._track else 0.0
+        self._t0 = ctx.clock() if self._track else 0.0
         self.websocket = False  # set by H2WebSocket: reported as a WebSocket handshake
 
     # -- the request side, fed by the connection ------------------------------------------

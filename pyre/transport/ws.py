@@ -78,7 +78,7 @@ def switch_to_ws(ctx: ServerContext, transport: asyncio.BaseTransport, info: Con
         transport.close()
         if ctx.wants_requests():
             ctx.request_done(True, request.http_version, _client_text(info), request.method, request.path,
-                             request.query, headers, exc.status, len(body), 0, ctx.loop.time())
+                             request.query, headers, exc.status, len(body), 0, ctx.clock())
         return
     conn = WSProtocol(ctx, transport, info, handshake, trailing_data, request)
     transport.set_protocol(conn)
@@ -115,7 +115,7 @@ class WSProtocol(asyncio.Protocol):
         # or denied), timed from here: the request head was parsed just before.
         self._request = request
         self._track = request is not None and ctx.wants_requests()
-        self._t0 = self.loop.time() if self._track else 0.0
+        self._t0 = ctx.clock() if self._track else 0.0
         self._deny_status = 0  # a denial response is being sent: its status...
         self._deny_bytes = 0  # ...and its body bytes so far
         ctx.connections.add(self)

@@ -90,7 +90,14 @@ def test_ipv4_mapped_peers_match_ipv4_entries_and_networks():
     assert repr(mapped) == "TrustedHosts(['10.0.0.0/8'])"
 
 
-@pytest.mark.parametrize("bad", ["localhost", "10.0.0.1/8", "1.2.3.4/33", "::g", "unix", "1.2.3", "01.2.3.4", "*.*"])
+def test_host_names_are_matched_as_text_as_uvicorn_does():
+    trusted = parse_trusted("127.0.0.1, proxy.internal, Nginx")
+    assert "proxy.internal" in trusted and "nginx" in trusted and "PROXY.internal" in trusted
+    assert "10.0.0.1" not in trusted and "other" not in trusted
+    assert repr(trusted) == "TrustedHosts(['127.0.0.1', 'nginx', 'proxy.internal'])"
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.1/8", "1.2.3.4/33", "::g", "unix", "1.2.3", "01.2.3.4", "*.*"])
 def test_parse_trusted_rejects_bad_entries_naming_them(bad):
     with pytest.raises(ConfigError, match=r"^forwarded_allow_ips: ") as info:
         parse_trusted(["127.0.0.1", bad])
@@ -128,7 +135,7 @@ def test_middleware_accepts_entries_or_trusted_hosts_and_checks_source():
     assert ProxyHeadersMiddleware(app, trusted).trusted is trusted
     assert "127.0.0.1" in ProxyHeadersMiddleware(app).trusted  # uvicorn's default
     with pytest.raises(ConfigError):
-        ProxyHeadersMiddleware(app, ["bogus"])
+        ProxyHeadersMiddleware(app, ["1.2.3"])
     with pytest.raises(ValueError, match="source"):
         ProxyHeadersMiddleware(app, source="x-real-ip")
 

@@ -85,7 +85,8 @@ async def failing(scope, receive, send):
 async def test_http11_fields_and_the_default_line(serve, access):
     server = await serve(slow)
     async with httpx.AsyncClient() as client:
-        response = await client.get(server.url + "/p/a%20b?q=1&r", headers={"X-Request-ID": "req-42"})
+        response = await client.get(server.url + "/p/a%20b?q=1&r", headers={
+            "X-Request-ID": "req-42", "User-Agent": "agent/1.0", "Referer": "http://example.test/from"})
     assert response.status_code == 201
     await wait_for(lambda: access.records)
     [record] = access.records
@@ -95,11 +96,11 @@ async def test_http11_fields_and_the_default_line(serve, access):
     assert fields == {
         "client": fields["client"], "method": "GET", "path": "/p/a%20b?q=1&r", "status": 201, "bytes": 5,
         "request_bytes": 0, "duration_ms": fields["duration_ms"], "protocol": "HTTP/1.1", "request_id": "req-42",
-        "http_version": "1.1",
+        "http_version": "1.1", "user_agent": "agent/1.0", "referer": "http://example.test/from",
     }
     assert 45 <= fields["duration_ms"] < 5000
-    # The line and the args are uvicorn's.
-    assert record.getMessage() == f'127.0.0.1:{port} - "GET /p/a%20b?q=1&r HTTP/1.1" 201'
+    # The line and the args are uvicorn's, the status with its reason phrase.
+    assert record.getMessage() == f'127.0.0.1:{port} - "GET /p/a%20b?q=1&r HTTP/1.1" 201 Created'
     assert record.args == (f"127.0.0.1:{port}", "GET", "/p/a%20b?q=1&r", "1.1", 201)
     assert record.levelno == logging.INFO and record.name == "pyre.access"
 
@@ -129,7 +130,7 @@ async def test_pipelined_requests_and_http10(serve, raw, access):
     got = [(f["path"], f["bytes"], f["protocol"], f["http_version"], f["request_id"]) for f in access.fields()]
     assert got == [("/1", 13, "HTTP/1.1", "1.1", "-"), ("/2", 13, "HTTP/1.1", "1.1", "two"),
                    ("/old", 13, "HTTP/1.0", "1.0", "-")]
-    assert access.records[2].getMessage().endswith('"GET /old HTTP/1.0" 200')
+    assert access.records[2].getMessage().endswith('"GET /old HTTP/1.0" 200 OK')
 
 
 async def test_chunked_bytes_count_the_body_not_the_framing(serve, access):
@@ -243,7 +244,7 @@ async def test_http2_fields(serve, access):
     assert (fields["method"], fields["path"], fields["status"], fields["bytes"], fields["protocol"],
             fields["http_version"], fields["request_id"]) == ("GET", "/big?h=2", 201, 1000, "HTTP/2", "2", "h2-id")
     assert fields["duration_ms"] >= 45
-    assert access.records[0].getMessage() == f'{fields["client"]} - "GET /big?h=2 HTTP/2" 201'
+    assert access.records[0].getMessage() == f'{fields["client"]} - "GET /big?h=2 HTTP/2" 201 Created'
     assert access.records[1].pyre["bytes"] == 0  # HEAD
     assert [f["request_bytes"] for f in access.fields()] == [0, 0]
 

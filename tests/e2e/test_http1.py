@@ -368,5 +368,5 @@ async def test_access_log_line_and_no_log_injection(serve, raw, caplog):
         await conn.read_response()
     lines = [r.getMessage() for r in caplog.records if r.name == "pyre.access"]
     assert len(lines) == 1
-    assert lines[0].startswith("127.0.0.1:") and lines[0].endswith(' - "GET /%1b[31mred%0d%0aFAKE?q=%0a HTTP/1.1" 200')
+    assert lines[0].startswith("127.0.0.1:") and lines[0].endswith(' - "GET /%1b[31mred%0d%0aFAKE?q=%0a HTTP/1.1" 200 OK')
     assert "\x1b" not in lines[0] and "\n" not in lines[0]

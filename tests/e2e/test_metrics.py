@@ -8,6 +8,8 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import textwrap
 import time
 from typing import Callable, Dict, Optional, Tuple
@@ -17,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.apps import hello
-from tests.e2e.cli import ROOT, Running, run_cli
+from tests.e2e.cli import ROOT, Running, cli_env, run_cli
 from tests.e2e.test_websocket import H2WebSocketClient
 
 METRICS_URL = re.compile(r"Metrics on (http://\S+)")
@@ -320,3 +322,57 @@ def test_a_busy_metrics_port_is_a_startup_failure(app_dir, workers):
     assert result.returncode == 3, result.stderr
     assert f"--metrics-port: cannot listen on 127.0.0.1:{port}: " in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_request_durations_have_sub_millisecond_resolution(serve):
+    """Timed with perf_counter, not loop.time() (1 ms steps under uvloop, where most fast
+    requests would read exactly 0): every duration is a real, non-zero measurement."""
+    server = await serve(hello)
+    records = []
+    server.context.add_request_observer(records.append)
+    async with httpx.AsyncClient() as client:
+        for _ in range(20):
+            assert (await client.get(server.url)).status_code == 200
+    assert len(records) == 20
+    assert all(record.duration > 0.0 for record in records), [record.duration for record in records]
+    assert server.context.clock is time.perf_counter
+
+
+async def test_workers_expose_their_process_metrics_and_the_endpoint_hides_the_python_version(app_dir, start_cli):
+    running = start_cli("metricsapp:app", "--port", "0", "--workers", "2", "--metrics-port", "0",
+                        "--no-access-log", "--app-dir", str(app_dir))
+    url = metrics_url(running)
+    pids = set()
+    while len(pids) < 2:
+        pids.add(worker_pid(running.url))
+    got = await wait_for(url, lambda s: {labels for (name, labels) in s if name == "process_resident_memory_bytes"}
+                         >= {(("pid", str(pid)),) for pid in pids})
+    for pid in pids:
+        assert metric(got, "process_resident_memory_bytes", pid=str(pid)) > 0
+        assert metric(got, "process_start_time_seconds", pid=str(pid)) > 0
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+    assert response.headers["server"] == "pyre-metrics"
+    assert running.stop(signal.SIGINT) == 0
+
+
+MISSING_PROMETHEUS = ("import sys; sys.modules['prometheus_client'] = None; sys.argv[0] = 'pyre'; "
+                      "from pyre.cli import main; main()")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_missing_prometheus_client_is_found_before_the_application_starts(app_dir, workers):
+    (app_dir / "loudapp.py").write_text(textwrap.dedent('''
+        import sys
+        print("IMPORTED THE APP", file=sys.stderr, flush=True)
+
+        async def app(scope, receive, send):
+            pass
+    '''))
+    result = subprocess.run([sys.executable, "-c", MISSING_PROMETHEUS, "loudapp:app", "--port", "0", "--workers",
+                             workers, "--metrics-port", "0", "--app-dir", str(app_dir)],
+                            env=cli_env(None), capture_output=True, text=True, timeout=30)
+    assert result.returncode == 3, result.stderr
+    assert "IMPORTED THE APP" not in result.stderr and "Application startup" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ERROR:") and lines[0].endswith(MISSING), result.stderr

@@ -576,3 +576,19 @@ async def test_shutdown_does_not_wait_long_for_a_silent_tls_client(serve, pki, m
     finally:
         tls.close()
     assert not problems(caplog)
+
+
+def test_uvicorns_ssl_version(pki):
+    """--ssl-version takes uvicorn's ssl.PROTOCOL_* numbers: 17 (default) and 2 negotiate
+    TLS 1.2 or 1.3, 5 pins TLS 1.2; TLS 1.0 and 1.1 are refused."""
+    default = build_ssl_context(Config("app:app", **tls_settings(pki)))
+    assert default.maximum_version == ssl.TLSVersion.MAXIMUM_SUPPORTED
+    assert build_ssl_context(Config("app:app", ssl_version=2, **tls_settings(pki))).maximum_version == \
+        ssl.TLSVersion.MAXIMUM_SUPPORTED
+    pinned = build_ssl_context(Config("app:app", ssl_version=ssl.PROTOCOL_TLSv1_2, **tls_settings(pki)))
+    assert pinned.minimum_version == pinned.maximum_version == ssl.TLSVersion.TLSv1_2
+    for refused in (3, 4, 16):
+        with pytest.raises(ConfigError, match=rf"^ssl_version: {refused} \(PROTOCOL_\w+\) is refused"):
+            Config("app:app", ssl_version=refused, **tls_settings(pki))
+    with pytest.raises(ConfigError, match=r"^ssl_version: expected one of 2 \(TLS\), 5 \(TLSv1_2\), 17"):
+        Config("app:app", ssl_version=99)

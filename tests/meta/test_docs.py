@@ -37,3 +37,26 @@ def test_the_settings_table_is_generated_from_the_code():
     start = text.index("<!-- settings-table:start -->\n") + len("<!-- settings-table:start -->\n")
     end = text.index("<!-- settings-table:end -->")
     assert text[start:end] == settings_table(), "run: python -m pyre.settings, paste into docs/settings.md"
+
+
+def test_every_option_named_in_the_uvicorn_migration_page_exists():
+    """docs/migrating-from-uvicorn.md: every option in the Pyre column of its tables, and
+    every Pyre option its text names, is a real option of the pyre command."""
+    import re
+
+    options = {option for action in build_parser()._actions for option in action.option_strings}
+    text = (DOCS / "migrating-from-uvicorn.md").read_text()
+    named = set()
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if len(cells) >= 2 and cells[0] != "uvicorn":
+            named |= set(re.findall(r"`(--[a-z0-9-]+)", cells[1]))  # the Pyre column
+    assert len(named) > 40, named
+    prose = "\n".join(line for line in text.splitlines() if not line.startswith("|"))
+    named |= set(re.findall(r"`(--[a-z0-9-]*[a-z0-9])[` ]", prose))
+    missing = sorted(named - options)
+    assert not missing, f"options in docs/migrating-from-uvicorn.md that pyre does not have: {missing}"
+    # ...and the first column covers uvicorn's command line (uvicorn 0.54 has 56 options).
+    uvicorn = {option for line in text.splitlines() if line.startswith("| `--")
+               for option in re.findall(r"`(--[a-z0-9-]+)", line.split("|")[1])}
+    assert len(uvicorn) >= 50, sorted(uvicorn)
