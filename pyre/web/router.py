@@ -158,14 +158,15 @@ def _bad(pattern: str, reason: str) -> RouteError:
     return RouteError(f"bad route pattern {pattern!r}: {reason}")
 
 
-def _parse(pattern: str, converters: Mapping[str, Converter]) -> list[tuple[str, Optional[str]]]:
-    """Per segment ``(text, None)`` for static text or ``(name, converter name)``."""
+def _parse(pattern: str, converters: Mapping[str, Converter]) -> list[tuple[str, Optional[str], bool]]:
+    """Per segment ``(text, None, False)`` for static text, or ``(name, converter name,
+    whether the converter takes the rest of the path)``."""
     if not isinstance(pattern, str):
         raise RouteError(f"a route pattern is a str, not {type(pattern).__name__}: {pattern!r}")
     if not pattern.startswith("/"):
         raise _bad(pattern, "it must start with '/'")
     texts = pattern[1:].split("/")
-    parts: list[tuple[str, Optional[str]]] = []
+    parts: list[tuple[str, Optional[str], bool]] = []
     seen: set[str] = set()
     last = len(texts) - 1
     for position, text in enumerate(texts):
@@ -174,7 +175,7 @@ def _parse(pattern: str, converters: Mapping[str, Converter]) -> list[tuple[str,
         if opens == 0 and closes == 0:
             if not text and position != last:
                 raise _bad(pattern, "empty segment ('//')")
-            parts.append((text, None))
+            parts.append((text, None, False))
             continue
         if opens != closes:
             raise _bad(pattern, f"unbalanced braces in {text!r}")
@@ -191,10 +192,11 @@ def _parse(pattern: str, converters: Mapping[str, Converter]) -> list[tuple[str,
         if converter is None:
             known = ", ".join(sorted(converters))
             raise _bad(pattern, f"unknown converter {converter_name!r} (known: {known})")
-        if getattr(converter, "matches_rest", False) and position != last:
+        rest = bool(getattr(converter, "matches_rest", False))
+        if rest and position != last:
             raise _bad(pattern, f"{text} takes the rest of the path, so it must be the last segment")
         seen.add(name)
-        parts.append((name, converter_name))
+        parts.append((name, converter_name, rest))
     return parts
 
 
@@ -235,7 +237,7 @@ class Router:
         """
         parts = _parse(pattern, self._converters)
         # Static text never contains braces, so "{int}" cannot be mistaken for one.
-        shape = tuple(text if converter_name is None else "{" + converter_name + "}" for text, converter_name in parts)
+        shape = tuple(text if converter_name is None else "{" + converter_name + "}" for text, converter_name, _ in parts)
         other = self._shapes.get(shape)
         if other is not None:
             raise RouteError(f"route {pattern!r} conflicts with route {other!r}: they match the same paths")
@@ -248,12 +250,11 @@ class Router:
 
         url_parts: list[Any] = []
         names: list[str] = []
-        for text, converter_name in parts:
+        for text, converter_name, rest in parts:
             if converter_name is None:
                 url_parts.append(quote(text, safe=_SEGMENT_SAFE))
             else:
-                converter = self._converters[converter_name]
-                url_parts.append((text, converter_name, bool(getattr(converter, "matches_rest", False))))
+                url_parts.append((text, converter_name, rest))
                 names.append(text)
         route = _Route(pattern, target, name, tuple(names), tuple(url_parts))
 
@@ -265,18 +266,16 @@ class Router:
             self._static[pattern] = route
             return
         node = self._root
-        for text, converter_name in parts:
+        for text, converter_name, rest in parts:
             if converter_name is None:
                 child = node.static.get(text)
                 if child is None:
                     child = node.static[text] = _Node()
                 node = child
+            elif rest:
+                node = _add_edge(node.rests, converter_name, self._converters[converter_name], "path").node
             else:
-                converter = self._converters[converter_name]
-                if getattr(converter, "matches_rest", False):
-                    node = _add_edge(node.rests, converter_name, converter, "path").node
-                else:
-                    node = _add_edge(node.params, converter_name, converter, "str").node
+                node = _add_edge(node.params, converter_name, self._converters[converter_name], "str").node
         node.route = route
 
     def match(self, path: str) -> Optional[tuple[Any, dict[str, Any]]]:

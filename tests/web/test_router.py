@@ -388,8 +388,8 @@ def test_url_for_refuses_values_the_converter_cannot_write(make, pattern, value,
     router = make(pattern)
     with pytest.raises(RouteError) as info:
         router.url_for(pattern, x=value)
-    name = pattern[2:-1].partition(":")
-    spec = f"{{x:{name[2] or 'str'}}}"
+    converter_name = pattern[2:-1].partition(":")[2] or "str"
+    spec = f"{{x:{converter_name}}}"
     assert str(info.value) == f"url_for({pattern!r}): x={value!r} does not fit {spec} in {pattern!r}: {reason}"
 
 
