@@ -1,9 +1,10 @@
 """Chooses, once, between the Cython speed-ups and their pure-Python twins.
 
-This is the only module that imports from ``pyre._speedups`` or ``pyre._pure``.
+This is the only module that imports from ``pyre._speedups`` or ``pyre._pure`` (or a
+compiled pure-mode module such as ``pyre.web._router_c``).
 ``PYRE_NO_EXTENSIONS=1`` forces the twins; so does a missing or broken extension.
 
-Three speed-ups, chosen separately (each falls back on its own):
+The speed-ups, chosen separately (each falls back on its own):
 
 - ``h1parser``: ``RequestParser``, chosen at import;
 - ``h1conn``: ``H1Protocol``, the per-request path of a connection (protocol, ASGI
@@ -18,13 +19,18 @@ Three speed-ups, chosen separately (each falls back on its own):
   ``h2_response_head``, its check of an application's response head (pure:
   :func:`pyre.protocol.h2.headers.response_head`). Chosen on first use of either
   name, ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``router``: ``Router``, the path matcher of ``pyre.web``. A pure-mode twin: the
+  compiled ``pyre.web._router_c`` is built from the pure ``pyre.web.router`` itself.
+  Chosen on first use of ``Router``, ``MODE``, ``ACCELERATED`` or :func:`modes`
+  (importing ``pyre.web`` and the router module only then). The framework imports
+  ``Router`` from here; ``RouteError`` is one class shared by both twins.
 """
 
 from __future__ import annotations
 
 import os
 from types import ModuleType
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 __all__ = [
     "ACCELERATED",
@@ -35,6 +41,7 @@ __all__ = [
     "HPACKDecoder",
     "HPACKEncoder",
     "RequestParser",
+    "Router",
     "h2_response_head",
     "load_twins",
     "modes",
@@ -42,30 +49,47 @@ __all__ = [
 ]
 
 NO_EXTENSIONS = os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0")
-_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session")
+# Each speed-up: (the compiled module, its pure-Python twin).
+_TWINS: Dict[str, Tuple[str, str]] = {
+    "h1parser": ("pyre._speedups.h1parser", "pyre._pure.h1parser"),
+    "h1conn": ("pyre._speedups.h1conn", "pyre._pure.h1conn"),
+    "hpack": ("pyre._speedups.hpack", "pyre._pure.hpack"),
+    "h2session": ("pyre._speedups.h2session", "pyre._pure.h2session"),
+    "router": ("pyre.web._router_c", "pyre.web.router"),
+}
+_SPEEDUPS = tuple(_TWINS)
+_SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session")
 
 
 def load_twins(name: str) -> Dict[str, Optional[ModuleType]]:
     """Both twins of a speed-up module: ``{"c": module or None, "py": module}``."""
     import importlib
 
+    compiled_name, pure_name = _TWINS[name]
     compiled: Optional[ModuleType]
     try:
-        compiled = importlib.import_module(f"pyre._speedups.{name}")
+        compiled = importlib.import_module(compiled_name)
     except ImportError:
         compiled = None
-    return {"c": compiled, "py": importlib.import_module(f"pyre._pure.{name}")}
+    return {"c": compiled, "py": importlib.import_module(pure_name)}
 
 
 def _choose(name: str) -> ModuleType:
     import importlib
 
+    compiled_name, pure_name = _TWINS[name]
     if not NO_EXTENSIONS:
         try:
-            return importlib.import_module(f"pyre._speedups.{name}")
+            return importlib.import_module(compiled_name)
         except ImportError:
             pass
-    return importlib.import_module(f"pyre._pure.{name}")
+    return importlib.import_module(pure_name)
+
+
+def _choose_each(names: Tuple[str, ...]) -> None:
+    for name in names:
+        if name not in _chosen:
+            _chosen[name] = _choose(name)
 
 
 _chosen: Dict[str, ModuleType] = {"h1parser": _choose("h1parser")}
@@ -73,11 +97,10 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 
 def modes() -> Dict[str, str]:
-    """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ..., "h2session": ...}``."""
-    for name in _SPEEDUPS:
-        if name not in _chosen:
-            _chosen[name] = _choose(name)
-    return {name: "c" if _chosen[name].__name__.startswith("pyre._speedups") else "py" for name in _SPEEDUPS}
+    """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...,
+    "h2session": ..., "router": ...}``."""
+    _choose_each(_SPEEDUPS)
+    return {name: "c" if _chosen[name].__name__ == _TWINS[name][0] else "py" for name in _SPEEDUPS}
 
 
 def _mode_text(chosen: Dict[str, str]) -> str:
@@ -111,7 +134,9 @@ def pure_build_warning() -> Optional[str]:
 def __getattr__(name: str) -> Any:
     # Resolved on first use and then cached as ordinary module attributes.
     if name == "H1Protocol":
-        modes()
+        # The server's speed-ups, chosen together when the server starts; not the
+        # router, so that serving a plain ASGI app never imports pyre.web.
+        _choose_each(_SERVER_SPEEDUPS)
         value: Any = _chosen["h1conn"].H1Protocol
     elif name in ("HPACKEncoder", "HPACKDecoder"):
         # Only this speed-up: pyre.protocol.h2 imports these, and choosing h1conn
@@ -123,6 +148,10 @@ def __getattr__(name: str) -> Any:
         if "h2session" not in _chosen:
             _chosen["h2session"] = _choose("h2session")
         value = getattr(_chosen["h2session"], "H2Session" if name == "H2Session" else "response_head")
+    elif name == "Router":
+        if "router" not in _chosen:
+            _chosen["router"] = _choose("router")
+        value = _chosen["router"].Router
     elif name == "ACCELERATED":
         value = all(m == "c" for m in modes().values())
     elif name == "MODE":

@@ -17,20 +17,22 @@ def test_mode_follows_the_environment():
 
     if os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0"):
         assert not _accel.ACCELERATED and _accel.MODE == "pure Python"
-        assert _accel.modes() == {"h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py"}
+        assert _accel.modes() == {"h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "router": "py"}
         assert _accel.HPACKEncoder.__module__ == "hpack.hpack"
         assert _accel.H2Session.__module__ == "pyre.protocol.h2.session"
         assert h1.RequestParser.__module__ == "pyre._pure.h1parser"
         assert _accel.H1Protocol is h1.H1Protocol
+        assert _accel.Router.__module__ == "pyre.web.router"
     else:
         # A build that silently fell back to pure Python must not pass as accelerated.
         assert _accel.ACCELERATED, "the Cython speed-ups are not built (pip install -e . needs a C compiler)"
         assert _accel.MODE == "accelerated (Cython)"
-        assert _accel.modes() == {"h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c"}
+        assert _accel.modes() == {"h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "router": "c"}
         assert _accel.HPACKEncoder.__module__ == "pyre._speedups.hpack"
         assert _accel.H2Session.__module__ == "pyre._speedups.h2session"
         assert h1.RequestParser.__module__ == "pyre._speedups.h1parser"
         assert _accel.H1Protocol.__module__ == "pyre._speedups.h1conn"
+        assert _accel.Router.__module__ == "pyre.web._router_c"
     assert server.H1Protocol is _accel.H1Protocol  # the server uses the chosen twin
     from pyre.transport import h2 as h2_transport
 
@@ -38,13 +40,20 @@ def test_mode_follows_the_environment():
 
 
 def test_environment_switch_in_a_fresh_interpreter():
-    code = "from pyre import _accel; print(_accel.ACCELERATED, _accel.H1Protocol.__module__)"
+    code = "from pyre import _accel; print(_accel.ACCELERATED, _accel.H1Protocol.__module__, _accel.Router.__module__)"
     env = dict(os.environ, PYRE_NO_EXTENSIONS="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "pyre.transport.h1"]
+    assert out.stdout.split() == ["False", "pyre.transport.h1", "pyre.web.router"]
     env["PYRE_NO_EXTENSIONS"] = "0"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "pyre._speedups.h1conn"]
+    assert out.stdout.split() == ["True", "pyre._speedups.h1conn", "pyre.web._router_c"]
+
+
+def test_the_router_is_chosen_lazily():
+    """The server imports _accel; only asking for Router (or the modes) imports pyre.web."""
+    code = "import sys; from pyre import _accel, server; print('pyre.web.router' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
 
 
 @pytest.mark.parametrize("first", ["pyre.transport.h1", "pyre._accel", "pyre._speedups.h1conn", "pyre._pure.h1conn"])
