@@ -217,6 +217,8 @@ class Response:
 
     media_type: ClassVar[Optional[str]] = None
     charset: ClassVar[str] = "utf-8"
+    # The class's content-type header, computed once per class (see __init_subclass__).
+    _content_type_header: ClassVar[Optional[Tuple[bytes, bytes]]] = None
 
     status: int
     body: bytes
@@ -241,6 +243,12 @@ class Response:
         self.body = body
         self._setup(status, headers, media_type, background, len(body))
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._content_type_header = (
+            None if cls.media_type is None else (_CONTENT_TYPE, _content_type(cls.media_type, cls.charset))
+        )
+
     def _setup(
         self,
         status: int,
@@ -256,24 +264,26 @@ class Response:
         self.background = background
         self._headers: Optional[ResponseHeaders] = None
         if media_type is None:
-            media_type = self.media_type
-        bodyless = status in _NO_BODY_STATUS or status < 200
-        if bodyless:
+            content_type = self._content_type_header
+        else:
+            content_type = (_CONTENT_TYPE, _content_type(media_type, self.charset))
+        if status in _NO_BODY_STATUS or status < 200:
             if length:
                 raise ValueError(f"a {status} response cannot have a body")
-            length = None
-        if headers is None:  # the common case: no search
-            raw: RawHeaders = []
-            if media_type is not None and not bodyless:
-                raw.append((_CONTENT_TYPE, _content_type(media_type, self.charset)))
-            if length is not None:
-                raw.append((_CONTENT_LENGTH, b"%d" % length))
-        else:
-            raw = _encode_headers(headers)
-            if media_type is not None and not bodyless and not _has(raw, _CONTENT_TYPE):
-                raw.append((_CONTENT_TYPE, _content_type(media_type, self.charset)))
-            if length is not None and not _has(raw, _CONTENT_LENGTH):
-                raw.append((_CONTENT_LENGTH, b"%d" % length))
+            content_type = length = None
+        if headers is None:  # the common case: nothing to search
+            if length is None:
+                self.raw_headers = [] if content_type is None else [content_type]
+            elif content_type is None:
+                self.raw_headers = [(_CONTENT_LENGTH, b"%d" % length)]
+            else:
+                self.raw_headers = [content_type, (_CONTENT_LENGTH, b"%d" % length)]
+            return
+        raw = _encode_headers(headers)
+        if content_type is not None and not _has(raw, _CONTENT_TYPE):
+            raw.append(content_type)
+        if length is not None and not _has(raw, _CONTENT_LENGTH):
+            raw.append((_CONTENT_LENGTH, b"%d" % length))
         self.raw_headers = raw
 
     @property
@@ -349,6 +359,14 @@ class JSON(Response):
     ) -> None:
         body = dumps(content)
         self.body = body
+        content_type = self._content_type_header
+        if status == 200 and headers is None and media_type is None and content_type is not None:
+            # The hot path of a JSON API, without _setup's call and checks.
+            self.status = 200
+            self.background = background
+            self._headers = None
+            self.raw_headers = [content_type, (_CONTENT_LENGTH, b"%d" % len(body))]
+            return
         self._setup(status, headers, media_type, background, len(body))
 
 
@@ -689,6 +707,7 @@ _RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*\Z", re.ASCII | r
 _HUGE = 1 << 62
 _UNSATISFIABLE = (-1, -1)
 _EMPTY_STATUS = frozenset({304, 412, 416})
+_FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
 def guess_media_type(name: str) -> str:
@@ -909,7 +928,12 @@ class File(Response):
                 await _send(send, {"type": "http.response.body", "body": b""})
             elif count == self.stat_result.st_size and "http.response.pathsend" in (scope.get("extensions") or ()):
                 await _send(send, {"type": "http.response.start", "status": status, "headers": headers})
-                await _send(send, {"type": "http.response.pathsend", "path": self.path})
+                try:
+                    await send({"type": "http.response.pathsend", "path": self.path})
+                except _FILE_ERRORS:  # the server could not open the file: an error, not a disconnect
+                    raise
+                except OSError as exc:
+                    raise _ClientGone() from exc
             else:
                 await self._send_chunks(send, status, headers, first, count)
         except _ClientGone:
@@ -966,11 +990,11 @@ def to_response(value: Any) -> Response:
     (``text/plain; charset=utf-8``); ``bytes`` -> ``application/octet-stream``; ``None`` ->
     204 No Content. Anything else raises :class:`TypeError` naming the type.
     """
-    if isinstance(value, Response):
-        return value
     convert = _CONVERTERS.get(type(value))
     if convert is not None:
         return convert(value)
+    if isinstance(value, Response):
+        return value
     for kind, convert in _CONVERTERS.items():  # subclasses (an OrderedDict, a str enum)
         if isinstance(value, kind):
             return convert(value)

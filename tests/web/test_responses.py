@@ -22,6 +22,7 @@ from pyre.web.responses import (
     Text,
     to_response,
 )
+from tests.e2e.conftest import serve  # noqa: F401  (a fixture)
 from tests.web.fake_asgi import Client, http_scope, run
 
 
@@ -388,3 +389,43 @@ async def test_http_scope_helper_is_unused_by_plain_responses():
     first = await run(response, http_scope("HEAD"))
     second = await run(response, http_scope("GET"))
     assert first.messages == second.messages
+
+
+# -- end to end over a real Pyre server ---------------------------------------------------------
+
+
+async def test_stream_end_to_end_chunked_and_a_client_leaving_mid_stream(serve, caplog):
+    import httpx
+
+    closed = asyncio.Event()
+
+    async def endless():
+        try:
+            n = 0
+            while True:
+                yield f"line {n}\n"
+                n += 1
+                await asyncio.sleep(0.001)
+        finally:
+            closed.set()
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/finite":
+            await Stream([b"a", "é", b"c"], media_type="text/plain")(scope, receive, send)
+        else:
+            await Stream(endless(), media_type="text/plain")(scope, receive, send)
+
+    server = await serve(app)
+    async with httpx.AsyncClient(timeout=10) as client:
+        finite = await client.get(server.url + "/finite")
+        assert finite.headers["transfer-encoding"] == "chunked" and finite.text == "aéc"
+        async with client.stream("GET", server.url) as response:
+            lines = []
+            async for line in response.aiter_lines():
+                lines.append(line)
+                if len(lines) == 3:
+                    break
+    assert lines == ["line 0", "line 1", "line 2"]
+    await asyncio.wait_for(closed.wait(), 10)
+    await asyncio.sleep(0.05)  # the server settles the response after the app returns
+    assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
