@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import errno
 import functools
 import mimetypes
@@ -66,6 +67,7 @@ __all__ = [
     "ServerSentEvents",
     "Stream",
     "Text",
+    "guess_media_type",
     "to_response",
 ]
 
@@ -298,8 +300,8 @@ class Response:
         key: str,
         value: str = "",
         *,
-        max_age: Optional[int] = None,
-        expires: Any = None,
+        max_age: Optional[Union[int, datetime.timedelta]] = None,
+        expires: Optional[Union[datetime.datetime, int, float]] = None,
         path: Optional[str] = "/",
         domain: Optional[str] = None,
         secure: bool = True,
@@ -323,10 +325,13 @@ class Response:
         secure: bool = True,
         httponly: bool = True,
         samesite: Optional[SameSite] = "lax",
+        partitioned: bool = False,
     ) -> None:
-        """Add a ``Set-Cookie`` header that removes ``key`` (give the ``path``/``domain`` it was set with)."""
+        """Add a ``Set-Cookie`` header that removes ``key`` (give the ``path``, ``domain`` and
+        ``partitioned`` it was set with)."""
         cookie = format_delete_cookie(
-            key, path=path, domain=domain, secure=secure, httponly=httponly, samesite=samesite
+            key, path=path, domain=domain, secure=secure, httponly=httponly, samesite=samesite,
+            partitioned=partitioned,
         )
         self.raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
 
