@@ -472,8 +472,8 @@ async def _send(send: Send, message: Message) -> None:
         raise _ClientGone() from exc
 
 
-async def _until_disconnect(body: Coroutine[Any, Any, None], receive: Receive) -> bool:
-    """Run ``body`` until it ends or the client disconnects; True if the client went away.
+async def _until_disconnect(body: Coroutine[Any, Any, None], receive: Receive) -> None:
+    """Run ``body`` until it ends or the client disconnects (then quietly).
 
     The body runs in its own task, cancelled at the disconnect, so an iterator waiting for
     its next item is interrupted there (and closed by the body's cleanup).
@@ -487,16 +487,14 @@ async def _until_disconnect(body: Coroutine[Any, Any, None], receive: Receive) -
         watcher.cancel()
         sender.cancel()
         await asyncio.wait((sender, watcher))
-    if not watcher.cancelled() and watcher.exception() is not None:
-        raise watcher.exception()  # type: ignore[misc]  # receive() itself failed
-    if sender.cancelled():
-        return True
+    if sender.cancelled():  # stopped by the watcher
+        failure = None if watcher.cancelled() else watcher.exception()
+        if failure is not None:  # receive() itself failed
+            raise failure
+        return
     exc = sender.exception()
-    if exc is None:
-        return False
-    if isinstance(exc, _ClientGone):
-        return True
-    raise exc
+    if exc is not None and not isinstance(exc, _ClientGone):
+        raise exc
 
 
 class Stream(Response):

@@ -429,3 +429,18 @@ async def test_stream_end_to_end_chunked_and_a_client_leaving_mid_stream(serve, 
     await asyncio.wait_for(closed.wait(), 10)
     await asyncio.sleep(0.05)  # the server settles the response after the app returns
     assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_failing_receive_is_raised_not_taken_for_a_disconnect():
+    async def slow():
+        await asyncio.Event().wait()
+        yield b"never"
+
+    async def receive():
+        raise RuntimeError("receive broke")
+
+    async def send(message):
+        pass
+
+    with pytest.raises(RuntimeError, match="receive broke"):
+        await asyncio.wait_for(Stream(slow())(http_scope(), receive, send), 5)
