@@ -319,7 +319,10 @@ class HTTPCycle:
             self.stream.send_error_response(500)
         elif self.state != _DONE:
             if exc is None:
-                logger.error("ASGI callable returned without completing the response.")
+                if self._disconnected or self._input_closed:  # told http.disconnect: stopping is right
+                    logger.debug("ASGI callable stopped its response after the client disconnected")
+                else:
+                    logger.error("ASGI callable returned without completing the response.")
             self.state = _DONE
             self.stream.abort()
 

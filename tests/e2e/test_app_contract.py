@@ -255,6 +255,28 @@ async def test_send_after_disconnect_raises_oserror(serve, raw):
     assert isinstance(exc, ClientDisconnected) and isinstance(exc, OSError)
 
 
+async def test_stopping_a_response_after_http_disconnect_is_not_an_error(serve, raw, caplog):
+    """ASGI: http.disconnect tells the app the client is gone, so returning mid-response then is
+    normal (a stream or SSE endpoint ending), logged at debug only."""
+    returned = asyncio.get_running_loop().create_future()
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        returned.set_result(True)
+
+    server = await serve(app)
+    conn = await raw(server)
+    await conn.send(GET)
+    await conn.readuntil(b"first\r\n")
+    await conn.close()
+    await asyncio.wait_for(returned, 5)
+    await asyncio.sleep(0.05)  # the server settles the response after the app returns
+    assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+
+
 async def test_receive_after_response_is_disconnect(serve, raw):
     got = asyncio.get_running_loop().create_future()
 
