@@ -1,7 +1,10 @@
-"""Build script: compiles the Cython speed-ups in pyre/_speedups/.
+"""Build script: compiles the Cython speed-ups.
 
-Every compiled module has a pure-Python twin in pyre/_pure/, so the build may skip
-them: set PYRE_NO_EXTENSIONS=1, use a non-CPython interpreter, or lack a C compiler.
+Two kinds: the ``.pyx`` modules in pyre/_speedups/ (twins in pyre/_pure/), and the
+pure-mode modules of ``PURE_MODE``: a plain ``.py`` module compiled as it is, typed by an
+augmenting ``.pxd`` named after the extension, its own source being the pure twin.
+Every compiled module has a pure-Python twin, so the build may skip them: set
+PYRE_NO_EXTENSIONS=1, use a non-CPython interpreter, or lack a C compiler.
 The build says loudly which kind it produced.
 """
 
@@ -15,6 +18,13 @@ from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent
 SPEEDUPS = HERE / "pyre" / "_speedups"
+
+# Pure-mode modules: extension name -> the .py it is compiled from. The typing goes in
+# the .pxd named after the extension (pyre/web/_request_c.pxd); pyre/_accel.py chooses.
+PURE_MODE = {
+    "pyre.web._parsing_c": "pyre/web/parsing.py",
+    "pyre.web._request_c": "pyre/web/request.py",
+}
 
 
 def _want_extensions() -> bool:
@@ -68,9 +78,16 @@ def _extensions() -> list:
         "cdivision": True,
         "initializedcheck": False,
     }
+    # A pure-mode source is plain Python and must keep Python's semantics when compiled
+    # (negative indexes, bounds checks, floor division); only its .pxd types it, not
+    # its annotations (which are for mypy).
+    pure_mode_directives = {"language_level": "3", "annotation_typing": False}
+    pure_mode = [Extension(name, [source], optional=True) for name, source in PURE_MODE.items()]
     annotate = os.environ.get("PYRE_CYTHON_ANNOTATE", "") not in ("", "0")
-    print(f"*** pyre: ACCELERATED build ({len(extensions)} Cython modules) ***", file=sys.stderr)
-    return cythonize(extensions, compiler_directives=directives, annotate=annotate, quiet=True)
+    print(f"*** pyre: ACCELERATED build ({len(extensions) + len(pure_mode)} Cython modules) ***", file=sys.stderr)
+    return cythonize(extensions, compiler_directives=directives, annotate=annotate, quiet=True) + cythonize(
+        pure_mode, compiler_directives=pure_mode_directives, annotate=annotate, quiet=True
+    )
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})

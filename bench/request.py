@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
-"""Per-request cost of ``pyre.web``'s lazy request, in nanoseconds per operation.
+"""Per-request cost of ``pyre.web``'s lazy request, in nanoseconds per operation, for
+the pure-Python and the compiled twins (``Request`` and ``pyre.web.parsing``, see pyre/_accel.py).
 
-    python bench/request.py                 # the module pyre.web.request imports
-    python bench/request.py --module pyre.web._request_c   # another build of it
+    python bench/request.py              # both builds side by side, with the gain
+    PYRE_NO_EXTENSIONS=1 python bench/request.py --one   # only the twins _accel chooses
 
 Operations, each on a fresh request over a typical browser scope (12 headers):
-construct and read ``method``/``path``; + ``headers.get`` of one header (the last
-one, the worst case of the scan); + ``query.get`` of one parameter; + ``cookies``.
-Bounded: ``--number`` loops (default 100,000) times ``--repeat`` (default 5), best kept.
+construct and read ``method``/``path``; + ``headers.get`` of the first and of the last
+header (the worst case of the scan); + ``query.get``; + a cookie; + ``str(url)``.
+Bounded: ``--number`` loops (default 50,000) times ``--repeat`` (default 3) per build,
+builds alternating for ``--rounds`` (default 2), best kept: about 10 seconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
+import os
+import subprocess
+import sys
 import timeit
 
 SCOPE = {
@@ -49,26 +54,56 @@ async def _receive() -> dict:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
+CASES = {
+    "construct + method/path": "r = Request(SCOPE, receive); r.method; r.path",
+    "construct + headers.get (first header)": "Request(SCOPE, receive).headers.get('host')",
+    "construct + headers.get (last header)": "Request(SCOPE, receive).headers.get('x-request-id')",
+    "construct + query.get": "Request(SCOPE, receive).query.get('sort')",
+    "construct + cookies['session']": "Request(SCOPE, receive).cookies['session']",
+    "construct + str(url)": "str(Request(SCOPE, receive).url)",
+}
+
+
+def measure(number: int, repeat: int) -> "dict[str, float]":
+    """ns per operation of each case, with the twins pyre._accel chooses."""
+    from pyre import _accel
+
+    names = {"Request": _accel.Request, "SCOPE": SCOPE, "receive": _receive}
+    return {
+        name: min(timeit.repeat(stmt, number=number, repeat=repeat, globals=names)) / number * 1e9
+        for name, stmt in CASES.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--module", default="pyre.web.request")
-    parser.add_argument("--number", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--number", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--one", action="store_true", help="only the twins chosen in this process, as JSON")
     args = parser.parse_args()
-    Request = importlib.import_module(args.module).Request
-    scope = SCOPE
-    cases = {
-        "construct + method/path": lambda: (lambda r: (r.method, r.path))(Request(scope, _receive)),
-        "construct + headers.get (last header)": lambda: Request(scope, _receive).headers.get("x-request-id"),
-        "construct + headers.get (first header)": lambda: Request(scope, _receive).headers.get("host"),
-        "construct + query.get": lambda: Request(scope, _receive).query.get("sort"),
-        "construct + cookies['session']": lambda: Request(scope, _receive).cookies["session"],
-        "construct + url": lambda: str(Request(scope, _receive).url),
-    }
-    print(f"{args.module}: best of {args.repeat} x {args.number:,} loops, ns per operation")
-    for name, case in cases.items():
-        best = min(timeit.repeat(case, number=args.number, repeat=args.repeat))
-        print(f"  {name:42s} {best / args.number * 1e9:8.0f}")
+    if args.one:
+        from pyre import _accel
+
+        modes = _accel.modes()
+        print(json.dumps({"modes": {"parsing": modes["parsing"], "request": modes["request"]}, "ns": measure(args.number, args.repeat)}))
+        return
+    # The builds alternate, best of the rounds kept: a shared machine's noise hits both.
+    results: "dict[str, dict]" = {}
+    for _ in range(args.rounds):
+        for label, no_extensions in (("pure", "1"), ("compiled", "0")):
+            command = [sys.executable, __file__, "--one", "--number", str(args.number), "--repeat", str(args.repeat)]
+            env = dict(os.environ, PYRE_NO_EXTENSIONS=no_extensions)
+            run = json.loads(subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout)
+            if label in results:
+                run["ns"] = {name: min(ns, results[label]["ns"][name]) for name, ns in run["ns"].items()}
+            results[label] = run
+    print(f"best of {args.rounds} x {args.repeat} x {args.number:,} loops, ns per operation; twins used: "
+          f"pure {results['pure']['modes']}, compiled {results['compiled']['modes']}")
+    print(f"  {'':42s} {'pure':>8s} {'compiled':>9s} {'gain':>7s}")
+    for name in CASES:
+        pure, compiled = results["pure"]["ns"][name], results["compiled"]["ns"][name]
+        print(f"  {name:42s} {pure:8.0f} {compiled:9.0f} {(pure - compiled) / pure * 100:6.1f}%")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Chooses, once, between the Cython speed-ups and their pure-Python twins.
 
-This is the only module that imports from ``pyre._speedups`` or ``pyre._pure``.
+This is the only module that imports from ``pyre._speedups`` or ``pyre._pure`` (or a
+compiled pure-mode module of ``pyre.web``, such as ``pyre.web._request_c``).
 ``PYRE_NO_EXTENSIONS=1`` forces the twins; so does a missing or broken extension.
 
-Three speed-ups, chosen separately (each falls back on its own):
+The speed-ups, chosen separately (each falls back on its own):
 
 - ``h1parser``: ``RequestParser``, chosen at import;
 - ``h1conn``: ``H1Protocol``, the per-request path of a connection (protocol, ASGI
@@ -18,53 +19,92 @@ Three speed-ups, chosen separately (each falls back on its own):
   ``h2_response_head``, its check of an application's response head (pure:
   :func:`pyre.protocol.h2.headers.response_head`). Chosen on first use of either
   name, ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``parsing`` and ``request`` of ``pyre.web``: ``Headers``, ``ContentType``,
+  ``parse_query``, ``parse_cookies``, ``parse_options_header``; ``Request``. Pure-mode
+  twins: ``pyre.web._parsing_c`` and ``pyre.web._request_c`` are compiled from the pure
+  ``pyre.web.parsing`` and ``pyre.web.request`` themselves. Chosen on first use of a
+  name (importing ``pyre.web`` only then), ``MODE``, ``ACCELERATED`` or :func:`modes`.
+  ``pyre.web`` imports them from here, so one process uses one class of each.
 """
 
 from __future__ import annotations
 
 import os
 from types import ModuleType
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 __all__ = [
     "ACCELERATED",
+    "ContentType",
     "MODE",
     "NO_EXTENSIONS",
     "H1Protocol",
     "H2Session",
     "HPACKDecoder",
     "HPACKEncoder",
+    "Headers",
+    "Request",
     "RequestParser",
     "h2_response_head",
     "load_twins",
     "modes",
+    "parse_cookies",
+    "parse_options_header",
+    "parse_query",
 ]
 
 NO_EXTENSIONS = os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0")
-_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session")
+# Each speed-up: (the compiled module, its pure-Python twin).
+_TWINS: Dict[str, Tuple[str, str]] = {
+    "h1parser": ("pyre._speedups.h1parser", "pyre._pure.h1parser"),
+    "h1conn": ("pyre._speedups.h1conn", "pyre._pure.h1conn"),
+    "hpack": ("pyre._speedups.hpack", "pyre._pure.hpack"),
+    "h2session": ("pyre._speedups.h2session", "pyre._pure.h2session"),
+    "parsing": ("pyre.web._parsing_c", "pyre.web.parsing"),
+    "request": ("pyre.web._request_c", "pyre.web.request"),
+}
+_SPEEDUPS = tuple(_TWINS)
+_SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session")
+# The names pyre.web takes from here, and their speed-up.
+_WEB_NAMES = {
+    "ContentType": "parsing",
+    "Headers": "parsing",
+    "parse_cookies": "parsing",
+    "parse_options_header": "parsing",
+    "parse_query": "parsing",
+    "Request": "request",
+}
 
 
 def load_twins(name: str) -> Dict[str, Optional[ModuleType]]:
     """Both twins of a speed-up module: ``{"c": module or None, "py": module}``."""
     import importlib
 
+    compiled_name, pure_name = _TWINS[name]
     compiled: Optional[ModuleType]
     try:
-        compiled = importlib.import_module(f"pyre._speedups.{name}")
+        compiled = importlib.import_module(compiled_name)
     except ImportError:
         compiled = None
-    return {"c": compiled, "py": importlib.import_module(f"pyre._pure.{name}")}
+    return {"c": compiled, "py": importlib.import_module(pure_name)}
 
 
 def _choose(name: str) -> ModuleType:
     import importlib
 
+    compiled_name, pure_name = _TWINS[name]
     if not NO_EXTENSIONS:
         try:
-            return importlib.import_module(f"pyre._speedups.{name}")
+            return importlib.import_module(compiled_name)
         except ImportError:
             pass
-    return importlib.import_module(f"pyre._pure.{name}")
+    return importlib.import_module(pure_name)
+
+
+def _choose_each(names: Tuple[str, ...]) -> None:
+    for name in names:
+        if name not in _chosen:
+            _chosen[name] = _choose(name)
 
 
 _chosen: Dict[str, ModuleType] = {"h1parser": _choose("h1parser")}
@@ -72,11 +112,10 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 
 def modes() -> Dict[str, str]:
-    """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ..., "h2session": ...}``."""
-    for name in _SPEEDUPS:
-        if name not in _chosen:
-            _chosen[name] = _choose(name)
-    return {name: "c" if _chosen[name].__name__.startswith("pyre._speedups") else "py" for name in _SPEEDUPS}
+    """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...,
+    "h2session": ..., "parsing": ..., "request": ...}``."""
+    _choose_each(_SPEEDUPS)
+    return {name: "c" if _chosen[name].__name__ == _TWINS[name][0] else "py" for name in _SPEEDUPS}
 
 
 def _mode_text(chosen: Dict[str, str]) -> str:
@@ -92,7 +131,9 @@ def _mode_text(chosen: Dict[str, str]) -> str:
 def __getattr__(name: str) -> Any:
     # Resolved on first use and then cached as ordinary module attributes.
     if name == "H1Protocol":
-        modes()
+        # The server's speed-ups, chosen together when the server starts; not the
+        # framework's, so that serving a plain ASGI app never imports pyre.web.
+        _choose_each(_SERVER_SPEEDUPS)
         value: Any = _chosen["h1conn"].H1Protocol
     elif name in ("HPACKEncoder", "HPACKDecoder"):
         # Only this speed-up: pyre.protocol.h2 imports these, and choosing h1conn
@@ -104,6 +145,11 @@ def __getattr__(name: str) -> Any:
         if "h2session" not in _chosen:
             _chosen["h2session"] = _choose("h2session")
         value = getattr(_chosen["h2session"], "H2Session" if name == "H2Session" else "response_head")
+    elif name in _WEB_NAMES:
+        twin = _WEB_NAMES[name]
+        if twin not in _chosen:
+            _chosen[twin] = _choose(twin)
+        value = getattr(_chosen[twin], name)
     elif name == "ACCELERATED":
         value = all(m == "c" for m in modes().values())
     elif name == "MODE":

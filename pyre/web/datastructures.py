@@ -2,16 +2,24 @@
 
 Each structure is built only when a request's property is first read, over the raw
 inputs the server gave (header names and values as bytes, the query as bytes), without
-copying them: text is decoded when a value is looked up.
+copying them: text is decoded when a value is looked up. The parsers themselves and
+:class:`Headers` live in :mod:`pyre.web.parsing` (a compiled unit); import them from here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import tempfile
-from typing import IO, Any, Generic, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union, overload
-from urllib.parse import SplitResult, unquote, unquote_to_bytes, urlencode, urlsplit
+from operator import itemgetter
+from typing import IO, TYPE_CHECKING, Any, Generic, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Tuple, TypeVar, Union, overload
+from urllib.parse import SplitResult, urlencode, urlsplit
+
+from .parsing import RawHeaders, _header_key
+
+if TYPE_CHECKING:
+    from .parsing import ContentType, Headers, parse_cookies, parse_options_header, parse_query
+else:  # the compiled twins when built (pyre._accel chooses)
+    from pyre._accel import ContentType, Headers, parse_cookies, parse_options_header, parse_query
 
 __all__ = [
     "Address",
@@ -21,6 +29,7 @@ __all__ = [
     "ImmutableMultiDict",
     "MutableHeaders",
     "QueryParams",
+    "RawHeaders",
     "URL",
     "UploadFile",
     "parse_cookies",
@@ -28,7 +37,6 @@ __all__ = [
     "parse_query",
 ]
 
-RawHeaders = Sequence[Tuple[bytes, bytes]]
 V = TypeVar("V")
 D = TypeVar("D")
 
@@ -41,121 +49,6 @@ class Address(NamedTuple):
 
     host: str
     port: int
-
-
-class ContentType(NamedTuple):
-    """A ``Content-Type``: the media type, lower-cased (``"text/html"``), and its
-    parameters (names lower-cased, quoted values unquoted): ``{"charset": "utf-8"}``."""
-
-    media_type: str
-    params: dict[str, str]
-
-
-def _header_key(name: str) -> Optional[bytes]:
-    """A header name as compared with the raw names; None if no header can have it."""
-    try:
-        return name.lower().encode("latin-1")
-    except UnicodeEncodeError:
-        return None
-
-
-class Headers:
-    """Read-only, case-insensitive, multi-value view over raw ``(name, value)`` byte pairs.
-
-    No copy is made: lookups scan the list the server gave, comparing names lower-case
-    (a mixed-case name from a server that does not lower-case them still matches), and
-    decode values as latin-1. ``headers["accept"]`` and ``get`` give the first value,
-    ``getlist`` every value in order; ``items()``, ``keys()``, ``values()`` and ``len()``
-    count every header line, names lower-cased.
-    """
-
-    __slots__ = ("_raw",)
-
-    def __init__(self, raw: Optional[RawHeaders] = None) -> None:
-        self._raw: RawHeaders = [] if raw is None else raw
-
-    @property
-    def raw(self) -> RawHeaders:
-        """The underlying ``(name, value)`` byte pairs."""
-        return self._raw
-
-    @overload
-    def get(self, name: str) -> Optional[str]: ...
-    @overload
-    def get(self, name: str, default: D) -> Union[str, D]: ...
-    def get(self, name: str, default: Any = None) -> Any:
-        """The first value of header ``name`` (any case), or ``default``."""
-        key = _header_key(name)
-        if key is None:
-            return default
-        size = len(key)
-        for raw_name, value in self._raw:
-            if raw_name == key or (len(raw_name) == size and raw_name.lower() == key):
-                return value.decode("latin-1")
-        return default
-
-    def getlist(self, name: str) -> List[str]:
-        """Every value of header ``name`` (any case), in order."""
-        key = _header_key(name)
-        if key is None:
-            return []
-        size = len(key)
-        return [
-            value.decode("latin-1")
-            for raw_name, value in self._raw
-            if raw_name == key or (len(raw_name) == size and raw_name.lower() == key)
-        ]
-
-    def __getitem__(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise KeyError(name)
-        return value
-
-    def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        key = _header_key(name)
-        if key is None:
-            return False
-        size = len(key)
-        for raw_name, _ in self._raw:
-            if raw_name == key or (len(raw_name) == size and raw_name.lower() == key):
-                return True
-        return False
-
-    def keys(self) -> List[str]:
-        """Every header name, lower-cased, in order (a repeated header repeats)."""
-        return [name.decode("latin-1").lower() for name, _ in self._raw]
-
-    def values(self) -> List[str]:
-        """Every header value, in order."""
-        return [value.decode("latin-1") for _, value in self._raw]
-
-    def items(self) -> List[Tuple[str, str]]:
-        """Every ``(name, value)`` pair, names lower-cased, in order."""
-        return [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in self._raw]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Headers):
-            return NotImplemented
-        # The order of different names carries no meaning; that of one name's values does.
-        return sorted(self.items(), key=_first) == sorted(other.items(), key=_first)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.items()!r})"
-
-
-def _first(pair: Tuple[str, str]) -> str:
-    return pair[0]
 
 
 def _encode_header(name: str, value: str) -> Tuple[bytes, bytes]:
@@ -293,60 +186,12 @@ class ImmutableMultiDict(Generic[V]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ImmutableMultiDict):
             return NotImplemented
-        return sorted(self._list, key=_first_key) == sorted(other._list, key=_first_key)
+        return sorted(self._list, key=itemgetter(0)) == sorted(other._list, key=itemgetter(0))
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._list!r})"
-
-
-def _first_key(pair: Tuple[str, Any]) -> str:
-    return pair[0]
-
-
-def parse_query(raw: bytes) -> List[Tuple[str, str]]:
-    """``name=value`` pairs of a query string or urlencoded body, in order.
-
-    The semantics of ``urllib.parse.parse_qsl(..., keep_blank_values=True)``: fields
-    split on ``&``, ``+`` is a space, percent-escapes decode as UTF-8 (invalid
-    sequences become U+FFFD), a field without ``=`` has the value ``""``, empty
-    fields are skipped. Unlike ``parse_qsl`` it takes bytes, and raw non-ASCII bytes
-    decode as UTF-8 like escaped ones.
-    """
-    pairs: List[Tuple[str, str]] = []
-    if not raw:
-        return pairs
-    if not raw.isascii():
-        # Rare: percent-decode bytes first, so raw and escaped UTF-8 decode as one.
-        for field_bytes in raw.split(b"&"):
-            if field_bytes:
-                name_bytes, _, value_bytes = field_bytes.partition(b"=")
-                pairs.append((
-                    unquote_to_bytes(name_bytes.replace(b"+", b" ")).decode("utf-8", "replace"),
-                    unquote_to_bytes(value_bytes.replace(b"+", b" ")).decode("utf-8", "replace"),
-                ))
-        return pairs
-    text = raw.decode("ascii")
-    if "%" not in text and "+" not in text:
-        for field in text.split("&"):
-            if field:
-                name, _, value = field.partition("=")
-                pairs.append((name, value))
-        return pairs
-    for field in text.split("&"):
-        if field:
-            name, _, value = field.partition("=")
-            if "+" in name:
-                name = name.replace("+", " ")
-            if "%" in name:
-                name = unquote(name)
-            if "+" in value:
-                value = value.replace("+", " ")
-            if "%" in value:
-                value = unquote(value)
-            pairs.append((name, value))
-    return pairs
 
 
 class QueryParams(ImmutableMultiDict[str]):
@@ -372,9 +217,6 @@ class QueryParams(ImmutableMultiDict[str]):
 
 
 # -- URLs ---------------------------------------------------------------------------------
-
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
 
 class URL:
     """A URL, split into its pieces only when one is read.
@@ -561,70 +403,3 @@ class FormData(ImmutableMultiDict[Union[str, UploadFile]]):
         for _, value in self._list:
             if isinstance(value, UploadFile):
                 await value.close()
-
-
-# -- header values --------------------------------------------------------------------------
-
-_QUOTED_PARAMS = re.compile(r';[ \t]*([^;=]*?)[ \t]*(?:=[ \t]*("(?:[^"\\]|\\.)*"|[^;]*?))?[ \t]*(?=;|$)', re.S)
-_QUOTED_PAIR = re.compile(r'\\([\\"])')
-
-
-def parse_options_header(value: str) -> ContentType:
-    """Split ``text/html; charset="utf-8"`` into the lower-cased main value and its
-    parameters (names lower-cased; quoted values unquoted; ``;`` inside quotes kept).
-
-    Tolerant: a parameter without ``=`` gets ``""``; for a repeated parameter the
-    last wins. Used for ``Content-Type`` and a form part's ``Content-Disposition``.
-    """
-    main, sep, rest = value.partition(";")
-    params: dict[str, str] = {}
-    if sep:
-        if '"' not in rest:
-            for item in rest.split(";"):
-                name, _, param = item.partition("=")
-                name = name.strip(" \t").lower()
-                if name:
-                    params[name] = param.strip(" \t")
-        else:
-            for match in _QUOTED_PARAMS.finditer(";" + rest):
-                name = match[1].lower()
-                if name:
-                    param = match[2] or ""
-                    if len(param) >= 2 and param[0] == '"' == param[-1]:
-                        param = _QUOTED_PAIR.sub(r"\1", param[1:-1])
-                    params[name] = param
-    return ContentType(main.strip(" \t").lower(), params)
-
-
-_COOKIE_ESCAPE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))", re.S)
-
-
-def _cookie_unescape(match: "re.Match[str]") -> str:
-    return chr(int(match[1], 8)) if match[1] else match[2]
-
-
-def parse_cookies(header: str) -> dict[str, str]:
-    """The ``name=value`` pairs of a request's ``Cookie`` header (RFC 6265 5.4).
-
-    Tolerant like browsers: pairs split on ``;``, spaces and tabs around names and
-    values dropped, a pair without ``=`` is a value with an empty name, invalid
-    characters kept as they are. A quoted value is unquoted, undoing the escapes
-    Python's ``http.cookies`` writes (``\\"``, ``\\054``). For a repeated name the
-    first value wins: browsers list the cookie of the most specific path first.
-    """
-    cookies: dict[str, str] = {}
-    for crumb in header.split(";"):
-        name, sep, value = crumb.partition("=")
-        if not sep:
-            name, value = "", name
-        name = name.strip(" \t")
-        value = value.strip(" \t")
-        if not name and not value:
-            continue
-        if len(value) >= 2 and value[0] == '"' == value[-1]:
-            value = value[1:-1]
-            if "\\" in value:
-                value = _COOKIE_ESCAPE.sub(_cookie_unescape, value)
-        if name not in cookies:
-            cookies[name] = value
-    return cookies

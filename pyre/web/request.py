@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, MutableMapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dict, List, MutableMapping, Optional, Tuple
 from urllib.parse import quote, quote_from_bytes
 
 from . import _json
-from .datastructures import URL, Address, ContentType, FormData, Headers, QueryParams, parse_cookies, parse_options_header
-from .errors import HTTPError
+from .datastructures import URL, Address, ContentType, FormData, QueryParams, parse_cookies, parse_options_header
+from .errors import ClientDisconnect, HTTPError
 from .multipart import DEFAULT_FORM_LIMITS, FormLimits, MultipartParser, parse_urlencoded
+
+if TYPE_CHECKING:
+    from .parsing import Headers
+else:  # the compiled twin when built (pyre._accel chooses)
+    from pyre._accel import Headers
 
 __all__ = ["ClientDisconnect", "Request"]
 
@@ -36,12 +41,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 # Marks a cache slot whose value (which may be None) is not computed yet.
 _UNSET: Any = object()
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 # Characters left as they are when a raw path or query is made ASCII for a URL.
 _URL_SAFE = "/%:@!$&'()*+,;=-._~?[]#"
-
-
-class ClientDisconnect(OSError):
-    """The client went away before the request body was read in full."""
 
 
 def _smallest(*limits: Optional[int]) -> Optional[int]:
@@ -241,7 +243,7 @@ class Request:
         if server is None:
             return ""
         host, port = server[0], server[1]
-        if port is None or port == {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(self.scheme):
+        if port is None or port == _DEFAULT_PORTS.get(self.scheme):
             return str(host)
         return f"{host}:{port}"
 

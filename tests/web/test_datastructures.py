@@ -9,20 +9,11 @@ from urllib.parse import parse_qsl
 import pytest
 from hypothesis import given, strategies as st
 
-from pyre.web.datastructures import (
-    URL,
-    Address,
-    ContentType,
-    FormData,
-    Headers,
-    ImmutableMultiDict,
-    MutableHeaders,
-    QueryParams,
-    UploadFile,
-    parse_cookies,
-    parse_options_header,
-    parse_query,
-)
+from pyre import _accel
+from pyre.web import datastructures
+from pyre.web.datastructures import URL, Address, FormData, ImmutableMultiDict, MutableHeaders, QueryParams, UploadFile
+
+from .conftest import twins
 
 RAW = [
     (b"host", b"example.com"),
@@ -32,11 +23,18 @@ RAW = [
 ]
 
 
+def test_datastructures_exports_the_chosen_twins():
+    assert datastructures.Headers is _accel.Headers
+    assert datastructures.ContentType is _accel.ContentType
+    assert datastructures.parse_query is _accel.parse_query
+    assert issubclass(MutableHeaders, _accel.Headers)
+
+
 # -- Headers ------------------------------------------------------------------------------
 
 
-def test_headers_get_the_first_value_and_getlist_every_value():
-    headers = Headers(RAW)
+def test_headers_get_the_first_value_and_getlist_every_value(parsing):
+    headers = parsing.Headers(RAW)
     assert headers.get("accept") == "text/html"
     assert headers["accept"] == "text/html"
     assert headers.getlist("accept") == ["text/html", "application/json"]
@@ -47,31 +45,31 @@ def test_headers_get_the_first_value_and_getlist_every_value():
         headers["missing"]
 
 
-def test_headers_lookups_ignore_the_case_of_the_asked_name():
-    headers = Headers(RAW)
+def test_headers_lookups_ignore_the_case_of_the_asked_name(parsing):
+    headers = parsing.Headers(RAW)
     assert headers.get("ACCEPT") == "text/html"
     assert "Host" in headers
     assert headers.getlist("Accept") == ["text/html", "application/json"]
 
 
-def test_headers_from_a_server_keeping_mixed_case_names_are_matched_case_insensitively():
-    headers = Headers([(b"Content-Type", b"a"), (b"content-type", b"b"), (b"CONTENT-TYPE", b"c"), (b"X", b"1")])
+def test_headers_from_a_server_keeping_mixed_case_names_are_matched_case_insensitively(parsing):
+    headers = parsing.Headers([(b"Content-Type", b"a"), (b"content-type", b"b"), (b"CONTENT-TYPE", b"c"), (b"X", b"1")])
     assert headers.get("content-type") == "a"
     assert headers.getlist("Content-type") == ["a", "b", "c"]
     assert "x" in headers and "X" in headers
     assert headers.keys() == ["content-type", "content-type", "content-type", "x"]
 
 
-def test_headers_decode_names_and_values_as_latin_1():
-    headers = Headers(RAW)
+def test_headers_decode_names_and_values_as_latin_1(parsing):
+    headers = parsing.Headers(RAW)
     assert headers.get("x-café") == "café"
     assert headers.get("x-€") is None  # no latin-1 name can match
     assert "x-€" not in headers
     assert headers.getlist("x-€") == []
 
 
-def test_headers_views_count_every_line_in_order():
-    headers = Headers(RAW)
+def test_headers_views_count_every_line_in_order(parsing):
+    headers = parsing.Headers(RAW)
     assert len(headers) == 4
     assert headers.keys() == ["host", "accept", "x-café", "accept"]
     assert list(headers) == headers.keys()
@@ -80,19 +78,19 @@ def test_headers_views_count_every_line_in_order():
     assert 3 not in headers
 
 
-def test_headers_are_a_view_without_a_copy():
+def test_headers_are_a_view_without_a_copy(parsing):
     raw = list(RAW)
-    headers = Headers(raw)
+    headers = parsing.Headers(raw)
     assert headers.raw is raw
     raw.append((b"late", b"1"))
     assert headers.get("late") == "1"
-    assert len(Headers()) == 0
+    assert len(parsing.Headers()) == 0
 
 
-def test_headers_equality_ignores_the_order_of_different_names_only():
-    a = Headers([(b"a", b"1"), (b"b", b"2"), (b"b", b"3")])
-    assert a == Headers([(b"b", b"2"), (b"A", b"1"), (b"b", b"3")])
-    assert a != Headers([(b"a", b"1"), (b"b", b"3"), (b"b", b"2")])
+def test_headers_equality_ignores_the_order_of_different_names_only(parsing):
+    a = parsing.Headers([(b"a", b"1"), (b"b", b"2"), (b"b", b"3")])
+    assert a == parsing.Headers([(b"b", b"2"), (b"A", b"1"), (b"b", b"3")])
+    assert a != parsing.Headers([(b"a", b"1"), (b"b", b"3"), (b"b", b"2")])
     assert a != "a"
     assert "Headers(" in repr(a)
 
@@ -192,7 +190,8 @@ ascii_queries = st.text(alphabet="ab=&+%0123456789ABCDEFZ;/ \x00\x7f", max_size=
 @given(ascii_queries)
 def test_parse_query_matches_parse_qsl_on_ascii(text):
     expected = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace")
-    assert parse_query(text.encode("ascii")) == expected
+    for module in twins("parsing").values():
+        assert module.parse_query(text.encode("ascii")) == expected
 
 
 def _escape_non_ascii(raw: bytes) -> str:
@@ -202,7 +201,8 @@ def _escape_non_ascii(raw: bytes) -> str:
 @given(st.binary(max_size=40) | st.lists(st.sampled_from([b"a", b"=", b"&", b"+", b"%", b"C3", b"\xc3", b"\xa9", b"%A9"])).map(b"".join))
 def test_parse_query_decodes_raw_bytes_like_their_escapes(raw):
     expected = parse_qsl(_escape_non_ascii(raw), keep_blank_values=True, encoding="utf-8", errors="replace")
-    assert parse_query(raw) == expected
+    for module in twins("parsing").values():
+        assert module.parse_query(raw) == expected
 
 
 @given(st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=6))
@@ -278,9 +278,9 @@ def test_address_is_a_named_pair():
         ('a; x=""', ("a", {"x": ""})),
     ],
 )
-def test_parse_options_header(value, expected):
-    assert parse_options_header(value) == expected
-    assert isinstance(parse_options_header(value), ContentType)
+def test_parse_options_header(parsing, value, expected):
+    assert parsing.parse_options_header(value) == expected
+    assert isinstance(parsing.parse_options_header(value), parsing.ContentType)
 
 
 # -- cookies --------------------------------------------------------------------------------------
@@ -305,8 +305,8 @@ def test_parse_options_header(value, expected):
         ("a=\xa01\xa0", {"a": "\xa01\xa0"}),  # only spaces and tabs are trimmed
     ],
 )
-def test_parse_cookies(header, expected):
-    assert parse_cookies(header) == expected
+def test_parse_cookies(parsing, header, expected):
+    assert parsing.parse_cookies(header) == expected
 
 
 RESERVED = {"expires", "path", "comment", "domain", "max-age", "secure", "httponly", "version", "samesite", "partitioned"}
@@ -321,7 +321,8 @@ def test_parse_cookies_matches_simple_cookie_on_plain_values(cookies):
     header = "; ".join(f"{name}={value}" for name, value in cookies.items())
     reference = SimpleCookie()
     reference.load(header)
-    assert parse_cookies(header) == {name: morsel.value for name, morsel in reference.items()}
+    for module in twins("parsing").values():
+        assert module.parse_cookies(header) == {name: morsel.value for name, morsel in reference.items()}
 
 
 @given(st.dictionaries(cookie_names, st.text(alphabet=st.characters(max_codepoint=255), max_size=10), max_size=5))
@@ -330,7 +331,8 @@ def test_parse_cookies_undoes_the_quoting_of_http_cookies(cookies):
     for name, value in cookies.items():
         writer[name] = value
     header = "; ".join(f"{name}={writer[name].coded_value}" for name in cookies)
-    assert parse_cookies(header) == cookies
+    for module in twins("parsing").values():
+        assert module.parse_cookies(header) == cookies
 
 
 # -- uploads and forms -----------------------------------------------------------------------------

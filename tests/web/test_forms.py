@@ -14,6 +14,7 @@ from pyre.web.errors import HTTPError
 from pyre.web.multipart import FormLimits, MultipartParser
 from pyre.web.request import Request
 
+from .conftest import twins
 from .fake_asgi import Receiver, make_scope, split
 
 BOUNDARY = "----pyreBoundary7MA4YWxk"
@@ -39,7 +40,7 @@ def encode_multipart(parts, boundary=BOUNDARY):
     return bytes(out)
 
 
-def form_request(body, content_type=None, chunks=None, length=True, boundary=BOUNDARY):
+def make_form_request(body, content_type=None, chunks=None, length=True, boundary=BOUNDARY, Request=Request):
     if content_type is None:
         content_type = f"multipart/form-data; boundary={boundary}"
     headers = [(b"content-type", content_type.encode("latin-1"))]
@@ -47,6 +48,16 @@ def form_request(body, content_type=None, chunks=None, length=True, boundary=BOU
         headers.append((b"content-length", str(len(body)).encode()))
     receiver = Receiver(chunks if chunks is not None else [body])
     return Request(make_scope("POST", "/upload", headers=headers), receiver), receiver
+
+
+@pytest.fixture
+def form_request(request_module):
+    """``form_request(body, ...)`` with the twin of Request under test."""
+
+    def make(*args, **kwargs):
+        return make_form_request(*args, Request=request_module.Request, **kwargs)
+
+    return make
 
 
 async def status_of(request, **kwargs):
@@ -73,7 +84,7 @@ class Recorder:
 # -- urlencoded ---------------------------------------------------------------------------------------
 
 
-async def test_urlencoded_form_is_parsed_and_cached():
+async def test_urlencoded_form_is_parsed_and_cached(form_request):
     body = b"name=J%C3%BCrgen+K&tag=a&tag=b&empty="
     request, receiver = form_request(body, "application/x-www-form-urlencoded")
     form = await request.form()
@@ -86,14 +97,14 @@ async def test_urlencoded_form_is_parsed_and_cached():
     assert receiver.calls == 1
 
 
-async def test_urlencoded_form_after_body_uses_the_cached_body():
+async def test_urlencoded_form_after_body_uses_the_cached_body(form_request):
     request, receiver = form_request(b"a=1", "application/x-www-form-urlencoded; charset=utf-8")
     await request.body()
     assert (await request.form())["a"] == "1"
     assert receiver.calls == 1
 
 
-async def test_urlencoded_limits():
+async def test_urlencoded_limits(form_request):
     request, receiver = form_request(b"a=1&b=2&c=3", "application/x-www-form-urlencoded")
     assert await status_of(request, limits=FormLimits(max_fields=2)) == 413
     request, receiver = form_request(b"a=" + b"x" * 100, "application/x-www-form-urlencoded")
@@ -106,7 +117,7 @@ async def test_urlencoded_limits():
     assert await status_of(request, limits=FormLimits(max_part_size=50)) == 413
 
 
-async def test_another_content_type_is_an_empty_form_and_leaves_the_body():
+async def test_another_content_type_is_an_empty_form_and_leaves_the_body(form_request):
     request, receiver = form_request(b'{"a": 1}', "application/json")
     form = await request.form()
     assert len(form) == 0
@@ -114,7 +125,7 @@ async def test_another_content_type_is_an_empty_form_and_leaves_the_body():
     assert await request.json() == {"a": 1}
 
 
-async def test_form_after_stream_is_refused():
+async def test_form_after_stream_is_refused(form_request):
     request, _ = form_request(b"a=1", "application/x-www-form-urlencoded")
     [chunk async for chunk in request.stream()]
     with pytest.raises(RuntimeError, match=r"form\(\)|body\(\)"):
@@ -124,7 +135,7 @@ async def test_form_after_stream_is_refused():
 # -- multipart ------------------------------------------------------------------------------------------
 
 
-async def test_multipart_fields_and_files():
+async def test_multipart_fields_and_files(form_request):
     body = encode_multipart(
         [
             ("title", "Über"),
@@ -155,7 +166,7 @@ async def test_multipart_fields_and_files():
     assert upload.file.closed and empty.file.closed
 
 
-async def test_multipart_files_spool_to_disk_past_the_threshold():
+async def test_multipart_files_spool_to_disk_past_the_threshold(form_request):
     big = bytes(range(256)) * 40  # 10 KiB
     body = encode_multipart([("small", ("s", "x/y", b"tiny")), ("big", ("b", "x/y", big))])
     request, _ = form_request(body, chunks=split(body, range(0, len(body), 997)))
@@ -168,7 +179,7 @@ async def test_multipart_files_spool_to_disk_past_the_threshold():
     assert form["big"].file.closed
 
 
-async def test_multipart_after_body_parses_the_cached_body():
+async def test_multipart_after_body_parses_the_cached_body(form_request):
     body = encode_multipart([("a", "1")])
     request, receiver = form_request(body)
     await request.body()
@@ -176,14 +187,14 @@ async def test_multipart_after_body_parses_the_cached_body():
     assert receiver.calls == 1
 
 
-async def test_body_after_a_multipart_form_is_refused():
+async def test_body_after_a_multipart_form_is_refused(form_request):
     request, _ = form_request(encode_multipart([("a", "1")]))
     await request.form()
     with pytest.raises(RuntimeError, match=r"form\(\) already consumed it"):
         await request.body()
 
 
-async def test_quoted_names_and_raw_utf8_filenames():
+async def test_quoted_names_and_raw_utf8_filenames(form_request):
     body = (
         f"--{BOUNDARY}\r\n"
         'Content-Disposition: form-data; name="a;b"; filename="d\\"q.txt"\r\n'
@@ -209,7 +220,7 @@ async def test_quoted_names_and_raw_utf8_filenames():
         (FormLimits(max_body_size=100), [("f", ("1", None, b"x" * 200))]),
     ],
 )
-async def test_multipart_limits_are_413(monkeypatch, limits, parts):
+async def test_multipart_limits_are_413(form_request, monkeypatch, limits, parts):
     recorder = Recorder(monkeypatch)
     body = encode_multipart(parts)
     request, _ = form_request(body, chunks=split(body, range(0, len(body), 7)), length=False)
@@ -217,21 +228,21 @@ async def test_multipart_limits_are_413(monkeypatch, limits, parts):
     assert all(upload.file.closed for upload in recorder.files)
 
 
-async def test_a_field_at_its_limit_and_a_large_file_are_accepted():
+async def test_a_field_at_its_limit_and_a_large_file_are_accepted(form_request):
     body = encode_multipart([("a", "x" * 10), ("f", ("big", None, b"y" * 100))])
     request, _ = form_request(body)
     form = await request.form(limits=FormLimits(max_part_size=10))
     assert form["a"] == "x" * 10 and form["f"].size == 100
 
 
-async def test_the_request_body_limit_applies_to_forms_before_reading():
+async def test_the_request_body_limit_applies_to_forms_before_reading(form_request):
     request, receiver = form_request(encode_multipart([("a", "x" * 100)]))
     request.max_body_size = 50
     assert await status_of(request) == 413
     assert receiver.calls == 0
 
 
-async def test_request_form_limits_are_the_default():
+async def test_request_form_limits_are_the_default(form_request):
     request, _ = form_request(encode_multipart([("a", "1"), ("b", "2")]))
     request.form_limits = FormLimits(max_fields=1)
     assert await status_of(request) == 413
@@ -253,7 +264,7 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize("content_type, body", MALFORMED)
-async def test_malformed_multipart_is_400(monkeypatch, content_type, body):
+async def test_malformed_multipart_is_400(form_request, monkeypatch, content_type, body):
     recorder = Recorder(monkeypatch)
     request, _ = form_request(body, content_type)
     with pytest.raises(HTTPError) as caught:
@@ -270,7 +281,7 @@ def test_a_boundary_no_header_can_carry_is_400():
     assert caught.value.status == 400
 
 
-async def test_a_truncated_file_part_closes_its_file(monkeypatch):
+async def test_a_truncated_file_part_closes_its_file(form_request, monkeypatch):
     recorder = Recorder(monkeypatch)
     body = encode_multipart([("f", ("a", None, b"x" * 5000))])[:-100]
     request, _ = form_request(body, chunks=split(body, [1000, 2000]))
@@ -278,7 +289,7 @@ async def test_a_truncated_file_part_closes_its_file(monkeypatch):
     assert len(recorder.files) == 1 and recorder.files[0].file.closed
 
 
-async def test_a_missing_python_multipart_names_the_extra(monkeypatch):
+async def test_a_missing_python_multipart_names_the_extra(form_request, monkeypatch):
     monkeypatch.setitem(sys.modules, "python_multipart", None)
     monkeypatch.setitem(sys.modules, "python_multipart.multipart", None)
     request, _ = form_request(encode_multipart([("a", "1")]))
@@ -288,7 +299,7 @@ async def test_a_missing_python_multipart_names_the_extra(monkeypatch):
 
 def test_the_parser_is_sans_io():
     body = encode_multipart([("a", "1"), ("f", ("n", "t/x", b"data"))])
-    parser = MultipartParser(Request(make_scope(headers=[(b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]), Receiver()).content_type)
+    parser = MultipartParser(ContentType("multipart/form-data", {"boundary": BOUNDARY}))
     for byte in range(len(body)):
         parser.feed(body[byte : byte + 1])
     form = parser.finish()
@@ -314,8 +325,10 @@ parts = st.lists(st.tuples(field_names, field_values | files), max_size=6)
 def test_multipart_round_trips_under_any_chunking(parts, cuts, boundary):
     body = encode_multipart(parts, boundary)
 
-    async def parse():
-        request, _ = form_request(body, f'multipart/form-data; boundary="{boundary}"', chunks=split(body, cuts), boundary=boundary)
+    async def parse(Request):
+        request, _ = make_form_request(
+            body, f'multipart/form-data; boundary="{boundary}"', chunks=split(body, cuts), boundary=boundary, Request=Request
+        )
         form = await request.form(limits=FormLimits(spool_threshold=64))
         items = []
         for name, value in form.multi_items():
@@ -328,7 +341,8 @@ def test_multipart_round_trips_under_any_chunking(parts, cuts, boundary):
         await request.close()
         return items
 
-    assert asyncio.run(parse()) == parts
+    for module in twins("request").values():
+        assert asyncio.run(parse(module.Request)) == parts
 
 
 @settings(max_examples=150, deadline=None)
@@ -349,8 +363,8 @@ def test_damaged_multipart_is_never_a_500(data):
     cuts = data.draw(st.lists(st.integers(0, 2000), max_size=5), "cuts")
     limits = FormLimits(max_fields=3, max_files=2, max_part_size=20, max_file_size=100, spool_threshold=32)
 
-    async def parse():
-        request, _ = form_request(bytes(body), chunks=split(bytes(body), cuts), length=False)
+    async def parse(Request):
+        request, _ = make_form_request(bytes(body), chunks=split(bytes(body), cuts), length=False, Request=Request)
         try:
             await request.form(limits=limits)
         except HTTPError as exc:
@@ -358,4 +372,5 @@ def test_damaged_multipart_is_never_a_500(data):
         finally:
             await request.close()
 
-    asyncio.run(parse())
+    for module in twins("request").values():
+        asyncio.run(parse(module.Request))
