@@ -9,6 +9,7 @@ copying them: text is decoded when a value is looked up. The parsers themselves 
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any, Generic, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Tuple, TypeVar, Union, overload
@@ -51,10 +52,15 @@ class Address(NamedTuple):
     port: int
 
 
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
 def _encode_header(name: str, value: str) -> Tuple[bytes, bytes]:
+    if _TOKEN.fullmatch(name) is None:
+        raise ValueError(f"header name {name!r} is not an HTTP token")
     if "\r" in value or "\n" in value or "\0" in value:
         raise ValueError(f"header {name!r}: a value may not contain CR, LF or NUL")
-    return name.lower().encode("latin-1"), value.encode("latin-1")
+    return name.lower().encode("ascii"), value.encode("latin-1")
 
 
 class MutableHeaders(Headers):
@@ -62,7 +68,8 @@ class MutableHeaders(Headers):
 
     ``headers[name] = value`` replaces every value of ``name``, ``append`` adds one,
     ``del headers[name]`` removes every value (no error when there is none).
-    A value with CR, LF or NUL is refused with ``ValueError``.
+    A name that is not an HTTP token, or a value with CR, LF or NUL, is refused with
+    ``ValueError`` (either would let a value split the response head).
     """
 
     __slots__ = ()
@@ -132,7 +139,7 @@ class ImmutableMultiDict(Generic[V]):
     def __init__(self, items: Union[Iterable[Tuple[str, V]], Mapping[str, V], None] = None) -> None:
         if items is None:
             pairs: List[Tuple[str, V]] = []
-        elif type(items) is list:
+        elif type(items) is list:  # the common case, without the ABC checks below
             pairs = list(items)
         elif isinstance(items, ImmutableMultiDict):
             pairs = items.multi_items()

@@ -82,16 +82,7 @@ class Headers:
         return value
 
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        key = _header_key(name)
-        if key is None:
-            return False
-        size = len(key)
-        for raw_name, _ in self._raw:
-            if raw_name == key or (len(raw_name) == size and raw_name.lower() == key):
-                return True
-        return False
+        return isinstance(name, str) and self.get(name) is not None
 
     def keys(self) -> List[str]:
         """Every header name, lower-cased, in order (a repeated header repeats)."""

@@ -293,7 +293,7 @@ class Request:
         """The whole body (read once, then cached)."""
         body = self._body
         if body is None:
-            body = self._body = await self._read_all(self.max_body_size)
+            body = self._body = await self._read_all(self.max_body_size, "body()")
         return body
 
     async def json(self) -> Any:
@@ -327,7 +327,7 @@ class Request:
                 body = self._body
                 if body is None:
                     limit = _smallest(self.max_body_size, limits.max_body_size, limits.max_part_size)
-                    body = self._body = await self._read_all(limit)
+                    body = self._body = await self._read_all(limit, "form()")
                 form = parse_urlencoded(body, limits)
             else:
                 form = FormData()
@@ -412,8 +412,8 @@ class Request:
             raise ClientDisconnect("the client disconnected before sending the whole request body")
         raise RuntimeError(f"unexpected ASGI message {kind!r} while reading the request body")
 
-    async def _read_all(self, limit: Optional[int]) -> bytes:
-        self._start("body()", limit)
+    async def _read_all(self, limit: Optional[int], consumer: str) -> bytes:
+        self._start(consumer, limit)
         chunk, more = await self._next_chunk(limit)
         if not more:
             return chunk

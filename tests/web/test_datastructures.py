@@ -133,6 +133,16 @@ def test_mutable_headers_refuse_values_that_would_split_the_head(value):
     assert headers.raw == []
 
 
+@pytest.mark.parametrize("name", ["x\r\ny", "a b", "a:b", "", "é", "x\0"])
+def test_mutable_headers_refuse_names_that_are_not_tokens(name):
+    headers = MutableHeaders()
+    with pytest.raises(ValueError, match="not an HTTP token"):
+        headers[name] = "1"
+    with pytest.raises(ValueError):
+        headers.append(name, "1")
+    assert headers.raw == []
+
+
 # -- multi-dicts and query parameters -----------------------------------------------------------
 
 
