@@ -77,6 +77,8 @@ class MultipartParser:
     then ``finish()`` gives the :class:`FormData`; ``abort()`` closes the files made
     when parsing stops early.
 
+    Field values decode as UTF-8 (invalid bytes become U+FFFD), as browsers send them;
+    names and filenames too (browsers send them raw, ``"`` as ``%22``, kept as it is).
     File data is written as it arrives: into memory, past ``spool_threshold`` into a
     temporary file. Those writes are synchronous, each at most one received chunk into
     the page cache; a worker thread per chunk would cost more than the write.

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import pyre.web.multipart as multipart_module
 from pyre.web.datastructures import ContentType, FormData, UploadFile
-from pyre.web.errors import HTTPError
+from pyre.web.errors import ClientDisconnect, HTTPError
 from pyre.web.multipart import FormLimits, MultipartParser
 from pyre.web.request import Request
 
@@ -287,6 +287,19 @@ async def test_a_truncated_file_part_closes_its_file(form_request, monkeypatch):
     request, _ = form_request(body, chunks=split(body, [1000, 2000]))
     assert await status_of(request, limits=FormLimits(spool_threshold=100)) == 400
     assert len(recorder.files) == 1 and recorder.files[0].file.closed
+
+
+async def test_a_disconnect_during_a_multipart_form_closes_its_files(monkeypatch, request_module):
+    recorder = Recorder(monkeypatch)
+    body = encode_multipart([("f", ("a", None, b"x" * 5000))])
+    headers = [(b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]
+    receiver = Receiver([body[:3000]], disconnect=True)
+    request = request_module.Request(make_scope("POST", "/", headers=headers), receiver)
+    with pytest.raises(ClientDisconnect):
+        await request.form(limits=FormLimits(spool_threshold=100))
+    assert len(recorder.files) == 1 and recorder.files[0].file.closed
+    with pytest.raises(ClientDisconnect):
+        await request.body()
 
 
 async def test_a_missing_python_multipart_names_the_extra(form_request, monkeypatch):
