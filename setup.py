@@ -23,6 +23,8 @@ SPEEDUPS = HERE / "pyre" / "_speedups"
 # the .pxd named after the extension (pyre/web/_router_c.pxd); pyre/_accel.py chooses.
 PURE_MODE = {
     "pyre.web._router_c": "pyre/web/router.py",
+    "pyre.web._parsing_c": "pyre/web/parsing.py",
+    "pyre.web._request_c": "pyre/web/request.py",
 }
 
 

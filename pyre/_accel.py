@@ -1,7 +1,7 @@
 """Chooses, once, between the Cython speed-ups and their pure-Python twins.
 
 This is the only module that imports from ``pyre._speedups`` or ``pyre._pure`` (or a
-compiled pure-mode module such as ``pyre.web._router_c``).
+compiled pure-mode module of ``pyre.web``, such as ``pyre.web._router_c``).
 ``PYRE_NO_EXTENSIONS=1`` forces the twins; so does a missing or broken extension.
 
 The speed-ups, chosen separately (each falls back on its own):
@@ -24,6 +24,12 @@ The speed-ups, chosen separately (each falls back on its own):
   Chosen on first use of ``Router``, ``MODE``, ``ACCELERATED`` or :func:`modes`
   (importing ``pyre.web`` and the router module only then). The framework imports
   ``Router`` from here; ``RouteError`` is one class shared by both twins.
+- ``parsing`` and ``request`` of ``pyre.web``: ``Headers``, ``ContentType``,
+  ``parse_query``, ``parse_cookies``, ``parse_options_header``; ``Request``. Pure-mode
+  twins: ``pyre.web._parsing_c`` and ``pyre.web._request_c`` are compiled from the pure
+  ``pyre.web.parsing`` and ``pyre.web.request`` themselves. Chosen on first use of a
+  name (importing ``pyre.web`` only then), ``MODE``, ``ACCELERATED`` or :func:`modes`.
+  ``pyre.web`` imports them from here, so one process uses one class of each.
 """
 
 from __future__ import annotations
@@ -40,11 +46,16 @@ __all__ = [
     "H2Session",
     "HPACKDecoder",
     "HPACKEncoder",
+    "Headers",
+    "Request",
     "RequestParser",
     "Router",
     "h2_response_head",
     "load_twins",
     "modes",
+    "parse_cookies",
+    "parse_options_header",
+    "parse_query",
     "pure_build_warning",
 ]
 
@@ -56,9 +67,21 @@ _TWINS: Dict[str, Tuple[str, str]] = {
     "hpack": ("pyre._speedups.hpack", "pyre._pure.hpack"),
     "h2session": ("pyre._speedups.h2session", "pyre._pure.h2session"),
     "router": ("pyre.web._router_c", "pyre.web.router"),
+    "parsing": ("pyre.web._parsing_c", "pyre.web.parsing"),
+    "request": ("pyre.web._request_c", "pyre.web.request"),
 }
 _SPEEDUPS = tuple(_TWINS)
 _SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session")
+# The names pyre.web takes from here, and their speed-up.
+_WEB_NAMES = {
+    "Router": "router",
+    "ContentType": "parsing",
+    "Headers": "parsing",
+    "parse_cookies": "parsing",
+    "parse_options_header": "parsing",
+    "parse_query": "parsing",
+    "Request": "request",
+}
 
 
 def load_twins(name: str) -> Dict[str, Optional[ModuleType]]:
@@ -98,7 +121,7 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 def modes() -> Dict[str, str]:
     """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...,
-    "h2session": ..., "router": ...}``."""
+    "h2session": ..., "router": ..., "parsing": ..., "request": ...}``."""
     _choose_each(_SPEEDUPS)
     return {name: "c" if _chosen[name].__name__ == _TWINS[name][0] else "py" for name in _SPEEDUPS}
 
@@ -148,10 +171,11 @@ def __getattr__(name: str) -> Any:
         if "h2session" not in _chosen:
             _chosen["h2session"] = _choose("h2session")
         value = getattr(_chosen["h2session"], "H2Session" if name == "H2Session" else "response_head")
-    elif name == "Router":
-        if "router" not in _chosen:
-            _chosen["router"] = _choose("router")
-        value = _chosen["router"].Router
+    elif name in _WEB_NAMES:
+        twin = _WEB_NAMES[name]
+        if twin not in _chosen:
+            _chosen[twin] = _choose(twin)
+        value = getattr(_chosen[twin], name)
     elif name == "ACCELERATED":
         value = all(m == "c" for m in modes().values())
     elif name == "MODE":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any, Mapping, Optional
 
-__all__ = ["HTTPError"]
+__all__ = ["ClientDisconnect", "HTTPError"]
 
 
 class HTTPError(Exception):
@@ -29,3 +29,8 @@ class HTTPError(Exception):
 
     def __repr__(self) -> str:
         return f"HTTPError({self.status}, {self.detail!r})"
+
+
+class ClientDisconnect(OSError):
+    """The client went away before the request body was read in full (raised by
+    ``Request.body()``, ``json()``, ``form()`` and ``stream()``; there is no one to answer)."""

@@ -17,22 +17,32 @@ def test_mode_follows_the_environment():
 
     if os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0"):
         assert not _accel.ACCELERATED and _accel.MODE == "pure Python"
-        assert _accel.modes() == {"h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "router": "py"}
+        assert _accel.modes() == {
+            "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "router": "py", "parsing": "py",
+            "request": "py",
+        }
         assert _accel.HPACKEncoder.__module__ == "hpack.hpack"
         assert _accel.H2Session.__module__ == "pyre.protocol.h2.session"
         assert h1.RequestParser.__module__ == "pyre._pure.h1parser"
         assert _accel.H1Protocol is h1.H1Protocol
         assert _accel.Router.__module__ == "pyre.web.router"
+        assert _accel.Request.__module__ == "pyre.web.request"
+        assert _accel.Headers.__module__ == "pyre.web.parsing"
     else:
         # A build that silently fell back to pure Python must not pass as accelerated.
         assert _accel.ACCELERATED, "the Cython speed-ups are not built (pip install -e . needs a C compiler)"
         assert _accel.MODE == "accelerated (Cython)"
-        assert _accel.modes() == {"h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "router": "c"}
+        assert _accel.modes() == {
+            "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "router": "c", "parsing": "c",
+            "request": "c",
+        }
         assert _accel.HPACKEncoder.__module__ == "pyre._speedups.hpack"
         assert _accel.H2Session.__module__ == "pyre._speedups.h2session"
         assert h1.RequestParser.__module__ == "pyre._speedups.h1parser"
         assert _accel.H1Protocol.__module__ == "pyre._speedups.h1conn"
         assert _accel.Router.__module__ == "pyre.web._router_c"
+        assert _accel.Request.__module__ == "pyre.web._request_c"
+        assert _accel.Headers.__module__ == "pyre.web._parsing_c"
     assert server.H1Protocol is _accel.H1Protocol  # the server uses the chosen twin
     from pyre.transport import h2 as h2_transport
 
@@ -40,29 +50,32 @@ def test_mode_follows_the_environment():
 
 
 def test_environment_switch_in_a_fresh_interpreter():
-    code = "from pyre import _accel; print(_accel.ACCELERATED, _accel.H1Protocol.__module__, _accel.Router.__module__)"
+    code = ("from pyre import _accel; print(_accel.ACCELERATED, _accel.H1Protocol.__module__, "
+            "_accel.Router.__module__, _accel.Request.__module__)")
     env = dict(os.environ, PYRE_NO_EXTENSIONS="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "pyre.transport.h1", "pyre.web.router"]
+    assert out.stdout.split() == ["False", "pyre.transport.h1", "pyre.web.router", "pyre.web.request"]
     env["PYRE_NO_EXTENSIONS"] = "0"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "pyre._speedups.h1conn", "pyre.web._router_c"]
+    assert out.stdout.split() == ["True", "pyre._speedups.h1conn", "pyre.web._router_c", "pyre.web._request_c"]
 
 
-def test_the_router_is_chosen_lazily():
-    """The server imports _accel; only asking for Router (or the modes) imports pyre.web."""
-    code = "import sys; from pyre import _accel, server; print('pyre.web.router' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False"]
-
-
-@pytest.mark.parametrize("first", ["pyre.transport.h1", "pyre._accel", "pyre._speedups.h1conn", "pyre._pure.h1conn"])
+@pytest.mark.parametrize(
+    "first",
+    [
+        "pyre.transport.h1", "pyre._accel", "pyre._speedups.h1conn", "pyre._pure.h1conn",
+        "pyre.web.request", "pyre.web.datastructures", "pyre.web.parsing", "pyre.web._request_c",
+    ],
+)
 @pytest.mark.parametrize("no_extensions", ["0", "1"])
 def test_no_import_cycle_whatever_is_imported_first(first, no_extensions):
-    """pyre.transport.h1 imports _accel, which chooses H1Protocol lazily: any order works."""
-    code = f"import {first}; from pyre._accel import H1Protocol, MODE; print(H1Protocol.__module__)"
+    """pyre.transport.h1 and pyre.web import _accel, which chooses H1Protocol and Request
+    lazily: any order works."""
+    code = f"import {first}; from pyre._accel import H1Protocol, Request, MODE; print(H1Protocol.__module__, Request.__module__)"
     env = dict(os.environ, PYRE_NO_EXTENSIONS=no_extensions)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    expected = "pyre.transport.h1" if no_extensions == "1" else "pyre._speedups.h1conn"
-    assert out.stdout.strip() == expected
+    if no_extensions == "1":
+        assert out.stdout.split() == ["pyre.transport.h1", "pyre.web.request"]
+    else:
+        assert out.stdout.split() == ["pyre._speedups.h1conn", "pyre.web._request_c"]

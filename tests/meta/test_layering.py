@@ -41,7 +41,9 @@ def test_only_accel_chooses_twins():
         if path.name == "_accel.py" or "_pure" in path.parts:
             continue
         for name in imports_of(path):
-            assert not name.startswith(("pyre._speedups", "pyre._pure", "pyre.web._router_c")), f"{path} imports {name} directly"
+            assert not name.startswith(
+                ("pyre._speedups", "pyre._pure", "pyre.web._router_c", "pyre.web._parsing_c", "pyre.web._request_c")
+            ), f"{path} imports {name} directly"
 
 
 def public(obj) -> set:
@@ -50,7 +52,14 @@ def public(obj) -> set:
 
 @pytest.mark.parametrize(
     "module, classes",
-    [("h1parser", ["RequestParser"]), ("h1conn", ["H1Protocol"]), ("h2session", ["H2Session"]), ("router", ["Router"])],
+    [
+        ("h1parser", ["RequestParser"]),
+        ("h1conn", ["H1Protocol"]),
+        ("h2session", ["H2Session"]),
+        ("router", ["Router"]),
+        ("parsing", ["Headers"]),
+        ("request", ["Request"]),
+    ],
 )
 def test_twins_have_the_same_public_interface(module, classes):
     twins = load_twins(module)
