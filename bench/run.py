@@ -488,19 +488,20 @@ def run_h2load(url: str, duration: int, cpu: str, threads: int) -> Tuple[str, fl
     return out, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), cmd
 
 
-def verify_pipeline(port: int, depth: int) -> Optional[str]:
-    req = f"GET / HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode() * depth
+def verify_pipeline(port: int, depth: int, path: str = "/", body: bytes = apps.HELLO_BODY) -> Optional[str]:
+    """``depth`` pipelined GETs of ``path`` in one write: all must get 200 and ``body``."""
+    req = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode() * depth
     data = b""
     with socket.create_connection((HOST, port), timeout=10) as s:
         s.sendall(req)
         deadline = time.monotonic() + 10
-        while data.count(apps.HELLO_BODY) < depth and time.monotonic() < deadline:
+        while data.count(body) < depth and time.monotonic() < deadline:
             chunk = s.recv(65536)
             if not chunk:
                 break
             data += chunk
     statuses = len(re.findall(rb"HTTP/1\.1 200 ", data))
-    bodies = data.count(apps.HELLO_BODY)
+    bodies = data.count(body)
     if statuses != depth or bodies != depth:
         return f"pipelining: sent {depth} requests, got {statuses} 200 responses and {bodies} bodies"
     return None
