@@ -120,7 +120,7 @@ class PostgresCluster:
 
     @property
     def pid(self) -> int:
-        """The postmaster's PID; its backends share its process group (``os.getpgid(pid) == pid``)."""
+        """The postmaster's PID; its backends are its children (each in a session of its own)."""
         if self.proc is None:
             raise PostgresError("the cluster is not started")
         return self.proc.pid
@@ -200,11 +200,11 @@ class PostgresCluster:
                 try:
                     proc.wait(STOP_TIMEOUT)
                 except subprocess.TimeoutExpired:
-                    _kill_group(proc.pid, signal.SIGQUIT)  # "immediate" shutdown
+                    proc.send_signal(signal.SIGQUIT)  # "immediate" shutdown
                     try:
                         proc.wait(5)
                     except subprocess.TimeoutExpired:
-                        _kill_group(proc.pid, signal.SIGKILL)
+                        proc.kill()  # its backends exit when they see the postmaster gone
                         proc.wait(5)
         finally:
             if self._log is not None:
@@ -259,13 +259,6 @@ class PostgresCluster:
                              **self._owner_kwargs())
         if out.returncode != 0:
             raise PostgresError(f"{what} failed (exit {out.returncode}): {_tail(out.stderr or out.stdout)}")
-
-
-def _kill_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _tail(text: str, lines: int = 6) -> str:
