@@ -1,4 +1,4 @@
-"""What every TFB app shares: the asyncpg pool, the database work, the fortunes template, the
+"""What every TFB app shares: the database (asyncpg pool and the work on it), the fortunes template, the
 routing benchmark's routes. Only the framework code (routing, request, response) differs per app.
 
 Database work follows the rules: every World row is its own query (a prepared statement
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import asynccontextmanager
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, AsyncIterator, Dict, List
 
 import asyncpg
 import jinja2
@@ -36,54 +37,70 @@ _by_message = itemgetter(1)
 World = Dict[str, int]
 
 
-async def create_pool() -> "asyncpg.Pool":
-    """The app's pool, created at startup (lifespan) from ``$TFB_DATABASE_URL``."""
-    dsn = os.environ.get(DSN_ENV)
-    if not dsn:
-        raise RuntimeError(f"{DSN_ENV} is not set: the TFB apps need the PostgreSQL database that "
-                           "bench/tfb/run.py (or the tests) start")
-    size = int(os.environ.get(POOL_SIZE_ENV) or DEFAULT_POOL_SIZE)
-    return await asyncpg.create_pool(dsn, min_size=size, max_size=size)
+class Database:
+    """An app's database: the asyncpg pool (opened at startup by whichever hook the framework
+    offers, from ``$TFB_DATABASE_URL``) and the test types' work on it."""
 
+    def __init__(self) -> None:
+        self.pool: Any = None
 
-async def random_world(pool: "asyncpg.Pool") -> World:
-    """db: one random World row."""
-    row_id = random.randint(1, WORLD_ROWS)
-    async with pool.acquire() as connection:
-        number = await connection.fetchval(READ_ROW_SQL, row_id)
-    return {"id": row_id, "randomNumber": number}
+    async def open(self, *_: object) -> None:
+        dsn = os.environ.get(DSN_ENV)
+        if not dsn:
+            raise RuntimeError(f"{DSN_ENV} is not set: the TFB apps need the PostgreSQL database that "
+                               "bench/tfb/run.py (or the tests) start")
+        size = int(os.environ.get(POOL_SIZE_ENV) or DEFAULT_POOL_SIZE)
+        self.pool = await asyncpg.create_pool(dsn, min_size=size, max_size=size)
 
+    async def close(self, *_: object) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
 
-async def random_worlds(pool: "asyncpg.Pool", count: int) -> List[World]:
-    """queries: ``count`` random World rows, one query each."""
-    row_ids = [random.randint(1, WORLD_ROWS) for _ in range(count)]
-    async with pool.acquire() as connection:
-        statement = await connection.prepare(READ_ROW_SQL)
-        return [{"id": row_id, "randomNumber": await statement.fetchval(row_id)} for row_id in row_ids]
+    @asynccontextmanager
+    async def lifespan(self, app: object) -> AsyncIterator[None]:
+        """The pool for the app's lifetime, as a lifespan context manager (Starlette, FastAPI, Litestar)."""
+        await self.open()
+        try:
+            yield
+        finally:
+            await self.close()
 
+    async def random_world(self) -> World:
+        """db: one random World row."""
+        row_id = random.randint(1, WORLD_ROWS)
+        async with self.pool.acquire() as connection:
+            number = await connection.fetchval(READ_ROW_SQL, row_id)
+        return {"id": row_id, "randomNumber": number}
 
-async def update_worlds(pool: "asyncpg.Pool", count: int) -> List[World]:
-    """updates: read ``count`` random rows one by one, give each a new random number, write them."""
-    # Distinct ids in ascending order: concurrent batches (executemany is one transaction)
-    # then lock their rows in the same order and cannot deadlock.
-    row_ids = sorted(random.sample(range(1, WORLD_ROWS + 1), count))
-    worlds = []
-    async with pool.acquire() as connection:
-        statement = await connection.prepare(READ_ROW_SQL)
-        for row_id in row_ids:
-            await statement.fetchval(row_id)
-            worlds.append({"id": row_id, "randomNumber": random.randint(1, WORLD_ROWS)})
-        await connection.executemany(WRITE_ROW_SQL, [(world["randomNumber"], world["id"]) for world in worlds])
-    return worlds
+    async def random_worlds(self, count: int) -> List[World]:
+        """queries: ``count`` random World rows, one query each."""
+        row_ids = [random.randint(1, WORLD_ROWS) for _ in range(count)]
+        async with self.pool.acquire() as connection:
+            statement = await connection.prepare(READ_ROW_SQL)
+            return [{"id": row_id, "randomNumber": await statement.fetchval(row_id)} for row_id in row_ids]
 
+    async def update_worlds(self, count: int) -> List[World]:
+        """updates: read ``count`` random rows one by one, give each a new random number, write them."""
+        # Distinct ids in ascending order: concurrent batches (executemany is one transaction)
+        # then lock their rows in the same order and cannot deadlock.
+        row_ids = sorted(random.sample(range(1, WORLD_ROWS + 1), count))
+        worlds = []
+        async with self.pool.acquire() as connection:
+            statement = await connection.prepare(READ_ROW_SQL)
+            for row_id in row_ids:
+                await statement.fetchval(row_id)
+                worlds.append({"id": row_id, "randomNumber": random.randint(1, WORLD_ROWS)})
+            await connection.executemany(WRITE_ROW_SQL, [(world["randomNumber"], world["id"]) for world in worlds])
+        return worlds
 
-async def fortunes(pool: "asyncpg.Pool") -> List[Any]:
-    """fortunes: every row, plus the one added at request time, sorted by message."""
-    async with pool.acquire() as connection:
-        rows: List[Any] = await connection.fetch(FORTUNES_SQL)
-    rows.append(ADDITIONAL_FORTUNE)
-    rows.sort(key=_by_message)
-    return rows
+    async def fortunes(self) -> List[Any]:
+        """fortunes: every row, plus the one added at request time, sorted by message."""
+        async with self.pool.acquire() as connection:
+            rows: List[Any] = await connection.fetch(FORTUNES_SQL)
+        rows.append(ADDITIONAL_FORTUNE)
+        rows.sort(key=_by_message)
+        return rows
 
 
 def jinja_environment() -> jinja2.Environment:

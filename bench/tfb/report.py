@@ -17,6 +17,7 @@ from bench.run import _fmt
 from bench.tfb.frameworks import PEERS
 
 WRK_BOUND_PCT = 90.0  # wrk (or its core) this busy: the client, not the server, set the pace
+OTHER_BUSY_PCT = 50.0  # other work this busy while the server is below WRK_BOUND_PCT: it was starved
 DOCS_BEGIN = "<!-- tfb-results:begin (written by bench/tfb/run.py --docs) -->"
 DOCS_END = "<!-- tfb-results:end -->"
 TFB_TESTS = ("json", "plaintext", "db", "queries-1", "queries-20", "fortunes", "updates-20")
@@ -33,7 +34,8 @@ def split(entry: str) -> Tuple[str, str]:
 
 def enrich(summary: Summary, runs: List[Dict[str, object]], db_on_client_core: bool) -> None:
     """Add to each measured cell: db CPU, the ratio to the best peer on uvicorn, Pyre's gain over
-    the same framework on uvicorn, and flags where the client side was the bottleneck."""
+    the same framework on uvicorn, and flags where the server did not set the pace (wrk or its
+    core saturated, or other work on the machine starving the server)."""
     for test, cells in summary.items():
         best = best_rps(cells, "uvicorn")
         for entry, cell in cells.items():
@@ -55,6 +57,10 @@ def enrich(summary: Summary, runs: List[Dict[str, object]], db_on_client_core: b
                 flags.append(f"wrk-bound (wrk {wrk:.0f}% CPU)")
             elif db_on_client_core and wrk + float(cell["db_cpu_pct_median"] or 0.0) >= WRK_BOUND_PCT:
                 flags.append(f"client core full (wrk + PostgreSQL {wrk + float(cell['db_cpu_pct_median']):.0f}%)")
+            other = float(cell.get("other_cpu_pct_median") or 0.0)
+            server_cpu = float(cell.get("server_cpu_pct_median") or 0.0)
+            if other >= OTHER_BUSY_PCT and server_cpu < WRK_BOUND_PCT:
+                flags.append(f"machine busy (other work {other:.0f}% CPU, server {server_cpu:.0f}%)")
             variants = [str(v) for v in cell.get("variants", [])]
             if server == "pyre" and any("pure" in v for v in variants):
                 flags.append("Pyre ran pure-Python in some rounds")
@@ -205,7 +211,8 @@ def render(meta: Dict[str, object], summary: Summary, tests: Sequence[str], entr
     L += ["## The apps", "", *(f"- **{name}**: {text}" for name, text in meta["styles"].items()), ""]
     L += ["## Requests per second", "",
           "Median over rounds; in brackets the ratio to the best peer framework on uvicorn in the same test; "
-          "⚑ = a flag in the test's table (the client side was the bottleneck, or Pyre ran pure-Python).", ""]
+          "⚑ = a flag in the test's table: the client side or other work on the machine, not the server, set the "
+          "pace, or Pyre ran pure-Python.", ""]
     L += matrix(summary, [t for t in TFB_TESTS if t in tests], entries) + [""]
     for test in tests:
         if test in TFB_TESTS:
@@ -221,7 +228,9 @@ def render(meta: Dict[str, object], summary: Summary, tests: Sequence[str], entr
         L += ["## Notes", "", *notes, ""]
     L += ["Pyre's gain = the framework on Pyre against the same framework on uvicorn. server CPU = the server "
           "process's CPU time over the measurement (100% = its whole core); wrk CPU near 100% means the load "
-          "generator set the pace (flagged), as does a client core that wrk shares with PostgreSQL.", ""]
+          "generator set the pace (flagged), as does a client core that wrk shares with PostgreSQL; other work "
+          f"above {OTHER_BUSY_PCT:.0f}% of a core while the server is below {WRK_BOUND_PCT:.0f}% means the server "
+          "was starved (flagged).", ""]
     return "\n".join(L)
 
 
@@ -229,7 +238,7 @@ def docs_section(meta: Dict[str, object], summary: Summary, tests: Sequence[str]
     """The table for docs/benchmarks.md (between the markers)."""
     L = [DOCS_BEGIN, "", *header(meta), "",
          "Requests/s, median over rounds (in brackets: against the best peer framework on uvicorn; ⚑ = the client "
-         "side was the bottleneck):", ""]
+         "side or other work, not the server, set the pace):", ""]
     L += matrix(summary, [t for t in TFB_TESTS if t in tests], entries) + [""]
     routing = routing_table(summary, entries)
     if routing:
@@ -265,14 +274,16 @@ def draw_chart(path: Path, summary: Summary, tests: Sequence[str], entries: Sequ
     shown = [t for t in tests if t in summary and any("rps_median" in c for c in summary[t].values())]
     if not shown:
         return None
-    frameworks = list(dict.fromkeys(split(e)[0] for e in entries))
+    all_frameworks = list(dict.fromkeys(split(e)[0] for e in entries))
     servers = list(dict.fromkeys(split(e)[1] for e in entries))
     ncols = min(3, len(shown))
     nrows = (len(shown) + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(max(4.5, 0.9 * len(frameworks) + 1.5) * ncols, 4 * nrows),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(4.5, 0.9 * len(all_frameworks) + 1.5) * ncols, 4 * nrows),
                              squeeze=False)
     width = 0.8 / max(1, len(servers))
     for ax, test in zip(axes.flat, shown):
+        frameworks = [f for f in all_frameworks if any("rps_median" in summary[test].get(f"{f}/{s}", {})
+                                                       for s in servers)]
         for k, server in enumerate(servers):
             xs, ys, lo, hi = [], [], [], []
             for i, framework in enumerate(frameworks):

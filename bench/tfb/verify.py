@@ -367,14 +367,14 @@ def check_stored(db: Database, worlds: List[Dict[str, int]], where: str) -> List
 # --------------------------------------------------------------------------------------------
 
 
-def verify_server(port: int, db: Optional[Database] = None, host: str = HOST) -> List[str]:
-    """Every rule of every test type against the server on ``host:port``; [] if it follows them.
+def verify_server(port: int, db: Optional[Database] = None) -> List[str]:
+    """Every rule of every test type against the server on the loopback ``port``; [] if it follows them.
 
     With ``db`` (the server's database, queried as the superuser, with no other client
     using it meanwhile) the stored data and the statements run are checked too.
     """
     problems: List[str] = []
-    with Client(port, host) as client:
+    with Client(port) as client:
         first = client.get("/plaintext")
         problems += check_plaintext(first)
         problems += check_json(client.get("/json"))
@@ -412,36 +412,37 @@ def _verify_db(client: Client, db: Optional[Database]) -> List[str]:
 
 def _verify_counted(client: Client, db: Optional[Database]) -> List[str]:
     """queries=20 and updates=20: the rows match PostgreSQL, updates persist, one query per row."""
-    n = COUNTED_QUERIES
     if db is None:
         return []
-    problems: List[str] = []
+    n = COUNTED_QUERIES
     statements = Statements(db)
-    statements.reset()
-    reply = client.get(f"/queries?queries={n}")
-    found, worlds = check_worlds(reply, n)
-    problems += found
-    counted = statements.counts()
-    problems += _expect_reads(counted, n, reply.target)
-    if worlds:
-        problems += check_stored(db, worlds, reply.target)
+    problems, _, _ = _counted(client, statements, f"/queries?queries={n}", n)
 
     before = {int(i): int(v) for i, v in db.query("SELECT id, randomnumber FROM world")}
-    statements.reset()
-    reply = client.get(f"/updates?queries={n}")
-    found, worlds = check_worlds(reply, n)
+    target = f"/updates?queries={n}"
+    found, worlds, counted = _counted(client, statements, target, n)
     problems += found
-    counted = statements.counts()
-    problems += _expect_reads(counted, n, reply.target)
     written = counted.get(("update", "world"), (0, 0))[1]
     if written != n:
-        problems.append(f"{reply.target}: PostgreSQL counted {written} World row(s) updated, expected {n}")
+        problems.append(f"{target}: PostgreSQL counted {written} World row(s) updated, expected {n}")
     if worlds:
-        problems += check_stored(db, worlds, reply.target)
         changed = sum(1 for w in worlds if before.get(w["id"]) != w["randomNumber"])
         if changed < 0.9 * n:
-            problems.append(f"{reply.target}: only {changed} of {n} rows got a new randomNumber")
+            problems.append(f"{target}: only {changed} of {n} rows got a new randomNumber")
     return problems
+
+
+def _counted(client: Client, statements: Statements, target: str,
+             n: int) -> Tuple[List[str], List[Dict[str, int]], Dict[Tuple[str, str], Tuple[int, int]]]:
+    """One request for ``n`` World rows, with the statements it ran counted: (problems, worlds, counts)."""
+    statements.reset()
+    reply = client.get(target)
+    problems, worlds = check_worlds(reply, n)
+    counted = statements.counts()
+    problems += _expect_reads(counted, n, target)
+    if worlds:
+        problems += check_stored(statements.db, worlds, target)
+    return problems, worlds, counted
 
 
 def _expect_reads(counted: Dict[Tuple[str, str], Tuple[int, int]], n: int, where: str) -> List[str]:

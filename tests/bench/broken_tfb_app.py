@@ -38,7 +38,7 @@ async def _respond(send, body: bytes, content_type: bytes) -> None:
 
 async def _queries(scope, send) -> None:
     ids = [random.randint(1, 10000) for _ in range(max(1, _count(scope)))]
-    async with bare._pool.acquire() as connection:
+    async with bare.db.pool.acquire() as connection:
         rows = await connection.fetch('SELECT "id", "randomnumber" FROM "world" WHERE "id" = ANY($1)', ids)
     body = [{"id": row[0], "randomNumber": row[1]} for row in rows]
     body += body[:1] * (len(ids) - len(body))  # duplicates drawn: pad to the asked length
@@ -47,7 +47,7 @@ async def _queries(scope, send) -> None:
 
 async def _updates(scope, send) -> None:
     ids = random.sample(range(1, 10001), max(1, min(_count(scope), 500)))
-    async with bare._pool.acquire() as connection:
+    async with bare.db.pool.acquire() as connection:
         for row_id in ids:
             await connection.fetchval(common.READ_ROW_SQL, row_id)
     body = [{"id": i, "randomNumber": random.randint(1, 10000)} for i in ids]
@@ -55,7 +55,7 @@ async def _updates(scope, send) -> None:
 
 
 async def _fortunes(scope, send) -> None:
-    async with bare._pool.acquire() as connection:
+    async with bare.db.pool.acquire() as connection:
         rows = await connection.fetch(common.FORTUNES_SQL)
     rows.sort(key=lambda row: row[0])
     await _respond(send, _template.render(fortunes=rows).encode(), b"text/html; charset=utf-8")

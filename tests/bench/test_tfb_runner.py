@@ -14,12 +14,12 @@ from bench.tfb import run as tfb_run
 
 def run(test: str, server: str, rps: float, rnd: int = 1, **extra: float) -> Dict[str, object]:
     return {"round": rnd, "scenario": test, "server": server, "ok": True, "rps": rps, "p50_ms": 1.0, "p99_ms": 2.0,
-            "server_cpu_pct": 99.0, "wrk_cpu_pct": extra.get("wrk", 40.0), "db_cpu_pct": extra.get("db", 10.0),
-            "other_cpu_pct": 0.0, "rps_per_cpu": rps, "socket_errors": {"connect": 0, "read": 0, "write": 0,
+            "server_cpu_pct": extra.get("server_cpu", 99.0), "wrk_cpu_pct": extra.get("wrk", 40.0),
+            "db_cpu_pct": extra.get("db", 10.0), "other_cpu_pct": extra.get("other", 0.0), "rps_per_cpu": rps, "socket_errors": {"connect": 0, "read": 0, "write": 0,
                                                                          "timeout": 0}, "non_2xx_3xx": 0}
 
 
-ENTRIES = ["asgi/pyre", "starlette/uvicorn", "starlette/pyre", "fastapi/uvicorn", "fastapi/pyre"]
+ENTRIES = ["asgi/uvicorn", "asgi/pyre", "starlette/uvicorn", "starlette/pyre", "fastapi/uvicorn", "fastapi/pyre"]
 
 
 def summary_of(runs: List[Dict[str, object]], db_on_client_core: bool = True):
@@ -59,14 +59,15 @@ def test_workloads_request_what_the_rules_say():
 def test_ratios_and_flags():
     runs = [run("json", "starlette/uvicorn", 1000), run("json", "fastapi/uvicorn", 500),
             run("json", "starlette/pyre", 2000), run("json", "fastapi/pyre", 700, wrk=95),
-            run("json", "asgi/pyre", 4000, wrk=50, db=45)]
+            run("json", "asgi/pyre", 4000, wrk=50, db=45), run("json", "asgi/uvicorn", 900, server_cpu=60, other=80)]
     cells = summary_of(runs)["json"]
     assert cells["starlette/pyre"]["vs_best_peer_uvicorn"] == 2.0
     assert cells["starlette/pyre"]["pyre_gain"] == 2.0
     assert cells["fastapi/pyre"]["pyre_gain"] == pytest.approx(1.4)
     assert cells["fastapi/pyre"]["flags"] == ["wrk-bound (wrk 95% CPU)"]
     assert cells["asgi/pyre"]["flags"] == ["client core full (wrk + PostgreSQL 95%)"]
-    assert "pyre_gain" not in cells["asgi/pyre"]  # no asgi/uvicorn in this run
+    assert cells["asgi/pyre"]["pyre_gain"] == pytest.approx(4000 / 900)
+    assert cells["asgi/uvicorn"]["flags"] == ["machine busy (other work 80% CPU, server 60%)"]
     assert summary_of(runs, db_on_client_core=False)["json"]["asgi/pyre"]["flags"] == []
 
 

@@ -3,14 +3,14 @@
 A dict maps the path to a handler that sends a complete response (``content-type`` and
 ``content-length``; the server adds ``server`` and ``date``). JSON is encoded with
 msgspec, the fastest encoder pyre.web may use, so that "framework overhead" compares
-like with like. The pool is created on ``lifespan.startup``.
+like with like. The pool is opened on ``lifespan.startup``.
 
     pyre bench.tfb.apps.bare:app          uvicorn bench.tfb.apps.bare:app
 """
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict
 from urllib.parse import parse_qs
 
 import msgspec
@@ -20,7 +20,7 @@ from bench.tfb.rules import HELLO, PLAINTEXT_BODY, queries_count
 
 _encode = msgspec.json.encode
 _template = common.jinja_environment().get_template(common.FORTUNE_TEMPLATE)
-_pool: Any = None
+db = common.Database()
 
 _JSON = b"application/json"
 _TEXT = b"text/plain; charset=utf-8"
@@ -47,19 +47,19 @@ async def _plaintext(scope: dict, send) -> None:
 
 
 async def _db(scope: dict, send) -> None:
-    await _respond(send, _encode(await common.random_world(_pool)), _JSON)
+    await _respond(send, _encode(await db.random_world()), _JSON)
 
 
 async def _queries_handler(scope: dict, send) -> None:
-    await _respond(send, _encode(await common.random_worlds(_pool, _queries(scope))), _JSON)
+    await _respond(send, _encode(await db.random_worlds(_queries(scope))), _JSON)
 
 
 async def _updates(scope: dict, send) -> None:
-    await _respond(send, _encode(await common.update_worlds(_pool, _queries(scope))), _JSON)
+    await _respond(send, _encode(await db.update_worlds(_queries(scope))), _JSON)
 
 
 async def _fortunes(scope: dict, send) -> None:
-    page = _template.render(fortunes=await common.fortunes(_pool))
+    page = _template.render(fortunes=await db.fortunes())
     await _respond(send, page.encode(), _HTML)
 
 
@@ -74,20 +74,17 @@ _ROUTES: Dict[str, Callable[[dict, Any], Awaitable[None]]] = {
 
 
 async def _lifespan(receive, send) -> None:
-    global _pool
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             try:
-                _pool = await common.create_pool()
+                await db.open()
             except Exception as exc:
                 await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
                 return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            pool: Optional[Any] = _pool
-            if pool is not None:
-                await pool.close()
+            await db.close()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

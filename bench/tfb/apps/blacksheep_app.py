@@ -8,8 +8,6 @@ response functions (``view`` renders Jinja2 through the configured renderer), an
 
 from __future__ import annotations
 
-from typing import Any
-
 import jinja2
 from blacksheep import Application, Request, Response
 from blacksheep.server.rendering.jinja2 import JinjaRenderer
@@ -21,7 +19,7 @@ from bench.tfb import common
 from bench.tfb.rules import HELLO, queries_count
 
 html_settings.use(JinjaRenderer(loader=jinja2.FileSystemLoader(str(common.TEMPLATES))))
-pool: Any = None
+db = common.Database()
 
 
 def _queries(request: Request) -> int:
@@ -38,33 +36,24 @@ async def plaintext(request: Request) -> Response:
 
 
 async def single_query(request: Request) -> Response:
-    return json(await common.random_world(pool))
+    return json(await db.random_world())
 
 
 async def multiple_queries(request: Request) -> Response:
-    return json(await common.random_worlds(pool, _queries(request)))
+    return json(await db.random_worlds(_queries(request)))
 
 
 async def updates(request: Request) -> Response:
-    return json(await common.update_worlds(pool, _queries(request)))
+    return json(await db.update_worlds(_queries(request)))
 
 
 async def fortunes(request: Request) -> Response:
-    return view(common.FORTUNE_TEMPLATE, {"fortunes": await common.fortunes(pool)})
-
-
-async def _open_pool(application: Application) -> None:
-    global pool
-    pool = await common.create_pool()
-
-
-async def _close_pool(application: Application) -> None:
-    await pool.close()
+    return view(common.FORTUNE_TEMPLATE, {"fortunes": await db.fortunes()})
 
 
 app = Application()
-app.on_start += _open_pool
-app.on_stop += _close_pool
+app.on_start += db.open
+app.on_stop += db.close
 app.router.add_get("/json", json_serialization)
 app.router.add_get("/plaintext", plaintext)
 app.router.add_get("/db", single_query)

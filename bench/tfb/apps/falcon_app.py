@@ -9,8 +9,6 @@ constants, Jinja2 for the page (Falcon has no template layer), and a middleware'
 
 from __future__ import annotations
 
-from typing import Any
-
 import falcon
 import falcon.asgi
 
@@ -18,16 +16,15 @@ from bench.tfb import common
 from bench.tfb.rules import HELLO, queries_count
 
 _template = common.jinja_environment().get_template(common.FORTUNE_TEMPLATE)
-pool: Any = None
+db = common.Database()
 
 
 class DatabasePool:
     async def process_startup(self, scope: dict, event: dict) -> None:
-        global pool
-        pool = await common.create_pool()
+        await db.open()
 
     async def process_shutdown(self, scope: dict, event: dict) -> None:
-        await pool.close()
+        await db.close()
 
 
 class JSONResource:
@@ -43,23 +40,23 @@ class PlaintextResource:
 
 class SingleQueryResource:
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        resp.media = await common.random_world(pool)
+        resp.media = await db.random_world()
 
 
 class MultipleQueriesResource:
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        resp.media = await common.random_worlds(pool, queries_count(req.get_param("queries")))
+        resp.media = await db.random_worlds(queries_count(req.get_param("queries")))
 
 
 class UpdatesResource:
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        resp.media = await common.update_worlds(pool, queries_count(req.get_param("queries")))
+        resp.media = await db.update_worlds(queries_count(req.get_param("queries")))
 
 
 class FortunesResource:
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         resp.content_type = falcon.MEDIA_HTML
-        resp.text = _template.render(fortunes=await common.fortunes(pool))
+        resp.text = _template.render(fortunes=await db.fortunes())
 
 
 app = falcon.asgi.App(middleware=[DatabasePool()])

@@ -8,8 +8,7 @@ bytes with pydantic (its docs' replacement for ``ORJSONResponse``); ``PlainTextR
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, List, Optional
+from typing import List, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
@@ -20,7 +19,7 @@ from bench.tfb import common
 from bench.tfb.rules import HELLO, queries_count
 
 templates = Jinja2Templates(env=common.jinja_environment())
-pool: Any = None
+db = common.Database()
 
 
 class Message(BaseModel):
@@ -32,17 +31,7 @@ class World(BaseModel):
     randomNumber: int
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    global pool
-    pool = await common.create_pool()
-    try:
-        yield
-    finally:
-        await pool.close()
-
-
-app = FastAPI(lifespan=lifespan)
+app = FastAPI(lifespan=db.lifespan)
 
 
 @app.get("/json", response_model=Message)
@@ -57,22 +46,22 @@ async def plaintext():
 
 @app.get("/db", response_model=World)
 async def single_query():
-    return await common.random_world(pool)
+    return await db.random_world()
 
 
 @app.get("/queries", response_model=List[World])
 async def multiple_queries(queries: Optional[str] = None):
-    return await common.random_worlds(pool, queries_count(queries))
+    return await db.random_worlds(queries_count(queries))
 
 
 @app.get("/updates", response_model=List[World])
 async def updates(queries: Optional[str] = None):
-    return await common.update_worlds(pool, queries_count(queries))
+    return await db.update_worlds(queries_count(queries))
 
 
 @app.get("/fortunes", response_class=HTMLResponse)
 async def fortunes(request: Request):
-    return templates.TemplateResponse(request, common.FORTUNE_TEMPLATE, {"fortunes": await common.fortunes(pool)})
+    return templates.TemplateResponse(request, common.FORTUNE_TEMPLATE, {"fortunes": await db.fortunes()})
 
 
 async def decoy():

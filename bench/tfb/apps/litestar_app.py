@@ -8,8 +8,7 @@ context manager that creates the pool.
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict, List, Optional
+from typing import Dict, List, Optional
 
 from litestar import Litestar, MediaType, get
 from litestar.params import FromQuery
@@ -20,17 +19,7 @@ from litestar.template.config import TemplateConfig
 from bench.tfb import common
 from bench.tfb.rules import HELLO, queries_count
 
-pool: Any = None
-
-
-@asynccontextmanager
-async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    global pool
-    pool = await common.create_pool()
-    try:
-        yield
-    finally:
-        await pool.close()
+db = common.Database()
 
 
 @get("/json")
@@ -45,28 +34,28 @@ async def plaintext() -> str:
 
 @get("/db")
 async def single_query() -> Dict[str, int]:
-    return await common.random_world(pool)
+    return await db.random_world()
 
 
 @get("/queries")
 async def multiple_queries(queries: FromQuery[Optional[str]] = None) -> List[Dict[str, int]]:
-    return await common.random_worlds(pool, queries_count(queries))
+    return await db.random_worlds(queries_count(queries))
 
 
 @get("/updates")
 async def updates(queries: FromQuery[Optional[str]] = None) -> List[Dict[str, int]]:
-    return await common.update_worlds(pool, queries_count(queries))
+    return await db.update_worlds(queries_count(queries))
 
 
 @get("/fortunes")
 async def fortunes() -> Template:
-    return Template(template_name=common.FORTUNE_TEMPLATE, context={"fortunes": await common.fortunes(pool)},
+    return Template(template_name=common.FORTUNE_TEMPLATE, context={"fortunes": await db.fortunes()},
                     media_type=MediaType.HTML)
 
 
 app = Litestar(
     route_handlers=[json_serialization, plaintext, single_query, multiple_queries, updates, fortunes],
-    lifespan=[lifespan],
+    lifespan=[db.lifespan],
     template_config=TemplateConfig(directory=common.TEMPLATES, engine=JinjaTemplateEngine),
 )
 

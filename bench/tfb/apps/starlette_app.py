@@ -7,9 +7,6 @@ fortunes page, a lifespan context manager that creates the pool.
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
-
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -20,17 +17,7 @@ from bench.tfb import common
 from bench.tfb.rules import HELLO, queries_count
 
 templates = Jinja2Templates(env=common.jinja_environment())
-pool: Any = None
-
-
-@asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    global pool
-    pool = await common.create_pool()
-    try:
-        yield
-    finally:
-        await pool.close()
+db = common.Database()
 
 
 async def json_serialization(request: Request) -> Response:
@@ -42,19 +29,19 @@ async def plaintext(request: Request) -> Response:
 
 
 async def single_query(request: Request) -> Response:
-    return JSONResponse(await common.random_world(pool))
+    return JSONResponse(await db.random_world())
 
 
 async def multiple_queries(request: Request) -> Response:
-    return JSONResponse(await common.random_worlds(pool, queries_count(request.query_params.get("queries"))))
+    return JSONResponse(await db.random_worlds(queries_count(request.query_params.get("queries"))))
 
 
 async def updates(request: Request) -> Response:
-    return JSONResponse(await common.update_worlds(pool, queries_count(request.query_params.get("queries"))))
+    return JSONResponse(await db.update_worlds(queries_count(request.query_params.get("queries"))))
 
 
 async def fortunes(request: Request) -> Response:
-    return templates.TemplateResponse(request, common.FORTUNE_TEMPLATE, {"fortunes": await common.fortunes(pool)})
+    return templates.TemplateResponse(request, common.FORTUNE_TEMPLATE, {"fortunes": await db.fortunes()})
 
 
 app = Starlette(routes=[
@@ -64,7 +51,7 @@ app = Starlette(routes=[
     Route("/queries", multiple_queries),
     Route("/updates", updates),
     Route("/fortunes", fortunes),
-], lifespan=lifespan)
+], lifespan=db.lifespan)
 
 
 async def decoy(request: Request) -> Response:
