@@ -43,7 +43,7 @@ import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -640,14 +640,14 @@ def pyre_mode(env: Dict[str, str]) -> str:
 
 
 def start_server(server: Server, scenario: Scenario, args, logdir: Path, rec: Dict[str, object],
-                 **process: object) -> Tuple[ServerProcess, Optional[str]]:
+                 **process: Any) -> Tuple[ServerProcess, Optional[str]]:
     """Start the server on a free port and wait until it listens: (process, error or None).
 
     ``process`` goes to ``ServerProcess`` (app, env, extra_args, label). The command and,
     for Pyre, whether its compiled twins were importable go into ``rec``.
     """
     for attempt in range(3):
-        sp = ServerProcess(server, scenario, args.server_cpu, logdir, args.workers, **process)  # type: ignore[arg-type]
+        sp = ServerProcess(server, scenario, args.server_cpu, logdir, args.workers, **process)
         rec["server_cmd"] = shlex.join(sp.cmd)
         if server.module == "pyre":
             rec["variant"] = pyre_mode(sp.env)
@@ -664,7 +664,7 @@ def start_server(server: Server, scenario: Scenario, args, logdir: Path, rec: Di
 def load_and_account(sp: ServerProcess, scenario: Scenario, url: str, script: Path, args, rec: Dict[str, object],
                      extra_cpu: Optional[Dict[str, Callable[[], float]]] = None) -> None:
     """Warm up, measure with wrk (h2load for HTTP/2), and record the result and the CPU use
-    into ``rec`` (``ok`` or ``error``). ``extra_cpu`` names other process groups' CPU-second
+    into ``rec`` (``ok`` or ``error``). ``extra_cpu`` names other processes' CPU-second
     counters (e.g. a database's): each becomes ``<name>_cpu_pct`` and leaves *other CPU*."""
     extra_cpu = extra_cpu or {}
     if args.warmup > 0:

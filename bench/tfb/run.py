@@ -29,6 +29,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +38,7 @@ if str(REPO) not in sys.path:
 
 from bench import run as harness  # noqa: E402  (needs REPO on sys.path)
 from bench.tfb import report, verify  # noqa: E402
-from bench.tfb.common import DSN_ENV, POOL_SIZE_ENV, ROUTES_ENV, ROUTING_TARGET  # noqa: E402
+from bench.tfb.common import DEFAULT_POOL_SIZE, DSN_ENV, POOL_SIZE_ENV, ROUTES_ENV, ROUTING_TARGET  # noqa: E402
 from bench.tfb.database import SETTINGS, PostgresCluster, PostgresError, find_bin_dir  # noqa: E402
 from bench.tfb.frameworks import RUNNERS, Framework, available, style  # noqa: E402
 from bench.tfb.rules import PIPELINE_DEPTH  # noqa: E402
@@ -45,7 +46,7 @@ from bench.tfb.rules import PIPELINE_DEPTH  # noqa: E402
 DOCS = REPO / "docs" / "benchmarks.md"
 DOCS_CHART = REPO / "docs" / "img" / "tfb-requests-per-second.png"
 DEFAULT_OUT = REPO / "bench" / "results" / "tfb"
-DEFAULT_POOL_SIZE = 16
+Runs = List[Dict[str, object]]
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,111 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
+def select(entries: List[Entry], workloads: List[Workload]) -> Tuple[List[Entry], Dict[str, ModuleType], Runs, List[str]]:
+    """The entries that can run here, their app modules, and a skipped record (with a note)
+    for each entry that cannot and for each test its module has no app for."""
+    modules: Dict[str, ModuleType] = {}
+    why_not: Dict[str, str] = {}
+    for framework in {e.framework for e in entries}:
+        why = framework.missing()
+        module, why = (None, why) if why else framework.load()
+        if module is not None:
+            modules[framework.name] = module
+        else:
+            why_not[framework.name] = str(why)
+    usable, runs, notes = [], [], []
+    for entry in entries:
+        why = why_not.get(entry.framework.name) or entry.server.missing()
+        skipped = [(w, f"not run: {why}") for w in workloads] if why else [
+            (w, f"n/a: {entry.framework.module} has no {w.attribute}()") for w in workloads
+            if not hasattr(modules[entry.framework.name], w.attribute)]
+        runs += [{"round": 0, "scenario": w.name, "server": entry.name, "ok": False, "skipped": True, "error": e}
+                 for w, e in skipped]
+        if why:
+            notes.append(f"- **{entry.name}**: not run: {why}")
+        else:
+            usable.append(entry)
+    return usable, modules, runs, notes
+
+
+def verify_entries(usable: List[Entry], workloads: List[Workload], args, cluster: PostgresCluster, logdir: Path,
+                   runs: Runs, notes: List[str]) -> List[Entry]:
+    """The pre-flight: the entries that follow every TFB rule; the others are noted, not measured."""
+    measured = []
+    for entry in usable:
+        print(f"[tfb] verifying {entry.name} against the TFB rules ...", end="", file=sys.stderr, flush=True)
+        problems = preflight(entry, args, cluster, logdir)
+        if problems:
+            print(f" FAILED ({len(problems)} problem(s))", file=sys.stderr)
+            notes.append(f"- **{entry.name}**: not measured: failed verification: " + "; ".join(problems)[:800])
+            runs += [{"round": 0, "scenario": w.name, "server": entry.name, "ok": False,
+                      "error": "failed verification"} for w in workloads]
+        else:
+            print(" ok", file=sys.stderr)
+            measured.append(entry)
+    return measured
+
+
+def measure_rounds(plan: List[Tuple[Workload, Entry]], args, cluster: PostgresCluster, scripts: Dict[str, Path],
+                   logdir: Path, runs: Runs) -> None:
+    """Interleaved rounds: for each round, each test, each entry (order rotated every round)."""
+    entries = list(dict.fromkeys(e for _, e in plan))
+    total = args.rounds * len(plan)
+    est = total * (args.duration + args.warmup + 3)
+    print(f"[tfb] {len(entries)} server entr(ies), {args.rounds} round(s): {total} measurements, about "
+          f"{est // 60} min {est % 60} s", file=sys.stderr)
+    done = 0
+    for rnd in range(1, args.rounds + 1):
+        k = (rnd - 1) % max(1, len(entries))
+        order = entries[k:] + entries[:k]
+        for workload in dict.fromkeys(w for w, _ in plan):
+            for entry in order:
+                if (workload, entry) not in plan:
+                    continue
+                done += 1
+                print(f"[tfb] round {rnd}/{args.rounds} {workload.name:<11} {entry.name:<20} ({done}/{total}) ...",
+                      end="", file=sys.stderr, flush=True)
+                rec = measure(entry, workload, args, cluster, scripts, logdir, rnd)
+                runs.append(rec)
+                if rec["ok"]:
+                    print(f" {rec['rps']:>9,.0f} req/s  p99 {harness._fmt(rec.get('p99_ms'), '.2f')} ms  cpu: "
+                          f"server {rec['server_cpu_pct']:.0f}% wrk {rec['wrk_cpu_pct']:.0f}% "
+                          f"db {rec['db_cpu_pct']:.0f}% other {rec['other_cpu_pct']:.0f}%", file=sys.stderr)
+                else:
+                    print(f" FAILED: {str(rec.get('error'))[:300]}", file=sys.stderr)
+
+
+def write_outputs(args, meta: Dict[str, object], runs: Runs, workloads: List[Workload], entries: List[Entry],
+                  notes: List[str]) -> None:
+    """The report (stdout and --out), the raw results, the chart, and with --docs the docs section."""
+    names = [e.name for e in entries]
+    tests = [w.name for w in workloads]
+    descriptions = {w.name: w.description for w in workloads}
+    summary = harness.summarize(runs, tests, names, "")
+    report.enrich(summary, runs, db_on_client_core=args.db_cpu == args.client_cpu)
+    notes += [f"- **{entry} / {test}**: some rounds failed: {'; '.join(cell['errors'])[:500]}"
+              for test, cells in summary.items() for entry, cell in cells.items()
+              if cell.get("errors") and "rps_median" in cell]
+    md = report.render(meta, summary, tests, names, descriptions, notes)
+    print(md)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.md").write_text(md)
+    (args.out / "results.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2,
+                                                      default=str))
+    title = "TechEmpower-style suite: requests/s, one pinned worker per server (higher is better)"
+    if report.is_smoke(meta["config"]):
+        title += " - smoke run, not a measurement"
+    chart = report.draw_chart(args.out / "requests_per_second.png", summary, tests, names, descriptions, title)
+    print(f"[tfb] wrote {args.out / 'report.md'}, {args.out / 'results.json'}"
+          + (f", {chart}" if chart else " (no chart: matplotlib is not installed)"), file=sys.stderr)
+    if args.docs:
+        report.update_docs(DOCS, report.docs_section(meta, summary, tests, names))
+        if chart:
+            DOCS_CHART.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(chart, DOCS_CHART)
+        print(f"[tfb] updated {DOCS}" + (f" and {DOCS_CHART}" if chart else ""), file=sys.stderr)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     for tool in ("wrk", "taskset"):
@@ -244,28 +350,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     frameworks = {f.name: f for f in available()}
     entries = [Entry(frameworks[name], runner) for name in args.frameworks for runner in args.servers
                if runner in frameworks[name].servers]
-    command = shlex.join([Path(harness.PY).name, "bench/tfb/run.py", *(sys.argv[1:] if argv is None else argv)])
-    notes: List[str] = []
-    runs: List[Dict[str, object]] = []
-    usable: List[Entry] = []
-    modules = {}
-    for framework in {e.framework for e in entries}:
-        why = framework.missing()
-        module, load_error = (None, why) if why else framework.load()
-        modules[framework.name] = (module, load_error)
-    for entry in entries:
-        module, why = modules[entry.framework.name]
-        why = why or entry.server.missing()
-        if why:
-            notes.append(f"- **{entry.name}**: not run: {why}")
-            runs += [{"round": 0, "scenario": w.name, "server": entry.name, "ok": False, "skipped": True,
-                      "error": f"not run: {why}"} for w in workloads]
-        else:
-            usable.append(entry)
-            runs += [{"round": 0, "scenario": w.name, "server": entry.name, "ok": False, "skipped": True,
-                      "error": f"n/a: {entry.framework.module} has no {w.attribute}()"}
-                     for w in workloads if not hasattr(module, w.attribute)]
-
+    usable, modules, runs, notes = select(entries, workloads)
+    cluster = PostgresCluster(cpu=args.db_cpu)
+    meta: Dict[str, object] = {
+        "command": shlex.join([Path(harness.PY).name, "bench/tfb/run.py", *(sys.argv[1:] if argv is None else argv)]),
+        "facts": harness.machine_facts(sorted({e.runner for e in entries})),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "server_versions": {runner: version_line(runner) for runner in dict.fromkeys(e.runner for e in entries)},
+        "framework_versions": {name: versions(frameworks[name].packages) for name in args.frameworks},
+        "styles": {name: style(modules[name]) for name in args.frameworks if name in modules},
+        "tests": {w.name: w.description for w in workloads},
+        "database": (f"{cluster.version()} on a Unix socket, synchronous_commit={SETTINGS['synchronous_commit']}; "
+                     f"each server's asyncpg pool {args.pool_size} connections"),
+    }
     signal.signal(signal.SIGTERM, harness._on_sigterm)
     signal.signal(signal.SIGHUP, harness._on_sigterm)
     tmp = Path(tempfile.mkdtemp(prefix="pyre-tfb-"))
@@ -275,65 +372,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     for w in workloads:
         scripts[w.name] = tmp / f"{w.name}.lua"
         scripts[w.name].write_text(w.scenario().lua())
-    meta: Dict[str, object] = {
-        "command": command,
-        "facts": harness.machine_facts(sorted({e.runner for e in entries})),
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "server_versions": {runner: version_line(runner) for runner in dict.fromkeys(e.runner for e in entries)},
-        "framework_versions": {name: versions(frameworks[name].packages) for name in args.frameworks},
-        "styles": {name: style(modules[name][0]) for name in args.frameworks if modules.get(name, (None,))[0]},
-        "tests": {w.name: w.description for w in workloads},
-    }
-    cluster = PostgresCluster(cpu=args.db_cpu)
     interrupted: Optional[str] = None
     try:
         print(f"[tfb] starting PostgreSQL ({cluster.version()}) pinned to CPU {args.db_cpu}", file=sys.stderr)
         cluster.start()
-        settings = ", ".join(f"{k}={v.strip(chr(39))}" for k, v in SETTINGS.items() if k == "synchronous_commit")
-        meta["database"] = (f"{cluster.version()} on a Unix socket, {settings}; each server's asyncpg pool "
-                            f"{args.pool_size} connections")
-        measured: List[Entry] = []
-        for entry in usable:
-            print(f"[tfb] verifying {entry.name} against the TFB rules ...", end="", file=sys.stderr, flush=True)
-            problems = preflight(entry, args, cluster, logdir)
-            if problems:
-                print(f" FAILED ({len(problems)} problem(s))", file=sys.stderr)
-                notes.append(f"- **{entry.name}**: not measured: failed verification: " + "; ".join(problems)[:800])
-                runs += [{"round": 0, "scenario": w.name, "server": entry.name, "ok": False,
-                          "error": "failed verification"} for w in workloads]
-            else:
-                print(" ok", file=sys.stderr)
-                measured.append(entry)
-        plan = [(w, e) for w in workloads for e in measured if hasattr(modules[e.framework.name][0], w.attribute)]
-        per = args.duration + args.warmup + 3
-        est = args.rounds * len(plan) * per
-        print(f"[tfb] {len(measured)} server entr(ies), {len(workloads)} test(s), {args.rounds} round(s): "
-              f"{args.rounds * len(plan)} measurements, about {est // 60} min {est % 60} s", file=sys.stderr)
-        done = 0
-        for rnd in range(1, args.rounds + 1):
-            k = (rnd - 1) % max(1, len(measured))
-            order = measured[k:] + measured[:k]
-            for workload in workloads:
-                for entry in order:
-                    if (workload, entry) not in plan:
-                        continue
-                    done += 1
-                    print(f"[tfb] round {rnd}/{args.rounds} {workload.name:<11} {entry.name:<20} "
-                          f"({done}/{args.rounds * len(plan)}) ...", end="", file=sys.stderr, flush=True)
-                    rec = measure(entry, workload, args, cluster, scripts, logdir, rnd)
-                    runs.append(rec)
-                    if rec["ok"]:
-                        print(f" {rec['rps']:>9,.0f} req/s  p99 {harness._fmt(rec.get('p99_ms'), '.2f')} ms  cpu: "
-                              f"server {rec['server_cpu_pct']:.0f}% wrk {rec['wrk_cpu_pct']:.0f}% "
-                              f"db {rec['db_cpu_pct']:.0f}% other {rec['other_cpu_pct']:.0f}%", file=sys.stderr)
-                    else:
-                        print(f" FAILED: {str(rec.get('error'))[:300]}", file=sys.stderr)
+        measured = verify_entries(usable, workloads, args, cluster, logdir, runs, notes)
+        plan = [(w, e) for w in workloads for e in measured if hasattr(modules[e.framework.name], w.attribute)]
+        measure_rounds(plan, args, cluster, scripts, logdir, runs)
     except (KeyboardInterrupt, harness._Terminated) as exc:
         interrupted = type(exc).__name__
         print(f"\n[tfb] interrupted ({interrupted}); servers stopped; reporting what was measured", file=sys.stderr)
     except PostgresError as exc:
+        interrupted = "PostgreSQL failed"
         print(f"\nerror: {exc}", file=sys.stderr)
-        return 2
     finally:
         wrk = harness._current_wrk
         if wrk is not None and wrk.poll() is None:
@@ -342,41 +393,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.keep_logs and cluster.base is not None:
             shutil.copy(cluster.log_path, logdir / "postgres.log")
         cluster.stop()
-
     meta["interrupted"] = interrupted
-    meta.setdefault("database", "PostgreSQL (not started)")
-    names = [e.name for e in entries]
-    summary = harness.summarize(runs, [w.name for w in workloads], names, "")
-    report.enrich(summary, runs, db_on_client_core=args.db_cpu == args.client_cpu)
-    descriptions = {w.name: w.description for w in workloads}
-    for runner_note in (f"- **{e}**: {'; '.join(s['errors'])[:500]}" for t in summary.values()
-                        for e, s in t.items() if s.get("errors") and "rps_median" in s):
-        notes.append(runner_note)
-    md = report.render(meta, summary, [w.name for w in workloads], names, descriptions, notes)
-    print(md)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.md").write_text(md)
-    (args.out / "results.json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2,
-                                                      default=str))
-    title = "TechEmpower-style suite: requests/s, one pinned worker per server (higher is better)"
-    if report.is_smoke(meta["config"]):
-        title += " - smoke run, not a measurement"
-    chart = report.draw_chart(args.out / "requests_per_second.png", summary, [w.name for w in workloads], names,
-                              descriptions, title)
-    print(f"[tfb] wrote {args.out / 'report.md'}, {args.out / 'results.json'}"
-          + (f", {chart}" if chart else " (no chart: matplotlib is not installed)"), file=sys.stderr)
-    if args.docs:
-        report.update_docs(DOCS, report.docs_section(meta, summary, [w.name for w in workloads], names))
-        if chart:
-            DOCS_CHART.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(chart, DOCS_CHART)
-        print(f"[tfb] updated {DOCS}" + (f" and {DOCS_CHART}" if chart else ""), file=sys.stderr)
+    write_outputs(args, meta, runs, workloads, entries, notes)
     if args.keep_logs:
         print(f"[tfb] logs kept in {logdir}", file=sys.stderr)
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     if interrupted:
-        return 130
+        return 130 if interrupted != "PostgreSQL failed" else 2
     return 0 if any(r.get("ok") for r in runs) else 1
 
 
