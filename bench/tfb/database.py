@@ -68,7 +68,7 @@ def _major(name: str) -> int:
 
 def schema_sql() -> str:
     """TechEmpower's schema and data (``create-postgres.sql``), for the ``hello_world`` database."""
-    fortunes = ",\n".join(f"  ({fid}, '{message.replace(chr(39), chr(39) * 2)}')" for fid, message in FORTUNES)
+    fortunes = ",\n".join(f"  ({fid}, {_sql_string(message)})" for fid, message in FORTUNES)
     return f"""
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 CREATE TABLE World (
@@ -88,6 +88,11 @@ INSERT INTO Fortune (id, message) VALUES
 GRANT ALL PRIVILEGES ON World, Fortune TO {DB_USER};
 ANALYZE;
 """
+
+
+def _sql_string(text: str) -> str:
+    quote = "'"
+    return quote + text.replace(quote, quote * 2) + quote
 
 
 class PostgresCluster:
