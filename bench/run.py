@@ -406,6 +406,13 @@ class ServerProcess:
                 pass
         return f"{how} in {time.monotonic() - t0:.2f}s"
 
+    def stop_into(self, rec: Dict[str, object]) -> None:
+        """Stop the server and record how it stopped, and what it logged, into ``rec``."""
+        rec["stop"] = self.stop()
+        log = self.log_summary()
+        if log:
+            rec["server_log"] = log
+
     def log_summary(self) -> Optional[str]:
         """None if the server logged nothing, else the line count and a telling line."""
         try:
@@ -742,10 +749,7 @@ def measure(server: Server, scenario: Scenario, args, scripts: Dict[str, Path], 
         return rec
     finally:
         if sp is not None:
-            rec["stop"] = sp.stop()
-            log = sp.log_summary()
-            if log:
-                rec["server_log"] = log
+            sp.stop_into(rec)
 
 
 # --------------------------------------------------------------------------------------------

@@ -157,10 +157,7 @@ def measure(entry: Entry, workload: Workload, args, cluster: PostgresCluster, sc
         return rec
     finally:
         if sp is not None:
-            rec["stop"] = sp.stop()
-            log = sp.log_summary()
-            if log:
-                rec["server_log"] = log
+            sp.stop_into(rec)
 
 
 # --------------------------------------------------------------------------------------------
