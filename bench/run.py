@@ -50,7 +50,7 @@ import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -241,11 +241,15 @@ _RUN_DIR: List[Path] = []
 
 def run_dir() -> Path:
     """Where every server runs: its working directory and its only own PYTHONPATH entry,
-    outside the checkout and holding a copy of bench/apps.py. ``python -m pyre`` there
-    imports the installed Pyre, never the checkout's (uncompiled) source tree."""
+    outside the checkout and holding a copy of bench/apps.py and of the TechEmpower apps
+    (``bench.tfb``). ``python -m pyre`` there imports the installed Pyre, never the
+    checkout's (uncompiled) source tree."""
     if not _RUN_DIR:
         path = Path(tempfile.mkdtemp(prefix="pyre-bench-run-"))
         shutil.copy(BENCH_DIR / "apps.py", path / f"{APPS_MODULE}.py")
+        (path / "bench").mkdir()
+        (path / "bench" / "__init__.py").write_text("")
+        shutil.copytree(BENCH_DIR / "tfb", path / "bench" / "tfb", ignore=shutil.ignore_patterns("__pycache__"))
         _RUN_DIR.append(path)
     return _RUN_DIR[0]
 
@@ -302,6 +306,20 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / tick
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds used so far by a live process and its live children (e.g. a
+    PostgreSQL postmaster and its backends, which each start a session of their own)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        st = _proc_stat(entry)
+        if st and len(st) > 12 and (entry == str(pid) or st[1] == str(pid)):
+            total += int(st[11]) + int(st[12])
+    return total / tick
+
+
 def machine_busy_seconds() -> Tuple[float, float]:
     """(busy, steal) CPU seconds of the whole machine so far, from /proc/stat."""
     try:
@@ -321,16 +339,21 @@ def machine_busy_seconds() -> Tuple[float, float]:
 class ServerProcess:
     """One server started in its own session (so its whole process group can be stopped)."""
 
-    def __init__(self, server: Server, scenario: Scenario, cpu: str, logdir: Path, workers: int = 1) -> None:
+    def __init__(self, server: Server, scenario: Scenario, cpu: str, logdir: Path, workers: int = 1,
+                 app: Optional[str] = None, env: Optional[Dict[str, str]] = None, extra_args: Sequence[str] = (),
+                 label: Optional[str] = None) -> None:
+        """``app`` defaults to the scenario's ``bench.apps`` app; ``env`` and ``extra_args`` are
+        added to the server's own; ``label`` names the log file (default: the server's name)."""
         self.server = server
         self.scenario = scenario
         self.port = free_port()
-        self.app = f"{APPS_MODULE}:{scenario.app}"
+        self.app = app or f"{APPS_MODULE}:{scenario.app}"
         make_argv = server.h2_argv if scenario.h2 and server.h2_argv else server.argv
-        self.argv = make_argv(self.app, self.port, workers)
+        self.argv = make_argv(self.app, self.port, workers) + list(extra_args)
         self.cmd = ["taskset", "-c", cpu] + self.argv
-        self.env = server_env(server.env)
-        self.log_path = logdir / f"{server.name}-{scenario.name}-{self.port}.log"
+        self.env = server_env({**server.env, **(env or {})})
+        name = (label or server.name).replace("/", "-")
+        self.log_path = logdir / f"{name}-{scenario.name}-{self.port}.log"
         self.proc: Optional[subprocess.Popen] = None
 
     def start(self) -> None:
@@ -415,6 +438,13 @@ class ServerProcess:
             except Exception:
                 pass
         return f"{how} in {time.monotonic() - t0:.2f}s"
+
+    def stop_into(self, rec: Dict[str, object]) -> None:
+        """Stop the server and record how it stopped, and what it logged, into ``rec``."""
+        rec["stop"] = self.stop()
+        log = self.log_summary()
+        if log:
+            rec["server_log"] = log
 
     def log_summary(self) -> Optional[str]:
         """None if the server logged nothing, else the line count and a telling line."""
@@ -517,19 +547,20 @@ def run_h2load(url: str, duration: int, cpu: str, threads: int) -> Tuple[str, fl
     return out, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), cmd
 
 
-def verify_pipeline(port: int, depth: int) -> Optional[str]:
-    req = f"GET / HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode() * depth
+def verify_pipeline(port: int, depth: int, path: str = "/", body: bytes = apps.HELLO_BODY) -> Optional[str]:
+    """``depth`` pipelined GETs of ``path`` in one write: all must get 200 and ``body``."""
+    req = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode() * depth
     data = b""
     with socket.create_connection((HOST, port), timeout=10) as s:
         s.sendall(req)
         deadline = time.monotonic() + 10
-        while data.count(apps.HELLO_BODY) < depth and time.monotonic() < deadline:
+        while data.count(body) < depth and time.monotonic() < deadline:
             chunk = s.recv(65536)
             if not chunk:
                 break
             data += chunk
     statuses = len(re.findall(rb"HTTP/1\.1 200 ", data))
-    bodies = data.count(apps.HELLO_BODY)
+    bodies = data.count(body)
     if statuses != depth or bodies != depth:
         return f"pipelining: sent {depth} requests, got {statuses} 200 responses and {bodies} bodies"
     return None
@@ -655,25 +686,92 @@ def pyre_version(env: Dict[str, str]) -> str:
     return f"{line}, from {origin.stdout.strip()}"
 
 
+def start_server(server: Server, scenario: Scenario, args, logdir: Path, rec: Dict[str, object],
+                 **process: Any) -> Tuple[ServerProcess, Optional[str]]:
+    """Start the server on a free port and wait until it listens: (process, error or None).
+
+    ``process`` goes to ``ServerProcess`` (app, env, extra_args, label). The command and,
+    for Pyre, whether its compiled twins were importable go into ``rec``.
+    """
+    for attempt in range(3):
+        sp = ServerProcess(server, scenario, args.server_cpu, logdir, args.workers, **process)
+        rec["server_cmd"] = shlex.join(sp.cmd)
+        if server.module == "pyre":
+            rec["variant"] = pyre_version(sp.env)
+        sp.start()
+        err = sp.wait_listening(STARTUP_TIMEOUT)
+        if err and "in use" in err.lower() and attempt < 2:
+            # Lost the race for the free port to another process: try another port.
+            sp.stop()
+            continue
+        break
+    return sp, err
+
+
+def load_and_account(sp: ServerProcess, scenario: Scenario, url: str, script: Path, args, rec: Dict[str, object],
+                     extra_cpu: Optional[Dict[str, Callable[[], float]]] = None) -> None:
+    """Warm up, measure with wrk (h2load for HTTP/2), and record the result and the CPU use
+    into ``rec`` (``ok`` or ``error``). ``extra_cpu`` names other processes' CPU-second
+    counters (e.g. a database's): each becomes ``<name>_cpu_pct`` and leaves *other CPU*."""
+    extra_cpu = extra_cpu or {}
+    if args.warmup > 0:
+        if scenario.h2:
+            run_h2load(url, args.warmup, args.client_cpu, args.wrk_threads)
+        else:
+            run_wrk(url, script, args.warmup, args.connections, args.client_cpu, args.wrk_threads)
+        if not sp.alive():
+            rec["error"] = f"died during warm-up: {sp.log_tail()}"
+            return
+    busy0, steal0 = machine_busy_seconds()
+    extra0 = {name: counter() for name, counter in extra_cpu.items()}
+    cpu0, w0 = group_cpu_seconds(sp.proc.pid), time.monotonic()
+    if scenario.h2:
+        text, wrk_cpu, wrk_cmd = run_h2load(url, args.duration, args.client_cpu, args.wrk_threads)
+    else:
+        text, wrk_cpu, wrk_cmd = run_wrk(url, script, args.duration, args.connections, args.client_cpu,
+                                         args.wrk_threads)
+    cpu1, w1 = group_cpu_seconds(sp.proc.pid), time.monotonic()
+    extra = {name: counter() - extra0[name] for name, counter in extra_cpu.items()}
+    busy1, steal1 = machine_busy_seconds()
+    rec["wrk_cmd"] = shlex.join(wrk_cmd)
+    rec["wrk_output"] = text
+    parsed = parse_h2load(text) if scenario.h2 else parse_wrk(text)
+    if scenario.h2:
+        parsed["latency_note"] = "h2load reports mean and max time per request, no percentiles"
+    if scenario.pipeline > 1:
+        # wrk records one latency sample per pipelined batch, not per request, and its
+        # percentiles are unreliable then (see parse_wrk): report throughput only.
+        for k in ("p50_ms", "p75_ms", "p90_ms", "p99_ms", "p999_ms"):
+            parsed.pop(k, None)
+        parsed["latency_note"] = "pipelined: wrk measures per batch; latency percentiles not reported"
+    rec.update(parsed)
+    rec["server_cpu_pct"] = round(100 * (cpu1 - cpu0) / (w1 - w0), 1)
+    rec["wrk_cpu_pct"] = round(100 * wrk_cpu / (w1 - w0), 1)
+    for name, seconds in extra.items():
+        rec[f"{name}_cpu_pct"] = round(100 * seconds / (w1 - w0), 1)
+    if parsed.get("rps") and cpu1 > cpu0:
+        # Requests served per CPU-second the server actually got: less sensitive than req/s
+        # to other work competing for the server's core on a shared machine.
+        rec["rps_per_cpu"] = parsed["rps"] * (w1 - w0) / (cpu1 - cpu0)
+    # Noise: CPU used on the machine by everything except this server, wrk and the extras.
+    known = (cpu1 - cpu0) + wrk_cpu + sum(extra.values())
+    rec["other_cpu_pct"] = round(max(0.0, 100 * ((busy1 - busy0) - known) / (w1 - w0)), 1)
+    rec["steal_pct"] = round(100 * (steal1 - steal0) / (w1 - w0), 1)
+    if not sp.alive():
+        rec["error"] = f"server died during the measurement: {sp.log_tail()}"
+    elif "rps" not in parsed or not parsed.get("requests"):
+        rec["error"] = "wrk produced no result: " + " | ".join(text.strip().splitlines()[-5:])
+    else:
+        rec["ok"] = True
+
+
 def measure(server: Server, scenario: Scenario, args, scripts: Dict[str, Path], logdir: Path,
             round_no: int) -> Dict[str, object]:
     rec: Dict[str, object] = {"round": round_no, "scenario": scenario.name, "server": server.name, "ok": False}
     sp: Optional[ServerProcess] = None
     try:
-        for attempt in range(3):
-            sp = ServerProcess(server, scenario, args.server_cpu, logdir, args.workers)
-            rec["server_cmd"] = shlex.join(sp.cmd)
-            if server.module == "pyre":
-                rec["variant"] = pyre_version(sp.env)
-            sp.start()
-            t0 = time.monotonic()
-            err = sp.wait_listening(STARTUP_TIMEOUT)
-            if err and "in use" in err.lower() and attempt < 2:
-                # Lost the race for the free port to another process: try another port.
-                sp.stop()
-                continue
-            break
-        url = f"http://{HOST}:{sp.port}/"
+        t0 = time.monotonic()
+        sp, err = start_server(server, scenario, args, logdir, rec)
         if err:
             rec["error"] = f"failed to start: {err}"
             return rec
@@ -687,58 +785,11 @@ def measure(server: Server, scenario: Scenario, args, scripts: Dict[str, Path], 
         if err:
             rec["error"] = f"verification failed: {err}"
             return rec
-        if args.warmup > 0:
-            if scenario.h2:
-                run_h2load(url, args.warmup, args.client_cpu, args.wrk_threads)
-            else:
-                run_wrk(url, scripts[scenario.name], args.warmup, args.connections, args.client_cpu,
-                        args.wrk_threads)
-            if not sp.alive():
-                rec["error"] = f"died during warm-up: {sp.log_tail()}"
-                return rec
-        busy0, steal0 = machine_busy_seconds()
-        cpu0, w0 = group_cpu_seconds(sp.proc.pid), time.monotonic()
-        if scenario.h2:
-            text, wrk_cpu, wrk_cmd = run_h2load(url, args.duration, args.client_cpu, args.wrk_threads)
-        else:
-            text, wrk_cpu, wrk_cmd = run_wrk(url, scripts[scenario.name], args.duration, args.connections,
-                                             args.client_cpu, args.wrk_threads)
-        cpu1, w1 = group_cpu_seconds(sp.proc.pid), time.monotonic()
-        busy1, steal1 = machine_busy_seconds()
-        rec["wrk_cmd"] = shlex.join(wrk_cmd)
-        rec["wrk_output"] = text
-        parsed = parse_h2load(text) if scenario.h2 else parse_wrk(text)
-        if scenario.h2:
-            parsed["latency_note"] = "h2load reports mean and max time per request, no percentiles"
-        if scenario.pipeline > 1:
-            # wrk records one latency sample per pipelined batch, not per request, and its
-            # percentiles are unreliable then (see parse_wrk): report throughput only.
-            for k in ("p50_ms", "p75_ms", "p90_ms", "p99_ms", "p999_ms"):
-                parsed.pop(k, None)
-            parsed["latency_note"] = "pipelined: wrk measures per batch; latency percentiles not reported"
-        rec.update(parsed)
-        rec["server_cpu_pct"] = round(100 * (cpu1 - cpu0) / (w1 - w0), 1)
-        rec["wrk_cpu_pct"] = round(100 * wrk_cpu / (w1 - w0), 1)
-        if parsed.get("rps") and cpu1 > cpu0:
-            # Requests served per CPU-second the server actually got: less sensitive than req/s
-            # to other work competing for the server's core on a shared machine.
-            rec["rps_per_cpu"] = parsed["rps"] * (w1 - w0) / (cpu1 - cpu0)
-        # Noise: CPU used on the machine by everything except this server and wrk.
-        rec["other_cpu_pct"] = round(max(0.0, 100 * ((busy1 - busy0) - (cpu1 - cpu0) - wrk_cpu) / (w1 - w0)), 1)
-        rec["steal_pct"] = round(100 * (steal1 - steal0) / (w1 - w0), 1)
-        if not sp.alive():
-            rec["error"] = f"server died during the measurement: {sp.log_tail()}"
-        elif "rps" not in parsed or not parsed.get("requests"):
-            rec["error"] = "wrk produced no result: " + " | ".join(text.strip().splitlines()[-5:])
-        else:
-            rec["ok"] = True
+        load_and_account(sp, scenario, f"http://{HOST}:{sp.port}/", scripts[scenario.name], args, rec)
         return rec
     finally:
         if sp is not None:
-            rec["stop"] = sp.stop()
-            log = sp.log_summary()
-            if log:
-                rec["server_log"] = log
+            sp.stop_into(rec)
 
 
 # --------------------------------------------------------------------------------------------
