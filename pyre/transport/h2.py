@@ -35,6 +35,7 @@ from pyre.asgi.scope import ConnectionInfo, http_scope
 from pyre.protocol.h1.writer import InvalidResponse
 from pyre._accel import H2Session, h2_response_head
 from pyre.protocol.h2 import (
+    PREFACE,
     ConnectionEnded,
     DataReceived,
     H2Settings,
@@ -404,7 +405,8 @@ class H2Protocol(asyncio.Protocol):
               upgraded: Optional[RequestReceived] = None) -> None:
         """Take over ``transport`` (also from an HTTP/1.1 connection switching protocols).
 
-        ``data``: bytes already read and not yet parsed. ``upgraded``: for h2c via
+        ``data``: bytes already read and not yet parsed (from the client's connection
+        preface on). ``upgraded``: for h2c via
         ``Upgrade``, the upgrading request, served as stream 1 (the session was
         initiated with :meth:`prepare_upgrade`).
         """
@@ -664,14 +666,17 @@ def switch_to_h2(ctx: ServerContext, transport: asyncio.BaseTransport, info: Con
     """Hand an HTTP/1.1 connection over to a new :class:`H2Protocol`.
 
     Without ``request``: the client sent the HTTP/2 preface (prior knowledge), which
-    the HTTP/1.1 parser consumed; ``data`` is what followed it. With ``request`` (a
+    the HTTP/1.1 parser consumed; ``data`` is what followed it (the session is given
+    the preface again). With ``request`` (a
     parsed HTTP/1.1 ``Request`` carrying ``Upgrade: h2c``): if it qualifies (no
     body, cleartext HTTP/1.1, exactly one valid ``HTTP2-Settings``), answer ``101``
     and serve it as stream 1; otherwise return False and let HTTP/1.1 serve it.
     """
     conn = H2Protocol(ctx)
     upgraded = None
-    if request is not None:
+    if request is None:
+        data = PREFACE + data  # the session checks the whole preface itself
+    else:
         tokens = {t.strip().lower() for t in request.upgrade.split(b",")}
         if (b"h2c" not in tokens or info.scheme != "http" or request.http_version != "1.1"
                 or request.chunked or request.content_length > 0):
