@@ -97,6 +97,9 @@ class H2Cycle(HTTPCycle):
     __slots__ = ()
 
     def receive(self) -> Awaitable[Dict[str, Any]]:
+        """``HTTPCycle.receive()``'s coroutine (so not a coroutine function itself, like
+        the compiled HTTP/1.1 cycle's ``send``: awaiting it is the same), wrapped only
+        when the application is about to wait for body bytes."""
         # Whatever is buffered is returned whole, so the application waits for body
         # bytes exactly when nothing is buffered and the body is incomplete.
         if self._buffered or self.body_complete or self.disconnected or self.response_complete:
@@ -125,7 +128,7 @@ class H2Stream:
         "conn", "stream_id", "cycle", "request", "closed", "deadline", "_head", "_status", "_no_body",
         "_content_length", "_sent", "_pending", "_pending_size", "_end_after_pending",
         "_trailers_after_pending", "_trailers", "_waiter", "_withheld", "_withholding",
-        "_request_complete", "_finished", "_app_done", "_aborted", "_stop_code", "_blocked", "_send_by", "_body_by",
+        "_request_complete", "_finished", "_app_done", "_aborted", "_stop_code", "_send_by", "_body_by",
         "_body_budget", "_waiting_since", "_bytes_out", "_bytes_in", "_track", "_t0", "websocket",
     )
 
@@ -154,8 +157,7 @@ class H2Stream:
         self._app_done = False  # the application completed its response (bytes may still wait for window)
         self._aborted = False  # reset before it finished: drain() raises ClientDisconnected
         self._stop_code = NO_ERROR  # the RST_STREAM that stops a request body nobody will read
-        self._blocked = False  # in conn.blocked: body bytes wait for the peer's window
-        self._send_by = 0.0  # output queued: reset unless some of it is framed by then
+        self._send_by = 0.0  # body bytes wait for window (in conn.blocked): reset unless some are framed by then
         self._body_by = 0.0  # the application waits for body bytes: disconnect it by then
         self._body_budget = conn.ctx.timeout_request_body  # seconds of waiting for body bytes left
         self._waiting_since = 0.0  # when the application started waiting for body bytes (0: it is not)
@@ -202,7 +204,8 @@ class H2Stream:
         self._aborted = not self._finished
         self._pending = []
         self._pending_size = 0
-        self._clear_timers()
+        if self.deadline:
+            self._clear_timers()
         if self._app_done and self._track:
             self.report()  # the application completed it; the client left before all of it went out
         self._wake()
@@ -248,14 +251,13 @@ class H2Stream:
 
     def _unblock(self) -> None:
         """No body bytes wait for window any more."""
-        if self._blocked:
-            self._blocked = False
-            self.conn.blocked.pop(self.stream_id, None)
         if self._send_by:
             self._send_by = 0.0
+            self.conn.blocked.pop(self.stream_id, None)
             self._set_deadline()
 
     def _clear_timers(self) -> None:
+        """No deadline any more (the stream ended); ``deadline`` is set only with one."""
         self._unblock()
         self._waiting_since = 0.0
         if self._body_by:
@@ -282,7 +284,7 @@ class H2Stream:
         cycle = self.cycle
         if cycle is not None and not cycle.response_started and self._head is None and not self._sent:
             self._stop_code = CANCEL
-            self.send_error_response(408)  # once framed, the stream ends with CANCEL
+            self.send_error_response(408)  # the stream ends with CANCEL once it is framed
         if not self.closed:
             self._abort_stream(CANCEL)
         elif cycle is not None:
@@ -378,7 +380,7 @@ class H2Stream:
         if pending:
             self._wait_for_window(progress)
         else:
-            if self._blocked or self._send_by:
+            if self._send_by:
                 self._unblock()
             if self._trailers_after_pending is not None:
                 trailers, self._trailers_after_pending = self._trailers_after_pending, None
@@ -389,7 +391,7 @@ class H2Stream:
                 self._finished = True
             self._wake()
             if self._finished and self._app_done:
-                self._end()
+                self.response_complete()
         conn.schedule_flush()
 
     def _wait_for_window(self, progress: bool) -> None:
@@ -397,15 +399,10 @@ class H2Stream:
         turns with the other blocked streams), and reset the stream if nothing of it is
         framed for --timeout-send."""
         conn = self.conn
-        blocked = conn.blocked
-        if self._blocked:
-            if progress:  # to the back of the queue: the connection window is shared fairly
-                del blocked[self.stream_id]
-                blocked[self.stream_id] = self
-        else:
-            self._blocked = True
-            blocked[self.stream_id] = self
         if progress or not self._send_by:
+            # (Re)joining at the back of the queue: the connection window is shared fairly.
+            conn.blocked.pop(self.stream_id, None)
+            conn.blocked[self.stream_id] = self
             self._send_by = conn.loop.time() + conn.ctx.timeout_send
             self._set_deadline()
 
@@ -482,23 +479,22 @@ class H2Stream:
 
     def response_complete(self) -> None:
         """The application completed its response; the stream ends once the last of it
-        is framed (at once, unless body bytes wait for the peer's window)."""
+        is framed: at once, unless body bytes wait for the peer's window (then ``pump``
+        calls this again when they are framed). Ending it: report it, tell the client
+        to stop sending a body nobody will read (RFC 9113 8.1), forget it."""
         if self.closed:
             return
         self._app_done = True
-        if self._finished:
-            self._end()
-
-    def _end(self) -> None:
-        """Our side of the stream is over: report it, tell the client to stop sending a
-        body nobody will read (RFC 9113 8.1), forget it."""
+        if not self._finished:
+            return
         if self._track:
             self.report()
         if not self._request_complete:
             self.conn.session.reset_stream(self.stream_id, self._stop_code)
             self.conn.schedule_flush()
         self.closed = True
-        self._clear_timers()
+        if self.deadline:
+            self._clear_timers()
         self.conn.forget(self)
 
     def report(self) -> None:
@@ -704,8 +700,11 @@ class H2Protocol(asyncio.Protocol):
         stream = H2Stream(self, event.stream_id, event)
         first = not self.streams
         self.streams[event.stream_id] = stream
-        if first:
-            self._reschedule()  # no keep-alive timeout while a stream is open
+        if first:  # no keep-alive timeout while a stream is open
+            if self._next_stream or self._stall_at or ctx.h2_ping_interval is not None:
+                self._reschedule()
+            else:
+                self.deadline = 0.0
         if self._closing:
             self.session.reset_stream(event.stream_id, REFUSED_STREAM)
             self.forget(stream)
@@ -775,7 +774,10 @@ class H2Protocol(asyncio.Protocol):
                 self._close()
             else:
                 self._idle_at = self.loop.time() + self.ctx.timeout_keep_alive
-                self._reschedule()
+                if self._next_stream or self._stall_at:
+                    self._reschedule()
+                else:
+                    self.deadline = self._idle_at
 
     def timed(self, stream: H2Stream) -> None:
         """``stream.deadline`` changed: keep ``_timed`` and the connection's deadline in step."""

@@ -80,29 +80,20 @@ async def test_download_through_a_small_client_window(serve, window):
         await client.close()
 
 
-@pytest.mark.parametrize("window", [1024, 16384, 65536])
-async def test_upload_with_echo_through_a_small_client_window(serve, window):
-    """The client uploads 1 MiB in the server's windows, and the echo comes back
-    through the client's small one."""
-    server = await serve(app)
+@pytest.mark.parametrize("server_window, window, size", [
+    (65535, 1024, 1 << 20), (65535, 16384, 1 << 20), (65535, 65536, 1 << 20),
+    (1024, 16384, 4 << 20),
+])
+async def test_upload_with_echo_through_small_windows(serve, server_window, window, size):
+    """The client uploads in the server's windows, and the echo comes back through
+    the client's."""
+    server = await serve(app, h2_initial_window_size=server_window)
     client = await H2Client.open(server.bound_port, window=window)
-    body = pattern(1 << 20)
+    body = pattern(size)
     try:
         response = await client.request("/echo", "POST", body, timeout=60)
         assert response.ended and response.status == 200
         assert response.sha256 == hashlib.sha256(body).hexdigest()
-        assert_clean(client)
-    finally:
-        await client.close()
-
-
-async def test_upload_with_echo_through_a_small_server_window(serve):
-    server = await serve(app, h2_initial_window_size=1024)
-    client = await H2Client.open(server.bound_port, window=16384)
-    body = pattern(4 << 20)
-    try:
-        response = await client.request("/echo", "POST", body, timeout=60)
-        assert response.ended and response.sha256 == hashlib.sha256(body).hexdigest()
         assert_clean(client)
     finally:
         await client.close()
