@@ -83,8 +83,12 @@ DEF BY_SEND_RST = 4
 
 DEF MAX_WINDOW = 2147483647
 DEF MAX_CLOSED_STREAMS = 65536  # h2's H2Connection.MAX_CLOSED_STREAMS
-DEF WINDOW_UPDATE_CREDIT = 2
-DEF MAX_WINDOW_UPDATE_CREDIT = 100000
+# The control-frame credit (see the pure twin's _FRAME_COST): in bytes.
+DEF FRAME_COST = 256
+DEF SEND_SHARE = 2
+DEF RECEIVE_SHARE = 1
+DEF INFLIGHT_FRAME = 1024
+DEF MAX_CREDIT = 25600000  # 100,000 control frames
 
 # Setting codes.
 DEF SET_HEADER_TABLE_SIZE = 0x1
@@ -522,7 +526,7 @@ cdef class H2Session:
     cdef long long _block_depends
     cdef bytearray _block
     cdef _Bucket _control, _resets
-    cdef long long _wu_credit
+    cdef long long _credit
     cdef double _now
     cdef set _seen_windows
     cdef list _events
@@ -565,7 +569,7 @@ cdef class H2Session:
         self._block = bytearray()
         self._control = _Bucket(settings.max_control_frames, settings.flood_window)
         self._resets = _Bucket(settings.max_rapid_resets, settings.flood_window)
-        self._wu_credit = 0
+        self._credit = 0
         self._now = 0.0
         self._seen_windows = set()
         self._highest_in = 0
@@ -805,22 +809,17 @@ cdef class H2Session:
         else:
             view = <bytes>data
         if self._preface_pending:
-            if not view:
+            have = PyBytes_GET_SIZE(view)
+            if have > 24:
+                have = 24
+            if memcmp(PyBytes_AS_STRING(view), PyBytes_AS_STRING(PREFACE), have) != 0:
+                self._fail(PROTOCOL_ERROR, "invalid connection preface")
                 return
-            if (<const unsigned char*>PyBytes_AS_STRING(view))[0] != 0x50:
-                self._preface_pending = False
-            else:
-                have = PyBytes_GET_SIZE(view)
-                if have > 24:
-                    have = 24
-                if memcmp(PyBytes_AS_STRING(view), PyBytes_AS_STRING(PREFACE), have) != 0:
-                    self._fail(PROTOCOL_ERROR, "invalid connection preface")
-                    return
-                if have < 24:
-                    self._inbuf += view
-                    return
-                view = view[24:]
-                self._preface_pending = False
+            if have < 24:
+                self._inbuf += view
+                return
+            view = view[24:]
+            self._preface_pending = False
         pos = 0
         size = PyBytes_GET_SIZE(view)
         p = <const unsigned char*>PyBytes_AS_STRING(view)
@@ -868,7 +867,14 @@ cdef class H2Session:
             return False
         return True
 
+    cdef inline void _earn(self, long long credit):
+        credit += self._credit
+        self._credit = credit if credit < MAX_CREDIT else MAX_CREDIT
+
     cdef inline bint _control_frame(self) except -1:
+        if self._credit >= FRAME_COST:
+            self._credit -= FRAME_COST
+            return True
         if self._control.hit(self._now):
             self._fail(ENHANCE_YOUR_CALM, "too many control frames")
             return False
@@ -888,11 +894,13 @@ cdef class H2Session:
             if stream is None or not (stream.state == S_OPEN or stream.state == S_HALF_CLOSED_LOCAL):
                 if not self._control_frame():
                     return
-            elif not flags & F_END_STREAM:
+            else:
                 data_length = length
                 if flags & F_PADDED and length:
                     data_length = <long long>length - 1 - payload[0]
-                if data_length <= 0 and not self._control_frame():
+                if data_length > 0:
+                    self._earn(RECEIVE_SHARE * (data_length if data_length < FRAME_COST else FRAME_COST))
+                elif not flags & F_END_STREAM and not self._control_frame():
                     return
         elif ftype == HEADERS:
             if not flags & F_END_HEADERS:
@@ -922,9 +930,7 @@ cdef class H2Session:
                 return
             self._expect_settings = False
         elif ftype == WINDOW_UPDATE:
-            if self._wu_credit > 0:
-                self._wu_credit -= 1
-            elif not self._control_frame():
+            if not self._control_frame():
                 return
             if length != 4:
                 self._fail(FRAME_SIZE_ERROR, "WINDOW_UPDATE length is not 4")
@@ -959,9 +965,9 @@ cdef class H2Session:
             if sid == 0:
                 self._fail(PROTOCOL_ERROR, "PRIORITY on stream 0")
             elif length != 5:
-                self._stream_error(sid, FRAME_SIZE_ERROR)
+                self._priority_error(sid, FRAME_SIZE_ERROR, "PRIORITY length is not 5")
             elif (_u31(payload)) == sid:
-                self._stream_error(sid, PROTOCOL_ERROR)
+                self._priority_error(sid, PROTOCOL_ERROR, "stream depends on itself")
             return
         elif ftype != GOAWAY:
             # Unknown or unused extension frames (ALTSVC, ORIGIN, ...) are ignored.
@@ -1310,6 +1316,10 @@ cdef class H2Session:
                 if stream.in_window > MAX_WINDOW:
                     raise _ConnectionError(FLOW_CONTROL_ERROR, "Flow control window mustn't exceed 2147483647")
                 stream.in_max = stream.in_max + delta
+            # The pure twin's _windows_resized: re-run the WINDOW_UPDATE rule per stream.
+            for stream in list(self._streams.values()):
+                if stream.known:
+                    self._acknowledge(stream, 0)
         if SET_MAX_HEADER_LIST_SIZE in changes:
             self._decoder.max_header_list_size = changes[SET_MAX_HEADER_LIST_SIZE]
         if SET_MAX_FRAME_SIZE in changes:
@@ -1381,6 +1391,19 @@ cdef class H2Session:
         if stream is not None and stream.state != S_CLOSED:
             self._send_rst(stream, code)
         self._on_reset(sid, code, False)
+
+    cdef void _priority_error(self, unsigned int sid, unsigned long long code, str reason) except *:
+        """A bad PRIORITY frame: stream error, RST_STREAM on a closed stream, connection
+        error on an idle one (see the pure twin)."""
+        cdef _Stream stream
+        if self._is_idle(sid):
+            self._fail(code, reason)
+            return
+        stream = self._streams.get(sid)
+        if stream is not None and stream.state != S_CLOSED:
+            self._stream_error(sid, code)
+        else:
+            self._rst(sid, code)
 
     cdef void _fail(self, unsigned long long code, str reason):
         """End the connection for the client's fault: GOAWAY queued, ``ConnectionEnded``."""
@@ -1475,8 +1498,7 @@ cdef class H2Session:
         """Send as much of ``data`` as the windows allow (see the pure twin)."""
         cdef Py_ssize_t total = len(data), sent = 0, limit, size, frame_size
         cdef long long window
-        cdef int frames = 0
-        cdef long long credit
+        cdef long long earned = 0
         cdef _Stream stream = self._sendable(stream_id)
         cdef bytes chunk
         if stream is None:
@@ -1499,9 +1521,9 @@ cdef class H2Session:
                 self._out += chunk
                 stream.out_window -= size
                 self._out_window -= size
-                frames += 1
-            credit = self._wu_credit + WINDOW_UPDATE_CREDIT * frames
-            self._wu_credit = credit if credit < MAX_WINDOW_UPDATE_CREDIT else MAX_WINDOW_UPDATE_CREDIT
+                earned += size if size < FRAME_COST else FRAME_COST
+            if earned:
+                self._earn(SEND_SHARE * earned)
             if end_stream and sent == total:
                 self._end_local(stream)
         elif end_stream:
@@ -1554,12 +1576,17 @@ cdef class H2Session:
     def reset_stream(self, stream_id, unsigned long long error_code=CANCEL):
         """Reset a stream (CANCEL by default); nothing if it is already closed."""
         cdef _Stream stream
+        cdef long long window
         if self._dead:
             return
         stream = self._streams.get(stream_id)
         if stream is None:
             return
         if stream.state != S_CLOSED:
+            if stream.state == S_OPEN or stream.state == S_HALF_CLOSED_LOCAL:
+                # DATA the client sent before it hears of the reset: not a flood.
+                window = stream.in_window if stream.in_window < self._in_window else self._in_window
+                self._earn(FRAME_COST * ((window if window > 0 else 0) // INFLIGHT_FRAME + 1))
             self._send_rst(stream, error_code)
         if stream.known:
             stream.known = False

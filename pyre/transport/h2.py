@@ -28,13 +28,14 @@ import asyncio
 import logging
 import os
 from http import HTTPStatus
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Awaitable, Dict, List, Optional, Set, Tuple
 
-from pyre.asgi.http import HTTPCycle, run_asgi
+from pyre.asgi.http import ClientDisconnected, HTTPCycle, run_asgi
 from pyre.asgi.scope import ConnectionInfo, http_scope
 from pyre.protocol.h1.writer import InvalidResponse
 from pyre._accel import H2Session, h2_response_head
 from pyre.protocol.h2 import (
+    PREFACE,
     ConnectionEnded,
     DataReceived,
     H2Settings,
@@ -58,9 +59,13 @@ logger = logging.getLogger("pyre.error")
 NO_ERROR = 0x0
 INTERNAL_ERROR = 0x2
 REFUSED_STREAM = 0x7
+CANCEL = 0x8
 
 _FILE_CHUNK = 65536
 _CORK_LIMIT = 65536  # body bytes queued in the session before they are written at once
+# Request body bytes per second that earn a second of --timeout-request-body back (as
+# Apache's mod_reqtimeout MinRate): a client trickling slower is cut off in the end.
+MIN_BODY_RATE = 500.0
 
 
 def _lines_to_headers(lines: bytes) -> List[Tuple[bytes, bytes]]:
@@ -85,13 +90,20 @@ def check_response_fields(status: int, headers: Any) -> Tuple[List[Tuple[bytes, 
 
 
 class H2Stream:
-    """One request/response exchange on an HTTP/2 connection: the cycle's ResponseStream."""
+    """One request/response exchange on an HTTP/2 connection: the cycle's ResponseStream.
+
+    The stream stays registered with its connection until its last byte is framed
+    (END_STREAM or trailers sent) or it is reset: a response whose body waits for
+    the client's window is pumped on every WINDOW_UPDATE or SETTINGS change, however
+    long ago the application completed it. Only then is it reported and forgotten.
+    """
 
     __slots__ = (
-        "conn", "stream_id", "cycle", "request", "closed", "_head", "_status", "_no_body",
+        "conn", "stream_id", "cycle", "request", "closed", "deadline", "_head", "_status", "_no_body",
         "_content_length", "_sent", "_pending", "_pending_size", "_end_after_pending",
         "_trailers_after_pending", "_trailers", "_waiter", "_withheld", "_withholding",
-        "_request_complete", "_finished", "_bytes_out", "_bytes_in", "_track", "_t0", "websocket",
+        "_request_complete", "_finished", "_app_done", "_aborted", "_stop_code", "_send_by", "_body_by",
+        "_body_budget", "_waiting_since", "_bytes_out", "_bytes_in", "_track", "_t0", "websocket",
     )
 
     def __init__(self, conn: "H2Protocol", stream_id: int, request: RequestReceived) -> None:
@@ -99,7 +111,8 @@ class H2Stream:
         self.stream_id = stream_id
         self.cycle: Optional[HTTPCycle] = None
         self.request = request
-        self.closed = False  # reset, or the connection is gone
+        self.closed = False  # ended, reset, or the connection is gone
+        self.deadline = 0.0  # the earlier of _send_by and _body_by (0: none); swept by the connection
         self._head: Optional[List[Tuple[bytes, bytes]]] = None  # checked fields, until the first body
         self._status = 0
         self._no_body = False
@@ -114,10 +127,17 @@ class H2Stream:
         self._withheld = 0
         self._withholding = False
         self._request_complete = request.end_stream
-        self._finished = False  # our side of the stream has ended
+        self._finished = False  # our side of the stream has ended (END_STREAM or trailers framed)
+        self._app_done = False  # the application completed its response (bytes may still wait for window)
+        self._aborted = False  # reset before it finished: drain() raises ClientDisconnected
+        self._stop_code = NO_ERROR  # the RST_STREAM that stops a request body nobody will read
+        self._send_by = 0.0  # body bytes wait for window (in conn.blocked): reset unless some are framed by then
+        self._body_by = 0.0  # the application waits for body bytes: disconnect it by then
+        self._body_budget = conn.ctx.timeout_request_body  # seconds of waiting for body bytes left
+        self._waiting_since = 0.0  # when the application started waiting for body bytes (0: it is not)
         self._bytes_out = 0  # response body bytes (for the access log and observers)
         self._bytes_in = 0  # request body bytes (DATA payloads), counted only while tracked
-        # Reported to ctx.request_done when the response is complete (timed from now).
+        # Reported to ctx.request_done when the stream ends (timed from now).
         ctx = conn.ctx
         self._track = ctx.wants_requests()
         self._t0 = ctx.clock() if self._track else 0.0
@@ -128,6 +148,12 @@ class H2Stream:
     def data(self, data: bytes, flow_length: int) -> None:
         if self._track:
             self._bytes_in += len(data)
+        if self._waiting_since:
+            self._stop_body_wait()  # the application is woken with these bytes
+        # Each chunk earns time at MIN_BODY_RATE, up to the whole timeout (mod_reqtimeout's rule).
+        budget = self._body_budget + len(data) / MIN_BODY_RATE
+        limit = self.conn.ctx.timeout_request_body
+        self._body_budget = budget if budget < limit else limit
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete and not cycle.disconnected:
             cycle.feed_body(data)
@@ -138,25 +164,105 @@ class H2Stream:
 
     def ended(self, trailers: Optional[List[Tuple[bytes, bytes]]] = None) -> None:
         self._request_complete = True
+        if self._waiting_since:
+            self._stop_body_wait()
         if self.cycle is not None:
             self.cycle.end_body(trailers)
 
     def reset(self) -> None:
-        """The stream was reset (by the client, or by the session for a client error)."""
+        """The stream was reset (by the client, by the session for a client error, or by
+        us), or the connection is gone."""
         if self.closed:
             return
         self.closed = True
+        self._aborted = not self._finished
         self._pending = []
         self._pending_size = 0
+        if self.deadline:
+            self._clear_timers()
+        if self._app_done and self._track:
+            self.report()  # the application completed it; the client left before all of it went out
         self._wake()
-        cycle = self.cycle
-        if cycle is not None:
-            cycle.disconnect()  # receive() returns http.disconnect
-            task = cycle.task
-            if task is not None and not task.done():
-                # After the disconnect is delivered: the app may still clean up on it.
-                self.conn.loop.call_soon(task.cancel)
+        if self.cycle is not None:
+            self._disconnect_cycle(self.cycle)
         self.conn.forget(self)
+
+    def _disconnect_cycle(self, cycle: Any) -> None:
+        cycle.disconnect()  # receive() returns http.disconnect, send() raises
+        task = cycle.task
+        if task is not None and not task.done():
+            # After the disconnect is delivered: the app may still clean up on it.
+            self.conn.loop.call_soon(task.cancel)
+
+    # -- deadlines ------------------------------------------------------------------------------
+
+    def body_wait_started(self) -> None:
+        """The application waits in ``receive()`` for body bytes: the body-read deadline runs."""
+        if self.closed or self._waiting_since:
+            return
+        now = self.conn.loop.time()
+        self._waiting_since = now
+        self._body_by = now + self._body_budget
+        self._set_deadline()
+
+    def body_wait_ended(self) -> None:
+        """``receive()`` returned (or was cancelled)."""
+        if self._waiting_since:
+            self._stop_body_wait()
+
+    def _stop_body_wait(self) -> None:
+        spent = self.conn.loop.time() - self._waiting_since
+        budget = self._body_budget - spent
+        self._body_budget = budget if budget > 0.0 else 0.0
+        self._waiting_since = 0.0
+        self._body_by = 0.0
+        self._set_deadline()
+
+    def _set_deadline(self) -> None:
+        send_by, body_by = self._send_by, self._body_by
+        self.deadline = send_by if not body_by or (send_by and send_by < body_by) else body_by
+        self.conn.timed(self)
+
+    def _unblock(self) -> None:
+        """No body bytes wait for window any more."""
+        if self._send_by:
+            self._send_by = 0.0
+            self.conn.blocked.pop(self.stream_id, None)
+            self._set_deadline()
+
+    def _clear_timers(self) -> None:
+        """No deadline any more (the stream ended); ``deadline`` is set only with one."""
+        self._unblock()
+        self._waiting_since = 0.0
+        if self._body_by:
+            self._body_by = 0.0
+            self._set_deadline()
+
+    def expire(self, now: float) -> None:
+        """Called by the connection once ``deadline`` has passed."""
+        if self.closed:
+            return
+        if self._body_by and self._body_by <= now:
+            self._body_timeout()
+        elif self._send_by and self._send_by <= now:
+            logger.info("HTTP/2 stream %d from %s made no write progress for %.1f s (--timeout-send); "
+                        "reset", self.stream_id, self.conn._client_text, self.conn.ctx.timeout_send)
+            self._abort_stream(CANCEL)
+
+    def _body_timeout(self) -> None:
+        """The application waited for body bytes past --timeout-request-body: it sees
+        ``http.disconnect``, the client gets 408 if no response started, and the stream
+        (only it) is reset with CANCEL."""
+        logger.info("HTTP/2 stream %d from %s: no request body received for %.1f s (--timeout-request-body); "
+                    "reset", self.stream_id, self.conn._client_text, self.conn.ctx.timeout_request_body)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started and self._head is None and not self._sent:
+            self._stop_code = CANCEL
+            self.send_error_response(408)  # the stream ends with CANCEL once it is framed
+        if not self.closed:
+            self._abort_stream(CANCEL)
+        elif cycle is not None:
+            self._disconnect_cycle(cycle)
 
     # -- ResponseStream ---------------------------------------------------------------------
 
@@ -219,28 +325,37 @@ class H2Stream:
         self.pump()
 
     def pump(self) -> None:
-        """Send queued body bytes as far as the flow-control windows allow."""
+        """Send queued body bytes as far as the flow-control windows allow; called again
+        on every WINDOW_UPDATE or SETTINGS change while bytes wait."""
         if self.closed:
             return
-        session = self.conn.session
+        conn = self.conn
+        session = conn.session
         sid = self.stream_id
         pending = self._pending
+        progress = False
         while pending:
             chunk = pending[0]
             last = len(pending) == 1
             end = last and self._end_after_pending and self._trailers_after_pending is None
             sent = session.send_data(sid, chunk, end)
-            self.conn.queued += sent
+            conn.queued += sent
             if sent < len(chunk):
                 if sent:
                     pending[0] = chunk[sent:]
                     self._pending_size -= sent
+                    progress = True
                 break
+            progress = True
             pending.pop(0)
             self._pending_size -= sent
             if end:
                 self._finished = True
-        if not pending:
+        if pending:
+            self._wait_for_window(progress)
+        else:
+            if self._send_by:
+                self._unblock()
             if self._trailers_after_pending is not None:
                 trailers, self._trailers_after_pending = self._trailers_after_pending, None
                 session.send_trailers(sid, trailers)
@@ -249,7 +364,21 @@ class H2Stream:
                 session.end_stream(sid)
                 self._finished = True
             self._wake()
-        self.conn.schedule_flush()
+            if self._finished and self._app_done:
+                self.response_complete()
+        conn.schedule_flush()
+
+    def _wait_for_window(self, progress: bool) -> None:
+        """Body bytes wait for the peer's window: pump again on WINDOW_UPDATE (taking
+        turns with the other blocked streams), and reset the stream if nothing of it is
+        framed for --timeout-send."""
+        conn = self.conn
+        if progress or not self._send_by:
+            # (Re)joining at the back of the queue: the connection window is shared fairly.
+            conn.blocked.pop(self.stream_id, None)
+            conn.blocked[self.stream_id] = self
+            self._send_by = conn.loop.time() + conn.ctx.timeout_send
+            self._set_deadline()
 
     def send_trailers(self, headers: List[Any]) -> None:
         if self.closed:
@@ -289,6 +418,9 @@ class H2Stream:
             self.send_body(b"", False)
 
     async def drain(self) -> None:
+        """Wait until the stream's bytes are framed and the transport is below its
+        high-water mark; raises :class:`ClientDisconnected` if the stream is reset
+        meanwhile (by the client, or by --timeout-send)."""
         conn = self.conn
         conn.flush()
         while (self._pending or conn.write_paused) and not self.closed:
@@ -296,6 +428,8 @@ class H2Stream:
             if waiter is None or waiter.done():
                 waiter = self._waiter = conn.loop.create_future()
             await waiter
+        if self._aborted:
+            raise ClientDisconnected("the HTTP/2 stream was reset")
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -308,7 +442,11 @@ class H2Stream:
         pass  # HTTP/2 clients that send "expect: 100-continue" send the body regardless (RFC 9113 8.1)
 
     def waiting_for_body(self, waiting: bool) -> None:
-        pass  # HTTPCycle's hook for --timeout-request-body, which HTTP/2 streams do not enforce yet
+        """HTTPCycle's hook: --timeout-request-body runs only while the app waits."""
+        if waiting:
+            self.body_wait_started()
+        else:
+            self.body_wait_ended()
 
     def pause_reading(self) -> None:
         self._withholding = True
@@ -321,20 +459,28 @@ class H2Stream:
             self.conn.schedule_flush()
 
     def response_complete(self) -> None:
+        """The application completed its response; the stream ends once the last of it
+        is framed: at once, unless body bytes wait for the peer's window (then ``pump``
+        calls this again when they are framed). Ending it: report it, tell the client
+        to stop sending a body nobody will read (RFC 9113 8.1), forget it."""
         if self.closed:
+            return
+        self._app_done = True
+        if not self._finished:
             return
         if self._track:
             self.report()
         if not self._request_complete:
-            # RFC 9113 8.1: the response is complete; tell the client to stop sending.
-            self.conn.session.reset_stream(self.stream_id, NO_ERROR)
+            self.conn.session.reset_stream(self.stream_id, self._stop_code)
             self.conn.schedule_flush()
         self.closed = True
+        if self.deadline:
+            self._clear_timers()
         self.conn.forget(self)
 
     def report(self) -> None:
         """Hand the request to ``ctx.request_done`` (access log, observers), once: when
-        the response is complete, or for a WebSocket when the handshake is answered."""
+        the stream ends, or for a WebSocket when the handshake is answered."""
         if not self._track:
             return
         self._track = False
@@ -361,21 +507,31 @@ class H2Stream:
         else:
             self._abort_stream()
 
-    def _abort_stream(self) -> None:
+    def _abort_stream(self, error_code: int = INTERNAL_ERROR) -> None:
         if self.closed:
             return
-        self.conn.session.reset_stream(self.stream_id, INTERNAL_ERROR)
+        self.conn.session.reset_stream(self.stream_id, error_code)
         self.conn.schedule_flush()
         self.reset()
 
 
 class H2Protocol(asyncio.Protocol):
-    """One HTTP/2 connection (h2c prior knowledge or upgrade, or TLS with ALPN h2)."""
+    """One HTTP/2 connection (h2c prior knowledge or upgrade, or TLS with ALPN h2).
+
+    Deadlines: ``deadline`` (swept by ``ServerContext.tick``) is the earliest moment
+    anything may be due, kept cheaply and possibly early; :meth:`on_timeout` works out
+    what is due and sets the next one. What can be due: the keep-alive timeout (no
+    stream open), the PING keep-alive (streams open, ``--h2-ping-interval``), a
+    stream's own deadline (its application waits for body bytes, or its output waits
+    for the peer's window: only such streams are in ``_timed``), and a transport that
+    makes no write progress. No timer runs while streams are open otherwise.
+    """
 
     __slots__ = (
-        "ctx", "loop", "transport", "session", "info", "streams", "deadline", "write_paused",
-        "_client_text", "_closed", "_closing", "_draining", "_flush_scheduled", "_in_read", "_defaults_key",
-        "_defaults", "queued", "_ping_outstanding",
+        "ctx", "loop", "transport", "session", "info", "streams", "blocked", "_timed", "deadline",
+        "write_paused", "_client_text", "_closed", "_closing", "_draining", "_flush_scheduled", "_in_read",
+        "_defaults_key", "_defaults", "queued", "_ping_outstanding", "_quiet_since", "_idle_at",
+        "_next_stream", "_stall_at", "_stall_size",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -385,6 +541,8 @@ class H2Protocol(asyncio.Protocol):
         self.session = H2Session(ctx.h2_settings or H2Settings())
         self.info: Optional[ConnectionInfo] = None
         self.streams: Dict[int, H2Stream] = {}
+        self.blocked: Dict[int, H2Stream] = {}  # streams whose body bytes wait for window, in turn order
+        self._timed: Set[H2Stream] = set()  # streams with a deadline of their own
         self.deadline = 0.0
         self.write_paused = False
         self._client_text = "-"
@@ -397,6 +555,11 @@ class H2Protocol(asyncio.Protocol):
         self._defaults: List[Tuple[bytes, bytes]] = []
         self.queued = 0  # body bytes framed since the last write
         self._ping_outstanding = False
+        self._quiet_since = 0.0  # the last read from the peer, or our last PING
+        self._idle_at = 0.0  # keep-alive deadline, while no stream is open
+        self._next_stream = 0.0  # earliest deadline of the timed streams (0: none; may be early)
+        self._stall_at = 0.0  # the transport is paused (or closing with data): abort unless it drains
+        self._stall_size = 0  # its write buffer size when that deadline was set
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -408,9 +571,9 @@ class H2Protocol(asyncio.Protocol):
               upgraded: Optional[RequestReceived] = None) -> None:
         """Take over ``transport`` (also from an HTTP/1.1 connection switching protocols).
 
-        ``data``: bytes already read and not yet parsed. ``upgraded``: for h2c via
-        ``Upgrade``, the upgrading request, served as stream 1 (the session was
-        initiated with :meth:`prepare_upgrade`).
+        ``data``: bytes already read and not yet parsed (from the client's connection
+        preface on). ``upgraded``: for h2c via ``Upgrade``, the upgrading request,
+        served as stream 1 (the session was initiated with :meth:`prepare_upgrade`).
         """
         self.transport = transport  # type: ignore[assignment]
         self.info = info
@@ -419,7 +582,10 @@ class H2Protocol(asyncio.Protocol):
         self.ctx.connections.add(self)
         if upgraded is None:
             self.session.initiate()
-        self.deadline = self.loop.time() + self.ctx.timeout_keep_alive
+        now = self.loop.time()
+        self._quiet_since = now
+        self._idle_at = now + self.ctx.timeout_keep_alive
+        self.deadline = self._idle_at
         if upgraded is not None:
             self._on_request(upgraded)
         if data:
@@ -445,23 +611,34 @@ class H2Protocol(asyncio.Protocol):
         for stream in list(self.streams.values()):
             stream.reset()
         self.streams.clear()
+        self.blocked.clear()
+        self._timed.clear()
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        if self.transport is not None:
+            self._watch_stall(self.transport.get_write_buffer_size())
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        if not self._closed:
+            self._stall_at = 0.0
         for stream in list(self.streams.values()):
             stream._wake()
+
+    def _watch_stall(self, size: int) -> None:
+        """Abort the connection if its write buffer does not shrink for --timeout-send."""
+        self._stall_size = size
+        self._stall_at = self.loop.time() + self.ctx.timeout_send
+        if not self.deadline or self._stall_at < self.deadline:
+            self.deadline = self._stall_at
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
         self._in_read = True
         now = self.loop.time()
-        interval = self.ctx.h2_ping_interval
-        if interval is not None and self.streams:
-            self.deadline = now + interval  # the peer is alive: the next PING can wait
+        self._quiet_since = now  # the peer is alive: the next PING can wait
         trailers: Optional[Dict[int, List[Tuple[bytes, bytes]]]] = None
         try:
             events = self.session.receive_data(data, now)
@@ -505,12 +682,16 @@ class H2Protocol(asyncio.Protocol):
         ctx = self.ctx
         ctx.total_requests += 1
         stream = H2Stream(self, event.stream_id, event)
+        first = not self.streams
         self.streams[event.stream_id] = stream
-        interval = ctx.h2_ping_interval
-        self.deadline = 0.0 if interval is None else self.loop.time() + interval
+        if first:  # no keep-alive timeout while a stream is open
+            if self._next_stream or self._stall_at or ctx.h2_ping_interval is not None:
+                self._reschedule()
+            else:
+                self.deadline = 0.0
         if self._closing:
             self.session.reset_stream(event.stream_id, REFUSED_STREAM)
-            self.streams.pop(event.stream_id, None)
+            self.forget(stream)
             return
         limit = ctx.limit_concurrency
         if limit is not None and (len(ctx.tasks) >= limit or len(ctx.connections) > limit):
@@ -549,14 +730,15 @@ class H2Protocol(asyncio.Protocol):
             ctx.tasks.add(task)
 
     def _window_updated(self, stream_id: int) -> None:
+        """The peer granted window (WINDOW_UPDATE, or SETTINGS_INITIAL_WINDOW_SIZE raised):
+        pump what waits for it, the blocked streams taking turns for the connection's."""
         if stream_id:
-            stream = self.streams.get(stream_id)
+            stream = self.blocked.get(stream_id)
             if stream is not None:
                 stream.pump()
             return
-        for stream in list(self.streams.values()):
-            if stream._pending:
-                stream.pump()
+        for stream in list(self.blocked.values()):
+            stream.pump()
 
     def _connection_ended(self, event: ConnectionEnded) -> None:
         if not event.remote and event.error_code:
@@ -567,6 +749,8 @@ class H2Protocol(asyncio.Protocol):
     # -- streams -----------------------------------------------------------------------------------
 
     def forget(self, stream: H2Stream) -> None:
+        """``stream`` has ended (or was reset): without streams left, the keep-alive
+        timeout runs (or, shutting down, the connection closes)."""
         if self.streams.get(stream.stream_id) is stream:
             del self.streams[stream.stream_id]
         if not self.streams and not self._closed:
@@ -575,7 +759,23 @@ class H2Protocol(asyncio.Protocol):
             if self._closing:
                 self._finish()
             else:
-                self.deadline = self.loop.time() + self.ctx.timeout_keep_alive
+                self._idle_at = self.loop.time() + self.ctx.timeout_keep_alive
+                if self._next_stream or self._stall_at:
+                    self._reschedule()
+                else:
+                    self.deadline = self._idle_at
+
+    def timed(self, stream: H2Stream) -> None:
+        """``stream.deadline`` changed: keep ``_timed`` and the connection's deadline in step."""
+        when = stream.deadline
+        if not when:
+            self._timed.discard(stream)
+            return
+        self._timed.add(stream)
+        if not self._next_stream or when < self._next_stream:
+            self._next_stream = when
+            if not self.deadline or when < self.deadline:
+                self.deadline = when
 
     def default_headers(self, app_headers: List[Tuple[bytes, bytes]]) -> List[Tuple[bytes, bytes]]:
         """The server's own headers (server, date, --header), unless the app set them."""
@@ -616,31 +816,87 @@ class H2Protocol(asyncio.Protocol):
         self.flush()
         self._closed = True
         self.deadline = 0.0
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+            buffered = transport.get_write_buffer_size()
+            if buffered:
+                self._watch_stall(buffered)  # a peer that never reads cannot hold the connection open
 
     # -- timeouts and shutdown -------------------------------------------------------------------------
 
     def on_timeout(self) -> None:
-        """Idle past --timeout-keep-alive: GOAWAY, then close. With streams open and
-        --h2-ping-interval set: the peer was silent for that long, so PING it; if the
-        PING is still unanswered one interval later, the peer is gone: close."""
-        if not self.streams:
-            self.session.close(NO_ERROR)
-            self._close()
+        """``deadline`` has passed: do what is due, then set the next deadline.
+
+        - Streams in ``_timed`` past their own deadline: reset (see ``H2Stream.expire``).
+        - The transport made no write progress for --timeout-send: abort.
+        - No stream open for --timeout-keep-alive: GOAWAY, then close.
+        - Streams open and --h2-ping-interval set: a peer silent that long gets a PING;
+          if the PING is still unanswered one interval later, the peer is gone: close.
+        """
+        now = self.loop.time()
+        if self._stall_at and self._stall_at <= now:
+            transport = self.transport
+            size = transport.get_write_buffer_size() if transport is not None else 0
+            if transport is None or not size:
+                self._stall_at = 0.0
+            elif size < self._stall_size:
+                self._watch_stall(size)  # it drains, slowly
+            else:
+                logger.info("HTTP/2 connection from %s made no write progress for %.1f s (--timeout-send); "
+                            "aborting", self._client_text, self.ctx.timeout_send)
+                self._stall_at = 0.0
+                transport.abort()
+                self.deadline = 0.0
+                return
+        if self._closed:
+            self.deadline = self._stall_at
             return
+        if self._next_stream and self._next_stream <= now:
+            self._expire_streams(now)
+            if self._closed:
+                return
         interval = self.ctx.h2_ping_interval
-        if interval is None:
-            self.deadline = 0.0
+        if not self.streams:
+            if self._idle_at <= now:
+                self.session.close(NO_ERROR)
+                self._close()
+                return
+        elif interval is not None and self._quiet_since + interval <= now:
+            if self._ping_outstanding:
+                logger.info("HTTP/2 peer %s did not answer a PING within %.1f s; closing",
+                            self._client_text, interval)
+                self._close()
+                return
+            self._ping_outstanding = True
+            self._quiet_since = now
+            self.session.ping()
+            self.flush()
+        self._reschedule()
+
+    def _expire_streams(self, now: float) -> None:
+        """Expire the timed streams whose deadline has passed; find the next one."""
+        due = [stream for stream in self._timed if stream.deadline <= now]
+        for stream in due:
+            stream.expire(now)
+        self._next_stream = min((stream.deadline for stream in self._timed), default=0.0)
+
+    def _reschedule(self) -> None:
+        """Set ``deadline`` to the earliest of what may be due (no stream is walked)."""
+        if self._closed:
             return
-        if self._ping_outstanding:
-            logger.info("HTTP/2 peer %s did not answer a PING within %.1f s; closing", self._client_text, interval)
-            self._close()
-            return
-        self._ping_outstanding = True
-        self.session.ping()
-        self.flush()
-        self.deadline = self.loop.time() + interval
+        when = self._next_stream
+        stall = self._stall_at
+        if stall and (not when or stall < when):
+            when = stall
+        if not self.streams:
+            other = self._idle_at
+        else:
+            interval = self.ctx.h2_ping_interval
+            other = 0.0 if interval is None else self._quiet_since + interval
+        if other and (not when or other < when):
+            when = other
+        self.deadline = when
 
     def shutdown(self) -> None:
         """Graceful shutdown: a GOAWAY naming the last stream served, sent when no
@@ -652,7 +908,9 @@ class H2Protocol(asyncio.Protocol):
         Why wait for a quiet moment: a GOAWAY in the middle of a response ends that
         stream too for clients built on the ``h2`` library (httpx), although RFC 9113
         lets it finish. A stream the client opens before it reads the GOAWAY is above
-        its last stream id: every client retries it on a new connection."""
+        its last stream id: every client retries it on a new connection. Streams that
+        wait for a silent peer are still reset at their own deadlines, so none can hold
+        the shutdown."""
         if self._closed or self._closing or self._draining:
             return
         self._draining = True
@@ -705,6 +963,9 @@ class H2Protocol(asyncio.Protocol):
         self.deadline = 0.0
         transport.write_eof()
         self.loop.call_later(SHUTDOWN_GRACE, transport.close)  # unless the client closed it first
+        buffered = transport.get_write_buffer_size()
+        if buffered:
+            self._watch_stall(buffered)  # a peer that never reads cannot hold the connection open
 
 
 # -- arriving from HTTP/1.1 ---------------------------------------------------------------------
@@ -720,14 +981,17 @@ def switch_to_h2(ctx: ServerContext, transport: asyncio.BaseTransport, info: Con
     """Hand an HTTP/1.1 connection over to a new :class:`H2Protocol`.
 
     Without ``request``: the client sent the HTTP/2 preface (prior knowledge), which
-    the HTTP/1.1 parser consumed; ``data`` is what followed it. With ``request`` (a
+    the HTTP/1.1 parser consumed; ``data`` is what followed it (the session is given
+    the preface again). With ``request`` (a
     parsed HTTP/1.1 ``Request`` carrying ``Upgrade: h2c``): if it qualifies (no
     body, cleartext HTTP/1.1, exactly one valid ``HTTP2-Settings``), answer ``101``
     and serve it as stream 1; otherwise return False and let HTTP/1.1 serve it.
     """
     conn = H2Protocol(ctx)
     upgraded = None
-    if request is not None:
+    if request is None:
+        data = PREFACE + data  # the session checks the whole preface itself
+    else:
         tokens = {t.strip().lower() for t in request.upgrade.split(b",")}
         if (b"h2c" not in tokens or info.scheme != "http" or request.http_version != "1.1"
                 or request.chunked or request.content_length > 0):

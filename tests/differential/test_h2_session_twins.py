@@ -587,8 +587,14 @@ def _args(kind: str, d: Digits, hostile: bool) -> dict:
         return {}
     if kind == "priority":
         sids = W(("known", 3), ("idle", 2), ("zero", 1)) if hostile else W(("known", 3), ("idle", 2))
-        depends = ["zero", "other", "self"] if hostile else ["zero", "other"]
-        return {"sid": d.pick(sids), "pick": d.below(64), "depends": d.pick(depends), "exclusive": bool(d.below(2)), "weight": d.below(256)}
+        sid = d.pick(sids)
+        # A self-dependency or a bad length is a stream error on a known stream (open:
+        # reset; closed: RST_STREAM) and a connection error on an idle one.
+        risky = hostile or sid == "known"
+        depends = ["zero", "other", "self"] if risky else ["zero", "other"]
+        args = {"sid": sid, "pick": d.below(64), "depends": d.pick(depends), "exclusive": bool(d.below(2)), "weight": d.below(256)}
+        args["length"] = d.pick(W((5, 8), (4, 1), (6, 1))) if risky else 5
+        return args
     if kind == "goaway":
         return {"last": d.pick([0, 1, 2**31 - 1]), "code": d.pick([0, 1, 2, 11]), "debug": d.pick([b"", b"bye"])}
     if kind == "unknown":
@@ -675,7 +681,8 @@ def scenario(draw) -> dict:
         "hostile": hostile,
         "settings": draw(_SESSION_SETTINGS),
         "start": d.pick(W(("initiate", 4), ("auto", 2), ("upgrade", 1))),
-        "preface": d.pick(W(("full", 12), ("consumed", 2), ("bad", 1)) if hostile else W(("full", 6), ("consumed", 1))),
+        # "consumed": frames without the preface, a connection error since every transport passes it on.
+        "preface": d.pick(W(("full", 12), ("consumed", 2), ("bad", 1))) if hostile else "full",
         "client_settings": _settings_pairs(d, hostile),
         "upgrade_settings": _settings_pairs(d, False)[:3],
         "ack_early": not d.one_in(4),
@@ -776,7 +783,7 @@ def client_bytes(step: Step, model: ClientModel) -> bytes:
     if kind == "priority":
         depends = {"zero": 0, "self": sid, "other": sid + 2}[a["depends"]]
         payload = ((depends | (0x80000000 if a["exclusive"] else 0)) & 0xFFFFFFFF).to_bytes(4, "big") + bytes([a["weight"]])
-        return frame(PRIORITY, 0, sid, payload)
+        return frame(PRIORITY, 0, sid, (payload + b"\x00")[: a["length"]])
     if kind == "goaway":
         return frame(GOAWAY, 0, 0, a["last"].to_bytes(4, "big") + a["code"].to_bytes(4, "big") + a["debug"])
     if kind == "unknown":
@@ -1136,3 +1143,80 @@ def test_long_exchange_through_small_windows():
     twins.call("close", 0)
     assert twins.read("closed") is True
     client.receive_data(twins.take())
+
+
+# -- flow-control edges, scripted ----------------------------------------------------------------
+
+
+def _open(twins: Twins, *client_settings: Tuple[int, int], ack: bool = True) -> Encoder:
+    encoder = Encoder()
+    twins.call("initiate")
+    opening = PREFACE + frame(SETTINGS_FRAME, 0, 0, settings_payload(client_settings))
+    if ack:
+        opening += frame(SETTINGS_FRAME, ACK, 0)
+    twins.receive(opening, "preface + SETTINGS")
+    return encoder
+
+
+def _post(encoder: Encoder, sid: int, end_stream: bool = False) -> bytes:
+    fields = [(b":method", b"POST"), (b":scheme", b"https"), (b":path", b"/"), (b":authority", b"example.com")]
+    return frame(HEADERS, END_HEADERS | (END_STREAM if end_stream else 0), sid, encoder.encode(fields))
+
+
+def test_our_initial_window_acknowledged_after_the_data_was_consumed():
+    """The client sends under the default window, then acknowledges our smaller one:
+    the WINDOW_UPDATE owed to the now negative window goes out on the acknowledgement."""
+    twins = Twins(H2Settings(initial_window_size=1024))
+    encoder = _open(twins, ack=False)
+    twins.receive(_post(encoder, 1) + frame(DATA, 0, 1, PATTERN[:16384]), "POST + 16 KiB")
+    twins.call("acknowledge_received", 1, 16384)
+    out = twins.receive(frame(SETTINGS_FRAME, ACK, 0), "SETTINGS ACK")
+    assert out == []
+    assert any(f.type == WINDOW_UPDATE and f.stream_id == 1 for f in split_frames(twins.take()))
+
+
+def test_client_windows_moved_by_settings_and_window_updates():
+    twins = Twins(H2Settings())
+    encoder = _open(twins, (0x4, 3))
+    twins.receive(frame(HEADERS, END_HEADERS | END_STREAM, 1, encoder.encode(
+        [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/"), (b":authority", b"example.com")])), "GET")
+    twins.call("send_headers", 1, 200, [], False)
+    assert twins.call("send_data", 1, PATTERN[:10], False) == 3
+    twins.receive(frame(SETTINGS_FRAME, 0, 0, settings_payload([(0x4, 1)])), "window now -2")
+    assert twins.call("send_window", 1) == 0
+    twins.receive(frame(WINDOW_UPDATE, 0, 1, (3).to_bytes(4, "big")), "window now 1")
+    assert twins.call("send_data", 1, PATTERN[3:10], False) == 1
+    twins.receive(frame(WINDOW_UPDATE, 0, 1, (10).to_bytes(4, "big")), "window now 10")
+    twins.receive(frame(SETTINGS_FRAME, 0, 0, settings_payload([(0x4, 2**31 - 1)])), "10 + 2**31 - 2: overflow")
+    assert twins.read("closed") is True
+
+
+@pytest.mark.parametrize("window", [1, 100, 1024])
+def test_flood_credit_of_small_windows(window):
+    """A byte-at-a-time window earns no credit and ends in GOAWAY; 1 KiB windows are
+    served; both twins count the same."""
+    twins = Twins(H2Settings(max_control_frames=50))
+    encoder = _open(twins, (0x4, window))
+    twins.receive(frame(HEADERS, END_HEADERS | END_STREAM, 1, encoder.encode(
+        [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/"), (b":authority", b"example.com")])), "GET")
+    twins.call("send_headers", 1, 200, [], False)
+    for _ in range(300):
+        twins.call("send_data", 1, PATTERN[:window], False)
+        twins.receive(frame(WINDOW_UPDATE, 0, 1, window.to_bytes(4, "big")) + frame(WINDOW_UPDATE, 0, 0, window.to_bytes(4, "big")), "WINDOW_UPDATEs")
+        if twins.read("closed"):
+            break
+    assert twins.read("closed") is (window < 256)
+
+
+def test_flood_credit_of_data_received_and_of_early_resets():
+    twins = Twins(H2Settings(max_control_frames=20))
+    encoder = _open(twins)
+    for i in range(8):
+        sid = 1 + 2 * i
+        twins.receive(_post(encoder, sid) + frame(DATA, 0, sid, PATTERN[:1000]) + frame(PING, 0, 0, b"12345678"), "POST + PING")
+        twins.call("send_headers", sid, 200, [], True)
+        twins.call("reset_stream", sid, 0)
+        twins.receive(b"".join(frame(DATA, 0, sid, PATTERN[:1024]) for _ in range(40)), "in flight")
+    assert twins.read("closed") is False
+    twins.receive(b"".join(frame(DATA, 0, 1, PATTERN[:1024]) for _ in range(400)), "a flood")
+    assert twins.read("closed") is True

@@ -8,7 +8,10 @@ from typing import Dict, List
 import h2.config
 import h2.connection
 import h2.events
+import h2.settings
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pyre.transport.h2
 from pyre._accel import load_twins
@@ -50,11 +53,15 @@ def make(app, settings: H2Settings = None, transport: FakeTransport = None, **kw
 class Client:
     """An h2 client connection wired to the protocol under test."""
 
-    def __init__(self, protocol: H2Protocol, transport: FakeTransport) -> None:
+    def __init__(self, protocol: H2Protocol, transport: FakeTransport, window: int = 65535,
+                 connection_window: int = 0) -> None:
         self.protocol = protocol
         self.transport = transport
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+        self.conn.local_settings = h2.settings.Settings(client=True, initial_values={0x4: window})
         self.conn.initiate_connection()
+        if connection_window:
+            self.conn.increment_flow_control_window(connection_window)
         self.responses: Dict[int, Dict] = {}
         self.events: List = []
         self.read = 0
@@ -75,8 +82,7 @@ class Client:
             sid = getattr(event, "stream_id", None)
             if sid is None:
                 continue
-            r = self.responses.setdefault(sid, {"headers": None, "body": b"", "trailers": None, "ended": False,
-                                                "reset": None})
+            r = self.responses.setdefault(sid, self._new_response())
             if isinstance(event, h2.events.ResponseReceived):
                 r["headers"] = event.headers
             elif isinstance(event, h2.events.DataReceived):
@@ -89,8 +95,20 @@ class Client:
                 r["reset"] = event.error_code
         self.send()  # acks of settings and pings
 
+    @staticmethod
+    def _new_response() -> Dict:
+        return {"headers": None, "body": b"", "trailers": None, "ended": False, "reset": None}
+
+    def read_acked(self, sid: int) -> int:
+        """Body bytes of ``sid`` acknowledged so far (by ``acknowledge_received_data``)."""
+        r = self.responses[sid]
+        acked = r.setdefault("acked", 0)
+        r["acked"] = len(r["body"])
+        return acked
+
     def request(self, path: bytes = b"/", method: bytes = b"GET", body: bytes = b"", headers=(), end=True) -> int:
         sid = self.conn.get_next_available_stream_id()
+        self.responses[sid] = self._new_response()
         self.conn.send_headers(sid, [(b":method", method), (b":path", path), (b":scheme", b"http"),
                                      (b":authority", b"test"), *headers], end_stream=not body and end)
         if body:
@@ -577,3 +595,330 @@ async def test_untracked_streams_count_no_request_bytes():
     gate.set()
     await settle(client, 20)
     assert [(r.path, r.request_bytes) for r in seen] == [("/t", 30)]
+
+
+# -- responses through the client's windows, generated -----------------------------------------
+
+_SIZES = st.integers(0, 150_000)
+_WINDOWS = st.integers(256, 70_000)
+# (stream window increment or 0 for none, connection window increment or 0, new initial window or None)
+_GRANTS = st.lists(st.tuples(st.integers(0, 40_000), st.integers(0, 40_000), st.none() | _WINDOWS), max_size=12)
+
+
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(size=_SIZES, cuts=st.lists(st.integers(0, 150_000), max_size=4), window=_WINDOWS,
+       connection_window=st.integers(0, 100_000), grants=_GRANTS, streams=st.integers(1, 3))
+def test_every_byte_arrives_in_order_whatever_the_windows(size, cuts, window, connection_window, grants, streams):
+    """A response of any size, sent in any number of body messages, through client
+    windows of any size that the client opens at any pace (WINDOW_UPDATEs for the
+    stream or the connection, SETTINGS_INITIAL_WINDOW_SIZE changed mid-stream): the
+    client receives every byte, in order, never past a window, and the stream ends."""
+    body = bytes(i % 251 for i in range(size))
+    points = sorted({c % (size + 1) for c in cuts} | {0, size})
+    pieces = [body[a:b] for a, b in zip(points, points[1:])] or [b""]
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for piece in pieces[:-1]:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": pieces[-1]})
+
+    async def scenario():
+        ctx, protocol, transport = make(app, timeout_keep_alive=0.05)
+        client = Client(protocol, transport, window, connection_window)
+        sids = [client.request(f"/{i}".encode()) for i in range(streams)]
+        await settle(client)
+        for stream_increment, connection_increment, initial in grants:  # the client's pace
+            for sid in sids:
+                if stream_increment and not client.responses[sid]["ended"]:
+                    client.conn.increment_flow_control_window(stream_increment, sid)
+            if connection_increment:
+                client.conn.increment_flow_control_window(connection_increment)
+            if initial is not None:
+                client.conn.update_settings({0x4: initial})
+            client.send()
+            await settle(client)
+        for _ in range(400):  # then a client that keeps up, until every response ended
+            if all(client.responses[sid]["ended"] or client.responses[sid]["reset"] for sid in sids):
+                break
+            for sid in sids:
+                r = client.responses[sid]
+                if not r["ended"]:
+                    open_ = client.conn.remote_flow_control_window(sid)
+                    if open_ < 65535:
+                        client.conn.increment_flow_control_window(65535 - open_, sid)
+            if client.conn.inbound_flow_control_window < 65535:
+                client.conn.increment_flow_control_window(65535 * streams)
+            client.send()
+            await settle(client)
+        for sid in sids:
+            r = client.responses[sid]
+            assert r["reset"] is None and r["ended"], (sid, len(r["body"]), size)
+            assert r["body"] == body
+        assert not any(isinstance(e, h2.events.ConnectionTerminated) for e in client.events)
+        await asyncio.sleep(0)
+        assert not protocol.streams and not protocol.blocked and not ctx.tasks
+        assert protocol.deadline > 0  # no stream left: the keep-alive timeout runs again
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+
+
+# -- streams that wait for the peer: registered until their end, and their deadlines -----------
+
+
+async def tick_until(ctx, done, limit: float = 5.0) -> None:
+    """Run the server's tick until ``done()`` (an AssertionError past ``limit`` seconds)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    while not done():
+        assert loop.time() < end, "not done within the limit"
+        await asyncio.sleep(0.01)
+        ctx.tick()
+
+
+def sized(size: int):
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"z" * size})
+    return app
+
+
+async def test_a_response_larger_than_the_window_in_one_message_completes():
+    """The application completes its response at once; the stream stays registered
+    (and is pumped on WINDOW_UPDATE) until its last byte is framed, and only then is
+    it reported and forgotten."""
+    seen = []
+    ctx, protocol, transport = make(sized(200_000), request_observers=[seen.append], timeout_keep_alive=0.01)
+    client = Client(protocol, transport)
+    sid = client.request()
+    await settle(client)
+    assert len(client.responses[sid]["body"]) == 65535 and not ctx.tasks  # the app is done
+    assert sid in protocol.streams and sid in protocol.blocked and not seen
+    await asyncio.sleep(0.02)
+    ctx.tick()  # past --timeout-keep-alive: no GOAWAY, a stream is open
+    assert not transport.closed
+    while not client.responses[sid]["ended"]:
+        client.conn.acknowledge_received_data(len(client.responses[sid]["body"]) - client.read_acked(sid), sid)
+        client.send()
+        await settle(client)
+    assert client.responses[sid]["body"] == b"z" * 200_000
+    assert not protocol.streams and not protocol.blocked
+    assert [(r.status, r.bytes) for r in seen] == [(200, 200_000)]
+
+
+async def test_waiting_for_body_bytes_past_the_timeout_gives_408_and_a_stream_reset():
+    seen = []
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/ok":
+            return await hello(scope, receive, send)
+        seen.append(await receive())
+        seen.append(await receive())  # the client sends nothing more
+
+    ctx, protocol, transport = make(app, timeout_request_body=0.05)
+    client = Client(protocol, transport)
+    sid = client.request(b"/", b"POST", body=b"abc", end=False)
+    await settle(client)
+    assert protocol.deadline > 0  # the app waits for body bytes
+    await tick_until(ctx, lambda: client.receive() or client.responses[sid]["reset"] is not None)
+    r = client.responses[sid]
+    assert dict(r["headers"])[b":status"] == b"408" and r["reset"] == 8  # CANCEL
+    assert [m["type"] for m in seen] == ["http.request", "http.disconnect"]
+    other = client.request(b"/ok")  # the connection is still up
+    await settle(client)
+    assert client.responses[other]["ended"] and not transport.closed
+    await settle(client)
+    assert not ctx.tasks and not protocol.streams
+
+
+async def test_the_body_timeout_runs_only_while_the_app_waits():
+    gate = asyncio.Event()
+    seen = []
+
+    async def app(scope, receive, send):
+        await gate.wait()  # busy, not reading: no body deadline
+        while True:
+            message = await receive()
+            seen.append(message["type"])
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    ctx, protocol, transport = make(app, timeout_request_body=0.05)
+    client = Client(protocol, transport)
+    sid = client.request(b"/", b"POST", body=b"abc", end=False)
+    await settle(client)
+    for _ in range(10):
+        await asyncio.sleep(0.02)
+        ctx.tick()
+    assert protocol.deadline == 0.0 and sid in protocol.streams
+    gate.set()
+    await settle(client)
+    client.body(sid, b"def", end=True)
+    await settle(client)
+    assert client.responses[sid]["body"] == b"ok" and client.responses[sid]["reset"] is None
+    assert seen == ["http.request", "http.request"]
+
+
+async def test_a_body_trickled_slower_than_the_minimum_rate_is_cut_off():
+    """Each byte earns 1/500 s: one byte every 10 ms does not keep a 0.1 s budget."""
+    seen = []
+
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            seen.append(message["type"])
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                return
+
+    ctx, protocol, transport = make(app, timeout_request_body=0.1)
+    client = Client(protocol, transport)
+    sid = client.request(b"/", b"POST", body=b"a", end=False)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while client.responses[sid]["reset"] is None:
+        assert loop.time() - start < 5, "the trickle was never cut"
+        client.body(sid, b"b")
+        await asyncio.sleep(0.01)
+        ctx.tick()
+        client.receive()
+    assert client.responses[sid]["reset"] == 8 and seen[-1] == "http.disconnect"
+    assert seen.count("http.request") > 3  # it was reading all along
+
+
+async def test_a_body_at_the_minimum_rate_is_not_cut_off():
+    """Faster than 500 bytes/s, a body may take longer than the timeout."""
+    async def app(scope, receive, send):
+        size = 0
+        while True:
+            message = await receive()
+            size += len(message.get("body", b""))
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(size).encode()})
+
+    ctx, protocol, transport = make(app, timeout_request_body=0.1)
+    client = Client(protocol, transport)
+    sid = client.request(b"/", b"POST", body=b"a", end=False)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    sent = 1
+    while loop.time() - start < 0.4:  # four timeouts long, 100 bytes every 10 ms: 10,000 bytes/s
+        client.body(sid, b"b" * 100)
+        sent += 100
+        await asyncio.sleep(0.01)
+        ctx.tick()
+    client.conn.end_stream(sid)
+    client.send()
+    await settle(client)
+    r = client.responses[sid]
+    assert r["reset"] is None and r["body"] == str(sent).encode()
+
+
+async def test_a_stream_making_no_write_progress_is_reset_and_the_connection_serves_on():
+    errors = []
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/fast":
+            return await hello(scope, receive, send)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            for _ in range(10):
+                await send({"type": "http.response.body", "body": b"s" * 65536, "more_body": True})
+        except OSError as exc:
+            errors.append(exc)
+            raise
+
+    ctx, protocol, transport = make(app, timeout_send=0.05, limit_concurrency=2)
+    client = Client(protocol, transport, connection_window=10_000_000)
+    stalled = client.request(b"/stall")  # its stream window is never opened again
+    await settle(client)
+    assert client.responses[stalled]["body"] == b"s" * 65535 and protocol.deadline > 0
+    await tick_until(ctx, lambda: client.receive() or client.responses[stalled]["reset"] is not None)
+    assert client.responses[stalled]["reset"] == 8  # CANCEL
+    await settle(client)
+    assert [type(e).__name__ for e in errors] == ["ClientDisconnected"]
+    assert not ctx.tasks  # the --limit-concurrency slot is back
+    fast = client.request(b"/fast")
+    await settle(client)
+    assert dict(client.responses[fast]["headers"])[b":status"] == b"200" and not transport.closed
+
+
+async def test_write_progress_keeps_a_slow_stream_alive():
+    ctx, protocol, transport = make(sized(300_000), timeout_send=0.1)
+    client = Client(protocol, transport, window=1000)
+    sid = client.request()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while not client.responses[sid]["ended"]:
+        assert loop.time() - start < 20
+        assert client.responses[sid]["reset"] is None
+        # A little every 20 ms (slow but moving) for five timeouts; then all of it.
+        grant = 1000 if loop.time() - start < 0.5 else 300_000
+        client.conn.increment_flow_control_window(grant, sid)
+        client.conn.increment_flow_control_window(grant)
+        client.send()
+        await asyncio.sleep(0.02)
+        ctx.tick()
+        client.receive()
+    assert client.responses[sid]["body"] == b"z" * 300_000
+
+
+class StuckTransport(FakeTransport):
+    """A transport whose peer reads nothing: its buffer never shrinks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aborted = False
+
+    def get_write_buffer_size(self) -> int:
+        return 1 << 20
+
+    def abort(self) -> None:
+        self.aborted = True
+        self.closed = True
+
+
+async def test_a_transport_making_no_write_progress_is_aborted():
+    ctx, protocol, _ = make(hello, timeout_send=0.05)
+    transport = StuckTransport()
+    protocol.connection_made(transport)
+    Client(protocol, transport).request()
+    await asyncio.sleep(0)
+    protocol.pause_writing()
+    await tick_until(ctx, lambda: transport.aborted)
+    protocol.connection_lost(None)
+    await asyncio.sleep(0)
+    assert not ctx.tasks
+
+
+async def test_graceful_shutdown_does_not_wait_for_a_peer_that_stopped_reading():
+    ctx, protocol, transport = make(sized(200_000), timeout_send=0.05)
+    client = Client(protocol, transport)
+    sid = client.request()
+    await settle(client)
+    protocol.shutdown()
+    assert not transport.closed  # the stream in flight may finish...
+    await tick_until(ctx, lambda: transport.closed)  # ...but is reset at its send deadline
+    # (h2's client state machine closes on any GOAWAY; read the frames themselves.)
+    assert b"\x00\x00\x04\x03\x00" + sid.to_bytes(4, "big") + (8).to_bytes(4, "big") in transport.data
+    assert not protocol.streams
+
+
+async def test_a_closed_connection_whose_peer_never_reads_is_aborted():
+    """After GOAWAY and close, data still buffered for a peer that reads nothing
+    cannot keep the connection (and a graceful shutdown) waiting."""
+    ctx, protocol, _ = make(hello, timeout_send=0.05)
+    transport = StuckTransport()
+    protocol.connection_made(transport)
+    Client(protocol, transport)
+    protocol.shutdown()  # no stream open: GOAWAY and close at once
+    assert transport.closed and not transport.aborted and protocol in ctx.connections
+    await tick_until(ctx, lambda: transport.aborted)

@@ -15,9 +15,10 @@ a time, after checking what h2 does not, or does too late:
   a payload is FRAME_SIZE_ERROR; WINDOW_UPDATE of 0 on a stream and a bad PRIORITY
   are stream errors; RST_STREAM on an idle stream is a connection error);
 - floods, as leaky buckets fed with the caller's clock: frames that carry no
-  request data (``max_control_frames``; a WINDOW_UPDATE is free when it answers
-  DATA we sent) and streams reset by the client or refused / reset for its faults
-  (``max_rapid_resets``, CVE-2023-44487). Past either: GOAWAY ENHANCE_YOUR_CALM.
+  request data (``max_control_frames``, after a credit earned by the data the
+  connection moves: see ``_FRAME_COST``) and streams reset by the client or
+  refused / reset for its faults (``max_rapid_resets``, CVE-2023-44487). Past
+  either: GOAWAY ENHANCE_YOUR_CALM.
 
 Request heads are validated here (``headers.py``): a malformed request is a stream
 error (RST_STREAM PROTOCOL_ERROR), as is a body that disagrees with its
@@ -40,7 +41,7 @@ field / content-length errors              RST_STREAM PROTOCOL_ERROR (stream err
 InvalidBodyLengthError                     RST_STREAM PROTOCOL_ERROR (stream error)
 SETTINGS ACK with payload: PROTOCOL_ERROR  GOAWAY FRAME_SIZE_ERROR
 WINDOW_UPDATE 0 on a stream: connection    RST_STREAM PROTOCOL_ERROR
-PRIORITY self-dependency: connection       RST_STREAM PROTOCOL_ERROR
+PRIORITY self-dependency: connection       RST_STREAM PROTOCOL_ERROR (idle stream: GOAWAY)
 RST_STREAM on an idle stream: ignored      GOAWAY PROTOCOL_ERROR
 DenialOfServiceError (HPACK bomb)          GOAWAY ENHANCE_YOUR_CALM (unchanged)
 other ProtocolError subclasses             GOAWAY with h2's code (unchanged)
@@ -58,7 +59,7 @@ from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 from h2.stream import StreamState
-from hyperframe.frame import GoAwayFrame
+from hyperframe.frame import GoAwayFrame, RstStreamFrame
 
 from ._connection import LocalReset, ServerConnection
 from .events import (
@@ -92,10 +93,20 @@ _RECEIVING = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
 _SENDING = (StreamState.OPEN, StreamState.HALF_CLOSED_REMOTE)
 _CLOSED = StreamState.CLOSED
 _SETTINGS_VALUE = re.compile(rb"[A-Za-z0-9_\-]*")
-# WINDOW_UPDATE frames a client may send per DATA frame we sent (stream + connection)
-# before they count as control frames, and how much of that credit may be saved up.
-_WINDOW_UPDATE_CREDIT = 2
-_MAX_WINDOW_UPDATE_CREDIT = 100_000
+# Control frames are first paid from a credit earned by the data the connection moves,
+# then from the leaky bucket (max_control_frames per flood_window). Credit is counted in
+# bytes: a control frame costs _FRAME_COST; each DATA frame we send earns
+# _SEND_SHARE x its size (at most _FRAME_COST counted), as a small window makes a client
+# answer every frame with a WINDOW_UPDATE for the stream and one for the connection (or a
+# PING); each DATA frame received on an open stream earns _RECEIVE_SHARE x its size; a
+# stream we reset while its client may still send earns the DATA frames its open window
+# can still carry (one per _INFLIGHT_FRAME bytes, plus one), which arrive on a closed stream.
+# Tiny frames earn little, so a 1-byte window is no way to buy frames.
+_FRAME_COST = 256
+_SEND_SHARE = 2
+_RECEIVE_SHARE = 1
+_INFLIGHT_FRAME = 1024
+_MAX_CREDIT = 100_000 * _FRAME_COST
 
 
 class _Bucket:
@@ -152,7 +163,7 @@ class H2Session:
         "_block_bytes",
         "_control",
         "_resets",
-        "_wu_credit",
+        "_credit",
         "_now",
         "_seen_windows",
     )
@@ -175,7 +186,7 @@ class H2Session:
         self._block_bytes = 0
         self._control = _Bucket(settings.max_control_frames, settings.flood_window)
         self._resets = _Bucket(settings.max_rapid_resets, settings.flood_window)
-        self._wu_credit = 0
+        self._credit = 0
         self._now = 0.0
         self._seen_windows: set = set()
 
@@ -234,9 +245,10 @@ class H2Session:
     def receive_data(self, data: bytes, now: float) -> List[Event]:
         """Process bytes from the client; return the events they complete.
 
-        The client preface may be included (h2c upgrade, TLS) or already consumed by
-        the HTTP/1.1 parser (prior knowledge): a first byte other than ``P`` means
-        the latter. ``now`` is a monotonic time in seconds, for the flood limits.
+        The first bytes must be the client connection preface (RFC 9113 §3.4; a
+        transport that saw it already, as the HTTP/1.1 parser detecting prior
+        knowledge, passes it on): anything else is a connection error PROTOCOL_ERROR.
+        ``now`` is a monotonic time in seconds, for the flood limits.
         After ``ConnectionEnded`` further data is ignored.
         """
         events: List[Event] = []
@@ -259,19 +271,14 @@ class H2Session:
         buf = self._inbuf
         buf += data
         if self._preface_pending:
-            if not buf:
+            have = min(len(buf), 24)
+            if buf[:have] != PREFACE[:have]:
+                self._fail(_PROTOCOL_ERROR, "invalid connection preface", events)
                 return
-            if buf[0] != 0x50:  # "P": the preface was consumed before us
-                self._preface_pending = False
-            else:
-                have = min(len(buf), 24)
-                if buf[:have] != PREFACE[:have]:
-                    self._fail(_PROTOCOL_ERROR, "invalid connection preface", events)
-                    return
-                if have < 24:
-                    return
-                del buf[:24]
-                self._preface_pending = False
+            if have < 24:
+                return
+            del buf[:24]
+            self._preface_pending = False
         pos = 0
         size = len(buf)
         max_frame = self._conn.max_inbound_frame_size
@@ -323,10 +330,17 @@ class H2Session:
 
     def _control_frame(self, events: List[Event]) -> bool:
         """Count a frame that carries no request data; False (and GOAWAY) past the limit."""
+        if self._credit >= _FRAME_COST:
+            self._credit -= _FRAME_COST
+            return True
         if self._control.hit(self._now):
             self._fail(_CALM, "too many control frames", events)
             return False
         return True
+
+    def _earn(self, credit: int) -> None:
+        credit += self._credit
+        self._credit = credit if credit < _MAX_CREDIT else _MAX_CREDIT
 
     def _is_idle(self, stream_id: int) -> bool:
         if stream_id & 1:
@@ -340,11 +354,13 @@ class H2Session:
             if stream is None or stream.state_machine.state not in _RECEIVING:
                 if not self._control_frame(events):
                     return
-            elif not flags & _END_STREAM:
+            else:
                 data_length = length
                 if flags & _PADDED and length:
                     data_length = length - 1 - frame[9]
-                if data_length <= 0 and not self._control_frame(events):
+                if data_length > 0:
+                    self._earn(_RECEIVE_SHARE * (data_length if data_length < _FRAME_COST else _FRAME_COST))
+                elif not flags & _END_STREAM and not self._control_frame(events):
                     return
         elif ftype == _HEADERS:
             if not flags & _END_HEADERS:
@@ -374,9 +390,7 @@ class H2Session:
                 return
             self._expect_settings = False
         elif ftype == _WINDOW_UPDATE:
-            if self._wu_credit > 0:
-                self._wu_credit -= 1
-            elif not self._control_frame(events):
+            if not self._control_frame(events):
                 return
             if length != 4:
                 self._fail(_FRAME_SIZE_ERROR, "WINDOW_UPDATE length is not 4", events)
@@ -412,9 +426,9 @@ class H2Session:
             if stream_id == 0:
                 self._fail(_PROTOCOL_ERROR, "PRIORITY on stream 0", events)
             elif length != 5:
-                self._stream_error(stream_id, _FRAME_SIZE_ERROR, events)
+                self._priority_error(stream_id, _FRAME_SIZE_ERROR, "PRIORITY length is not 5", events)
             elif int.from_bytes(frame[9:13], "big") & 0x7FFFFFFF == stream_id:
-                self._stream_error(stream_id, _PROTOCOL_ERROR, events)
+                self._priority_error(stream_id, _PROTOCOL_ERROR, "stream depends on itself", events)
             return
         elif ftype != _GOAWAY:
             # Unknown or unused extension frames (ALTSVC, ORIGIN, ...) are ignored.
@@ -454,6 +468,9 @@ class H2Session:
                 changed = event.changed_settings.get(SettingCodes.INITIAL_WINDOW_SIZE)
                 if changed is not None and changed.new_value > (changed.original_value or 0):
                     self._window_updated(0, events)
+            elif kind is h2e.SettingsAcknowledged:
+                if SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
+                    self._windows_resized()
             elif kind is h2e.PingAckReceived:
                 events.append(PingAcked(event.ping_data))
             elif kind is h2e.ConnectionTerminated:
@@ -545,6 +562,20 @@ class H2Session:
             self._conn.reset_stream(stream_id, error_code)
         self._on_reset(stream_id, error_code, False, events)
 
+    def _priority_error(self, stream_id: int, error_code: int, reason: str, events: List[Event]) -> None:
+        """A bad PRIORITY frame is a stream error (RFC 9113 §5.3.1, §6.3): an open stream
+        is reset, a closed one gets a RST_STREAM. An idle stream cannot be reset
+        (§6.4), so there it is a connection error, as §5.4.1 allows."""
+        if self._is_idle(stream_id):
+            self._fail(error_code, reason, events)
+            return
+        stream = self._conn.streams.get(stream_id)
+        if stream is not None and not stream.closed:
+            self._stream_error(stream_id, error_code, events)
+        else:  # h2 sends nothing on a stream it has closed: write the frame here, in order
+            self._out += self._conn.data_to_send()
+            self._out += RstStreamFrame(stream_id, error_code=error_code).serialize()
+
     def _fail(self, error_code: int, reason: str, events: List[Event]) -> None:
         """End the connection for the client's fault: GOAWAY queued, ``ConnectionEnded``."""
         conn = self._conn
@@ -563,6 +594,14 @@ class H2Session:
             self._conn.ack_connection_window(size)
         else:
             self._conn.acknowledge_received_data(size, stream_id)
+
+    def _windows_resized(self) -> None:
+        """The client acknowledged a new SETTINGS_INITIAL_WINDOW_SIZE: every receive
+        window moved by the difference. Data consumed before then may now be owed to
+        a window at or below 0, and no more DATA can come to trigger the update:
+        re-run the WINDOW_UPDATE rule for each stream (h2 does not)."""
+        for stream_id, record in list(self._streams.items()):
+            self._acknowledge(stream_id, record, 0)
 
     def _release(self, record: _Stream) -> None:
         if record.unacked:
@@ -642,15 +681,15 @@ class H2Session:
             window = conn.local_flow_control_window(stream_id)
             limit = total if total < window else window
             frame_size = conn.max_outbound_frame_size
-            frames = 0
+            earned = 0
             while sent < limit:
                 size = min(frame_size, limit - sent)
                 chunk = data if size == total else data[sent : sent + size]
                 sent += size
                 conn.send_data(stream_id, chunk, end_stream=end_stream and sent == total)
-                frames += 1
-            credit = self._wu_credit + _WINDOW_UPDATE_CREDIT * frames
-            self._wu_credit = credit if credit < _MAX_WINDOW_UPDATE_CREDIT else _MAX_WINDOW_UPDATE_CREDIT
+                earned += size if size < _FRAME_COST else _FRAME_COST
+            if earned:
+                self._earn(_SEND_SHARE * earned)
         elif end_stream:
             conn.end_stream(stream_id)
         if end_stream and sent == total:
@@ -706,9 +745,14 @@ class H2Session:
         """Reset a stream (CANCEL by default); nothing if it is already closed."""
         if self._dead:
             return
-        stream = self._conn.streams.get(stream_id)
+        conn = self._conn
+        stream = conn.streams.get(stream_id)
         if stream is not None and not stream.closed:
-            self._conn.reset_stream(stream_id, error_code)
+            if stream.state_machine.state in _RECEIVING:
+                # DATA the client sent before it hears of the reset: not a flood.
+                window = conn.remote_flow_control_window(stream_id)
+                self._earn(_FRAME_COST * ((window if window > 0 else 0) // _INFLIGHT_FRAME + 1))
+            conn.reset_stream(stream_id, error_code)
         record = self._streams.pop(stream_id, None)
         if record is not None:
             self._release(record)

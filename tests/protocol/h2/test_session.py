@@ -23,7 +23,7 @@ from pyre.protocol.h2 import (
 )
 from pyre.protocol.h2.session import _decode_http2_settings
 
-from .helpers import NOW, REQUEST, Client, client_connection, parse_frames, raw_frame, rst_codes
+from .helpers import NOW, REQUEST, Client, client_connection, goaway, parse_frames, raw_frame, rst_codes
 
 
 def test_preface_advertises_our_settings():
@@ -267,16 +267,18 @@ def test_client_goaway():
     assert client.session.closed
 
 
-def test_preface_already_consumed_by_http11_parser():
+@pytest.mark.parametrize("data", [
+    b"INVALID CONNECTION PREFACE\r\n\r\n",  # h2spec 3.5/2
+    b"\x00\x00\x00\x04\x00\x00\x00\x00\x00",  # frames without the preface (a SETTINGS frame)
+    b"GET / HTTP/1.1\r\nHost: t\r\n\r\n",
+])
+def test_a_missing_or_invalid_preface_is_a_protocol_error(data):
     session = H2Session()
-    session.initiate()
-    conn = client_connection()
-    conn.initiate_connection()
-    conn.send_headers(1, REQUEST, end_stream=True)
-    data = conn.data_to_send()
-    assert data.startswith(PREFACE)
-    events = session.receive_data(data[len(PREFACE):], NOW)
-    assert isinstance(events[0], RequestReceived)
+    events = session.receive_data(data, NOW)
+    assert [type(e) for e in events] == [ConnectionEnded] and events[0].error_code == 1
+    frames = parse_frames(session.data_to_send())
+    assert type(frames[0]).__name__ == "SettingsFrame"  # our preface first (RFC 9113 §3.4)
+    assert goaway(frames).error_code == 1 and session.closed
 
 
 def test_preface_split_across_reads():

@@ -1,0 +1,243 @@
+"""Flow-control windows both ways, and the flood credit that small windows earn
+(run on both twins of ``H2Session``, see ``conftest.py``)."""
+
+from __future__ import annotations
+
+import h2.events
+import pytest
+
+from pyre.protocol.h2 import ConnectionEnded, DataReceived, H2Settings, StreamReset, WindowUpdated
+
+from .helpers import NOW, REQUEST, Client, RawClient, goaway, parse_frames, raw_frame, rst_codes
+
+MAX_WINDOW = 2**31 - 1
+POST = [(b":method", b"POST"), *REQUEST[1:]]
+
+
+def settings_frame(*pairs) -> bytes:
+    return raw_frame(4, 0, 0, b"".join(code.to_bytes(2, "big") + value.to_bytes(4, "big") for code, value in pairs))
+
+
+def window_update(stream_id: int, increment: int) -> bytes:
+    return raw_frame(8, 0, stream_id, increment.to_bytes(4, "big"))
+
+
+def open_response(client: RawClient, stream_id: int = 1) -> None:
+    client.feed(client.headers(stream_id, REQUEST))
+    client.session.send_headers(stream_id, 200, [], False)
+    client.frames()
+
+
+def data_lengths(frames) -> list:
+    return [len(f.data) for f in frames if type(f).__name__ == "DataFrame"]
+
+
+# -- the send side: the client's windows -----------------------------------------------------
+
+
+def test_the_smaller_of_the_stream_and_connection_windows_limits_sending():
+    client = RawClient()
+    client.feed(settings_frame((0x4, 100_000)))  # stream windows above the connection's 65,535
+    open_response(client)
+    assert client.session.send_window(1) == 65535
+    assert client.session.send_data(1, b"x" * 70000, False) == 65535
+    assert client.session.send_window(1) == 0
+    assert client.feed(window_update(0, 10)) == [WindowUpdated(0)]
+    assert client.session.send_window(1) == 10  # the connection's 10
+    client.feed(window_update(0, 100_000))
+    assert client.session.send_window(1) == 100_000 - 65535  # now the stream's
+
+
+def test_initial_window_size_raised_mid_stream_grows_open_streams():
+    client = RawClient()
+    client.feed(settings_frame((0x4, 0)))
+    open_response(client)
+    assert client.session.send_data(1, b"x" * 10, False) == 0
+    events = client.feed(settings_frame((0x4, 1)))
+    assert events == [WindowUpdated(0)]  # the transport pumps every waiting stream
+    assert client.session.send_data(1, b"x" * 10, False) == 1
+    assert data_lengths(client.frames()) == [1]
+
+
+def test_a_negative_stream_window_sends_nothing_until_positive_again():
+    """h2spec 6.9.2/2: a window made negative by SETTINGS is tracked exactly."""
+    client = RawClient()
+    client.feed(settings_frame((0x4, 3)))
+    open_response(client)
+    assert client.session.send_data(1, b"abcde", False) == 3
+    assert client.feed(settings_frame((0x4, 2))) == []  # the window is now -1: no event
+    assert client.session.send_window(1) == 0 and client.session.send_data(1, b"de", False) == 0
+    assert client.feed(window_update(1, 1)) == [WindowUpdated(1)]
+    assert client.session.send_window(1) == 0  # 0: still nothing
+    client.feed(window_update(1, 2))
+    assert client.session.send_window(1) == 2
+    assert client.session.send_data(1, b"de", True) == 2
+    assert data_lengths(client.frames()) == [3, 2]
+
+
+def test_a_settings_change_that_overflows_a_stream_window_is_a_flow_control_error():
+    client = RawClient()
+    open_response(client)
+    client.feed(window_update(1, MAX_WINDOW - 65535))  # the stream window at its largest
+    events = client.feed(settings_frame((0x4, 65536)))
+    assert isinstance(events[-1], ConnectionEnded) and events[-1].error_code == 3
+    assert goaway(client.frames()).error_code == 3
+
+
+@pytest.mark.parametrize("stream_id, error", [(0, "goaway"), (1, "rst")])
+def test_window_update_past_the_largest_window_is_a_flow_control_error(stream_id, error):
+    client = RawClient()
+    open_response(client)
+    client.feed(window_update(stream_id, MAX_WINDOW - 65535))  # exactly the largest: fine
+    assert not client.session.closed and client.session.can_send(1)
+    events = client.feed(window_update(stream_id, 1))
+    frames = client.frames()
+    if error == "goaway":
+        assert isinstance(events[-1], ConnectionEnded) and goaway(frames).error_code == 3
+    else:
+        assert events == [StreamReset(1, 3, False)] and rst_codes(frames) == {1: 3}
+        assert not client.session.closed
+
+
+# -- the receive side: our windows ---------------------------------------------------------------
+
+
+def test_data_consumed_before_our_smaller_window_is_acknowledged_is_granted_back():
+    """The client may send a full 65,535-byte window before it acknowledges our
+    SETTINGS_INITIAL_WINDOW_SIZE of 1,024; the application consumes the bytes first,
+    then the acknowledgement leaves the stream window below 0. The update is owed
+    then, or neither side ever sends again."""
+    client = RawClient(H2Settings(initial_window_size=1024))
+    client.session.data_to_send()
+    client.feed(client.headers(1, POST, end_stream=False))
+    events = client.feed(raw_frame(0, 0, 1, b"x" * 16384))
+    assert events == [DataReceived(1, b"x" * 16384, 16384)]
+    client.session.acknowledge_received(1, 16384)
+    assert [type(f).__name__ for f in client.frames()] == []  # a quarter of 65,535: nothing yet
+    client.feed(raw_frame(4, 1, 0))  # the client acknowledges our SETTINGS
+    updates = {f.stream_id: f.window_increment for f in client.frames() if type(f).__name__ == "WindowUpdateFrame"}
+    assert updates == {1: 16384}  # the stream window is back at 1,024
+    events = client.feed(raw_frame(0, 0, 1, b"y" * 1024))
+    assert events == [DataReceived(1, b"y" * 1024, 1024)]
+
+
+def test_a_client_overrunning_the_stream_window_ends_the_connection():
+    client = RawClient(H2Settings(initial_window_size=1024))
+    client.feed(raw_frame(4, 1, 0))
+    client.feed(client.headers(1, POST, end_stream=False))
+    events = client.feed(raw_frame(0, 0, 1, b"x" * 1025))
+    assert isinstance(events[-1], ConnectionEnded) and events[-1].error_code == 3
+
+
+# -- PRIORITY errors on idle, open and closed streams -----------------------------------------
+
+
+@pytest.mark.parametrize("payload, code", [(b"\x00\x00\x00\x01\x10", 1), (b"\x00\x00\x00\x03", 6)])
+def test_a_bad_priority_on_an_idle_stream_is_a_connection_error(payload, code):
+    """h2spec 5.3.1/2: RST_STREAM may not be sent on an idle stream (RFC 9113 §6.4)."""
+    client = RawClient()
+    events = client.feed(raw_frame(2, 0, 1, payload))
+    assert isinstance(events[-1], ConnectionEnded) and events[-1].error_code == code
+    assert goaway(client.frames()).error_code == code
+
+
+@pytest.mark.parametrize("payload, code", [(b"\x00\x00\x00\x01\x10", 1), (b"\x00\x00\x00\x01", 6)])
+def test_a_bad_priority_on_a_closed_stream_gets_rst_stream(payload, code):
+    client = RawClient()
+    client.feed(client.headers(1, REQUEST))
+    client.session.send_headers(1, 200, [], True)  # stream 1 is closed both ways
+    client.frames()
+    events = client.feed(raw_frame(2, 0, 1, payload))
+    assert events == []
+    assert rst_codes(client.frames()) == {1: code}
+    assert not client.session.closed
+
+
+# -- flood credit earned by moving data ------------------------------------------------------
+
+
+@pytest.mark.parametrize("window", [256, 1024, 16384])
+def test_small_client_windows_are_not_a_flood(window):
+    """Each DATA frame of a small window is answered with WINDOW_UPDATEs for the
+    stream and the connection: never a flood, however long the download."""
+    client = Client(H2Settings(max_control_frames=10), client_settings={0x4: window})
+    sid = client.request()
+    client.exchange()
+    client.session.send_headers(sid, 200, [], False)
+    body = b"d" * (1 << 20)
+    while body:
+        sent = client.session.send_data(sid, body, False)
+        body = body[sent:]
+        client.exchange()
+        for event in client.client_of(h2.events.DataReceived):
+            client.conn.acknowledge_received_data(event.flow_controlled_length, sid)
+        client.client_events.clear()
+        client.exchange()
+        assert not any(isinstance(e, ConnectionEnded) for e in client.events)
+    assert client.session.can_send(sid)
+
+
+def test_one_byte_windows_earn_no_flood_credit():
+    """Granting a byte at a time (CVE-2019-9511, "data dribble") costs the server a
+    frame per byte: its WINDOW_UPDATEs are paid from the control-frame budget."""
+    client = RawClient(H2Settings(max_control_frames=100))
+    client.feed(settings_frame((0x4, 1)) + window_update(0, 1))
+    open_response(client)
+    ended = []
+    for _ in range(1000):
+        client.session.send_data(1, b"x", False)
+        ended = [e for e in client.feed(window_update(1, 1)) if isinstance(e, ConnectionEnded)]
+        if ended:
+            break
+    assert ended and ended[0].error_code == 11
+
+
+def test_data_received_earns_credit_for_control_frames():
+    client = RawClient(H2Settings(max_control_frames=10))
+    client.feed(client.headers(1, POST, end_stream=False))
+    for _ in range(50):  # a PING with every 1 KiB DATA frame: 50 PINGs, 10 allowed alone
+        events = client.feed(raw_frame(0, 0, 1, b"x" * 1024) + raw_frame(6, 0, 0, b"12345678"))
+        client.session.acknowledge_received(1, 1024)
+        assert not any(isinstance(e, ConnectionEnded) for e in events)
+    events = client.feed(raw_frame(6, 0, 0, b"12345678") * 12)
+    assert isinstance(events[-1], ConnectionEnded) and events[-1].error_code == 11
+
+
+def test_data_in_flight_after_an_early_response_is_not_a_flood():
+    """The server answers and resets streams whose upload is still coming (RFC 9113
+    §8.1): the DATA already sent arrives on closed streams, within the windows the
+    server had granted."""
+    client = RawClient(H2Settings(max_control_frames=20))
+    for i in range(10):
+        sid = 1 + 2 * i
+        client.feed(client.headers(sid, POST, end_stream=False) + raw_frame(0, 0, sid, b"x" * 1024))
+        client.session.send_headers(sid, 200, [], True)
+        client.session.reset_stream(sid, 0)  # the response is complete; stop sending
+        events = client.feed(b"".join(raw_frame(0, 0, sid, b"x" * 1024) for _ in range(60)))
+        assert not any(isinstance(e, ConnectionEnded) for e in events), i
+    # Beyond what the windows allowed, they are control frames again.
+    events = client.feed(b"".join(raw_frame(0, 0, 1, b"x" * 1024) for _ in range(200)))
+    assert isinstance(events[-1], ConnectionEnded) and events[-1].error_code == 11
+
+
+def pings_until_goaway(download: int) -> int:
+    client = Client(H2Settings(max_control_frames=10))
+    sid = client.request()
+    client.exchange()
+    client.session.send_headers(sid, 200, [], False)
+    if download:
+        client.session.send_data(sid, b"d" * download, True)
+    client.exchange()
+    for count in range(1, 1000):
+        if any(isinstance(e, ConnectionEnded) for e in client.feed(raw_frame(6, 0, 0, b"12345678"))):
+            return count
+    raise AssertionError("no GOAWAY")
+
+
+def test_floods_are_still_bounded_after_a_download():
+    """The credit a download earns postpones a flood by what the data paid for, no
+    more: two control frames per full DATA frame sent."""
+    alone = pings_until_goaway(0)
+    assert pings_until_goaway(16384) == alone + 2  # one frame
+    assert pings_until_goaway(3 * 16384) == alone + 6  # three frames
+    assert pings_until_goaway(100) == alone + 0  # 100 bytes earn 200/256 of a frame
