@@ -37,7 +37,6 @@ from pyre.protocol.ws.handshake import is_websocket_upgrade
 from pyre.protocol.h1.writer import (
     CONTINUE_RESPONSE,
     FRAME_CHUNKED,
-    FRAME_CLOSE,
     FRAME_LENGTH,
     FRAME_NONE,
     encode_head,

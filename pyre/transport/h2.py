@@ -28,7 +28,7 @@ import asyncio
 import logging
 import os
 from http import HTTPStatus
-from typing import Any, Awaitable, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from pyre.asgi.http import ClientDisconnected, HTTPCycle, run_asgi
 from pyre.asgi.scope import ConnectionInfo, http_scope
@@ -46,7 +46,7 @@ from pyre.protocol.h2 import (
     TrailersReceived,
     WindowUpdated,
 )
-from pyre.protocol.h2.headers import response_headers, trailer_headers
+from pyre.protocol.h2.headers import trailer_headers
 from pyre.transport.context import SHUTDOWN_GRACE, ServerContext
 from pyre.transport.info import connection_info
 from pyre.transport.tasks import start_task
