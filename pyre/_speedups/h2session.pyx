@@ -1521,7 +1521,8 @@ cdef class H2Session:
                 self._out += chunk
                 stream.out_window -= size
                 self._out_window -= size
-                earned += size if size < FRAME_COST else FRAME_COST
+                # Full credit unless the window cut the frame short (see the pure twin).
+                earned += size if size < FRAME_COST and sent < total else FRAME_COST
             if earned:
                 self._earn(SEND_SHARE * earned)
             if end_stream and sent == total:

@@ -90,3 +90,17 @@ async def test_h2load_burst_without_errors(serve):
     assert requests is not None, text
     assert requests.groups() == ("2000", "2000", "2000", "2000", "0", "0", "0"), text
     assert "status codes: 2000 2xx, 0 3xx, 0 4xx, 0 5xx" in text, text
+
+
+async def test_httpx_thousands_of_small_requests_on_one_connection(serve):
+    """httpx acknowledges every response it reads with a WINDOW_UPDATE, however small:
+    3,000 sequential requests on one HTTP/2 connection, well within the flood window,
+    are all answered (they used to end in GOAWAY ENHANCE_YOUR_CALM after ~1,350)."""
+    import httpx
+
+    server = await serve(app)
+    async with httpx.AsyncClient(http1=False, http2=True, timeout=10) as client:
+        for _ in range(3000):
+            response = await client.get(f"{server.url}/size/5")
+            assert response.status_code == 200 and response.http_version == "HTTP/2"
+            assert response.content == pattern(5)

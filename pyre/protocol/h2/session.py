@@ -96,12 +96,14 @@ _SETTINGS_VALUE = re.compile(rb"[A-Za-z0-9_\-]*")
 # Control frames are first paid from a credit earned by the data the connection moves,
 # then from the leaky bucket (max_control_frames per flood_window). Credit is counted in
 # bytes: a control frame costs _FRAME_COST; each DATA frame we send earns
-# _SEND_SHARE x its size (at most _FRAME_COST counted), as a small window makes a client
+# _SEND_SHARE x _FRAME_COST, or x its size when the window cut it short (below
+# _FRAME_COST: the "data dribble" of CVE-2019-9511), as a small window makes a client
 # answer every frame with a WINDOW_UPDATE for the stream and one for the connection (or a
 # PING); each DATA frame received on an open stream earns _RECEIVE_SHARE x its size; a
 # stream we reset while its client may still send earns the DATA frames its open window
 # can still carry (one per _INFLIGHT_FRAME bytes, plus one), which arrive on a closed stream.
-# Tiny frames earn little, so a 1-byte window is no way to buy frames.
+# Window-cut tiny frames earn little, so a 1-byte window is no way to buy frames; a
+# small response earns in full (clients such as httpx acknowledge each one).
 _FRAME_COST = 256
 _SEND_SHARE = 2
 _RECEIVE_SHARE = 1
@@ -687,7 +689,10 @@ class H2Session:
                 chunk = data if size == total else data[sent : sent + size]
                 sent += size
                 conn.send_data(stream_id, chunk, end_stream=end_stream and sent == total)
-                earned += size if size < _FRAME_COST else _FRAME_COST
+                # A frame earns its size only when the window cut it short (a tiny window
+                # buys no frames); a small body or chunk is small by the app: full credit,
+                # or a client acknowledging every small response would run out.
+                earned += size if size < _FRAME_COST and sent < total else _FRAME_COST
             if earned:
                 self._earn(_SEND_SHARE * earned)
         elif end_stream:
