@@ -224,6 +224,7 @@ class _Exchange:
         self.cycle = HTTPCycle(scope, self.stream, False, False)
         self.raise_errors = raise_errors
         self.error: Optional[BaseException] = None
+        self.upload_error: Optional[Exception] = None  # raised by the request body the test gave
         self._raised = False
         loop = asyncio.get_running_loop()
         self.app_task = loop.create_task(self._run(app, scope))
@@ -245,10 +246,16 @@ class _Exchange:
     async def _feed(self, body: AsyncIterable[bytes]) -> None:
         cycle = self.cycle
         reading = self.stream.reading
-        async for chunk in body:
-            if chunk:
-                cycle.feed_body(bytes(chunk))
-            await reading.wait()
+        try:
+            async for chunk in body:
+                if chunk:
+                    cycle.feed_body(bytes(chunk))
+                await reading.wait()
+        except Exception as exc:  # the test's body failed: the client is gone mid-request
+            self.upload_error = exc
+            cycle.disconnect()
+            self.stream.abort()
+            return
         cycle.end_body()
 
     def _raise_error(self) -> None:
@@ -264,6 +271,9 @@ class _Exchange:
             if self.app_task.done():
                 break
             await stream.changed.wait()
+        if self.upload_error is not None:
+            await self._settle()
+            raise self.upload_error
         if stream.error_response or not stream.status:
             await self._settle()
         if not stream.status:
@@ -804,6 +814,8 @@ class _Portal:
     def call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
         if threading.current_thread() is self._thread:
             raise RuntimeError("a TestClient cannot be called from the app it runs (use AsyncTestClient there)")
+        if not self._thread.is_alive():
+            raise RuntimeError("the TestClient is closed")
 
         async def run() -> T:
             return await function(*args)

@@ -284,7 +284,10 @@ class WebSocket(HTTPConnection):
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
         except OSError:  # already gone
             pass
-        self._ended(code if was_open else None, reason)
+        if was_open:
+            self._ended(code, reason)
+        else:  # a refusal: the connection never opened
+            self._ended(None, "")
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -678,7 +681,7 @@ class Groups:
             raise ValueError(f"Groups(max_queue=...) must be a positive int, got {max_queue!r}")
         self.broker: Broker = broker if broker is not None else InProcessBroker()
         self.max_queue = max_queue
-        self._groups: Dict[str, Dict[WebSocket, None]] = {}  # insertion-ordered sets
+        self._groups: Dict[str, Dict[WebSocket, _Member]] = {}  # in join order
         self._members: Dict[WebSocket, _Member] = {}
         # group -> (its subscription: a task that completes once subscribed, its callback)
         self._subscriptions: Dict[str, Tuple[asyncio.Task[None], BrokerCallback]] = {}
@@ -693,12 +696,12 @@ class Groups:
             raise RuntimeError(f"Groups.join(): the WebSocket is {ws.connection_state.value}; join after accept()")
         members = self._groups.setdefault(name, {})
         if ws not in members:
-            members[ws] = None
             member = self._members.get(ws)
             if member is None:
                 member = self._members[ws] = _Member(ws)
                 member.sender = asyncio.get_running_loop().create_task(self._send_loop(member))
                 ws._on_close(self._forget)
+            members[ws] = member
             member.groups.add(name)
         subscription = self._subscriptions.get(name)
         if subscription is None:
@@ -731,12 +734,10 @@ class Groups:
         members = self._groups.get(name)
         if members is None or ws not in members:
             return False
-        del members[ws]
-        member = self._members.get(ws)
-        if member is not None:
-            member.groups.discard(name)
-            if not member.groups:
-                self._stop(member)
+        member = members.pop(ws)
+        member.groups.discard(name)
+        if not member.groups:
+            self._stop(member)
         if members:
             return False
         del self._groups[name]
@@ -793,12 +794,11 @@ class Groups:
             return
         slow: Optional[List[WebSocket]] = None
         max_queue = self.max_queue
-        for ws in members:
-            member = self._members[ws]
+        for member in members.values():
             if member.sending and len(member.outbox) >= max_queue:
                 if slow is None:
                     slow = []
-                slow.append(ws)
+                slow.append(member.ws)
             else:
                 member.put(message)
         if slow is not None:

@@ -570,7 +570,7 @@ async def test_serve_async_runs_on_the_running_loop():
 # -- the examples of docs/web/testing.md run as they are ---------------------------------------
 
 
-@pytest.mark.parametrize("code", python_blocks("testing.md"), ids=lambda code: code.splitlines()[-1][:40])
+@pytest.mark.parametrize("code", python_blocks("testing.md"), ids=lambda code: "example")
 def test_the_testing_guide_examples_run(code):
     out = run_snippet(code)
     assert out.returncode == 0, out.stderr
@@ -578,3 +578,38 @@ def test_the_testing_guide_examples_run(code):
 
 def test_the_testing_guide_has_its_examples():
     assert len(python_blocks("testing.md")) == 5
+
+
+async def test_a_request_body_that_fails_raises_in_the_test_and_disconnects_the_app():
+    seen = []
+
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            seen.append(message["type"])
+            if message["type"] == "http.disconnect":
+                return
+
+    async def body():
+        yield b"start"
+        raise OSError("the upload source broke")
+
+    async with AsyncTestClient(app, lifespan="off") as client:
+        with pytest.raises(OSError, match="the upload source broke"):
+            await client.post("/", content=body())
+    assert seen == ["http.request", "http.disconnect"]
+
+
+def test_a_session_of_a_closed_sync_client_says_so():
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()
+
+    client = TestClient(app, lifespan="off")
+    session = client.websocket_connect("/")
+    with session:
+        session.send_text("x")
+    client.close()
+    with pytest.raises(RuntimeError, match="the TestClient is closed"):
+        session.send_text("late")

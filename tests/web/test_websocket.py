@@ -867,7 +867,7 @@ def test_groups_refuse_a_bad_max_queue():
 # -- the examples of docs/web/websocket.md run as they are -------------------------------------
 
 
-@pytest.mark.parametrize("code", python_blocks("websocket.md"), ids=lambda code: code.splitlines()[-1][:40])
+@pytest.mark.parametrize("code", python_blocks("websocket.md"), ids=lambda code: "example")
 def test_the_websocket_guide_examples_run(code):
     out = run_snippet(code)
     assert out.returncode == 0, out.stderr
