@@ -25,11 +25,13 @@ The speed-ups, chosen separately (each falls back on its own):
   (importing ``pyre.web`` and the router module only then). The framework imports
   ``Router`` from here; ``RouteError`` is one class shared by both twins.
 - ``parsing`` and ``request`` of ``pyre.web``: ``Headers``, ``ContentType``,
-  ``parse_query``, ``parse_cookies``, ``parse_options_header``; ``Request``. Pure-mode
-  twins: ``pyre.web._parsing_c`` and ``pyre.web._request_c`` are compiled from the pure
-  ``pyre.web.parsing`` and ``pyre.web.request`` themselves. Chosen on first use of a
-  name (importing ``pyre.web`` only then), ``MODE``, ``ACCELERATED`` or :func:`modes`.
-  ``pyre.web`` imports them from here, so one process uses one class of each.
+  ``parse_query``, ``parse_cookies``, ``parse_options_header``; ``HTTPConnection``
+  (what ``Request`` and ``pyre.web.websocket.WebSocket`` share) and ``Request``.
+  Pure-mode twins: ``pyre.web._parsing_c`` and ``pyre.web._request_c`` are compiled
+  from the pure ``pyre.web.parsing`` and ``pyre.web.request`` themselves. Chosen on
+  first use of a name (importing ``pyre.web`` only then), ``MODE``, ``ACCELERATED`` or
+  :func:`modes`. ``pyre.web`` imports them from here, so one process uses one class of
+  each.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = [
     "H2Session",
     "HPACKDecoder",
     "HPACKEncoder",
+    "HTTPConnection",
     "Headers",
     "Request",
     "RequestParser",
@@ -80,6 +83,7 @@ _WEB_NAMES = {
     "parse_cookies": "parsing",
     "parse_options_header": "parsing",
     "parse_query": "parsing",
+    "HTTPConnection": "request",
     "Request": "request",
 }
 

@@ -1,10 +1,10 @@
 # Types for the compiled twin of pyre/web/request.py (see setup.py PURE_MODE).
-cdef class Request:
-    cdef object _scope
-    cdef object _receive
-    cdef object _send
+cdef class HTTPConnection:
+    # readonly: pyre.web.websocket.WebSocket, a Python subclass, reads them
+    cdef readonly object _scope
+    cdef readonly object _receive
+    cdef readonly object _send
     # raw inputs
-    cdef public object method
     cdef object _path
     cdef object _raw_path
     cdef object _query_raw
@@ -13,8 +13,6 @@ cdef class Request:
     # set by the app
     cdef public object app
     cdef public object path_params
-    cdef public object max_body_size
-    cdef public object form_limits
     # caches
     cdef object _headers
     cdef object _query
@@ -22,9 +20,17 @@ cdef class Request:
     cdef object _url
     cdef object _base_url
     cdef object _client
+    cdef object _state
+
+
+cdef class Request(HTTPConnection):
+    cdef public object method
+    # set by the app
+    cdef public object max_body_size
+    cdef public object form_limits
+    # caches
     cdef object _content_type
     cdef object _content_length
-    cdef object _state
     cdef object _body
     cdef object _json
     cdef object _form
@@ -33,3 +39,6 @@ cdef class Request:
     cdef object _received
     cdef bint _disconnected
     cdef object _pending
+
+
+cdef object _init_connection(HTTPConnection connection, scope, receive, send)

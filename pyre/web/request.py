@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 else:  # the compiled twin when built (pyre._accel chooses)
     from pyre._accel import Headers
 
-__all__ = ["ClientDisconnect", "Request"]
+__all__ = ["ClientDisconnect", "HTTPConnection", "Request"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -56,20 +56,15 @@ def _ascii_url_part(raw: bytes) -> str:
     return raw.decode("ascii") if raw.isascii() else quote_from_bytes(raw, safe=_URL_SAFE)
 
 
-class Request:
-    """One HTTP request, read lazily: ``Request(scope, receive, send)``.
+class HTTPConnection:
+    """What an HTTP request and a WebSocket share: the connection's target, headers,
+    query, cookies, URL and client, each parsed on first access and cached.
 
-    Cheap attributes: ``method``, ``path`` (decoded), ``raw_path``, ``scheme``,
-    ``http_version``, ``path_params`` (set by the app after routing), ``app``,
-    ``state`` (a namespace for this request), ``scope``. Parsed and cached on first
-    access: ``headers``, ``query``, ``cookies``, ``url``, ``base_url``, ``client``,
-    ``content_type``, ``content_length``; and the body through ``body()``, ``json()``,
-    ``form()`` (each cached) or ``stream()`` (once, not cached).
-
-    ``max_body_size`` (None: no limit) bounds the body: a ``Content-Length`` over it
-    gets ``HTTPError(413)`` before anything is read, a streamed body when it passes it.
-    ``form_limits`` bounds forms (see :class:`FormLimits`). The app sets both.
-    Call ``await request.close()`` after the response: it closes the form's files.
+    ``HTTPConnection(scope, receive, send)`` keeps the raw inputs; the properties read
+    only them. :class:`Request` and :class:`pyre.web.websocket.WebSocket` extend it.
+    Cheap attributes: ``path`` (decoded), ``raw_path``, ``scheme``, ``http_version``,
+    ``path_params`` (set by the app after routing), ``app``, ``state`` (a namespace
+    for this connection), ``scope``.
     """
 
     __slots__ = (
@@ -77,7 +72,6 @@ class Request:
         "_receive",
         "_send",
         # raw inputs
-        "method",
         "_path",
         "_raw_path",
         "_query_raw",
@@ -86,8 +80,6 @@ class Request:
         # set by the app
         "app",
         "path_params",
-        "max_body_size",
-        "form_limits",
         # caches
         "_headers",
         "_query",
@@ -95,54 +87,29 @@ class Request:
         "_url",
         "_base_url",
         "_client",
-        "_content_type",
-        "_content_length",
         "_state",
-        "_body",
-        "_json",
-        "_form",
-        # body reading
-        "_consumer",
-        "_received",
-        "_disconnected",
-        "_pending",
     )
 
-    method: str
     app: Any
     path_params: Dict[str, Any]
-    max_body_size: Optional[int]
-    form_limits: FormLimits
+    _scope: Scope
+    _receive: Receive
+    _send: Optional[Send]
+    _path: str
+    _raw_path: Optional[bytes]
+    _query_raw: bytes
+    _headers_raw: Any
+    _client_raw: Optional[Tuple[str, int]]
+    _headers: Optional[Headers]
+    _query: Optional[QueryParams]
+    _cookies: Optional[Dict[str, str]]
+    _url: Optional[URL]
+    _base_url: Optional[URL]
+    _client: Any
+    _state: Optional[SimpleNamespace]
 
     def __init__(self, scope: Scope, receive: Receive, send: Optional[Send] = None) -> None:
-        self._scope = scope
-        self._receive = receive
-        self._send = send
-        self.method = scope["method"]
-        self._path: str = scope["path"]
-        self._raw_path: Optional[bytes] = scope.get("raw_path")
-        self._query_raw: bytes = scope["query_string"]
-        self._headers_raw: Any = scope["headers"]
-        self._client_raw: Optional[Tuple[str, int]] = scope.get("client")
-        self.app = None
-        self.path_params = {}
-        self.max_body_size = None
-        self.form_limits = DEFAULT_FORM_LIMITS
-        self._headers: Optional[Headers] = None
-        self._query: Optional[QueryParams] = None
-        self._cookies: Optional[Dict[str, str]] = None
-        self._url: Optional[URL] = None
-        self._base_url: Optional[URL] = None
-        self._client: Any = _UNSET
-        self._content_type: Optional[ContentType] = None
-        self._content_length: Any = _UNSET
-        self._state: Optional[SimpleNamespace] = None
-        self._body: Optional[bytes] = None
-        self._json: Any = _UNSET
-        self._form: Optional[FormData] = None
-        self._consumer: Optional[str] = None
-        self._disconnected = False
-        self._pending: Optional[List[Message]] = None
+        _init_connection(self, scope, receive, send)
 
     # -- cheap attributes ------------------------------------------------------------
 
@@ -170,7 +137,7 @@ class Request:
 
     @property
     def scheme(self) -> str:
-        """``"http"`` or ``"https"``."""
+        """``"http"`` or ``"https"`` (``"ws"`` or ``"wss"`` for a WebSocket)."""
         scheme: str = self._scope.get("scheme", "http")
         return scheme
 
@@ -182,7 +149,7 @@ class Request:
 
     @property
     def state(self) -> SimpleNamespace:
-        """A namespace for this request's own values (the app's shared state is
+        """A namespace for this connection's own values (the app's shared state is
         ``request.app.state``; the server's lifespan state ``request.scope["state"]``)."""
         state = self._state
         if state is None:
@@ -266,6 +233,81 @@ class Request:
             root = quote(self._scope.get("root_path", "") or "")
             url = self._base_url = URL(f"{self.scheme}://{self._host()}{root.rstrip('/')}/")
         return url
+
+
+def _init_connection(connection: HTTPConnection, scope: Scope, receive: Receive, send: Optional[Send]) -> None:
+    # HTTPConnection.__init__ as a function: compiled, Request.__init__ calls it in C.
+    connection._scope = scope
+    connection._receive = receive
+    connection._send = send
+    connection._path = scope["path"]
+    connection._raw_path = scope.get("raw_path")
+    connection._query_raw = scope["query_string"]
+    connection._headers_raw = scope["headers"]
+    connection._client_raw = scope.get("client")
+    connection.app = None
+    connection.path_params = {}
+    connection._headers = None
+    connection._query = None
+    connection._cookies = None
+    connection._url = None
+    connection._base_url = None
+    connection._client = _UNSET
+    connection._state = None
+
+
+class Request(HTTPConnection):
+    """One HTTP request, read lazily: ``Request(scope, receive, send)``.
+
+    Cheap attributes: ``method``, ``path`` (decoded), ``raw_path``, ``scheme``,
+    ``http_version``, ``path_params`` (set by the app after routing), ``app``,
+    ``state`` (a namespace for this request), ``scope``. Parsed and cached on first
+    access: ``headers``, ``query``, ``cookies``, ``url``, ``base_url``, ``client``
+    (these shared with WebSockets through :class:`HTTPConnection`), ``content_type``,
+    ``content_length``; and the body through ``body()``, ``json()``, ``form()`` (each
+    cached) or ``stream()`` (once, not cached).
+
+    ``max_body_size`` (None: no limit) bounds the body: a ``Content-Length`` over it
+    gets ``HTTPError(413)`` before anything is read, a streamed body when it passes it.
+    ``form_limits`` bounds forms (see :class:`FormLimits`). The app sets both.
+    Call ``await request.close()`` after the response: it closes the form's files.
+    """
+
+    __slots__ = (
+        "method",
+        # set by the app
+        "max_body_size",
+        "form_limits",
+        # caches
+        "_content_type",
+        "_content_length",
+        "_body",
+        "_json",
+        "_form",
+        # body reading
+        "_consumer",
+        "_received",
+        "_disconnected",
+        "_pending",
+    )
+
+    method: str
+    max_body_size: Optional[int]
+    form_limits: FormLimits
+
+    def __init__(self, scope: Scope, receive: Receive, send: Optional[Send] = None) -> None:
+        _init_connection(self, scope, receive, send)
+        self.method = scope["method"]
+        self.max_body_size = None
+        self.form_limits = DEFAULT_FORM_LIMITS
+        self._content_type: Optional[ContentType] = None
+        self._content_length: Any = _UNSET
+        self._body: Optional[bytes] = None
+        self._json: Any = _UNSET
+        self._form: Optional[FormData] = None
+        self._consumer: Optional[str] = None
+        self._disconnected = False
+        self._pending: Optional[List[Message]] = None
 
     @property
     def content_type(self) -> ContentType:
