@@ -2,6 +2,7 @@
 
 from pyre._version import __version__
 from pyre.config import Config
-from pyre.server import Server, run
+from pyre.launch import run
+from pyre.server import Server
 
 __all__ = ["Config", "Server", "__version__", "run"]

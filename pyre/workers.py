@@ -41,7 +41,9 @@ except ImportError as exc:  # pragma: no cover - gunicorn is what this module is
     raise ImportError("pyre.workers needs gunicorn (pip install gunicorn)") from exc
 
 from pyre.config import Config
-from pyre.errors import AppLoadError, PyreError, StartupError
+from pyre.errors import PyreError, StartupError
+from pyre.exit_codes import ExitCode
+from pyre.launch import run_server
 from pyre.loops import loop_factory
 from pyre.metrics import MULTIPROC_ENV, WORKER_ENV
 from pyre.server import Server, run_with_loop
@@ -49,10 +51,6 @@ from pyre.server import Server, run_with_loop
 __all__ = ["GunicornMetrics", "PyreWorker", "PyreAsyncioWorker", "pyre_config"]
 
 logger = logging.getLogger("pyre.error")
-
-# Exit codes the arbiter understands: it stops instead of restarting workers forever.
-WORKER_BOOT_ERROR = 3
-APP_LOAD_ERROR = 4
 
 # gunicorn's 0 means "unlimited" for the request limits; Pyre keeps a (large) bound.
 UNLIMITED_REQUEST_LINE = 1024 * 1024  # what gunicorn itself allows for 0
@@ -261,26 +259,20 @@ class PyreWorker(Worker):
     # -- serving -----------------------------------------------------------------------------
 
     def run(self) -> None:
-        try:
-            config = pyre_config(self.cfg, self.wsgi, loop=self.loop_name)
-            factory = loop_factory(config.loop)
-        except PyreError as exc:
-            self.log.error("%s", exc)
-            sys.exit(WORKER_BOOT_ERROR)
+        # A failure exits with the status the arbiter stops on, instead of respawning.
+        code = run_server(self._run_server, app=self.wsgi, report=self.log.error, gunicorn=True)
+        if code:
+            sys.exit(code)
+
+    def _run_server(self) -> "_WorkerServer":
+        config = pyre_config(self.cfg, self.wsgi, loop=self.loop_name)
+        factory = loop_factory(config.loop)
         server = self.server = _WorkerServer(config, self)
         # --max-requests (gunicorn's jittered count) through the server's own limit.
         server.max_requests = self.max_requests if self.max_requests < sys.maxsize else None
         server.on_retire = self._retire
-        try:
-            run_with_loop(self._serve(server), factory)
-        except AppLoadError as exc:
-            self.log.error("Error loading ASGI app. %s", exc)
-            sys.exit(APP_LOAD_ERROR)
-        except PyreError as exc:
-            self.log.error("%s", exc)
-            sys.exit(WORKER_BOOT_ERROR)
-        if not server.started:  # bind, TLS or lifespan startup failure: do not respawn
-            sys.exit(WORKER_BOOT_ERROR)
+        run_with_loop(self._serve(server), factory)
+        return server
 
     async def _serve(self, server: _WorkerServer) -> None:
         loop = asyncio.get_running_loop()
@@ -405,7 +397,7 @@ class GunicornMetrics:
                 settings, workers=lambda: len(arbiter.WORKERS), restarts=lambda: GunicornMetrics.ended)
         except PyreError as exc:  # a bad port or host, a busy port, no prometheus_client
             arbiter.log.error("%s", exc)
-            raise SystemExit(WORKER_BOOT_ERROR) from None
+            raise SystemExit(ExitCode.WORKER_BOOT_ERROR) from None
         arbiter.log.info("Prometheus metrics on %s", self.supervisor.endpoint.url)
 
     def child_exit(self, arbiter: Any, worker: Any) -> None:
