@@ -20,7 +20,7 @@ import socket
 import sys
 from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from pyre.config import Config
+from pyre.config import Config, config_from_settings
 from pyre.errors import AppLoadError, PyreError, StartupError
 from pyre.exit_codes import ExitCode
 from pyre.server import Server, check_extras
@@ -52,7 +52,7 @@ def main(given: Mapping[str, Any], environ: Mapping[str, str]) -> int:
     line): settings from every source, logging, then :func:`launch`. Returns the exit
     status; a bad setting, env file or log config is one line on stderr."""
     from pyre.logs import setup_logging
-    from pyre.settings import config_from_settings, resolve
+    from pyre.settings import resolve
 
     try:
         merged, sources = resolve(given, environ)

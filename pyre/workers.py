@@ -33,6 +33,7 @@ import logging
 import os
 import signal
 import sys
+from types import SimpleNamespace
 from typing import Any, Optional
 
 try:
@@ -40,7 +41,7 @@ try:
 except ImportError as exc:  # pragma: no cover - gunicorn is what this module is for
     raise ImportError("pyre.workers needs gunicorn (pip install gunicorn)") from exc
 
-from pyre.config import Config
+from pyre.config import Config, validate
 from pyre.errors import PyreError, StartupError
 from pyre.exit_codes import ExitCode
 from pyre.launch import run_server
@@ -386,8 +387,9 @@ class GunicornMetrics:
         if GunicornMetrics.supervisor is not None:
             return
         try:
-            # Only the metrics settings are read (and checked, as for --metrics-port).
-            settings = Config("pyre.demo:app", metrics_host=self.host, metrics_port=self.port)
+            # Only the metrics settings are read, checked as Config checks them.
+            settings = SimpleNamespace(metrics_host=validate("metrics_host", self.host),
+                                       metrics_port=validate("metrics_port", self.port))
             if "prometheus_client" in sys.modules and not os.environ.get(MULTIPROC_ENV):
                 # It chose single-process values at import; forked workers would keep them.
                 raise StartupError("GunicornMetrics: prometheus_client was imported in the arbiter before "
