@@ -154,35 +154,7 @@ class Server:
 
             app = proxy_headers = ProxyHeadersMiddleware(app, config.trusted_proxies,
                                                          source=config.proxy_headers_source)
-        ctx = ServerContext(
-            app,
-            loop,
-            limits=config.h1_limits,
-            root_path=config.root_path,
-            timeout_keep_alive=config.timeout_keep_alive,
-            timeout_request_header=config.timeout_request_header,
-            timeout_request_body=config.timeout_request_body,
-            timeout_send=config.timeout_send,
-            limit_concurrency=config.limit_concurrency,
-            server_header=config.server_header,
-            date_header=config.date_header,
-            extra_headers=b"".join(
-                f"{name.lower()}: {value}\r\n".encode("latin-1") for name, value in config.headers
-            ),
-            access_log=config.access_log,
-            lifespan_state=state,
-            # Cleartext HTTP/1.1 connections switch on the preface or Upgrade: h2c.
-            http2=config.http == "auto",
-            h2_settings=config.h2_settings if config.http != "h1" else None,
-            h2_ping_interval=config.h2_ping_interval,
-            websocket=config.ws != "none",
-            ws_max_size=config.ws_max_size,
-            ws_max_queue=config.ws_max_queue,
-            ws_ping_interval=config.ws_ping_interval,
-            ws_ping_timeout=config.ws_ping_timeout,
-            ws_per_message_deflate=config.ws_per_message_deflate,
-            request_id_header=config.access_log_request_id_header,
-        )
+        ctx = ServerContext.from_config(app, loop, config, state)
         if config.proxy_headers:
             ctx.forwarded_client = proxy_headers.client_text  # the access log's client too
         self.context = ctx
