@@ -35,11 +35,11 @@ logger = logging.getLogger("pyre.error")
 Report = Callable[[str], None]
 
 
-def log_error(text: str) -> None:
+def _log_error(text: str) -> None:
     logger.error("%s", text)
 
 
-def print_error(text: str) -> None:
+def _print_error(text: str) -> None:
     """The command line's way: ``Error: ...`` on stderr, whatever the log config says."""
     sys.stderr.write(f"Error: {text}\n")
 
@@ -59,10 +59,10 @@ def main(given: Mapping[str, Any], environ: Mapping[str, str]) -> int:
         config = config_from_settings(merged, sources)
         log_notes = setup_logging(config)
     except PyreError as exc:
-        print_error(str(exc))
+        _print_error(str(exc))
         return ExitCode.ERROR
     _log_notes(config, sources.warnings, log_notes)
-    return launch(config, report=print_error)
+    return launch(config, report=_print_error)
 
 
 def run(app: Any, **kwargs: Any) -> None:
@@ -92,7 +92,7 @@ def _log_notes(config: Config, warnings: Sequence[str], log_notes: Sequence[str]
         logger.info("%s", note)
 
 
-def launch(config: Config, *, report: Report = log_error) -> int:
+def launch(config: Config, *, report: Report = _log_error) -> int:
     """Serve ``config`` the way it asks: the reloader, a supervisor with workers, or
     one server in this process. Logging must be set up. Returns the exit status
     (``report`` prints why a server in this process could not run)."""
@@ -106,10 +106,10 @@ def launch(config: Config, *, report: Report = log_error) -> int:
     if config.supervised:
         return run_workers(config)
     server = Server(config)
-    return run_server(lambda: _ran(server), app=config.app, report=report)
+    return run_server(lambda: _run_to_end(server), app=config.app, report=report)
 
 
-def _ran(server: Server, sockets: Optional[List[socket.socket]] = None) -> Server:
+def _run_to_end(server: Server, sockets: Optional[List[socket.socket]] = None) -> Server:
     server.run(sockets)
     return server
 
@@ -117,7 +117,7 @@ def _ran(server: Server, sockets: Optional[List[socket.socket]] = None) -> Serve
 # -- exit statuses -----------------------------------------------------------------------------------
 
 
-def run_server(serve: Callable[[], Server], *, app: Any, report: Report = log_error, gunicorn: bool = False) -> int:
+def run_server(serve: Callable[[], Server], *, app: Any, report: Report = _log_error, gunicorn: bool = False) -> int:
     """Call ``serve`` (which runs a server to its end and returns it) and return the
     exit status: an application that cannot be loaded, or another
     :class:`~pyre.errors.PyreError` (a bad setting found late, a ``--reuse-port``
@@ -161,7 +161,7 @@ def serve_child(config: Config, sockets: Optional[List[socket.socket]], conn: An
         own = sockets
         if own is None:
             own = [bind_socket(config.host, config.port, backlog=config.backlog, reuse_port=True)]
-        return _ran(server, own)
+        return _run_to_end(server, own)
 
     return run_server(serve, app=config.app)
 

@@ -82,12 +82,16 @@ def _native_text(value: Any, parse: Callable[[str], Any], what: str) -> Any:
     raise _Invalid(f"expected {what}, got {value!r}")
 
 
-def _bounds(low: Any, high: Any = None) -> str:
+def _outside(value: int, low: int, high: Optional[int]) -> bool:
+    return value < low or (high is not None and value > high)
+
+
+def _bounds(low: int, high: Optional[int]) -> str:
     return f">= {low}" if high is None else f"between {low} and {high}"
 
 
 def _within(value: int, low: int, high: Optional[int], noun: str = "value") -> int:
-    if value < low or (high is not None and value > high):
+    if _outside(value, low, high):
         raise _Invalid(f"invalid {noun} {value!r} (must be {_bounds(low, high)})")
     return value
 
@@ -96,7 +100,7 @@ def _check_int(low: int, high: Optional[int]) -> Check:
     def check(name: str, value: Any, notes: List[str]) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{name}: expected an integer, got {value!r}")
-        if value < low or (high is not None and value > high):
+        if _outside(value, low, high):
             raise ConfigError(f"{name}: must be {_bounds(low, high)}, got {value}")
         return value
 
@@ -125,8 +129,11 @@ def integer(low: int = 0, high: Optional[int] = None, what: str = "an integer") 
 def seconds(low: float = 0.0, allow_low: bool = True) -> Kind:
     relation = ">=" if allow_low else ">"
 
+    def outside(value: float) -> bool:
+        return value < low or (value == low and not allow_low)
+
     def check(value: float) -> float:
-        if value < low or (value == low and not allow_low):
+        if outside(value):
             raise _Invalid(f"invalid value {value!r} (must be {relation} {low:g})")
         return value
 
@@ -145,7 +152,7 @@ def seconds(low: float = 0.0, allow_low: bool = True) -> Kind:
     def check_python(name: str, value: Any, notes: List[str]) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name}: expected a number of seconds, got {value!r}")
-        if value < low or (value == low and not allow_low):
+        if outside(value):
             raise ConfigError(f"{name}: must be {relation} {low:g} seconds, got {value}")
         return float(value)
 
