@@ -1,5 +1,6 @@
 """The ``pyre`` command (also ``pyre-server``, for a project where ``pyre`` is
-pyre-check's, and ``python -m pyre``), with uvicorn's option names.
+pyre-check's, and ``python -m pyre``), with uvicorn's option names: the parser, built
+from :mod:`pyre.settings`. What runs, and the exit status, is :func:`pyre.launch.main`'s.
 
 Errors in options, the env file or the app import print one line and exit 1; a
 failed startup (lifespan, bind) exits 3, as uvicorn does.
@@ -8,18 +9,16 @@ failed startup (lifespan, bind) exits 3, as uvicorn does.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import platform
 import sys
 from typing import Any, List, NoReturn, Optional, Sequence
 
 from pyre._version import __version__
-from pyre.settings import add_arguments, config_from_settings, resolve
+from pyre.exit_codes import ExitCode
+from pyre.settings import add_arguments
 
 __all__ = ["build_parser", "main", "version_text"]
-
-EXIT_USAGE = 1
 
 
 def version_text() -> str:
@@ -42,7 +41,7 @@ def _prog() -> str:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"Error: {message}\nTry '{self.prog} --help' for help.\n")
-        sys.exit(EXIT_USAGE)
+        sys.exit(ExitCode.ERROR)
 
 
 class _VersionAction(argparse.Action):
@@ -64,57 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> NoReturn:
     args = build_parser().parse_args(argv)
 
-    from pyre._accel import pure_build_warning
-    from pyre.errors import AppLoadError, PyreError
-    from pyre.logs import setup_logging
-    from pyre.server import STARTUP_FAILURE, Server, check_extras, run_workers
+    from pyre.launch import main as launch_main
 
-    def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-        sys.stderr.write(f"Error: {message}\n")
-        sys.exit(code)
-
-    try:
-        merged, sources = resolve(vars(args), os.environ)
-        config = config_from_settings(merged, sources)
-    except PyreError as exc:
-        fail(str(exc))
-
-    try:
-        log_notes = setup_logging(config)
-    except PyreError as exc:
-        fail(str(exc))
-    error_logger = logging.getLogger("pyre.error")
-    for warning in filter(None, [pure_build_warning(), *sources.warnings]):
-        error_logger.warning("%s", warning)
-    for note in [*config.notes, *log_notes]:  # uvicorn's values and names, and what they mean here
-        error_logger.info("%s", note)
-    try:
-        check_extras(config)  # before the app starts, in whichever process that is
-    except PyreError as exc:
-        error_logger.error("%s", exc)
-        sys.exit(STARTUP_FAILURE)
-    if config.reload:
-        from pyre.reload import run_reloader
-
-        sys.exit(run_reloader(config))
-    if config.supervised:
-        sys.exit(run_workers(config))
-    server = Server(config)
-    try:
-        server.run()
-    except AppLoadError as exc:
-        from pyre.importer import load_error_text
-
-        fail(load_error_text(exc, config.app))
-    except PyreError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:  # pragma: no cover - before signal handlers are installed
-        pass
-    if not server.started:
-        sys.exit(STARTUP_FAILURE)
+    sys.exit(launch_main(vars(args), os.environ))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,32 +13,30 @@ Embedded use::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
+import random
 import signal
 import socket
 import sys
 import threading
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from pyre import _accel
 from pyre._accel import H1Protocol
 from pyre.asgi.lifespan import Lifespan
 from pyre.config import Config
-from pyre.errors import AppLoadError, PyreError, StartupError
+from pyre.errors import StartupError
 from pyre.importer import load_app
 from pyre.loops import loop_factory
 from pyre.sockets import bind_socket, describe
-from pyre.supervisor import jittered
 from pyre.tls import build_ssl_context
 from pyre.transport.context import ServerContext
 
-__all__ = ["Server", "check_extras", "run", "run_workers", "STARTUP_FAILURE"]
+__all__ = ["Server", "check_extras", "run_with_loop"]
 
 logger = logging.getLogger("pyre.error")
 
-STARTUP_FAILURE = 3
 # After closing a TLS connection, how long to wait for the client's close_notify before
 # dropping it (asyncio's default is 30 s). A client idle in a blocking connection pool
 # never answers, and until then the connection counts as open: for limit_concurrency
@@ -78,7 +76,7 @@ class Server:
         # What a connection taken from a listener's queue at shutdown is served with.
         self._listening: List[socket.socket] = []
         self._accept_options: Tuple[Callable[[], asyncio.Protocol], dict] = (asyncio.Protocol, {})
-        # Hooks for a supervisor (see pyre.supervisor): called on the loop once serving,
+        # Hooks for a supervisor (see pyre.process.supervisor): called on the loop once serving,
         # and when --limit-max-requests is reached (without one, the server just stops).
         self.on_started: Optional[Callable[["Server"], None]] = None
         self.on_retire: Optional[Callable[[], None]] = None
@@ -156,35 +154,7 @@ class Server:
 
             app = proxy_headers = ProxyHeadersMiddleware(app, config.trusted_proxies,
                                                          source=config.proxy_headers_source)
-        ctx = ServerContext(
-            app,
-            loop,
-            limits=config.h1_limits,
-            root_path=config.root_path,
-            timeout_keep_alive=config.timeout_keep_alive,
-            timeout_request_header=config.timeout_request_header,
-            timeout_request_body=config.timeout_request_body,
-            timeout_send=config.timeout_send,
-            limit_concurrency=config.limit_concurrency,
-            server_header=config.server_header,
-            date_header=config.date_header,
-            extra_headers=b"".join(
-                f"{name.lower()}: {value}\r\n".encode("latin-1") for name, value in config.headers
-            ),
-            access_log=config.access_log,
-            lifespan_state=state,
-            # Cleartext HTTP/1.1 connections switch on the preface or Upgrade: h2c.
-            http2=config.http == "auto",
-            h2_settings=config.h2_settings if config.http != "h1" else None,
-            h2_ping_interval=config.h2_ping_interval,
-            websocket=config.ws != "none",
-            ws_max_size=config.ws_max_size,
-            ws_max_queue=config.ws_max_queue,
-            ws_ping_interval=config.ws_ping_interval,
-            ws_ping_timeout=config.ws_ping_timeout,
-            ws_per_message_deflate=config.ws_per_message_deflate,
-            request_id_header=config.access_log_request_id_header,
-        )
+        ctx = ServerContext.from_config(app, loop, config, state)
         if config.proxy_headers:
             ctx.forwarded_client = proxy_headers.client_text  # the access log's client too
         self.context = ctx
@@ -423,87 +393,8 @@ def run_with_loop(coro: Any, factory: Callable[[], asyncio.AbstractEventLoop]) -
             loop.close()
 
 
-@contextlib.contextmanager
-def parent_socket(config: Config, *, listen: bool = True) -> Iterator[Tuple[socket.socket, str]]:
-    """The listening socket a parent process (supervisor, reloader) binds once and hands
-    to its children, with its scheme; closed (and a Unix socket file removed) on exit.
-
-    Raises :class:`~pyre.errors.StartupError` if it cannot be bound or the TLS settings
-    are unusable (checked here once; each child builds its own context from them).
-    """
-    scheme = "https" if build_ssl_context(config) is not None else "http"
-    sock = bind_socket(config.host, config.port, uds=config.uds, fd=config.fd, backlog=config.backlog,
-                       uds_perms=config.uds_perms, reuse_port=config.reuse_port, listen=listen)
-    try:
-        yield sock, scheme
-    finally:
-        sock.close()
-        if config.uds:
-            try:
-                os.unlink(config.uds)
-            except OSError:
-                pass
-
-
-def run_workers(config: Config) -> int:
-    """Bind once and serve with ``config.workers`` processes; return the exit code."""
-    from pyre.supervisor import Supervisor
-
-    try:
-        # With --reuse-port the supervisor only holds the port (bound, not listening: no
-        # connections queue on it); each worker binds and listens on its own socket, so
-        # the port accepts once the first worker is ready.
-        with parent_socket(config, listen=not config.reuse_port) as (sock, scheme):
-            running = f"Pyre running on {describe(sock, scheme)} with {config.workers} workers (Press CTRL+C to quit)"
-            if config.reuse_port:
-                port = sock.getsockname()[1]
-                return Supervisor(config.replace(port=port), None, announce=running, reserved=sock).run()
-            logger.info("%s", running)
-            return Supervisor(config, [sock]).run()
-    except StartupError as exc:
-        logger.error("%s", exc)
-        return STARTUP_FAILURE
-
-
-def run(app: Any, **kwargs: Any) -> None:
-    """Configure logging, serve ``app`` until interrupted; exit non-zero on failure.
-
-    Takes the same keyword arguments as :class:`~pyre.Config`.
-    """
-    from pyre.envfile import load_env_file
-    from pyre.logs import setup_logging
-
-    config = Config(app, **kwargs)
-    notes = setup_logging(config)
-    warning = _accel.pure_build_warning()
-    if warning:
-        logger.warning("%s", warning)
-    for note in [*config.notes, *notes]:  # uvicorn's values and names, and what they mean here
-        logger.info("%s", note)
-    if config.env_file:
-        load_env_file(config.env_file)
-    if config.reload:  # a script calling this needs `if __name__ == "__main__":` (spawn)
-        from pyre.reload import run_reloader
-
-        code = run_reloader(config)
-        if code:
-            sys.exit(code)
-        return
-    if config.supervised:
-        code = run_workers(config)
-        if code:
-            sys.exit(code)
-        return
-    server = Server(config)
-    try:
-        server.run()
-    except AppLoadError as exc:
-        logger.error("%s", exc)
-        sys.exit(1)
-    except PyreError as exc:
-        logger.error("%s", exc)
-        sys.exit(1)
-    except KeyboardInterrupt:  # pragma: no cover - interrupted before handlers installed
-        pass
-    if not server.started:
-        sys.exit(STARTUP_FAILURE)
+def jittered(limit: Optional[int], jitter: int) -> Optional[int]:
+    """``--limit-max-requests`` plus a random 0..jitter, drawn once per server process."""
+    if not limit:
+        return None
+    return limit + (random.randint(0, jitter) if jitter else 0)

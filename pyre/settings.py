@@ -16,8 +16,9 @@ then the default. :func:`resolve` merges them into keyword arguments for
 in a container, so an unknown ``PYRE_*`` variable (Kubernetes injects
 ``PYRE_SERVICE_HOST``, ``PYRE_PORT=tcp://...`` and more for a Service named ``pyre``)
 is a warning in :attr:`Sources.warnings`, never an error; a variable for a setting the
-command line gives is not read at all. The CLI parser and docs/settings.md are both
-built from :data:`SETTINGS`.
+command line gives is not read at all. The CLI parser, docs/settings.md and
+:class:`pyre.Config` (its keywords, defaults and checks) are all built from
+:data:`SETTINGS`.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ import json
 import os
 import re
 import sys
-from typing import Any, Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pyre.errors import ConfigError
 
-__all__ = ["SETTINGS", "Setting", "SettingError", "Sources", "resolve", "settings_table"]
+__all__ = ["BY_NAME", "LOG_LEVELS", "SETTINGS", "SSL_VERSIONS", "Setting", "SettingError", "Sources", "is_import_string",
+           "loop_accepted", "name_source", "resolve", "settings_table"]
 
 ENV_PREFIX = "PYRE_"
 # PYRE_ variables that are not settings (build and import switches).
@@ -43,19 +45,30 @@ class SettingError(ConfigError):
     """An invalid or unknown setting; the message starts with its source."""
 
 
-# -- value types: text (CLI, environment) -> value, and native TOML value -> value ------------------
+# -- value types -------------------------------------------------------------------------------------
+#
+# A Kind reads a setting's value three ways: from text (the command line, the
+# environment: ``parse``), from a TOML value (``native``), and from a Python value
+# given to pyre.Config (``check``). Its bounds are stated once, in the constructor
+# call in SETTINGS, and all three apply them. ``parse`` and ``native`` raise _Invalid
+# (the source is prefixed later); ``check`` raises ConfigError naming the setting.
+
+#: ``check(name, value, notes)``: the valid Python value, or ConfigError starting with
+#: ``name:``. ``notes`` collects one line per value accepted for uvicorn's sake.
+Check = Callable[[str, Any, List[str]], Any]
 
 
 class Kind:
-    """How a setting's value is read from text and from TOML, and described in docs."""
+    """How a setting's value is read from text, from TOML and from Python, and described in docs."""
 
-    __slots__ = ("what", "metavar", "parse", "native")
+    __slots__ = ("what", "metavar", "parse", "native", "check")
 
-    def __init__(self, what: str, metavar: str, parse: Callable[[str], Any],
+    def __init__(self, what: str, metavar: str, parse: Callable[[str], Any], check: Check,
                  native: Optional[Callable[[Any], Any]] = None) -> None:
         self.what = what
         self.metavar = metavar
         self.parse = parse
+        self.check = check
         self.native = native or (lambda value: _native_text(value, parse, what))
 
 
@@ -69,11 +82,29 @@ def _native_text(value: Any, parse: Callable[[str], Any], what: str) -> Any:
     raise _Invalid(f"expected {what}, got {value!r}")
 
 
+def _outside(value: int, low: int, high: Optional[int]) -> bool:
+    return value < low or (high is not None and value > high)
+
+
+def _bounds(low: int, high: Optional[int]) -> str:
+    return f">= {low}" if high is None else f"between {low} and {high}"
+
+
 def _within(value: int, low: int, high: Optional[int], noun: str = "value") -> int:
-    if value < low or (high is not None and value > high):
-        bounds = f">= {low}" if high is None else f"between {low} and {high}"
-        raise _Invalid(f"invalid {noun} {value!r} (must be {bounds})")
+    if _outside(value, low, high):
+        raise _Invalid(f"invalid {noun} {value!r} (must be {_bounds(low, high)})")
     return value
+
+
+def _check_int(low: int, high: Optional[int]) -> Check:
+    def check(name: str, value: Any, notes: List[str]) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        if _outside(value, low, high):
+            raise ConfigError(f"{name}: must be {_bounds(low, high)}, got {value}")
+        return value
+
+    return check
 
 
 def integer(low: int = 0, high: Optional[int] = None, what: str = "an integer") -> Kind:
@@ -92,13 +123,18 @@ def integer(low: int = 0, high: Optional[int] = None, what: str = "an integer") 
             raise _Invalid(f"expected {what}, got {value!r}")
         return check(value)
 
-    return Kind(what, "INT", parse, native)
+    return Kind(what, "INT", parse, _check_int(low, high), native)
 
 
 def seconds(low: float = 0.0, allow_low: bool = True) -> Kind:
+    relation = ">=" if allow_low else ">"
+
+    def outside(value: float) -> bool:
+        return value < low or (value == low and not allow_low)
+
     def check(value: float) -> float:
-        if value < low or (value == low and not allow_low):
-            raise _Invalid(f"invalid value {value!r} (must be {'>=' if allow_low else '>'} {low:g})")
+        if outside(value):
+            raise _Invalid(f"invalid value {value!r} (must be {relation} {low:g})")
         return value
 
     def parse(text: str) -> float:
@@ -113,7 +149,14 @@ def seconds(low: float = 0.0, allow_low: bool = True) -> Kind:
             raise _Invalid(f"expected a number of seconds, got {value!r}")
         return check(float(value))
 
-    return Kind("seconds", "SECONDS", parse, native)
+    def check_python(name: str, value: Any, notes: List[str]) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}: expected a number of seconds, got {value!r}")
+        if outside(value):
+            raise ConfigError(f"{name}: must be {relation} {low:g} seconds, got {value}")
+        return float(value)
+
+    return Kind("seconds", "SECONDS", parse, check_python, native)
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]i?[bB]?|[bB])?\s*$")
@@ -128,6 +171,7 @@ def _parse_size(text: str) -> int:
 
 
 def size(low: int = 0, high: Optional[int] = None) -> Kind:
+    """Bytes: a number, or with a K, M or G suffix in text and TOML (an int in Python)."""
     def check(value: int) -> int:
         return _within(value, low, high, "size")
 
@@ -140,7 +184,8 @@ def size(low: int = 0, high: Optional[int] = None) -> Kind:
             return check(_parse_size(value))
         raise _Invalid(f"expected a size in bytes, got {value!r}")
 
-    return Kind("bytes (K, M, G suffixes)", "BYTES", lambda text: check(_parse_size(text)), native)
+    return Kind("bytes (K, M, G suffixes)", "BYTES", lambda text: check(_parse_size(text)), _check_int(low, high),
+                native)
 
 
 def _parse_bool(text: str) -> bool:
@@ -158,34 +203,89 @@ def _native_bool(value: Any) -> bool:
     raise _Invalid(f"expected true or false, got {value!r}")
 
 
-BOOL = Kind("true or false", "BOOL", _parse_bool, _native_bool)
-TEXT = Kind("text", "TEXT", lambda text: text)
+def _truth(name: str, value: Any, notes: List[str]) -> bool:
+    return bool(value)  # Python's truth, as uvicorn's Config takes these
 
 
-def choice(*options: str, uvicorn: Sequence[str] = ()) -> Kind:
-    """One of ``options``; ``uvicorn``: uvicorn's values, accepted too (pyre.Config says
-    what each means here)."""
+def _string(name: str, value: Any, notes: List[str]) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    return value
+
+
+BOOL = Kind("true or false", "BOOL", _parse_bool, _truth, _native_bool)
+TEXT = Kind("text", "TEXT", lambda text: text, _string)
+
+
+def choice(*options: str, uvicorn: Optional[Mapping[str, str]] = None, why: str = "") -> Kind:
+    """One of ``options``; ``uvicorn``: uvicorn's values, accepted too, each with the one
+    of ``options`` it means here (``why`` says so in a note, see :attr:`pyre.Config.notes`)."""
+    uvicorn = dict(uvicorn or {})
+
     def parse(text: str) -> str:
         if text not in options and text not in uvicorn:
             raise _Invalid(f"invalid choice {text!r} (choose from {', '.join(options)})")
         return text
 
+    def check(name: str, value: Any, notes: List[str]) -> str:
+        mapped = uvicorn.get(value) if isinstance(value, str) else None
+        if mapped is not None:
+            notes.append(f"--{name} {value}: {why} (--{name} {mapped})")
+            return mapped
+        if value not in options:
+            raise ConfigError(f"{name}: expected one of {', '.join(options)}, got {value!r}")
+        return value
+
     what = "one of " + ", ".join(options)
     if uvicorn:
         what += f" (uvicorn's {', '.join(uvicorn)} accepted)"
-    return Kind(what, "{" + ",".join(options) + "}", parse)
+    return Kind(what, "{" + ",".join(options) + "}", parse, check)
+
+
+# Another fast event loop's name (uvicorn's zuvloop, rloop, winloop...): Pyre runs the
+# fastest it has, with a note. ``module:factory`` names a loop factory to import.
+_LOOPS = ("auto", "asyncio", "uvloop")
+_UVICORN_LOOPS = {"none": "asyncio"}
+_FAST_LOOP = re.compile(r"^[a-z][a-z0-9_]*loop$")
+_IMPORT_STRING = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def is_import_string(value: str) -> bool:
+    """``module:attribute`` (dotted names on both sides)."""
+    return bool(_IMPORT_STRING.match(value))
+
+
+def loop_accepted(value: str) -> bool:
+    """A ``loop`` value Config takes: Pyre's, uvicorn's, another fast loop's name, or
+    ``module:factory``."""
+    return value in _LOOPS or value in _UVICORN_LOOPS or bool(_FAST_LOOP.match(value)) or is_import_string(value)
 
 
 def _parse_loop(text: str) -> str:
-    from pyre.config import loop_accepted
-
     if loop_accepted(text):
         return text
     raise _Invalid(f"invalid choice {text!r} (choose from auto, asyncio, uvloop, or a module:factory)")
 
 
+_LOOP_CHOICE = choice(*_LOOPS, uvicorn=_UVICORN_LOOPS, why="uvicorn's 'do not set up a loop'; Pyre runs asyncio's")
+
+
+def _check_loop(name: str, value: Any, notes: List[str]) -> str:
+    if not isinstance(value, str) or value in _LOOPS or value in _UVICORN_LOOPS:
+        return _LOOP_CHOICE.check(name, value, notes)
+    if is_import_string(value):
+        return value  # a loop factory, imported by pyre.loops when the server starts
+    if _FAST_LOOP.match(value):
+        from pyre.loops import uvloop_available
+
+        fastest = "uvloop" if uvloop_available() else "asyncio"
+        notes.append(f"--loop {value}: not a loop Pyre has; using the fastest installed, {fastest} (--loop auto)")
+        return "auto"
+    raise ConfigError(f"{name}: expected one of auto, asyncio, uvloop or module:factory, got {value!r}")
+
+
 LOOP = Kind("auto, asyncio, uvloop or module:factory (uvicorn's other loop names: the fastest installed)",
-            "{auto,asyncio,uvloop,MODULE:FACTORY}", _parse_loop)
+            "{auto,asyncio,uvloop,MODULE:FACTORY}", _parse_loop, _check_loop)
 
 
 def _parse_octal(text: str) -> int:
@@ -204,7 +304,7 @@ def _native_octal(value: Any) -> int:
     raise _Invalid(f"expected octal permissions as a string, e.g. \"660\", got {value!r}")
 
 
-OCTAL = Kind("octal permissions", "MODE", _parse_octal, _native_octal)
+OCTAL = Kind("octal permissions", "MODE", _parse_octal, _check_int(0, 0o7777), _native_octal)
 
 
 def _parse_header(text: str) -> str:
@@ -213,25 +313,149 @@ def _parse_header(text: str) -> str:
     return text
 
 
-HEADER = Kind("a header NAME:VALUE", "NAME:VALUE", _parse_header)
+def _check_header(name: str, value: Any, notes: List[str]) -> Tuple[str, str]:
+    """``"Name: value"`` or a ``(name, value)`` pair, as a pair."""
+    if isinstance(value, str):
+        field, sep, text = value.partition(":")
+        if not sep or not field.strip():
+            raise ConfigError(f"{name}: expected 'Name: value', got {value!r}")
+        value = (field.strip(), text.strip())
+    try:
+        field, text = value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected (name, value) pairs, got {value!r}") from None
+    return (str(field), str(text))
+
+
+HEADER = Kind("a header NAME:VALUE", "NAME:VALUE", _parse_header, _check_header)
+
+
+# -- checks of Python values for settings whose text is plain TEXT ------------------------------------
+
+
+def _fspath(name: str, value: Any, notes: List[str]) -> str:
+    """A path, as given (``os.PathLike`` as its string)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a file path, got {value!r}")
+    return value
+
+
+def _file(name: str, value: Any, notes: List[str]) -> Optional[str]:
+    """A path; empty means none (the TLS files: gunicorn gives ``""`` for unset)."""
+    return _fspath(name, value, notes) or None
+
+
+def _password(name: str, value: Any, notes: List[str]) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a string")  # never echo a password
+    return value
+
+
+def _root_path(name: str, value: Any, notes: List[str]) -> str:
+    value = _string(name, value, notes)
+    if value and (not value.startswith("/") or value.endswith("/")):
+        raise ConfigError(f"{name}: must start with '/' and not end with '/', got {value!r}")
+    return value
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP field name (RFC 9110 token)
+
+
+def _header_name(name: str, value: Any, notes: List[str]) -> str:
+    if not isinstance(value, str) or not _TOKEN.match(value):
+        raise ConfigError(f"{name}: expected a header name, got {value!r}")
+    return value.lower()
+
+
+def _many(each: Check) -> Check:
+    """A list (None: empty; a single string: one item), each item checked by ``each``."""
+    def check(name: str, value: Any, notes: List[str]) -> List[Any]:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list, got {value!r}")
+        return [each(name, item, notes) for item in value]
+
+    return check
+
+
+def _addresses(name: str, value: Any, notes: List[str]) -> List[str]:
+    """Comma-separated text or a list; none given: ``$FORWARDED_ALLOW_IPS``, else the
+    loopback addresses (uvicorn's rule)."""
+    if value is None:
+        value = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+    if isinstance(value, str):
+        value = [item.strip() for item in value.split(",") if item.strip()]
+    return _many(_string)(name, value, notes)
+
+
+LOG_LEVELS: Dict[str, int] = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
+
+
+def _log_level(name: str, value: Any, notes: List[str]) -> Union[str, int]:
+    """A level name (any case) or a ``logging`` level number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or value.lower() not in LOG_LEVELS:
+        raise ConfigError(f"{name}: expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return value.lower()
+
+
+def _log_config(name: str, value: Any, notes: List[str]) -> Union[str, Dict[str, Any], None]:
+    """A file, or a ``logging.config.dictConfig`` dict."""
+    return value if isinstance(value, dict) else _file(name, value, notes)
+
+
+# --ssl-version takes uvicorn's values, the ssl.PROTOCOL_* numbers: TLS (2) and
+# TLS_SERVER (17, the default) negotiate the best version (TLS 1.2 or 1.3);
+# TLSv1_2 (5) pins TLS 1.2. TLS 1.0 and 1.1 (3, 4) are refused (RFC 8996).
+SSL_VERSIONS: Dict[int, str] = {2: "TLS", 5: "TLSv1_2", 17: "TLS_SERVER"}
+_SSL_REFUSED = {3: "TLSv1", 4: "TLSv1_1", 16: "TLS_CLIENT"}
+
+
+def _ssl_version(name: str, value: Any, notes: List[str]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name}: expected an ssl.PROTOCOL_* number, got {value!r}")
+    if value in _SSL_REFUSED:
+        raise ConfigError(f"{name}: {value} (PROTOCOL_{_SSL_REFUSED[value]}) is refused: TLS 1.0 and 1.1 are "
+                          "insecure (RFC 8996) and a server context needs a server protocol; use 17 or 5 (TLS 1.2)")
+    if value not in SSL_VERSIONS:
+        choices = ", ".join(f"{number} ({protocol})" for number, protocol in SSL_VERSIONS.items())
+        raise ConfigError(f"{name}: expected one of {choices}, got {value}")
+    return value
 
 
 # -- the table ---------------------------------------------------------------------------------------
 
 
 class Setting:
-    """One setting. ``name`` is the :class:`pyre.Config` keyword; ``flag`` the CLI option."""
+    """One setting. ``name`` is the :class:`pyre.Config` keyword and ``default`` its
+    default; ``flag`` the CLI option.
+
+    A Python value given to Config is checked by :meth:`validate`: None passes when
+    ``optional`` (the default when ``default`` is None); with ``zero_is_none``, 0 or
+    empty means "none" (a limit that is off); else ``check`` (the kind's, or a list of
+    them when ``multiple``) returns the value to keep or raises ConfigError.
+    """
 
     __slots__ = ("name", "kind", "default", "help", "group", "flag", "multiple", "aliases", "toggle",
-                 "optional_value", "metavar", "default_doc", "flag_aliases")
+                 "optional_value", "metavar", "default_doc", "flag_aliases", "optional", "zero_is_none", "check")
 
     def __init__(self, name: str, kind: Kind, default: Any, help: str, group: str, *,
                  flag: Optional[str] = None, multiple: bool = False, aliases: Tuple[str, ...] = (),
                  toggle: bool = False, optional_value: bool = False, metavar: Optional[str] = None,
-                 default_doc: Optional[str] = None, flag_aliases: Tuple[str, ...] = ()) -> None:
+                 default_doc: Optional[str] = None, flag_aliases: Tuple[str, ...] = (),
+                 optional: Optional[bool] = None, zero_is_none: bool = False, check: Optional[Check] = None) -> None:
         self.name = name
         self.kind = kind
         self.default = default
+        self.optional = default is None if optional is None else optional
+        self.zero_is_none = zero_is_none
+        self.check: Check = check or (_many(kind.check) if multiple else kind.check)
         self.help = help
         self.group = group
         self.flag = flag or "--" + name.replace("_", "-")
@@ -246,6 +470,13 @@ class Setting:
     @property
     def env(self) -> str:
         return ENV_PREFIX + self.name.upper()
+
+    def validate(self, value: Any, notes: List[str]) -> Any:
+        """The value :class:`pyre.Config` keeps for ``value``; ConfigError naming the
+        setting if it is invalid. ``notes`` gets a line for a uvicorn value."""
+        if value is None and self.optional or self.zero_is_none and not value:
+            return None
+        return self.check(self.name, value, notes)
 
     def describe_default(self) -> str:
         if self.default_doc is not None:
@@ -270,7 +501,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("host", TEXT, "127.0.0.1", "bind socket to this host", _B),
     Setting("port", integer(0, 65535, "an integer port"), 8000,
             "bind socket to this port; 0 picks a free port", _B),
-    Setting("uds", TEXT, None, "bind to a Unix domain socket", _B, metavar="PATH"),
+    Setting("uds", TEXT, None, "bind to a Unix domain socket", _B, metavar="PATH", check=_fspath),
     Setting("uds_perms", OCTAL, None, "permissions of the --uds socket file, in octal (e.g. 660)", _B,
             default_doc="666 (uvicorn's)"),
     Setting("fd", integer(0, None, "a file descriptor"), None,
@@ -281,16 +512,20 @@ SETTINGS: Tuple[Setting, ...] = (
             "SO_REUSEPORT: each worker binds its own socket and the kernel spreads connections", _B,
             toggle=True),
     Setting("factory", BOOL, False, "APP is a factory called with no arguments", _A, toggle=True),
-    Setting("app_dir", TEXT, ".", "look for APP in this directory (added to sys.path)", _A, metavar="DIR"),
+    Setting("app_dir", TEXT, None, "look for APP in this directory (added to sys.path)", _A, metavar="DIR",
+            default_doc=".", check=_fspath),
     Setting("interface", choice("auto", "asgi3", "asgi2"), "auto", "the application interface", _A),
     Setting("lifespan", choice("auto", "on", "off"), "auto", "lifespan protocol", _A),
-    Setting("root_path", TEXT, "", "ASGI root_path for an app mounted below a path prefix", _A),
+    Setting("root_path", TEXT, "", "ASGI root_path for an app mounted below a path prefix", _A, check=_root_path),
     Setting("env_file", TEXT, None, "load environment variables from this file before anything else", _A,
-            metavar="PATH"),
-    Setting("http", choice("auto", "h1", "h2", uvicorn=("h11", "httptools", "zttp")), "auto",
+            metavar="PATH", check=_fspath),
+    Setting("http", choice("auto", "h1", "h2", uvicorn={"h11": "h1", "httptools": "h1", "zttp": "auto"},
+                           why="uvicorn's HTTP implementation; Pyre's own parser serves it"), "auto",
             "HTTP protocol: auto offers HTTP/2 and HTTP/1.1, h1 and h2 only one", _I),
     Setting("loop", LOOP, "auto", "event loop", _I),
-    Setting("ws", choice("auto", "none", "wsproto", uvicorn=("websockets", "websockets-sansio")), "auto",
+    Setting("ws", choice("auto", "none", "wsproto", uvicorn={"websockets": "auto", "websockets-sansio": "auto"},
+                         why="uvicorn's WebSocket implementation; Pyre serves WebSocket with its own (on wsproto)"),
+            "auto",
             "WebSocket: auto and wsproto serve it (on wsproto), none serves upgrade requests as HTTP", _I),
     Setting("ws_per_message_deflate", BOOL, True,
             "negotiate permessage-deflate compression when a client offers it "
@@ -298,11 +533,11 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("workers", integer(1, None, "a number of workers"), 1, "number of worker processes", _P, aliases=("WEB_CONCURRENCY",),
             default_doc="$WEB_CONCURRENCY, else 1"),
     Setting("limit_max_requests", integer(1), None,
-            "a worker retires after this many requests and is replaced", _P),
+            "a worker retires after this many requests and is replaced", _P, zero_is_none=True),
     Setting("limit_max_requests_jitter", integer(0), 0,
             "add a random 0..N to each worker's --limit-max-requests, so workers do not retire together", _P),
     Setting("limit_max_rss", integer(1, None, "MiB"), None,
-            "a worker whose resident memory exceeds this many MiB is replaced", _P, metavar="MIB"),
+            "a worker whose resident memory exceeds this many MiB is replaced", _P, metavar="MIB", zero_is_none=True),
     Setting("timeout_worker_healthcheck", seconds(0, False), 5.0,
             "a worker whose event loop does not answer the supervisor within this many seconds is replaced",
             _P),
@@ -321,7 +556,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("limit_concurrency", integer(1), None,
             "answer 503 beyond this many concurrent connections or requests", _L),
     Setting("limit_request_body", size(0), None, "largest request body in bytes (413 beyond)", _L,
-            default_doc="no limit"),
+            default_doc="no limit", zero_is_none=True),
     Setting("h1_max_request_line", integer(16, None, "bytes"), 8192, "longest HTTP/1.1 request line (414 beyond)",
             _L),
     Setting("h1_max_header_size", size(64), 65536, "largest HTTP/1.1 header section in bytes (431 beyond)", _L,
@@ -343,9 +578,10 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("ws_max_queue", integer(1), 32,
             "WebSocket messages held for an application that is not reading before the server stops "
             "reading from its client", _L),
-    Setting("ws_ping_interval", seconds(0), 20.0, "ping a WebSocket client silent this long; 0: never", _L),
+    Setting("ws_ping_interval", seconds(0), 20.0, "ping a WebSocket client silent this long; 0: never", _L,
+            zero_is_none=True),
     Setting("ws_ping_timeout", seconds(0), 20.0, "close a WebSocket (1011) whose ping is unanswered this long",
-            _L),
+            _L, zero_is_none=True),
     Setting("timeout_keep_alive", seconds(0, False), 5.0, "close idle keep-alive connections after this many seconds",
             _L),
     Setting("timeout_request_header", seconds(0, False), 30.0,
@@ -357,18 +593,20 @@ SETTINGS: Tuple[Setting, ...] = (
             "the longest time without write progress while response bytes are queued; then the connection "
             "(an HTTP/2 stream: the stream) is aborted", _L),
     Setting("timeout_lifespan", seconds(0, False), 60.0,
-            "lifespan startup and shutdown must finish within this many seconds", _L),
-    Setting("ssl_certfile", TEXT, None, "serve HTTPS with this PEM certificate (chain)", _T, metavar="PATH"),
-    Setting("ssl_keyfile", TEXT, None, "the PEM private key of the certificate", _T, metavar="PATH"),
-    Setting("ssl_keyfile_password", TEXT, None, "the password of an encrypted private key", _T),
-    Setting("ssl_ca_certs", TEXT, None, "CA certificates that verify client certificates", _T, metavar="PATH"),
+            "lifespan startup and shutdown must finish within this many seconds", _L, optional=True),
+    Setting("ssl_certfile", TEXT, None, "serve HTTPS with this PEM certificate (chain)", _T, metavar="PATH",
+            check=_file),
+    Setting("ssl_keyfile", TEXT, None, "the PEM private key of the certificate", _T, metavar="PATH", check=_file),
+    Setting("ssl_keyfile_password", TEXT, None, "the password of an encrypted private key", _T, check=_password),
+    Setting("ssl_ca_certs", TEXT, None, "CA certificates that verify client certificates", _T, metavar="PATH",
+            check=_file),
     Setting("ssl_cert_reqs", integer(0, 2, "0, 1 or 2"), 0,
             "client certificates: 0 none, 1 optional, 2 required (see ssl.VerifyMode)", _T),
     Setting("ssl_ciphers", TEXT, "", "OpenSSL cipher string for TLS 1.2 and below", _T,
             default_doc="Python's (ECDHE with AEAD first)"),
     Setting("ssl_version", integer(0, None, "an ssl.PROTOCOL_* number"), 17,
             "uvicorn's TLS protocol number: 17 (PROTOCOL_TLS_SERVER) or 2 negotiate TLS 1.2 or 1.3, 5 pins TLS 1.2; "
-            "TLS 1.0 and 1.1 are refused", _T),
+            "TLS 1.0 and 1.1 are refused", _T, check=_ssl_version),
     Setting("server_header", BOOL, True, "send 'server: pyre'", _H, toggle=True),
     Setting("date_header", BOOL, True, "send a Date header", _H, toggle=True),
     Setting("headers", HEADER, [], "a default response header (repeatable)", _H, flag="--header",
@@ -379,26 +617,29 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("proxy_headers_source", choice("x-forwarded", "forwarded", "auto"), "x-forwarded",
             "which proxy headers to read: X-Forwarded-For/-Proto (as uvicorn), RFC 7239 Forwarded, or auto "
             "(Forwarded when present, else X-Forwarded-*; the proxy must then set or strip both)", _H),
-    Setting("forwarded_allow_ips", TEXT, "127.0.0.1,::1",
+    Setting("forwarded_allow_ips", TEXT, None,
             "comma-separated addresses, CIDR networks and host names (matched as text, as uvicorn's) of "
             "trusted proxies, unix: for a Unix socket's peer, or *", _H,
-            aliases=("FORWARDED_ALLOW_IPS",), default_doc="$FORWARDED_ALLOW_IPS, else 127.0.0.1,::1 (uvicorn's)"),
+            aliases=("FORWARDED_ALLOW_IPS",), default_doc="$FORWARDED_ALLOW_IPS, else 127.0.0.1,::1 (uvicorn's)",
+            optional=False, check=_addresses),
     Setting("proxy_protocol", BOOL, False,
             "expect a PROXY protocol v1 or v2 header on every connection, from a trusted proxy "
             "(--forwarded-allow-ips)", _H, toggle=True),
     Setting("log_config", TEXT, None, "logging configuration: dictConfig .json/.yaml, else INI fileConfig",
-            _LOG, metavar="PATH"),
+            _LOG, metavar="PATH", check=_log_config),
     Setting("log_level", choice("critical", "error", "warning", "info", "debug", "trace"), None,
-            "level of the pyre loggers", _LOG, default_doc="info; with --log-config, the config's levels"),
+            "level of the pyre loggers", _LOG, default_doc="info; with --log-config, the config's levels",
+            check=_log_level),
     Setting("access_log", BOOL, True, "log one line per request", _LOG, toggle=True),
     Setting("access_log_format", TEXT, None,
             "access-log line template with {client} {method} {path} {status} {bytes} {request_bytes} "
-            "{duration_ms} {protocol} {request_id} {http_version} {user_agent} {referer} {time}", _LOG, metavar="FORMAT", default_doc="uvicorn's line"),
+            "{duration_ms} {protocol} {request_id} {http_version} {user_agent} {referer} {time}", _LOG, metavar="FORMAT",
+            default_doc="uvicorn's line", zero_is_none=True),
     Setting("access_log_json", BOOL, False, "write the access log as one JSON object per line", _LOG,
             toggle=True),
     Setting("access_log_request_id_header", TEXT, "x-request-id",
             "the request header whose value is the access log's {request_id} (X-Request-ID, X-Amzn-Trace-Id...)",
-            _LOG, metavar="NAME"),
+            _LOG, metavar="NAME", check=_header_name),
     Setting("use_colors", BOOL, None, "colour the log", _LOG, toggle=True,
             default_doc="when writing to a terminal"),
     Setting("metrics_port", integer(0, 65535, "an integer port"), None,
@@ -725,22 +966,6 @@ def systemd_socket(environ: Mapping[str, str]) -> Optional[int]:
     if count > 1:
         raise SettingError(f"LISTEN_FDS: Pyre serves one socket, systemd passed {count}")
     return SD_LISTEN_FDS_START
-
-
-def config_from_settings(merged: Dict[str, Any], sources: Sources) -> Any:
-    """Build a :class:`pyre.Config`; its errors are re-worded to name the setting's source."""
-    from pyre.config import Config
-
-    values = dict(merged)
-    values.setdefault("app_dir", ".")  # the CLI imports APP from the current directory, as uvicorn's
-    app = values.pop("app", None)
-    if not app:
-        raise SettingError("no application given: pass APP (module:attribute), set PYRE_APP, "
-                           f"or app in [tool.{TABLE}] of pyproject.toml")
-    try:
-        return Config(app, **values)
-    except ConfigError as exc:
-        raise SettingError(name_source(str(exc), sources)) from None
 
 
 def name_source(message: str, sources: Sources) -> str:

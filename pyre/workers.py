@@ -33,6 +33,7 @@ import logging
 import os
 import signal
 import sys
+from types import SimpleNamespace
 from typing import Any, Optional
 
 try:
@@ -40,8 +41,10 @@ try:
 except ImportError as exc:  # pragma: no cover - gunicorn is what this module is for
     raise ImportError("pyre.workers needs gunicorn (pip install gunicorn)") from exc
 
-from pyre.config import Config
-from pyre.errors import AppLoadError, PyreError, StartupError
+from pyre.config import Config, validate
+from pyre.errors import PyreError, StartupError
+from pyre.exit_codes import ExitCode
+from pyre.launch import run_server
 from pyre.loops import loop_factory
 from pyre.metrics import MULTIPROC_ENV, WORKER_ENV
 from pyre.server import Server, run_with_loop
@@ -49,10 +52,6 @@ from pyre.server import Server, run_with_loop
 __all__ = ["GunicornMetrics", "PyreWorker", "PyreAsyncioWorker", "pyre_config"]
 
 logger = logging.getLogger("pyre.error")
-
-# Exit codes the arbiter understands: it stops instead of restarting workers forever.
-WORKER_BOOT_ERROR = 3
-APP_LOAD_ERROR = 4
 
 # gunicorn's 0 means "unlimited" for the request limits; Pyre keeps a (large) bound.
 UNLIMITED_REQUEST_LINE = 1024 * 1024  # what gunicorn itself allows for 0
@@ -261,26 +260,20 @@ class PyreWorker(Worker):
     # -- serving -----------------------------------------------------------------------------
 
     def run(self) -> None:
-        try:
-            config = pyre_config(self.cfg, self.wsgi, loop=self.loop_name)
-            factory = loop_factory(config.loop)
-        except PyreError as exc:
-            self.log.error("%s", exc)
-            sys.exit(WORKER_BOOT_ERROR)
+        # A failure exits with the status the arbiter stops on, instead of respawning.
+        code = run_server(self._run_server, app=self.wsgi, report=self.log.error, gunicorn=True)
+        if code:
+            sys.exit(code)
+
+    def _run_server(self) -> "_WorkerServer":
+        config = pyre_config(self.cfg, self.wsgi, loop=self.loop_name)
+        factory = loop_factory(config.loop)
         server = self.server = _WorkerServer(config, self)
         # --max-requests (gunicorn's jittered count) through the server's own limit.
         server.max_requests = self.max_requests if self.max_requests < sys.maxsize else None
         server.on_retire = self._retire
-        try:
-            run_with_loop(self._serve(server), factory)
-        except AppLoadError as exc:
-            self.log.error("Error loading ASGI app. %s", exc)
-            sys.exit(APP_LOAD_ERROR)
-        except PyreError as exc:
-            self.log.error("%s", exc)
-            sys.exit(WORKER_BOOT_ERROR)
-        if not server.started:  # bind, TLS or lifespan startup failure: do not respawn
-            sys.exit(WORKER_BOOT_ERROR)
+        run_with_loop(self._serve(server), factory)
+        return server
 
     async def _serve(self, server: _WorkerServer) -> None:
         loop = asyncio.get_running_loop()
@@ -394,8 +387,9 @@ class GunicornMetrics:
         if GunicornMetrics.supervisor is not None:
             return
         try:
-            # Only the metrics settings are read (and checked, as for --metrics-port).
-            settings = Config("pyre.demo:app", metrics_host=self.host, metrics_port=self.port)
+            # Only the metrics settings are read, checked as Config checks them.
+            settings = SimpleNamespace(metrics_host=validate("metrics_host", self.host),
+                                       metrics_port=validate("metrics_port", self.port))
             if "prometheus_client" in sys.modules and not os.environ.get(MULTIPROC_ENV):
                 # It chose single-process values at import; forked workers would keep them.
                 raise StartupError("GunicornMetrics: prometheus_client was imported in the arbiter before "
@@ -405,7 +399,7 @@ class GunicornMetrics:
                 settings, workers=lambda: len(arbiter.WORKERS), restarts=lambda: GunicornMetrics.ended)
         except PyreError as exc:  # a bad port or host, a busy port, no prometheus_client
             arbiter.log.error("%s", exc)
-            raise SystemExit(WORKER_BOOT_ERROR) from None
+            raise SystemExit(ExitCode.WORKER_BOOT_ERROR) from None
         arbiter.log.info("Prometheus metrics on %s", self.supervisor.endpoint.url)
 
     def child_exit(self, arbiter: Any, worker: Any) -> None:

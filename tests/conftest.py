@@ -49,7 +49,7 @@ def pytest_asyncio_loop_factories(config, item):
 # these modules, and these tests. On Windows they are skipped (the platform table in
 # docs/deployment.md says what runs where); tests/test_platform.py simulates Windows here.
 POSIX_MODULES = ["e2e/test_cli.py", "e2e/test_dropin.py", "e2e/test_gunicorn.py", "e2e/test_reload.py",
-                 "e2e/test_workers.py", "test_signal_wakeup.py"]
+                 "e2e/test_workers.py", "process/test_wakeup.py"]
 POSIX_TESTS = {"test_pyre_run_helper"}
 # Not even collected on Windows (gunicorn, for one, cannot be imported there).
 collect_ignore = POSIX_MODULES if sys.platform == "win32" else []

@@ -46,9 +46,10 @@ class _WindowsSys:
 def windows_like(monkeypatch):
     """No AF_UNIX, no POSIX-only signals, and ``sys.platform == "win32"`` in the Pyre
     modules that branch on it (in this process)."""
-    from pyre import reload, rss, supervisor
+    from pyre import rss
+    from pyre.process import spawn
 
-    for module in (supervisor, reload, rss):
+    for module in (spawn, rss):
         monkeypatch.setattr(module, "sys", _WindowsSys())
     # socket.socketpair() still works, as Windows emulates it (here: on the real AF_UNIX,
     # which Linux needs; its default family is AF_UNIX only while that name exists).
@@ -126,13 +127,13 @@ def test_a_server_starts_and_serves_without_af_unix(windows_like, caplog):
 
 
 def test_a_worker_pool_runs_and_stops_without_posix_signals(windows_like, caplog):
-    from pyre.server import parent_socket
-    from pyre.supervisor import Supervisor
+    from pyre.launch import parent_socket, serve_child
+    from pyre.process.supervisor import Supervisor
 
     config = Config("tests.apps:hello", host="127.0.0.1", port=0, workers=2, lifespan="off")
     stopped_with = []
     with parent_socket(config) as (sock, _):
-        supervisor = Supervisor(config, [sock])
+        supervisor = Supervisor(config, serve_child, [sock])
         original_spawn = supervisor._spawn
 
         def spawn(*args, **kwargs):
@@ -158,11 +159,11 @@ def test_a_worker_pool_runs_and_stops_without_posix_signals(windows_like, caplog
                     assert httpx.get(url, timeout=5).text == "Hello, world!"
                 # Not SIGHUP (which this platform lacks): a restart request is not understood.
                 pids = set(supervisor.workers)
-                supervisor._on_signal(1, None)
+                supervisor.wakeup.on_signal(1)
                 time.sleep(0.3)
                 assert set(supervisor.workers) == pids
             finally:
-                supervisor._on_signal(signal.SIGTERM, None)  # what the console's Ctrl+C/close does
+                supervisor.wakeup.on_signal(signal.SIGTERM)  # what the console's Ctrl+C/close does
                 thread.join(20)
         assert not thread.is_alive() and result == [0]
     assert sorted(stopped_with) == sorted(pids)
@@ -171,7 +172,7 @@ def test_a_worker_pool_runs_and_stops_without_posix_signals(windows_like, caplog
 
 def test_the_worker_link_works_where_a_pipe_cannot_be_watched_by_the_loop():
     """Windows: loop.add_reader on a pipe fails; a thread reads it and the loop answers."""
-    from pyre.supervisor import SupervisorLink
+    from pyre.process.supervisor import SupervisorLink
 
     ours, theirs = multiprocessing.get_context("spawn").Pipe(duplex=True)
 
@@ -209,8 +210,10 @@ def test_the_worker_link_works_where_a_pipe_cannot_be_watched_by_the_loop():
 
 
 def test_the_reloader_restarts_a_server_without_posix_signals(windows_like, tmp_path):
-    from pyre.reload import PollingWatcher, ReloadFilter, Reloader
-    from pyre.server import parent_socket
+    from pyre.launch import parent_socket, serve_child
+    from pyre.process.reload_filter import ReloadFilter
+    from pyre.process.reloader import Reloader
+    from pyre.process.watchers import PollingWatcher
 
     module = tmp_path / "platform_reload_app.py"
     source = textwrap.dedent('''
@@ -226,7 +229,7 @@ def test_the_reloader_restarts_a_server_without_posix_signals(windows_like, tmp_
     with parent_socket(config) as (sock, _):
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
         watcher = PollingWatcher(ReloadFilter([str(tmp_path)]), 0.05)
-        reloader = Reloader(config, [sock], watcher)
+        reloader = Reloader(config, serve_child, [sock], watcher)
         terminated = []
         original_spawn = reloader._spawn
 
@@ -252,7 +255,7 @@ def test_the_reloader_restarts_a_server_without_posix_signals(windows_like, tmp_
             wait_until(lambda: _answer(url) == "two", what="the reloaded server")
             assert reloader.child.pid != first and terminated[:1] == [first]  # stopped with terminate()
         finally:
-            reloader._on_signal(signal.SIGTERM, None)
+            reloader.wakeup.on_signal(signal.SIGTERM)
             thread.join(30)
         assert not thread.is_alive() and result == [0]
 

@@ -9,9 +9,12 @@ import email.utils
 import http
 import logging
 import time
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from pyre.protocol.h1.parsing import H1Limits
+
+if TYPE_CHECKING:
+    from pyre.config import Config
 
 __all__ = ["MIN_BODY_RATE", "RequestObserver", "RequestRecord", "SendWatch", "ServerContext", "SHUTDOWN_GRACE"]
 
@@ -254,11 +257,47 @@ def _take_server_line(lines: bytes) -> Tuple[bytes, bytes]:
 
 
 class ServerContext:
-    """One small object handed to every protocol instance (built by the server).
+    """One small object handed to every protocol instance (built by the server with
+    :meth:`from_config`; tests build one from keywords).
 
     ``date_line`` is refreshed once a second by :meth:`tick`, which also enforces
     connection deadlines: one periodic sweep instead of a timer per request.
     """
+
+    @classmethod
+    def from_config(cls, app: Callable[..., Awaitable[Any]], loop: asyncio.AbstractEventLoop, config: "Config",
+                    lifespan_state: Optional[Dict[str, Any]] = None) -> "ServerContext":
+        """The context of a server serving ``config``: what connections read per request,
+        derived from the settings once (plain attributes, no lookups on the hot path)."""
+        context = cls(
+            app,
+            loop,
+            limits=config.h1_limits,
+            root_path=config.root_path,
+            timeout_keep_alive=config.timeout_keep_alive,
+            timeout_request_header=config.timeout_request_header,
+            timeout_request_body=config.timeout_request_body,
+            timeout_send=config.timeout_send,
+            limit_concurrency=config.limit_concurrency,
+            server_header=config.server_header,
+            date_header=config.date_header,
+            extra_headers=b"".join(f"{name.lower()}: {value}\r\n".encode("latin-1") for name, value in config.headers),
+            access_log=config.access_log,
+            lifespan_state=lifespan_state,
+            # Cleartext HTTP/1.1 connections switch on the preface or Upgrade: h2c.
+            http2=config.http == "auto",
+            h2_settings=config.h2_settings if config.http != "h1" else None,
+            h2_ping_interval=config.h2_ping_interval,
+            websocket=config.ws != "none",
+            ws_max_size=config.ws_max_size,
+            ws_max_queue=config.ws_max_queue,
+            ws_ping_interval=config.ws_ping_interval,
+            ws_ping_timeout=config.ws_ping_timeout,
+            ws_per_message_deflate=config.ws_per_message_deflate,
+            request_id_header=config.access_log_request_id_header,
+        )
+        context.config = config
+        return context
 
     def __init__(
         self,
@@ -291,6 +330,7 @@ class ServerContext:
     ) -> None:
         self.app = app
         self.loop = loop
+        self.config: Optional["Config"] = None  # what from_config built this from
         self.limits = limits
         self.root_path = root_path
         self.timeout_keep_alive = timeout_keep_alive

@@ -1,7 +1,7 @@
 """``--reload``: a reloader process that restarts the server when a file changes.
 
 Run through the real ``pyre`` command; the polling backend (which has no option) and
-the kill timeout run through a small driver calling :func:`pyre.reload.run_reloader`
+the kill timeout run through a small driver calling :func:`pyre.launch.run_reloader`
 the way the command does.
 """
 
@@ -54,13 +54,13 @@ DRIVER = textwrap.dedent('''
     import json, sys
     from pyre.config import Config
     from pyre.logs import configure_logging
-    from pyre.reload import run_reloader
+    from pyre.launch import run_reloader
 
     options = json.loads(sys.argv[1])
     backend = options.pop("backend")
     if "reload_grace" in options:
-        import pyre.reload
-        pyre.reload.RELOAD_GRACE = options.pop("reload_grace")
+        import pyre.process.reloader
+        pyre.process.reloader.RELOAD_GRACE = options.pop("reload_grace")
     config = Config(options.pop("app"), reload=True, **options)
     configure_logging(config.log_level_number, config.access_log, config.use_colors)
     sys.exit(run_reloader(config, backend=backend))

@@ -1,4 +1,6 @@
-"""Layering rules: protocol/ and asgi/ are free of asyncio transports; twins match."""
+"""Layering rules: protocol/ and asgi/ are free of asyncio transports; imports run one
+way (no circles anywhere in pyre); the process layer never reaches the server; twins
+match."""
 
 from __future__ import annotations
 
@@ -21,6 +23,121 @@ def imports_of(path: Path) -> set:
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
     return names
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PKG.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in PKG.rglob("*.py")}
+
+
+def pyre_imports(path: Path) -> set:
+    """The pyre modules ``path`` imports, at module level or inside functions (a lazy
+    import is a dependency all the same); ``from pyre import x`` counts as ``pyre.x``
+    when that is a module. A package's ``__init__`` run on the way is not counted."""
+    this = module_name(path)
+    package = this if path.name == "__init__.py" else this.rpartition(".")[0]
+    found = set()
+
+    def add(name: str) -> None:
+        while name and name not in MODULES:
+            name = name.rpartition(".")[0]
+        if name and name != this:
+            found.add(name)
+
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            for alias in node.names:
+                add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
+    return found
+
+
+GRAPH = {name: pyre_imports(path) for name, path in MODULES.items()}
+
+
+def cycles(graph: dict) -> list:
+    """The strongly connected components with more than one module (Tarjan's algorithm,
+    iterative), each sorted: every import circle lies inside one."""
+    index: dict = {}
+    low: dict = {}
+    stack: list = []
+    on_stack: set = set()
+    found = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_cycle_finder_finds_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"d"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_import_graph_sees_every_kind_of_import():
+    assert "pyre.process.spawn" in GRAPH["pyre.process.supervisor"]  # from pyre.process.spawn import ...
+    assert "pyre._accel" in GRAPH["pyre.server"]  # from pyre import _accel
+    assert "pyre.process.supervisor" in GRAPH["pyre.launch"]  # inside a function
+
+
+def test_no_import_circles_in_pyre():
+    assert cycles(GRAPH) == []
+
+
+def reachable(start: str) -> set:
+    seen, todo = set(), [start]
+    while todo:
+        for name in GRAPH[todo.pop()]:
+            if name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+@pytest.mark.parametrize("module", sorted(name for name in MODULES if name.startswith("pyre.process")))
+def test_the_process_layer_never_imports_the_server(module):
+    """The supervisor and the reloader receive a target to run (pyre.launch wires it);
+    nothing they import, directly or not, is the server or the composition root."""
+    assert not reachable(module) & {"pyre.server", "pyre.launch"}, sorted(reachable(module))
 
 
 @pytest.mark.parametrize("path", sorted((PKG / "protocol").rglob("*.py")), ids=lambda p: p.name)

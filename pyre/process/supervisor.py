@@ -31,49 +31,29 @@ process will accept them: a load balancer fails over at once.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import random
 import signal
 import socket
-import sys
 import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Any, Deque, Dict, List, Optional
 
-from pyre.config import Config
+from pyre.exit_codes import ExitCode
+from pyre.process.spawn import SPAWN, Target, posix_signal, signal_child, start_child
+from pyre.process.wakeup import Wakeup
 from pyre.rss import rss_mib
-from pyre.signal_wakeup import catch_signals
 
 __all__ = ["Supervisor", "SupervisorLink"]
 
 logger = logging.getLogger("pyre.error")
 
-_STARTUP_FAILURES = (1, 3)  # app load error, startup failure (see pyre.cli and pyre.server)
+# A first worker exiting with one of these never served: the server stops with it.
+_STARTUP_FAILURES = (ExitCode.ERROR, ExitCode.STARTUP_FAILURE)
 _QUICK_DEATH = 5.0  # a worker that dies sooner than this after starting counts as crashing
 _MAX_BACKOFF = 10.0
 _RSS_CHECK_INTERVAL = 1.0
-
-# POSIX-only signals (Windows has none of them), looked up when used: None where
-# missing, so that a comparison with a received signal is simply False.
 _POSIX_SIGNALS = ("SIGHUP", "SIGTTIN", "SIGTTOU")
-
-
-def _posix_signal(name: str) -> Optional[int]:
-    return getattr(signal, name, None)
-
-
-def _send_signal(process: Any, sig: int) -> None:
-    """Signal a worker. Windows has no signals between processes (``os.kill`` there is
-    TerminateProcess): a worker is stopped with ``terminate()``."""
-    if sys.platform == "win32":
-        process.terminate()
-        return
-    try:
-        os.kill(process.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 # -- the worker's side ----------------------------------------------------------------------------
@@ -92,6 +72,12 @@ class SupervisorLink:
         self.conn = conn
         self.server: Any = None
         self._reader = False
+
+    def hook(self, server: Any) -> None:
+        """Report ``server`` (a :class:`pyre.Server` not yet started): ready once it
+        serves, retire when it reached ``--limit-max-requests``."""
+        server.on_started = self.attach
+        server.on_retire = lambda: self.send("retire")
 
     def attach(self, server: Any) -> None:
         """Called on the server's loop once it serves."""
@@ -155,42 +141,6 @@ class SupervisorLink:
             self.server.should_exit = True
 
 
-def _worker_main(config: Config, sockets: Optional[List[socket.socket]], conn: Optional[Connection] = None,
-                 show_traceback: bool = True) -> None:
-    """Entry point of a worker process (must be importable for ``spawn``).
-
-    An error raised by the app's own code while it is imported is logged with its
-    traceback (see :func:`pyre.importer.load_error_text`); ``show_traceback=False``
-    makes it one line.
-    """
-    from pyre.errors import AppLoadError, PyreError
-    from pyre.importer import load_error_text
-    from pyre.logs import setup_logging
-    from pyre.server import STARTUP_FAILURE, Server
-    from pyre.sockets import bind_socket
-
-    setup_logging(config)
-    server = Server(config)
-    if conn is not None:
-        link = SupervisorLink(conn)
-        server.on_started = link.attach
-        server.on_retire = lambda: link.send("retire")
-    try:
-        if sockets is None:  # --reuse-port: a socket of our own, in the kernel's balancing group
-            sockets = [bind_socket(config.host, config.port, backlog=config.backlog, reuse_port=True)]
-        server.run(sockets=sockets)
-    except AppLoadError as exc:
-        logger.error("%s", load_error_text(exc, config.app) if show_traceback else f"Error loading ASGI app. {exc}")
-        raise SystemExit(1) from None
-    except PyreError as exc:
-        logger.error("%s", exc)
-        raise SystemExit(1) from None
-    except KeyboardInterrupt:  # pragma: no cover - before the server installed its handlers
-        pass
-    if not server.started:
-        raise SystemExit(STARTUP_FAILURE)
-
-
 # -- the supervisor's side ------------------------------------------------------------------------
 
 
@@ -203,7 +153,7 @@ class _Worker:
         self.conn = conn
         self.started_at = time.monotonic()
         self.ready = False
-        self.stopping = False  # told to stop: not counted towards the target
+        self.stopping = False  # told to stop: not counted towards the size
         self.replacing: Optional[int] = None  # the pid this worker will replace once ready
         self.ping_sent: Optional[float] = None  # awaiting a pong since
         self.next_ping = 0.0
@@ -215,32 +165,32 @@ class _Worker:
 
 
 class Supervisor:
-    """Runs ``config.workers`` worker processes on ``sockets`` until told to stop.
+    """Runs ``config.workers`` worker processes until told to stop; each calls
+    ``target(config, sockets, conn)`` (see :mod:`pyre.process.spawn`), ``conn`` being
+    the worker's end of its pipe, for a :class:`SupervisorLink`.
 
     ``sockets`` is None with ``--reuse-port``: each worker binds its own, ``reserved``
     is the supervisor's socket holding the port, and ``announce`` is logged when the
-    first is ready. :meth:`run` returns the process exit code: 0 after a signal, or the
-    exit code of a worker that failed to start.
+    first is ready. :meth:`run` returns 0 after a signal, or the exit status of a first
+    worker that failed to start; it raises :class:`~pyre.errors.StartupError` if the
+    ``--metrics-port`` endpoint cannot start.
     """
 
-    def __init__(self, config: Config, sockets: Optional[List[socket.socket]], announce: Optional[str] = None,
-                 reserved: Optional[socket.socket] = None) -> None:
+    def __init__(self, config: Any, target: Target, sockets: Optional[List[socket.socket]],
+                 announce: Optional[str] = None, reserved: Optional[socket.socket] = None) -> None:
         if not isinstance(config.app, str):
             raise ValueError("workers need the app as an import string")
         self.config = config
+        self.target = target
         self.sockets = sockets
         # The sockets this process holds, closed when a final stop begins.
         self._held = list(sockets or ()) + ([reserved] if reserved is not None else [])
         self._announce = announce  # logged once the first worker is ready
-        self.target = config.workers
+        self.size = config.workers  # the number of workers wanted (SIGTTIN, SIGTTOU change it)
         self.workers: Dict[int, _Worker] = {}
         self.restarts = 0
         self.metrics: Any = None  # a pyre.metrics.SupervisorMetrics with --metrics-port
-        self._context = multiprocessing.get_context("spawn")
-        self._signals: List[int] = []
-        self._wakeup_r, self._wakeup_w = socket.socketpair()
-        self._wakeup_r.setblocking(False)
-        self._wakeup_w.setblocking(False)
+        self.wakeup = Wakeup()
         self._quick_deaths = 0
         self._restart_at: Optional[float] = None
         self._first_started = False
@@ -249,12 +199,14 @@ class Supervisor:
 
     # -- process management -------------------------------------------------------------------
 
+    @property
+    def serving(self) -> int:
+        """Workers ready and serving (read by the metrics endpoint's thread)."""
+        return sum(1 for w in list(self.workers.values()) if w.ready and not w.stopping)
+
     def _spawn(self, replacing: Optional[int] = None) -> _Worker:
-        ours, theirs = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=_worker_main, args=(self.config, self.sockets, theirs), name="pyre-worker", daemon=False
-        )
-        process.start()
+        ours, theirs = SPAWN.Pipe(duplex=True)
+        process = start_child(self.target, (self.config, self.sockets, theirs), "pyre-worker")
         theirs.close()
         worker = _Worker(process, ours, first=not self._first_started)
         worker.replacing = replacing
@@ -262,12 +214,12 @@ class Supervisor:
         return worker
 
     def _active(self) -> List[_Worker]:
-        """Workers that count towards the target: not stopping, not a pending replacement."""
+        """Workers that count towards the size: not stopping, not a pending replacement."""
         return [w for w in self.workers.values() if not w.stopping and w.replacing is None]
 
     def _stop_worker(self, worker: _Worker, sig: int = signal.SIGTERM) -> None:
         worker.stopping = True
-        _send_signal(worker.process, sig)
+        signal_child(worker.process, sig)
 
     def _reap(self, stopping: bool) -> Optional[int]:
         """Collect ended workers; return an exit code if the server must stop."""
@@ -305,9 +257,8 @@ class Supervisor:
         return None
 
     def _signal_all(self, sig: int) -> None:
-        for pid, worker in self.workers.items():
-            if worker.process.is_alive():
-                _send_signal(worker.process, sig)
+        for worker in self.workers.values():
+            signal_child(worker.process, sig)
 
     # -- replacing, one at a time ---------------------------------------------------------------
 
@@ -397,13 +348,6 @@ class Supervisor:
 
     # -- signals ------------------------------------------------------------------------------
 
-    def _on_signal(self, sig: int, frame: Any) -> None:
-        self._signals.append(sig)
-        try:
-            self._wakeup_w.send(b"\0")
-        except OSError:  # pragma: no cover - buffer full: a wake-up is already pending
-            pass
-
     def _begin_stop(self) -> None:
         """The final stop: close the listening sockets this process holds, then tell the
         workers, which close theirs as they begin to drain. From then on the port
@@ -424,22 +368,22 @@ class Supervisor:
             return stopping
         if stopping:
             return stopping
-        if sig == _posix_signal("SIGHUP"):
+        if sig == posix_signal("SIGHUP"):
             logger.info("SIGHUP: restarting %d worker(s) one by one.", len(self._active()))
             for worker in sorted(self._active(), key=lambda w: w.started_at):
                 self._replace(worker, "SIGHUP")
-        elif sig == _posix_signal("SIGTTIN"):
-            self.target += 1
-            logger.info("SIGTTIN: %d worker(s).", self.target)
+        elif sig == posix_signal("SIGTTIN"):
+            self.size += 1
+            logger.info("SIGTTIN: %d worker(s).", self.size)
             self._spawn()
-        elif sig == _posix_signal("SIGTTOU"):
-            if self.target <= 1:
+        elif sig == posix_signal("SIGTTOU"):
+            if self.size <= 1:
                 logger.info("SIGTTOU: keeping the last worker.")
                 return stopping
-            self.target -= 1
-            logger.info("SIGTTOU: %d worker(s).", self.target)
+            self.size -= 1
+            logger.info("SIGTTOU: %d worker(s).", self.size)
             active = sorted(self._active(), key=lambda w: w.started_at)
-            if len(active) > self.target:
+            if len(active) > self.size:
                 self._stop_worker(active[0])
         return stopping
 
@@ -447,38 +391,29 @@ class Supervisor:
 
     def run(self) -> int:
         logger.info("Started parent process [%d]", os.getpid())
-        posix = [sig for sig in map(_posix_signal, _POSIX_SIGNALS) if sig is not None]
+        posix = [sig for sig in map(posix_signal, _POSIX_SIGNALS) if sig is not None]
         if len(posix) < len(_POSIX_SIGNALS):
             logger.info("No SIGHUP, SIGTTIN and SIGTTOU on this platform: no rolling restart or resizing by "
                         "signal (workers are still replaced at their limits, or when they die).")
-        handled = [signal.SIGINT, signal.SIGTERM, *posix]
-        restore_signals = catch_signals(handled, self._on_signal, self._wakeup_w)
+        self.wakeup.catch([signal.SIGINT, signal.SIGTERM, *posix])
         try:
             if self.config.metrics_port is not None:
-                # Before the first spawn: workers inherit PROMETHEUS_MULTIPROC_DIR.
-                from pyre.errors import StartupError
+                # Before the first spawn: workers inherit PROMETHEUS_MULTIPROC_DIR. A
+                # StartupError (no prometheus_client, a busy port) stops the server.
                 from pyre.metrics import SupervisorMetrics
-                from pyre.server import STARTUP_FAILURE
 
-                try:
-                    self.metrics = SupervisorMetrics.start(
-                        self.config, restarts=lambda: self.restarts,
-                        workers=lambda: sum(1 for w in list(self.workers.values()) if w.ready and not w.stopping))
-                except StartupError as exc:
-                    logger.error("%s", exc)
-                    return STARTUP_FAILURE
+                self.metrics = SupervisorMetrics.start(self.config, restarts=lambda: self.restarts,
+                                                       workers=lambda: self.serving)
             return self._serve()
         finally:
-            restore_signals()
+            self.wakeup.close()
             for worker in self.workers.values():
                 worker.conn.close()
-            self._wakeup_r.close()
-            self._wakeup_w.close()
             if self.metrics is not None:
                 self.metrics.close()  # stops the endpoint, removes the directory
 
     def _serve(self) -> int:
-        for _ in range(self.target):
+        for _ in range(self.size):
             self._spawn()
         self._first_started = True
         stopping = 0
@@ -490,18 +425,14 @@ class Supervisor:
                 timeout = self._next_ping_due(now)
                 if self._restart_at is not None:
                     timeout = min(timeout, max(0.0, self._restart_at - now))
-            handles: List[Any] = [self._wakeup_r]
+            handles: List[Any] = [self.wakeup.reader]
             for worker in self.workers.values():
                 handles += (worker.process.sentinel, worker.conn)
             ready = wait(handles, timeout)
-            try:
-                while self._wakeup_r.recv(64):
-                    pass
-            except (BlockingIOError, InterruptedError):
-                pass
+            self.wakeup.drain()
             self._read_messages(ready)
-            while self._signals:
-                stopping = self._handle_signal(self._signals.pop(0), stopping)
+            for sig in self.wakeup.take_signals():
+                stopping = self._handle_signal(sig, stopping)
             failed = self._reap(bool(stopping))
             if failed is not None and not stopping:
                 exit_code = failed
@@ -513,14 +444,8 @@ class Supervisor:
             self._advance_replacements()
             if self._restart_at is not None and time.monotonic() >= self._restart_at:
                 self._restart_at = None
-                while len(self._active()) < self.target:
+                while len(self._active()) < self.size:
                     self._spawn()
         logger.info("Stopping parent process [%d]", os.getpid())
         return exit_code
 
-
-def jittered(limit: Optional[int], jitter: int) -> Optional[int]:
-    """``--limit-max-requests`` plus a random 0..jitter, drawn once per worker."""
-    if not limit:
-        return None
-    return limit + (random.randint(0, jitter) if jitter else 0)

@@ -8,7 +8,8 @@ import textwrap
 import pytest
 
 from pyre.cli import build_parser
-from pyre.settings import SETTINGS, SettingError, config_from_settings, resolve
+from pyre.config import config_from_settings
+from pyre.settings import SETTINGS, SettingError, resolve
 from tests.helpers import KUBERNETES_SERVICE_LINKS
 
 

@@ -1,4 +1,4 @@
-"""catch_signals: a signal taken by another thread still wakes the main thread's wait."""
+"""pyre.process.wakeup: a signal taken by another thread still wakes the main thread's wait."""
 
 import signal
 import socket
@@ -7,7 +7,7 @@ from multiprocessing.connection import wait
 
 import pytest
 
-from pyre.signal_wakeup import catch_signals
+from pyre.process.wakeup import Wakeup, catch_signals
 
 
 @pytest.fixture
@@ -56,3 +56,45 @@ def test_outside_the_main_thread_nothing_is_installed(wakeup_pair):
     thread.join()
     assert signal.getsignal(signal.SIGUSR2) is before
     results[0]()  # restoring is a no-op
+
+
+# -- the Wakeup of a parent process ------------------------------------------------------------------
+
+
+@pytest.fixture
+def wakeup():
+    made = Wakeup()
+    yield made
+    made.close()
+
+
+def test_signals_are_queued_in_order_and_wake_the_reader(wakeup):
+    assert wait([wakeup.reader], timeout=0) == []
+    wakeup.on_signal(signal.SIGTERM)
+    wakeup.on_signal(signal.SIGINT)
+    assert wait([wakeup.reader], timeout=5) == [wakeup.reader]
+    wakeup.drain()
+    assert wait([wakeup.reader], timeout=0) == []  # drained; the signals stay queued
+    assert wakeup.take_signals() == [signal.SIGTERM, signal.SIGINT]
+    assert wakeup.take_signals() == []
+
+
+def test_wake_from_another_thread_without_a_signal(wakeup):
+    threading.Thread(target=wakeup.wake).start()
+    assert wait([wakeup.reader], timeout=30) == [wakeup.reader]
+    wakeup.drain()
+    assert wakeup.take_signals() == []
+
+
+def test_a_real_signal_is_queued_and_close_restores_the_handler():
+    before = signal.getsignal(signal.SIGUSR1)
+    wakeup = Wakeup()
+    wakeup.catch([signal.SIGUSR1])
+    try:
+        signal.raise_signal(signal.SIGUSR1)
+        assert wait([wakeup.reader], timeout=30) == [wakeup.reader]
+        assert wakeup.take_signals() == [signal.SIGUSR1]
+    finally:
+        wakeup.close()
+    assert signal.getsignal(signal.SIGUSR1) is before
+    assert signal.set_wakeup_fd(-1) == -1
