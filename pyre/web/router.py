@@ -240,7 +240,9 @@ class Router:
         shape = tuple(text if converter_name is None else "{" + converter_name + "}" for text, converter_name, _ in parts)
         other = self._shapes.get(shape)
         if other is not None:
-            raise RouteError(f"route {pattern!r} conflicts with route {other!r}: they match the same paths")
+            raise RouteError(
+                f"route {pattern!r} conflicts with route {other!r}: they match the same paths", conflicts_with=other
+            )
         if name is not None:
             if not isinstance(name, str):
                 raise RouteError(f"the name of route {pattern!r} must be a str, not {type(name).__name__}")

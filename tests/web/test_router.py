@@ -246,6 +246,7 @@ def test_conflicts_are_refused_naming_both(make, first, second):
         router.add(second, "second")
     message = str(info.value)
     assert message == f"route {second!r} conflicts with route {first!r}: they match the same paths"
+    assert info.value.conflicts_with == first
     assert "\n" not in message
 
 
