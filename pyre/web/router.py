@@ -280,6 +280,13 @@ class Router:
                 node = _add_edge(node.params, converter_name, self._converters[converter_name], "str").node
         node.route = route
 
+    def parameters(self, pattern: str) -> dict[str, Converter]:
+        """The parameters ``pattern`` declares, in path order: name -> its converter.
+
+        Raises :class:`RouteError` for a bad pattern, as :meth:`add` would; adds nothing.
+        """
+        return {text: self._converters[name] for text, name, _ in _parse(pattern, self._converters) if name is not None}
+
     def match(self, path: str) -> Optional[tuple[Any, dict[str, Any]]]:
         """``(target, params)`` for the decoded ``path``, or None if no route matches.
 

@@ -582,4 +582,15 @@ def test_twins_have_the_same_public_interface():
     pure = router_module("py")
     assert compiled.__all__ == pure.__all__
     public = lambda cls: {n for n in dir(cls) if not n.startswith("_")}  # noqa: E731
-    assert public(compiled.Router) == public(pure.Router) == {"add", "match", "routes", "url_for"}
+    assert public(compiled.Router) == public(pure.Router) == {"add", "match", "parameters", "routes", "url_for"}
+
+
+def test_parameters_lists_a_patterns_converters_without_adding_it(make):
+    router = make()
+    params = router.parameters("/a/{x:int}/b/{y}/{rest:path}")
+    assert list(params) == ["x", "y", "rest"]
+    assert [type(converter).__name__ for converter in params.values()] == ["IntConverter", "StrConverter", "PathConverter"]
+    assert router.parameters("/static") == {}
+    assert router.routes == ()
+    with pytest.raises(RouteError, match="unknown converter"):
+        router.parameters("/a/{x:nope}")
