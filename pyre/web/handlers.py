@@ -32,7 +32,8 @@ takes is refused at startup. This module's binders take the connection (a parame
 ``request``, or annotated with the connection's class: ``Request``/``WebSocket``) and path
 parameters by name; query, header, cookie, body, form, file and dependency binders are
 added to :data:`DEFAULT_BINDERS` the same way, and the plan's call adapts: an extractor
-with ``is_async`` makes the plan await it before calling the handler.
+with ``is_async`` makes the plan await it before calling the handler. A parameter with a
+default that no binder takes keeps its default (so ``functools.partial`` endpoints work).
 """
 
 from __future__ import annotations
@@ -321,10 +322,14 @@ def _type_hints(endpoint: Any) -> Dict[str, Any]:
 def build_plan(
     endpoint: Callable[..., Any],
     context: BindContext,
-    binders: Sequence[Binder] = DEFAULT_BINDERS,
+    binders: Optional[Sequence[Binder]] = None,
 ) -> HandlerPlan:
-    """Inspect ``endpoint`` once into its plan; :class:`SignatureError` for a parameter no
-    binder takes (or one a binder refuses), ``*args``, or an unreadable signature."""
+    """Inspect ``endpoint`` once into its plan, offering each parameter to ``binders``
+    (:data:`DEFAULT_BINDERS` by default). A parameter no binder takes keeps its default
+    value; without one it is refused (:class:`SignatureError`), as are ``*args``, a
+    parameter a binder refuses, and an unreadable signature."""
+    if binders is None:
+        binders = DEFAULT_BINDERS
     if not callable(endpoint):
         raise SignatureError(f"handler {context.handler} (route {context.pattern!r}) is not callable")
     try:
@@ -347,6 +352,8 @@ def build_plan(
             if extractor is not None:
                 break
         if extractor is None:
+            if parameter.default is not _EMPTY:
+                continue  # left to its default (a functools.partial's arguments, too)
             params = ", ".join(context.path_params) or "none"
             raise context.refuse(
                 parameter.name,
