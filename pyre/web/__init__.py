@@ -15,20 +15,26 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, Dict, List
 
+# The explicit `X as X` form re-exports each name for type checkers (mypy --strict).
 if TYPE_CHECKING:
-    from pyre._accel import Headers, Request
-    from pyre.web.app import App
-    from pyre.web.background import BackgroundTasks
-    from pyre.web.converters import RouteError
-    from pyre.web.datastructures import URL, Address, FormData, MutableHeaders, QueryParams, UploadFile
-    from pyre.web.errors import ClientDisconnect, HTTPError
-    from pyre.web.events import listen
-    from pyre.web.handlers import SignatureError
-    from pyre.web.middleware import Middleware
-    from pyre.web.resources import Controller, Resource
-    from pyre.web.responses import HTML, JSON, SSE, File, Redirect, Response, ServerSentEvents, Stream, Text
-    from pyre.web.staticfiles import StaticFiles
-    from pyre.web.templates import Templates
+    from pyre.web.parsing import Headers as Headers  # at run time: the twin pyre._accel chose
+    from pyre.web.request import Request as Request  # likewise
+    from pyre.web.app import App as App
+    from pyre.web.background import BackgroundTasks as BackgroundTasks
+    from pyre.web.converters import RouteError as RouteError
+    from pyre.web.datastructures import URL as URL, Address as Address, FormData as FormData
+    from pyre.web.datastructures import MutableHeaders as MutableHeaders, QueryParams as QueryParams
+    from pyre.web.datastructures import UploadFile as UploadFile
+    from pyre.web.errors import ClientDisconnect as ClientDisconnect, HTTPError as HTTPError
+    from pyre.web.events import listen as listen
+    from pyre.web.handlers import SignatureError as SignatureError
+    from pyre.web.middleware import Middleware as Middleware
+    from pyre.web.resources import Controller as Controller, Resource as Resource
+    from pyre.web.responses import HTML as HTML, JSON as JSON, SSE as SSE, File as File, Redirect as Redirect
+    from pyre.web.responses import Response as Response, ServerSentEvents as ServerSentEvents
+    from pyre.web.responses import Stream as Stream, Text as Text
+    from pyre.web.staticfiles import StaticFiles as StaticFiles
+    from pyre.web.templates import Templates as Templates
 
 # Public name -> the module that defines it (imported on first use).
 _EXPORTS: Dict[str, str] = {

@@ -54,7 +54,8 @@ from pyre.web.converters import ConverterSpec, RouteError
 from pyre.web.error_handlers import ExceptionHandler, ExceptionHandlers, HandlerKey, render_error
 from pyre.web.errors import ClientDisconnect, HTTPError
 from pyre.web.events import EventHooks, Events, check_user_event, collect_listeners, run_listeners, run_logged
-from pyre.web.handlers import ListenerRef, RouteHooks, SignatureError, callable_name, is_async_callable
+from pyre.web.callables import callable_name, is_async_callable
+from pyre.web.handlers import ListenerRef, RouteHooks, SignatureError
 from pyre.web.middleware import ASGIApp, Middleware, build_stack
 from pyre.web.responses import HTML, JSON, Redirect, Response, Text, to_response
 from pyre.web.routetable import MountTarget, RouteTable, Target, compile_routes

@@ -17,7 +17,7 @@ import inspect
 import logging
 from typing import Any, Callable, Dict, List, Tuple
 
-from pyre.web.handlers import callable_name, is_async_callable
+from pyre.web.callables import callable_name, is_async_callable
 
 __all__ = ["BackgroundTasks"]
 

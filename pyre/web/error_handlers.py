@@ -23,7 +23,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Type, Union
 
 from pyre.web._json import dumps
 from pyre.web.errors import HTTPError
-from pyre.web.handlers import ListenerRef, is_async_callable
+from pyre.web.callables import is_async_callable
+from pyre.web.handlers import ListenerRef
 from pyre.web.responses import HTML, JSON, Response
 
 __all__ = ["ExceptionHandler", "ExceptionHandlers", "render_error", "wants_html"]

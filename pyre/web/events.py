@@ -33,7 +33,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar
 
-from pyre.web.handlers import ListenerRef, callable_name, is_async_callable
+from pyre.web.callables import callable_name, is_async_callable
+from pyre.web.handlers import ListenerRef
 
 if TYPE_CHECKING:
     from pyre.web.request import Request

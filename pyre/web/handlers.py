@@ -29,8 +29,9 @@ An extractor has ``is_async`` (whether ``extract`` returns an awaitable, for a b
 and ``extract(connection)``, which produces the argument from the lazy request: read only
 what the parameter needs, so an undeclared header is never decoded. A parameter no binder
 takes is refused at startup. This module's binders take the connection (a parameter named
-``request``, or annotated with the connection's class: ``Request``/``WebSocket``) and path
-parameters by name; query, header, cookie, body, form, file and dependency binders are
+``request``, or annotated with the connection's class: ``Request``/``WebSocket``), path
+parameters by name, and a parameter annotated ``BackgroundTasks`` (a new one per request,
+run after the response); query, header, cookie, body, form, file and dependency binders are
 added to :data:`DEFAULT_BINDERS` the same way, and the plan's call adapts: an extractor
 with ``is_async`` makes the plan await it before calling the handler. A parameter with a
 default that no binder takes keeps its default (so ``functools.partial`` endpoints work).
@@ -39,10 +40,16 @@ default that no binder takes keeps its default (so ``functools.partial`` endpoin
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import inspect
 import typing
+from itertools import chain
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
+
+from pyre.web.background import BackgroundTasks
+from pyre.web.callables import callable_name, is_async_callable
+from pyre.web.responses import Response, to_response
 
 __all__ = [
     "DEFAULT_BINDERS",
@@ -54,9 +61,8 @@ __all__ = [
     "SignatureError",
     "bind_connection",
     "bind_path_parameter",
+    "bind_background_tasks",
     "build_plan",
-    "callable_name",
-    "is_async_callable",
 ]
 
 _EMPTY = inspect.Parameter.empty
@@ -64,25 +70,6 @@ _EMPTY = inspect.Parameter.empty
 
 class SignatureError(TypeError):
     """A handler signature the plan cannot serve (one line naming the handler and the parameter)."""
-
-
-def is_async_callable(obj: Any) -> bool:
-    """Whether calling ``obj`` gives a coroutine: a coroutine function, a ``functools.partial``
-    of one, or an object whose ``__call__`` is one."""
-    while isinstance(obj, functools.partial):
-        obj = obj.func
-    return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(getattr(obj, "__call__", None))
-
-
-def callable_name(obj: Any) -> str:
-    """``module.QualName`` of a function, method or callable object, for messages and logs."""
-    while isinstance(obj, functools.partial):
-        obj = obj.func
-    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
-    if name is None:
-        name = type(obj).__qualname__
-    module = getattr(obj, "__module__", None)
-    return f"{module}.{name}" if module else str(name)
 
 
 # -- extractors ----------------------------------------------------------------------------------
@@ -134,7 +121,19 @@ class _OtherPathParameters:
         return {name: value for name, value in connection.path_params.items() if name not in taken}
 
 
+class _BackgroundTasksParameter:
+    """A ``BackgroundTasks`` made for the request: the plan passes the same one to every such
+    parameter and attaches it to the handler's response (see :func:`bind_background_tasks`)."""
+
+    __slots__ = ()
+    is_async: bool = False
+
+    def extract(self, connection: Any) -> BackgroundTasks:
+        return BackgroundTasks()  # the plan's call makes it itself; this serves a direct use
+
+
 _CONNECTION = _Connection()
+_BACKGROUND = _BackgroundTasksParameter()
 
 
 # -- binders -------------------------------------------------------------------------------------
@@ -234,9 +233,18 @@ def bind_path_parameter(parameter: inspect.Parameter, context: BindContext) -> O
     return _PathParameter(parameter.name)
 
 
+def bind_background_tasks(parameter: inspect.Parameter, context: BindContext) -> Optional[Extractor]:
+    """Takes a parameter annotated ``BackgroundTasks``: a new one per request, whose tasks run
+    after the response's last byte (after the response's own background tasks)."""
+    for member in _members(parameter.annotation):
+        if isinstance(member, type) and issubclass(member, BackgroundTasks):
+            return _BACKGROUND
+    return None
+
+
 #: The binders every parameter is offered to, in order (issue 16 adds query, header, cookie,
 #: body, form, file and dependency binders here).
-DEFAULT_BINDERS: Tuple[Binder, ...] = (bind_connection, bind_path_parameter)
+DEFAULT_BINDERS: Tuple[Binder, ...] = (bind_connection, bind_path_parameter, bind_background_tasks)
 
 
 # -- plans ---------------------------------------------------------------------------------------
@@ -393,7 +401,7 @@ def _make_call(
             return lambda connection: endpoint(**connection.path_params)
     positional = tuple(extractor for _, extractor, kind in bound if kind is positional_only)
     keyword = tuple((name, extractor) for name, extractor, kind in bound if kind is not positional_only)
-    if any(extractor.is_async for _, extractor, _ in bound):
+    if any(extractor.is_async or extractor is _BACKGROUND for _, extractor, _ in bound):
         return _awaiting_call(endpoint, is_async, positional, keyword, extra)
 
     def arguments(connection: Any) -> Tuple[List[Any], Dict[str, Any]]:
@@ -426,21 +434,49 @@ def _awaiting_call(
     keyword: Tuple[Tuple[str, Extractor], ...],
     extra: Optional[_OtherPathParameters],
 ) -> Callable[[Any], Awaitable[Any]]:
-    """The call of a plan with extractors that read the body (or otherwise await)."""
+    """The call of a plan with extractors that read the body (or otherwise await), or with a
+    ``BackgroundTasks`` parameter."""
+    background = any(extractor is _BACKGROUND for extractor in chain(positional, (e for _, e in keyword)))
 
     async def call(connection: Any) -> Any:
+        tasks = BackgroundTasks() if background else None
         args = []
         for extractor in positional:
+            if extractor is _BACKGROUND:
+                args.append(tasks)
+                continue
             value = extractor.extract(connection)
             args.append(await value if extractor.is_async else value)
         kwargs: Dict[str, Any] = {}
         for name, extractor in keyword:
+            if extractor is _BACKGROUND:
+                kwargs[name] = tasks
+                continue
             value = extractor.extract(connection)
             kwargs[name] = await value if extractor.is_async else value
         if extra is not None:
             kwargs.update(extra.extract(connection))
         if is_async:
-            return await endpoint(*args, **kwargs)
-        return await asyncio.to_thread(endpoint, *args, **kwargs)
+            result = await endpoint(*args, **kwargs)
+        else:
+            result = await asyncio.to_thread(endpoint, *args, **kwargs)
+        if tasks is not None and len(tasks):
+            return _with_background(result, tasks)
+        return result
 
     return call
+
+
+def _with_background(result: Any, tasks: BackgroundTasks) -> Response:
+    """The handler's response carrying ``tasks`` after its own background tasks. A copy: the
+    handler may return a response object it shares between requests."""
+    response = copy.copy(to_response(result))
+    own = response.background
+    if own is None:
+        response.background = tasks
+    else:
+        combined = BackgroundTasks()
+        combined.add(own)
+        combined.add(tasks)
+        response.background = combined
+    return response

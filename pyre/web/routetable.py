@@ -23,15 +23,8 @@ from urllib.parse import quote
 
 from pyre.web.converters import BUILTIN_CONVERTERS, ConverterSpec, RouteError, resolve_converters
 from pyre.web.events import WebSocketListeners, collect_listeners
-from pyre.web.handlers import (
-    BindContext,
-    HandlerPlan,
-    ListenerRef,
-    RouteHooks,
-    build_plan,
-    callable_name,
-    is_async_callable,
-)
+from pyre.web.callables import callable_name, is_async_callable
+from pyre.web.handlers import BindContext, HandlerPlan, ListenerRef, RouteHooks, build_plan
 from pyre.web.resources import Resource, resource_methods
 from pyre.web.routing import Endpoint, Guard, Include, Mount, Routes, join_path
 

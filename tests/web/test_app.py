@@ -401,3 +401,50 @@ def test_import_pyre_web_is_light_and_exports_the_public_names():
         assert getattr(pyre.web, name) is not None
     with pytest.raises(AttributeError):
         pyre.web.Nope  # noqa: B018
+
+
+async def test_a_background_tasks_parameter_runs_after_the_response_and_its_own_tasks():
+    order = []
+    shared = Response(b"shared")  # one response object for every request: never changed
+
+    @dataclasses.dataclass
+    class Done:
+        ok: bool
+
+    app = App()
+
+    @app.post("/signup")
+    async def signup(request: Request, tasks: BackgroundTasks):
+        tasks.add(order.append, "welcome mail")
+        own = BackgroundTasks()
+        own.add(order.append, "response's own")
+        return JSON({"ok": True}, background=own)
+
+    @app.get("/shared")
+    def shared_route(request, later: BackgroundTasks):  # a sync handler too
+        later.add(order.append, "shared")
+        return shared
+
+    @app.get("/none")
+    async def nothing_scheduled(tasks: BackgroundTasks):
+        return Done(True)
+
+    client = Client(on_send=lambda message: order.append(message["type"]))
+    await call(app, "POST", "/signup", client=client)
+    assert order == ["http.response.start", "http.response.body", "response's own", "welcome mail"]
+    order.clear()
+    assert (await call(app, "GET", "/shared")).body == b"shared"
+    assert order == ["shared"] and shared.background is None
+    assert json.loads((await call(app, "GET", "/none")).body) == {"ok": True}
+
+
+def test_every_public_name_is_re_exported_for_type_checkers():
+    import re
+    from pathlib import Path
+
+    import pyre.web
+
+    source = Path(pyre.web.__file__).read_text()
+    typed = set(re.findall(r"import .*", source.split("if TYPE_CHECKING:")[1].split("\n\n")[0]))
+    typed = {name for line in typed for name in re.findall(r"\b(\w+) as \1\b", line)}
+    assert typed == set(pyre.web.__all__)

@@ -13,13 +13,8 @@ import pytest
 
 from pyre import _accel
 from pyre.web import App, Request, SignatureError
-from pyre.web.handlers import (
-    DEFAULT_BINDERS,
-    BindContext,
-    build_plan,
-    callable_name,
-    is_async_callable,
-)
+from pyre.web.callables import callable_name, is_async_callable
+from pyre.web.handlers import DEFAULT_BINDERS, BindContext, build_plan
 from tests.web.app_client import call
 
 
