@@ -146,7 +146,7 @@ class Routes:
     def _declare(self, declaration: Declaration) -> None:
         if self._tables:
             raise RuntimeError(
-                f"cannot add routes to {self!r}: its app has started (routes are fixed at the first "
+                f"cannot add routes to {self!r}: routes are fixed when the app starts (at its first "
                 "lifespan startup or request); declare every route before"
             )
         self._declarations.append(declaration)

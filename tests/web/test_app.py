@@ -283,7 +283,7 @@ async def test_without_lifespan_the_first_request_freezes_the_routes():
     assert not app.frozen
     await call(app)
     assert app.frozen
-    with pytest.raises(RuntimeError, match="has started"):
+    with pytest.raises(RuntimeError, match="routes are fixed when the app starts"):
         app.add("/late", index)
     with pytest.raises(RuntimeError, match="has started"):
         app.add_middleware(object)
