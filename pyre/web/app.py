@@ -518,10 +518,12 @@ class App(Routes, EventHooks, Generic[StateT]):
                     return result
                 raw = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
                 location = _other_slash(raw.decode("latin-1"))
-                if scope.get("query_string"):
-                    location += "?" + scope["query_string"].decode("latin-1")
-                await self._answer(scope, receive, send, Redirect(location, 308), {})
-                return None
+                # "//host/..." (or "/\host") is another site to a browser: never redirect there.
+                if location[:2] not in ("//", "/\\"):
+                    if scope.get("query_string"):
+                        location += "?" + scope["query_string"].decode("latin-1")
+                    await self._answer(scope, receive, send, Redirect(location, 308), {})
+                    return None
         await self._answer(scope, receive, send, HTTPError(404), {})
         return None
 

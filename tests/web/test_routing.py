@@ -153,6 +153,32 @@ async def test_the_redirect_keeps_the_root_path_and_the_raw_encoding():
     assert client.status == 308 and client.headers["location"] == "/api/caf%C3%A9%20x"
 
 
+async def test_the_redirect_never_points_to_another_host():
+    class NoTrailingSlash:
+        """The rest of the path, without a trailing slash: "/x/" only matches via the policy."""
+
+        matches_rest = True
+
+        def convert(self, segment: str) -> str:
+            if segment.endswith("/"):
+                raise ValueError("trailing slash")
+            return segment
+
+        def to_url(self, value: str) -> str:
+            return value
+
+    app = App(converters={"rest": NoTrailingSlash})
+
+    @app.get("/{page:rest}")
+    async def catch_all(request, page):
+        return page
+
+    for raw in (b"//evil.example/", b"/\\evil.example/"):
+        client = await call(app, "GET", raw.decode(), raw_path=raw)
+        assert client.status == 404 and "location" not in client.headers
+    assert (await call(app, "GET", "/a/b/")).headers["location"] == "/a/b"
+
+
 async def test_trailing_slash_strict_and_ignore():
     strict = slash_app("strict")
     assert (await call(strict, "GET", "/a/")).status == 404
