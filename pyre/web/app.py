@@ -263,8 +263,8 @@ class App(Routes, EventHooks, Generic[StateT]):
             listeners.setdefault(event, []).extend(refs)
         table = compile_routes(self, converters=self._converters, app_listeners=listeners)
         merged = {event: list(refs) for event, refs in listeners.items()}
-        for owner in table.owners:
-            for event, refs in collect_listeners(owner).items():
+        for owned in table.owner_listeners:
+            for event, refs in owned.items():
                 merged.setdefault(event, []).extend(refs)
         hooks = RouteHooks(
             response=tuple(listeners.get("response", ())),
@@ -314,10 +314,11 @@ class App(Routes, EventHooks, Generic[StateT]):
         await entry(scope, receive, send)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "websocket":
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "websocket":
                 await self._serve_websocket(scope, receive, send)
-            elif scope["type"] == "lifespan":
+            elif kind == "lifespan":
                 await self._lifespan(receive, send)
             return
         path = scope["path"]
@@ -383,13 +384,8 @@ class App(Routes, EventHooks, Generic[StateT]):
         """A route with guards or listeners: guards, request listeners, the handler, then
         :meth:`_finish` with the response listeners."""
         try:
-            for guard, is_async in hooks.guards:
-                if is_async:
-                    await guard(request)
-                else:
-                    result = guard(request)
-                    if result is not None and inspect.isawaitable(result):
-                        await result
+            if hooks.guards:
+                await _run_guards(hooks.guards, request)
             if hooks.request:
                 await run_listeners(hooks.request, request)
             response = to_response(await call(request))
@@ -571,10 +567,8 @@ class App(Routes, EventHooks, Generic[StateT]):
         ws.app = self
         ws.path_params = params
         try:
-            for guard, is_async in route.guards:
-                result = guard(ws)
-                if is_async or (result is not None and inspect.isawaitable(result)):
-                    await result
+            if route.guards:
+                await _run_guards(route.guards, ws)
         except Exception as exc:
             await run_logged("error", route.error, ws, exc)
             if isinstance(exc, HTTPError):
@@ -622,6 +616,14 @@ class App(Routes, EventHooks, Generic[StateT]):
         if not isinstance(exc, (RouteError, SignatureError)):
             message = f"{type(exc).__name__}: {message}"
         await send({"type": "lifespan.startup.failed", "message": message})
+
+
+async def _run_guards(guards: Tuple[ListenerRef, ...], connection: Any) -> None:
+    """Each guard in order; a plain function returning an awaitable has it awaited."""
+    for guard, is_async in guards:
+        result = guard(connection)
+        if is_async or (result is not None and inspect.isawaitable(result)):
+            await result
 
 
 async def _deny(scope: Scope, send: Send, response: Response) -> None:

@@ -104,13 +104,13 @@ class MountTarget:
 class RouteTable:
     """The compiled routes of an app."""
 
-    __slots__ = ("router", "owners", "_names", "_mounts", "_ambiguous")
+    __slots__ = ("router", "owner_listeners", "_names", "_mounts", "_ambiguous")
 
-    def __init__(self, router: Router, owners: List[Any]) -> None:
+    def __init__(self, router: Router, owner_listeners: List[Dict[str, List[ListenerRef]]]) -> None:
         self.router = router
-        #: The controllers and resource instances, in declaration order (for startup,
-        #: shutdown and user-event listeners).
-        self.owners = owners
+        #: The listeners of the controllers and resource instances, in declaration order (for
+        #: startup, shutdown and user events): event -> [(callable, is_async)] per owner.
+        self.owner_listeners = owner_listeners
         self._names: Dict[str, str] = {}  # route name -> pattern (the router's name for it)
         self._mounts: Dict[str, str] = {}  # mount name -> prefix
         self._ambiguous: Dict[str, List[str]] = {}  # implicit name -> the patterns sharing it
@@ -188,8 +188,7 @@ class _Compiler:
         self.app_listeners = app_listeners
         self.targets: Dict[str, Any] = {}  # pattern -> Target or MountTarget, in declaration order
         self.instances: Dict[type, Any] = {}  # resource class -> its one instance
-        self.owner_listeners: Dict[int, Dict[str, List[ListenerRef]]] = {}
-        self.owners: List[Any] = []
+        self.owner_listeners: Dict[int, Dict[str, List[ListenerRef]]] = {}  # by id(owner), in order
         self.names: List[Tuple[str, Optional[str], str, str, bool]] = []
         self.tables: List[Tuple[Routes, str]] = []
         self._request_types: Optional[Tuple[type, ...]] = None
@@ -220,7 +219,6 @@ class _Compiler:
         listeners = self.owner_listeners.get(id(owner))
         if listeners is None:
             listeners = self.owner_listeners[id(owner)] = collect_listeners(owner)
-            self.owners.append(owner)
         return listeners
 
     def _instance(self, endpoint: Any, base: type, pattern: str) -> Any:
@@ -410,7 +408,7 @@ def compile_routes(
     compiler = _Compiler(converters, app_listeners)
     compiler.walk(app, "", (), "")
     compiler.fill_router()
-    table = RouteTable(compiler.router, compiler.owners)
+    table = RouteTable(compiler.router, list(compiler.owner_listeners.values()))
     table.name_routes(compiler.names)
     for routes, qualifier in compiler.tables:
         routes._compiled_into(table, qualifier)
