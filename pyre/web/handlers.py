@@ -48,7 +48,7 @@ from itertools import chain
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from pyre.web.background import BackgroundTasks
-from pyre.web.callables import callable_name, is_async_callable
+from pyre.web.callables import is_async_callable
 from pyre.web.responses import Response, to_response
 
 __all__ = [

@@ -40,7 +40,6 @@ from typing import (
     Coroutine,
     Dict,
     Iterable,
-    Iterator,
     List,
     Literal,
     Mapping,

@@ -200,6 +200,8 @@ class _Compiler:
         for declaration in routes.declarations:
             if isinstance(declaration, Include):
                 controller = declaration.routes
+                if any(controller is outer for outer in controllers):
+                    raise RouteError(f"{controller!r} includes itself (through {' -> '.join(map(repr, controllers))})")
                 self._own(controller)
                 name = getattr(controller, "name", None)
                 self.walk(

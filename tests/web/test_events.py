@@ -4,7 +4,6 @@ logged, and no cost at all for an event nobody listens to."""
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 

@@ -254,6 +254,16 @@ async def test_a_controller_class_is_made_once_when_included():
         controller.include(controller)
 
 
+def test_an_include_cycle_is_refused():
+    a, b = Controller("/a"), Controller("/b")
+    a.include(b)
+    b.include(a)
+    app = App()
+    app.include(a)
+    with pytest.raises(RouteError, match=r"<Controller /a> includes itself \(through <Controller /a> -> <Controller /b>\)"):
+        app.freeze()
+
+
 def test_join_path():
     assert join_path("", "/a") == "/a"
     assert join_path("/api", "/") == "/api"
