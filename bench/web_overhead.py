@@ -31,30 +31,20 @@ from typing import Any, Callable, Dict, List, Tuple
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from bench import apps  # noqa: E402
+from bench import request as request_bench  # noqa: E402
 from pyre import _accel  # noqa: E402
 
 MESSAGE = {"message": "Hello, World!"}
-SCOPE: Dict[str, Any] = {
-    "type": "http",
-    "asgi": {"version": "3.0", "spec_version": "2.4"},
-    "http_version": "1.1",
-    "server": ("127.0.0.1", 8000),
-    "client": ("127.0.0.1", 51000),
-    "scheme": "http",
-    "method": "GET",
-    "root_path": "",
-    "path": "/json",
-    "raw_path": b"/json",
-    "query_string": b"",
-    "headers": [
-        (b"host", b"localhost:8000"),
-        (b"user-agent", b"wrk"),
-        (b"accept", b"application/json"),
-        (b"connection", b"keep-alive"),
-    ],
-    "state": {},
-    "extensions": {"http.response.pathsend": {}},
-}
+# bench/request.py's browser scope, as a JSON API client would send it.
+SCOPE: Dict[str, Any] = dict(
+    request_bench.SCOPE,
+    path="/json",
+    raw_path=b"/json",
+    query_string=b"",
+    headers=[(b"host", b"localhost:8000"), (b"user-agent", b"wrk"), (b"accept", b"application/json")],
+    state={},
+    extensions={"http.response.pathsend": {}},
+)
 
 
 async def receive() -> Dict[str, Any]:
@@ -107,14 +97,10 @@ def pyre_web_function() -> Any:
 def pyre_web_resource(listeners: int = 0) -> Any:
     from pyre.web import App, Resource, listen
 
-    namespace: Dict[str, Any] = {
-        "get": lambda: None,
-    }
-
     async def get(self: Any, request: Any) -> Dict[str, str]:
         return {"message": "Hello, World!"}
 
-    namespace = {"get": get}
+    namespace: Dict[str, Any] = {"get": get}
     for index in range(listeners):
         async def listener(self: Any, *args: Any) -> None:
             return None

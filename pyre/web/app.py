@@ -38,7 +38,6 @@ from typing import (
     List,
     Literal,
     Mapping,
-    MutableMapping,
     Optional,
     Sequence,
     Tuple,
@@ -62,7 +61,7 @@ from pyre.web.routetable import MountTarget, RouteTable, Target, compile_routes
 from pyre.web.routing import Routes
 
 if TYPE_CHECKING:
-    from pyre.web.request import Request
+    from pyre.web.request import Message, Receive, Request, Scope, Send
 else:  # the compiled twin when built (pyre._accel chooses)
     from pyre._accel import Request
 
@@ -72,10 +71,6 @@ logger = logging.getLogger("pyre.error")
 
 StateT = TypeVar("StateT")
 F = TypeVar("F", bound=Callable[..., Any])
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 TrailingSlash = Literal["redirect", "strict", "ignore"]
 
 #: The default bound of a request body (``max_body_size``): 10 MiB.

@@ -21,7 +21,8 @@ from typing import Any, Awaitable, Callable, Iterator, MutableMapping, Sequence
 __all__ = ["ASGIApp", "Middleware", "build_stack"]
 
 Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 
 class Middleware:

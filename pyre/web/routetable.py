@@ -264,35 +264,49 @@ class _Compiler:
 
     # -- declarations ----------------------------------------------------------------------
 
-    def http(self, declaration: Endpoint, pattern: str, controllers: Tuple[Any, ...], qualifier: str) -> None:
+    def _resource(self, declaration: Endpoint, base: type, pattern: str) -> Any:
+        """The one instance of a ``base`` resource the declaration names, or None for a function."""
         endpoint = declaration.endpoint
-        owner_listeners = [self._own(controller) for controller in controllers]
+        if isinstance(endpoint, base) or (isinstance(endpoint, type) and issubclass(endpoint, base)):
+            return self._instance(endpoint, base, pattern)
+        if isinstance(endpoint, type) or not callable(endpoint):
+            kind = "websocket route" if declaration.websocket else "route"
+            raise TypeError(f"{kind} {pattern!r}: {endpoint!r} is neither a {base.__name__} (class or instance) nor a function")
+        return None
+
+    def _layers(
+        self, declaration: Endpoint, controllers: Tuple[Any, ...], resource: Any
+    ) -> Tuple[List[Dict[str, List[ListenerRef]]], Tuple[ListenerRef, ...]]:
+        """The listeners of the route's owners (controllers from the outermost, the resource)
+        and its guards in the order they run (the controllers', the route's, the resource's)."""
+        owners = [self._own(controller) for controller in controllers]
         guards: List[Guard] = [guard for controller in controllers for guard in getattr(controller, "guards", ())]
         guards.extend(declaration.guards)
-        is_resource = isinstance(endpoint, Resource) or (isinstance(endpoint, type) and issubclass(endpoint, Resource))
-        if is_resource:
+        if resource is not None:
+            owners.append(self._own(resource))
+            guards.extend(getattr(resource, "guards", ()))
+        return owners, _refs(guards)
+
+    def http(self, declaration: Endpoint, pattern: str, controllers: Tuple[Any, ...], qualifier: str) -> None:
+        resource = self._resource(declaration, Resource, pattern)
+        if resource is not None:
             if declaration.methods is not None:
                 raise TypeError(
-                    f"route {pattern!r}: methods= is for functions; resource {callable_name(endpoint)} answers the verbs it defines"
+                    f"route {pattern!r}: methods= is for functions; resource {callable_name(type(resource))} "
+                    "answers the verbs it defines"
                 )
-            resource = self._instance(endpoint, Resource, pattern)
             methods = resource_methods(resource)
             if not methods:
                 raise TypeError(
                     f"resource {callable_name(type(resource))} (route {pattern!r}) defines no HTTP method "
                     "(get, post, put, patch, delete, head, options)"
                 )
-            owner_listeners.append(self._own(resource))
-            guards.extend(getattr(resource, "guards", ()))
             endpoint_name = callable_name(type(resource))
-        elif isinstance(endpoint, type) or not callable(endpoint):
-            raise TypeError(
-                f"route {pattern!r}: {endpoint!r} is neither a Resource (class or instance) nor a function"
-            )
         else:
-            methods = {method: endpoint for method in (declaration.methods or ("GET",))}
-            endpoint_name = callable_name(endpoint)
-        hooks = self._hooks(owner_listeners, _refs(guards))
+            methods = {method: declaration.endpoint for method in (declaration.methods or ("GET",))}
+            endpoint_name = callable_name(declaration.endpoint)
+        owners, guards = self._layers(declaration, controllers, resource)
+        hooks = self._hooks(owners, guards)
         target = self._target(pattern, endpoint_name)
         for method, function in methods.items():
             other = target.endpoints.get(method)
@@ -303,48 +317,33 @@ class _Compiler:
             plan.hooks = hooks
             target.methods[method] = plan
             target.endpoints[method] = endpoint_name
-        name = _default_name(type(resource) if is_resource else endpoint)
-        self.names.append((qualifier + (declaration.name or name), declaration.name, pattern, endpoint_name, False))
+        self._name(declaration, qualifier, resource, pattern, endpoint_name)
 
     def websocket(self, declaration: Endpoint, pattern: str, controllers: Tuple[Any, ...], qualifier: str) -> None:
-        websocket = importlib.import_module("pyre.web.websocket")
-        WebSocket, WebSocketResource = websocket.WebSocket, websocket.WebSocketResource
-
-        endpoint = declaration.endpoint
-        owner_listeners = [self._own(controller) for controller in controllers]
-        guards: List[Guard] = [guard for controller in controllers for guard in getattr(controller, "guards", ())]
-        guards.extend(declaration.guards)
-        resource = None
-        plan = None
-        if isinstance(endpoint, WebSocketResource) or (isinstance(endpoint, type) and issubclass(endpoint, WebSocketResource)):
-            resource = self._instance(endpoint, WebSocketResource, pattern)
-            owner_listeners.append(self._own(resource))
-            guards.extend(getattr(resource, "guards", ()))
-            endpoint_name = callable_name(type(resource))
-        elif isinstance(endpoint, type) or not callable(endpoint):
-            raise TypeError(
-                f"websocket route {pattern!r}: {endpoint!r} is neither a WebSocketResource (class or instance) nor a function"
-            )
-        else:
-            endpoint_name = callable_name(endpoint)
-            plan = build_plan(endpoint, self._context(endpoint_name, pattern, (WebSocket,), ("ws", "websocket")))
+        module = importlib.import_module("pyre.web.websocket")
+        resource = self._resource(declaration, module.WebSocketResource, pattern)
+        endpoint_name = callable_name(declaration.endpoint if resource is None else type(resource))
+        context = self._context(endpoint_name, pattern, (module.WebSocket,), ("ws", "websocket"))
+        plan = None if resource is not None else build_plan(declaration.endpoint, context)
+        owners, guards = self._layers(declaration, controllers, resource)
         target = self._target(pattern, endpoint_name)
         if target.websocket is not None:
             raise RouteError(
                 f"websocket route {pattern!r} is answered by both {target.endpoints['websocket']} and {endpoint_name}"
             )
-        if plan is None:  # a resource: its pattern must still be valid and its params known
-            self._context(endpoint_name, pattern, (WebSocket,), ("ws", "websocket"))
         merged: Dict[str, List[ListenerRef]] = {}
-        for listeners in [self.app_listeners, *owner_listeners]:
+        for listeners in [self.app_listeners, *owners]:
             for event, refs in listeners.items():
                 merged.setdefault(event, []).extend(refs)
         target.websocket = WebSocketRoute(
-            endpoint_name, resource, plan, _refs(guards), WebSocketListeners.build(merged), tuple(merged.get("error", ()))
+            endpoint_name, resource, plan, guards, WebSocketListeners.build(merged), tuple(merged.get("error", ()))
         )
         target.endpoints["websocket"] = endpoint_name
-        name = _default_name(type(resource) if resource is not None else endpoint)
-        self.names.append((qualifier + (declaration.name or name), declaration.name, pattern, endpoint_name, False))
+        self._name(declaration, qualifier, resource, pattern, endpoint_name)
+
+    def _name(self, declaration: Endpoint, qualifier: str, resource: Any, pattern: str, endpoint_name: str) -> None:
+        name = declaration.name or _default_name(declaration.endpoint if resource is None else type(resource))
+        self.names.append((qualifier + name, declaration.name, pattern, endpoint_name, False))
 
     def mount(self, declaration: Mount, prefix: str, qualifier: str) -> None:
         target = MountTarget(prefix, declaration.app)

@@ -27,16 +27,22 @@ class Served:
         return httpx.AsyncClient(base_url=self.url, http1=not http2, http2=http2, timeout=10, **kwargs)
 
 
-async def _start_pyre(app: Any) -> "tuple[Any, asyncio.Task, str]":
-    from pyre import Config, Server
-
-    server = Server(Config(app, host="127.0.0.1", port=0, lifespan="on", log_level=None))
+async def _started(server: Any, name: str) -> asyncio.Task:
+    """Runs ``server.serve()`` until the server says it started."""
     task = asyncio.ensure_future(server.serve())
     while not server.started:
         if task.done():
             task.result()
-            raise AssertionError("pyre did not start")
+            raise AssertionError(f"{name} did not start")
         await asyncio.sleep(0.005)
+    return task
+
+
+async def _start_pyre(app: Any) -> "tuple[Any, asyncio.Task, str]":
+    from pyre import Config, Server
+
+    server = Server(Config(app, host="127.0.0.1", port=0, lifespan="on", log_level=None))
+    task = await _started(server, "pyre")
     return server, task, f"http://127.0.0.1:{server.bound_port}"
 
 
@@ -44,14 +50,8 @@ async def _start_uvicorn(app: Any) -> "tuple[Any, asyncio.Task, str]":
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning"))
-    task = asyncio.ensure_future(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise AssertionError("uvicorn did not start")
-        await asyncio.sleep(0.005)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, task, f"http://127.0.0.1:{port}"
+    task = await _started(server, "uvicorn")
+    return server, task, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
 
 
 class _Servers:
