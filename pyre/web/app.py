@@ -52,7 +52,15 @@ from pyre.web._json import dumps
 from pyre.web.converters import ConverterSpec, RouteError
 from pyre.web.error_handlers import ExceptionHandler, ExceptionHandlers, HandlerKey, render_error
 from pyre.web.errors import ClientDisconnect, HTTPError
-from pyre.web.events import EventHooks, Events, check_user_event, collect_listeners, run_listeners, run_logged
+from pyre.web.events import (
+    EventHooks,
+    Events,
+    check_event_name,
+    check_user_event,
+    collect_listeners,
+    run_listeners,
+    run_logged,
+)
 from pyre.web.callables import callable_name, is_async_callable
 from pyre.web.handlers import ListenerRef, RouteHooks, SignatureError
 from pyre.web.middleware import ASGIApp, Middleware, build_stack
@@ -223,8 +231,7 @@ class App(Routes, EventHooks, Generic[StateT]):
     def on(self, event: str) -> Callable[[F], F]:
         """Decorator: ``listener`` listens to ``event`` (a lifecycle event or your own name),
         after the App subclass's own listener methods, in registration order."""
-        if not isinstance(event, str) or not event:
-            raise ValueError(f"an event name is a non-empty str, got {event!r}")
+        check_event_name(event)
         self._configure(f"listen to {event!r}")
 
         def register(listener: F) -> F:

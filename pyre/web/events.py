@@ -45,6 +45,7 @@ __all__ = [
     "EventHooks",
     "Events",
     "WebSocketListeners",
+    "check_event_name",
     "check_user_event",
     "collect_listeners",
     "listen",
@@ -71,7 +72,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "__pyre_events__"
 
 
-def _check_name(event: str) -> None:
+def check_event_name(event: str) -> None:
+    """``ValueError`` unless ``event`` is a non-empty str."""
     if not isinstance(event, str) or not event:
         raise ValueError(f"an event name is a non-empty str, got {event!r}")
 
@@ -82,7 +84,7 @@ def listen(*events: str) -> Callable[[F], F]:
     if not events:
         raise TypeError("listen() needs at least one event name")
     for event in events:
-        _check_name(event)
+        check_event_name(event)
 
     def mark(method: F) -> F:
         setattr(method, _MARK, getattr(method, _MARK, ()) + tuple(events))
@@ -212,7 +214,7 @@ class Events:
 
 def check_user_event(event: str) -> None:
     """``emit`` takes user events only: the app sends the lifecycle ones itself."""
-    _check_name(event)
+    check_event_name(event)
     if event in _LIFECYCLE:
         raise ValueError(f"{event!r} is a lifecycle event: the app emits it itself; emit your own event names")
 
