@@ -17,15 +17,13 @@ import inspect
 import logging
 from typing import Any, Callable, Dict, List, Tuple
 
+from pyre.web.callables import callable_name, is_async_callable
+
 __all__ = ["BackgroundTasks"]
 
 logger = logging.getLogger("pyre.error")
 
 _Task = Tuple[Callable[..., Any], Tuple[Any, ...], Dict[str, Any]]
-
-
-def _is_async(func: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
 
 
 class BackgroundTasks:
@@ -49,18 +47,12 @@ class BackgroundTasks:
         """Run every task in order; each failure is logged and the next task still runs."""
         for func, args, kwargs in self._tasks:
             try:
-                if _is_async(func):
+                if is_async_callable(func):
                     await func(*args, **kwargs)
                 else:
                     result = await asyncio.to_thread(func, *args, **kwargs)
                     if inspect.isawaitable(result):  # a plain function returning a coroutine
                         await result
             except Exception:
-                logger.exception("Background task %s failed", _name(func))
-
-
-def _name(func: Callable[..., Any]) -> str:
-    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
-    module = getattr(func, "__module__", None)
-    return f"{module}.{name}" if module else str(name)
+                logger.exception("Background task %s failed", callable_name(func))
 

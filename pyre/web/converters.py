@@ -40,7 +40,7 @@ from __future__ import annotations
 import decimal
 import math
 import uuid
-from typing import Any, ClassVar, Mapping, Protocol, Union
+from typing import Any, ClassVar, Mapping, Optional, Protocol, Union
 
 __all__ = [
     "BUILTIN_CONVERTERS",
@@ -60,7 +60,13 @@ class RouteError(ValueError):
     unusable converter, or a ``url_for`` that cannot be built. Always one line.
 
     Defined here, outside the compiled router, so both router twins raise the same class.
+    For a conflict, ``conflicts_with`` is the earlier pattern (else None), so that the app
+    can name the endpoints of both routes.
     """
+
+    def __init__(self, message: str, *, conflicts_with: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.conflicts_with = conflicts_with
 
 
 class Converter(Protocol):

@@ -33,6 +33,8 @@ __all__ = [
     "RawHeaders",
     "URL",
     "UploadFile",
+    "header_name",
+    "header_value",
     "parse_cookies",
     "parse_options_header",
     "parse_query",
@@ -52,24 +54,44 @@ class Address(NamedTuple):
     port: int
 
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_HEADER_VALUE_BAD = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def _encode_header(name: str, value: str) -> Tuple[bytes, bytes]:
-    if _TOKEN.fullmatch(name) is None:
-        raise ValueError(f"header name {name!r} is not an HTTP token")
-    if "\r" in value or "\n" in value or "\0" in value:
-        raise ValueError(f"header {name!r}: a value may not contain CR, LF or NUL")
-    return name.lower().encode("ascii"), value.encode("latin-1")
+def header_name(name: Union[str, bytes]) -> bytes:
+    """A header name as sent: lower-case bytes; ``ValueError`` unless it is an HTTP token."""
+    raw = name.encode("latin-1", "replace") if isinstance(name, str) else bytes(name)
+    if not _HEADER_NAME.match(raw):
+        raise ValueError(f"invalid header name {name!r}: not an HTTP token (letters, digits, !#$%&'*+-.^_`|~)")
+    return raw.lower()
+
+
+def header_value(name: Union[str, bytes], value: Union[str, bytes]) -> bytes:
+    """A header value as sent (``str`` encoded latin-1); ``ValueError`` for a control
+    character (CR, LF and NUL would split the response head), ``TypeError`` for a non-text."""
+    if isinstance(value, str):
+        try:
+            raw = value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"header {name!r} value {value!r} is not latin-1; percent-encode it") from None
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+    else:
+        raise TypeError(f"header {name!r} value must be str or bytes, got {type(value).__name__}")
+    if _HEADER_VALUE_BAD.search(raw):
+        raise ValueError(f"header {name!r} value {value!r} may not contain CR, LF or NUL (nor another control character)")
+    return raw
 
 
 class MutableHeaders(Headers):
-    """Response headers: a list of ``(name, value)`` byte pairs, names stored lower-case.
+    """Response headers (``response.headers``): a view writing through to a list of
+    ``(name, value)`` byte pairs (``response.raw_headers``), names stored lower-case.
 
-    ``headers[name] = value`` replaces every value of ``name``, ``append`` adds one,
-    ``del headers[name]`` removes every value (no error when there is none).
-    A name that is not an HTTP token, or a value with CR, LF or NUL, is refused with
-    ``ValueError`` (either would let a value split the response head).
+    Reads as :class:`Headers` does (case-insensitive, multi-value). ``headers[name] =
+    value`` replaces every value of ``name``, ``append`` adds one, ``del headers[name]``
+    removes every value (no error when there is none). A name that is not an HTTP token,
+    or a value with a control character (CR, LF, NUL, ...), is refused with ``ValueError``
+    (either could split the response head).
     """
 
     __slots__ = ()
@@ -85,8 +107,8 @@ class MutableHeaders(Headers):
         return self._raw
 
     def __setitem__(self, name: str, value: str) -> None:
-        pair = _encode_header(name, value)
-        key = pair[0]
+        key = header_name(name)
+        pair = (key, header_value(name, value))
         raw = self._raw
         found = -1
         for index in range(len(raw) - 1, -1, -1):
@@ -106,13 +128,13 @@ class MutableHeaders(Headers):
 
     def append(self, name: str, value: str) -> None:
         """Add a value for ``name``, keeping the values it has."""
-        self._raw.append(_encode_header(name, value))
+        self._raw.append((header_name(name), header_value(name, value)))
 
     def setdefault(self, name: str, value: str) -> str:
         """The first value of ``name``; set to ``value`` first if it has none."""
         current = self.get(name)
         if current is None:
-            self._raw.append(_encode_header(name, value))
+            self._raw.append((header_name(name), header_value(name, value)))
             return value
         return current
 

@@ -398,6 +398,12 @@ class Request(HTTPConnection):
         if form is not None:
             await form.close()
 
+    @property
+    def needs_close(self) -> bool:
+        """Whether :meth:`close` has anything to release (a form was parsed): lets the app
+        skip the call for every other request."""
+        return self._form is not None
+
     async def is_disconnected(self) -> bool:
         """Whether the client has gone away, checked without waiting. A body message
         received meanwhile is kept for ``body()``/``stream()``."""

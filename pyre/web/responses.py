@@ -40,7 +40,6 @@ from typing import (
     Coroutine,
     Dict,
     Iterable,
-    Iterator,
     List,
     Literal,
     Mapping,
@@ -55,6 +54,7 @@ from urllib.parse import quote
 from pyre.web._json import dumps
 from pyre.web.background import BackgroundTasks
 from pyre.web.cookies import SameSite, format_cookie, format_delete_cookie
+from pyre.web.datastructures import MutableHeaders, header_name, header_value
 
 __all__ = [
     "HTML",
@@ -63,7 +63,6 @@ __all__ = [
     "File",
     "Redirect",
     "Response",
-    "ResponseHeaders",
     "ServerSentEvents",
     "Stream",
     "Text",
@@ -79,8 +78,6 @@ RawHeaders = List[Tuple[bytes, bytes]]
 HeadersArg = Union[Mapping[str, str], Iterable[Tuple[Union[str, bytes], Union[str, bytes]]], None]
 ChunkSource = Union[AsyncIterable[Any], Iterable[Any]]
 
-_HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_HEADER_VALUE_BAD = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _NO_BODY_STATUS = frozenset({204, 304})
 _CONTENT_TYPE = b"content-type"
 _CONTENT_LENGTH = b"content-length"
@@ -93,33 +90,11 @@ class _ClientGone(Exception):
 # -- headers ----------------------------------------------------------------------------------
 
 
-def _header_name(name: Union[str, bytes]) -> bytes:
-    raw = name.encode("latin-1", "replace") if isinstance(name, str) else bytes(name)
-    if not _HEADER_NAME.match(raw):
-        raise ValueError(f"invalid header name {name!r}: a header name is a token (letters, digits, !#$%&'*+-.^_`|~)")
-    return raw.lower()
-
-
-def _header_value(name: Union[str, bytes], value: Union[str, bytes]) -> bytes:
-    if isinstance(value, str):
-        try:
-            raw = value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise ValueError(f"header {name!r} value {value!r} is not latin-1; percent-encode it") from None
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytes(value)
-    else:
-        raise TypeError(f"header {name!r} value must be str or bytes, got {type(value).__name__}")
-    if _HEADER_VALUE_BAD.search(raw):
-        raise ValueError(f"header {name!r} value {value!r} contains CR, LF, NUL or another control character")
-    return raw
-
-
 def _encode_headers(headers: HeadersArg) -> RawHeaders:
     if headers is None:
         return []
     items = headers.items() if isinstance(headers, Mapping) else headers
-    return [(_header_name(name), _header_value(name, value)) for name, value in items]
+    return [(header_name(name), header_value(name, value)) for name, value in items]
 
 
 def _has(raw: RawHeaders, name: bytes) -> bool:
@@ -134,72 +109,7 @@ def _content_type(media_type: str, charset: str) -> bytes:
     """The ``content-type`` value: text types get ``; charset=...`` unless they name one."""
     if media_type.startswith("text/") and "charset=" not in media_type.lower():
         media_type = f"{media_type}; charset={charset}"
-    return _header_value("content-type", media_type)
-
-
-class ResponseHeaders(MutableMapping[str, str]):
-    """A case-insensitive, multi-value view over a response's ``raw_headers`` list (no copy).
-
-    ``headers["x-a"] = "1"`` replaces every ``x-a``; ``headers.append("set-cookie", ...)``
-    adds one; ``headers.getlist(name)`` returns them all. Values are validated as at
-    construction.
-    """
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: RawHeaders) -> None:
-        self.raw = raw
-
-    def __getitem__(self, key: str) -> str:
-        name = _header_name(key)
-        for item_name, value in self.raw:
-            if item_name == name:
-                return value.decode("latin-1")
-        raise KeyError(key)
-
-    def __setitem__(self, key: str, value: str) -> None:
-        name = _header_name(key)
-        encoded = _header_value(key, value)
-        raw = self.raw
-        for index, (item_name, _) in enumerate(raw):
-            if item_name == name:
-                raw[index] = (name, encoded)
-                raw[index + 1 :] = [item for item in raw[index + 1 :] if item[0] != name]
-                return
-        raw.append((name, encoded))
-
-    def __delitem__(self, key: str) -> None:
-        name = _header_name(key)
-        kept = [item for item in self.raw if item[0] != name]
-        if len(kept) == len(self.raw):
-            raise KeyError(key)
-        self.raw[:] = kept
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(dict.fromkeys(name.decode("latin-1") for name, _ in self.raw)))
-
-    def __len__(self) -> int:
-        return len({name for name, _ in self.raw})
-
-    def __contains__(self, key: object) -> bool:
-        if not isinstance(key, (str, bytes)):
-            return False
-        try:
-            return _has(self.raw, _header_name(key))
-        except ValueError:
-            return False
-
-    def getlist(self, key: str) -> List[str]:
-        """Every value of ``key``, in order."""
-        name = _header_name(key)
-        return [value.decode("latin-1") for item_name, value in self.raw if item_name == name]
-
-    def append(self, key: str, value: str) -> None:
-        """Add a header line, keeping the existing ones of the same name."""
-        self.raw.append((_header_name(key), _header_value(key, value)))
-
-    def __repr__(self) -> str:
-        return f"ResponseHeaders({[(n.decode('latin-1'), v.decode('latin-1')) for n, v in self.raw]!r})"
+    return header_value("content-type", media_type)
 
 
 # -- plain responses -------------------------------------------------------------------------
@@ -264,7 +174,7 @@ class Response:
             raise ValueError(f"a response status must be an int from 100 to 599, got {status!r}")
         self.status = status
         self.background = background
-        self._headers: Optional[ResponseHeaders] = None
+        self._headers: Optional[MutableHeaders] = None
         if media_type is None:
             content_type = self._content_type_header
         else:
@@ -289,10 +199,10 @@ class Response:
         self.raw_headers = raw
 
     @property
-    def headers(self) -> ResponseHeaders:
+    def headers(self) -> MutableHeaders:
         """The headers as a case-insensitive mapping over ``raw_headers`` (changes write through)."""
         if self._headers is None:
-            self._headers = ResponseHeaders(self.raw_headers)
+            self._headers = MutableHeaders(self.raw_headers)
         return self._headers
 
     def set_cookie(
@@ -847,7 +757,7 @@ class File(Response):
         self._setup(status, headers, media_type, background, None)
         raw = self.raw_headers
         if filename is not None:
-            raw.append((b"content-disposition", _header_value("filename", _content_disposition(content_disposition, filename))))
+            raw.append((b"content-disposition", header_value("filename", _content_disposition(content_disposition, filename))))
         raw.append((b"etag", self._etag))
         raw.append((b"last-modified", formatdate(st.st_mtime, usegmt=True).encode("ascii")))
         raw.append((b"accept-ranges", b"bytes"))

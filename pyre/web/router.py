@@ -240,7 +240,9 @@ class Router:
         shape = tuple(text if converter_name is None else "{" + converter_name + "}" for text, converter_name, _ in parts)
         other = self._shapes.get(shape)
         if other is not None:
-            raise RouteError(f"route {pattern!r} conflicts with route {other!r}: they match the same paths")
+            raise RouteError(
+                f"route {pattern!r} conflicts with route {other!r}: they match the same paths", conflicts_with=other
+            )
         if name is not None:
             if not isinstance(name, str):
                 raise RouteError(f"the name of route {pattern!r} must be a str, not {type(name).__name__}")
@@ -277,6 +279,13 @@ class Router:
             else:
                 node = _add_edge(node.params, converter_name, self._converters[converter_name], "str").node
         node.route = route
+
+    def parameters(self, pattern: str) -> dict[str, Converter]:
+        """The parameters ``pattern`` declares, in path order: name -> its converter.
+
+        Raises :class:`RouteError` for a bad pattern, as :meth:`add` would; adds nothing.
+        """
+        return {text: self._converters[name] for text, name, _ in _parse(pattern, self._converters) if name is not None}
 
     def match(self, path: str) -> Optional[tuple[Any, dict[str, Any]]]:
         """``(target, params)`` for the decoded ``path``, or None if no route matches.

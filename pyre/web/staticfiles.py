@@ -25,6 +25,7 @@ import stat as stat_module
 from typing import Optional, Union
 from urllib.parse import quote
 
+from pyre.web.datastructures import header_value
 from pyre.web.responses import (
     File,
     Receive,
@@ -33,7 +34,6 @@ from pyre.web.responses import (
     Scope,
     Send,
     Text,
-    _header_value,
     guess_media_type,
 )
 
@@ -61,7 +61,7 @@ class StaticFiles:
         self.directory = root
         self.html = html
         self.follow_symlinks = follow_symlinks
-        self._cache_control = None if cache_control is None else _header_value("cache-control", cache_control)
+        self._cache_control = None if cache_control is None else header_value("cache-control", cache_control)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

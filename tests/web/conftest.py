@@ -27,3 +27,19 @@ def parsing(request):
 def request_module(request):
     """The compiled and the pure pyre.web.request, in turn."""
     return twins("request")[request.param]
+
+
+@pytest.fixture
+def websocket_module(monkeypatch):
+    """``pyre.web.websocket``: the real module when it exists, else the test double (the
+    module comes from a parallel branch; the app imports it only for websocket routes)."""
+    import importlib
+    import sys
+
+    try:
+        return importlib.import_module("pyre.web.websocket")
+    except ImportError:
+        from tests.web import websocket_double
+
+        monkeypatch.setitem(sys.modules, "pyre.web.websocket", websocket_double)
+        return websocket_double

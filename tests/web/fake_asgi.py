@@ -38,8 +38,16 @@ class Client:
     """Records what the app sends; ``disconnect()`` makes ``receive`` report ``http.disconnect``
     and (with ``send_raises``) makes later sends raise ``OSError`` like Pyre's."""
 
-    def __init__(self, *, fail_after: Optional[int] = None, on_send: Optional[Callable[[dict], None]] = None) -> None:
+    def __init__(
+        self,
+        *,
+        fail_after: Optional[int] = None,
+        on_send: Optional[Callable[[dict], None]] = None,
+        body: bytes = b"",
+    ) -> None:
         self.messages: List[Dict[str, Any]] = []
+        self.request_body = body
+        self.receives = 0
         self.fail_after = fail_after
         self.on_send = on_send
         self._gone = asyncio.Event()
@@ -49,9 +57,10 @@ class Client:
         self._gone.set()
 
     async def receive(self) -> Dict[str, Any]:
+        self.receives += 1
         if not self._body_sent:
             self._body_sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": self.request_body, "more_body": False}
         await self._gone.wait()
         return {"type": "http.disconnect"}
 

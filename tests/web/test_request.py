@@ -401,3 +401,11 @@ async def test_close_without_a_form_does_nothing(make):
     request, receiver = make()
     await request.close()
     assert receiver.calls == 0
+
+
+async def test_needs_close_says_whether_close_has_a_form_to_release(make):
+    request, _ = make(headers=[(b"content-type", b"application/x-www-form-urlencoded")], chunks=[b"a=1"])
+    assert request.needs_close is False
+    await request.form()
+    assert request.needs_close is True
+    await request.close()

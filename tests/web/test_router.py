@@ -246,6 +246,7 @@ def test_conflicts_are_refused_naming_both(make, first, second):
         router.add(second, "second")
     message = str(info.value)
     assert message == f"route {second!r} conflicts with route {first!r}: they match the same paths"
+    assert info.value.conflicts_with == first
     assert "\n" not in message
 
 
@@ -581,4 +582,15 @@ def test_twins_have_the_same_public_interface():
     pure = router_module("py")
     assert compiled.__all__ == pure.__all__
     public = lambda cls: {n for n in dir(cls) if not n.startswith("_")}  # noqa: E731
-    assert public(compiled.Router) == public(pure.Router) == {"add", "match", "routes", "url_for"}
+    assert public(compiled.Router) == public(pure.Router) == {"add", "match", "parameters", "routes", "url_for"}
+
+
+def test_parameters_lists_a_patterns_converters_without_adding_it(make):
+    router = make()
+    params = router.parameters("/a/{x:int}/b/{y}/{rest:path}")
+    assert list(params) == ["x", "y", "rest"]
+    assert [type(converter).__name__ for converter in params.values()] == ["IntConverter", "StrConverter", "PathConverter"]
+    assert router.parameters("/static") == {}
+    assert router.routes == ()
+    with pytest.raises(RouteError, match="unknown converter"):
+        router.parameters("/a/{x:nope}")
