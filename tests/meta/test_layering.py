@@ -36,7 +36,8 @@ MODULES = {module_name(path): path for path in PKG.rglob("*.py")}
 def pyre_imports(path: Path) -> set:
     """The pyre modules ``path`` imports, at module level or inside functions (a lazy
     import is a dependency all the same); ``from pyre import x`` counts as ``pyre.x``
-    when that is a module. A package's ``__init__`` run on the way is not counted."""
+    when that is a module. A package's ``__init__`` run on the way is not counted, nor
+    are imports under ``if TYPE_CHECKING:``, which never run (annotations only)."""
     this = module_name(path)
     package = this if path.name == "__init__.py" else this.rpartition(".")[0]
     found = set()
@@ -47,7 +48,11 @@ def pyre_imports(path: Path) -> set:
         if name and name != this:
             found.add(name)
 
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+            node.body = []  # ast.walk has not entered it yet
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(alias.name)

@@ -30,16 +30,8 @@ def request_module(request):
 
 
 @pytest.fixture
-def websocket_module(monkeypatch):
-    """``pyre.web.websocket``: the real module when it exists, else the test double (the
-    module comes from a parallel branch; the app imports it only for websocket routes)."""
+def websocket_module():
+    """``pyre.web.websocket`` (the app imports it only for websocket routes)."""
     import importlib
-    import sys
 
-    try:
-        return importlib.import_module("pyre.web.websocket")
-    except ImportError:
-        from tests.web import websocket_double
-
-        monkeypatch.setitem(sys.modules, "pyre.web.websocket", websocket_double)
-        return websocket_double
+    return importlib.import_module("pyre.web.websocket")

@@ -25,8 +25,6 @@ from pyre.web.testing import (
     serve_async,
 )
 
-from .doc_snippets import python_blocks, run_snippet
-
 
 async def echo_scope(scope, receive, send):
     """Answers with the scope (JSON-safe parts) and the request body it read."""
@@ -565,19 +563,6 @@ async def test_serve_async_runs_on_the_running_loop():
     with pytest.raises(RuntimeError, match="application startup failed: nope"):
         async with serve_async(app, lifespan="on"):
             pass
-
-
-# -- the examples of docs/web/testing.md run as they are ---------------------------------------
-
-
-@pytest.mark.parametrize("code", python_blocks("testing.md"), ids=lambda code: "example")
-def test_the_testing_guide_examples_run(code):
-    out = run_snippet(code)
-    assert out.returncode == 0, out.stderr
-
-
-def test_the_testing_guide_has_its_examples():
-    assert len(python_blocks("testing.md")) == 5
 
 
 async def test_a_request_body_that_fails_raises_in_the_test_and_disconnects_the_app():

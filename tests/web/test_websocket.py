@@ -25,7 +25,6 @@ from pyre.web.websocket import (
     run_websocket_endpoint,
 )
 
-from .doc_snippets import python_blocks, run_snippet
 from .ws_apps import Chat, ws_app
 
 
@@ -862,16 +861,3 @@ async def test_joins_racing_a_slow_subscription_all_wait_for_it():
 def test_groups_refuse_a_bad_max_queue():
     with pytest.raises(ValueError, match="max_queue=...\\) must be a positive int, got 0"):
         Groups(max_queue=0)
-
-
-# -- the examples of docs/web/websocket.md run as they are -------------------------------------
-
-
-@pytest.mark.parametrize("code", python_blocks("websocket.md"), ids=lambda code: "example")
-def test_the_websocket_guide_examples_run(code):
-    out = run_snippet(code)
-    assert out.returncode == 0, out.stderr
-
-
-def test_the_websocket_guide_has_its_examples():
-    assert len(python_blocks("websocket.md")) == 3
