@@ -33,17 +33,18 @@ from pyre.metrics import (
     SupervisorMetrics,
     _BulkHistogram,
 )
-from pyre.protocol.h1.parsing import H1Limits
-from pyre.transport.context import RequestRecord, ServerContext
+from pyre.access_log import RequestRecord
+from tests.apps import hello
+from tests.helpers import server_context
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MISSING = "--metrics-port needs prometheus-client: pip install 'pyre-server[metrics]'"
 
 
 @pytest.fixture
 def ctx():
     loop = asyncio.new_event_loop()
-    yield ServerContext(None, loop, limits=H1Limits(), access_log=False)  # type: ignore[arg-type]
+    yield server_context(hello, loop, access_log=False)
     loop.close()
 
 
@@ -344,11 +345,11 @@ WORKER = textwrap.dedent("""
     import asyncio, os, sys
     from pyre import Config
     from pyre.metrics import ServerMetrics
-    from pyre.protocol.h1.parsing import H1Limits
-    from pyre.transport.context import ServerContext
+    from tests.apps import hello
+    from tests.helpers import server_context
 
     loop = asyncio.new_event_loop()
-    ctx = ServerContext(None, loop, limits=H1Limits(), access_log=False)
+    ctx = server_context(hello, loop, access_log=False)
     metrics = ServerMetrics.create(Config("tests.apps:hello", workers=2, metrics_port=0), ctx)
     assert metrics is not None and metrics.endpoint is None and metrics.port is None
     assert "PYRE_METRICS_WORKER_DIR" not in os.environ  # not passed on to the app's subprocesses
