@@ -215,8 +215,13 @@ def test_gauges_count_connections_http2_streams_and_open_websockets(ctx, metrics
     h2_ws_refused = SimpleNamespace(websocket=True, cycle=None)
     h2_ws_pending = SimpleNamespace(websocket=True, cycle=SimpleNamespace(session=None, response_complete=False))
     h2_ws_done = SimpleNamespace(websocket=True, cycle=SimpleNamespace(session=object(), response_complete=True))
+    class Reporting:  # any connection that says what it has open
+        def gauges(self):
+            return 2, 1
+
     ctx.connections.update({
         object(),  # an HTTP/1.1 connection (or a PROXY protocol gate): only a connection
+        Reporting(),
         h2_connection(plain, plain, h2_ws_open),
         h2_connection(h2_ws_refused, h2_ws_pending, h2_ws_done),
         h2_connection(),
@@ -224,9 +229,9 @@ def test_gauges_count_connections_http2_streams_and_open_websockets(ctx, metrics
         ws_connection(False),  # the application has not accepted yet
     })
     metrics.sample()
-    assert value(metrics, "pyre_open_connections") == 6
-    assert value(metrics, "pyre_open_http2_streams") == 6
-    assert value(metrics, "pyre_open_websockets") == 2
+    assert value(metrics, "pyre_open_connections") == 7
+    assert value(metrics, "pyre_open_http2_streams") == 8
+    assert value(metrics, "pyre_open_websockets") == 3
     ctx.connections.clear()
     metrics.sample()
     assert value(metrics, "pyre_open_connections") == 0
