@@ -67,12 +67,14 @@ class SendWatch:
 
 
 class Connection(Protocol):
-    """What every member of :attr:`ServerContext.connections` offers: the server's
-    deadline sweep, its shutdown and the metrics use nothing else.
+    """What every member of :attr:`ServerContext.connections` offers: the server (its
+    deadline sweep, its shutdown) and the metrics use nothing else.
 
     - ``KIND``, a class attribute: what the connection speaks, ``"http/1.1"``
       (either twin), ``"h2"``, ``"websocket"`` (after an HTTP/1.1 upgrade) or
       ``"proxy"`` (a PROXY protocol gate before its hand-over);
+    - ``transport``: its asyncio transport, None once it is gone (a forced exit
+      aborts what is left);
     - ``deadline``: when :meth:`on_timeout` is due (``loop.time()``; 0.0: never),
       swept by :meth:`ServerContext.tick`;
     - ``shutdown()``: stop keeping alive (see :meth:`ServerContext.close_idle`);
@@ -83,6 +85,7 @@ class Connection(Protocol):
     """
 
     KIND: str
+    transport: Any
     deadline: float
 
     def on_timeout(self) -> None: ...
@@ -122,8 +125,9 @@ def _take_server_line(lines: bytes) -> Tuple[bytes, bytes]:
 
 class ServerContext:
     """One small object handed to every protocol instance of a server, built from the
-    server's :class:`~pyre.config.Config` by :meth:`from_config` (the only place that
-    reads the settings for the connections).
+    server's :class:`~pyre.config.Config` in one place: the constructor, which
+    :meth:`from_config` calls (the server's spelling), is the only code that reads the
+    settings for the connections.
 
     What connections read per request or per connection is a plain attribute, so a
     read is one attribute load (``ctx.timeout_send``) instead of two
@@ -156,7 +160,7 @@ class ServerContext:
 
     def __init__(self, app: Callable[..., Awaitable[Any]], loop: asyncio.AbstractEventLoop, config: "Config",
                  lifespan_state: Optional[Dict[str, Any]] = None) -> None:
-        """Use :meth:`from_config` (the same arguments)."""
+        """Read what the connections need from ``config`` (see the class docstring)."""
         self.app = app
         self.loop = loop
         self.config = config

@@ -359,7 +359,7 @@ class WSProtocol(asyncio.Protocol):
     def gauges(self) -> Tuple[int, int]:
         """The metrics' sample (see ``pyre.transport.context.Connection``): no HTTP/2
         stream, and one WebSocket once accepted (until the connection is gone)."""
-        return 0, 0 if self.session is None else 1
+        return (0, 0) if self.session is None else (0, 1)
 
     def shutdown(self) -> None:
         """Graceful shutdown: close an open WebSocket with 1012 (service restart)."""
