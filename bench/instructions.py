@@ -81,8 +81,8 @@ def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False) -
 
     sys.path.insert(0, str(ROOT))
     from bench import apps
-    from pyre.protocol.h1.parsing import H1Limits
     from pyre._accel import H1Protocol  # the twin the server would use in this mode
+    from pyre.config import Config
     from pyre.transport.context import ServerContext
 
     app = getattr(apps, app_name)
@@ -90,7 +90,8 @@ def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False) -
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        ctx = ServerContext(app, loop, limits=H1Limits(), access_log=False)
+        config = Config(app, http="h1", ws="none", access_log=False)  # the HTTP/1.1 path alone
+        ctx = ServerContext.from_config(app, loop, config)
         protocol = H1Protocol(ctx)
         transport = _FakeTransport()
         protocol.connection_made(transport)

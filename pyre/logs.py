@@ -5,7 +5,7 @@ Embedded servers leave logging alone; ``pyre.run``, the CLI and the workers call
 :func:`setup_logging` (or, without a log config, :func:`configure_logging`).
 
 Every ``pyre.access`` record carries the request's named fields as ``record.pyre``, a
-dict (see :data:`ACCESS_FIELDS` and :class:`pyre.transport.context.RequestRecord`),
+dict (see :data:`ACCESS_FIELDS` and :class:`pyre.access_log.RequestRecord`),
 besides the uvicorn-style message and ``args`` (client, method, target, HTTP version,
 status; WebSocket handshakes: client, target, status). Formatters render either:
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import http
 import json
 import logging
 import logging.config
@@ -31,6 +30,7 @@ import string
 import sys
 from typing import Any, Dict, Iterator, List, Optional, Union
 
+from pyre.access_log import ACCESS_FIELDS, StatusCode
 from pyre.errors import ConfigError
 
 __all__ = [
@@ -57,16 +57,6 @@ _COLORS = {
     logging.CRITICAL: "\033[1;31m",
 }
 
-#: The named fields of an access record (``record.pyre``), usable in ``--access-log-format``:
-#: ``client`` ("host:port", "-" when unknown), ``method``, ``path`` (the target as received,
-#: query included), ``status``, ``bytes`` (response body bytes), ``request_bytes`` (request body
-#: bytes received, without chunk framing; 0 for a WebSocket handshake), ``duration_ms`` (request
-#: head parsed to response complete), ``protocol`` ("HTTP/1.1", "HTTP/1.0", "HTTP/2", "WebSocket"),
-#: ``request_id`` (the request's X-Request-ID, or the header ``--access-log-request-id-header``
-#: names; "-" without one), ``http_version`` ("1.1", "2"), ``user_agent`` and ``referer``
-#: (the request's User-Agent and Referer, "-" without one).
-ACCESS_FIELDS = ("client", "method", "path", "status", "bytes", "request_bytes", "duration_ms", "protocol",
-                 "request_id", "http_version", "user_agent", "referer")
 # Templates may also use the record's time (ISO 8601, UTC).
 _TEMPLATE_FIELDS = frozenset(ACCESS_FIELDS) | {"time"}
 _SAMPLE = {"client": "127.0.0.1:50000", "method": "GET", "path": "/a?b=1", "status": 200, "bytes": 12,
@@ -210,10 +200,7 @@ class AccessFormatter(logging.Formatter):
         attributes["levelprefix"] = _level_prefix(record, self.use_colors)
         if isinstance(fields, dict):
             status = fields["status"]
-            try:
-                status_code = f"{status} {http.HTTPStatus(status).phrase}"
-            except ValueError:
-                status_code = str(status)
+            status_code = str(StatusCode(status)) if isinstance(status, int) else str(status)
             if fields["protocol"] == "WebSocket":
                 request_line = f"WebSocket {fields['path']}"
             else:

@@ -43,6 +43,7 @@ from bisect import bisect_left
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from pyre.errors import StartupError
+from pyre.transport.context import connection_gauges
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -293,25 +294,15 @@ class ServerMetrics:
             self._request_bytes = 0
 
     def sample(self) -> None:
-        """Set the gauges from the server's connections (on the event loop)."""
+        """Set the gauges from the server's connections (on the event loop), each asked
+        through :func:`~pyre.transport.context.connection_gauges`."""
         connections = self.ctx.connections
         self.connections.set(len(connections))
         streams = websockets = 0
-        # The classes are looked up only if their module was loaded: a server that never
-        # saw HTTP/2 or a WebSocket has none of those connections (and imports nothing).
-        h2 = getattr(sys.modules.get("pyre.transport.h2"), "H2Protocol", None)
-        ws = getattr(sys.modules.get("pyre.transport.ws"), "WSProtocol", None)
-        if h2 is not None or ws is not None:
-            for connection in connections:
-                if h2 is not None and isinstance(connection, h2):
-                    table = connection.streams
-                    streams += len(table)
-                    for stream in table.values():
-                        if stream.websocket and _h2_websocket_open(stream.cycle):
-                            websockets += 1
-                elif ws is not None and isinstance(connection, ws):
-                    if connection.session is not None:  # accepted (and, being in the set, not closed)
-                        websockets += 1
+        for connection in connections:
+            open_streams, open_websockets = connection_gauges(connection)
+            streams += open_streams
+            websockets += open_websockets
         self.streams.set(streams)
         self.websockets.set(websockets)
         if self._process is not None:
@@ -326,11 +317,6 @@ class ServerMetrics:
         self.flush()
         if self.endpoint is not None:
             self.endpoint.stop()
-
-
-def _h2_websocket_open(cycle: Any) -> bool:
-    """An ``H2WebSocket`` that was accepted and has not finished."""
-    return cycle is not None and getattr(cycle, "session", None) is not None and not cycle.response_complete
 
 
 # -- the supervisor's side ------------------------------------------------------------------------------

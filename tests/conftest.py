@@ -47,7 +47,7 @@ def pytest_asyncio_loop_factories(config, item):
 # Tests that need POSIX (signals sent between processes, Unix sockets, gunicorn, bash):
 # every test driving the real CLI through start_cli (it stops servers with SIGINT),
 # these modules, and these tests. On Windows they are skipped (the platform table in
-# docs/deployment.md says what runs where); tests/test_platform.py simulates Windows here.
+# docs/deployment.md says what runs where); tests/launch/test_platform.py simulates Windows here.
 POSIX_MODULES = ["e2e/test_cli.py", "e2e/test_dropin.py", "e2e/test_gunicorn.py", "e2e/test_reload.py",
                  "e2e/test_workers.py", "process/test_wakeup.py"]
 POSIX_TESTS = {"test_pyre_run_helper"}

@@ -1,9 +1,10 @@
-"""Test helpers: feeding a parser whole, byte by byte and at random split points; shared test data."""
+"""Test helpers: feeding a parser whole, byte by byte and at random split points; shared test data;
+server contexts built from a Config, as a server builds them."""
 
 from __future__ import annotations
 
 import random
-from typing import Callable, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Iterable, List, Optional, Sequence
 
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
 
@@ -88,3 +89,25 @@ KUBERNETES_SERVICE_LINKS = {
     "PYRE_PORT_8000_TCP_PORT": "8000",
     "PYRE_PORT_8000_TCP_ADDR": "10.0.0.1",
 }
+
+
+# -- server contexts -----------------------------------------------------------------------------
+
+# A test's context serves HTTP/1.1 only, no WebSocket and no keep-alive pings, unless
+# it asks (http="auto", ws="auto", ...): each test turns on what it exercises.
+TEST_CONTEXT_SETTINGS = {"http": "h1", "ws": "none", "ws_ping_interval": 0, "ws_ping_timeout": None}
+
+
+def server_context(app: Any, loop: Any, *, lifespan_state: Optional[dict] = None,
+                   request_observers: Iterable[Callable[[Any], None]] = (), **settings: Any) -> Any:
+    """A :class:`~pyre.transport.context.ServerContext` built as a server builds it
+    (``ServerContext.from_config``), from a ``Config`` of ``app`` with ``settings`` (Config
+    keywords) over :data:`TEST_CONTEXT_SETTINGS`; ``request_observers`` are added in order."""
+    from pyre.config import Config
+    from pyre.transport.context import ServerContext
+
+    config = Config(app, **{**TEST_CONTEXT_SETTINGS, **settings})
+    ctx = ServerContext.from_config(app, loop, config, lifespan_state)
+    for observer in request_observers:
+        ctx.add_request_observer(observer)
+    return ctx

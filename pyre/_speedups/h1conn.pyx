@@ -1734,4 +1734,6 @@ cdef class _H1Base:
 class H1Protocol(_H1Base, asyncio.Protocol):
     """One HTTP/1.1 connection (the compiled twin of ``pyre.transport.h1.H1Protocol``)."""
 
+    KIND = "http/1.1"  # see pyre.transport.context.Connection (no gauges(): no streams, an upgrade hands over)
+
     __slots__ = ()

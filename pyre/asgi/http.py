@@ -1,8 +1,9 @@
 """The ASGI HTTP request/response cycle, shared by every HTTP version.
 
-One :class:`HTTPCycle` serves one request. The connection (HTTP/1.1 today, HTTP/2
-later) pushes the request body into it (``feed_body``, ``end_body``, ``disconnect``)
-and implements :class:`ResponseStream`, which the cycle calls to emit the response.
+One :class:`HTTPCycle` serves one request. What carries it (an HTTP/1.1 connection,
+or one stream of an HTTP/2 connection) pushes the request body into it (``feed_body``,
+``end_body``, ``disconnect``) and implements :class:`ResponseStream`, which the cycle
+calls to emit the response.
 The cycle knows ASGI messages and their order; it knows no byte formats.
 
 Send-side states (anything not listed raises RuntimeError in ``send``)::

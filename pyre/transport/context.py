@@ -1,22 +1,28 @@
-"""State shared by every connection of one server: settings, counters, clock, and the
-per-request hook (:meth:`ServerContext.request_done`) behind the access log and any
-other observer of completed requests (metrics)."""
+"""State shared by every connection of one server: the values connections read per
+request (taken from the :class:`~pyre.config.Config` once), the connection and task
+sets, counters, the cached ``Date`` line, the deadline sweep (:meth:`ServerContext.tick`),
+and the per-request hook (:meth:`ServerContext.request_done`) behind the access log and
+any other observer of completed requests (metrics); what those see and how it is
+rendered is :mod:`pyre.access_log`'s.
+
+It also states what the server and the metrics ask of a connection
+(:class:`Connection`, :func:`connection_gauges`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import http
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
-from pyre.protocol.h1.parsing import H1Limits
+from pyre.access_log import RequestObserver, RequestRecord, log_request, notify_observers
 
 if TYPE_CHECKING:
     from pyre.config import Config
 
-__all__ = ["MIN_BODY_RATE", "RequestObserver", "RequestRecord", "SendWatch", "ServerContext", "SHUTDOWN_GRACE"]
+__all__ = ["MIN_BODY_RATE", "SHUTDOWN_GRACE", "Connection", "SendWatch", "ServerContext", "connection_gauges"]
 
 # Graceful shutdown (also of a worker being replaced): an HTTP/1.1 connection without a
 # request in flight is closed once it has had none for this long (a new one: since it
@@ -27,186 +33,7 @@ __all__ = ["MIN_BODY_RATE", "RequestObserver", "RequestRecord", "SendWatch", "Se
 SHUTDOWN_GRACE = 1.0
 
 _INFO = logging.INFO
-_error_logger = logging.getLogger("pyre.error")
 
-# The default access lines (uvicorn's): ``record.args`` keep uvicorn's shape
-# (client, method, target, http_version, status) for HTTP, so formatters written for
-# uvicorn's access log keep working; the status prints with its reason phrase
-# (``200 OK``), as uvicorn's line does.
-HTTP_ACCESS_MESSAGE = '%s - "%s %s HTTP/%s" %s'
-WS_ACCESS_MESSAGE = '%s - "WebSocket %s" %d'
-_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2"}
-REQUEST_ID_HEADER = "x-request-id"
-_USER_AGENT = b"user-agent"
-_REFERER = b"referer"
-
-
-class StatusCode(int):
-    """A status code that prints with its reason phrase (``200 OK``); an int otherwise
-    (uvicorn's formatters read ``record.args[4]`` as the status number)."""
-
-    __slots__ = ()
-
-    def __str__(self) -> str:
-        try:
-            return f"{int(self)} {http.HTTPStatus(self).phrase}"
-        except ValueError:
-            return str(int(self))
-
-
-# One instance per known status, made once: no per-request allocation.
-_STATUS = {int(status): StatusCode(status) for status in http.HTTPStatus}
-
-
-def _target(raw_path: bytes, query: bytes) -> str:
-    # Percent-encoded ASCII as received; anything else backslash-escaped: no control characters.
-    return (raw_path + b"?" + query if query else raw_path).decode("ascii", "backslashreplace")
-
-
-def _text(value: Optional[bytes]) -> str:
-    # Header values as received, outside ASCII backslash-escaped; "-" when absent or empty.
-    return (value.decode("ascii", "backslashreplace") or "-") if value else "-"
-
-
-def _request_id(headers: List[Tuple[bytes, bytes]], header: bytes = REQUEST_ID_HEADER.encode()) -> str:
-    for name, value in headers:
-        if name == header:
-            return _text(value)
-    return "-"
-
-
-def _header_fields(headers: List[Tuple[bytes, bytes]], request_id_header: bytes) -> Tuple[str, str, str]:
-    """(user_agent, referer, request_id): the first of each, in one pass over the headers."""
-    agent = referer = request_id = None
-    for name, value in headers:
-        if name == _USER_AGENT:
-            if agent is None:
-                agent = value
-        elif name == _REFERER:
-            if referer is None:
-                referer = value
-        elif name == request_id_header and request_id is None:
-            request_id = value
-    return _text(agent), _text(referer), _text(request_id)
-
-
-def _milliseconds(start: float, end: float) -> float:
-    return round(max(0.0, end - start) * 1000.0, 3)  # to the microsecond
-
-
-def _protocol(websocket: bool, http_version: str) -> str:
-    if websocket:
-        return "WebSocket"
-    return _PROTOCOLS.get(http_version) or "HTTP/" + http_version
-
-
-class RequestRecord:
-    """One completed request, as the access log and the request observers see it.
-
-    Built once per request, only when someone listens (see
-    :meth:`ServerContext.wants_requests`). Plain attributes are what the connection
-    knew anyway; ``path``, ``request_id``, ``protocol`` and the durations are computed
-    when read.
-
-    - ``websocket``: a WebSocket handshake (over HTTP/1.1 or HTTP/2), accepted or not;
-    - ``http_version``: ``"1.0"``, ``"1.1"`` or ``"2"``;
-    - ``client``: ``"host:port"`` (``"-"`` when unknown, e.g. a Unix socket);
-    - ``method``, ``raw_path`` and ``query`` (bytes, as received), ``headers`` (the
-      request's, names lower-case);
-    - ``status``: the status sent (101 for an accepted WebSocket over HTTP/1.1, 200
-      over HTTP/2);
-    - ``bytes``: response body bytes sent (0 for HEAD, 204, 304 and an accepted WebSocket;
-      no head, chunk framing or WebSocket frames are counted);
-    - ``request_bytes``: request body bytes received before the response was complete,
-      as the application could read them (HTTP/1.1 without chunk framing, HTTP/2 DATA
-      payloads without padding); 0 without a body and for a WebSocket handshake (its
-      frames are not counted). The rest of a body that arrives after the response (read
-      and discarded to keep the connection) is not counted;
-    - ``start``, ``end``: ``time.perf_counter()`` (:attr:`ServerContext.clock`) when the
-      request head was parsed and when the response was complete (for a WebSocket: when
-      the handshake was answered): sub-microsecond steps, unlike ``loop.time()``'s
-      millisecond under uvloop;
-    - ``request_id_header``: the header :attr:`request_id` is read from (lower-case bytes).
-    """
-
-    __slots__ = ("websocket", "http_version", "client", "method", "raw_path", "query", "headers",
-                 "status", "bytes", "request_bytes", "start", "end", "request_id_header")
-
-    def __init__(self, websocket: bool, http_version: str, client: str, method: str, raw_path: bytes,
-                 query: bytes, headers: List[Tuple[bytes, bytes]], status: int, nbytes: int, request_bytes: int,
-                 start: float, end: float, request_id_header: bytes = REQUEST_ID_HEADER.encode()) -> None:
-        self.websocket = websocket
-        self.http_version = http_version
-        self.client = client
-        self.method = method
-        self.raw_path = raw_path
-        self.query = query
-        self.headers = headers
-        self.status = status
-        self.bytes = nbytes
-        self.request_bytes = request_bytes
-        self.start = start
-        self.end = end
-        self.request_id_header = request_id_header
-
-    @property
-    def protocol(self) -> str:
-        """``"HTTP/1.1"``, ``"HTTP/1.0"``, ``"HTTP/2"`` or ``"WebSocket"``."""
-        return _protocol(self.websocket, self.http_version)
-
-    @property
-    def path(self) -> str:
-        """The target as received, query included: percent-encoded ASCII (anything
-        else backslash-escaped), so never a control character."""
-        return _target(self.raw_path, self.query)
-
-    @property
-    def request_id(self) -> str:
-        """The request's first ``X-Request-ID`` (or the header ``--access-log-request-id-header``
-        names; backslash-escaped outside ASCII), or ``"-"`` when it has none (or an empty one)."""
-        return _request_id(self.headers, self.request_id_header)
-
-    @property
-    def duration(self) -> float:
-        """Seconds from the request head to the complete response."""
-        return max(0.0, self.end - self.start)
-
-    @property
-    def duration_ms(self) -> float:
-        """:attr:`duration` in milliseconds, rounded to the microsecond."""
-        return _milliseconds(self.start, self.end)
-
-    def fields(self) -> Dict[str, Any]:
-        """The access log's named fields (``record.pyre`` of each ``pyre.access`` record)."""
-        return _fields(self.websocket, self.http_version, self.client, self.method, self.raw_path, self.query,
-                       self.headers, self.status, self.bytes, self.request_bytes, self.start, self.end,
-                       self.request_id_header)
-
-    def __repr__(self) -> str:
-        return f"<RequestRecord {self.protocol} {self.method} {self.path} {self.status}>"
-
-
-def _fields(websocket: bool, http_version: str, client: str, method: str, raw_path: bytes, query: bytes,
-            headers: List[Tuple[bytes, bytes]], status: int, nbytes: int, request_bytes: int, start: float,
-            end: float, request_id_header: bytes) -> Dict[str, Any]:
-    user_agent, referer, request_id = _header_fields(headers, request_id_header)
-    return {
-        "client": client,
-        "method": method,
-        "path": _target(raw_path, query),
-        "status": status,
-        "bytes": nbytes,
-        "request_bytes": request_bytes,
-        "duration_ms": _milliseconds(start, end),
-        "protocol": _protocol(websocket, http_version),
-        "request_id": request_id,
-        "http_version": http_version,
-        "user_agent": user_agent,
-        "referer": referer,
-    }
-
-
-RequestObserver = Callable[[RequestRecord], None]
 
 # --timeout-request-body: each body byte received earns the client this many bytes'
 # worth of time (1/MIN_BODY_RATE s each, never more than the timeout in all), so a
@@ -239,6 +66,46 @@ class SendWatch:
         return now - self.since >= timeout
 
 
+class Connection(Protocol):
+    """What every member of :attr:`ServerContext.connections` offers: the server (its
+    deadline sweep, its shutdown) and the metrics use nothing else.
+
+    - ``KIND``, a class attribute: what the connection speaks, ``"http/1.1"``
+      (either twin), ``"h2"``, ``"websocket"`` (after an HTTP/1.1 upgrade) or
+      ``"proxy"`` (a PROXY protocol gate before its hand-over);
+    - ``transport``: its asyncio transport, None once it is gone (a forced exit
+      aborts what is left);
+    - ``deadline``: when :meth:`on_timeout` is due (``loop.time()``; 0.0: never),
+      swept by :meth:`ServerContext.tick`;
+    - ``shutdown()``: stop keeping alive (see :meth:`ServerContext.close_idle`);
+    - ``gauges()``, for the metrics (see :func:`connection_gauges`): the HTTP/2 streams
+      and the accepted WebSockets it has open. A connection that carries one request at
+      a time and never a WebSocket (HTTP/1.1, whose upgrade hands the socket to a
+      WebSocket connection; a PROXY gate) may leave it out: it has none.
+    """
+
+    KIND: str
+    transport: Any
+    deadline: float
+
+    def on_timeout(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def gauges(self) -> Tuple[int, int]:
+        """(open HTTP/2 streams, open WebSockets): sampled by the metrics once a second."""
+
+
+NO_STREAMS = (0, 0)
+
+
+def connection_gauges(connection: Any) -> Tuple[int, int]:
+    """(open HTTP/2 streams, open WebSockets) of one connection: its ``gauges()``, or
+    none for a connection without that method (see :class:`Connection`)."""
+    gauges = getattr(connection, "gauges", None)
+    return NO_STREAMS if gauges is None else gauges()
+
+
 def _take_server_line(lines: bytes) -> Tuple[bytes, bytes]:
     """Split pre-encoded header lines into (the first ``server:`` line or b"", the rest);
     further ``server:`` lines are dropped: a response carries one."""
@@ -257,11 +124,31 @@ def _take_server_line(lines: bytes) -> Tuple[bytes, bytes]:
 
 
 class ServerContext:
-    """One small object handed to every protocol instance (built by the server with
-    :meth:`from_config`; tests build one from keywords).
+    """One small object handed to every protocol instance of a server, built from the
+    server's :class:`~pyre.config.Config` in one place: the constructor, which
+    :meth:`from_config` calls (the server's spelling), is the only code that reads the
+    settings for the connections.
 
-    ``date_line`` is refreshed once a second by :meth:`tick`, which also enforces
-    connection deadlines: one periodic sweep instead of a timer per request.
+    What connections read per request or per connection is a plain attribute, so a
+    read is one attribute load (``ctx.timeout_send``) instead of two
+    (``ctx.config.timeout_send``) on the hot path, and the compiled HTTP/1.1
+    connection copies some into typed fields once per connection:
+
+    - config values cached as they are: ``root_path``, ``timeout_keep_alive``,
+      ``timeout_request_header``, ``timeout_request_body``, ``timeout_send``,
+      ``limit_concurrency``, ``access_log``, ``h2_ping_interval``, ``ws_max_size``,
+      ``ws_max_queue``, ``ws_ping_interval``, ``ws_ping_timeout``,
+      ``ws_per_message_deflate``, and ``date_enabled`` (``date_header``);
+    - values derived from several settings once: ``limits`` (``Config.h1_limits``),
+      ``server_line`` and ``extra_lines`` (encoded header lines), ``http2`` (h2c on
+      cleartext HTTP/1.1), ``h2_settings`` (None unless HTTP/2 is served),
+      ``websocket``, ``request_id_header`` (lower-case bytes), ``access_logger``.
+
+    The rest is the server's live state: ``connections`` (each a :class:`Connection`),
+    ``tasks``, ``total_requests``, ``shutting_down``, ``date_line`` (refreshed once a
+    second by :meth:`tick`, which also enforces connection deadlines: one periodic
+    sweep instead of a timer per request), ``request_observers`` and
+    ``forwarded_client``. ``config`` is the whole Config, for anything else.
     """
 
     @classmethod
@@ -269,104 +156,52 @@ class ServerContext:
                     lifespan_state: Optional[Dict[str, Any]] = None) -> "ServerContext":
         """The context of a server serving ``config``: what connections read per request,
         derived from the settings once (plain attributes, no lookups on the hot path)."""
-        context = cls(
-            app,
-            loop,
-            limits=config.h1_limits,
-            root_path=config.root_path,
-            timeout_keep_alive=config.timeout_keep_alive,
-            timeout_request_header=config.timeout_request_header,
-            timeout_request_body=config.timeout_request_body,
-            timeout_send=config.timeout_send,
-            limit_concurrency=config.limit_concurrency,
-            server_header=config.server_header,
-            date_header=config.date_header,
-            extra_headers=b"".join(f"{name.lower()}: {value}\r\n".encode("latin-1") for name, value in config.headers),
-            access_log=config.access_log,
-            lifespan_state=lifespan_state,
-            # Cleartext HTTP/1.1 connections switch on the preface or Upgrade: h2c.
-            http2=config.http == "auto",
-            h2_settings=config.h2_settings if config.http != "h1" else None,
-            h2_ping_interval=config.h2_ping_interval,
-            websocket=config.ws != "none",
-            ws_max_size=config.ws_max_size,
-            ws_max_queue=config.ws_max_queue,
-            ws_ping_interval=config.ws_ping_interval,
-            ws_ping_timeout=config.ws_ping_timeout,
-            ws_per_message_deflate=config.ws_per_message_deflate,
-            request_id_header=config.access_log_request_id_header,
-        )
-        context.config = config
-        return context
+        return cls(app, loop, config, lifespan_state)
 
-    def __init__(
-        self,
-        app: Callable[..., Awaitable[Any]],
-        loop: asyncio.AbstractEventLoop,
-        *,
-        limits: H1Limits,
-        root_path: str = "",
-        timeout_keep_alive: float = 5.0,
-        timeout_request_header: float = 30.0,
-        timeout_request_body: float = 60.0,
-        timeout_send: float = 60.0,
-        limit_concurrency: Optional[int] = None,
-        server_header: bool = True,
-        date_header: bool = True,
-        extra_headers: bytes = b"",
-        access_log: bool = True,
-        lifespan_state: Optional[Dict[str, Any]] = None,
-        http2: bool = False,
-        h2_settings: Any = None,
-        h2_ping_interval: Optional[float] = None,
-        websocket: bool = False,
-        ws_max_size: int = 16 * 1024 * 1024,
-        ws_max_queue: int = 32,
-        ws_ping_interval: Optional[float] = None,
-        ws_ping_timeout: Optional[float] = None,
-        ws_per_message_deflate: bool = True,
-        request_observers: Iterable[RequestObserver] = (),
-        request_id_header: str = REQUEST_ID_HEADER,
-    ) -> None:
+    def __init__(self, app: Callable[..., Awaitable[Any]], loop: asyncio.AbstractEventLoop, config: "Config",
+                 lifespan_state: Optional[Dict[str, Any]] = None) -> None:
+        """Read what the connections need from ``config`` (see the class docstring)."""
         self.app = app
         self.loop = loop
-        self.config: Optional["Config"] = None  # what from_config built this from
-        self.limits = limits
-        self.root_path = root_path
-        self.timeout_keep_alive = timeout_keep_alive
-        self.timeout_request_header = timeout_request_header
-        self.timeout_request_body = timeout_request_body  # longest gap between body reads the app awaits
-        self.timeout_send = timeout_send  # longest time without write progress while output is queued
-        self.limit_concurrency = limit_concurrency
+        self.config = config
+        self.lifespan_state = lifespan_state
+        self.limits = config.h1_limits
+        self.root_path = config.root_path
+        self.timeout_keep_alive = config.timeout_keep_alive
+        self.timeout_request_header = config.timeout_request_header
+        self.timeout_request_body = config.timeout_request_body  # longest gap between body reads the app awaits
+        self.timeout_send = config.timeout_send  # longest time without write progress while output is queued
+        self.limit_concurrency = config.limit_concurrency
         # A `server` among the extra headers (--header server:x) replaces Pyre's own, as
         # uvicorn's does, even with --no-server-header; as the default line it also
         # gives way to an application's own server header.
-        server_line, extra_headers = _take_server_line(extra_headers)
-        self.server_line = server_line or (b"server: pyre\r\n" if server_header else b"")
-        self.date_enabled = date_header
+        extra = b"".join(f"{name.lower()}: {value}\r\n".encode("latin-1") for name, value in config.headers)
+        server_line, self.extra_lines = _take_server_line(extra)
+        self.server_line = server_line or (b"server: pyre\r\n" if config.server_header else b"")
+        self.date_enabled = config.date_header
         self.date_line = b""
-        self.extra_lines = extra_headers
-        self.access_log = access_log
+        self.access_log = config.access_log
         self.access_logger = logging.getLogger("pyre.access")
-        self.request_id_header = request_id_header.lower().encode("latin-1")  # the access log's request_id
+        # The header the access log's request_id is read from.
+        self.request_id_header = config.access_log_request_id_header.lower().encode("latin-1")
         # Request timing: perf_counter, not loop.time() (1 ms steps under uvloop). The
         # transports read it only for requests that wants_requests() says are reported.
         self.clock: Callable[[], float] = time.perf_counter
         # Called with a RequestRecord after each request (metrics); see add_request_observer.
-        self.request_observers: Tuple[RequestObserver, ...] = tuple(request_observers)
+        self.request_observers: Tuple[RequestObserver, ...] = ()
         # --proxy-headers: (peer "host:port", request headers) -> the client the access
         # log and observers report, as the app's scope has it.
         self.forwarded_client: Optional[Callable[[str, List[Tuple[bytes, bytes]]], str]] = None
-        self.lifespan_state = lifespan_state
-        self.http2 = http2  # h2c (prior knowledge and Upgrade) on cleartext HTTP/1.1 connections
-        self.h2_settings = h2_settings  # a pyre.protocol.h2.H2Settings, or None for the defaults
-        self.h2_ping_interval = h2_ping_interval  # PING a silent HTTP/2 peer with streams open; None: never
-        self.websocket = websocket  # serve Upgrade: websocket (else such requests are plain HTTP)
-        self.ws_max_size = ws_max_size
-        self.ws_max_queue = ws_max_queue
-        self.ws_ping_interval = ws_ping_interval
-        self.ws_ping_timeout = ws_ping_timeout
-        self.ws_per_message_deflate = ws_per_message_deflate
+        self.http2 = config.http == "auto"  # h2c (prior knowledge and Upgrade) on cleartext HTTP/1.1 connections
+        # A pyre.protocol.h2.H2Settings (importing h2 only when HTTP/2 is served), or None.
+        self.h2_settings = config.h2_settings if config.http != "h1" else None
+        self.h2_ping_interval = config.h2_ping_interval  # PING a silent HTTP/2 peer with streams open; None: never
+        self.websocket = config.ws != "none"  # serve Upgrade: websocket (else such requests are plain HTTP)
+        self.ws_max_size = config.ws_max_size
+        self.ws_max_queue = config.ws_max_queue
+        self.ws_ping_interval = config.ws_ping_interval
+        self.ws_ping_timeout = config.ws_ping_timeout
+        self.ws_per_message_deflate = config.ws_per_message_deflate
         self.connections: Set[Any] = set()
         self.tasks: Set[asyncio.Task] = set()
         self.total_requests = 0
@@ -411,29 +246,14 @@ class ServerContext:
         end = self.clock()
         if self.forwarded_client is not None:
             client = self.forwarded_client(client, headers)
-        logger = self.access_logger
-        if self.access_log and logger.isEnabledFor(_INFO):
-            fields = _fields(websocket, http_version, client, method, raw_path, query, headers, status, nbytes,
-                             request_bytes, start, end, self.request_id_header)
-            if websocket:
-                message, args = WS_ACCESS_MESSAGE, (client, fields["path"], status)
-            else:
-                message, args = HTTP_ACCESS_MESSAGE, (client, method, fields["path"], http_version,
-                                                      _STATUS.get(status) or StatusCode(status))
-            # makeRecord + handle: what Logger.info does, minus the caller lookup
-            # (a stack walk), which would only ever name this function.
-            log_record = logger.makeRecord(logger.name, _INFO, __file__, 0, message, args, None,
-                                           "request_done", {"pyre": fields})
-            logger.handle(log_record)
+        if self.access_log:
+            log_request(self.access_logger, websocket, http_version, client, method, raw_path, query, headers,
+                        status, nbytes, request_bytes, start, end, self.request_id_header)
         observers = self.request_observers
         if observers:
-            record = RequestRecord(websocket, http_version, client, method, raw_path, query, headers, status,
-                                   nbytes, request_bytes, start, end, self.request_id_header)
-            for observer in observers:
-                try:
-                    observer(record)
-                except Exception:  # noqa: BLE001 - an observer never breaks serving
-                    _error_logger.exception("Request observer %r failed", observer)
+            notify_observers(observers, RequestRecord(websocket, http_version, client, method, raw_path, query,
+                                                      headers, status, nbytes, request_bytes, start, end,
+                                                      self.request_id_header))
 
     def update_date(self) -> None:
         if not self.date_enabled:

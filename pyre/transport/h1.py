@@ -82,6 +82,8 @@ _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large"
 class H1Protocol(asyncio.Protocol):
     """One HTTP/1.1 connection."""
 
+    KIND = "http/1.1"  # see pyre.transport.context.Connection (no gauges(): no streams, an upgrade hands over)
+
     __slots__ = (
         "ctx", "loop", "transport", "parser", "info", "cycle", "deadline", "phase",
         "write_paused", "_drain_waiter", "_read_paused", "_request_keep_alive",

@@ -527,6 +527,8 @@ class H2Protocol(asyncio.Protocol):
     makes no write progress. No timer runs while streams are open otherwise.
     """
 
+    KIND = "h2"  # see pyre.transport.context.Connection
+
     __slots__ = (
         "ctx", "loop", "transport", "session", "info", "streams", "blocked", "_timed", "deadline",
         "write_paused", "_client_text", "_closed", "_closing", "_draining", "_flush_scheduled", "_in_read",
@@ -897,6 +899,17 @@ class H2Protocol(asyncio.Protocol):
         if other and (not when or other < when):
             when = other
         self.deadline = when
+
+    def gauges(self) -> Tuple[int, int]:
+        """The metrics' sample (see ``pyre.transport.context.Connection``): the streams
+        open, and the WebSockets among them that were accepted and have not finished."""
+        websockets = 0
+        for stream in self.streams.values():
+            if stream.websocket:
+                ws = stream.cycle  # an H2WebSocket, or None if the handshake was refused
+                if ws is not None and getattr(ws, "session", None) is not None and not ws.response_complete:
+                    websockets += 1
+        return len(self.streams), websockets
 
     def shutdown(self) -> None:
         """Graceful shutdown: a GOAWAY naming the last stream served, sent when no

@@ -104,10 +104,13 @@ class ProxyProtocolGate(asyncio.Protocol):
     """The first protocol of a connection: waits for the PROXY header (see the module).
 
     While waiting it is in the server's connection set (if one was given), with the
-    interface the server's shutdown uses: ``transport``, ``deadline`` (0.0: its own
-    timer enforces the deadline, not the server's tick), ``shutdown()`` and
-    ``on_timeout()``.
+    interface the server uses (``pyre.transport.context.Connection``): ``KIND``,
+    ``transport``, ``deadline`` (0.0: its own timer enforces the deadline, not the
+    server's tick), ``shutdown()`` and ``on_timeout()``; it has no streams and no
+    WebSocket, so no ``gauges()``.
     """
+
+    KIND = "proxy"
 
     __slots__ = ("settings", "transport", "deadline", "_buffer", "_timer", "_peer")
 

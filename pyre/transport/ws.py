@@ -90,6 +90,8 @@ def switch_to_ws(ctx: ServerContext, transport: asyncio.BaseTransport, info: Con
 class WSProtocol(asyncio.Protocol):
     """One WebSocket connection over HTTP/1.1; the cycle's :class:`WebSocketStream`."""
 
+    KIND = "websocket"  # see pyre.transport.context.Connection
+
     def __init__(self, ctx: ServerContext, transport: asyncio.BaseTransport, info: ConnectionInfo,
                  handshake: WebSocketRequest, trailing_data: bytes, request: Any = None) -> None:
         self.ctx = ctx
@@ -353,6 +355,11 @@ class WSProtocol(asyncio.Protocol):
         self.session.ping(b"pyre")
         self._flush()
         self.deadline = self.loop.time() + (self.ctx.ws_ping_timeout or CLOSE_TIMEOUT)
+
+    def gauges(self) -> Tuple[int, int]:
+        """The metrics' sample (see ``pyre.transport.context.Connection``): no HTTP/2
+        stream, and one WebSocket once accepted (until the connection is gone)."""
+        return (0, 0) if self.session is None else (0, 1)
 
     def shutdown(self) -> None:
         """Graceful shutdown: close an open WebSocket with 1012 (service restart)."""

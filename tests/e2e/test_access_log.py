@@ -17,8 +17,8 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
+from pyre.access_log import RequestRecord
 from pyre.logs import AccessFormatter, JSONAccessFormatter
-from pyre.transport.context import RequestRecord
 from tests.apps import echo as http_echo
 from tests.apps import hello
 from tests.e2e.test_websocket import H2WebSocketClient, echo, ws_url

@@ -1,5 +1,5 @@
 """``--reload``: the reloader's own pieces (pyre.process.reloader); the whole reloader
-runs in tests/e2e/test_reload.py and tests/test_platform.py."""
+runs in tests/e2e/test_reload.py and tests/launch/test_platform.py."""
 
 from __future__ import annotations
 

@@ -34,9 +34,29 @@ def test_the_context_holds_what_connections_read_derived_from_the_config():
         loop.close()
 
 
-def test_a_context_built_from_keywords_has_no_config():
+# The config values ServerContext caches as plain attributes (its docstring lists them),
+# by their name on the context and on the Config.
+CACHED = {name: name for name in (
+    "root_path", "timeout_keep_alive", "timeout_request_header", "timeout_request_body", "timeout_send",
+    "limit_concurrency", "access_log", "h2_ping_interval", "ws_max_size", "ws_max_queue", "ws_ping_interval",
+    "ws_ping_timeout", "ws_per_message_deflate")}
+CACHED["date_enabled"] = "date_header"
+
+
+def test_the_cached_config_values_are_the_configs_own():
     loop = asyncio.new_event_loop()
     try:
-        assert ServerContext(app, loop, limits=Config(app).h1_limits).config is None
+        settings = dict(root_path="/r", timeout_keep_alive=1.5, timeout_request_header=2.5, timeout_request_body=3.5,
+                        timeout_send=4.5, limit_concurrency=5, access_log=False, h2_ping_interval=6.5,
+                        ws_max_size=7000, ws_max_queue=8, ws_ping_interval=9.5, ws_ping_timeout=10.5,
+                        ws_per_message_deflate=False, date_header=False)
+        for config in (Config(app), Config(app, **settings)):
+            ctx = ServerContext.from_config(app, loop, config)
+            assert {name: getattr(ctx, name) for name in CACHED} == \
+                {name: getattr(config, setting) for name, setting in CACHED.items()}
+        assert ctx.date_line == b"" and ctx.timeout_send == 4.5  # the second: every value overridden
+        assert ServerContext.__doc__ is not None
+        for name in CACHED:
+            assert f"``{name}``" in ServerContext.__doc__, f"ServerContext's docstring does not list {name}"
     finally:
         loop.close()

@@ -13,9 +13,8 @@ from typing import List
 import pytest
 
 from pyre._accel import load_twins
-from pyre.protocol.h1.parsing import H1Limits
 from pyre.transport import h1 as h1_module
-from pyre.transport.context import ServerContext
+from tests.helpers import server_context
 
 H1CONN_TWINS = load_twins("h1conn")
 
@@ -70,7 +69,7 @@ class FakeTransport(asyncio.Transport):
 
 def make(app, **kwargs):
     loop = asyncio.get_running_loop()
-    ctx = ServerContext(app, loop, limits=H1Limits(), date_header=False, access_log=False, **kwargs)
+    ctx = server_context(app, loop, date_header=False, access_log=False, **kwargs)
     protocol = H1Protocol(ctx)
     transport = FakeTransport()
     protocol.connection_made(transport)
@@ -325,7 +324,7 @@ async def test_shutdown_finishes_discarding_an_unread_body_before_the_connection
 async def test_a_connection_made_during_shutdown_gets_the_grace_and_a_closing_answer():
     # Taken from a listener's queue as it closes, or handed over after a PROXY header.
     loop = asyncio.get_running_loop()
-    ctx = ServerContext(ok, loop, limits=H1Limits(), date_header=False, access_log=False, timeout_keep_alive=5)
+    ctx = server_context(ok, loop, date_header=False, access_log=False, timeout_keep_alive=5)
     ctx.shutting_down = True
     late = H1Protocol(ctx)
     transport = FakeTransport()
@@ -546,7 +545,7 @@ async def test_tls_scope_is_what_http_scope_builds():
         scope["extensions"]["tls"]["cipher_suite"] = None
         await ok(scope, receive, send)
 
-    ctx = ServerContext(app, asyncio.get_running_loop(), limits=H1Limits(), date_header=False, access_log=False)
+    ctx = server_context(app, asyncio.get_running_loop(), date_header=False, access_log=False)
     protocol = H1Protocol(ctx)
     transport = FakeTLSTransport()
     protocol.connection_made(transport)

@@ -15,8 +15,8 @@ import pytest
 
 from pyre._accel import load_twins
 from pyre.asgi.http import ClientDisconnected
-from pyre.protocol.h1.parsing import H1Limits
 from pyre.transport.context import MIN_BODY_RATE, ServerContext
+from tests.helpers import server_context
 from tests.transport.test_h1_protocol import FakeTransport
 
 H1CONN_TWINS = load_twins("h1conn")
@@ -58,8 +58,7 @@ class BufferedTransport(FakeTransport):
 
 
 def make(twin, app, **timeouts):
-    ctx = ServerContext(app, asyncio.get_running_loop(), limits=H1Limits(), date_header=False, access_log=False,
-                        **timeouts)
+    ctx = server_context(app, asyncio.get_running_loop(), date_header=False, access_log=False, **timeouts)
     protocol = twin.H1Protocol(ctx)
     transport = BufferedTransport()
     transport.protocol = protocol

@@ -15,11 +15,9 @@ from hypothesis import strategies as st
 
 import pyre.transport.h2
 from pyre._accel import load_twins
-from pyre.protocol.h1.parsing import H1Limits
-from pyre.protocol.h2 import H2Settings
-from pyre.transport.context import ServerContext
 from pyre.transport.h2 import H2Protocol, check_response_fields
 from pyre.protocol.h1.writer import InvalidResponse
+from tests.helpers import server_context
 from tests.transport.test_h1_protocol import FakeTransport
 
 H2SESSION_TWINS = load_twins("h2session")
@@ -40,10 +38,10 @@ def h2session_twin(request, monkeypatch):
     return request.param
 
 
-def make(app, settings: H2Settings = None, transport: FakeTransport = None, **kwargs):
+def make(app, transport: FakeTransport = None, **settings):
+    """An HTTP/2 connection on ``transport``; ``settings``: Config keywords."""
     loop = asyncio.get_running_loop()
-    ctx = ServerContext(app, loop, limits=H1Limits(), date_header=False, access_log=False,
-                        h2_settings=settings, **kwargs)
+    ctx = server_context(app, loop, date_header=False, access_log=False, http="h2", **settings)
     protocol = H2Protocol(ctx)
     transport = transport or FakeTransport()
     protocol.connection_made(transport)
@@ -221,7 +219,7 @@ async def test_slow_reader_app_stops_the_client_on_its_stream_only():
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": str(size).encode()})
 
-    ctx, protocol, transport = make(slow, H2Settings(initial_window_size=65535))
+    ctx, protocol, transport = make(slow, h2_initial_window_size=65535)
     client = Client(protocol, transport)
     slow_sid = client.request(b"/slow", b"POST", body=b"s" * 65535, end=False)
     await settle(client)
@@ -465,7 +463,7 @@ async def test_shutdown_waits_for_streams_still_open_after_the_grace(grace):
 
 async def test_a_connection_made_during_shutdown_gets_the_grace_for_its_first_stream(grace):
     loop = asyncio.get_running_loop()
-    ctx = ServerContext(hello, loop, limits=H1Limits(), date_header=False, access_log=False)
+    ctx = server_context(hello, loop, date_header=False, access_log=False, http="h2")
     ctx.shutting_down = True
     protocol = H2Protocol(ctx)
     transport = HalfClosingTransport()

@@ -1,12 +1,10 @@
 """pyre.logs: the access formatters, configure_logging, and --log-config loading
-(dictConfig from JSON/YAML/a dict, fileConfig for INI) with its one-line errors;
-and ServerContext.request_done, the hook that makes the access records."""
+(dictConfig from JSON/YAML/a dict, fileConfig for INI) with its one-line errors."""
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 
 import pytest
@@ -22,131 +20,8 @@ from pyre.logs import (
     load_log_config,
     setup_logging,
 )
-from pyre.protocol.h1.parsing import H1Limits
-from pyre.transport.context import RequestRecord, ServerContext
-
-PYRE_LOGGERS = ("pyre", "pyre.error", "pyre.access")
-ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """Every test may reconfigure logging: put the pyre loggers and the root back."""
-    loggers = [logging.getLogger(name) for name in PYRE_LOGGERS] + [logging.getLogger()]
-    saved = [(lg, list(lg.handlers), lg.propagate, lg.level, lg.disabled) for lg in loggers]
-    yield
-    for logger, handlers, propagate, level, disabled in saved:
-        logger.handlers = handlers
-        logger.propagate = propagate
-        logger.setLevel(level)
-        logger.disabled = disabled
-
-
-async def app(scope, receive, send):  # pragma: no cover - never called
-    pass
-
-
-class FakeLoop:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def time(self) -> float:
-        return self.now
-
-
-def make_ctx(**kwargs) -> ServerContext:
-    ctx = ServerContext(app, FakeLoop(), limits=H1Limits(), date_header=False, **kwargs)
-    ctx.clock = ctx.loop.time  # the request clock, under the test's control
-    return ctx
-
-
-def finish(ctx: ServerContext, *, websocket=False, version="1.1", method="GET", path=b"/", query=b"",
-           headers=(), status=200, nbytes=13, request_bytes=0, took=0.0125) -> None:
-    """One request through the hook, as a transport reports it."""
-    start = ctx.loop.now
-    ctx.loop.now += took
-    ctx.request_done(websocket, version, "127.0.0.1:50000", method, path, query, list(headers), status, nbytes,
-                     request_bytes, start)
-
-
-def access_record(**fields) -> logging.LogRecord:
-    values = {"client": "127.0.0.1:50000", "method": "GET", "path": "/a?b=1", "status": 200, "bytes": 13,
-              "request_bytes": 4, "duration_ms": 1.5, "protocol": "HTTP/1.1", "request_id": "-",
-              "http_version": "1.1", "user_agent": "curl/8", "referer": "-"}
-    values.update(fields)
-    record = logging.LogRecord("pyre.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
-                               (values["client"], values["method"], values["path"], values["http_version"],
-                                values["status"]), None)
-    record.pyre = values
-    return record
-
-
-# -- the hook and its records ------------------------------------------------------------------------
-
-
-def test_request_done_emits_one_record_with_the_uvicorn_line_and_named_fields(capsys):
-    configure_logging(logging.INFO, True, False)
-    ctx = make_ctx()
-    finish(ctx, path=b"/p", query=b"q=1", headers=[(b"host", b"t"), (b"x-request-id", b"abc")], took=0.0125)
-    out = capsys.readouterr().out
-    assert out == 'INFO:     127.0.0.1:50000 - "GET /p?q=1 HTTP/1.1" 200 OK\n'
-
-
-def test_record_fields_for_each_protocol():
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    access = logging.getLogger("pyre.access")
-    access.handlers, access.propagate = [handler], False
-    access.setLevel(logging.INFO)
-    ctx = make_ctx()
-    finish(ctx, headers=[(b"x-request-id", b"id-1")], nbytes=5, took=0.25)
-    finish(ctx, version="2", method="POST", path=b"/h2", status=201, nbytes=0, request_bytes=321)
-    finish(ctx, websocket=True, path=b"/ws", query=b"t=1", status=101, nbytes=0)
-    finish(ctx, version="1.0", path=b"/\xff", headers=[(b"x-request-id", b"")])
-    assert [r.pyre for r in records] == [
-        {"client": "127.0.0.1:50000", "method": "GET", "path": "/", "status": 200, "bytes": 5, "request_bytes": 0,
-         "duration_ms": 250.0, "protocol": "HTTP/1.1", "request_id": "id-1", "http_version": "1.1", "user_agent": "-", "referer": "-"},
-        {"client": "127.0.0.1:50000", "method": "POST", "path": "/h2", "status": 201, "bytes": 0,
-         "request_bytes": 321,
-         "duration_ms": 12.5, "protocol": "HTTP/2", "request_id": "-", "http_version": "2", "user_agent": "-", "referer": "-"},
-        {"client": "127.0.0.1:50000", "method": "GET", "path": "/ws?t=1", "status": 101, "bytes": 0,
-         "request_bytes": 0,
-         "duration_ms": 12.5, "protocol": "WebSocket", "request_id": "-", "http_version": "1.1", "user_agent": "-", "referer": "-"},
-        {"client": "127.0.0.1:50000", "method": "GET", "path": "/\\xff", "status": 200, "bytes": 13,
-         "request_bytes": 0,
-         "duration_ms": 12.5, "protocol": "HTTP/1.0", "request_id": "-", "http_version": "1.0", "user_agent": "-", "referer": "-"},
-    ]
-    assert set(records[0].pyre) == set(ACCESS_FIELDS)
-    assert [r.getMessage() for r in records] == [
-        '127.0.0.1:50000 - "GET / HTTP/1.1" 200 OK',
-        '127.0.0.1:50000 - "POST /h2 HTTP/2" 201 Created',
-        '127.0.0.1:50000 - "WebSocket /ws?t=1" 101',
-        '127.0.0.1:50000 - "GET /\\xff HTTP/1.0" 200 OK',
-    ]
-
-
-def test_wants_requests_and_observers():
-    access = logging.getLogger("pyre.access")
-    access.setLevel(logging.INFO)
-    assert make_ctx(access_log=True).wants_requests()
-    ctx = make_ctx(access_log=False)
-    assert not ctx.wants_requests()
-    seen = []
-    ctx.add_request_observer(seen.append)
-    assert ctx.wants_requests()
-    finish(ctx, nbytes=7, request_bytes=11, took=0.5)
-    [record] = seen
-    assert isinstance(record, RequestRecord)
-    assert (record.protocol, record.bytes, record.request_bytes, record.duration, record.duration_ms) == (
-        "HTTP/1.1", 7, 11, 0.5, 500.0)
-    assert record.fields()["request_bytes"] == 11
-    ctx.remove_request_observer(seen.append)
-    assert ctx.request_observers == () and not ctx.wants_requests()
-    access.setLevel(logging.WARNING)
-    assert not make_ctx(access_log=True).wants_requests()
-    assert make_ctx(access_log=False, request_observers=[print]).wants_requests()
-
+from tests.logs.conftest import PYRE_LOGGERS
+from tests.logs.records import ISO, access_record, app, finish, make_ctx
 
 # -- formatters ----------------------------------------------------------------------------------
 

@@ -33,17 +33,18 @@ from pyre.metrics import (
     SupervisorMetrics,
     _BulkHistogram,
 )
-from pyre.protocol.h1.parsing import H1Limits
-from pyre.transport.context import RequestRecord, ServerContext
+from pyre.access_log import RequestRecord
+from tests.apps import hello
+from tests.helpers import server_context
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MISSING = "--metrics-port needs prometheus-client: pip install 'pyre-server[metrics]'"
 
 
 @pytest.fixture
 def ctx():
     loop = asyncio.new_event_loop()
-    yield ServerContext(None, loop, limits=H1Limits(), access_log=False)  # type: ignore[arg-type]
+    yield server_context(hello, loop, access_log=False)
     loop.close()
 
 
@@ -214,8 +215,13 @@ def test_gauges_count_connections_http2_streams_and_open_websockets(ctx, metrics
     h2_ws_refused = SimpleNamespace(websocket=True, cycle=None)
     h2_ws_pending = SimpleNamespace(websocket=True, cycle=SimpleNamespace(session=None, response_complete=False))
     h2_ws_done = SimpleNamespace(websocket=True, cycle=SimpleNamespace(session=object(), response_complete=True))
+    class Reporting:  # any connection that says what it has open
+        def gauges(self):
+            return 2, 1
+
     ctx.connections.update({
         object(),  # an HTTP/1.1 connection (or a PROXY protocol gate): only a connection
+        Reporting(),
         h2_connection(plain, plain, h2_ws_open),
         h2_connection(h2_ws_refused, h2_ws_pending, h2_ws_done),
         h2_connection(),
@@ -223,9 +229,9 @@ def test_gauges_count_connections_http2_streams_and_open_websockets(ctx, metrics
         ws_connection(False),  # the application has not accepted yet
     })
     metrics.sample()
-    assert value(metrics, "pyre_open_connections") == 6
-    assert value(metrics, "pyre_open_http2_streams") == 6
-    assert value(metrics, "pyre_open_websockets") == 2
+    assert value(metrics, "pyre_open_connections") == 7
+    assert value(metrics, "pyre_open_http2_streams") == 8
+    assert value(metrics, "pyre_open_websockets") == 3
     ctx.connections.clear()
     metrics.sample()
     assert value(metrics, "pyre_open_connections") == 0
@@ -344,11 +350,11 @@ WORKER = textwrap.dedent("""
     import asyncio, os, sys
     from pyre import Config
     from pyre.metrics import ServerMetrics
-    from pyre.protocol.h1.parsing import H1Limits
-    from pyre.transport.context import ServerContext
+    from tests.apps import hello
+    from tests.helpers import server_context
 
     loop = asyncio.new_event_loop()
-    ctx = ServerContext(None, loop, limits=H1Limits(), access_log=False)
+    ctx = server_context(hello, loop, access_log=False)
     metrics = ServerMetrics.create(Config("tests.apps:hello", workers=2, metrics_port=0), ctx)
     assert metrics is not None and metrics.endpoint is None and metrics.port is None
     assert "PYRE_METRICS_WORKER_DIR" not in os.environ  # not passed on to the app's subprocesses

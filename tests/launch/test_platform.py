@@ -28,7 +28,7 @@ from pyre.sockets import bind_socket, describe
 from tests.e2e.cli import cli_env
 
 POSIX_ONLY_SIGNALS = ("SIGHUP", "SIGTTIN", "SIGTTOU", "SIGKILL")
-PYX = Path(__file__).resolve().parents[1] / "pyre" / "_speedups"
+PYX = Path(__file__).resolve().parents[2] / "pyre" / "_speedups"
 
 
 class _WindowsSys:
