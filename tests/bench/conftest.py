@@ -18,8 +18,8 @@ def tfb_database():
     """PostgreSQL started for the tests (initdb in a temporary folder, a Unix socket there,
     run as the postgres user under root) and stopped at the end."""
     if find_bin_dir() is None:
-        if os.environ.get("PYRE_REQUIRE_TOOLS"):
-            pytest.fail("PostgreSQL is not installed (apt-get install postgresql) and PYRE_REQUIRE_TOOLS is set")
+        if os.environ.get("REQUIRE_TEST_TOOLS"):
+            pytest.fail("PostgreSQL is not installed (apt-get install postgresql) and REQUIRE_TEST_TOOLS is set")
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
     cluster = PostgresCluster()
     cluster.start()

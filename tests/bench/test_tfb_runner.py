@@ -44,7 +44,7 @@ def test_options_name_what_they_accept(capsys):
     assert (args.tests, args.db_cpu, args.servers, args.rounds) == (["json", "plaintext"], "1", ["uvicorn", "pyre"], 3)
     with pytest.raises(SystemExit):
         tfb_run.parse_args(["--frameworks", "django"])
-    assert "unknown framework ['django']; choose from asgi, starlette" in capsys.readouterr().err
+    assert "unknown framework ['django']; choose from pyre.web, asgi, starlette" in capsys.readouterr().err
 
 
 def test_workloads_request_what_the_rules_say():

@@ -1,7 +1,7 @@
 """External client tools for end-to-end tests (curl, nghttp, h2load, h2spec).
 
 A test that needs one calls :func:`require_tool`: it is skipped when the tool is not
-installed, unless the environment sets ``PYRE_REQUIRE_TOOLS`` (CI does, in
+installed, unless the environment sets ``REQUIRE_TEST_TOOLS`` (CI does, in
 ``.ci/run``), where a missing tool is a failure."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ __all__ = ["require_tool", "run_tool"]
 
 
 def require_tool(name: str) -> str:
-    """The path of the executable ``name`` (skip, or fail with PYRE_REQUIRE_TOOLS=1, when absent)."""
+    """The path of the executable ``name`` (skip, or fail with REQUIRE_TEST_TOOLS=1, when absent)."""
     path = shutil.which(name)
     if path is None:
-        if os.environ.get("PYRE_REQUIRE_TOOLS"):
-            pytest.fail(f"{name} is not installed, and PYRE_REQUIRE_TOOLS is set")
+        if os.environ.get("REQUIRE_TEST_TOOLS"):
+            pytest.fail(f"{name} is not installed, and REQUIRE_TEST_TOOLS is set")
         pytest.skip(f"{name} is not installed")
     return path
 

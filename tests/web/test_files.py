@@ -419,8 +419,8 @@ async def test_end_to_end_pathsend_ranges_and_304(serve, data_file, http2):
 def require_curl() -> str:
     curl = shutil.which("curl")
     if curl is None:
-        if os.environ.get("PYRE_REQUIRE_TOOLS"):
-            pytest.fail("curl is required (PYRE_REQUIRE_TOOLS is set)")
+        if os.environ.get("REQUIRE_TEST_TOOLS"):
+            pytest.fail("curl is required (REQUIRE_TEST_TOOLS is set)")
         pytest.skip("curl is not installed")
     return curl
 

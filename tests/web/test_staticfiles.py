@@ -287,8 +287,8 @@ async def test_end_to_end_httpx_and_curl(serve, tree):
         assert (await client.post(server.url + "/a.txt")).status_code == 405
     curl = shutil.which("curl")
     if curl is None:
-        if os.environ.get("PYRE_REQUIRE_TOOLS"):
-            pytest.fail("curl is required (PYRE_REQUIRE_TOOLS is set)")
+        if os.environ.get("REQUIRE_TEST_TOOLS"):
+            pytest.fail("curl is required (REQUIRE_TEST_TOOLS is set)")
         pytest.skip("curl is not installed")
     for path in ("/../secret.txt", "/sub/../../secret.txt", "/..%2fsecret.txt", "/%2e%2e/secret.txt"):
         proc = await asyncio.create_subprocess_exec(
