@@ -24,6 +24,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from pyre import _accel
 from pyre._accel import H1Protocol
+from pyre.asgi.http import SHUTDOWN_DEADLINE
 from pyre.asgi.lifespan import Lifespan
 from pyre.config import Config
 from pyre.errors import StartupError
@@ -262,12 +263,19 @@ class Server:
             await asyncio.sleep(0.05)
             ctx.tick()
         for task in list(ctx.tasks) + accepting:
-            task.cancel()
-        for connection in list(ctx.connections):
-            if connection.transport is not None:
-                connection.transport.abort()
+            task.cancel(SHUTDOWN_DEADLINE)
         if ctx.tasks:
+            # Each application sees its cancellation; a response not begun gets a 503
+            # with Connection: close (see error_status) before its connection goes.
             await asyncio.wait(list(ctx.tasks), timeout=1.0)
+            await asyncio.sleep(0)  # HTTP/2 writes in a callback
+        for connection in list(ctx.connections):
+            transport = connection.transport
+            if transport is not None and not transport.is_closing():  # closing: a 503 on its way out
+                if transport.get_write_buffer_size():
+                    transport.close()  # what is left is sent before the close, not dropped
+                else:
+                    transport.abort()
         if self.lifespan is not None and not self.force_exit:
             await self.lifespan.shutdown()
         await asyncio.sleep(0)

@@ -46,7 +46,7 @@ from urllib.parse import unquote
 
 from pyre._accel import RequestParser
 from pyre.asgi import http as _http
-from pyre.asgi.http import ClientDisconnected
+from pyre.asgi.http import ClientDisconnected, error_status
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION
 from pyre.protocol.h1 import writer as _writer
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
@@ -790,7 +790,7 @@ cdef class HTTPCycle:
                 return 0
             if exc is None:
                 logger.error("ASGI callable returned without starting a response.")
-            self.stream._send_error_response(500)
+            self.stream._send_error_response(error_status(exc))
         elif self.state != _DONE:
             if exc is None:
                 if self._disconnected or self._input_closed:  # told http.disconnect: stopping is right

@@ -24,7 +24,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
-__all__ = ["ClientDisconnected", "HTTPCycle", "ResponseStream", "run_asgi"]
+__all__ = ["SHUTDOWN_DEADLINE", "ClientDisconnected", "HTTPCycle", "ResponseStream", "error_status", "run_asgi"]
 
 logger = logging.getLogger("pyre.error")
 
@@ -37,6 +37,10 @@ _TRAILERS = 2
 _DONE = 3
 
 _EMPTY_REQUEST_BODY = {"type": "http.request", "body": b"", "more_body": False}
+
+# The message of the server's ``task.cancel()`` at the graceful-shutdown deadline: a
+# response not begun by then is answered 503 (the service is going away), not 500.
+SHUTDOWN_DEADLINE = "pyre: graceful shutdown deadline"
 
 
 class ClientDisconnected(OSError):
@@ -317,7 +321,7 @@ class HTTPCycle:
                 return
             if exc is None:
                 logger.error("ASGI callable returned without starting a response.")
-            self.stream.send_error_response(500)
+            self.stream.send_error_response(error_status(exc))
         elif self.state != _DONE:
             if exc is None:
                 if self._disconnected or self._input_closed:  # told http.disconnect: stopping is right
@@ -326,6 +330,15 @@ class HTTPCycle:
                     logger.error("ASGI callable returned without completing the response.")
             self.state = _DONE
             self.stream.abort()
+
+
+def error_status(exc: Optional[BaseException]) -> int:
+    """The status of the error response for an application that ended with ``exc``
+    before starting its response: 503 when the server cancelled it at the
+    graceful-shutdown deadline, else 500."""
+    if isinstance(exc, asyncio.CancelledError) and exc.args[:1] == (SHUTDOWN_DEADLINE,):
+        return 503
+    return 500
 
 
 async def run_asgi(app: Callable[..., Awaitable[Any]], cycle: HTTPCycle, tasks: Set[Any]) -> None:

@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from pyre.asgi.http import BODY_HIGH_WATER, ClientDisconnected, HTTPCycle, ResponseStream, run_asgi
+from pyre.asgi.http import BODY_HIGH_WATER, SHUTDOWN_DEADLINE, ClientDisconnected, HTTPCycle, ResponseStream, error_status, run_asgi
 from pyre.protocol.h1.writer import InvalidResponse
 from tests.asgi.fake_streams import FakeResponseStream
 
@@ -457,3 +457,14 @@ async def test_run_asgi_lets_an_exit_through_after_settling():
     with pytest.raises(SystemExit):
         await run_asgi(app, cycle, tasks)
     assert stream.calls == [("send_error_response", 500)]
+
+
+@pytest.mark.parametrize("exc, status", [
+    (asyncio.CancelledError(SHUTDOWN_DEADLINE), 503),  # the server's cancel at the graceful-shutdown deadline
+    (asyncio.CancelledError(), 500),  # a cancellation of the application's own
+    (asyncio.CancelledError("other"), 500),
+    (RuntimeError(SHUTDOWN_DEADLINE), 500),
+    (None, 500),  # returned without a response
+])
+def test_error_status_is_503_only_for_the_shutdown_deadline(exc, status):
+    assert error_status(exc) == status

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 
+import httpx
 import pytest
 
 from pyre import Config, Server
@@ -79,7 +80,40 @@ async def test_graceful_timeout_cancels_what_is_left(raw):
     await asyncio.wait_for(task, 5)
     assert time.monotonic() - began < 2
     assert cancelled.is_set()
+    # The response had not begun: the client is told, not dropped (uvicorn sends a 500).
+    status, headers, body = await conn.read_response()
+    assert (status, headers["connection"], body) == (b"HTTP/1.1 503 Service Unavailable", "close", b"Service Unavailable\n")
     assert await conn.closed(timeout=2)
+
+
+async def test_graceful_timeout_after_the_head_closes_without_a_second_response(raw):
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+        await send({"type": "http.response.body", "body": b"x" * 10, "more_body": True})
+        await asyncio.sleep(30)
+
+    server, task = await start(app, timeout_graceful_shutdown=0.3)
+    conn = await raw(server)
+    await conn.send(GET)
+    await asyncio.sleep(0.05)
+    server.should_exit = True
+    await asyncio.wait_for(task, 5)
+    data = await conn.read_all(timeout=2)
+    assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\n" + b"x" * 10)  # cut short, no 503
+
+
+async def test_graceful_timeout_answers_http2_streams_503():
+    async def app(scope, receive, send):
+        await asyncio.sleep(30)
+
+    server, task = await start(app, timeout_graceful_shutdown=0.3, http="h2")
+    async with httpx.AsyncClient(http1=False, http2=True, timeout=5) as client:
+        request = asyncio.ensure_future(client.get(f"http://127.0.0.1:{server.bound_port}/"))
+        await asyncio.sleep(0.2)
+        server.should_exit = True
+        response = await request
+        await asyncio.wait_for(task, 5)
+    assert (response.http_version, response.status_code, response.text) == ("HTTP/2", 503, "Service Unavailable\n")
 
 
 async def test_force_exit_does_not_wait(raw):
