@@ -224,3 +224,27 @@ def test_sigterm_does_not_wait_for_ever_on_a_half_closed_reader(start_cli, tmp_p
         assert running.stop(signal.SIGTERM, timeout=1 + stalls.SLACK) == 0
     assert time.monotonic() - started < 1 + stalls.SLACK
     assert "Finished server process" in "".join(running.output)
+
+
+@pytest.mark.parametrize("count", [1, 5])
+async def test_connections_queued_on_the_listener_at_the_stop_are_served_not_reset(count):
+    # Connect and send while the event loop cannot run (no await in between), so every
+    # connection waits in the listener's accept queue when the stop begins: closing the
+    # listener would reset them; the server takes them first and answers each.
+    server, task = await start(hello)
+    clients = [socket.create_connection(("127.0.0.1", server.bound_port)) for _ in range(count)]
+    for client in clients:
+        client.sendall(GET)
+    server.context.shutting_down = True  # the first steps of the shutdown, before the loop runs again
+    accepting = server._stop_accepting()
+    assert len(accepting) == count
+    server.should_exit = True
+    await asyncio.wait_for(task, 5)
+    for client in clients:
+        client.settimeout(5)
+        data = b""
+        while chunk := await asyncio.to_thread(client.recv, 65536):
+            data += chunk
+        client.close()
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n") and b"connection: close\r\n" in data.lower()
+        assert data.endswith(b"Hello, world!")
