@@ -32,6 +32,7 @@ import sys
 from typing import Any, Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pyre.errors import ConfigError
+from pyre.trusted_hosts import LOOPBACK
 
 __all__ = ["BY_NAME", "LOG_LEVELS", "SETTINGS", "SSL_VERSIONS", "Setting", "SettingError", "Sources", "is_import_string",
            "loop_accepted", "name_source", "resolve", "settings_table"]
@@ -387,7 +388,7 @@ def _addresses(name: str, value: Any, notes: List[str]) -> List[str]:
     """Comma-separated text or a list; none given: ``$FORWARDED_ALLOW_IPS``, else the
     loopback addresses (uvicorn's rule)."""
     if value is None:
-        value = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+        value = os.environ.get("FORWARDED_ALLOW_IPS", ",".join(LOOPBACK))
     if isinstance(value, str):
         value = [item.strip() for item in value.split(",") if item.strip()]
     return _many(_string)(name, value, notes)

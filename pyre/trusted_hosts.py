@@ -12,6 +12,9 @@ from typing import Dict, Iterable, List, Optional, Union
 
 from pyre.errors import ConfigError
 
+# The proxies trusted when none are named: the loopback addresses, as uvicorn.
+LOOPBACK = ("127.0.0.1", "::1")
+
 __all__ = ["TrustedHosts", "UNIX", "parse_trusted", "unmapped"]
 
 UNIX = "unix:"  # the entry that trusts peers on a Unix socket

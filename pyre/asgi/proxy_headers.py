@@ -42,7 +42,7 @@ import re
 from functools import lru_cache
 from typing import Any, Awaitable, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
-from pyre.trusted_hosts import UNIX, TrustedHosts, parse_trusted
+from pyre.trusted_hosts import LOOPBACK, UNIX, TrustedHosts, parse_trusted
 
 __all__ = ["ProxyHeadersMiddleware", "TrustedHosts", "UNIX", "parse_trusted"]
 
@@ -65,7 +65,7 @@ class ProxyHeadersMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        trusted: Union[TrustedHosts, str, Iterable[str]] = ("127.0.0.1",),
+        trusted: Union[TrustedHosts, str, Iterable[str]] = LOOPBACK,
         *,
         source: str = "auto",
     ) -> None:

@@ -133,7 +133,8 @@ def test_middleware_accepts_entries_or_trusted_hosts_and_checks_source():
     assert "10.1.1.1" in ProxyHeadersMiddleware(app, "10.0.0.0/8").trusted
     trusted = parse_trusted(["::1"])
     assert ProxyHeadersMiddleware(app, trusted).trusted is trusted
-    assert "127.0.0.1" in ProxyHeadersMiddleware(app).trusted  # uvicorn's default
+    default = ProxyHeadersMiddleware(app).trusted  # the same as the server's --forwarded-allow-ips default
+    assert "127.0.0.1" in default and "::1" in default and "10.0.0.1" not in default
     with pytest.raises(ConfigError):
         ProxyHeadersMiddleware(app, ["1.2.3"])
     with pytest.raises(ValueError, match="source"):
