@@ -20,7 +20,8 @@ PAGES = sorted(DOCS.glob("*.md"))
 def test_the_guides_exist():
     names = {page.name for page in PAGES}
     assert {"app.md", "routing.md", "resources-and-controllers.md", "events.md", "errors.md", "middleware.md",
-            "websocket.md", "testing.md", "tutorial.md", "reference.md"} <= names
+            "websocket.md", "testing.md", "tutorial.md", "reference.md", "from-fastapi.md", "from-starlette.md",
+            "from-falcon.md"} <= names
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
