@@ -14,6 +14,8 @@ import websockets
 from examples.app import Board, Settings
 from pyre.web.testing import LiveServer, serve
 
+from .sse import read_events
+
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[LiveServer]:
@@ -53,23 +55,11 @@ def test_upload_and_download(live):
         assert part.status_code == 206 and part.content == bytes(range(256))
 
 
-async def _events(lines):
-    event = {}
-    async for line in lines:
-        if not line:
-            if event:
-                yield event
-                event = {}
-            continue
-        name, _, value = line.partition(": ")
-        event[name] = json.loads(value) if name == "data" else value
-
-
 def test_server_sent_events(live):
     async def scenario():
         async with httpx.AsyncClient(base_url=live.url, timeout=10) as client:
             async with client.stream("GET", "/api/notes/events") as stream:
-                events = _events(stream.aiter_lines())
+                events = read_events(stream.aiter_lines())
                 assert (await anext(events))["event"] == "ready"
                 created = (await client.post("/api/notes", json={"title": "pushed"})).json()
                 event = await anext(events)

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from examples.app import Board
 from pyre.web.testing import AsyncTestClient
 
-
-async def next_event(lines):
-    """The next event's fields, as a dict (``data`` decoded from JSON)."""
-    event = {}
-    async for line in lines:
-        if not line:
-            if event:
-                return event
-            continue
-        name, _, value = line.partition(": ")
-        event[name] = json.loads(value) if name == "data" else value
-    raise AssertionError("the stream ended")
+from .sse import read_events
 
 
 async def test_every_change_is_an_event(settings):
@@ -26,12 +13,12 @@ async def test_every_change_is_an_event(settings):
         async with client.stream("GET", "/api/notes/events") as stream:
             assert stream.headers["content-type"] == "text/event-stream; charset=utf-8"
             assert stream.headers["cache-control"] == "no-cache"
-            lines = stream.aiter_lines()
-            assert await next_event(lines) == {"event": "ready", "retry": "5000", "data": {"subscribers": 1}}
+            events = read_events(stream.aiter_lines())
+            assert await anext(events) == {"event": "ready", "retry": "5000", "data": {"subscribers": 1}}
             await client.post("/api/notes", json={"title": "watch me"})
             await client.patch("/api/notes/1", json={"done": True})
             await client.delete("/api/notes/1")
-            created, updated, deleted = [await next_event(lines) for _ in range(3)]
+            created, updated, deleted = [await anext(events) for _ in range(3)]
     note = {"id": 1, "title": "watch me", "body": "", "done": False}
     assert created == {"event": "note.created", "id": "1", "data": note}
     assert updated == {"event": "note.updated", "id": "2", "data": {**note, "done": True}}
@@ -41,9 +28,9 @@ async def test_every_change_is_an_event(settings):
 async def test_a_closed_stream_unsubscribes(settings):
     async with AsyncTestClient(Board(settings)) as client:
         async with client.stream("GET", "/api/notes/events") as stream:
-            await next_event(stream.aiter_lines())
+            await anext(read_events(stream.aiter_lines()))
         await client.post("/api/notes", json={"title": "nobody listens"})
         # The first reader left: the next one is the only subscriber.
         async with client.stream("GET", "/api/notes/events") as stream:
-            assert await next_event(stream.aiter_lines()) == {"event": "ready", "retry": "5000",
-                                                              "data": {"subscribers": 1}}
+            ready = await anext(read_events(stream.aiter_lines()))
+            assert ready == {"event": "ready", "retry": "5000", "data": {"subscribers": 1}}

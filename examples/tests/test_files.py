@@ -77,3 +77,13 @@ def test_delete_removes_the_record_and_the_data(client, settings):
     assert client.get("/api/files/1").status_code == 404
     assert list(settings.upload_dir.iterdir()) == []
     assert client.delete("/api/files/1").status_code == 404
+
+
+def test_no_file_is_left_without_its_record(board, settings):
+    with TestClient(board, raise_server_exceptions=False) as client:
+        async def broken(**fields):
+            raise OSError("disk full")
+
+        board.state.store.add_file = broken
+        assert upload(client).status_code == 500
+    assert list(settings.upload_dir.iterdir()) == []

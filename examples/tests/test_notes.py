@@ -25,7 +25,7 @@ def test_list_pages_with_limit_and_offset(client):
     assert [note["title"] for note in page] == ["note 1", "note 2"]
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=x", "offset=-1"])
+@pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=x", "offset=-1", "limit=%C2%B2", "limit=" + "9" * 5000])
 def test_a_bad_page_is_422(client, query):
     response = client.get(f"/api/notes?{query}")
     assert response.status_code == 422
