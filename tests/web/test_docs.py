@@ -19,7 +19,23 @@ PAGES = sorted(DOCS.glob("*.md"))
 
 def test_the_guides_exist():
     names = {page.name for page in PAGES}
-    assert {"app.md", "routing.md", "resources-and-controllers.md", "events.md", "errors.md", "middleware.md"} <= names
+    assert {"app.md", "routing.md", "resources-and-controllers.md", "events.md", "errors.md", "middleware.md",
+            "websocket.md", "testing.md", "tutorial.md", "reference.md", "from-fastapi.md", "from-starlette.md",
+            "from-falcon.md", "index.md", "requests.md", "responses.md"} <= names
+
+
+def test_the_index_links_every_page_and_the_readme_links_the_index():
+    index = (DOCS / "index.md").read_text()
+    missing = [page.name for page in PAGES if page.name != "index.md" and f"({page.name})" not in index]
+    assert missing == [], f"docs/web/index.md does not link {missing}"
+    assert "(docs/web/index.md)" in (DOCS.parents[1] / "README.md").read_text()
+
+
+def test_the_links_between_the_pages_resolve():
+    """Every relative link of a docs/web page names a file that exists."""
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links {target}, which does not exist"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
