@@ -264,18 +264,22 @@ class Server:
             ctx.tick()
         for task in list(ctx.tasks) + accepting:
             task.cancel(SHUTDOWN_DEADLINE)
-        if ctx.tasks:
+        if ctx.tasks and not self.force_exit:
             # Each application sees its cancellation; a response not begun gets a 503
             # with Connection: close (see error_status) before its connection goes.
+            # A forced exit (a second Ctrl-C) does not wait for that.
             await asyncio.wait(list(ctx.tasks), timeout=1.0)
             await asyncio.sleep(0)  # HTTP/2 writes in a callback
         for connection in list(ctx.connections):
             transport = connection.transport
-            if transport is not None and not transport.is_closing():  # closing: a 503 on its way out
-                if transport.get_write_buffer_size():
-                    transport.close()  # what is left is sent before the close, not dropped
-                else:
-                    transport.abort()
+            if transport is None or (transport.is_closing() and not self.force_exit):
+                continue  # closing: a 503 on its way out
+            if transport.get_write_buffer_size() and not self.force_exit:
+                transport.close()  # what is left is sent before the close, not dropped
+            else:
+                transport.abort()
+        if ctx.tasks:
+            await asyncio.wait(list(ctx.tasks), timeout=1.0)
         if self.lifespan is not None and not self.force_exit:
             await self.lifespan.shutdown()
         await asyncio.sleep(0)
