@@ -165,7 +165,8 @@ def test_only_accel_chooses_twins():
             continue
         for name in imports_of(path):
             assert not name.startswith(
-                ("pyre._speedups", "pyre._pure", "pyre.web._router_c", "pyre.web._parsing_c", "pyre.web._request_c")
+                ("pyre._speedups", "pyre._pure", "pyre.web._router_c", "pyre.web._parsing_c", "pyre.web._request_c",
+                 "pyre.protocol.h2._session_c")
             ), f"{path} imports {name} directly"
 
 
