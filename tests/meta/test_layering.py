@@ -226,8 +226,6 @@ ROOT = PKG.parent
 PRIVATE_NAMES_ALLOWED = {
     "pyre/_speedups/h1conn.pyx": "issue 14 item 1: the HTTP/1.1 connection written once and compiled twice "
                                  "replaces this hand-written twin (helper h1one)",
-    "pyre/_speedups/h2session.pyx": "issue 14 item 1: Pyre's HTTP/2 session written once and compiled twice "
-                                    "replaces this hand-written twin (helper h2one)",
 }
 
 

@@ -23,7 +23,6 @@ cdef unsigned char C_NAME, C_ANY_NAME, C_VALUE, C_SCHEME, C_TARGET, C_AUTHORITY,
 
 cdef bytes _HEAD_ROOM, _U32_ROOM, _CLASS_TABLE
 cdef cbytes _CLASS
-cdef tuple _TRAILER_FORBIDDEN
 cdef frozenset _DROPPED_ON_SEND
 cdef list _STATUS
 

@@ -78,7 +78,7 @@ from .events import (
     TrailersReceived,
     WindowUpdated,
 )
-from .headers import Malformed, response_headers, trailer_headers
+from .headers import CONNECTION_SPECIFIC, Malformed, response_headers, trailer_headers
 from .settings import H2Settings
 
 __all__ = ["H2Session", "response_head"]
@@ -160,6 +160,8 @@ SET_MAX_HEADER_LIST_SIZE = 0x6
 SET_ENABLE_CONNECT_PROTOCOL = 0x8
 
 _SETTINGS_VALUE = re.compile(rb"[A-Za-z0-9_\-]*")
+# Not allowed in trailers, dropped from response heads (``te`` is only for requests).
+_DROPPED_ON_SEND = CONNECTION_SPECIFIC | {b"te"}
 
 
 class _ConnectionError(Exception):
@@ -421,9 +423,6 @@ def _parse_request(stream_id: int, headers: Any, end_stream: bool, allow_protoco
     )
 
 
-_TRAILER_FORBIDDEN = (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te")
-
-
 def _parse_trailers(headers: Any) -> Headers:
     """Validate a decoded trailer block: regular fields only (or raise ``Malformed``)."""
     out: Headers = []
@@ -434,7 +433,7 @@ def _parse_trailers(headers: Any) -> Headers:
             raise Malformed("pseudo-header or invalid field name in trailers")
         if not _valid_request_value(value):
             raise Malformed(f"invalid value for {name.decode('latin-1')}")
-        if name in _TRAILER_FORBIDDEN:
+        if name in _DROPPED_ON_SEND:
             raise Malformed(f"connection-specific field {name.decode('latin-1')} in trailers")
         out.append((name, value))
     return out
@@ -449,7 +448,6 @@ def _field_list_size(headers: Any) -> int:
 
 # -- response heads ----------------------------------------------------------------------
 
-_DROPPED_ON_SEND = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te"})
 _STATUS = [b"%d" % code for code in range(1000)]
 
 
