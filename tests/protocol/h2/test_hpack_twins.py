@@ -381,3 +381,15 @@ def test_twin_in_a_real_h2_exchange(twin, monkeypatch):
     assert client.session._encoder.header_table_size == 256  # the client's SETTINGS_HEADER_TABLE_SIZE
     assert table(client.session._encoder) == table(client.conn.decoder)
     assert table(client.conn.encoder) == table(client.session._decoder)
+
+
+def test_the_huffman_tables_are_the_generated_ones():
+    """pyre/_speedups/hpack_huffman.h is what tools/gen_hpack_huffman.py makes of RFC 7541
+    Appendix B (the hpack library's table): edited by hand or stale, this fails."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[3] / "tools" / "gen_hpack_huffman.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
