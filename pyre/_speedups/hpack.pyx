@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Cython twin of ``pyre._pure.hpack``: HPACK (RFC 7541) for h2's ``H2Connection``.
+"""Cython twin of ``pyre._pure.hpack``: HPACK (RFC 7541) for the HTTP/2 session.
 
 The pure twin re-exports the ``hpack`` library's ``Encoder`` and ``Decoder``, which
 are the normative reading: this module produces the same bytes (the same choice of

@@ -151,7 +151,7 @@ def pyre_event(event: Any) -> Optional[tuple]:
     return None  # WindowUpdated: the send windows are compared instead
 
 
-def h2_event(event: Any, reset_by_us: Dict[int, int]) -> Optional[tuple]:
+def h2_event(event: Any) -> Optional[tuple]:
     if isinstance(event, h2.events.RequestReceived):
         fields = [(bytes(n), bytes(v)) for n, v in event.headers]
         pseudo = {n: v for n, v in fields if n.startswith(b":")}
@@ -165,10 +165,7 @@ def h2_event(event: Any, reset_by_us: Dict[int, int]) -> Optional[tuple]:
     if isinstance(event, h2.events.StreamEnded):
         return ("end", event.stream_id)
     if isinstance(event, h2.events.StreamReset):
-        if event.remote_reset:
-            return ("reset", event.stream_id, event.error_code, True)
-        reset_by_us[event.stream_id] = event.error_code
-        return ("reset", event.stream_id, event.error_code, False)
+        return ("reset", event.stream_id, event.error_code, event.remote_reset)
     if isinstance(event, h2.events.PingAckReceived):
         return ("pong", event.ping_data)
     if isinstance(event, h2.events.ConnectionTerminated):
@@ -212,9 +209,8 @@ class LockStep:
         self.unacked: Dict[int, int] = {}  # body bytes delivered and not yet acknowledged
         self.responded: set = set()
         self.ended: set = set()  # streams the client has finished sending on
-        self.h2_reset: Dict[int, int] = {}
         # The client's view: the server's receive windows (what the client may send).
-        self.conn_window = 65535 + s.connection_window_size - 65535
+        self.conn_window = s.connection_window_size
         self.stream_windows: Dict[int, int] = {}
         self.server_initial = s.initial_window_size
         self.settings_acked = False
@@ -231,7 +227,7 @@ class LockStep:
         self.log.append(label)
         pyre_events = [e for e in map(pyre_event, self.pyre.receive_data(data, NOW)) if e is not None]
         try:
-            oracle_events = [e for e in (h2_event(ev, self.h2_reset) for ev in self.h2.receive_data(data)) if e is not None]
+            oracle_events = [e for e in map(h2_event, self.h2.receive_data(data)) if e is not None]
             if h2_after is not None:
                 h2_after(self.h2)
         except h2.exceptions.ProtocolError as exc:
@@ -285,8 +281,6 @@ class LockStep:
                     self.conn_window += f[2]
                 elif f[1] in self.stream_windows:
                     self.stream_windows[f[1]] += f[2]
-            elif f[0] == "SETTINGS" and not f[1]:
-                pass
         for sid in self.streams:
             pyre_window = self.pyre.send_window(sid)
             if self.pyre.can_send(sid):
@@ -299,7 +293,7 @@ class LockStep:
     def open_stream(self) -> int:
         sid = 2 * len(self.streams) + 1
         self.streams.append(sid)
-        self.stream_windows[sid] = self.server_initial if self.settings_acked else min(self.server_initial, 65535)
+        self.stream_windows[sid] = self.server_initial if self.settings_acked else 65535
         return sid
 
     def acked_settings(self) -> None:
