@@ -2,6 +2,7 @@
 
     python bench/instructions.py                 # both modes, every target
     python bench/instructions.py --targets full  # one target
+    python bench/instructions.py --targets h2 --modes c  # the HTTP/2 session, compiled
     python bench/instructions.py --modes c       # compiled twins only
 
 Targets:
@@ -11,7 +12,12 @@ Targets:
   parse, scope, task, the app's two sends, serialisation, keep-alive; the app is the
   plaintext hello-world of bench/apps.py;
 - ``stream`` and ``pipeline``: the same with a 10-chunk response, and with 16
-  pipelined requests per read (per request).
+  pipelined requests per read (per request);
+- ``h2``: a whole request through ``H2Protocol`` (HTTP/2, cleartext prior knowledge,
+  on the ``H2Session`` twin ``pyre._accel`` chooses): one HEADERS frame (a GET of four
+  fields, HPACK without the dynamic table) per stream on one connection, the
+  plaintext app, the response's HEADERS and DATA frames. The frame is built per
+  request (a few hundred instructions, the same whatever the twin).
 
 Each target runs N and 3N iterations under callgrind; the difference divided by 2N
 is the cost of one request, without start-up and import costs. The driver's own loop
@@ -106,6 +112,51 @@ def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False) -
     uvloop.run(main())
 
 
+# An HTTP/2 client: SETTINGS (empty), the connection window opened wide, and per stream a
+# GET / of :method, :scheme, :path (static table), :authority, user-agent and accept
+# (literals without indexing: the same block for every stream).
+H2_START = (
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    + b"\x00\x00\x04\x08\x00\x00\x00\x00\x00" + (2**31 - 1 - 65535).to_bytes(4, "big")
+)
+H2_BLOCK = (
+    b"\x82\x86\x84"
+    + b"\x01\x0e127.0.0.1:8080"
+    + b"\x0f\x2b\x03wrk"
+    + b"\x0f\x04\x03*/*"
+)
+H2_HEAD = len(H2_BLOCK).to_bytes(3, "big") + b"\x01\x05"  # HEADERS, END_STREAM | END_HEADERS
+
+
+def _h2_driver(n: int) -> None:
+    import uvloop
+
+    sys.path.insert(0, str(ROOT))
+    from bench import apps
+    from pyre.config import Config
+    from pyre.transport.context import ServerContext
+    from pyre.transport.h2 import H2Protocol
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        config = Config(apps.hello, http="h2", ws="none", access_log=False)
+        ctx = ServerContext.from_config(apps.hello, loop, config)
+        protocol = H2Protocol(ctx)
+        transport = _FakeTransport()
+        protocol.connection_made(transport)
+        protocol.data_received(H2_START)
+        for i in range(n):
+            protocol.data_received(H2_HEAD + (2 * i + 1).to_bytes(4, "big") + H2_BLOCK)
+            await asyncio.sleep(0)
+            while ctx.tasks:
+                await asyncio.sleep(0)
+        if transport.writes < n:
+            raise SystemExit(f"h2: {transport.writes} writes for {n} requests")
+
+    uvloop.run(main())
+
+
 def child(target: str, n: int) -> None:
     if target == "parser":
         _parser(n)
@@ -117,6 +168,8 @@ def child(target: str, n: int) -> None:
         _protocol_driver(n, "stream", 1)
     elif target == "pipeline":
         _protocol_driver(n, "hello", 16)
+    elif target == "h2":
+        _h2_driver(n)
     elif target == "driver":
         _protocol_driver(n, "hello", 1, idle=True)
     else:
@@ -144,7 +197,7 @@ def per_request(target: str, n: int, env: dict) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", nargs=2, metavar=("TARGET", "N"), help=argparse.SUPPRESS)
-    parser.add_argument("--targets", default="parser,full,stream,pipeline")
+    parser.add_argument("--targets", default="parser,full,stream,pipeline,h2")
     parser.add_argument("--modes", default="c,py", help="c (compiled twins), py (PYRE_NO_EXTENSIONS=1)")
     parser.add_argument("-n", type=int, default=1000, help="iterations of the smaller run")
     args = parser.parse_args()

@@ -1,7 +1,8 @@
 """Chooses, once, between the Cython speed-ups and their pure-Python twins.
 
 This is the only module that imports from ``pyre._speedups`` or ``pyre._pure`` (or a
-compiled pure-mode module of ``pyre.web``, such as ``pyre.web._router_c``).
+compiled pure-mode module, such as ``pyre.web._router_c`` or
+``pyre.protocol.h2._session_c``).
 ``PYRE_NO_EXTENSIONS=1`` forces the twins; so does a missing or broken extension.
 
 The speed-ups, chosen separately (each falls back on its own):
@@ -14,11 +15,11 @@ The speed-ups, chosen separately (each falls back on its own):
 - ``hpack``: ``HPACKEncoder`` and ``HPACKDecoder``, the HPACK coder of an HTTP/2
   connection (the pure twin is the ``hpack`` library's). Chosen on first use of
   either name, ``MODE``, ``ACCELERATED`` or :func:`modes`.
-- ``h2session``: ``H2Session``, the sans-IO HTTP/2 server session (the pure twin is
-  :class:`pyre.protocol.h2.session.H2Session`, on the ``h2`` library), and
-  ``h2_response_head``, its check of an application's response head (pure:
-  :func:`pyre.protocol.h2.headers.response_head`). Chosen on first use of either
-  name, ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``h2session``: ``H2Session``, the sans-IO HTTP/2 server session, and
+  ``h2_response_head``, its check of an application's response head. A pure-mode
+  twin: the compiled ``pyre.protocol.h2._session_c`` is built from the pure
+  ``pyre.protocol.h2.session`` itself. Chosen on first use of either name, ``MODE``,
+  ``ACCELERATED`` or :func:`modes`.
 - ``router``: ``Router``, the path matcher of ``pyre.web``. A pure-mode twin: the
   compiled ``pyre.web._router_c`` is built from the pure ``pyre.web.router`` itself.
   Chosen on first use of ``Router``, ``MODE``, ``ACCELERATED`` or :func:`modes`
@@ -68,7 +69,7 @@ _TWINS: Dict[str, Tuple[str, str]] = {
     "h1parser": ("pyre._speedups.h1parser", "pyre._pure.h1parser"),
     "h1conn": ("pyre._speedups.h1conn", "pyre._pure.h1conn"),
     "hpack": ("pyre._speedups.hpack", "pyre._pure.hpack"),
-    "h2session": ("pyre._speedups.h2session", "pyre._pure.h2session"),
+    "h2session": ("pyre.protocol.h2._session_c", "pyre.protocol.h2.session"),
     "router": ("pyre.web._router_c", "pyre.web.router"),
     "parsing": ("pyre.web._parsing_c", "pyre.web.parsing"),
     "request": ("pyre.web._request_c", "pyre.web.request"),

@@ -1,7 +1,7 @@
-"""Pure-Python twin of ``pyre._speedups.hpack``: HPACK (RFC 7541) for h2's connection.
+"""Pure-Python twin of ``pyre._speedups.hpack``: HPACK (RFC 7541) for the HTTP/2 session.
 
-The ``hpack`` library, which ``h2`` uses by default, is the normative reading: this
-twin re-exports its ``Encoder`` and ``Decoder`` under the compiled twin's names.
+The ``hpack`` library is the normative reading: this twin re-exports its ``Encoder``
+and ``Decoder`` under the compiled twin's names.
 """
 
 from __future__ import annotations

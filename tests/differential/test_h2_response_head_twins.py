@@ -33,7 +33,7 @@ def outcome(func, status, headers):
 @pytest.fixture(scope="module")
 def twins():
     if TWINS["c"] is None:
-        pytest.fail("the Cython HTTP/2 session (pyre._speedups.h2session) is not built; run: python setup.py build_ext --inplace")
+        pytest.fail("the Cython HTTP/2 session (pyre.protocol.h2._session_c) is not built; run: python setup.py build_ext --inplace")
     return TWINS["c"].response_head, TWINS["py"].response_head
 
 

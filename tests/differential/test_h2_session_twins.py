@@ -56,7 +56,7 @@ SETTINGS = settings(
 def _compiled_twin_built():
     if COMPILED is None:
         pytest.fail(
-            "the Cython HTTP/2 session (pyre._speedups.h2session) is not built; "
+            "the Cython HTTP/2 session (pyre.protocol.h2._session_c) is not built; "
             "run: python setup.py build_ext --inplace"
         )
 

@@ -37,7 +37,7 @@ def test_mode_follows_the_environment():
             "request": "c",
         }
         assert _accel.HPACKEncoder.__module__ == "pyre._speedups.hpack"
-        assert _accel.H2Session.__module__ == "pyre._speedups.h2session"
+        assert _accel.H2Session.__module__ == "pyre.protocol.h2._session_c"
         assert h1.RequestParser.__module__ == "pyre._speedups.h1parser"
         assert _accel.H1Protocol.__module__ == "pyre._speedups.h1conn"
         assert _accel.Router.__module__ == "pyre.web._router_c"

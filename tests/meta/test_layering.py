@@ -165,7 +165,8 @@ def test_only_accel_chooses_twins():
             continue
         for name in imports_of(path):
             assert not name.startswith(
-                ("pyre._speedups", "pyre._pure", "pyre.web._router_c", "pyre.web._parsing_c", "pyre.web._request_c")
+                ("pyre._speedups", "pyre._pure", "pyre.web._router_c", "pyre.web._parsing_c", "pyre.web._request_c",
+                 "pyre.protocol.h2._session_c")
             ), f"{path} imports {name} directly"
 
 
@@ -225,8 +226,6 @@ ROOT = PKG.parent
 PRIVATE_NAMES_ALLOWED = {
     "pyre/_speedups/h1conn.pyx": "issue 14 item 1: the HTTP/1.1 connection written once and compiled twice "
                                  "replaces this hand-written twin (helper h1one)",
-    "pyre/_speedups/h2session.pyx": "issue 14 item 1: Pyre's HTTP/2 session written once and compiled twice "
-                                    "replaces this hand-written twin (helper h2one)",
 }
 
 

@@ -30,7 +30,7 @@ def h2session_twin(request, monkeypatch):
     module = H2SESSION_TWINS[request.param]
     if module is None:
         pytest.fail(
-            "the Cython HTTP/2 session (pyre._speedups.h2session) is not built; install with a "
+            "the Cython HTTP/2 session (pyre.protocol.h2._session_c) is not built; install with a "
             "C compiler (pip install -e .) so both twins are tested"
         )
     monkeypatch.setattr(pyre.transport.h2, "H2Session", module.H2Session)

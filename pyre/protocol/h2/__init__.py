@@ -1,4 +1,4 @@
-"""Sans-IO HTTP/2 for the server side (RFC 9113, RFC 7541), built on the ``h2`` library.
+"""Sans-IO HTTP/2 for the server side (RFC 9113, RFC 7541), Pyre's own.
 
 ``H2Session`` turns received bytes into the events of ``events.py`` and responses
 into frames; it reads no clock (the caller passes ``now``) and does no I/O, so the

@@ -1,36 +1,40 @@
 """The sans-IO HTTP/2 server session: bytes in, events out, frames queued.
 
-``H2Session`` drives h2's ``H2Connection`` (see ``_connection.py``) and puts a frame
-scanner in front of it. ``receive_data`` splits the input into frames itself (the
-9-byte header: length, type, flags, stream id) and hands h2 one complete frame at
-a time, after checking what h2 does not, or does too late:
+``H2Session`` is Pyre's own HTTP/2 (RFC 9113): frame scanning and parsing, stream
+states, flow-control windows, settings and frame building. This module is the pure
+twin; Cython compiles the same file, typed by ``_session_c.pxd``, into the
+extension ``pyre.protocol.h2._session_c`` (``pyre._accel`` chooses). The ``h2``
+library is the test oracle (``tests/differential/test_h2_oracle.py``): its
+``H2Connection`` is driven in lock-step with this session.
 
-- frame length against our SETTINGS_MAX_FRAME_SIZE as soon as the header arrives
-  (h2 would buffer the whole frame first);
+``receive_data`` splits the input into frames (the 9-byte header: length, type,
+flags, stream id) and checks, on the frame header before buffering the payload:
+
+- the length against our SETTINGS_MAX_FRAME_SIZE;
 - header blocks: only CONTINUATION of the same stream may follow an open block,
   and a block may not pass ``max_header_block_size`` bytes or
-  ``max_continuation_frames`` frames (checked on the frame header, before
-  buffering: the CONTINUATION flood);
+  ``max_continuation_frames`` frames (the CONTINUATION flood);
 - fixed-length frames and the error codes RFC 9113 gives them (a SETTINGS ACK with
   a payload is FRAME_SIZE_ERROR; WINDOW_UPDATE of 0 on a stream and a bad PRIORITY
   are stream errors; RST_STREAM on an idle stream is a connection error);
 - floods, as leaky buckets fed with the caller's clock: frames that carry no
   request data (``max_control_frames``, after a credit earned by the data the
-  connection moves: see ``_FRAME_COST``) and streams reset by the client or
+  connection moves: see ``FRAME_COST``) and streams reset by the client or
   refused / reset for its faults (``max_rapid_resets``, CVE-2023-44487). Past
   either: GOAWAY ENHANCE_YOUR_CALM.
 
-Request heads are validated here (``headers.py``): a malformed request is a stream
-error (RST_STREAM PROTOCOL_ERROR), as is a body that disagrees with its
+Request heads are validated here (RFC 9113 §8.2-8.3): a malformed request is a
+stream error (RST_STREAM PROTOCOL_ERROR), as is a body that disagrees with its
 Content-Length. Nothing a client sends makes ``receive_data`` raise: connection
 errors come out as ``ConnectionEnded`` with the GOAWAY queued.
 
 Receive windows are re-granted only when the transport says the application has
 consumed the data (``acknowledge_received``), so a slow application slows the
 client instead of filling memory; data of streams that end or are reset unread is
-given back to the connection window by the session.
+given back to the connection window by the session. The WINDOW_UPDATE rule is h2's
+``WindowManager``: update once half a window is consumed, or the window is empty.
 
-Error codes as h2 raises them, and where Pyre maps them differently:
+Where Pyre answers differently from ``h2`` (what the oracle tests allow for):
 
 =========================================  ==========================================
 h2                                         Pyre
@@ -44,106 +48,550 @@ WINDOW_UPDATE 0 on a stream: connection    RST_STREAM PROTOCOL_ERROR
 PRIORITY self-dependency: connection       RST_STREAM PROTOCOL_ERROR (idle stream: GOAWAY)
 RST_STREAM on an idle stream: ignored      GOAWAY PROTOCOL_ERROR
 DenialOfServiceError (HPACK bomb)          GOAWAY ENHANCE_YOUR_CALM (unchanged)
-other ProtocolError subclasses             GOAWAY with h2's code (unchanged)
 =========================================  ==========================================
+
+Compiled, the byte-level helpers read ``bytes`` through C pointers: a name typed as a
+pointer in the ``.pxd`` (``p = view``) is the ``bytes`` object itself when this file
+runs as Python, so ``p[i]`` means the same in both twins. Values wider than a byte
+are built in typed locals, never by shifting a byte past 31 bits in one expression.
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from typing import Dict, List, Optional, Tuple
+from collections import OrderedDict
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from h2 import events as h2e
-from h2.errors import ErrorCodes
-from h2.exceptions import ProtocolError
-from h2.settings import SettingCodes
-from h2.stream import StreamState
-from hyperframe.frame import GoAwayFrame, RstStreamFrame
+from hpack.exceptions import HPACKError, OversizedHeaderListError
 
-from ._connection import LocalReset, ServerConnection
+from pyre._accel import HPACKDecoder, HPACKEncoder
+
 from .events import (
     ConnectionEnded,
     DataReceived,
     Event,
     PingAcked,
+    RequestReceived,
     StreamEnded,
     StreamReset,
     TrailersReceived,
     WindowUpdated,
 )
-from .headers import Malformed, parse_request, parse_trailers, response_headers, trailer_headers
+from .headers import CONNECTION_SPECIFIC, Malformed, response_headers, trailer_headers
 from .settings import H2Settings
 
-__all__ = ["H2Session", "PREFACE"]
+__all__ = ["H2Session", "response_head"]
+
+Headers = List[Tuple[bytes, bytes]]
 
 #: The client connection preface (RFC 9113 §3.4).
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-_DATA, _HEADERS, _PRIORITY, _RST_STREAM, _SETTINGS = 0x0, 0x1, 0x2, 0x3, 0x4
-_PUSH_PROMISE, _PING, _GOAWAY, _WINDOW_UPDATE, _CONTINUATION = 0x5, 0x6, 0x7, 0x8, 0x9
-_END_STREAM, _ACK, _END_HEADERS, _PADDED = 0x1, 0x1, 0x4, 0x8
+# Frame types and flags.
+DATA = 0x0
+HEADERS = 0x1
+PRIORITY = 0x2
+RST_STREAM = 0x3
+SETTINGS = 0x4
+PUSH_PROMISE = 0x5
+PING = 0x6
+GOAWAY = 0x7
+WINDOW_UPDATE = 0x8
+CONTINUATION = 0x9
+F_END_STREAM = 0x1
+F_ACK = 0x1
+F_END_HEADERS = 0x4
+F_PADDED = 0x8
+F_PRIORITY = 0x20
 
-_PROTOCOL_ERROR = int(ErrorCodes.PROTOCOL_ERROR)
-_FRAME_SIZE_ERROR = int(ErrorCodes.FRAME_SIZE_ERROR)
-_CALM = int(ErrorCodes.ENHANCE_YOUR_CALM)
-_INTERNAL_ERROR = int(ErrorCodes.INTERNAL_ERROR)
+# Error codes (RFC 9113 §7).
+NO_ERROR = 0x0
+PROTOCOL_ERROR = 0x1
+INTERNAL_ERROR = 0x2
+FLOW_CONTROL_ERROR = 0x3
+STREAM_CLOSED = 0x5
+FRAME_SIZE_ERROR = 0x6
+REFUSED_STREAM = 0x7
+CANCEL = 0x8
+COMPRESSION_ERROR = 0x9
+ENHANCE_YOUR_CALM = 0xB
 
-_RECEIVING = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
-_SENDING = (StreamState.OPEN, StreamState.HALF_CLOSED_REMOTE)
-_CLOSED = StreamState.CLOSED
-_SETTINGS_VALUE = re.compile(rb"[A-Za-z0-9_\-]*")
+# Stream states (RFC 9113 §5.1, the ones a server stream can be in).
+S_OPEN = 1
+S_HALF_CLOSED_LOCAL = 2
+S_HALF_CLOSED_REMOTE = 3
+S_CLOSED = 4
+
+# How a stream closed; BY_NONE = not recorded.
+BY_NONE = 0
+BY_RECV_END = 1
+BY_SEND_END = 2
+BY_RECV_RST = 3
+BY_SEND_RST = 4
+
+MAX_WINDOW = 2147483647
+# Closed streams remembered (how they closed), for the errors of frames that follow.
+MAX_CLOSED_STREAMS = 65536
 # Control frames are first paid from a credit earned by the data the connection moves,
 # then from the leaky bucket (max_control_frames per flood_window). Credit is counted in
-# bytes: a control frame costs _FRAME_COST; each DATA frame we send earns
-# _SEND_SHARE x _FRAME_COST, or x its size when the window cut it short (below
-# _FRAME_COST: the "data dribble" of CVE-2019-9511), as a small window makes a client
+# bytes: a control frame costs FRAME_COST; each DATA frame we send earns
+# SEND_SHARE x FRAME_COST, or x its size when the window cut it short (below
+# FRAME_COST: the "data dribble" of CVE-2019-9511), as a small window makes a client
 # answer every frame with a WINDOW_UPDATE for the stream and one for the connection (or a
-# PING); each DATA frame received on an open stream earns _RECEIVE_SHARE x its size; a
+# PING); each DATA frame received on an open stream earns RECEIVE_SHARE x its size; a
 # stream we reset while its client may still send earns the DATA frames its open window
-# can still carry (one per _INFLIGHT_FRAME bytes, plus one), which arrive on a closed stream.
+# can still carry (one per INFLIGHT_FRAME bytes, plus one), which arrive on a closed stream.
 # Window-cut tiny frames earn little, so a 1-byte window is no way to buy frames; a
 # small response earns in full (clients such as httpx acknowledge each one).
-_FRAME_COST = 256
-_SEND_SHARE = 2
-_RECEIVE_SHARE = 1
-_INFLIGHT_FRAME = 1024
-_MAX_CREDIT = 100_000 * _FRAME_COST
+FRAME_COST = 256
+SEND_SHARE = 2
+RECEIVE_SHARE = 1
+INFLIGHT_FRAME = 1024
+MAX_CREDIT = 100_000 * FRAME_COST
+
+# Setting codes.
+SET_HEADER_TABLE_SIZE = 0x1
+SET_ENABLE_PUSH = 0x2
+SET_MAX_CONCURRENT_STREAMS = 0x3
+SET_INITIAL_WINDOW_SIZE = 0x4
+SET_MAX_FRAME_SIZE = 0x5
+SET_MAX_HEADER_LIST_SIZE = 0x6
+SET_ENABLE_CONNECT_PROTOCOL = 0x8
+
+_SETTINGS_VALUE = re.compile(rb"[A-Za-z0-9_\-]*")
+# Not allowed in trailers, dropped from response heads (``te`` is only for requests).
+_DROPPED_ON_SEND = CONNECTION_SPECIFIC | {b"te"}
+
+
+class _ConnectionError(Exception):
+    """Internal: the frame being handled ends the connection with ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+# -- field character classes (RFC 9113 §8.2, the HTTP/1.1 parser's rules) ---------------
+
+C_NAME = 1  # lower-case token character
+C_ANY_NAME = 2  # token character
+C_VALUE = 4  # HTAB, SP, VCHAR, obs-text
+C_SCHEME = 8  # A-Za-z0-9+.-
+C_TARGET = 16  # visible ASCII but '#'
+C_AUTHORITY = 32  # A-Za-z0-9-._~!$&'()*+,;=:%[]
+C_ALPHA = 64
+
+
+def _class_table() -> bytes:
+    table = bytearray(256)
+    tchar = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+    upper = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    authority = b"-._~!$&'()*+,;=:%[]0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for c in range(256):
+        if c == 0x09 or 0x20 <= c <= 0x7E or c >= 0x80:
+            table[c] |= C_VALUE
+        if 0x21 <= c <= 0x7E and c != 0x23:
+            table[c] |= C_TARGET
+    for c in tchar:
+        table[c] |= C_NAME | C_ANY_NAME
+    for c in upper:
+        table[c] |= C_ANY_NAME | C_ALPHA | C_SCHEME
+    for c in b"abcdefghijklmnopqrstuvwxyz":
+        table[c] |= C_ALPHA | C_SCHEME
+    for c in b"0123456789+.-":
+        table[c] |= C_SCHEME
+    for c in authority:
+        table[c] |= C_AUTHORITY
+    return bytes(table)
+
+
+_CLASS_TABLE = _class_table()
+_CLASS = _CLASS_TABLE  # compiled: a pointer into _CLASS_TABLE
+
+
+def _all_of(value: bytes, cls: int, nonempty: bool) -> bool:
+    p = value
+    n = len(value)
+    if nonempty and n == 0:
+        return False
+    for i in range(n):
+        if not _CLASS[p[i]] & cls:
+            return False
+    return True
+
+
+def _valid_request_value(value: bytes) -> bool:
+    p = value
+    n = len(value)
+    if n == 0:
+        return True
+    if p[0] == 0x20 or p[0] == 0x09 or p[n - 1] == 0x20 or p[n - 1] == 0x09:
+        return False
+    return _all_of(value, C_VALUE, False)
+
+
+def _valid_scheme(value: bytes) -> bool:
+    p = value
+    if len(value) == 0:
+        return False
+    if not _CLASS[p[0]] & C_ALPHA:
+        return False
+    return _all_of(value, C_SCHEME, True)
+
+
+def _valid_digits(value: bytes) -> bool:
+    p = value
+    n = len(value)
+    if n == 0 or n > 19:
+        return False
+    for i in range(n):
+        if p[i] < 0x30 or p[i] > 0x39:
+            return False
+    return True
+
+
+def _u32(view: bytes, pos: int) -> int:
+    p = view
+    value = p[pos]
+    value = (value << 8) | p[pos + 1]
+    value = (value << 8) | p[pos + 2]
+    return (value << 8) | p[pos + 3]
+
+
+def _u31(view: bytes, pos: int) -> int:
+    return _u32(view, pos) & 0x7FFFFFFF
+
+
+def _b(value: Any) -> bytes:
+    # The HPACK decoders give bytes (in tuples or HeaderTuple): make sure of it cheaply.
+    if type(value) is bytes:
+        return value  # type: ignore[no-any-return]
+    return bytes(value)
+
+
+def _parse_request(stream_id: int, headers: Any, end_stream: bool, allow_protocol: bool) -> RequestReceived:
+    """Validate a decoded request header block and build the event (or raise ``Malformed``)."""
+    method: Optional[bytes] = None
+    scheme: Optional[bytes] = None
+    path: Optional[bytes] = None
+    authority: Optional[bytes] = None
+    protocol: Optional[bytes] = None
+    host: Optional[bytes] = None
+    content_length: Optional[int] = None
+    cookie_at = -1
+    cookies: Optional[List[bytes]] = None
+    regular: Headers = []
+    in_pseudo = True
+    for pair in headers:
+        name = _b(pair[0])
+        value = _b(pair[1])
+        p = name
+        n = len(name)
+        if n and p[0] == 0x3A:  # ":"
+            if not in_pseudo:
+                raise Malformed("pseudo-header after a regular field")
+            if name == b":method":
+                if method is not None:
+                    raise Malformed("repeated pseudo-header :method")
+                method = value
+            elif name == b":scheme":
+                if scheme is not None:
+                    raise Malformed("repeated pseudo-header :scheme")
+                scheme = value
+            elif name == b":path":
+                if path is not None:
+                    raise Malformed("repeated pseudo-header :path")
+                path = value
+            elif name == b":authority":
+                if authority is not None:
+                    raise Malformed("repeated pseudo-header :authority")
+                authority = value
+            elif name == b":protocol":
+                if protocol is not None:
+                    raise Malformed("repeated pseudo-header :protocol")
+                protocol = value
+            else:
+                raise Malformed(f"unknown pseudo-header {name.decode('latin-1')!r}")
+            continue
+        in_pseudo = False
+        if not _all_of(name, C_NAME, True):
+            raise Malformed(f"invalid field name {name[:64].decode('latin-1')!r}")
+        if not _valid_request_value(value):
+            raise Malformed(f"invalid value for {name.decode('latin-1')}")
+        if n == 10 and (name == b"connection" or name == b"keep-alive"):
+            raise Malformed(f"connection-specific field {name.decode('latin-1')}")
+        if (n == 16 and name == b"proxy-connection") or (n == 17 and name == b"transfer-encoding") or (n == 7 and name == b"upgrade"):
+            raise Malformed(f"connection-specific field {name.decode('latin-1')}")
+        if n == 2 and name == b"te":
+            if value.lower() != b"trailers":
+                raise Malformed("te other than 'trailers'")
+        elif n == 14 and name == b"content-length":
+            if not _valid_digits(value):
+                raise Malformed("invalid content-length")
+            length = int(value)
+            if content_length is not None and length != content_length:
+                raise Malformed("conflicting content-length fields")
+            content_length = length
+        elif n == 4 and name == b"host":
+            if host is not None:
+                raise Malformed("repeated host field")
+            host = value
+        elif n == 6 and name == b"cookie":
+            if cookies is None:
+                cookies = [value]
+            else:
+                cookies.append(value)
+            if cookie_at >= 0:
+                continue
+            cookie_at = len(regular)
+        regular.append((name, value))
+
+    if method is None:
+        raise Malformed("missing :method")
+    if not _all_of(method, C_ANY_NAME, True):
+        raise Malformed("invalid :method")
+    if scheme is not None and not _valid_scheme(scheme):
+        raise Malformed("invalid :scheme")
+    if path is not None and not _all_of(path, C_TARGET, True):
+        raise Malformed("invalid :path")
+    if authority is not None and not _all_of(authority, C_AUTHORITY, True):
+        raise Malformed("invalid :authority")
+    if protocol is not None and (not allow_protocol or not _all_of(protocol, C_ANY_NAME, True)):
+        raise Malformed(":protocol is not enabled" if not allow_protocol else "invalid :protocol")
+
+    if method == b"CONNECT" and protocol is None:
+        # RFC 9113 §8.5: only :method and :authority.
+        if scheme is not None or path is not None:
+            raise Malformed("CONNECT with :scheme or :path")
+        if authority is None:
+            raise Malformed("CONNECT without :authority")
+        path = b""
+    else:
+        if protocol is not None and method != b"CONNECT":
+            raise Malformed(":protocol without CONNECT")
+        if scheme is None or path is None:
+            raise Malformed("missing :scheme or :path")
+        if protocol is not None and authority is None:
+            raise Malformed("extended CONNECT without :authority")
+        if path == b"*":
+            if method != b"OPTIONS":
+                raise Malformed("asterisk :path is only valid with OPTIONS")
+        else:
+            p = path
+            if p[0] != 0x2F:  # "/"
+                raise Malformed(":path must start with '/'")
+    if authority is not None and host is not None and host.lower() != authority.lower():
+        raise Malformed("host differs from :authority")
+    if end_stream and content_length:
+        raise Malformed("content-length without a body")
+
+    if cookies is not None and len(cookies) > 1:
+        regular[cookie_at] = (b"cookie", b"; ".join(cookies))
+    if authority is not None and host is None:
+        regular.insert(0, (b"host", authority))
+    query = b""
+    q = path.find(b"?")
+    if q >= 0:
+        query = path[q + 1 :]
+        path = path[:q]
+    if method == b"GET":
+        method_text = "GET"
+    elif method == b"POST":
+        method_text = "POST"
+    else:
+        method_text = method.decode("ascii")
+    if scheme is None:
+        scheme_text = ""
+    elif scheme == b"http":
+        scheme_text = "http"
+    elif scheme == b"https":
+        scheme_text = "https"
+    else:
+        scheme_text = scheme.decode("ascii").lower()
+    return RequestReceived(
+        stream_id,
+        method_text,
+        scheme_text,
+        authority,
+        path,
+        query,
+        regular,
+        protocol.decode("ascii") if protocol is not None else None,
+        end_stream,
+        content_length,
+    )
+
+
+def _parse_trailers(headers: Any) -> Headers:
+    """Validate a decoded trailer block: regular fields only (or raise ``Malformed``)."""
+    out: Headers = []
+    for pair in headers:
+        name = _b(pair[0])
+        value = _b(pair[1])
+        if not _all_of(name, C_NAME, True):
+            raise Malformed("pseudo-header or invalid field name in trailers")
+        if not _valid_request_value(value):
+            raise Malformed(f"invalid value for {name.decode('latin-1')}")
+        if name in _DROPPED_ON_SEND:
+            raise Malformed(f"connection-specific field {name.decode('latin-1')} in trailers")
+        out.append((name, value))
+    return out
+
+
+def _field_list_size(headers: Any) -> int:
+    total = 0
+    for pair in headers:
+        total += len(pair[0]) + len(pair[1]) + 32
+    return total
+
+
+# -- response heads ----------------------------------------------------------------------
+
+_STATUS = [b"%d" % code for code in range(1000)]
+
+
+def _lower_name(name: bytes) -> bytes:
+    p = name
+    for i in range(len(name)):
+        if 0x41 <= p[i] <= 0x5A:
+            return name.lower()
+    return name
+
+
+def _strip_value(value: bytes) -> bytes:
+    p = value
+    n = len(value)
+    if n and (p[0] == 0x20 or p[0] == 0x09 or p[n - 1] == 0x20 or p[n - 1] == 0x09):
+        return value.strip(b" \t")
+    return value
+
+
+def response_head(status: int, headers: Iterable[Tuple[bytes, bytes]]) -> Tuple[Headers, Optional[int]]:
+    """A final response head as ``headers.response_headers`` builds it (not ending the
+    stream), and its Content-Length (``None`` without one). ``ValueError`` (or
+    ``TypeError``) for anything that cannot be sent: a status outside 200-999, a bad
+    field, an invalid or conflicting content-length."""
+    if type(status) is not int or not 200 <= status <= 999:
+        raise ValueError(f"invalid status {status!r} for a final response")
+    fields: Headers = [(b":status", _STATUS[status])]
+    content_length: Optional[int] = None
+    has_length = False
+    for raw_name, raw_value in headers:
+        name = _lower_name(raw_name if type(raw_name) is bytes else bytes(raw_name))
+        if name in _DROPPED_ON_SEND:
+            continue
+        if not _all_of(name, C_NAME, True):
+            raise ValueError(f"invalid header name {name[:64]!r}")
+        value = _strip_value(raw_value if type(raw_value) is bytes else bytes(raw_value))
+        if not _all_of(value, C_VALUE, False):
+            raise ValueError(f"invalid value for header {name!r}")
+        fields.append((name, value))
+        if len(name) == 14 and name == b"content-length":
+            has_length = True
+    if has_length:  # checked after every field was
+        for name, value in fields:
+            if name == b"content-length":
+                if not value.isdigit() or len(value) > 18:
+                    raise ValueError(f"invalid content-length {value!r}")
+                if content_length is not None and int(value) != content_length:
+                    raise ValueError("conflicting content-length headers")
+                content_length = int(value)
+    return fields, content_length
+
+
+# -- flood limits ------------------------------------------------------------------------
 
 
 class _Bucket:
     """A leaky bucket: ``hit`` adds one, ``rate`` drain per second; True when over ``capacity``."""
 
-    __slots__ = ("capacity", "rate", "level", "stamp")
+    __slots__ = ("capacity", "rate", "level", "stamp", "stamped")
 
-    def __init__(self, capacity: int, window: float) -> None:
+    def __init__(self, capacity: float, window: float) -> None:
         self.capacity = capacity
         self.rate = capacity / window
         self.level = 0.0
-        self.stamp: Optional[float] = None
+        self.stamp = 0.0
+        self.stamped = False
 
     def hit(self, now: float) -> bool:
-        stamp = self.stamp
-        if stamp is None or now > stamp:
-            if stamp is not None:
-                level = self.level - (now - stamp) * self.rate
+        if not self.stamped or now > self.stamp:
+            if self.stamped:
+                level = self.level - (now - self.stamp) * self.rate
                 self.level = level if level > 0.0 else 0.0
             self.stamp = now
+            self.stamped = True
         self.level += 1.0
         return self.level > self.capacity
 
 
+# -- windows and streams -----------------------------------------------------------------
+
+
+class _Window:
+    """A receive window and the rule for updating it: what ``process`` returns is the
+    WINDOW_UPDATE increment to send now (0: none), as h2's ``WindowManager`` decides."""
+
+    __slots__ = ("current", "maximum", "processed")
+
+    def __init__(self, size: int) -> None:
+        self.current = size
+        self.maximum = size
+        self.processed = 0
+
+    def process(self, size: int) -> int:
+        increment = 0
+        self.processed += size
+        if not self.processed:
+            return 0
+        max_increment = self.maximum - self.current
+        threshold = self.maximum // 4
+        if threshold > 1024:
+            threshold = 1024
+        if (self.current == 0 and self.processed > threshold) or self.processed >= self.maximum // 2:
+            increment = self.processed if self.processed < max_increment else max_increment
+            self.processed = 0
+        self.current += increment
+        return increment
+
+
 class _Stream:
-    """What the session tracks for a stream the transport knows about."""
+    """A stream: its state and windows, and the session's record when ``known`` (a
+    request the transport was told of)."""
 
-    __slots__ = ("expected", "received", "unacked", "remote_ended", "head_sent")
+    __slots__ = (
+        "sid",
+        "state",
+        "closed_by",
+        "trailers_received",
+        "out_window",
+        "inbound",
+        "known",
+        "expected",
+        "received",
+        "unacked",
+        "remote_ended",
+        "head_sent",
+    )
 
-    def __init__(self, expected: Optional[int], remote_ended: bool) -> None:
-        self.expected = expected  # Content-Length, or None
+    def __init__(self, sid: int, in_window: int, out_window: int) -> None:
+        self.sid = sid
+        self.state = S_OPEN
+        self.closed_by = BY_NONE
+        self.trailers_received = False
+        self.out_window = out_window
+        self.inbound = _Window(in_window)
+        self.known = False
+        self.expected = -1  # Content-Length, -1 if none
         self.received = 0  # body bytes received
         self.unacked = 0  # body bytes delivered and not yet acknowledged
-        self.remote_ended = remote_ended
+        self.remote_ended = False
         self.head_sent = False  # final response head sent
+
+
+_HEAD_ROOM = bytes(9)
+_U32_ROOM = bytes(4)
 
 
 class H2Session:
@@ -151,10 +599,14 @@ class H2Session:
 
     __slots__ = (
         "settings",
-        "_conn",
+        "_encoder",
+        "_decoder",
         "_streams",
+        "_closing",
+        "_closed_by",
         "_inbuf",
         "_out",
+        "_keep",
         "_initiated",
         "_preface_pending",
         "_expect_settings",
@@ -163,21 +615,47 @@ class H2Session:
         "_block_stream",
         "_block_frames",
         "_block_bytes",
+        "_block_flags",
+        "_block_sid_pending",
+        "_block_depends",
+        "_block",
         "_control",
         "_resets",
         "_credit",
         "_now",
         "_seen_windows",
+        "_events",
+        "_highest_in",
+        "_refuse_above",
+        "_open_count",
+        "_out_window",
+        "_inbound",
+        "_max_in_frame",
+        "_max_out_frame",
+        "_remote_initial",
+        "_local_initial",
+        "_pending_local",
+        "_remote_settings",
+        "_max_streams",
+        "_max_list_size",
+        "_decode_cap",
+        "_connect_protocol",
     )
 
     def __init__(self, settings: H2Settings = H2Settings()) -> None:
+        if not isinstance(settings, H2Settings):
+            raise TypeError("settings must be an H2Settings")
         self.settings = settings
-        conn = ServerConnection(settings.max_concurrent_streams, settings.max_header_list_size)
-        conn.receive_data(PREFACE)  # h2 wants the preface; our scanner checks the client's
-        self._conn = conn
+        self._encoder = HPACKEncoder()
+        self._decoder = HPACKDecoder()
+        # The decoder's list limit until our SETTINGS are acknowledged: 2**16.
+        self._decoder.max_header_list_size = 65536
         self._streams: Dict[int, _Stream] = {}
+        self._closing: List[int] = []  # ids of streams in _streams that turned CLOSED
+        self._closed_by: "OrderedDict[int, int]" = OrderedDict()  # forgotten stream -> how it closed
         self._inbuf = bytearray()
         self._out = bytearray()
+        self._keep = 0  # head of _out a client GOAWAY does not discard
         self._initiated = False
         self._preface_pending = True
         self._expect_settings = True
@@ -186,43 +664,180 @@ class H2Session:
         self._block_stream = 0
         self._block_frames = 0
         self._block_bytes = 0
+        self._block_flags = 0
+        self._block_sid_pending = 0
+        self._block_depends = -1
+        self._block = bytearray()
         self._control = _Bucket(settings.max_control_frames, settings.flood_window)
         self._resets = _Bucket(settings.max_rapid_resets, settings.flood_window)
         self._credit = 0
         self._now = 0.0
         self._seen_windows: set = set()
+        self._events: Optional[List[Event]] = None
+        self._highest_in = 0
+        self._refuse_above = MAX_WINDOW
+        self._open_count = 0
+        self._out_window = 65535
+        self._inbound = _Window(65535)
+        self._max_in_frame = 16384
+        self._max_out_frame = 16384
+        self._remote_initial = 65535
+        self._local_initial = 65535
+        self._pending_local: List[Dict[int, int]] = []  # our SETTINGS not yet acknowledged
+        self._remote_settings: Dict[int, int] = {}
+        self._max_streams = settings.max_concurrent_streams
+        self._max_list_size = settings.max_header_list_size
+        self._decode_cap = 2 * settings.max_header_list_size
+        self._connect_protocol = settings.enable_connect_protocol
 
-    # -- setting up ---------------------------------------------------------------
+    # -- output helpers ---------------------------------------------------------------
 
-    def _local_settings(self) -> Dict[int, int]:
+    def _frame_head(self, length: int, ftype: int, flags: int, sid: int) -> None:
+        out = self._out
+        at = len(out)
+        out += _HEAD_ROOM
+        p = out  # compiled: the bytearray's buffer, after it grew
+        p[at] = (length >> 16) & 0xFF
+        p[at + 1] = (length >> 8) & 0xFF
+        p[at + 2] = length & 0xFF
+        p[at + 3] = ftype
+        p[at + 4] = flags
+        p[at + 5] = (sid >> 24) & 0x7F
+        p[at + 6] = (sid >> 16) & 0xFF
+        p[at + 7] = (sid >> 8) & 0xFF
+        p[at + 8] = sid & 0xFF
+
+    def _put_u32(self, value: int) -> None:
+        out = self._out
+        at = len(out)
+        out += _U32_ROOM
+        p = out
+        p[at] = (value >> 24) & 0xFF
+        p[at + 1] = (value >> 16) & 0xFF
+        p[at + 2] = (value >> 8) & 0xFF
+        p[at + 3] = value & 0xFF
+
+    def _u32_frame(self, ftype: int, sid: int, value: int) -> None:
+        self._frame_head(4, ftype, 0, sid)
+        self._put_u32(value)
+
+    def _window_update(self, sid: int, increment: int) -> None:
+        self._u32_frame(WINDOW_UPDATE, sid, increment)
+
+    def _rst(self, sid: int, code: int) -> None:
+        self._u32_frame(RST_STREAM, sid, code)
+
+    def _goaway(self, last: int, code: int) -> None:
+        self._frame_head(8, GOAWAY, 0, 0)
+        self._put_u32(last & 0x7FFFFFFF)
+        self._put_u32(code)
+
+    def _settings_frame(self, pairs: List[Tuple[int, int]]) -> None:
+        self._frame_head(6 * len(pairs), SETTINGS, 0, 0)
+        for code, number in pairs:
+            self._out += code.to_bytes(2, "big") + number.to_bytes(4, "big")
+
+    def _header_block(self, sid: int, block: bytes, end_stream: bool) -> None:
+        """HEADERS (+ CONTINUATION) frames in chunks of the peer's frame size."""
+        size = len(block)
+        step = self._max_out_frame
+        pos = 0
+        first = True
+        while True:
+            n = size - pos
+            if n > step:
+                n = step
+            flags = 0
+            if first and end_stream:
+                flags |= F_END_STREAM
+            if pos + n >= size:
+                flags |= F_END_HEADERS
+            self._frame_head(n, HEADERS if first else CONTINUATION, flags, sid)
+            if n == size:
+                self._out += block
+            else:
+                self._out += block[pos : pos + n]
+            pos += n
+            first = False
+            if pos >= size:
+                break
+
+    # -- stream bookkeeping ------------------------------------------------------------
+
+    def _set_closed(self, stream: _Stream, by: int) -> None:
+        if stream.state != S_CLOSED:
+            stream.state = S_CLOSED
+            if stream.sid & 1:
+                self._open_count -= 1
+            self._closing.append(stream.sid)
+        if by != BY_NONE:
+            stream.closed_by = by
+
+    def _cleanup(self) -> None:
+        """Forget closed streams, remembering (a bounded number of) how they closed."""
+        if not self._closing:
+            return
+        for sid in self._closing:
+            stream = self._streams.pop(sid, None)
+            if stream is not None:
+                self._closed_by[sid] = stream.closed_by
+        self._closing = []
+        while len(self._closed_by) > MAX_CLOSED_STREAMS:
+            self._closed_by.popitem(last=False)
+
+    def _closed_by_of(self, sid: int) -> int:
+        stream = self._streams.get(sid)
+        if stream is not None:
+            return stream.closed_by
+        return self._closed_by.get(sid, BY_NONE)
+
+    def _new_stream(self, sid: int) -> _Stream:
+        stream = _Stream(sid, self._local_initial, self._remote_initial)
+        self._streams[sid] = stream
+        self._highest_in = sid
+        self._open_count += 1
+        return stream
+
+    def _send_rst(self, stream: _Stream, code: int) -> None:
+        """RST_STREAM, and the stream CLOSED (sent by reset)."""
+        self._set_closed(stream, BY_SEND_RST)
+        self._rst(stream.sid, code)
+
+    # -- setting up ---------------------------------------------------------------------
+
+    def _local_settings(self) -> List[Tuple[int, int]]:
         s = self.settings
-        values = {
-            SettingCodes.HEADER_TABLE_SIZE: s.max_header_table_size,
-            SettingCodes.MAX_CONCURRENT_STREAMS: s.max_concurrent_streams,
-            SettingCodes.INITIAL_WINDOW_SIZE: s.initial_window_size,
-            SettingCodes.MAX_FRAME_SIZE: s.max_frame_size,
-            SettingCodes.MAX_HEADER_LIST_SIZE: s.max_header_list_size,
-        }
+        pairs = [
+            (SET_HEADER_TABLE_SIZE, s.max_header_table_size),
+            (SET_MAX_CONCURRENT_STREAMS, s.max_concurrent_streams),
+            (SET_INITIAL_WINDOW_SIZE, s.initial_window_size),
+            (SET_MAX_FRAME_SIZE, s.max_frame_size),
+            (SET_MAX_HEADER_LIST_SIZE, s.max_header_list_size),
+        ]
         if s.enable_connect_protocol:
-            values[SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
-        return values
+            pairs.append((SET_ENABLE_CONNECT_PROTOCOL, 1))
+        return pairs
 
     def _queue_preface(self) -> None:
-        # h2 has queued a SETTINGS frame of its defaults; replace it with ours, which
-        # take effect (for what we accept) when the client acknowledges them.
-        conn = self._conn
-        conn.clear_outbound_data_buffer()
-        conn.update_settings(self._local_settings())
+        # Our SETTINGS take effect (for what we accept) when the client acknowledges them.
+        pairs = self._local_settings()
+        self._out.clear()
+        self._keep = 0
+        self._settings_frame(pairs)
+        self._pending_local.append(dict(pairs))
         extra = self.settings.connection_window_size - 65535
         if extra > 0:
-            conn.increment_flow_control_window(extra)
+            window = self._inbound
+            window.current += extra
+            if window.current > window.maximum:
+                window.maximum = window.current
+            self._window_update(0, extra)
         self._initiated = True
 
     def initiate(self) -> None:
         """Queue our preface: SETTINGS and the WINDOW_UPDATE that opens the connection window."""
         if self._initiated:
             return
-        self._conn.initiate_connection()
         self._queue_preface()
 
     def initiate_upgrade(self, http2_settings: bytes) -> None:
@@ -235,14 +850,17 @@ class H2Session:
         if self._initiated:
             raise RuntimeError("the session is already initiated")
         payload = _decode_http2_settings(http2_settings)
-        try:
-            self._conn.initiate_upgrade_connection(base64.urlsafe_b64encode(payload))
-        except ProtocolError as exc:  # pragma: no cover - values were checked above
-            raise ValueError(f"invalid HTTP2-Settings: {exc}") from exc
+        values = {}
+        for i in range(0, len(payload), 6):
+            values[int.from_bytes(payload[i : i + 2], "big")] = int.from_bytes(payload[i + 2 : i + 6], "big")
+        self._apply_remote_settings(values)
+        stream = self._new_stream(1)
+        stream.state = S_HALF_CLOSED_REMOTE
         self._queue_preface()
-        self._streams[1] = _Stream(None, True)
+        stream.known = True
+        stream.remote_ended = True
 
-    # -- receiving ------------------------------------------------------------------
+    # -- receiving ------------------------------------------------------------------------
 
     def receive_data(self, data: bytes, now: float) -> List[Event]:
         """Process bytes from the client; return the events they complete.
@@ -257,388 +875,672 @@ class H2Session:
         if self._dead:
             return events
         if not self._initiated:
-            self.initiate()
+            self._queue_preface()
         self._now = now
-        self._seen_windows.clear()
+        if self._seen_windows:
+            self._seen_windows.clear()
+        self._events = events
         try:
-            self._receive(data, events)
+            self._receive(data)
         except Exception as exc:  # noqa: BLE001 - never raise for client input
             if not self._dead:
-                self._fail(_INTERNAL_ERROR, f"internal error: {exc!r}", events)
+                self._fail(INTERNAL_ERROR, f"internal error: {exc!r}")
+        self._events = None
         if self._dead:
             self._inbuf.clear()
         return events
 
-    def _receive(self, data: bytes, events: List[Event]) -> None:
+    def _receive(self, data: Any) -> None:
         buf = self._inbuf
-        buf += data
+        if buf or type(data) is not bytes:
+            buf += data
+            view = bytes(buf)
+            buf.clear()
+        else:
+            view = data
         if self._preface_pending:
-            have = min(len(buf), 24)
-            if buf[:have] != PREFACE[:have]:
-                self._fail(_PROTOCOL_ERROR, "invalid connection preface", events)
+            have = len(view)
+            if have > 24:
+                have = 24
+            if view[:have] != PREFACE[:have]:
+                self._fail(PROTOCOL_ERROR, "invalid connection preface")
                 return
             if have < 24:
+                self._inbuf += view
                 return
-            del buf[:24]
+            view = view[24:]
             self._preface_pending = False
         pos = 0
-        size = len(buf)
-        max_frame = self._conn.max_inbound_frame_size
+        size = len(view)
+        p = view
         while not self._dead and size - pos >= 9:
-            length = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
-            ftype = buf[pos + 3]
-            flags = buf[pos + 4]
-            stream_id = int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
-            if length > max_frame:
-                self._fail(_FRAME_SIZE_ERROR, f"frame of {length} bytes exceeds SETTINGS_MAX_FRAME_SIZE", events)
+            length = (p[pos] << 16) | (p[pos + 1] << 8) | p[pos + 2]
+            ftype = p[pos + 3]
+            flags = p[pos + 4]
+            sid = _u31(view, pos + 5)
+            if length > self._max_in_frame:
+                self._fail(FRAME_SIZE_ERROR, f"frame of {length} bytes exceeds SETTINGS_MAX_FRAME_SIZE")
                 break
-            if not self._check_header(length, ftype, stream_id, events):
+            if not self._check_header(length, ftype, sid):
                 break
             end = pos + 9 + length
             if end > size:
                 break
-            frame = bytes(buf[pos:end])
+            self._frame(view, pos + 9, length, ftype, flags, sid)
             pos = end
-            self._frame(frame, length, ftype, flags, stream_id, events)
-            max_frame = self._conn.max_inbound_frame_size
-        del buf[:pos]
+        if not self._dead and pos < size:
+            self._inbuf += view[pos:]
 
-    def _check_header(self, length: int, ftype: int, stream_id: int, events: List[Event]) -> bool:
+    def _check_header(self, length: int, ftype: int, sid: int) -> bool:
         """Checks that need only the frame header (so nothing more is buffered)."""
         settings = self.settings
-        if self._expect_settings and ftype != _SETTINGS:
-            self._fail(_PROTOCOL_ERROR, "the client preface must be followed by SETTINGS", events)
+        if self._expect_settings and ftype != SETTINGS:
+            self._fail(PROTOCOL_ERROR, "the client preface must be followed by SETTINGS")
             return False
         if self._block_stream:
-            if ftype != _CONTINUATION or stream_id != self._block_stream:
-                self._fail(_PROTOCOL_ERROR, "header block interrupted", events)
+            if ftype != CONTINUATION or sid != self._block_stream:
+                self._fail(PROTOCOL_ERROR, "header block interrupted")
                 return False
             if self._block_frames >= settings.max_continuation_frames:
-                self._fail(_CALM, "too many CONTINUATION frames", events)
+                self._fail(ENHANCE_YOUR_CALM, "too many CONTINUATION frames")
                 return False
             if self._block_bytes + length > settings.max_header_block_size:
-                self._fail(_CALM, "header block too large", events)
+                self._fail(ENHANCE_YOUR_CALM, "header block too large")
                 return False
-        elif ftype == _CONTINUATION:
-            self._fail(_PROTOCOL_ERROR, "CONTINUATION without HEADERS", events)
+        elif ftype == CONTINUATION:
+            self._fail(PROTOCOL_ERROR, "CONTINUATION without HEADERS")
             return False
-        elif ftype == _HEADERS and length > settings.max_header_block_size:
-            self._fail(_CALM, "header block too large", events)
+        elif ftype == HEADERS and length > settings.max_header_block_size:
+            self._fail(ENHANCE_YOUR_CALM, "header block too large")
             return False
-        elif ftype == _PUSH_PROMISE:
-            self._fail(_PROTOCOL_ERROR, "a client cannot push", events)
-            return False
-        return True
-
-    def _control_frame(self, events: List[Event]) -> bool:
-        """Count a frame that carries no request data; False (and GOAWAY) past the limit."""
-        if self._credit >= _FRAME_COST:
-            self._credit -= _FRAME_COST
-            return True
-        if self._control.hit(self._now):
-            self._fail(_CALM, "too many control frames", events)
+        elif ftype == PUSH_PROMISE:
+            self._fail(PROTOCOL_ERROR, "a client cannot push")
             return False
         return True
 
     def _earn(self, credit: int) -> None:
         credit += self._credit
-        self._credit = credit if credit < _MAX_CREDIT else _MAX_CREDIT
+        self._credit = credit if credit < MAX_CREDIT else MAX_CREDIT
 
-    def _is_idle(self, stream_id: int) -> bool:
-        if stream_id & 1:
-            return stream_id > self._conn.highest_inbound_stream_id
-        return stream_id > self._conn.highest_outbound_stream_id
+    def _control_frame(self) -> bool:
+        """Count a frame that carries no request data; False (and GOAWAY) past the limit."""
+        if self._credit >= FRAME_COST:
+            self._credit -= FRAME_COST
+            return True
+        if self._control.hit(self._now):
+            self._fail(ENHANCE_YOUR_CALM, "too many control frames")
+            return False
+        return True
 
-    def _frame(self, frame: bytes, length: int, ftype: int, flags: int, stream_id: int, events: List[Event]) -> None:
-        conn = self._conn
-        if ftype == _DATA:
-            stream = conn.streams.get(stream_id)
-            if stream is None or stream.state_machine.state not in _RECEIVING:
-                if not self._control_frame(events):
+    def _is_idle(self, sid: int) -> bool:
+        if sid & 1:
+            return sid > self._highest_in
+        return True  # a server opens no streams
+
+    def _frame(self, view: bytes, offset: int, length: int, ftype: int, flags: int, sid: int) -> None:
+        """The checks and flood accounting of one complete frame, then ``_dispatch``."""
+        p = view
+        if ftype == DATA:
+            stream = self._streams.get(sid)
+            if stream is None or not (stream.state == S_OPEN or stream.state == S_HALF_CLOSED_LOCAL):
+                if not self._control_frame():
                     return
             else:
                 data_length = length
-                if flags & _PADDED and length:
-                    data_length = length - 1 - frame[9]
+                if flags & F_PADDED and length:
+                    data_length -= 1 + p[offset]
                 if data_length > 0:
-                    self._earn(_RECEIVE_SHARE * (data_length if data_length < _FRAME_COST else _FRAME_COST))
-                elif not flags & _END_STREAM and not self._control_frame(events):
+                    self._earn(RECEIVE_SHARE * (data_length if data_length < FRAME_COST else FRAME_COST))
+                elif not flags & F_END_STREAM and not self._control_frame():
                     return
-        elif ftype == _HEADERS:
-            if not flags & _END_HEADERS:
-                self._block_stream = stream_id or -1
+        elif ftype == HEADERS:
+            if not flags & F_END_HEADERS:
+                self._block_stream = sid if sid else -1
                 self._block_frames = 0
                 self._block_bytes = length
-            stream = conn.streams.get(stream_id)
-            if stream_id <= conn.highest_inbound_stream_id and (stream is None or stream.closed):
-                if not self._control_frame(events):
+            stream = self._streams.get(sid)
+            if sid <= self._highest_in and (stream is None or stream.state == S_CLOSED):
+                if not self._control_frame():
                     return
-        elif ftype == _CONTINUATION:
+        elif ftype == CONTINUATION:
             self._block_frames += 1
             self._block_bytes += length
-            if flags & _END_HEADERS:
+            if flags & F_END_HEADERS:
                 self._block_stream = 0
-        elif ftype == _SETTINGS:
-            if not self._control_frame(events):
+        elif ftype == SETTINGS:
+            if not self._control_frame():
                 return
-            if flags & _ACK and length:
-                self._fail(_FRAME_SIZE_ERROR, "SETTINGS ACK with a payload", events)
+            if flags & F_ACK and length:
+                self._fail(FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
                 return
             if length % 6:
-                self._fail(_FRAME_SIZE_ERROR, "SETTINGS length not a multiple of 6", events)
+                self._fail(FRAME_SIZE_ERROR, "SETTINGS length not a multiple of 6")
                 return
-            if self._expect_settings and flags & _ACK:
-                self._fail(_PROTOCOL_ERROR, "the client preface must be followed by SETTINGS", events)
+            if self._expect_settings and flags & F_ACK:
+                self._fail(PROTOCOL_ERROR, "the client preface must be followed by SETTINGS")
                 return
             self._expect_settings = False
-        elif ftype == _WINDOW_UPDATE:
-            if not self._control_frame(events):
+        elif ftype == WINDOW_UPDATE:
+            if not self._control_frame():
                 return
             if length != 4:
-                self._fail(_FRAME_SIZE_ERROR, "WINDOW_UPDATE length is not 4", events)
+                self._fail(FRAME_SIZE_ERROR, "WINDOW_UPDATE length is not 4")
                 return
-            increment = int.from_bytes(frame[9:13], "big") & 0x7FFFFFFF
-            if increment == 0:
-                if stream_id == 0 or self._is_idle(stream_id):
-                    self._fail(_PROTOCOL_ERROR, "WINDOW_UPDATE of 0", events)
+            if _u31(view, offset) == 0:
+                if sid == 0 or self._is_idle(sid):
+                    self._fail(PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
                 else:
-                    self._stream_error(stream_id, _PROTOCOL_ERROR, events)
+                    self._stream_error(sid, PROTOCOL_ERROR)
                 return
-            frame = frame[:9] + increment.to_bytes(4, "big")  # the reserved bit is ignored
-        elif ftype == _PING:
-            if not self._control_frame(events):
+        elif ftype == PING:
+            if not self._control_frame():
                 return
             if length != 8:
-                self._fail(_FRAME_SIZE_ERROR, "PING length is not 8", events)
+                self._fail(FRAME_SIZE_ERROR, "PING length is not 8")
                 return
-        elif ftype == _RST_STREAM:
+        elif ftype == RST_STREAM:
             if length != 4:
-                self._fail(_FRAME_SIZE_ERROR, "RST_STREAM length is not 4", events)
+                self._fail(FRAME_SIZE_ERROR, "RST_STREAM length is not 4")
                 return
-            if stream_id and self._is_idle(stream_id):
-                self._fail(_PROTOCOL_ERROR, "RST_STREAM on an idle stream", events)
+            if sid and self._is_idle(sid):
+                self._fail(PROTOCOL_ERROR, "RST_STREAM on an idle stream")
                 return
-            stream = conn.streams.get(stream_id)
-            if (stream is None or stream.closed) and not self._control_frame(events):
+            stream = self._streams.get(sid)
+            if (stream is None or stream.state == S_CLOSED) and not self._control_frame():
                 return
-        elif ftype == _PRIORITY:
-            # Deprecated (RFC 9113 §5.3.2): checked, counted, not given to h2.
-            if not self._control_frame(events):
+        elif ftype == PRIORITY:
+            # Deprecated (RFC 9113 §5.3.2): checked, counted, otherwise ignored.
+            if not self._control_frame():
                 return
-            if stream_id == 0:
-                self._fail(_PROTOCOL_ERROR, "PRIORITY on stream 0", events)
+            if sid == 0:
+                self._fail(PROTOCOL_ERROR, "PRIORITY on stream 0")
             elif length != 5:
-                self._priority_error(stream_id, _FRAME_SIZE_ERROR, "PRIORITY length is not 5", events)
-            elif int.from_bytes(frame[9:13], "big") & 0x7FFFFFFF == stream_id:
-                self._priority_error(stream_id, _PROTOCOL_ERROR, "stream depends on itself", events)
+                self._priority_error(sid, FRAME_SIZE_ERROR, "PRIORITY length is not 5")
+            elif _u31(view, offset) == sid:
+                self._priority_error(sid, PROTOCOL_ERROR, "stream depends on itself")
             return
-        elif ftype != _GOAWAY:
+        elif ftype != GOAWAY:
             # Unknown or unused extension frames (ALTSVC, ORIGIN, ...) are ignored.
-            self._control_frame(events)
+            self._control_frame()
             return
-        self._feed(frame, events)
-
-    def _feed(self, frame: bytes, events: List[Event]) -> None:
-        conn = self._conn
         try:
-            received = conn.receive_data(frame)
-        except ProtocolError as exc:
-            # h2 has queued a GOAWAY with exc.error_code.
+            self._dispatch(view, offset, length, ftype, flags, sid)
+        except _ConnectionError as exc:
+            # A connection error: GOAWAY with the code, the frame's events lost.
             self._dead = True
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            events.append(ConnectionEnded(int(exc.error_code), conn.highest_inbound_stream_id, False, reason))
-            return
-        for event in received:
-            if self._dead:
+            self._goaway(self._highest_in, exc.code)
+            self._events.append(ConnectionEnded(exc.code, self._highest_in, False, exc.reason))  # type: ignore[union-attr]
+
+    # -- what a frame does ------------------------------------------------------------------
+
+    def _dispatch(self, view: bytes, offset: int, length: int, ftype: int, flags: int, sid: int) -> None:
+        p = view
+        if ftype == DATA:
+            if sid == 0:
+                raise _ConnectionError(PROTOCOL_ERROR, "DATA on stream 0")
+            pad = 0
+            if flags & F_PADDED:
+                if length < 1:
+                    raise _ConnectionError(FRAME_SIZE_ERROR, "DATA frame with missing padding data")
+                pad = p[offset]
+                if pad and pad >= length:
+                    raise _ConnectionError(PROTOCOL_ERROR, "DATA frame with too much padding")
+                start = offset + 1
+            else:
+                start = offset
+            # The whole payload counts against the windows, pad-length byte and padding included.
+            self._on_data_frame(sid, view[start : offset + length - pad], length, flags & F_END_STREAM)
+        elif ftype == HEADERS:
+            self._on_headers_frame(view, offset, length, flags, sid)
+        elif ftype == CONTINUATION:
+            if sid == 0:
+                raise _ConnectionError(PROTOCOL_ERROR, "CONTINUATION on stream 0")
+            self._block += view[offset : offset + length]
+            if flags & F_END_HEADERS:
+                block = bytes(self._block)
+                self._block.clear()
+                self._on_header_block(self._block_sid_pending, block, self._block_flags, self._block_depends)
+        elif ftype == SETTINGS:
+            if sid:
+                raise _ConnectionError(PROTOCOL_ERROR, "SETTINGS on a stream")
+            if flags & F_ACK:
+                self._local_settings_acked()
+            else:
+                self._on_settings(view, offset, length)
+        elif ftype == WINDOW_UPDATE:
+            self._on_window_update(sid, _u31(view, offset))
+        elif ftype == PING:
+            if sid:
+                raise _ConnectionError(PROTOCOL_ERROR, "PING on a stream")
+            if flags & F_ACK:
+                self._events.append(PingAcked(view[offset : offset + 8]))  # type: ignore[union-attr]
+            else:
+                self._frame_head(8, PING, F_ACK, 0)
+                self._out += view[offset : offset + 8]
+        elif ftype == RST_STREAM:
+            if sid == 0:
+                raise _ConnectionError(PROTOCOL_ERROR, "RST_STREAM on stream 0")
+            self._on_rst(sid, _u32(view, offset))
+        elif ftype == GOAWAY:
+            if sid:
+                raise _ConnectionError(PROTOCOL_ERROR, "GOAWAY on a stream")
+            if length < 8:
+                raise _ConnectionError(FRAME_SIZE_ERROR, "GOAWAY frame too short")
+            self._on_goaway(view, offset, length)
+
+    def _on_headers_frame(self, view: bytes, offset: int, length: int, flags: int, sid: int) -> None:
+        p = view
+        pad = 0
+        head = 0
+        depends = -1
+        if sid == 0:
+            raise _ConnectionError(PROTOCOL_ERROR, "HEADERS on stream 0")
+        if flags & F_PADDED:
+            if length < 1:
+                raise _ConnectionError(FRAME_SIZE_ERROR, "HEADERS frame with missing padding data")
+            pad = p[offset]
+            head = 1
+        body_len = length - head
+        if flags & F_PRIORITY:
+            if body_len < 5:
+                raise _ConnectionError(FRAME_SIZE_ERROR, "HEADERS frame with missing priority data")
+            depends = _u31(view, offset + head)
+            head += 5
+        if pad and pad >= body_len:
+            raise _ConnectionError(PROTOCOL_ERROR, "HEADERS frame with too much padding")
+        if length - head - pad < 0:
+            block = b""
+        else:
+            block = view[offset + head : offset + length - pad]
+        if flags & F_END_HEADERS:
+            self._on_header_block(sid, block, flags, depends)
+        else:
+            self._block_sid_pending = sid
+            self._block_flags = flags
+            self._block_depends = depends
+            self._block.clear()
+            self._block += block
+
+    def _on_header_block(self, sid: int, block: bytes, flags: int, depends: int) -> None:
+        """A complete header block: a request, trailers, or an error."""
+        stream = self._streams.get(sid)
+        end_stream = bool(flags & F_END_STREAM)
+        refuse = stream is None and (sid > self._refuse_above or self._open_inbound() >= self._max_streams)
+        decoder = self._decoder
+        decoder.max_header_list_size = self._decode_cap
+        try:
+            headers = decoder.decode(block, raw=True)
+        except OversizedHeaderListError:
+            raise _ConnectionError(ENHANCE_YOUR_CALM, f"header list larger than {self._decode_cap} bytes")
+        except (HPACKError, IndexError, TypeError, UnicodeDecodeError, ValueError) as exc:
+            raise _ConnectionError(COMPRESSION_ERROR, f"cannot decode header block: {exc}")
+
+        if stream is None:
+            if sid <= self._highest_in:
+                by = self._closed_by_of(sid)
+                if by == BY_RECV_RST or by == BY_SEND_RST:
+                    self._rst(sid, STREAM_CLOSED)
+                    return
+                if by == BY_RECV_END or by == BY_SEND_END:
+                    raise _ConnectionError(STREAM_CLOSED, f"stream {sid} is closed")
+                raise _ConnectionError(PROTOCOL_ERROR, f"stream id {sid} is lower than {self._highest_in}")
+            if not sid & 1:
+                raise _ConnectionError(PROTOCOL_ERROR, "invalid stream ID for peer")
+            stream = self._new_stream(sid)
+            if end_stream:
+                stream.state = S_HALF_CLOSED_REMOTE
+            is_request = True
+        elif stream.state == S_CLOSED:
+            if stream.closed_by == BY_RECV_RST or stream.closed_by == BY_SEND_RST:
+                self._rst(sid, STREAM_CLOSED)
                 return
-            kind = type(event)
-            if kind is h2e.DataReceived:
-                self._on_data(event, events)
-            elif kind is h2e.RequestReceived:
-                self._on_request(event, events)
-            elif kind is h2e.StreamEnded:
-                self._on_stream_ended(event.stream_id, events)
-            elif kind is h2e.WindowUpdated:
-                self._window_updated(event.stream_id, events)
-            elif kind is h2e.StreamReset:
-                self._on_reset(event.stream_id, int(event.error_code), event.remote_reset, events)
-            elif kind is LocalReset:
-                self._on_reset(event.stream_id, int(event.error_code), False, events)
-            elif kind is h2e.TrailersReceived:
-                self._on_trailers(event, events)
-            elif kind is h2e.RemoteSettingsChanged:
-                changed = event.changed_settings.get(SettingCodes.INITIAL_WINDOW_SIZE)
-                if changed is not None and changed.new_value > (changed.original_value or 0):
-                    self._window_updated(0, events)
-            elif kind is h2e.SettingsAcknowledged:
-                if SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
-                    self._windows_resized()
-            elif kind is h2e.PingAckReceived:
-                events.append(PingAcked(event.ping_data))
-            elif kind is h2e.ConnectionTerminated:
-                self._dead = True
-                code = int(event.error_code) if event.error_code is not None else 0
-                reason = "client sent GOAWAY"
-                if event.additional_data:
-                    reason += ": " + event.additional_data[:200].decode("latin-1")
-                # The reserved bit is ignored (RFC 9113 §6.8); h2 passes it on.
-                events.append(ConnectionEnded(code, (event.last_stream_id or 0) & 0x7FFFFFFF, True, reason))
-            # PingReceived, SettingsAcknowledged, PriorityUpdated, ...: nothing to do.
+            raise _ConnectionError(STREAM_CLOSED, f"stream {sid} is closed")
+        elif stream.state == S_HALF_CLOSED_REMOTE:
+            self._set_closed(stream, BY_SEND_RST)
+            self._rst(sid, STREAM_CLOSED)
+            self._on_reset(sid, STREAM_CLOSED, False)
+            return
+        else:
+            # trailers on an open (or half-closed local) stream
+            is_request = False
+            stream.trailers_received = True
+            if not end_stream:
+                self._send_rst(stream, PROTOCOL_ERROR)
+                self._on_reset(sid, PROTOCOL_ERROR, False)
+                return
+            if stream.state == S_OPEN:
+                stream.state = S_HALF_CLOSED_REMOTE
+            else:
+                self._set_closed(stream, BY_RECV_END)
 
-    def _on_request(self, event: h2e.RequestReceived, events: List[Event]) -> None:
-        stream_id = event.stream_id
-        end_stream = event.stream_ended is not None
+        if refuse:
+            self._header_reset(stream, REFUSED_STREAM)
+            return
+        if flags & F_PRIORITY and depends == sid:
+            self._header_reset(stream, PROTOCOL_ERROR)
+            return
+        if _field_list_size(headers) > self._max_list_size:
+            if is_request:
+                # RFC 9113 §10.5.1: answer 431 and stop reading the request.
+                self._header_block(sid, self._encoder.encode([(b":status", b"431")]), True)
+                if stream.state == S_HALF_CLOSED_REMOTE:
+                    self._set_closed(stream, BY_SEND_END)
+                else:
+                    stream.state = S_HALF_CLOSED_LOCAL
+                    self._send_rst(stream, NO_ERROR)
+                self._on_reset(sid, NO_ERROR, False)
+                return
+            self._header_reset(stream, ENHANCE_YOUR_CALM)
+            return
+        if is_request:
+            self._on_request(sid, stream, headers, end_stream)
+            if end_stream and not self._dead:
+                self._on_stream_ended(sid)
+        else:
+            self._on_trailers(sid, stream, headers)
+            if not self._dead:
+                self._on_stream_ended(sid)
+
+    def _header_reset(self, stream: _Stream, code: int) -> None:
+        """Reset a stream whose header block we refuse; resetting a stream the block
+        itself closed (trailers) is a connection error STREAM_CLOSED."""
+        if stream.state == S_CLOSED:
+            if stream.closed_by == BY_RECV_RST or stream.closed_by == BY_SEND_RST:
+                self._rst(stream.sid, STREAM_CLOSED)
+                return
+            raise _ConnectionError(STREAM_CLOSED, f"stream {stream.sid} is closed")
+        self._send_rst(stream, code)
+        self._on_reset(stream.sid, code, False)
+
+    def _on_request(self, sid: int, stream: _Stream, headers: Any, end_stream: bool) -> None:
         try:
-            request = parse_request(stream_id, event.headers, end_stream, self.settings.enable_connect_protocol)
+            request = _parse_request(sid, headers, end_stream, self._connect_protocol)
         except Malformed:
-            self._stream_error(stream_id, _PROTOCOL_ERROR, events)
+            self._stream_error(sid, PROTOCOL_ERROR)
             return
-        self._streams[stream_id] = _Stream(request.content_length, False)
-        events.append(request)
+        stream.known = True
+        length = request.content_length
+        # past 2**63 - 1 no client can reach it
+        stream.expected = -1 if length is None else (length if length < 0x7FFFFFFFFFFFFFFF else 0x7FFFFFFFFFFFFFFF)
+        stream.received = 0
+        stream.unacked = 0
+        stream.remote_ended = False
+        stream.head_sent = False
+        self._events.append(request)  # type: ignore[union-attr]
 
-    def _on_trailers(self, event: h2e.TrailersReceived, events: List[Event]) -> None:
-        stream_id = event.stream_id
-        record = self._streams.get(stream_id)
-        if record is None:
+    def _on_trailers(self, sid: int, stream: _Stream, headers: Any) -> None:
+        if not stream.known:
             return
         try:
-            headers = parse_trailers(event.headers)
-            if record.expected is not None and record.received != record.expected:
+            fields = _parse_trailers(headers)
+            if stream.expected >= 0 and stream.received != stream.expected:
                 raise Malformed("body shorter than content-length")
         except Malformed:
-            self._stream_error(stream_id, _PROTOCOL_ERROR, events)
+            self._stream_error(sid, PROTOCOL_ERROR)
             return
-        events.append(TrailersReceived(stream_id, headers))
+        self._events.append(TrailersReceived(sid, fields))  # type: ignore[union-attr]
 
-    def _on_data(self, event: h2e.DataReceived, events: List[Event]) -> None:
-        stream_id = event.stream_id
-        data = event.data
+    def _on_data_frame(self, sid: int, data: bytes, flow_length: int, end_stream: int) -> None:
+        window = self._inbound
+        window.current -= flow_length
+        if window.current < 0:
+            raise _ConnectionError(FLOW_CONTROL_ERROR, "Flow control window shrunk below 0")
+        stream = self._streams.get(sid)
+        if stream is None:
+            if self._is_idle(sid):
+                raise _ConnectionError(PROTOCOL_ERROR, f"DATA on idle stream {sid}")
+            self._data_on_closed(sid, flow_length)
+            return
+        if stream.state == S_CLOSED:
+            self._data_on_closed(sid, flow_length)
+            return
+        if stream.state == S_HALF_CLOSED_REMOTE:
+            self._set_closed(stream, BY_SEND_RST)
+            self._data_on_closed(sid, flow_length)
+            self._on_reset(sid, STREAM_CLOSED, False)
+            return
+        window = stream.inbound
+        window.current -= flow_length
+        if window.current < 0:
+            raise _ConnectionError(FLOW_CONTROL_ERROR, "Flow control window shrunk below 0")
+        if end_stream:
+            if stream.state == S_OPEN:
+                stream.state = S_HALF_CLOSED_REMOTE
+            else:
+                self._set_closed(stream, BY_RECV_END)
         size = len(data)
-        padding = event.flow_controlled_length - size
-        record = self._streams.get(stream_id)
-        if record is None:  # pragma: no cover - h2 only delivers data of streams we accepted
-            self._conn.ack_connection_window(event.flow_controlled_length)
-            return
-        record.received += size
-        if record.expected is not None and record.received > record.expected:
-            self._conn.ack_connection_window(event.flow_controlled_length)
-            self._stream_error(stream_id, _PROTOCOL_ERROR, events)
-            return
-        if padding:
-            self._acknowledge(stream_id, record, padding)
-        if size:
-            record.unacked += size
-            events.append(DataReceived(stream_id, data, size))
+        padding = flow_length - size
+        if not stream.known:  # pragma: no cover - only known streams get data
+            self._ack_connection(flow_length)
+        else:
+            stream.received += size
+            if stream.expected >= 0 and stream.received > stream.expected:
+                self._ack_connection(flow_length)
+                self._stream_error(sid, PROTOCOL_ERROR)
+                return
+            if padding:
+                self._acknowledge(stream, padding)
+            if size:
+                stream.unacked += size
+                self._events.append(DataReceived(sid, data, size))  # type: ignore[union-attr]
+        if end_stream and not self._dead:
+            self._on_stream_ended(sid)
 
-    def _on_stream_ended(self, stream_id: int, events: List[Event]) -> None:
-        record = self._streams.get(stream_id)
-        if record is None:
-            return
-        if record.expected is not None and record.received != record.expected:
-            self._stream_error(stream_id, _PROTOCOL_ERROR, events)
-            return
-        record.remote_ended = True
-        events.append(StreamEnded(stream_id))
-        self._maybe_closed(stream_id)
+    def _data_on_closed(self, sid: int, flow_length: int) -> None:
+        """DATA on a closed stream: give the connection window back, RST_STREAM."""
+        self._ack_connection(flow_length)
+        self._rst(sid, STREAM_CLOSED)
 
-    def _on_reset(self, stream_id: int, error_code: int, remote: bool, events: List[Event]) -> None:
-        record = self._streams.pop(stream_id, None)
-        if record is not None:
-            self._release(record)
-            events.append(StreamReset(stream_id, error_code, remote))
+    def _on_stream_ended(self, sid: int) -> None:
+        stream = self._streams.get(sid)
+        if stream is None or not stream.known:
+            return
+        if stream.expected >= 0 and stream.received != stream.expected:
+            self._stream_error(sid, PROTOCOL_ERROR)
+            return
+        stream.remote_ended = True
+        self._events.append(StreamEnded(sid))  # type: ignore[union-attr]
+        self._maybe_closed(stream)
+
+    def _on_settings(self, view: bytes, offset: int, length: int) -> None:
+        p = view
+        values = {}
+        for i in range(offset, offset + length, 6):
+            code = (p[i] << 8) | p[i + 1]
+            values[code] = _u32(view, i + 2)
+        for code, value in values.items():
+            if code == SET_ENABLE_PUSH and value != 0:
+                # A client may send 0 or 1 (only a server's push matters).
+                if value not in (0, 1):
+                    raise _ConnectionError(PROTOCOL_ERROR, f"Setting {code} has invalid value {value}")
+            elif code == SET_INITIAL_WINDOW_SIZE and value > MAX_WINDOW:
+                raise _ConnectionError(FLOW_CONTROL_ERROR, f"Setting {code} has invalid value {value}")
+            elif code == SET_MAX_FRAME_SIZE and not 16384 <= value <= 16777215:
+                raise _ConnectionError(PROTOCOL_ERROR, f"Setting {code} has invalid value {value}")
+            elif code == SET_ENABLE_CONNECT_PROTOCOL and value not in (0, 1):
+                raise _ConnectionError(PROTOCOL_ERROR, f"Setting {code} has invalid value {value}")
+        old_initial = self._remote_initial
+        self._apply_remote_settings(values)
+        new_initial = values.get(SET_INITIAL_WINDOW_SIZE)
+        if new_initial is not None and new_initial > old_initial:
+            self._window_updated(0)
+        self._frame_head(0, SETTINGS, F_ACK, 0)
+
+    def _apply_remote_settings(self, values: Dict[int, int]) -> None:
+        """The client's settings: stream send windows, encoder table, frame size."""
+        for code, value in values.items():
+            self._remote_settings[code] = value
+        if SET_INITIAL_WINDOW_SIZE in values:
+            delta = values[SET_INITIAL_WINDOW_SIZE] - self._remote_initial
+            self._remote_initial = values[SET_INITIAL_WINDOW_SIZE]
+            for stream in self._streams.values():
+                if stream.out_window + delta > MAX_WINDOW:
+                    raise _ConnectionError(FLOW_CONTROL_ERROR, "May not increment flow control window past 2147483647")
+                stream.out_window += delta
+        if SET_HEADER_TABLE_SIZE in values:
+            self._encoder.header_table_size = values[SET_HEADER_TABLE_SIZE]
+        if SET_MAX_FRAME_SIZE in values:
+            self._max_out_frame = values[SET_MAX_FRAME_SIZE]
+
+    def _local_settings_acked(self) -> None:
+        if not self._pending_local:
+            return
+        changes = self._pending_local.pop(0)
+        if SET_INITIAL_WINDOW_SIZE in changes:
+            delta = changes[SET_INITIAL_WINDOW_SIZE] - self._local_initial
+            self._local_initial = changes[SET_INITIAL_WINDOW_SIZE]
+            for stream in self._streams.values():
+                window = stream.inbound
+                window.current += delta
+                if window.current > MAX_WINDOW:
+                    raise _ConnectionError(FLOW_CONTROL_ERROR, "Flow control window mustn't exceed 2147483647")
+                window.maximum += delta
+            # Every receive window moved: data consumed before may now be owed to a
+            # window at or below 0, and no more DATA can come to trigger the update, so
+            # the WINDOW_UPDATE rule is re-run for each stream.
+            for stream in list(self._streams.values()):
+                if stream.known:
+                    self._acknowledge(stream, 0)
+        if SET_MAX_HEADER_LIST_SIZE in changes:
+            self._decoder.max_header_list_size = changes[SET_MAX_HEADER_LIST_SIZE]
+        if SET_MAX_FRAME_SIZE in changes:
+            self._max_in_frame = changes[SET_MAX_FRAME_SIZE]
+        if SET_HEADER_TABLE_SIZE in changes:
+            self._decoder.max_allowed_table_size = changes[SET_HEADER_TABLE_SIZE]
+
+    def _on_window_update(self, sid: int, increment: int) -> None:
+        if sid == 0:
+            if self._out_window + increment > MAX_WINDOW:
+                raise _ConnectionError(FLOW_CONTROL_ERROR, "May not increment flow control window past 2147483647")
+            self._out_window += increment
+            self._window_updated(0)
+            return
+        stream = self._streams.get(sid)
+        if stream is None:
+            if self._is_idle(sid):
+                raise _ConnectionError(PROTOCOL_ERROR, f"WINDOW_UPDATE on idle stream {sid}")
+            return
+        if stream.state == S_CLOSED:
+            return
+        if stream.out_window + increment > MAX_WINDOW:
+            self._send_rst(stream, FLOW_CONTROL_ERROR)
+            self._on_reset(sid, FLOW_CONTROL_ERROR, False)
+            return
+        stream.out_window += increment
+        self._window_updated(sid)
+
+    def _on_rst(self, sid: int, code: int) -> None:
+        stream = self._streams.get(sid)
+        if stream is None or stream.state == S_CLOSED:
+            return
+        self._set_closed(stream, BY_RECV_RST)
+        self._on_reset(sid, code, True)
+
+    def _on_goaway(self, view: bytes, offset: int, length: int) -> None:
+        last = _u31(view, offset)
+        code = _u32(view, offset + 4)
+        del self._out[self._keep :]  # what was not sent yet is dropped
+        self._dead = True
+        reason = "client sent GOAWAY"
+        if length > 8:
+            reason += ": " + view[offset + 8 : offset + min(length, 208)].decode("latin-1")
+        self._events.append(ConnectionEnded(code, last, True, reason))  # type: ignore[union-attr]
+
+    def _on_reset(self, sid: int, code: int, remote: bool) -> None:
+        stream = self._streams.get(sid)
+        if stream is not None and stream.known:
+            stream.known = False
+            self._release(stream)
+            self._events.append(StreamReset(sid, code, remote))  # type: ignore[union-attr]
         if self._resets.hit(self._now):
-            self._fail(_CALM, "too many reset streams", events)
+            self._fail(ENHANCE_YOUR_CALM, "too many reset streams")
 
-    def _window_updated(self, stream_id: int, events: List[Event]) -> None:
-        if stream_id and stream_id not in self._streams:
-            return
-        seen = self._seen_windows
-        if stream_id not in seen:
-            seen.add(stream_id)
-            events.append(WindowUpdated(stream_id))
+    def _window_updated(self, sid: int) -> None:
+        if sid:
+            stream = self._streams.get(sid)
+            if stream is None or not stream.known:
+                return
+        if sid not in self._seen_windows:
+            self._seen_windows.add(sid)
+            self._events.append(WindowUpdated(sid))  # type: ignore[union-attr]
 
-    def _stream_error(self, stream_id: int, error_code: int, events: List[Event]) -> None:
+    def _stream_error(self, sid: int, code: int) -> None:
         """Reset a stream for the client's fault; the transport hears of it if it knew it."""
-        stream = self._conn.streams.get(stream_id)
-        if stream is not None and not stream.closed:
-            self._conn.reset_stream(stream_id, error_code)
-        self._on_reset(stream_id, error_code, False, events)
+        stream = self._streams.get(sid)
+        if stream is not None and stream.state != S_CLOSED:
+            self._send_rst(stream, code)
+        self._on_reset(sid, code, False)
 
-    def _priority_error(self, stream_id: int, error_code: int, reason: str, events: List[Event]) -> None:
+    def _priority_error(self, sid: int, code: int, reason: str) -> None:
         """A bad PRIORITY frame is a stream error (RFC 9113 §5.3.1, §6.3): an open stream
         is reset, a closed one gets a RST_STREAM. An idle stream cannot be reset
         (§6.4), so there it is a connection error, as §5.4.1 allows."""
-        if self._is_idle(stream_id):
-            self._fail(error_code, reason, events)
+        if self._is_idle(sid):
+            self._fail(code, reason)
             return
-        stream = self._conn.streams.get(stream_id)
-        if stream is not None and not stream.closed:
-            self._stream_error(stream_id, error_code, events)
-        else:  # h2 sends nothing on a stream it has closed: write the frame here, in order
-            self._out += self._conn.data_to_send()
-            self._out += RstStreamFrame(stream_id, error_code=error_code).serialize()
+        stream = self._streams.get(sid)
+        if stream is not None and stream.state != S_CLOSED:
+            self._stream_error(sid, code)
+        else:
+            self._rst(sid, code)
 
-    def _fail(self, error_code: int, reason: str, events: List[Event]) -> None:
+    def _fail(self, code: int, reason: str) -> None:
         """End the connection for the client's fault: GOAWAY queued, ``ConnectionEnded``."""
-        conn = self._conn
         self._dead = True
-        last = conn.highest_inbound_stream_id
-        try:
-            conn.close_connection(error_code, last_stream_id=last)
-        except Exception:  # noqa: BLE001  # pragma: no cover - h2 accepts GOAWAY in every state
-            pass
-        events.append(ConnectionEnded(error_code, last, False, reason))
+        self._goaway(self._highest_in, code)
+        self._events.append(ConnectionEnded(code, self._highest_in, False, reason))  # type: ignore[union-attr]
 
     # -- flow control bookkeeping ---------------------------------------------------------
 
-    def _acknowledge(self, stream_id: int, record: _Stream, size: int) -> None:
-        if record.remote_ended:
-            self._conn.ack_connection_window(size)
-        else:
-            self._conn.acknowledge_received_data(size, stream_id)
+    def _ack_connection(self, size: int) -> None:
+        increment = self._inbound.process(size)
+        if increment:
+            self._window_update(0, increment)
 
-    def _windows_resized(self) -> None:
-        """The client acknowledged a new SETTINGS_INITIAL_WINDOW_SIZE: every receive
-        window moved by the difference. Data consumed before then may now be owed to
-        a window at or below 0, and no more DATA can come to trigger the update:
-        re-run the WINDOW_UPDATE rule for each stream (h2 does not)."""
-        for stream_id, record in list(self._streams.items()):
-            self._acknowledge(stream_id, record, 0)
+    def _acknowledge(self, stream: _Stream, size: int) -> None:
+        self._ack_connection(size)
+        if not stream.remote_ended and stream.state != S_CLOSED:
+            increment = stream.inbound.process(size)
+            if increment:
+                self._window_update(stream.sid, increment)
 
-    def _release(self, record: _Stream) -> None:
-        if record.unacked:
-            self._conn.ack_connection_window(record.unacked)
-            record.unacked = 0
+    def _release(self, stream: _Stream) -> None:
+        if stream.unacked:
+            self._ack_connection(stream.unacked)
+            stream.unacked = 0
 
-    def _maybe_closed(self, stream_id: int) -> None:
-        stream = self._conn.streams.get(stream_id)
-        if stream is None or stream.closed:
-            record = self._streams.pop(stream_id, None)
-            if record is not None:
-                self._release(record)
+    def _maybe_closed(self, stream: _Stream) -> None:
+        if stream.state == S_CLOSED and stream.known:
+            stream.known = False
+            self._release(stream)
 
-    def _sendable(self, stream_id: int) -> Optional[_Stream]:
-        record = self._streams.get(stream_id)
-        if record is None or self._dead:
+    def _sendable(self, sid: Any) -> Optional[_Stream]:
+        if self._dead:
             return None
-        stream = self._conn.streams.get(stream_id)
-        if stream is None or stream.state_machine.state not in _SENDING:
+        stream = self._streams.get(sid)
+        if stream is None or not stream.known:
             return None
-        return record
+        if stream.state != S_OPEN and stream.state != S_HALF_CLOSED_REMOTE:
+            return None
+        return stream
+
+    def _open_inbound(self) -> int:
+        self._cleanup()
+        return self._open_count
 
     # -- sending --------------------------------------------------------------------
 
     def data_to_send(self) -> bytes:
         """The bytes to write now (may be ``b""``)."""
-        data = self._conn.data_to_send()
         out = self._out
-        if out:
-            out += data
-            data = bytes(out)
-            out.clear()
+        self._keep = 0
+        if not out:
+            return b""
+        data = bytes(out)
+        out.clear()
         return data
 
-    def send_headers(self, stream_id: int, status: int, headers: List[Tuple[bytes, bytes]], end_stream: bool) -> None:
+    def send_headers(self, stream_id: int, status: int, headers: Iterable[Tuple[bytes, bytes]], end_stream: bool) -> None:
         """Send a response head (1xx heads may precede the final one).
 
         Names are lower-cased; connection-specific fields (connection, keep-alive,
@@ -648,21 +1550,34 @@ class H2Session:
         """
         self.send_head(stream_id, response_headers(status, headers, end_stream), end_stream)
 
-    def send_head(self, stream_id: int, fields: List[Tuple[bytes, bytes]], end_stream: bool) -> None:
+    def send_head(self, stream_id: int, fields: Headers, end_stream: bool) -> None:
         """``send_headers`` for fields already built by ``headers.response_headers``
         (``:status`` first), for a caller that checked them earlier: not checked again."""
-        record = self._sendable(stream_id)
-        if record is None:
+        stream = self._sendable(stream_id)
+        if stream is None:
             return
-        if record.head_sent:
+        if stream.head_sent:
             raise RuntimeError(f"the response head of stream {stream_id} was already sent")
         if int(fields[0][1]) >= 200:
-            record.head_sent = True
-        self._conn.send_headers(stream_id, fields, end_stream=end_stream)
-        if end_stream:
-            self._maybe_closed(stream_id)
+            stream.head_sent = True
+        self._send_header_block(stream, fields, end_stream)
 
-    def send_data(self, stream_id: int, data: bytes, end_stream: bool) -> int:
+    def _send_header_block(self, stream: _Stream, fields: Headers, end_stream: bool) -> None:
+        if end_stream and fields[0][0] == b":status" and fields[0][1][:1] == b"1":
+            raise ValueError("Cannot set END_STREAM on informational responses.")
+        block = self._encoder.encode(fields)
+        self._header_block(stream.sid, block, end_stream)
+        if end_stream:
+            self._end_local(stream)
+
+    def _end_local(self, stream: _Stream) -> None:
+        if stream.state == S_OPEN:
+            stream.state = S_HALF_CLOSED_LOCAL
+        else:
+            self._set_closed(stream, BY_SEND_END)
+            self._maybe_closed(stream)
+
+    def send_data(self, stream_id: int, data: Any, end_stream: bool) -> int:
         """Send as much of ``data`` as the windows allow, in frames of the peer's size.
 
         Returns the number of bytes consumed; ``end_stream`` applies only when all
@@ -670,50 +1585,55 @@ class H2Session:
         ``len(data)`` returned.
         """
         total = len(data)
-        record = self._sendable(stream_id)
-        if record is None:
-            return total
-        if not record.head_sent:
-            raise RuntimeError(f"send_data before the response head on stream {stream_id}")
-        conn = self._conn
         sent = 0
+        stream = self._sendable(stream_id)
+        if stream is None:
+            return total
+        if not stream.head_sent:
+            raise RuntimeError(f"send_data before the response head on stream {stream_id}")
         if total:
             if type(data) is not bytes:
                 data = bytes(data)
-            window = conn.local_flow_control_window(stream_id)
+            window = stream.out_window if stream.out_window < self._out_window else self._out_window
             limit = total if total < window else window
-            frame_size = conn.max_outbound_frame_size
+            frame_size = self._max_out_frame
             earned = 0
             while sent < limit:
-                size = min(frame_size, limit - sent)
+                size = limit - sent
+                if size > frame_size:
+                    size = frame_size
                 chunk = data if size == total else data[sent : sent + size]
                 sent += size
-                conn.send_data(stream_id, chunk, end_stream=end_stream and sent == total)
+                self._frame_head(size, DATA, F_END_STREAM if (end_stream and sent == total) else 0, stream.sid)
+                self._out += chunk
+                stream.out_window -= size
+                self._out_window -= size
                 # A frame earns its size only when the window cut it short (a tiny window
                 # buys no frames); a small body or chunk is small by the app: full credit,
                 # or a client acknowledging every small response would run out.
-                earned += size if size < _FRAME_COST and sent < total else _FRAME_COST
+                earned += size if size < FRAME_COST and sent < total else FRAME_COST
             if earned:
-                self._earn(_SEND_SHARE * earned)
+                self._earn(SEND_SHARE * earned)
+            if end_stream and sent == total:
+                self._end_local(stream)
         elif end_stream:
-            conn.end_stream(stream_id)
-        if end_stream and sent == total:
-            self._maybe_closed(stream_id)
+            self._frame_head(0, DATA, F_END_STREAM, stream.sid)
+            self._end_local(stream)
         return sent
 
-    def send_trailers(self, stream_id: int, headers: List[Tuple[bytes, bytes]]) -> None:
+    def send_trailers(self, stream_id: int, headers: Iterable[Tuple[bytes, bytes]]) -> None:
         """Send trailer fields and end the stream (checked like ``send_headers``)."""
-        record = self._sendable(stream_id)
-        if record is None:
+        stream = self._sendable(stream_id)
+        if stream is None:
             return
-        if not record.head_sent:
+        if not stream.head_sent:
             raise RuntimeError(f"send_trailers before the response head on stream {stream_id}")
         fields = trailer_headers(headers)
         if fields:
-            self._conn.send_headers(stream_id, fields, end_stream=True)
+            self._send_header_block(stream, fields, True)
         else:
-            self._conn.end_stream(stream_id)
-        self._maybe_closed(stream_id)
+            self._frame_head(0, DATA, F_END_STREAM, stream.sid)
+            self._end_local(stream)
 
     def end_stream(self, stream_id: int) -> None:
         """End the response with an empty DATA frame carrying END_STREAM."""
@@ -721,9 +1641,10 @@ class H2Session:
 
     def send_window(self, stream_id: int) -> int:
         """How many bytes ``send_data`` could send now: min(stream, connection) window; 0 if gone."""
-        if self._sendable(stream_id) is None:
+        stream = self._sendable(stream_id)
+        if stream is None:
             return 0
-        window = self._conn.local_flow_control_window(stream_id)
+        window = stream.out_window if stream.out_window < self._out_window else self._out_window
         return window if window > 0 else 0
 
     def can_send(self, stream_id: int) -> bool:
@@ -733,34 +1654,37 @@ class H2Session:
     def acknowledge_received(self, stream_id: int, n: int) -> None:
         """The application consumed ``n`` body bytes of ``stream_id``: re-grant the windows.
 
-        Updates are batched (h2 sends a WINDOW_UPDATE once half a window is
-        consumed, or the window is empty); a stream the client has finished sending
-        on gets no update, only the connection does. Unknown streams are ignored.
+        Updates are batched (a WINDOW_UPDATE once half a window is consumed, or the
+        window is empty); a stream the client has finished sending on gets no update,
+        only the connection does. Unknown streams are ignored.
         """
-        record = self._streams.get(stream_id)
-        if record is None or self._dead or n <= 0:
+        stream = self._streams.get(stream_id)
+        if stream is None or not stream.known or self._dead or n <= 0:
             return
-        if n > record.unacked:
-            n = record.unacked
+        if n > stream.unacked:
+            n = stream.unacked
         if n:
-            record.unacked -= n
-            self._acknowledge(stream_id, record, n)
+            stream.unacked -= n
+            self._acknowledge(stream, n)
 
-    def reset_stream(self, stream_id: int, error_code: int = 8) -> None:
+    def reset_stream(self, stream_id: int, error_code: int = CANCEL) -> None:
         """Reset a stream (CANCEL by default); nothing if it is already closed."""
         if self._dead:
             return
-        conn = self._conn
-        stream = conn.streams.get(stream_id)
-        if stream is not None and not stream.closed:
-            if stream.state_machine.state in _RECEIVING:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return
+        if stream.state != S_CLOSED:
+            if stream.state == S_OPEN or stream.state == S_HALF_CLOSED_LOCAL:
                 # DATA the client sent before it hears of the reset: not a flood.
-                window = conn.remote_flow_control_window(stream_id)
-                self._earn(_FRAME_COST * ((window if window > 0 else 0) // _INFLIGHT_FRAME + 1))
-            conn.reset_stream(stream_id, error_code)
-        record = self._streams.pop(stream_id, None)
-        if record is not None:
-            self._release(record)
+                window = stream.inbound.current
+                if self._inbound.current < window:
+                    window = self._inbound.current
+                self._earn(FRAME_COST * ((window if window > 0 else 0) // INFLIGHT_FRAME + 1))
+            self._send_rst(stream, error_code)
+        if stream.known:
+            stream.known = False
+            self._release(stream)
 
     def close(self, error_code: int = 0, last_stream_id: Optional[int] = None) -> None:
         """Send GOAWAY.
@@ -773,18 +1697,16 @@ class H2Session:
         if self._dead:
             return
         if not self._initiated:
-            self.initiate()
-        conn = self._conn
-        last = conn.highest_inbound_stream_id if last_stream_id is None else last_stream_id
+            self._queue_preface()
+        last = self._highest_in if last_stream_id is None else last_stream_id
         if error_code:
-            conn.close_connection(error_code, last_stream_id=last)
+            self._goaway(last, error_code)
             self._dead = True
             return
-        # h2 would refuse to send anything after its own GOAWAY: write the frame here.
-        self._out += conn.data_to_send()
-        self._out += GoAwayFrame(0, last_stream_id=last, error_code=0).serialize()
-        if last < conn.refuse_above:
-            conn.refuse_above = last
+        self._goaway(last, 0)
+        self._keep = len(self._out)
+        if last < self._refuse_above:
+            self._refuse_above = last
         self._goaway_sent = True
 
     def ping(self, data: bytes = b"pyre-kal") -> None:
@@ -794,18 +1716,19 @@ class H2Session:
         if self._dead:
             return
         if not self._initiated:
-            self.initiate()
-        self._conn.ping(bytes(data))
+            self._queue_preface()
+        self._frame_head(8, PING, 0, 0)
+        self._out += bytes(data)
 
     @property
     def open_streams(self) -> int:
         """Client streams open or half-closed (what SETTINGS_MAX_CONCURRENT_STREAMS counts)."""
-        return self._conn.open_inbound_streams
+        return self._open_inbound()
 
     @property
     def last_stream_id(self) -> int:
         """The highest client stream id seen."""
-        return self._conn.highest_inbound_stream_id
+        return self._highest_in
 
     @property
     def going_away(self) -> bool:
@@ -816,7 +1739,7 @@ class H2Session:
     def closed(self) -> bool:
         """Nothing more will happen: the connection ended, or a graceful GOAWAY was
         sent and no stream is left open. Flush ``data_to_send()`` and close."""
-        return self._dead or (self._goaway_sent and self._conn.open_inbound_streams == 0)
+        return self._dead or (self._goaway_sent and self._open_inbound() == 0)
 
 
 def _decode_http2_settings(value: bytes) -> bytes:
@@ -830,12 +1753,12 @@ def _decode_http2_settings(value: bytes) -> bytes:
     for i in range(0, len(payload), 6):
         code = int.from_bytes(payload[i : i + 2], "big")
         number = int.from_bytes(payload[i + 2 : i + 6], "big")
-        if code == SettingCodes.ENABLE_PUSH and number > 1:
+        if code == SET_ENABLE_PUSH and number > 1:
             raise ValueError("invalid SETTINGS_ENABLE_PUSH in HTTP2-Settings")
-        if code == SettingCodes.INITIAL_WINDOW_SIZE and number > 2**31 - 1:
+        if code == SET_INITIAL_WINDOW_SIZE and number > 2**31 - 1:
             raise ValueError("invalid SETTINGS_INITIAL_WINDOW_SIZE in HTTP2-Settings")
-        if code == SettingCodes.MAX_FRAME_SIZE and not 16384 <= number <= 16777215:
+        if code == SET_MAX_FRAME_SIZE and not 16384 <= number <= 16777215:
             raise ValueError("invalid SETTINGS_MAX_FRAME_SIZE in HTTP2-Settings")
-        if code == SettingCodes.ENABLE_CONNECT_PROTOCOL and number > 1:
+        if code == SET_ENABLE_CONNECT_PROTOCOL and number > 1:
             raise ValueError("invalid SETTINGS_ENABLE_CONNECT_PROTOCOL in HTTP2-Settings")
     return payload

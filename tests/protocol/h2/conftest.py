@@ -3,13 +3,14 @@
 The tests build sessions through the name ``H2Session`` (in ``helpers.py`` and in the
 test modules, at module level or imported inside a test from ``pyre.protocol.h2``).
 The autouse fixture ``h2session_twin`` rebinds that name, for the duration of one
-test, to the compiled twin (``pyre._speedups.h2session``) or to the pure one, so each
-test is collected twice, ``[c]`` and ``[py]``. The tests themselves are unchanged,
-but for one white-box assertion on the pure twin's ``_conn`` (test_limits.py), made
-only where the session has one.
+test, to the compiled twin (``pyre.protocol.h2._session_c``, built from
+``pyre/protocol/h2/session.py``) or to the pure one (that module itself), so each test
+is collected twice, ``[c]`` and ``[py]``. The tests themselves are unchanged, but for
+one white-box assertion on the pure twin's ``_decoder`` (test_limits.py), made only
+where the session has one.
 
 ``test_hpack_twins.py`` tests the HPACK twins inside the pure session (it looks at
-the session's ``h2`` connection) and is not parametrized.
+the session's HPACK coders) and is not parametrized.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def h2session_twin(request, monkeypatch):
     module = H2SESSION_TWINS[name]
     if module is None:
         pytest.fail(
-            "the Cython HTTP/2 session (pyre._speedups.h2session) is not built; install with a "
+            "the Cython HTTP/2 session (pyre.protocol.h2._session_c) is not built; install with a "
             "C compiler (pip install -e .) so both twins are tested"
         )
     cls = module.H2Session

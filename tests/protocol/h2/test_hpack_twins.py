@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyre._accel import load_twins
-from pyre.protocol.h2 import _connection
+from pyre.protocol.h2 import session as session_module
 
 from .helpers import REQUEST, Client
 
@@ -357,11 +357,11 @@ def test_decoders_agree_on_fuzzed_blocks(blocks, max_list, max_table, raw):
 @pytest.mark.parametrize("twin", BOTH)
 def test_twin_in_a_real_h2_exchange(twin, monkeypatch):
     """The server session with either twin, against an h2 client with either twin."""
-    monkeypatch.setattr(_connection, "HPACKEncoder", twin.Encoder)
-    monkeypatch.setattr(_connection, "HPACKDecoder", twin.Decoder)
+    monkeypatch.setattr(session_module, "HPACKEncoder", twin.Encoder)
+    monkeypatch.setattr(session_module, "HPACKDecoder", twin.Decoder)
     client = Client(client_settings={0x1: 256})  # the client asks for a 256-byte table
-    assert type(client.session._conn.encoder) is twin.Encoder
-    assert type(client.session._conn.decoder) is twin.Decoder
+    assert type(client.session._encoder) is twin.Encoder
+    assert type(client.session._decoder) is twin.Decoder
     other = C if twin is PY else PY
     client.conn.encoder, client.conn.decoder = other.Encoder(), other.Decoder()
     client.conn.decoder.max_header_list_size = 2**16
@@ -378,6 +378,18 @@ def test_twin_in_a_real_h2_exchange(twin, monkeypatch):
         client.exchange()
         response = client.client_of(h2.events.ResponseReceived)[-1]
         assert response.headers == [(b":status", b"200"), (b"content-type", b"text/plain"), (b"x-n", str(i).encode()), (b"set-cookie", b"s" * 300)]
-    assert client.session._conn.encoder.header_table_size == 256  # the client's SETTINGS_HEADER_TABLE_SIZE
-    assert table(client.session._conn.encoder) == table(client.conn.decoder)
-    assert table(client.conn.encoder) == table(client.session._conn.decoder)
+    assert client.session._encoder.header_table_size == 256  # the client's SETTINGS_HEADER_TABLE_SIZE
+    assert table(client.session._encoder) == table(client.conn.decoder)
+    assert table(client.conn.encoder) == table(client.session._decoder)
+
+
+def test_the_huffman_tables_are_the_generated_ones():
+    """pyre/_speedups/hpack_huffman.h is what tools/gen_hpack_huffman.py makes of RFC 7541
+    Appendix B (the hpack library's table): edited by hand or stale, this fails."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[3] / "tools" / "gen_hpack_huffman.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

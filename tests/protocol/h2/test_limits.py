@@ -62,8 +62,8 @@ def test_dynamic_table_bounded_and_zero_table_works():
     sid = client.request(REQUEST + [(b"x-long", b"v" * 1000)])
     events = client.exchange()
     assert isinstance(events[0], RequestReceived) and events[0].stream_id == sid
-    if hasattr(client.session, "_conn"):  # white-box: the pure twin's h2 connection
-        assert client.session._conn.decoder.header_table_size == 0
+    if hasattr(client.session, "_decoder"):  # white-box: the pure twin's HPACK decoder
+        assert client.session._decoder.header_table_size == 0
 
 
 def test_settings_ack_with_payload_is_frame_size_error():
