@@ -49,7 +49,9 @@ from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Prot
 
 from pyre.web.background import BackgroundTasks
 from pyre.web.callables import is_async_callable
+from pyre.web.params import Param
 from pyre.web.responses import Response, to_response
+from pyre.web.validation import Invalid, RequestValidationError, errors_of, response_encoder
 
 __all__ = [
     "DEFAULT_BINDERS",
@@ -142,7 +144,7 @@ _BACKGROUND = _BackgroundTasksParameter()
 class BindContext:
     """What a binder knows about the handler it binds (see the module docstring)."""
 
-    __slots__ = ("handler", "pattern", "path_params", "connection_types", "connection_names")
+    __slots__ = ("handler", "pattern", "path_params", "connection_types", "connection_names", "dependencies", "binders")
 
     def __init__(
         self,
@@ -151,6 +153,7 @@ class BindContext:
         path_params: Mapping[str, Any],
         connection_types: Tuple[type, ...],
         connection_names: Tuple[str, ...],
+        dependencies: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self.handler = handler
         #: The route pattern, as the app registered it (with every prefix).
@@ -161,6 +164,10 @@ class BindContext:
         self.connection_types = connection_types
         #: The names that take the connection without an annotation (``request``; ``ws``).
         self.connection_names = connection_names
+        #: Providers by parameter name (the app's, its controllers', the resource's).
+        self.dependencies: Mapping[str, Any] = dependencies if dependencies is not None else {}
+        #: The binders the plan is built with (set by :func:`build_plan`; providers use them too).
+        self.binders: Optional[Sequence["Binder"]] = None
 
     def refuse(self, parameter: str, reason: str) -> SignatureError:
         """The one-line error for ``parameter`` of this handler."""
@@ -221,7 +228,7 @@ def _type_name(value: Any) -> str:
 def bind_path_parameter(parameter: inspect.Parameter, context: BindContext) -> Optional[Extractor]:
     """Takes a parameter named like one of the route's path parameters; its annotation
     must accept what the converter gives (``item_id: int`` with ``{item_id:int}``)."""
-    if parameter.name not in context.path_params:
+    if parameter.name not in context.path_params or _marked(parameter):
         return None
     value_type = context.path_params[parameter.name]
     if not _accepts(parameter.annotation, value_type):
@@ -233,6 +240,16 @@ def bind_path_parameter(parameter: inspect.Parameter, context: BindContext) -> O
     return _PathParameter(parameter.name)
 
 
+def _marked(parameter: inspect.Parameter) -> bool:
+    """Whether the parameter has a marker (``Annotated[int, Path(ge=1)]``): its binder takes it."""
+    if isinstance(parameter.default, Param):
+        return True
+    annotation = parameter.annotation
+    return typing.get_origin(annotation) is typing.Annotated and any(
+        isinstance(meta, Param) for meta in typing.get_args(annotation)[1:]
+    )
+
+
 def bind_background_tasks(parameter: inspect.Parameter, context: BindContext) -> Optional[Extractor]:
     """Takes a parameter annotated ``BackgroundTasks``: a new one per request, whose tasks run
     after the response's last byte (after the response's own background tasks)."""
@@ -242,8 +259,9 @@ def bind_background_tasks(parameter: inspect.Parameter, context: BindContext) ->
     return None
 
 
-#: The binders every parameter is offered to, in order (issue 16 adds query, header, cookie,
-#: body, form, file and dependency binders here).
+#: The binders every parameter is offered to, in order. An app's plans add, after these, the
+#: dependency binders (:mod:`pyre.web.di`) and the typed-input binders (:mod:`pyre.web.binding`):
+#: see :func:`pyre.web.di.request_binders`.
 DEFAULT_BINDERS: Tuple[Binder, ...] = (bind_connection, bind_path_parameter, bind_background_tasks)
 
 
@@ -327,17 +345,13 @@ def _type_hints(endpoint: Any) -> Dict[str, Any]:
         return {}
 
 
-def build_plan(
+def bind_signature(
     endpoint: Callable[..., Any],
     context: BindContext,
-    binders: Optional[Sequence[Binder]] = None,
-) -> HandlerPlan:
-    """Inspect ``endpoint`` once into its plan, offering each parameter to ``binders``
-    (:data:`DEFAULT_BINDERS` by default). A parameter no binder takes keeps its default
-    value; without one it is refused (:class:`SignatureError`), as are ``*args``, a
-    parameter a binder refuses, and an unreadable signature."""
-    if binders is None:
-        binders = DEFAULT_BINDERS
+    binders: Sequence[Binder],
+) -> Tuple[List[Tuple[str, Extractor, Any]], bool, Dict[str, Any]]:
+    """Offer each parameter of ``endpoint`` to ``binders`` (see :func:`build_plan`): the
+    (name, extractor, kind) triples, whether it takes ``**kwargs``, and its type hints."""
     if not callable(endpoint):
         raise SignatureError(f"handler {context.handler} (route {context.pattern!r}) is not callable")
     try:
@@ -368,11 +382,31 @@ def build_plan(
                 f"is neither the {context.connection_names[0]} nor a path parameter (the route's: {params})",
             )
         bound.append((parameter.name, extractor, parameter.kind))
+    return bound, var_keyword, hints
+
+
+def build_plan(
+    endpoint: Callable[..., Any],
+    context: BindContext,
+    binders: Optional[Sequence[Binder]] = None,
+) -> HandlerPlan:
+    """Inspect ``endpoint`` once into its plan, offering each parameter to ``binders``
+    (:data:`DEFAULT_BINDERS` by default). A parameter no binder takes keeps its default
+    value; without one it is refused (:class:`SignatureError`), as are ``*args``, a
+    parameter a binder refuses, and an unreadable signature. A return annotation naming an
+    object type (a msgspec Struct, dataclass, TypedDict, pydantic model, or a list of
+    them) encodes the return value with msgspec (or pydantic) into a JSON response."""
+    if binders is None:
+        binders = DEFAULT_BINDERS
+    if context.binders is None:
+        context.binders = binders
+    bound, var_keyword, hints = bind_signature(endpoint, context, binders)
     extra: Optional[_OtherPathParameters] = None
     if var_keyword:
         extra = _OtherPathParameters(frozenset(name for name, _, _ in bound))
     is_async = is_async_callable(endpoint)
-    call = _make_call(endpoint, is_async, bound, extra, context)
+    encode = response_encoder(hints.get("return", _EMPTY))
+    call = _make_call(endpoint, is_async, bound, extra, context, encode)
     return HandlerPlan(endpoint, context.handler, is_async, tuple((name, e) for name, e, _ in bound), call)
 
 
@@ -382,9 +416,13 @@ def _make_call(
     bound: List[Tuple[str, Extractor, Any]],
     extra: Optional[_OtherPathParameters],
     context: BindContext,
+    encode: Optional[Callable[[Any], Any]] = None,
 ) -> Callable[[Any], Awaitable[Any]]:
     """The fastest call for the handler's shape (see the module docstring)."""
     positional_only = inspect.Parameter.POSITIONAL_ONLY
+    checked = any(getattr(extractor, "validates", False) for _, extractor, _ in bound)
+    if checked or encode is not None:
+        return _checked_call(endpoint, is_async, bound, extra, encode)
     if is_async and extra is None:
         kinds = [extractor for _, extractor, _ in bound]
         path_names = [name for name, extractor, _ in bound if type(extractor) is _PathParameter]
@@ -460,6 +498,114 @@ def _awaiting_call(
             result = await endpoint(*args, **kwargs)
         else:
             result = await asyncio.to_thread(endpoint, *args, **kwargs)
+        if tasks is not None and len(tasks):
+            return _with_background(result, tasks)
+        return result
+
+    return call
+
+
+class CallScope:
+    """What the extractors of one call share: ``cache`` (a request-scoped dependency's
+    value, by provider), ``container`` (the app's :class:`~pyre.web.di.Injector`, for
+    app-scoped values and overrides) and ``exits``: teardowns run by :meth:`close` in
+    reverse order (the last set up is the first torn down)."""
+
+    __slots__ = ("cache", "container", "exits")
+
+    def __init__(self, container: Any) -> None:
+        self.cache: Dict[Any, Any] = {}
+        self.container = container
+        self.exits: List[Callable[[Optional[BaseException]], Awaitable[None]]] = []
+
+    async def close(self, exc: Optional[BaseException] = None) -> None:
+        """Run the teardowns, last first; a teardown's own error is logged, and the rest still run."""
+        exits, self.exits = self.exits, []
+        for teardown in reversed(exits):
+            try:
+                await teardown(exc)
+            except Exception as failure:  # noqa: BLE001 - logged, the others still run
+                import logging
+
+                logging.getLogger("pyre.error").error("Dependency teardown failed", exc_info=failure)
+
+
+def _checked_call(
+    endpoint: Callable[..., Any],
+    is_async: bool,
+    bound: List[Tuple[str, Extractor, Any]],
+    extra: Optional[_OtherPathParameters],
+    encode: Optional[Callable[[Any], Any]],
+) -> Callable[[Any], Awaitable[Any]]:
+    """The call of a plan with validating extractors (typed inputs, dependencies): every
+    extractor runs, the failures are gathered into one 422
+    (:class:`~pyre.web.validation.RequestValidationError`); dependency teardowns run after
+    the response (as its last background task), or at once, with the error, when the
+    handler fails. ``encode`` turns a typed return value into its response."""
+    positional_only = inspect.Parameter.POSITIONAL_ONLY
+    # (positional?, name, extractor, how): how 0 plain, 1 awaited, 2 scoped, 3 background tasks
+    steps = tuple(
+        (
+            kind is positional_only,
+            name,
+            extractor,
+            3 if extractor is _BACKGROUND else 2 if getattr(extractor, "scoped", False) else 1 if extractor.is_async else 0,
+            getattr(extractor, "loc", []),
+        )
+        for name, extractor, kind in bound
+    )
+    scoped = any(step[3] == 2 for step in steps)
+    background = any(step[3] == 3 for step in steps)
+
+    async def call(connection: Any) -> Any:
+        tasks = BackgroundTasks() if background else None
+        scope = CallScope(getattr(connection.app, "injector", None)) if scoped else None
+        args: List[Any] = []
+        kwargs: Dict[str, Any] = {}
+        errors: Optional[List[Dict[str, Any]]] = None
+        try:
+            for positional, name, extractor, how, loc in steps:
+                try:
+                    if how == 0:
+                        value = extractor.extract(connection)
+                    elif how == 1:
+                        value = await extractor.extract(connection)
+                    elif how == 2:
+                        value = await extractor.extract(connection, scope)  # type: ignore[call-arg]
+                    else:
+                        value = tasks
+                except Invalid as exc:
+                    if errors is None:
+                        errors = []
+                    errors.extend(errors_of(exc, loc))
+                    continue
+                except RequestValidationError as exc:  # a dependency's own inputs
+                    if errors is None:
+                        errors = []
+                    errors.extend(exc.errors)
+                    continue
+                if positional:
+                    args.append(value)
+                else:
+                    kwargs[name] = value
+            if errors is not None:
+                raise RequestValidationError(errors)
+            if extra is not None:
+                kwargs.update(extra.extract(connection))
+            if is_async:
+                result = await endpoint(*args, **kwargs)
+            else:
+                result = await asyncio.to_thread(endpoint, *args, **kwargs)
+            if encode is not None:
+                result = encode(result)
+        except BaseException as exc:
+            if scope is not None:
+                await scope.close(exc)
+            raise
+        if scope is not None and scope.exits:
+            if tasks is None:
+                tasks = BackgroundTasks()
+            tasks.add(scope.close)
         if tasks is not None and len(tasks):
             return _with_background(result, tasks)
         return result
