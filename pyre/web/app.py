@@ -277,7 +277,7 @@ class App(Routes, EventHooks, Generic[StateT]):
         for event, refs in self._on.items():
             listeners.setdefault(event, []).extend(refs)
         table = compile_routes(
-            self, converters=self._converters, app_listeners=listeners, dependencies=self.injector.dependencies
+            self, converters=self._converters, app_listeners=listeners, injector=self.injector
         )
         merged = {event: list(refs) for event, refs in listeners.items()}
         for owned in table.owner_listeners:

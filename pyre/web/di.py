@@ -99,7 +99,7 @@ class Dependency:
     """One provider compiled for one use: its parameters' extractors (built once), its
     kind and scope. ``await extract(connection, scope)`` gives its value."""
 
-    __slots__ = ("provide", "function", "kind", "steps", "context", "binders")
+    __slots__ = ("provide", "function", "key", "kind", "steps", "context", "binders")
     is_async = True
     validates = True
     scoped = True
@@ -113,6 +113,7 @@ class Dependency:
             raise SignatureError(f"handler {context.handler} (route {context.pattern!r}): dependency cycle {cycle}")
         self.provide = provide
         self.function = function
+        self.key: Any = function  # the per-request cache's key (an override keeps the original's)
         self.kind = _kind(function)
         self.context = context
         self.binders = binders
@@ -160,11 +161,11 @@ class Dependency:
             if scope.container is None:
                 raise RuntimeError(f"{self!r} is app-scoped: resolve it through an app's injector")
             cache: Dict[Any, Any] = scope.container.values
-            lock = scope.container.lock(self.function)
+            lock = scope.container.lock(self.key)
         else:
             cache = scope.cache
             lock = None
-        key = self.function
+        key = self.key
         if provide.use_cache and key in cache:
             return cache[key]
         if lock is not None:
@@ -261,6 +262,13 @@ def _provide_of(parameter: inspect.Parameter) -> Optional[Provide]:
     return None
 
 
+def _hints(function: Any) -> Dict[str, Any]:
+    try:
+        return typing.get_type_hints(function, include_extras=True)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation: none
+        return {}
+
+
 def _binders_of(context: BindContext) -> Sequence[Binder]:
     return context.binders if context.binders else request_binders()
 
@@ -331,7 +339,7 @@ class Injector:
         if found is None:
             provide = Provide(replacement, scope=dependency.provide.scope, use_cache=dependency.provide.use_cache)
             found = self._replaced[key] = Dependency(provide, dependency.context)
-            found.function = dependency.function  # cached under the overridden provider's key
+            found.key = dependency.key  # cached under the overridden provider's key
         return found
 
     @contextlib.contextmanager
@@ -358,6 +366,37 @@ class Injector:
             await scope.call_scope.close(exc)
             raise
         await scope.call_scope.close()
+
+    def wants(self, cls: type) -> bool:
+        """Whether ``cls.__init__`` takes dependencies (a marker, or a provider's name)."""
+        try:
+            parameters = inspect.signature(cls).parameters.values()
+        except (TypeError, ValueError):
+            return False
+        hints = _hints(cls.__init__)
+        return any(
+            _provide_of(parameter.replace(annotation=hints.get(parameter.name, parameter.annotation))) is not None
+            or parameter.name in self.dependencies
+            for parameter in parameters
+        )
+
+    def construct(self, cls: type) -> Any:
+        """An instance of ``cls`` with the dependencies its ``__init__`` takes, made now (the
+        app makes each resource once, at startup): its providers must be sync (functions,
+        generators or classes); their values live as long as the app (generator
+        teardowns run at shutdown)."""
+        scope = InjectionScope(self)
+        running = scope.call(cls)
+        try:
+            running.send(None)
+        except StopIteration as done:
+            self.exits.extend(scope.call_scope.exits)
+            return done.value
+        running.close()
+        raise SignatureError(
+            f"cannot make {callable_name(cls)}: a dependency of its __init__ is async; take it per "
+            "request in the methods instead, or make its provider sync"
+        )
 
     async def aclose(self) -> None:
         """Tear down the app-scoped values, last made first (the app calls it at shutdown)."""

@@ -337,7 +337,9 @@ def _type_hints(endpoint: Any) -> Dict[str, Any]:
     target = endpoint
     while isinstance(target, functools.partial):
         target = target.func
-    if not (inspect.isfunction(target) or inspect.ismethod(target)):
+    if inspect.isclass(target):
+        target = target.__init__  # a class as a provider: its constructor's parameters
+    elif not (inspect.isfunction(target) or inspect.ismethod(target)):
         target = getattr(target, "__call__", target)
     try:
         return typing.get_type_hints(target, include_extras=True)

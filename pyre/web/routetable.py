@@ -24,7 +24,7 @@ from urllib.parse import quote
 from pyre.web.converters import BUILTIN_CONVERTERS, ConverterSpec, RouteError, resolve_converters
 from pyre.web.events import WebSocketListeners, collect_listeners
 from pyre.web.callables import callable_name, is_async_callable
-from pyre.web.di import request_binders
+from pyre.web.di import Injector, request_binders
 from pyre.web.handlers import BindContext, HandlerPlan, ListenerRef, RouteHooks, build_plan
 from pyre.web.resources import Resource, resource_methods
 from pyre.web.routing import Endpoint, Guard, Include, Mount, Routes, join_path
@@ -185,9 +185,10 @@ class _Compiler:
         self,
         converters: Optional[Mapping[str, ConverterSpec]],
         app_listeners: Dict[str, List[ListenerRef]],
-        dependencies: Optional[Mapping[str, Any]] = None,
+        injector: Optional[Injector] = None,
     ) -> None:
-        self.dependencies: Mapping[str, Any] = dependencies or {}
+        self.injector = injector
+        self.dependencies: Mapping[str, Any] = injector.dependencies if injector is not None else {}
         self.binders = request_binders()
         resolved = resolve_converters(converters)
         self.value_types = {id(converter): _value_type(converter) for converter in resolved.values()}
@@ -235,6 +236,8 @@ class _Compiler:
         if not isinstance(endpoint, type):
             return endpoint
         instance = self.instances.get(endpoint)
+        if instance is None and self.injector is not None and self.injector.wants(endpoint):
+            instance = self.instances[endpoint] = self.injector.construct(endpoint)
         if instance is None:
             try:
                 instance = self.instances[endpoint] = endpoint()
@@ -424,11 +427,11 @@ def compile_routes(
     *,
     converters: Optional[Mapping[str, ConverterSpec]],
     app_listeners: Dict[str, List[ListenerRef]],
-    dependencies: Optional[Mapping[str, Any]] = None,
+    injector: Optional[Injector] = None,
 ) -> RouteTable:
-    """Compile ``app``'s routes (see the module docstring); ``dependencies``: the app's
-    providers by name."""
-    compiler = _Compiler(converters, app_listeners, dependencies)
+    """Compile ``app``'s routes (see the module docstring); ``injector``: the app's
+    dependencies (providers by name, and the makers of resources taking dependencies)."""
+    compiler = _Compiler(converters, app_listeners, injector)
     compiler.walk(app, "", (), "")
     compiler.fill_router()
     table = RouteTable(compiler.router, list(compiler.owner_listeners.values()))
