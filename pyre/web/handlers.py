@@ -309,10 +309,14 @@ class HandlerPlan:
     in signature order, ``hooks`` the route's :class:`RouteHooks` or None (set by the app).
     """
 
-    __slots__ = ("endpoint", "name", "is_async", "parameters", "call", "hooks")
+    __slots__ = ("endpoint", "name", "is_async", "parameters", "call", "hooks", "owners", "returns")
 
     call: Callable[[Any], Awaitable[Any]]
     hooks: Optional[RouteHooks]
+    #: The controllers (outermost first) and the resource the route belongs to (set by the app).
+    owners: Tuple[Any, ...]
+    #: The handler's return annotation (``inspect.Parameter.empty`` when it has none).
+    returns: Any
 
     def __init__(
         self,
@@ -328,6 +332,8 @@ class HandlerPlan:
         self.parameters = parameters
         self.call = call
         self.hooks = None
+        self.owners = ()
+        self.returns = _EMPTY
 
     def __repr__(self) -> str:
         return f"<HandlerPlan {self.name}({', '.join(name for name, _ in self.parameters)})>"
@@ -409,7 +415,9 @@ def build_plan(
     is_async = is_async_callable(endpoint)
     encode = response_encoder(hints.get("return", _EMPTY))
     call = _make_call(endpoint, is_async, bound, extra, context, encode)
-    return HandlerPlan(endpoint, context.handler, is_async, tuple((name, e) for name, e, _ in bound), call)
+    plan = HandlerPlan(endpoint, context.handler, is_async, tuple((name, e) for name, e, _ in bound), call)
+    plan.returns = hints.get("return", _EMPTY)
+    return plan
 
 
 def _make_call(

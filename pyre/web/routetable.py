@@ -338,6 +338,7 @@ class _Compiler:
             context = self._context(name, pattern, self.request_types(), ("request",), owners)
             plan = build_plan(function, context, self.binders)
             plan.hooks = hooks
+            plan.owners = owners
             target.methods[method] = plan
             target.endpoints[method] = endpoint_name
         self._name(declaration, qualifier, resource, pattern, endpoint_name)
