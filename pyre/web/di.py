@@ -145,9 +145,15 @@ class Dependency:
     @property
     def dependencies(self) -> Tuple["Dependency", ...]:
         """The providers this one takes directly (for the docs and tests)."""
-        return tuple(extractor for _, extractor, _ in self.steps if isinstance(extractor, Dependency))
+        found: List[Dependency] = []
+        for _, extractor, _ in self.steps:
+            if isinstance(extractor, Dependency):
+                found.append(extractor)
+        return tuple(found)
 
-    def extract(self, connection: Any, scope: CallScope) -> Any:
+    def extract(self, connection: Any, scope: Optional[CallScope] = None) -> Any:
+        if scope is None:
+            raise RuntimeError(f"{self!r} is resolved within a call scope (the plan's, or Injector.scope())")
         injector = scope.container
         if injector is not None and injector.overrides:
             replacement = injector.overrides.get(self.function)
@@ -373,7 +379,7 @@ class Injector:
             parameters = inspect.signature(cls).parameters.values()
         except (TypeError, ValueError):
             return False
-        hints = _hints(cls.__init__)
+        hints = _hints(getattr(cls, "__init__"))
         return any(
             _provide_of(parameter.replace(annotation=hints.get(parameter.name, parameter.annotation))) is not None
             or parameter.name in self.dependencies
@@ -430,7 +436,7 @@ class InjectionScope:
     async def call(self, function: Callable[..., Any], /, **kwargs: Any) -> Any:
         """Call ``function`` with its dependencies resolved (``kwargs`` given as they are)."""
         context = self._context(callable_name(function))
-        bound, _, _ = bind_signature(function, context, context.binders)
+        bound, _, _ = bind_signature(function, context, context.binders or ())
         for name, extractor, _ in bound:
             if name not in kwargs:
                 kwargs[name] = await extractor.extract(None, self.call_scope)  # type: ignore[call-arg]

@@ -165,7 +165,9 @@ class _Schemas:
                 return {"anyOf": [schema, {"type": "null"}]} if optional else schema
             pattern = constraints.pop("pattern", None)
             try:
-                meta = msgspec.Meta(**constraints, **extra, **({"pattern": f"^(?:{pattern})$"} if pattern else {}))
+                if pattern:
+                    constraints["pattern"] = f"^(?:{pattern})$"
+                meta = msgspec.Meta(**constraints, **extra)
                 from typing import Annotated, Optional as Opt
 
                 target = Annotated[strip_annotated(inner), meta]

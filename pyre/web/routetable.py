@@ -334,11 +334,11 @@ class _Compiler:
             if other is not None:
                 raise RouteError(f"route {pattern!r}: {method} is answered by both {other} and {endpoint_name}")
             name = callable_name(function)
-            owners = (*controllers, resource) if resource is not None else controllers
-            context = self._context(name, pattern, self.request_types(), ("request",), owners)
+            route_owners = (*controllers, resource) if resource is not None else controllers
+            context = self._context(name, pattern, self.request_types(), ("request",), route_owners)
             plan = build_plan(function, context, self.binders)
             plan.hooks = hooks
-            plan.owners = owners
+            plan.owners = route_owners
             target.methods[method] = plan
             target.endpoints[method] = endpoint_name
         self._name(declaration, qualifier, resource, pattern, endpoint_name)

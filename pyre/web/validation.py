@@ -102,7 +102,7 @@ def split_optional(annotation: Any) -> Tuple[Any, bool]:
         args = typing.get_args(annotation)
         if _NONE in args:
             rest = tuple(arg for arg in args if arg is not _NONE)
-            return (rest[0] if len(rest) == 1 else Union[rest]), True  # type: ignore[return-value]
+            return (rest[0] if len(rest) == 1 else Union[rest]), True
     return annotation, False
 
 
@@ -465,7 +465,7 @@ def response_encoder(annotation: Any) -> Optional[Callable[[Any], Any]]:
     if uses_pydantic(annotation):
         import pydantic
 
-        dump = pydantic.TypeAdapter(annotation).dump_json
+        dump: Callable[[Any], bytes] = pydantic.TypeAdapter(annotation).dump_json
     else:
         try:
             import msgspec
