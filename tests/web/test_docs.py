@@ -20,6 +20,7 @@ PAGES = sorted(DOCS.glob("*.md"))
 def test_the_guides_exist():
     names = {page.name for page in PAGES}
     assert {"app.md", "routing.md", "resources-and-controllers.md", "events.md", "errors.md", "middleware.md"} <= names
+    assert {"validation.md", "dependencies.md", "openapi.md"} <= names  # issue 16
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
