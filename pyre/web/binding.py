@@ -36,6 +36,7 @@ from pyre.web.validation import (
     Invalid,
     Loc,
     body_decoder,
+    constraint_checks,
     default_of,
     field_converter,
     is_model,
@@ -68,10 +69,22 @@ def marker_of(parameter: inspect.Parameter) -> Optional[Param]:
 class InputSpec:
     """What the OpenAPI document needs of one typed input (on the extractor as ``spec``)."""
 
-    __slots__ = ("location", "name", "annotation", "required", "default", "marker")
+    __slots__ = ("location", "name", "annotation", "required", "default", "marker", "whole")
 
-    def __init__(self, location: str, name: str, annotation: Any, required: bool, default: Any, marker: Optional[Param]) -> None:
+    def __init__(
+        self,
+        location: str,
+        name: str,
+        annotation: Any,
+        required: bool,
+        default: Any,
+        marker: Optional[Param],
+        whole: bool = False,
+    ) -> None:
+        #: Where it is read: path, query, header, cookie, body, form or file.
         self.location = location
+        #: Whether it is the whole form converted to one type (not one field).
+        self.whole = whole
         self.name = name
         self.annotation = annotation
         self.required = required
@@ -338,7 +351,7 @@ def _bind_with_marker(parameter: inspect.Parameter, context: BindContext, marker
             if type(value) is str:
                 checks(value)
                 return value
-            for one in _constraint_checks(marker):
+            for one in constraint_checks(marker):
                 one(value)
             return value
 
@@ -362,7 +375,7 @@ def _bind_with_marker(parameter: inspect.Parameter, context: BindContext, marker
         spec = InputSpec("file", marker.alias or name, annotation, default is MISSING, default, marker)
         return _FileField(marker.alias or name, default, spec, many, as_bytes)
     if isinstance(marker, Form) and is_model(annotation):
-        spec = InputSpec("form", name, annotation, True, MISSING, marker)
+        spec = InputSpec("form", name, annotation, True, MISSING, marker, whole=True)
         return _FormModel(model_converter(strip_annotated(annotation)), spec)
     if isinstance(marker, Header):
         return _text_input(parameter, context, marker, "header", _header_name(name, marker))
@@ -370,12 +383,6 @@ def _bind_with_marker(parameter: inspect.Parameter, context: BindContext, marker
     if location not in ("query", "cookie", "form"):
         raise context.refuse(name, f"has a marker of unknown location {location!r}")
     return _text_input(parameter, context, marker, location, marker.alias or name)
-
-
-def _constraint_checks(marker: Param) -> List[Callable[[Any], None]]:
-    from pyre.web.validation import _checks
-
-    return _checks(marker)
 
 
 def bind_marked(parameter: inspect.Parameter, context: BindContext) -> Optional[Extractor]:

@@ -308,7 +308,8 @@ def request_binders() -> Tuple[Binder, ...]:
 
 
 def _no_request(parameter: inspect.Parameter, context: BindContext) -> Optional[Extractor]:
-    if _provide_of(parameter) is None and parameter.name not in context.dependencies and parameter.default is inspect.Parameter.empty:
+    """Outside a request, after the dependency binders: a parameter without a default is refused."""
+    if parameter.default is inspect.Parameter.empty:
         raise context.refuse(parameter.name, "needs a request: outside a handler only dependencies can be resolved")
     return None
 

@@ -419,7 +419,7 @@ class OpenAPI:
                     "required": spec.required,
                     "content": {media_type: {"schema": schemas.of(spec.annotation, spec.marker)}},
                 }
-            if spec.location == "form" and type(extractor).__name__ == "_FormModel":
+            if spec.location == "form" and spec.whole:
                 return {
                     "required": True,
                     "content": {"application/x-www-form-urlencoded": {"schema": schemas.of(spec.annotation)}},
@@ -428,7 +428,7 @@ class OpenAPI:
                 fields[spec.name] = schemas.of(spec.annotation, spec.marker)
             elif spec.location == "file":
                 files = True
-                many = "list" in str(spec.annotation).lower() or "sequence" in str(spec.annotation).lower()
+                many = sequence_item(split_optional(spec.annotation)[0]) is not None
                 one = {"type": "string", "contentMediaType": "application/octet-stream"}
                 fields[spec.name] = {"type": "array", "items": one} if many else one
             else:

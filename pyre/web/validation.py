@@ -21,7 +21,6 @@ with no ``inspect`` and no type walk.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import inspect
 import re
 import sys
@@ -34,13 +33,18 @@ from pyre.web.responses import Response
 
 __all__ = [
     "Invalid",
+    "MalformedBody",
     "RequestValidationError",
     "body_decoder",
+    "constraint_checks",
+    "errors_of",
     "field_converter",
     "is_model",
-    "needs_msgspec",
+    "model_converter",
     "response_encoder",
+    "sequence_converter",
     "sequence_item",
+    "split_optional",
 ]
 
 Loc = List[Union[str, int]]
@@ -227,7 +231,7 @@ def _msgspec_converter(annotation: Any) -> Converter:
     return converter
 
 
-def _checks(marker: Optional[Param]) -> List[Callable[[Any], None]]:
+def constraint_checks(marker: Optional[Param]) -> List[Callable[[Any], None]]:
     """The constraint checks of ``marker``, each raising :class:`Invalid`."""
     if marker is None:
         return []
@@ -270,7 +274,7 @@ def _bound(test: Callable[[Any], bool], msg: str, kind: str) -> Callable[[Any], 
     return check
 
 
-def field_converter(annotation: Any, marker: Optional[Param], *, item_checks: bool = True) -> Converter:
+def field_converter(annotation: Any, marker: Optional[Param]) -> Converter:
     """The converter of one text field (query, header, cookie, path, form field) to
     ``annotation``, checking ``marker``'s constraints. ``Any``/no annotation: the text."""
     annotation, _ = split_optional(annotation)
@@ -281,7 +285,7 @@ def field_converter(annotation: Any, marker: Optional[Param], *, item_checks: bo
         if scalar is None and isinstance(annotation, type) and issubclass(annotation, bool):
             scalar = _to_bool
         base = scalar if scalar is not None else _msgspec_converter(annotation)
-    checks = _checks(marker) if item_checks else []
+    checks = constraint_checks(marker)
     if not checks:
         return base
 
@@ -303,7 +307,7 @@ def sequence_converter(item: Any, container: Any, marker: Optional[Param]) -> Co
     convert_item = field_converter(item, item_marker)
     length_checks = []
     if marker is not None and (marker.min_length is not None or marker.max_length is not None):
-        length_checks = _checks(Param(min_length=marker.min_length, max_length=marker.max_length))
+        length_checks = constraint_checks(Param(min_length=marker.min_length, max_length=marker.max_length))
     make = list if container in (list, typing.List) else container
 
     def converter(values: Sequence[Any]) -> Any:
@@ -481,13 +485,6 @@ def response_encoder(annotation: Any) -> Optional[Callable[[Any], Any]]:
         return Response(dump(value), media_type=_JSON_HEADERS)
 
     return encode
-
-
-def enum_values(annotation: Any) -> Optional[List[Any]]:
-    """The values of an Enum class (for schemas), else None."""
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return [member.value for member in annotation]
-    return None
 
 
 def default_of(marker: Optional[Param], default: Any) -> Any:
