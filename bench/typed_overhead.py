@@ -61,12 +61,11 @@ def scope() -> Dict[str, Any]:
 # -- the apps -------------------------------------------------------------------------------------
 
 
-def pyre_web_app() -> Any:
+def msgspec_models() -> Any:
+    """The body and answer types of pyre.web and Litestar (both msgspec)."""
     from typing import Annotated, List
 
     import msgspec
-
-    from pyre.web import App, Header, Query
 
     class Line(msgspec.Struct):
         sku: Annotated[str, msgspec.Meta(max_length=32)]
@@ -87,6 +86,18 @@ def pyre_web_app() -> Any:
         customer: str
         total: float
         count: int
+
+    return Order, Receipt
+
+
+def pyre_web_app() -> Any:
+    from typing import Annotated, List
+
+    import msgspec
+
+    from pyre.web import App, Header, Query
+
+    Order, Receipt = msgspec_models()
 
     app = App()
 
@@ -156,25 +167,7 @@ def litestar_app() -> Any:
     from litestar import Litestar, post
     from litestar.params import Parameter
 
-    class Line(msgspec.Struct):
-        sku: Annotated[str, msgspec.Meta(max_length=32)]
-        qty: Annotated[int, msgspec.Meta(ge=1)]
-        price: Annotated[float, msgspec.Meta(ge=0)]
-
-    class Order(msgspec.Struct):
-        customer: str
-        note: str
-        lines: List[Line]
-
-    class Receipt(msgspec.Struct):
-        order_id: int
-        limit: int
-        q: str
-        request_id: str
-        tenant: int
-        customer: str
-        total: float
-        count: int
+    Order, Receipt = msgspec_models()
 
     @post("/orders/{order_id:int}", status_code=200)
     async def create(

@@ -31,7 +31,7 @@ from typing import Any, Callable, List, Optional, Tuple
 from pyre.web.datastructures import UploadFile
 from pyre.web.errors import HTTPError
 from pyre.web.handlers import Binder, BindContext, Extractor
-from pyre.web.params import MISSING, Body, Cookie, File, Form, Header, Param, Path, Query
+from pyre.web.params import MISSING, Body, Cookie, File, Form, Header, Param, Path, Query, find_marker
 from pyre.web.validation import (
     Invalid,
     Loc,
@@ -56,14 +56,7 @@ _SCALAR_TYPES = (str, int, float, bool, uuid.UUID, datetime.datetime, datetime.d
 
 def marker_of(parameter: inspect.Parameter) -> Optional[Param]:
     """The parameter's marker: in its ``Annotated`` metadata, else its default."""
-    annotation = parameter.annotation
-    if typing.get_origin(annotation) is typing.Annotated:
-        for meta in reversed(typing.get_args(annotation)[1:]):
-            if isinstance(meta, Param):
-                return meta
-    if isinstance(parameter.default, Param):
-        return parameter.default
-    return None
+    return find_marker(parameter.annotation, parameter.default, Param)
 
 
 class InputSpec:

@@ -43,6 +43,7 @@ from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Literal, 
 
 from pyre.web.callables import callable_name, is_async_callable
 from pyre.web.handlers import Binder, BindContext, CallScope, Extractor, SignatureError, bind_signature
+from pyre.web.params import find_marker
 from pyre.web.validation import Invalid, RequestValidationError, errors_of
 
 __all__ = ["Depends", "Injector", "Provide", "Scope", "bind_dependency", "bind_named_dependency"]
@@ -258,14 +259,7 @@ def _sync_teardown(gen: Any) -> Callable[[Optional[BaseException]], Any]:
 
 
 def _provide_of(parameter: inspect.Parameter) -> Optional[Provide]:
-    annotation = parameter.annotation
-    if typing.get_origin(annotation) is typing.Annotated:
-        for meta in reversed(typing.get_args(annotation)[1:]):
-            if isinstance(meta, Provide):
-                return meta
-    if isinstance(parameter.default, Provide):
-        return parameter.default
-    return None
+    return find_marker(parameter.annotation, parameter.default, Provide)
 
 
 def _hints(function: Any) -> Dict[str, Any]:

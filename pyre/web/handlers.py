@@ -56,12 +56,11 @@ import functools
 import inspect
 import logging
 import typing
-from itertools import chain
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from pyre.web.background import BackgroundTasks
 from pyre.web.callables import is_async_callable
-from pyre.web.params import Param
+from pyre.web.params import Param, find_marker
 from pyre.web.responses import Response, to_response
 from pyre.web.validation import Invalid, RequestValidationError, errors_of, response_encoder
 
@@ -257,12 +256,7 @@ def bind_path_parameter(parameter: inspect.Parameter, context: BindContext) -> O
 
 def _marked(parameter: inspect.Parameter) -> bool:
     """Whether the parameter has a marker (``Annotated[int, Path(ge=1)]``): its binder takes it."""
-    if isinstance(parameter.default, Param):
-        return True
-    annotation = parameter.annotation
-    return typing.get_origin(annotation) is typing.Annotated and any(
-        isinstance(meta, Param) for meta in typing.get_args(annotation)[1:]
-    )
+    return find_marker(parameter.annotation, parameter.default, Param) is not None
 
 
 def bind_background_tasks(parameter: inspect.Parameter, context: BindContext) -> Optional[Extractor]:
@@ -465,7 +459,7 @@ def _make_call(
     positional = tuple(extractor for _, extractor, kind in bound if kind is positional_only)
     keyword = tuple((name, extractor) for name, extractor, kind in bound if kind is not positional_only)
     if any(extractor.is_async or extractor is _BACKGROUND for _, extractor, _ in bound):
-        return _awaiting_call(endpoint, is_async, positional, keyword, extra)
+        return _checked_call(endpoint, is_async, bound, extra, None)
 
     def arguments(connection: Any) -> Tuple[List[Any], Dict[str, Any]]:
         args = [extractor.extract(connection) for extractor in positional]
@@ -486,46 +480,6 @@ def _make_call(
         def call(connection: Any) -> Awaitable[Any]:
             args, kwargs = arguments(connection)
             return asyncio.to_thread(endpoint, *args, **kwargs)
-
-    return call
-
-
-def _awaiting_call(
-    endpoint: Callable[..., Any],
-    is_async: bool,
-    positional: Tuple[Extractor, ...],
-    keyword: Tuple[Tuple[str, Extractor], ...],
-    extra: Optional[_OtherPathParameters],
-) -> Callable[[Any], Awaitable[Any]]:
-    """The call of a plan with extractors that read the body (or otherwise await), or with a
-    ``BackgroundTasks`` parameter."""
-    background = any(extractor is _BACKGROUND for extractor in chain(positional, (e for _, e in keyword)))
-
-    async def call(connection: Any) -> Any:
-        tasks = BackgroundTasks() if background else None
-        args = []
-        for extractor in positional:
-            if extractor is _BACKGROUND:
-                args.append(tasks)
-                continue
-            value = extractor.extract(connection)
-            args.append(await value if extractor.is_async else value)
-        kwargs: Dict[str, Any] = {}
-        for name, extractor in keyword:
-            if extractor is _BACKGROUND:
-                kwargs[name] = tasks
-                continue
-            value = extractor.extract(connection)
-            kwargs[name] = await value if extractor.is_async else value
-        if extra is not None:
-            kwargs.update(extra.extract(connection))
-        if is_async:
-            result = await endpoint(*args, **kwargs)
-        else:
-            result = await asyncio.to_thread(endpoint, *args, **kwargs)
-        if tasks is not None and len(tasks):
-            return _with_background(result, tasks)
-        return result
 
     return call
 
@@ -560,7 +514,8 @@ def _checked_call(
     extra: Optional[_OtherPathParameters],
     encode: Optional[Callable[[Any], Any]],
 ) -> Callable[[Any], Awaitable[Any]]:
-    """The call of a plan with validating extractors (typed inputs, dependencies): every
+    """The call of a plan with extractors that validate (typed inputs, dependencies), read
+    the body or otherwise await, or with a ``BackgroundTasks`` parameter: every
     extractor runs, the failures are gathered into one 422
     (:class:`~pyre.web.validation.RequestValidationError`); dependency teardowns run after
     the response (as its last background task), or at once, with the error, when the

@@ -15,9 +15,22 @@ expression the whole string must match, ``re.fullmatch``) for strings. ``descrip
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Optional, Sequence
+import typing
+from typing import Any, ClassVar, Optional, Sequence, Type, TypeVar
 
-__all__ = ["Body", "Cookie", "File", "Form", "Header", "MISSING", "Param", "Path", "Query", "Upload"]
+__all__ = ["Body", "Cookie", "File", "Form", "Header", "MISSING", "Param", "Path", "Query", "Upload", "find_marker"]
+
+M = TypeVar("M")
+
+
+def find_marker(annotation: Any, default: Any, kind: Type[M]) -> Optional[M]:
+    """The ``kind`` instance a parameter is marked with: the last in its ``Annotated``
+    metadata, else its default; None when it has none."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        for meta in reversed(typing.get_args(annotation)[1:]):
+            if isinstance(meta, kind):
+                return meta
+    return default if isinstance(default, kind) else None
 
 
 class _Missing:
