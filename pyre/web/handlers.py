@@ -441,7 +441,7 @@ def _make_call(
     positional_only = inspect.Parameter.POSITIONAL_ONLY
     checked = any(getattr(extractor, "validates", False) for _, extractor, _ in bound)
     if checked or encode is not None:
-        return _checked_call(endpoint, is_async, bound, extra, encode)
+        return _checked_call(endpoint, is_async, bound, extra, encode, _answers_http(context))
     if is_async and extra is None:
         kinds = [extractor for _, extractor, _ in bound]
         path_names = [name for name, extractor, _ in bound if type(extractor) is _PathParameter]
@@ -459,7 +459,7 @@ def _make_call(
     positional = tuple(extractor for _, extractor, kind in bound if kind is positional_only)
     keyword = tuple((name, extractor) for name, extractor, kind in bound if kind is not positional_only)
     if any(extractor.is_async or extractor is _BACKGROUND for _, extractor, _ in bound):
-        return _checked_call(endpoint, is_async, bound, extra, None)
+        return _checked_call(endpoint, is_async, bound, extra, None, _answers_http(context))
 
     def arguments(connection: Any) -> Tuple[List[Any], Dict[str, Any]]:
         args = [extractor.extract(connection) for extractor in positional]
@@ -507,12 +507,19 @@ class CallScope:
                 logger.error("Dependency teardown failed", exc_info=failure)
 
 
+def _answers_http(context: BindContext) -> bool:
+    """Whether the handler's value becomes a response (an HTTP route), or not (a websocket
+    function, whose dependencies are torn down when it returns)."""
+    return "request" in context.connection_names
+
+
 def _checked_call(
     endpoint: Callable[..., Any],
     is_async: bool,
     bound: List[Tuple[str, Extractor, Any]],
     extra: Optional[_OtherPathParameters],
     encode: Optional[Callable[[Any], Any]],
+    http: bool = True,
 ) -> Callable[[Any], Awaitable[Any]]:
     """The call of a plan with extractors that validate (typed inputs, dependencies), read
     the body or otherwise await, or with a ``BackgroundTasks`` parameter: every
@@ -581,6 +588,9 @@ def _checked_call(
                 await scope.close(exc)
             raise
         if scope is not None and scope.exits:
+            if not http:
+                await scope.close()
+                return result
             if tasks is None:
                 tasks = BackgroundTasks()
             tasks.add(scope.close)

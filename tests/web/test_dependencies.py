@@ -312,3 +312,27 @@ def test_the_resolution_graph_is_built_once_at_startup():
     plan = dict(app.routes)["/"].methods["GET"]
     (name, dependency), = plan.parameters
     assert name == "value" and [d.function for d in dependency.dependencies] == [leaf]
+
+
+async def test_a_websocket_function_takes_typed_inputs_and_dependencies():
+    from pyre.web.testing import AsyncTestClient
+    from pyre.web.websocket import WebSocket
+
+    closed = []
+
+    async def room_service() -> AsyncIterator[str]:
+        yield "rooms"
+        closed.append("rooms")
+
+    app = App()
+
+    @app.websocket("/chat/{room}")
+    async def chat(ws: WebSocket, room: str, nick: Annotated[str, Query(min_length=2)], rooms: str = Depends(room_service)):
+        await ws.accept()
+        await ws.send_json({"room": room, "nick": nick, "service": rooms})
+        await ws.close()
+
+    async with AsyncTestClient(app) as client:
+        async with client.websocket_connect("/chat/lobby?nick=ann") as ws:
+            assert await ws.receive_json() == {"room": "lobby", "nick": "ann", "service": "rooms"}
+    assert closed == ["rooms"]
