@@ -320,12 +320,46 @@ async def main_async(options: argparse.Namespace) -> None:
     await asyncio.gather(*LIFESPANS, return_exceptions=True)
 
 
+STARTUP = """
+import asyncio, sys, time
+begin = time.perf_counter()
+sys.path.insert(0, {root!r})
+from bench import typed_overhead as bench
+app = bench.APPS[{name!r}]()
+asyncio.run(bench.start(app))
+print(time.perf_counter() - begin)
+"""
+
+
+def startup(options: argparse.Namespace) -> None:
+    """Startup time: a fresh interpreter imports the framework, builds the app and runs its
+    lifespan startup (pyre.web compiles its plans then); medians of ``--repeat`` runs,
+    the apps interleaved."""
+    import subprocess
+
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    times: Dict[str, List[float]] = {name: [] for name in options.apps}
+    for _ in range(options.repeat):
+        for name in options.apps:
+            code = STARTUP.format(root=root, name=name)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+            times[name].append(float(out.stdout.strip().splitlines()[-1]) * 1000)
+    print(f"startup (import + app + lifespan startup), medians of {options.repeat} fresh interpreters")
+    for name, values in times.items():
+        print(f"{name:<12} {statistics.median(values):>8.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--number", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--apps", default=",".join(APPS), type=lambda text: text.split(","))
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--startup", action="store_true", help="measure startup time instead")
+    options = parser.parse_args()
+    if options.startup:
+        startup(options)
+    else:
+        asyncio.run(main_async(options))
 
 
 if __name__ == "__main__":
