@@ -364,3 +364,16 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+_SERVED = {"pyre_web": "pyre.web", "fastapi": "FastAPI", "litestar": "Litestar", "blacksheep": "BlackSheep"}
+
+
+def __getattr__(name: str) -> Any:
+    """``bench.typed_overhead:pyre_web`` (``fastapi``, ``litestar``, ``blacksheep``): the app,
+    built on first use, for a server's command line (bench/typed_servers.py)."""
+    if name in _SERVED:
+        app = APPS[_SERVED[name]]()
+        globals()[name] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
