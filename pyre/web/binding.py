@@ -158,7 +158,7 @@ class _PathField:
 
 
 def _json_media(media_type: str) -> bool:
-    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+    return not media_type or media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
 class _JSONBody:
@@ -176,8 +176,9 @@ class _JSONBody:
         self.spec = spec
 
     async def extract(self, connection: Any) -> Any:
-        media_type = connection.content_type.media_type
-        if media_type and not _json_media(media_type):
+        raw = connection.headers.get("content-type")
+        if raw is not None and raw != "application/json" and not _json_media(connection.content_type.media_type):
+            media_type = connection.content_type.media_type
             raise HTTPError(415, f"Unsupported media type {media_type!r}: send application/json")
         body = await connection.body()
         if not body:

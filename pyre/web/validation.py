@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from pyre.web.errors import HTTPError
 from pyre.web.params import MISSING, Param
-from pyre.web.responses import Response
+from pyre.web.responses import JSON, Response
 
 __all__ = [
     "Invalid",
@@ -453,8 +453,6 @@ def model_converter(annotation: Any) -> Converter:
 
 # -- responses ------------------------------------------------------------------------------------
 
-_JSON_HEADERS = "application/json"
-
 
 def response_encoder(annotation: Any) -> Optional[Callable[[Any], Any]]:
     """For a handler's return annotation naming an object type (see :func:`is_model`, but
@@ -477,12 +475,12 @@ def response_encoder(annotation: Any) -> Optional[Callable[[Any], Any]]:
             return None  # the stdlib encoder handles dataclasses already
         dump = msgspec.json.Encoder(decimal_format="string").encode
 
+    encoded = JSON.encoded
+
     def encode(value: Any) -> Any:
-        if isinstance(value, Response):
+        if value is None or isinstance(value, Response):
             return value
-        if value is None:
-            return None
-        return Response(dump(value), media_type=_JSON_HEADERS)
+        return encoded(dump(value))
 
     return encode
 
