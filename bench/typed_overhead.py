@@ -91,9 +91,7 @@ def msgspec_models() -> Any:
 
 
 def pyre_web_app() -> Any:
-    from typing import Annotated, List
-
-    import msgspec
+    from typing import Annotated
 
     from pyre.web import App, Header, Query
 
@@ -161,9 +159,8 @@ def fastapi_app() -> Any:
 
 
 def litestar_app() -> Any:
-    from typing import Annotated, List
+    from typing import Annotated
 
-    import msgspec
     from litestar import Litestar, post
     from litestar.params import Parameter
 

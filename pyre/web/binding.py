@@ -26,12 +26,12 @@ import enum
 import inspect
 import typing
 import uuid
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 from pyre.web.datastructures import UploadFile
 from pyre.web.errors import HTTPError
 from pyre.web.handlers import Binder, BindContext, Extractor
-from pyre.web.params import MISSING, Body, Cookie, File, Form, Header, Param, Path, Query, find_marker
+from pyre.web.params import MISSING, Body, File, Form, Header, Param, Path, Query, find_marker
 from pyre.web.validation import (
     Invalid,
     Loc,
