@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from pyre.web.responses import Stream as Stream, Text as Text
     from pyre.web.staticfiles import StaticFiles as StaticFiles
     from pyre.web.templates import Templates as Templates
+    from pyre.web.params import Body as Body, Cookie as Cookie, Form as Form, Header as Header
+    from pyre.web.params import Path as Path, Query as Query, Upload as Upload
+    from pyre.web.di import Depends as Depends, Injector as Injector, Provide as Provide
+    from pyre.web.validation import RequestValidationError as RequestValidationError
 
 # Public name -> the module that defines it (imported on first use).
 _EXPORTS: Dict[str, str] = {
@@ -67,6 +71,17 @@ _EXPORTS: Dict[str, str] = {
     "BackgroundTasks": "pyre.web.background",
     "StaticFiles": "pyre.web.staticfiles",
     "Templates": "pyre.web.templates",
+    "Query": "pyre.web.params",
+    "Header": "pyre.web.params",
+    "Cookie": "pyre.web.params",
+    "Path": "pyre.web.params",
+    "Body": "pyre.web.params",
+    "Form": "pyre.web.params",
+    "Upload": "pyre.web.params",
+    "Depends": "pyre.web.di",
+    "Provide": "pyre.web.di",
+    "Injector": "pyre.web.di",
+    "RequestValidationError": "pyre.web.validation",
 }
 
 __all__: List[str] = sorted(_EXPORTS)

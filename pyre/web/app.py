@@ -50,6 +50,7 @@ from urllib.parse import quote
 
 from pyre.web._json import dumps
 from pyre.web.converters import ConverterSpec, RouteError
+from pyre.web.di import Injector
 from pyre.web.error_handlers import ExceptionHandler, ExceptionHandlers, HandlerKey, render_error
 from pyre.web.errors import ClientDisconnect, HTTPError
 from pyre.web.events import (
@@ -136,6 +137,8 @@ class App(Routes, EventHooks, Generic[StateT]):
     - ``exception_handlers``: exception class or status -> handler (see
       :mod:`pyre.web.error_handlers`).
     - ``converters``: user path converters by name (see :mod:`pyre.web.converters`).
+    - ``dependencies``: providers by parameter name (``{"db": Provide(get_db)}``; see
+      :mod:`pyre.web.di`); ``app.dependency_overrides`` replaces providers (tests).
     """
 
     state: StateT
@@ -151,6 +154,7 @@ class App(Routes, EventHooks, Generic[StateT]):
         middleware: Sequence[Any] = ...,
         exception_handlers: Optional[Mapping[HandlerKey, ExceptionHandler]] = ...,
         converters: Optional[Mapping[str, ConverterSpec]] = ...,
+        dependencies: Optional[Mapping[str, Any]] = ...,
     ) -> None: ...
 
     @overload
@@ -164,6 +168,7 @@ class App(Routes, EventHooks, Generic[StateT]):
         middleware: Sequence[Any] = ...,
         exception_handlers: Optional[Mapping[HandlerKey, ExceptionHandler]] = ...,
         converters: Optional[Mapping[str, ConverterSpec]] = ...,
+        dependencies: Optional[Mapping[str, Any]] = ...,
     ) -> None: ...
 
     def __init__(
@@ -176,6 +181,7 @@ class App(Routes, EventHooks, Generic[StateT]):
         middleware: Sequence[Any] = (),
         exception_handlers: Optional[Mapping[HandlerKey, ExceptionHandler]] = None,
         converters: Optional[Mapping[str, ConverterSpec]] = None,
+        dependencies: Optional[Mapping[str, Any]] = None,
     ) -> None:
         if trailing_slash not in _TRAILING_SLASH:
             raise ValueError(f"trailing_slash must be one of {', '.join(_TRAILING_SLASH)}, got {trailing_slash!r}")
@@ -189,6 +195,8 @@ class App(Routes, EventHooks, Generic[StateT]):
         self._middleware: List[Middleware] = [Middleware.of(item) for item in middleware]
         self._handlers = ExceptionHandlers(exception_handlers)
         self._converters = converters
+        #: The app's dependencies: providers by name, overrides, app-scoped values.
+        self.injector = Injector(dependencies)
         self._on: Dict[str, List[ListenerRef]] = {}
         # Set by freeze():
         self._table: Optional[RouteTable] = None
@@ -211,6 +219,11 @@ class App(Routes, EventHooks, Generic[StateT]):
         """Wrap the app in ``cls(app, *args, **kwargs)``, outside the middleware already given."""
         self._configure("add middleware")
         self._middleware.insert(0, Middleware(cls, *args, **kwargs))
+
+    @property
+    def dependency_overrides(self) -> Dict[Callable[..., Any], Callable[..., Any]]:
+        """Provider -> replacement, wherever the provider is used (tests; see :mod:`pyre.web.di`)."""
+        return self.injector.overrides
 
     @property
     def middleware(self) -> Tuple[Middleware, ...]:
@@ -263,7 +276,9 @@ class App(Routes, EventHooks, Generic[StateT]):
         listeners = collect_listeners(self)
         for event, refs in self._on.items():
             listeners.setdefault(event, []).extend(refs)
-        table = compile_routes(self, converters=self._converters, app_listeners=listeners)
+        table = compile_routes(
+            self, converters=self._converters, app_listeners=listeners, injector=self.injector
+        )
         merged = {event: list(refs) for event, refs in listeners.items()}
         for owned in table.owner_listeners:
             for event, refs in owned.items():
@@ -610,6 +625,7 @@ class App(Routes, EventHooks, Generic[StateT]):
                 await send({"type": "lifespan.startup.complete"})
             elif kind == "lifespan.shutdown":
                 await run_logged("shutdown", self._events.listeners("shutdown"))
+                await self.injector.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -35,6 +35,17 @@ run after the response); query, header, cookie, body, form, file and dependency 
 added to :data:`DEFAULT_BINDERS` the same way, and the plan's call adapts: an extractor
 with ``is_async`` makes the plan await it before calling the handler. A parameter with a
 default that no binder takes keeps its default (so ``functools.partial`` endpoints work).
+
+Typed inputs and dependencies (issue 16) use the same seam, with three optional attributes
+on an extractor: ``validates`` (its ``extract`` may raise
+:class:`~pyre.web.validation.Invalid`), ``loc`` (where: ``["query", "limit"]``) and
+``scoped`` (``extract(connection, scope)`` takes the call's :class:`CallScope`, for
+dependencies). A plan with such an extractor, or with a typed return annotation, gets the
+*checked call*: every extractor runs, the failures are gathered into one 422, dependency
+teardowns run after the response, and the return value is encoded by its annotation. The
+plain shapes above are untouched: a handler without typed inputs costs what it did.
+:func:`pyre.web.di.request_binders` is what an app offers a parameter: these binders, then
+the dependency binders, then the typed-input binders of :mod:`pyre.web.binding`.
 """
 
 from __future__ import annotations
@@ -43,18 +54,21 @@ import asyncio
 import copy
 import functools
 import inspect
+import logging
 import typing
-from itertools import chain
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from pyre.web.background import BackgroundTasks
 from pyre.web.callables import is_async_callable
+from pyre.web.params import Param, find_marker
 from pyre.web.responses import Response, to_response
+from pyre.web.validation import Invalid, RequestValidationError, errors_of, response_encoder
 
 __all__ = [
     "DEFAULT_BINDERS",
     "BindContext",
     "Binder",
+    "CallScope",
     "Extractor",
     "HandlerPlan",
     "RouteHooks",
@@ -62,10 +76,12 @@ __all__ = [
     "bind_connection",
     "bind_path_parameter",
     "bind_background_tasks",
+    "bind_signature",
     "build_plan",
 ]
 
 _EMPTY = inspect.Parameter.empty
+logger = logging.getLogger("pyre.error")
 
 
 class SignatureError(TypeError):
@@ -142,7 +158,7 @@ _BACKGROUND = _BackgroundTasksParameter()
 class BindContext:
     """What a binder knows about the handler it binds (see the module docstring)."""
 
-    __slots__ = ("handler", "pattern", "path_params", "connection_types", "connection_names")
+    __slots__ = ("handler", "pattern", "path_params", "connection_types", "connection_names", "dependencies", "binders")
 
     def __init__(
         self,
@@ -151,6 +167,7 @@ class BindContext:
         path_params: Mapping[str, Any],
         connection_types: Tuple[type, ...],
         connection_names: Tuple[str, ...],
+        dependencies: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self.handler = handler
         #: The route pattern, as the app registered it (with every prefix).
@@ -161,6 +178,10 @@ class BindContext:
         self.connection_types = connection_types
         #: The names that take the connection without an annotation (``request``; ``ws``).
         self.connection_names = connection_names
+        #: Providers by parameter name (the app's, its controllers', the resource's).
+        self.dependencies: Mapping[str, Any] = dependencies if dependencies is not None else {}
+        #: The binders the plan is built with (set by :func:`build_plan`; providers use them too).
+        self.binders: Optional[Sequence["Binder"]] = None
 
     def refuse(self, parameter: str, reason: str) -> SignatureError:
         """The one-line error for ``parameter`` of this handler."""
@@ -221,7 +242,7 @@ def _type_name(value: Any) -> str:
 def bind_path_parameter(parameter: inspect.Parameter, context: BindContext) -> Optional[Extractor]:
     """Takes a parameter named like one of the route's path parameters; its annotation
     must accept what the converter gives (``item_id: int`` with ``{item_id:int}``)."""
-    if parameter.name not in context.path_params:
+    if parameter.name not in context.path_params or _marked(parameter):
         return None
     value_type = context.path_params[parameter.name]
     if not _accepts(parameter.annotation, value_type):
@@ -233,6 +254,11 @@ def bind_path_parameter(parameter: inspect.Parameter, context: BindContext) -> O
     return _PathParameter(parameter.name)
 
 
+def _marked(parameter: inspect.Parameter) -> bool:
+    """Whether the parameter has a marker (``Annotated[int, Path(ge=1)]``): its binder takes it."""
+    return find_marker(parameter.annotation, parameter.default, Param) is not None
+
+
 def bind_background_tasks(parameter: inspect.Parameter, context: BindContext) -> Optional[Extractor]:
     """Takes a parameter annotated ``BackgroundTasks``: a new one per request, whose tasks run
     after the response's last byte (after the response's own background tasks)."""
@@ -242,8 +268,9 @@ def bind_background_tasks(parameter: inspect.Parameter, context: BindContext) ->
     return None
 
 
-#: The binders every parameter is offered to, in order (issue 16 adds query, header, cookie,
-#: body, form, file and dependency binders here).
+#: The binders every parameter is offered to, in order. An app's plans add, after these, the
+#: dependency binders (:mod:`pyre.web.di`) and the typed-input binders (:mod:`pyre.web.binding`):
+#: see :func:`pyre.web.di.request_binders`.
 DEFAULT_BINDERS: Tuple[Binder, ...] = (bind_connection, bind_path_parameter, bind_background_tasks)
 
 
@@ -291,10 +318,14 @@ class HandlerPlan:
     in signature order, ``hooks`` the route's :class:`RouteHooks` or None (set by the app).
     """
 
-    __slots__ = ("endpoint", "name", "is_async", "parameters", "call", "hooks")
+    __slots__ = ("endpoint", "name", "is_async", "parameters", "call", "hooks", "owners", "returns")
 
     call: Callable[[Any], Awaitable[Any]]
     hooks: Optional[RouteHooks]
+    #: The controllers (outermost first) and the resource the route belongs to (set by the app).
+    owners: Tuple[Any, ...]
+    #: The handler's return annotation (``inspect.Parameter.empty`` when it has none).
+    returns: Any
 
     def __init__(
         self,
@@ -310,6 +341,8 @@ class HandlerPlan:
         self.parameters = parameters
         self.call = call
         self.hooks = None
+        self.owners = ()
+        self.returns = _EMPTY
 
     def __repr__(self) -> str:
         return f"<HandlerPlan {self.name}({', '.join(name for name, _ in self.parameters)})>"
@@ -319,7 +352,9 @@ def _type_hints(endpoint: Any) -> Dict[str, Any]:
     target = endpoint
     while isinstance(target, functools.partial):
         target = target.func
-    if not (inspect.isfunction(target) or inspect.ismethod(target)):
+    if inspect.isclass(target):
+        target = target.__init__  # a class as a provider: its constructor's parameters
+    elif not (inspect.isfunction(target) or inspect.ismethod(target)):
         target = getattr(target, "__call__", target)
     try:
         return typing.get_type_hints(target, include_extras=True)
@@ -327,17 +362,13 @@ def _type_hints(endpoint: Any) -> Dict[str, Any]:
         return {}
 
 
-def build_plan(
+def bind_signature(
     endpoint: Callable[..., Any],
     context: BindContext,
-    binders: Optional[Sequence[Binder]] = None,
-) -> HandlerPlan:
-    """Inspect ``endpoint`` once into its plan, offering each parameter to ``binders``
-    (:data:`DEFAULT_BINDERS` by default). A parameter no binder takes keeps its default
-    value; without one it is refused (:class:`SignatureError`), as are ``*args``, a
-    parameter a binder refuses, and an unreadable signature."""
-    if binders is None:
-        binders = DEFAULT_BINDERS
+    binders: Sequence[Binder],
+) -> Tuple[List[Tuple[str, Extractor, Any]], bool, Dict[str, Any]]:
+    """Offer each parameter of ``endpoint`` to ``binders`` (see :func:`build_plan`): the
+    (name, extractor, kind) triples, whether it takes ``**kwargs``, and its type hints."""
     if not callable(endpoint):
         raise SignatureError(f"handler {context.handler} (route {context.pattern!r}) is not callable")
     try:
@@ -368,12 +399,34 @@ def build_plan(
                 f"is neither the {context.connection_names[0]} nor a path parameter (the route's: {params})",
             )
         bound.append((parameter.name, extractor, parameter.kind))
+    return bound, var_keyword, hints
+
+
+def build_plan(
+    endpoint: Callable[..., Any],
+    context: BindContext,
+    binders: Optional[Sequence[Binder]] = None,
+) -> HandlerPlan:
+    """Inspect ``endpoint`` once into its plan, offering each parameter to ``binders``
+    (:data:`DEFAULT_BINDERS` by default). A parameter no binder takes keeps its default
+    value; without one it is refused (:class:`SignatureError`), as are ``*args``, a
+    parameter a binder refuses, and an unreadable signature. A return annotation naming an
+    object type (a msgspec Struct, dataclass, TypedDict, pydantic model, or a list of
+    them) encodes the return value with msgspec (or pydantic) into a JSON response."""
+    if binders is None:
+        binders = DEFAULT_BINDERS
+    if context.binders is None:
+        context.binders = binders
+    bound, var_keyword, hints = bind_signature(endpoint, context, binders)
     extra: Optional[_OtherPathParameters] = None
     if var_keyword:
         extra = _OtherPathParameters(frozenset(name for name, _, _ in bound))
     is_async = is_async_callable(endpoint)
-    call = _make_call(endpoint, is_async, bound, extra, context)
-    return HandlerPlan(endpoint, context.handler, is_async, tuple((name, e) for name, e, _ in bound), call)
+    encode = response_encoder(hints.get("return", _EMPTY))
+    call = _make_call(endpoint, is_async, bound, extra, context, encode)
+    plan = HandlerPlan(endpoint, context.handler, is_async, tuple((name, e) for name, e, _ in bound), call)
+    plan.returns = hints.get("return", _EMPTY)
+    return plan
 
 
 def _make_call(
@@ -382,9 +435,13 @@ def _make_call(
     bound: List[Tuple[str, Extractor, Any]],
     extra: Optional[_OtherPathParameters],
     context: BindContext,
+    encode: Optional[Callable[[Any], Any]] = None,
 ) -> Callable[[Any], Awaitable[Any]]:
     """The fastest call for the handler's shape (see the module docstring)."""
     positional_only = inspect.Parameter.POSITIONAL_ONLY
+    checked = any(getattr(extractor, "validates", False) for _, extractor, _ in bound)
+    if checked or encode is not None:
+        return _checked_call(endpoint, is_async, bound, extra, encode, _answers_http(context))
     if is_async and extra is None:
         kinds = [extractor for _, extractor, _ in bound]
         path_names = [name for name, extractor, _ in bound if type(extractor) is _PathParameter]
@@ -402,7 +459,7 @@ def _make_call(
     positional = tuple(extractor for _, extractor, kind in bound if kind is positional_only)
     keyword = tuple((name, extractor) for name, extractor, kind in bound if kind is not positional_only)
     if any(extractor.is_async or extractor is _BACKGROUND for _, extractor, _ in bound):
-        return _awaiting_call(endpoint, is_async, positional, keyword, extra)
+        return _checked_call(endpoint, is_async, bound, extra, None, _answers_http(context))
 
     def arguments(connection: Any) -> Tuple[List[Any], Dict[str, Any]]:
         args = [extractor.extract(connection) for extractor in positional]
@@ -427,39 +484,116 @@ def _make_call(
     return call
 
 
-def _awaiting_call(
+class CallScope:
+    """What the extractors of one call share: ``cache`` (a request-scoped dependency's
+    value, by provider), ``container`` (the app's :class:`~pyre.web.di.Injector`, for
+    app-scoped values and overrides) and ``exits``: teardowns run by :meth:`close` in
+    reverse order (the last set up is the first torn down)."""
+
+    __slots__ = ("cache", "container", "exits")
+
+    def __init__(self, container: Any) -> None:
+        self.cache: Dict[Any, Any] = {}
+        self.container = container
+        self.exits: List[Callable[[Optional[BaseException]], Awaitable[None]]] = []
+
+    async def close(self, exc: Optional[BaseException] = None) -> None:
+        """Run the teardowns, last first; a teardown's own error is logged, and the rest still run."""
+        exits, self.exits = self.exits, []
+        for teardown in reversed(exits):
+            try:
+                await teardown(exc)
+            except Exception as failure:  # noqa: BLE001 - logged, the others still run
+                logger.error("Dependency teardown failed", exc_info=failure)
+
+
+def _answers_http(context: BindContext) -> bool:
+    """Whether the handler's value becomes a response (an HTTP route), or not (a websocket
+    function, whose dependencies are torn down when it returns)."""
+    return "request" in context.connection_names
+
+
+def _checked_call(
     endpoint: Callable[..., Any],
     is_async: bool,
-    positional: Tuple[Extractor, ...],
-    keyword: Tuple[Tuple[str, Extractor], ...],
+    bound: List[Tuple[str, Extractor, Any]],
     extra: Optional[_OtherPathParameters],
+    encode: Optional[Callable[[Any], Any]],
+    http: bool = True,
 ) -> Callable[[Any], Awaitable[Any]]:
-    """The call of a plan with extractors that read the body (or otherwise await), or with a
-    ``BackgroundTasks`` parameter."""
-    background = any(extractor is _BACKGROUND for extractor in chain(positional, (e for _, e in keyword)))
+    """The call of a plan with extractors that validate (typed inputs, dependencies), read
+    the body or otherwise await, or with a ``BackgroundTasks`` parameter: every
+    extractor runs, the failures are gathered into one 422
+    (:class:`~pyre.web.validation.RequestValidationError`); dependency teardowns run after
+    the response (as its last background task), or at once, with the error, when the
+    handler fails. ``encode`` turns a typed return value into its response."""
+    positional_only = inspect.Parameter.POSITIONAL_ONLY
+    # (positional?, name, extractor, how): how 0 plain, 1 awaited, 2 scoped, 3 background tasks
+    steps = tuple(
+        (
+            kind is positional_only,
+            name,
+            extractor,
+            3 if extractor is _BACKGROUND else 2 if getattr(extractor, "scoped", False) else 1 if extractor.is_async else 0,
+            getattr(extractor, "loc", []),
+        )
+        for name, extractor, kind in bound
+    )
+    scoped = any(step[3] == 2 for step in steps)
+    background = any(step[3] == 3 for step in steps)
 
     async def call(connection: Any) -> Any:
         tasks = BackgroundTasks() if background else None
-        args = []
-        for extractor in positional:
-            if extractor is _BACKGROUND:
-                args.append(tasks)
-                continue
-            value = extractor.extract(connection)
-            args.append(await value if extractor.is_async else value)
+        scope = CallScope(getattr(connection.app, "injector", None)) if scoped else None
+        args: List[Any] = []
         kwargs: Dict[str, Any] = {}
-        for name, extractor in keyword:
-            if extractor is _BACKGROUND:
-                kwargs[name] = tasks
-                continue
-            value = extractor.extract(connection)
-            kwargs[name] = await value if extractor.is_async else value
-        if extra is not None:
-            kwargs.update(extra.extract(connection))
-        if is_async:
-            result = await endpoint(*args, **kwargs)
-        else:
-            result = await asyncio.to_thread(endpoint, *args, **kwargs)
+        errors: Optional[List[Dict[str, Any]]] = None
+        try:
+            for positional, name, extractor, how, loc in steps:
+                try:
+                    if how == 0:
+                        value = extractor.extract(connection)
+                    elif how == 1:
+                        value = await extractor.extract(connection)
+                    elif how == 2:
+                        value = await extractor.extract(connection, scope)  # type: ignore[call-arg]
+                    else:
+                        value = tasks
+                except Invalid as exc:
+                    if errors is None:
+                        errors = []
+                    errors.extend(errors_of(exc, loc))
+                    continue
+                except RequestValidationError as exc:  # a dependency's own inputs
+                    if errors is None:
+                        errors = []
+                    errors.extend(exc.errors)
+                    continue
+                if positional:
+                    args.append(value)
+                else:
+                    kwargs[name] = value
+            if errors is not None:
+                raise RequestValidationError(errors)
+            if extra is not None:
+                kwargs.update(extra.extract(connection))
+            if is_async:
+                result = await endpoint(*args, **kwargs)
+            else:
+                result = await asyncio.to_thread(endpoint, *args, **kwargs)
+            if encode is not None:
+                result = encode(result)
+        except BaseException as exc:
+            if scope is not None:
+                await scope.close(exc)
+            raise
+        if scope is not None and scope.exits:
+            if not http:
+                await scope.close()
+                return result
+            if tasks is None:
+                tasks = BackgroundTasks()
+            tasks.add(scope.close)
         if tasks is not None and len(tasks):
             return _with_background(result, tasks)
         return result

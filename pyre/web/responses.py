@@ -284,6 +284,20 @@ class JSON(Response):
             return
         self._setup(status, headers, media_type, background, len(body))
 
+    @classmethod
+    def encoded(cls, body: bytes) -> "JSON":
+        """A 200 JSON response of ``body``, already encoded (a typed return's msgspec bytes)."""
+        response = cls.__new__(cls)
+        response.body = body
+        response.status = 200
+        response.background = None
+        response._headers = None
+        response.raw_headers = [_JSON_CONTENT_TYPE, (_CONTENT_LENGTH, b"%d" % len(body))]
+        return response
+
+
+_JSON_CONTENT_TYPE = JSON._content_type_header or (b"content-type", b"application/json")
+
 
 class HTML(Response):
     """An HTML page: ``text/html; charset=utf-8``."""

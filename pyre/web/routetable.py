@@ -18,12 +18,13 @@ from __future__ import annotations
 import importlib
 import typing
 from itertools import chain
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 from pyre.web.converters import BUILTIN_CONVERTERS, ConverterSpec, RouteError, resolve_converters
 from pyre.web.events import WebSocketListeners, collect_listeners
 from pyre.web.callables import callable_name, is_async_callable
+from pyre.web.di import Injector, request_binders
 from pyre.web.handlers import BindContext, HandlerPlan, ListenerRef, RouteHooks, build_plan
 from pyre.web.resources import Resource, resource_methods
 from pyre.web.routing import Endpoint, Guard, Include, Mount, Routes, join_path
@@ -180,7 +181,15 @@ def _refs(callables: Any) -> Tuple[ListenerRef, ...]:
 class _Compiler:
     """One compilation of an app's routes (see the module docstring)."""
 
-    def __init__(self, converters: Optional[Mapping[str, ConverterSpec]], app_listeners: Dict[str, List[ListenerRef]]) -> None:
+    def __init__(
+        self,
+        converters: Optional[Mapping[str, ConverterSpec]],
+        app_listeners: Dict[str, List[ListenerRef]],
+        injector: Optional[Injector] = None,
+    ) -> None:
+        self.injector = injector
+        self.dependencies: Mapping[str, Any] = injector.dependencies if injector is not None else {}
+        self.binders = request_binders()
         resolved = resolve_converters(converters)
         self.value_types = {id(converter): _value_type(converter) for converter in resolved.values()}
         user = {name: converter for name, converter in resolved.items() if name not in BUILTIN_CONVERTERS}
@@ -227,6 +236,8 @@ class _Compiler:
         if not isinstance(endpoint, type):
             return endpoint
         instance = self.instances.get(endpoint)
+        if instance is None and self.injector is not None and self.injector.wants(endpoint):
+            instance = self.instances[endpoint] = self.injector.construct(endpoint)
         if instance is None:
             try:
                 instance = self.instances[endpoint] = endpoint()
@@ -246,13 +257,23 @@ class _Compiler:
         assert isinstance(target, Target)
         return target
 
-    def _context(self, name: str, pattern: str, connection_types: Tuple[type, ...], names: Tuple[str, ...]) -> BindContext:
+    def _context(
+        self,
+        name: str,
+        pattern: str,
+        connection_types: Tuple[type, ...],
+        names: Tuple[str, ...],
+        owners: Sequence[Any] = (),
+    ) -> BindContext:
         try:
             parameters = self.router.parameters(pattern)
         except RouteError as exc:
             raise RouteError(f"{exc} (endpoint {name})") from None
         types = {param: self.value_types.get(id(converter), Any) for param, converter in parameters.items()}
-        return BindContext(name, pattern, types, connection_types, names)
+        dependencies = dict(self.dependencies)
+        for owner in owners:  # the controllers from the outermost, then the resource
+            dependencies.update(getattr(owner, "dependencies", None) or {})
+        return BindContext(name, pattern, types, connection_types, names, dependencies)
 
     def _hooks(self, owners: List[Dict[str, List[ListenerRef]]], guards: Tuple[ListenerRef, ...]) -> Optional[RouteHooks]:
         events = [
@@ -313,8 +334,11 @@ class _Compiler:
             if other is not None:
                 raise RouteError(f"route {pattern!r}: {method} is answered by both {other} and {endpoint_name}")
             name = callable_name(function)
-            plan = build_plan(function, self._context(name, pattern, self.request_types(), ("request",)))
+            route_owners = (*controllers, resource) if resource is not None else controllers
+            context = self._context(name, pattern, self.request_types(), ("request",), route_owners)
+            plan = build_plan(function, context, self.binders)
             plan.hooks = hooks
+            plan.owners = route_owners
             target.methods[method] = plan
             target.endpoints[method] = endpoint_name
         self._name(declaration, qualifier, resource, pattern, endpoint_name)
@@ -323,8 +347,8 @@ class _Compiler:
         module = importlib.import_module("pyre.web.websocket")
         resource = self._resource(declaration, module.WebSocketResource, pattern)
         endpoint_name = callable_name(declaration.endpoint if resource is None else type(resource))
-        context = self._context(endpoint_name, pattern, (module.WebSocket,), ("ws", "websocket"))
-        plan = None if resource is not None else build_plan(declaration.endpoint, context)
+        context = self._context(endpoint_name, pattern, (module.WebSocket,), ("ws", "websocket"), controllers)
+        plan = None if resource is not None else build_plan(declaration.endpoint, context, self.binders)
         owners, guards = self._layers(declaration, controllers, resource)
         target = self._target(pattern, endpoint_name)
         if target.websocket is not None:
@@ -404,9 +428,11 @@ def compile_routes(
     *,
     converters: Optional[Mapping[str, ConverterSpec]],
     app_listeners: Dict[str, List[ListenerRef]],
+    injector: Optional[Injector] = None,
 ) -> RouteTable:
-    """Compile ``app``'s routes (see the module docstring)."""
-    compiler = _Compiler(converters, app_listeners)
+    """Compile ``app``'s routes (see the module docstring); ``injector``: the app's
+    dependencies (providers by name, and the makers of resources taking dependencies)."""
+    compiler = _Compiler(converters, app_listeners, injector)
     compiler.walk(app, "", (), "")
     compiler.fill_router()
     table = RouteTable(compiler.router, list(compiler.owner_listeners.values()))

@@ -35,3 +35,27 @@ def websocket_module():
     import importlib
 
     return importlib.import_module("pyre.web.websocket")
+
+
+@pytest.fixture(autouse=True)
+def every_app_has_a_valid_openapi_document(monkeypatch):
+    """Issue 16: the OpenAPI document of every app a test starts is valid OpenAPI 3.1
+    (openapi-spec-validator), whatever its routes."""
+    from openapi_spec_validator import validate
+
+    from pyre.web.app import App
+    from pyre.web.openapi import OpenAPI
+
+    started = []
+    freeze = App.freeze
+
+    def recording_freeze(self):
+        if self._table is None:
+            started.append(self)
+        freeze(self)
+
+    monkeypatch.setattr(App, "freeze", recording_freeze)
+    yield
+    for app in started:
+        if app._table is not None:
+            validate(OpenAPI(title="test app", version="1").document(app))

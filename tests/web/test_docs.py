@@ -22,6 +22,7 @@ def test_the_guides_exist():
     assert {"app.md", "routing.md", "resources-and-controllers.md", "events.md", "errors.md", "middleware.md",
             "websocket.md", "testing.md", "tutorial.md", "reference.md", "from-fastapi.md", "from-starlette.md",
             "from-falcon.md", "index.md", "requests.md", "responses.md"} <= names
+    assert {"validation.md", "dependencies.md", "openapi.md"} <= names  # issue 16
 
 
 def test_the_index_links_every_page_and_the_readme_links_the_index():
