@@ -25,6 +25,7 @@ PURE_MODE = {
     "pyre.web._router_c": "pyre/web/router.py",
     "pyre.web._parsing_c": "pyre/web/parsing.py",
     "pyre.web._request_c": "pyre/web/request.py",
+    "pyre.protocol.ws._frames_c": "pyre/protocol/ws/frames.py",
 }
 
 
