@@ -15,6 +15,9 @@ Targets:
 - ``ws``, ``ws-64k``: one WebSocket message echoed (bench/ws.py's one-in-flight load):
   a masked 32-byte (or 64 KiB) text frame read by the connection the upgrade created,
   the ``ws_echo`` app's receive and send, the frame written; per message;
+- ``ws-uvicorn``: the ``ws`` target on uvicorn as its users run it (httptools, ``--ws auto``,
+  which is websockets-sansio when websockets is installed), through the same fake
+  transport: the same work on the baseline of bench/ws.py, in user-space instructions;
 - ``ws-frames``: the frame layer alone, ``WSSession.receive_data`` of that 32-byte
   frame and ``send_message`` of its echo, ``data_to_send``; per message.
 
@@ -146,6 +149,28 @@ class _SwitchingTransport(_FakeTransport):
         self.nbytes += len(data)
 
 
+async def _ws_echoes(protocol, n: int, size: int):
+    """Upgrade ``protocol`` (an HTTP/1.1 connection) to WebSocket over a fake transport,
+    then send ``n`` frames one at a time, each after the echo of the one before; the
+    WebSocket protocol."""
+    frame = ws_frame(size)
+    transport = _SwitchingTransport()
+    transport.protocol = protocol
+    protocol.connection_made(transport)
+    protocol.data_received(UPGRADE)
+    while transport.writes < 1:  # the 101
+        await asyncio.sleep(0)
+    ws = transport.protocol
+    assert ws is not protocol, "no upgrade"
+    for _ in range(n):
+        before = transport.nbytes
+        ws.data_received(frame)
+        while transport.nbytes == before:  # until the echo is written
+            await asyncio.sleep(0)
+    assert transport.nbytes > n * size
+    return ws
+
+
 def _ws_driver(n: int, size: int) -> None:
     import uvloop
 
@@ -155,27 +180,32 @@ def _ws_driver(n: int, size: int) -> None:
     from pyre.config import Config
     from pyre.transport.context import ServerContext
 
-    frame = ws_frame(size)
-
     async def main() -> None:
         loop = asyncio.get_running_loop()
         config = Config(apps.ws_echo, http="h1", access_log=False, ws_ping_interval=0)
         ctx = ServerContext.from_config(apps.ws_echo, loop, config)
-        protocol = H1Protocol(ctx)
-        transport = _SwitchingTransport()
-        transport.protocol = protocol
-        protocol.connection_made(transport)
-        protocol.data_received(UPGRADE)
-        while transport.writes < 1:  # the 101
+        await _ws_echoes(H1Protocol(ctx), n, size)
+
+    uvloop.run(main())
+
+
+def _ws_uvicorn(n: int, size: int) -> None:
+    import uvloop
+    from uvicorn.config import Config as UvicornConfig
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    sys.path.insert(0, str(ROOT))
+    from bench import apps
+
+    async def main() -> None:
+        config = UvicornConfig(app=apps.ws_echo, http="httptools", ws="auto", lifespan="off", access_log=False,
+                               log_level="warning", ws_ping_interval=None)
+        config.load()
+        ws = await _ws_echoes(HttpToolsProtocol(config=config, server_state=ServerState(), app_state={}), n, size)
+        ws.connection_lost(None)  # the app sees a disconnect and returns (not a cancellation)
+        for _ in range(10):
             await asyncio.sleep(0)
-        ws = transport.protocol
-        assert ws is not protocol, "no upgrade"
-        for _ in range(n):
-            before = transport.nbytes
-            ws.data_received(frame)
-            while transport.nbytes == before:  # until the echo is written
-                await asyncio.sleep(0)
-        assert transport.nbytes > n * size
 
     uvloop.run(main())
 
@@ -208,6 +238,8 @@ def child(target: str, n: int) -> None:
         _ws_driver(n, 32)
     elif target == "ws-64k":
         _ws_driver(n, 65536)
+    elif target == "ws-uvicorn":
+        _ws_uvicorn(n, 32)
     elif target == "ws-frames":
         _ws_frames(n)
     else:
