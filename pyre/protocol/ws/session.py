@@ -25,6 +25,7 @@ from pyre._accel import FrameReader, write_frame
 __all__ = ["BoundedPerMessageDeflate", "CloseReceived", "MessageReceived", "PongReceived", "WSSession"]
 
 MESSAGE_TOO_BIG = 1009
+_MAX_LENGTH = (1 << 63) - 1  # RFC 6455 §5.2: the most significant bit of a 64-bit length is 0
 
 
 class MessageReceived:
@@ -109,7 +110,9 @@ class WSSession:
         self._plain = not extensions  # frames can be built without wsproto
         # The fast path reads frames itself until the first one it leaves to wsproto.
         self._fast: Optional[bytearray] = bytearray() if fast and not extensions else None
-        self._reader = FrameReader(max_size)  # the compiled twin when built (pyre._accel)
+        # The compiled twin when built (pyre._accel). A frame's length fits 63 bits, so a
+        # larger bound is no bound, and the compiled reader holds it in a C integer.
+        self._reader = FrameReader(min(max_size, _MAX_LENGTH))
         self._parts: List[Union[str, bytes]] = []
         self._size = 0
         self._out = bytearray()
