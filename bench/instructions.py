@@ -18,6 +18,14 @@ Targets:
   fields, HPACK without the dynamic table) per stream on one connection, the
   plaintext app, the response's HEADERS and DATA frames. The frame is built per
   request (a few hundred instructions, the same whatever the twin).
+- ``ws``, ``ws-64k``: one WebSocket message echoed (bench/ws.py's one-in-flight load):
+  a masked 32-byte (or 64 KiB) text frame read by the connection the upgrade created,
+  the ``ws_echo`` app's receive and send, the frame written; per message;
+- ``ws-uvicorn``: the ``ws`` target on uvicorn as its users run it (httptools, ``--ws auto``,
+  which is websockets-sansio when websockets is installed), through the same fake
+  transport: the same work on the baseline of bench/ws.py, in user-space instructions;
+- ``ws-frames``: the frame layer alone, ``WSSession.receive_data`` of that 32-byte
+  frame and ``send_message`` of its echo, ``data_to_send``; per message.
 
 Each target runs N and 3N iterations under callgrind; the difference divided by 2N
 is the cost of one request, without start-up and import costs. The driver's own loop
@@ -157,6 +165,111 @@ def _h2_driver(n: int) -> None:
     uvloop.run(main())
 
 
+UPGRADE = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
+def ws_frame(size: int, mask: bytes = b"\x37\xfa\x21\x3d") -> bytes:
+    """A masked text frame of ``size`` bytes, as bench/wsload.c sends it."""
+    payload = bytes(ord("a") + i % 26 for i in range(size))
+    if size < 126:
+        head = bytes((0x81, 0x80 | size))
+    elif size < 65536:
+        head = bytes((0x81, 0x80 | 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 0x80 | 127)) + size.to_bytes(8, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class _SwitchingTransport(_FakeTransport):
+    """Follows ``set_protocol`` (the WebSocket upgrade) and counts written bytes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.protocol = None
+        self.nbytes = 0
+
+    def set_protocol(self, protocol) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self):
+        return self.protocol
+
+    def write(self, data) -> None:
+        self.writes += 1
+        self.nbytes += len(data)
+
+
+async def _ws_echoes(protocol, n: int, size: int):
+    """Upgrade ``protocol`` (an HTTP/1.1 connection) to WebSocket over a fake transport,
+    then send ``n`` frames one at a time, each after the echo of the one before; the
+    WebSocket protocol."""
+    frame = ws_frame(size)
+    transport = _SwitchingTransport()
+    transport.protocol = protocol
+    protocol.connection_made(transport)
+    protocol.data_received(UPGRADE)
+    while transport.writes < 1:  # the 101
+        await asyncio.sleep(0)
+    ws = transport.protocol
+    assert ws is not protocol, "no upgrade"
+    for _ in range(n):
+        before = transport.nbytes
+        ws.data_received(frame)
+        while transport.nbytes == before:  # until the echo is written
+            await asyncio.sleep(0)
+    assert transport.nbytes > n * size
+    return ws
+
+
+def _ws_driver(n: int, size: int) -> None:
+    import uvloop
+
+    sys.path.insert(0, str(ROOT))
+    from bench import apps
+    from pyre._accel import H1Protocol
+    from pyre.config import Config
+    from pyre.transport.context import ServerContext
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        config = Config(apps.ws_echo, http="h1", access_log=False, ws_ping_interval=0)
+        ctx = ServerContext.from_config(apps.ws_echo, loop, config)
+        await _ws_echoes(H1Protocol(ctx), n, size)
+
+
+def _ws_uvicorn(n: int, size: int) -> None:
+    import uvloop
+    from uvicorn.config import Config as UvicornConfig
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    sys.path.insert(0, str(ROOT))
+    from bench import apps
+
+    async def main() -> None:
+        config = UvicornConfig(app=apps.ws_echo, http="httptools", ws="auto", lifespan="off", access_log=False,
+                               log_level="warning", ws_ping_interval=None)
+        config.load()
+        ws = await _ws_echoes(HttpToolsProtocol(config=config, server_state=ServerState(), app_state={}), n, size)
+        ws.connection_lost(None)  # the app sees a disconnect and returns (not a cancellation)
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+    uvloop.run(main())
+
+
+def _ws_frames(n: int) -> None:
+    from pyre.protocol.ws import WSSession
+
+    frame = ws_frame(32)
+    session = WSSession(1 << 24)
+    for _ in range(n):
+        for event in session.receive_data(frame, 16):
+            session.send_message(event.data)  # type: ignore[union-attr]
+        session.data_to_send()
+
+
 def child(target: str, n: int) -> None:
     if target == "parser":
         _parser(n)
@@ -172,6 +285,14 @@ def child(target: str, n: int) -> None:
         _h2_driver(n)
     elif target == "driver":
         _protocol_driver(n, "hello", 1, idle=True)
+    elif target == "ws":
+        _ws_driver(n, 32)
+    elif target == "ws-64k":
+        _ws_driver(n, 65536)
+    elif target == "ws-uvicorn":
+        _ws_uvicorn(n, 32)
+    elif target == "ws-frames":
+        _ws_frames(n)
     else:
         raise SystemExit(f"unknown target {target}")
 
@@ -217,7 +338,7 @@ def main() -> None:
             env["PYRE_NO_EXTENSIONS"] = "1" if mode == "py" else "0"
             n = args.n if mode == "c" else max(100, args.n // 5)
             cost = per_request(target, n, env)
-            if target != "parser":
+            if target not in ("parser", "ws-frames"):
                 if mode not in driver:
                     driver[mode] = per_request("driver", n, env)
                 cost -= driver[mode]

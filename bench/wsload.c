@@ -1,8 +1,8 @@
 /*
  * wsload: a small WebSocket echo load client (Linux, epoll, no dependencies).
  *
- *   gcc -O2 -o wsload bench/wsload.c
- *   wsload HOST PORT PATH CONNECTIONS DEPTH DURATION [SIZE [WARMUP]]
+ *   gcc -O2 -o wsload bench/wsload.c -lz
+ *   wsload HOST PORT PATH CONNECTIONS DEPTH DURATION [SIZE [WARMUP [DEFLATE]]]
  *
  * Opens CONNECTIONS connections to ws://HOST:PORT/PATH (IPv4 address), does the
  * RFC 6455 opening handshake on each (random Sec-WebSocket-Key, no extensions,
@@ -12,7 +12,17 @@
  * sends the next. After WARMUP seconds (default 0, not counted) it measures for
  * DURATION seconds: messages echoed and the round-trip latency of each (send
  * time kept in a FIFO per connection, microsecond histogram), then prints one
- * JSON line on stdout:
+ * JSON line on stdout.
+ *
+ * DEFLATE=1 offers permessage-deflate (RFC 7692) in the handshake; on a connection
+ * where the server accepts it, every message is sent compressed (RSV1, compressed
+ * once, without context, which any server's inflater reads whatever context
+ * takeover it agreed) and compressed echoes are inflated with one context per
+ * connection (kept across messages, as the server's default context takeover
+ * needs) to check their length. The result counts the connections that negotiated
+ * it ("deflate_connections") and the compressed frames received
+ * ("compressed_frames"), so a harness sees whether compression really happened.
+ * DEFLATE=0 (the default) offers no extension. The result line:
  *
  *   {"messages":..., "seconds":..., "messages_per_s":..., "p50_ms":..., "p90_ms":...,
  *    "p99_ms":..., "errors":..., "cpu_s":..., ...}
@@ -46,6 +56,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define HANDSHAKE_TIMEOUT_S 10.0
 #define MAX_HEADER 16384
@@ -69,18 +80,25 @@ typedef struct {
     /* a message being reassembled from fragments */
     size_t frag_len;
     int in_frag;
+    int frag_z;   /* the message being reassembled is compressed */
+    int deflate;  /* permessage-deflate negotiated */
+    z_stream *z;  /* its inflater (one context per connection) */
 } conn_t;
 
 static int g_depth;
 static size_t g_size;
 static unsigned char *g_frame; /* the pre-built masked message frame */
 static size_t g_frame_len;
+static int g_deflate;           /* offer permessage-deflate */
+static unsigned char *g_zframe; /* the same message, compressed (RSV1) */
+static size_t g_zframe_len;
+static uint64_t g_deflate_conns, g_compressed_frames;
 static const unsigned char MASK[4] = {0x37, 0xfa, 0x21, 0x3d};
 
 static uint64_t *g_hist;
 static uint64_t g_messages, g_lat_sum_ns, g_lat_max_ns;
 static struct {
-    uint64_t connect, handshake, closed_by_server, reset, bad_frame, bad_length;
+    uint64_t connect, handshake, closed_by_server, reset, bad_frame, bad_length, inflate;
 } g_err;
 
 /* ------------------------------------------------------------------------------------- */
@@ -244,7 +262,8 @@ static int flush_out(conn_t *c) {
 
 /* Queue one message and remember its send time. */
 static void send_message(conn_t *c, uint64_t t) {
-    out_append(c, g_frame, g_frame_len);
+    if (c->deflate) out_append(c, g_zframe, g_zframe_len);
+    else out_append(c, g_frame, g_frame_len);
     c->sent[(c->head + c->count) % g_depth] = t;
     c->count++;
 }
@@ -259,12 +278,12 @@ static void send_control(conn_t *c, int opcode, const unsigned char *payload, si
     out_append(c, f, 6 + n);
 }
 
-static void build_frame(size_t size) {
+/* A masked FIN frame with this first byte and payload. */
+static unsigned char *make_frame(unsigned char first, const unsigned char *payload, size_t size, size_t *len) {
     size_t hdr = size < 126 ? 2 : size < 65536 ? 4 : 10;
-    g_frame_len = hdr + 4 + size;
-    g_frame = xrealloc(NULL, g_frame_len);
-    unsigned char *f = g_frame;
-    f[0] = 0x81; /* FIN, text */
+    *len = hdr + 4 + size;
+    unsigned char *f = xrealloc(NULL, *len);
+    f[0] = first;
     if (size < 126) {
         f[1] = 0x80 | (unsigned char)size;
     } else if (size < 65536) {
@@ -274,7 +293,49 @@ static void build_frame(size_t size) {
         for (int i = 0; i < 8; i++) f[2 + i] = (unsigned char)((uint64_t)size >> (56 - 8 * i));
     }
     memcpy(f + hdr, MASK, 4);
-    for (size_t i = 0; i < size; i++) f[hdr + 4 + i] = (unsigned char)('a' + i % 26) ^ MASK[i & 3];
+    for (size_t i = 0; i < size; i++) f[hdr + 4 + i] = payload[i] ^ MASK[i & 3];
+    return f;
+}
+
+static void build_frame(size_t size) {
+    unsigned char *text = xrealloc(NULL, size + 1);
+    for (size_t i = 0; i < size; i++) text[i] = (unsigned char)('a' + i % 26);
+    g_frame = make_frame(0x81, text, size, &g_frame_len); /* FIN, text */
+    if (g_deflate) {
+        /* RFC 7692 7.2.1: raw deflate, sync flush, without the final 00 00 ff ff. */
+        z_stream z = {0};
+        uLong cap = deflateBound(&z, size) + 16;
+        unsigned char *out = xrealloc(NULL, cap);
+        if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) _exit(4);
+        z.next_in = text, z.avail_in = (uInt)size, z.next_out = out, z.avail_out = (uInt)cap;
+        if (deflate(&z, Z_SYNC_FLUSH) != Z_OK || z.avail_in) _exit(4);
+        size_t n = cap - z.avail_out;
+        deflateEnd(&z);
+        if (n >= 4 && memcmp(out + n - 4, "\x00\x00\xff\xff", 4) == 0) n -= 4;
+        g_zframe = make_frame(0xC1, out, n, &g_zframe_len); /* FIN, RSV1, text */
+        free(out);
+    }
+    free(text);
+}
+
+/* Inflate a compressed payload (tail: the 00 00 ff ff a message ends with); adds the bytes out. */
+static int inflate_count(conn_t *c, const unsigned char *p, size_t n, size_t *out) {
+    static unsigned char scratch[65536];
+    z_stream *z = c->z;
+    z->next_in = (unsigned char *)p, z->avail_in = (uInt)n;
+    for (;;) {
+        z->next_out = scratch, z->avail_out = sizeof scratch;
+        int r = inflate(z, Z_SYNC_FLUSH);
+        *out += sizeof scratch - z->avail_out;
+        if (r == Z_STREAM_END) { /* a final block: the next message starts a new stream */
+            inflateReset(z);
+            if (!z->avail_in) return 0;
+            continue;
+        }
+        if (r == Z_BUF_ERROR) return 0; /* no progress possible: all input used */
+        if (r != Z_OK) return -1;
+        if (!z->avail_in && z->avail_out) return 0;
+    }
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -290,8 +351,9 @@ static void start_handshake(conn_t *c, const char *host, int port, const char *p
     base64(digest, 20, c->accept);
     int n = snprintf(buf, sizeof buf,
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                     path, host, port, key64);
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                     path, host, port, key64,
+                     g_deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "");
     out_append(c, (unsigned char *)buf, (size_t)n);
     c->state = ST_HANDSHAKE;
 }
@@ -314,6 +376,10 @@ static int check_handshake(conn_t *c) {
                 while (*p == ' ' || *p == '\t') p++;
                 size_t n = strlen(c->accept);
                 ok = strncmp(p, c->accept, n) == 0 && (p[n] == '\r' || p[n] == ' ' || p[n] == '\t');
+            } else if (strncasecmp(p, "sec-websocket-extensions:", 25) == 0) {
+                char *eol = strstr(p, "\r\n");
+                size_t n = eol ? (size_t)(eol - p) : strlen(p);
+                if (memmem(p, n, "permessage-deflate", 18)) c->deflate = 1;
             }
         }
         if (!ok) fprintf(stderr, "wsload: wrong or missing Sec-WebSocket-Accept\n");
@@ -324,6 +390,15 @@ static int check_handshake(conn_t *c) {
     }
     free(h);
     if (!ok) return -1;
+    if (c->deflate && !g_deflate) {
+        fprintf(stderr, "wsload: the server negotiated permessage-deflate, which was not offered\n");
+        return -1;
+    }
+    if (c->deflate) {
+        c->z = calloc(1, sizeof *c->z);
+        if (!c->z || inflateInit2(c->z, -15) != Z_OK) return -1;
+        g_deflate_conns++;
+    }
     memmove(c->in, c->in + hlen, c->in_len - hlen); /* frames may follow the head */
     c->in_len -= hlen;
     return 1;
@@ -364,7 +439,9 @@ static int parse_frames(conn_t *c, uint64_t t) {
         int fin = p[0] & 0x80, opcode = p[0] & 0x0f, masked = p[1] & 0x80;
         uint64_t len = p[1] & 0x7f;
         size_t hdr = 2;
-        if (p[0] & 0x70) { /* RSV bits: we offered no extension */
+        int rsv1 = p[0] & 0x40;
+        /* RSV bits: only RSV1, on the first frame of a message, with permessage-deflate */
+        if ((p[0] & 0x30) || (rsv1 && !(c->deflate && (opcode == 0x1 || opcode == 0x2)))) {
             g_err.bad_frame++;
             rc = -1;
             break;
@@ -399,6 +476,7 @@ static int parse_frames(conn_t *c, uint64_t t) {
         }
         unsigned char *payload = p + hdr;
         off += hdr + len;
+        size_t got = len; /* the payload's size, inflated if compressed */
         switch (opcode) {
         case 0x1: /* text */
         case 0x2: /* binary */
@@ -406,12 +484,22 @@ static int parse_frames(conn_t *c, uint64_t t) {
                 g_err.bad_frame++;
                 return -1;
             }
+            c->frag_z = rsv1 != 0;
+            if (rsv1) {
+                g_compressed_frames++;
+                got = 0;
+                if (inflate_count(c, payload, len, &got) < 0 ||
+                    (fin && inflate_count(c, (const unsigned char *)"\x00\x00\xff\xff", 4, &got) < 0)) {
+                    g_err.inflate++;
+                    return -1;
+                }
+            }
             if (!fin) {
                 c->in_frag = 1;
-                c->frag_len = len;
+                c->frag_len = got;
                 break;
             }
-            if (len != g_size) g_err.bad_length++;
+            if (got != g_size) g_err.bad_length++;
             record(c, t);
             break;
         case 0x0: /* continuation */
@@ -419,7 +507,15 @@ static int parse_frames(conn_t *c, uint64_t t) {
                 g_err.bad_frame++;
                 return -1;
             }
-            c->frag_len += len;
+            if (c->frag_z) {
+                got = 0;
+                if (inflate_count(c, payload, len, &got) < 0 ||
+                    (fin && inflate_count(c, (const unsigned char *)"\x00\x00\xff\xff", 4, &got) < 0)) {
+                    g_err.inflate++;
+                    return -1;
+                }
+            }
+            c->frag_len += got;
             if (fin) {
                 c->in_frag = 0;
                 if (c->frag_len != g_size) g_err.bad_length++;
@@ -532,20 +628,22 @@ static size_t percentile_us(double q, uint64_t total) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: wsload HOST PORT PATH CONNECTIONS DEPTH DURATION [SIZE [WARMUP]]\n");
+    fprintf(stderr, "usage: wsload HOST PORT PATH CONNECTIONS DEPTH DURATION [SIZE [WARMUP [DEFLATE]]]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
-    if (argc < 7 || argc > 9) usage();
+    if (argc < 7 || argc > 10) usage();
     const char *host = argv[1], *path = argv[3];
     int port = atoi(argv[2]), nconn = atoi(argv[4]);
     g_depth = atoi(argv[5]);
     double duration = atof(argv[6]);
     long size = argc > 7 ? atol(argv[7]) : 32;
     double warmup = argc > 8 ? atof(argv[8]) : 0.0;
+    g_deflate = argc > 9 ? atoi(argv[9]) : 0;
     if (port <= 0 || port > 65535 || nconn < 1 || nconn > 100000 || g_depth < 1 || g_depth > 65536 ||
-        duration <= 0 || size < 0 || size > (16l << 20) || warmup < 0 || path[0] != '/')
+        duration <= 0 || size < 0 || size > (16l << 20) || warmup < 0 || path[0] != '/' ||
+        (g_deflate != 0 && g_deflate != 1))
         usage();
     g_size = (size_t)size;
 
@@ -679,11 +777,12 @@ int main(int argc, char **argv) {
     double secs = (double)(t1 - tm0) / 1e9;
     if (secs <= 0) secs = 1e-9;
     uint64_t errors = g_err.connect + g_err.handshake + g_err.closed_by_server + g_err.reset + g_err.bad_frame +
-                      g_err.bad_length;
+                      g_err.bad_length + g_err.inflate;
     printf("{\"messages\":%llu,\"seconds\":%.6f,\"messages_per_s\":%.1f,"
            "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"mean_ms\":%.3f,\"max_ms\":%.3f,"
            "\"errors\":%llu,\"connect_errors\":%llu,\"handshake_errors\":%llu,\"closed_by_server\":%llu,"
-           "\"reset\":%llu,\"bad_frames\":%llu,\"bad_length\":%llu,"
+           "\"reset\":%llu,\"bad_frames\":%llu,\"bad_length\":%llu,\"inflate_errors\":%llu,"
+           "\"deflate\":%d,\"deflate_connections\":%llu,\"compressed_frames\":%llu,"
            "\"connections\":%d,\"connections_open\":%d,\"connections_open_at_end\":%d,\"depth\":%d,\"size\":%zu,"
            "\"cpu_s\":%.4f,\"cpu_user_s\":%.4f,\"cpu_sys_s\":%.4f,\"cpu_pct\":%.1f}\n",
            (unsigned long long)g_messages, secs, g_messages / secs, percentile_us(0.50, g_messages) / 1e3,
@@ -692,6 +791,8 @@ int main(int argc, char **argv) {
            g_lat_max_ns / 1e6, (unsigned long long)errors, (unsigned long long)g_err.connect,
            (unsigned long long)g_err.handshake, (unsigned long long)g_err.closed_by_server,
            (unsigned long long)g_err.reset, (unsigned long long)g_err.bad_frame, (unsigned long long)g_err.bad_length,
+           (unsigned long long)g_err.inflate, g_deflate, (unsigned long long)g_deflate_conns,
+           (unsigned long long)g_compressed_frames,
            nconn, open, open_at_end, g_depth, g_size, cpu1 - cpu0, u1 - u0, s1 - s0, 100 * (cpu1 - cpu0) / secs);
     fflush(stdout);
     return g_messages ? 0 : 1;

@@ -1,8 +1,8 @@
 """Chooses, once, between the Cython speed-ups and their pure-Python twins.
 
 This is the only module that imports from ``pyre._speedups`` or ``pyre._pure`` (or a
-compiled pure-mode module, such as ``pyre.web._router_c`` or
-``pyre.protocol.h2._session_c``).
+compiled pure-mode module, such as ``pyre.web._router_c``,
+``pyre.protocol.h2._session_c`` or ``pyre.protocol.ws._frames_c``).
 ``PYRE_NO_EXTENSIONS=1`` forces the twins; so does a missing or broken extension.
 
 The speed-ups, chosen separately (each falls back on its own):
@@ -20,6 +20,11 @@ The speed-ups, chosen separately (each falls back on its own):
   twin: the compiled ``pyre.protocol.h2._session_c`` is built from the pure
   ``pyre.protocol.h2.session`` itself. Chosen on first use of either name, ``MODE``,
   ``ACCELERATED`` or :func:`modes`.
+- ``wsframes``: ``FrameReader`` and ``write_frame``, the WebSocket frame reader (of the
+  common client frames), writer and unmasking under :class:`pyre.protocol.ws.WSSession`.
+  A pure-mode twin: ``pyre.protocol.ws._frames_c`` is compiled from the pure
+  ``pyre.protocol.ws.frames`` itself. Chosen on first use of either name (when the
+  session module is imported), ``MODE``, ``ACCELERATED`` or :func:`modes`.
 - ``router``: ``Router``, the path matcher of ``pyre.web``. A pure-mode twin: the
   compiled ``pyre.web._router_c`` is built from the pure ``pyre.web.router`` itself.
   Chosen on first use of ``Router``, ``MODE``, ``ACCELERATED`` or :func:`modes`
@@ -45,6 +50,7 @@ __all__ = [
     "ACCELERATED",
     "MODE",
     "NO_EXTENSIONS",
+    "FrameReader",
     "H1Protocol",
     "H2Session",
     "HPACKDecoder",
@@ -61,6 +67,7 @@ __all__ = [
     "parse_options_header",
     "parse_query",
     "pure_build_warning",
+    "write_frame",
 ]
 
 NO_EXTENSIONS = os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0")
@@ -70,12 +77,13 @@ _TWINS: Dict[str, Tuple[str, str]] = {
     "h1conn": ("pyre._speedups.h1conn", "pyre._pure.h1conn"),
     "hpack": ("pyre._speedups.hpack", "pyre._pure.hpack"),
     "h2session": ("pyre.protocol.h2._session_c", "pyre.protocol.h2.session"),
+    "wsframes": ("pyre.protocol.ws._frames_c", "pyre.protocol.ws.frames"),
     "router": ("pyre.web._router_c", "pyre.web.router"),
     "parsing": ("pyre.web._parsing_c", "pyre.web.parsing"),
     "request": ("pyre.web._request_c", "pyre.web.request"),
 }
 _SPEEDUPS = tuple(_TWINS)
-_SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session")
+_SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session", "wsframes")
 # The names pyre.web takes from here, and their speed-up.
 _WEB_NAMES = {
     "Router": "router",
@@ -126,7 +134,7 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 def modes() -> Dict[str, str]:
     """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...,
-    "h2session": ..., "router": ..., "parsing": ..., "request": ...}``."""
+    "h2session": ..., "wsframes": ..., "router": ..., "parsing": ..., "request": ...}``."""
     _choose_each(_SPEEDUPS)
     return {name: "c" if _chosen[name].__name__ == _TWINS[name][0] else "py" for name in _SPEEDUPS}
 
@@ -176,6 +184,11 @@ def __getattr__(name: str) -> Any:
         if "h2session" not in _chosen:
             _chosen["h2session"] = _choose("h2session")
         value = getattr(_chosen["h2session"], "H2Session" if name == "H2Session" else "response_head")
+    elif name in ("FrameReader", "write_frame"):
+        # Only this speed-up, chosen while pyre.protocol.ws is being imported.
+        if "wsframes" not in _chosen:
+            _chosen["wsframes"] = _choose("wsframes")
+        value = getattr(_chosen["wsframes"], name)
     elif name in _WEB_NAMES:
         twin = _WEB_NAMES[name]
         if twin not in _chosen:

@@ -113,6 +113,9 @@ class WSProtocol(asyncio.Protocol):
         self._ping_outstanding = False
         self._deny_chunked = False
         self._flush_scheduled = False
+        # The application took a message and has sent nothing since: its next send is
+        # the reply (see send_message).
+        self._replying = False
         # The handshake is reported to ctx.request_done once answered (accepted, refused
         # or denied), timed from here: the request head was parsed just before.
         self._request = request
@@ -202,7 +205,8 @@ class WSProtocol(asyncio.Protocol):
                 # Either way the closing handshake is over for us: the server closes TCP first.
                 self._close_transport()
                 return
-        self._flush()
+        if session.buffered:  # pongs
+            self._flush()
         if data is None:  # EOF without a close frame
             cycle.disconnect(1006, "")
             self._close_transport()
@@ -214,6 +218,7 @@ class WSProtocol(asyncio.Protocol):
         session = self.session
         if session is None or self.cycle is None or self.phase == _DONE:
             return
+        self._replying = True
         if session.backlog:
             if self.cycle.queued < self.ctx.ws_max_queue:
                 self._feed(b"")
@@ -267,7 +272,14 @@ class WSProtocol(asyncio.Protocol):
         self.session.send_message(data)
         # Corked: what the application sends in one step (and the answers to one read)
         # leaves in one write at the end of this loop iteration, not one write per message.
-        if self.session.buffered >= _CORK_LIMIT:
+        # But the reply to the last message received, with no other message waiting, goes
+        # now, with whatever is corked: a chat-like peer waits for it, and so the loop
+        # needs no extra turn (a call_soon) per message. Answers to several messages of
+        # one read still share one write (the last answer carries them).
+        replying = self._replying
+        self._replying = False
+        cycle = self.cycle
+        if self.session.buffered >= _CORK_LIMIT or (replying and cycle is not None and not cycle.queued):
             self._flush()  # a large step goes out now, so the write buffer's backpressure applies
         elif not self._flush_scheduled:
             self._flush_scheduled = True

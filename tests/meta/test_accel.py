@@ -18,9 +18,10 @@ def test_mode_follows_the_environment():
     if os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0"):
         assert not _accel.ACCELERATED and _accel.MODE == "pure Python"
         assert _accel.modes() == {
-            "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "router": "py", "parsing": "py",
-            "request": "py",
+            "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "wsframes": "py", "router": "py",
+            "parsing": "py", "request": "py",
         }
+        assert _accel.FrameReader.__module__ == "pyre.protocol.ws.frames"
         assert _accel.HPACKEncoder.__module__ == "hpack.hpack"
         assert _accel.H2Session.__module__ == "pyre.protocol.h2.session"
         assert h1.RequestParser.__module__ == "pyre._pure.h1parser"
@@ -33,9 +34,10 @@ def test_mode_follows_the_environment():
         assert _accel.ACCELERATED, "the Cython speed-ups are not built (pip install -e . needs a C compiler)"
         assert _accel.MODE == "accelerated (Cython)"
         assert _accel.modes() == {
-            "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "router": "c", "parsing": "c",
-            "request": "c",
+            "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "wsframes": "c", "router": "c",
+            "parsing": "c", "request": "c",
         }
+        assert _accel.FrameReader.__module__ == "pyre.protocol.ws._frames_c"
         assert _accel.HPACKEncoder.__module__ == "pyre._speedups.hpack"
         assert _accel.H2Session.__module__ == "pyre.protocol.h2._session_c"
         assert h1.RequestParser.__module__ == "pyre._speedups.h1parser"
@@ -47,6 +49,9 @@ def test_mode_follows_the_environment():
     from pyre.transport import h2 as h2_transport
 
     assert h2_transport.H2Session is _accel.H2Session
+    from pyre.protocol.ws import session as ws_session
+
+    assert ws_session.FrameReader is _accel.FrameReader and ws_session.write_frame is _accel.write_frame
 
 
 def test_environment_switch_in_a_fresh_interpreter():

@@ -151,3 +151,11 @@ def test_frames_built_without_wsproto_are_wsprotos_bytes(data):
     event = TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data)
     assert session.buffered == len(reference.send(event))
     assert session.data_to_send() == Connection(ConnectionType.SERVER).send(event)
+
+
+def test_a_size_bound_beyond_any_frame_length_still_reads():
+    # A frame's length fits 63 bits; a larger --ws-max-size is no bound (and must not
+    # overflow the compiled frame reader's C integer).
+    session, c = WSSession(1 << 70), client()
+    events = server_events(c, session, TextMessage(data="x" * 70000), BytesMessage(data=b"y"))
+    assert [e.data for e in events] == ["x" * 70000, b"y"]
