@@ -1536,7 +1536,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     runs.append(rec)
                     if rec["ok"]:
                         errs = sum(rec["socket_errors"].values()) + rec["non_2xx_3xx"]
-                        print(f" {rec['rps']:>10,.0f} req/s  p50 {_fmt(rec.get('p50_ms'), '.2f')} ms  "
+                        unit = "MB/s " if SCENARIOS[sc].transfer else "req/s"
+                        print(f" {rec['rps']:>10,.0f} {unit}  p50 {_fmt(rec.get('p50_ms'), '.2f')} ms  "
                               f"p99 {_fmt(rec.get('p99_ms'), '.2f')} ms  cpu: server {rec['server_cpu_pct']:.0f}% "
                               f"wrk {rec['wrk_cpu_pct']:.0f}% other {rec['other_cpu_pct']:.0f}%"
                               + (f"  errors {errs}" if errs else ""), file=sys.stderr)
