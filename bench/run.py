@@ -950,10 +950,11 @@ def curl_command(scenario: Scenario, port: int, cpu: str, upload_file: Optional[
 def parse_curl(scenario: Scenario, out: str) -> Tuple[Optional[str], float]:
     """(error or None, seconds) of one transfer from curl's output (see curl_command)."""
     body, _, last = out.rstrip("\n").rpartition("\n")
-    fields = last.split()
-    if len(fields) != 4:
+    try:
+        code, up, down, took = last.split()
+        status, uploaded, downloaded, seconds = int(code), int(up), int(down), float(took)
+    except ValueError:
         return f"curl: unexpected output {out[-200:]!r}", 0.0
-    status, uploaded, downloaded, seconds = int(fields[0]), int(fields[1]), int(fields[2]), float(fields[3])
     if status != 200:
         return f"expected status 200, got {status}", seconds
     if scenario.transfer == "upload" and (uploaded != apps.TRANSFER_SIZE or body.strip() != str(apps.TRANSFER_SIZE)):

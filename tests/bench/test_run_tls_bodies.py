@@ -122,6 +122,7 @@ def test_upload_file_has_the_transfer_size(tmp_path):
     ("download", f"\n200 0 {apps.TRANSFER_SIZE} 0.5\n", None),
     ("download", "\n200 0 1000 0.5\n", "received 1000 of"),
     ("download", "", "unexpected output"),
+    ("download", "\nabc 0 0 x\n", "unexpected output"),
 ])
 def test_curl_output_is_checked(scenario, out, error):
     err, seconds = harness.parse_curl(harness.SCENARIOS[scenario], out)
