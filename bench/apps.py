@@ -10,6 +10,8 @@ or ``on`` take the same path.
     echo    POST -> 200 the request body, read in full (content-length)
     stream  GET  -> 200 ten small body chunks, no content-length (chunked)
     ws_echo WebSocket -> accepts, echoes every text/bytes message until disconnect
+    upload  POST -> 200 the number of body bytes received, counted as they arrive (nothing kept)
+    download GET -> 200 TRANSFER_SIZE bytes streamed in TRANSFER_CHUNK-byte messages (content-length)
 
 The expected bodies are exported (``HELLO_BODY``, ``json_body()``,
 ``STREAM_BODY``) so that the harness can verify a server before measuring it.
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 import json as _json
 
-__all__ = ["hello", "json", "echo", "stream", "ws_echo", "HELLO_BODY", "STREAM_CHUNKS", "STREAM_BODY", "json_body"]
+__all__ = ["hello", "json", "echo", "stream", "ws_echo", "upload", "download", "HELLO_BODY", "STREAM_CHUNKS",
+           "STREAM_BODY", "TRANSFER_SIZE", "TRANSFER_CHUNK", "json_body"]
 
 HELLO_BODY = b"Hello, world!"
 STREAM_CHUNKS = [b"chunk-%d\n" % i for i in range(10)]
@@ -136,5 +139,58 @@ async def ws_echo(scope, receive, send) -> None:
                     await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
             elif message["type"] == "websocket.disconnect":
                 return
+    elif scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+
+
+TRANSFER_SIZE = 100_000_000  # bytes of the upload and download scenarios (100 MB)
+TRANSFER_CHUNK = 64 * 1024  # bytes per http.response.body message of ``download``
+_CHUNK = b"\x00" * TRANSFER_CHUNK
+
+
+async def upload(scope, receive, send) -> None:
+    """Read the request body message by message, keeping only a count: the app holds one
+    message at a time, so the server's own buffering is what its RSS shows."""
+    if scope["type"] == "http":
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = str(received).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+    elif scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+
+
+async def download(scope, receive, send) -> None:
+    """Stream TRANSFER_SIZE zero bytes in TRANSFER_CHUNK-byte messages with a content-length:
+    the server must apply back-pressure (``send`` waits while the client is slower)."""
+    if scope["type"] == "http":
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/octet-stream"),
+                    (b"content-length", str(TRANSFER_SIZE).encode()),
+                ],
+            }
+        )
+        left = TRANSFER_SIZE
+        while left > TRANSFER_CHUNK:
+            await send({"type": "http.response.body", "body": _CHUNK, "more_body": True})
+            left -= TRANSFER_CHUNK
+        await send({"type": "http.response.body", "body": _CHUNK[:left]})
     elif scope["type"] == "lifespan":
         await _lifespan(receive, send)

@@ -49,17 +49,7 @@ KEEP_ALIVE_FLAGS = {
 
 def group_rss_kib(pgid: int) -> int:
     """Resident set size of every process in the group, in KiB."""
-    total = 0
-    for pid, _state in harness.group_members(pgid):
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
-        except OSError:
-            pass
-    return total
+    return harness.group_status_kib(pgid, "VmRSS")
 
 
 def start(name: str, extra: List[str], logdir: Path) -> harness.ServerProcess:

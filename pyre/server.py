@@ -31,7 +31,7 @@ from pyre.errors import StartupError
 from pyre.importer import load_app
 from pyre.loops import loop_factory
 from pyre.sockets import bind_socket, describe
-from pyre.tls import build_ssl_context
+from pyre.tls import build_ssl_context, prime_allocator
 from pyre.transport.context import ServerContext
 
 __all__ = ["Server", "check_extras", "run_with_loop"]
@@ -177,6 +177,7 @@ class Server:
                                        uds_perms=config.uds_perms, reuse_port=config.reuse_port)]
             tls_options: dict = {}
             if ssl_context is not None:
+                prime_allocator()
                 # A client must finish the handshake as soon as it must send a request head.
                 tls_options = {"ssl": ssl_context, "ssl_handshake_timeout": config.timeout_request_header}
                 if sys.version_info >= (3, 11):

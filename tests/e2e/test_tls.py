@@ -9,6 +9,8 @@ import copy
 import json
 import logging
 import signal
+import subprocess
+import sys
 import ssl
 import textwrap
 from pathlib import Path
@@ -592,3 +594,41 @@ def test_uvicorns_ssl_version(pki):
             Config("app:app", ssl_version=refused, **tls_settings(pki))
     with pytest.raises(ConfigError, match=r"^ssl_version: expected one of 2 \(TLS\), 5 \(TLSv1_2\), 17"):
         Config("app:app", ssl_version=99)
+
+
+# -- the allocator under SSL reads ------------------------------------------------------------
+
+# What an SSL transport's read allocates (256 KiB, shrunk afterwards), and whether glibc put
+# it on the heap or gave it an mmap of its own (then also an mremap and a munmap per read).
+_ALLOCATION_PROBE = textwrap.dedent("""
+    import sys
+    import pyre.tls
+    if sys.argv[1] == "prime":
+        pyre.tls.prime_allocator()
+    block = bytes(256 * 1024)
+    for line in open("/proc/self/maps"):
+        if line.rstrip().endswith("[heap]"):
+            low, high = (int(x, 16) for x in line.split()[0].split("-"))
+            print("heap" if low <= id(block) < high else "mmap")
+            break
+    else:
+        print("mmap")
+""")
+
+
+@pytest.mark.parametrize("mode,where", [("plain", "mmap"), ("prime", "heap")])
+def test_priming_moves_an_ssl_read_buffer_from_mmap_to_the_heap(mode, where):
+    out = subprocess.run([sys.executable, "-c", _ALLOCATION_PROBE, mode], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.strip()
+    assert out == where
+
+
+@pytest.mark.parametrize("tls", [True, False])
+async def test_the_server_primes_the_allocator_only_for_tls(serve, pki, monkeypatch, tls):
+    import pyre.server
+
+    calls = []
+    monkeypatch.setattr(pyre.server, "prime_allocator", lambda: calls.append(1))
+    server = await serve(echo, **(tls_settings(pki) if tls else {}))
+    assert server.started
+    assert calls == ([1] if tls else [])
