@@ -581,3 +581,26 @@ def test_a_simple_exchange_is_compared(twin):
                                                        "window_update", "window_update"]
     run_step(lock, ("break", "idle_data"))
     assert lock.dead
+
+
+@pytest.mark.parametrize("twin", BOTH)
+def test_a_header_table_size_set_again_keeps_its_pending_size_update(twin):
+    # Found by the lock-step test: the client sets SETTINGS_HEADER_TABLE_SIZE to 0, then to
+    # 256 twice before the next response. The hpack encoders drop the pending size update
+    # when a size is set again to what it is, and h2 (the oracle) does so: its next block
+    # indexes entries the client's 0-byte table does not hold. Pyre sends the update.
+    session = TWINS[twin].H2Session(H2Settings())
+    session.initiate()
+    client, requests = Side(), Encoder()
+    session.receive_data(PREFACE + frame(SETTINGS_FRAME, 0, 0), NOW)
+    client.meaning(session.data_to_send())
+    fields = [(b"content-type", b"text/plain"), (b"x-n", b"1")]
+    for sid, table in ((1, 0), (3, 256), (5, None)):
+        if table is not None:
+            for _ in range(1 if table == 0 else 2):
+                session.receive_data(frame(SETTINGS_FRAME, 0, 0, settings_payload([(0x1, table)])), NOW)
+        block = requests.encode([(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "t")])
+        session.receive_data(frame(HEADERS, END_STREAM | END_HEADERS, sid, block), NOW)
+        session.send_headers(sid, 200, fields, True)
+        heads = [f for f in client.meaning(session.data_to_send()) if f[0] == "HEADERS"]
+        assert [h[3] for h in heads] == [[(b":status", b"200"), *fields]]

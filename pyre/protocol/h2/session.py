@@ -1378,7 +1378,12 @@ class H2Session:
                     raise _ConnectionError(FLOW_CONTROL_ERROR, "May not increment flow control window past 2147483647")
                 stream.out_window += delta
         if SET_HEADER_TABLE_SIZE in values:
-            self._encoder.header_table_size = values[SET_HEADER_TABLE_SIZE]
+            size = values[SET_HEADER_TABLE_SIZE]
+            # Only a change: the hpack encoders drop a pending size update when the
+            # size is set again to what it is (0, then 256 twice, would otherwise
+            # index entries the client's table of 0 bytes does not hold).
+            if size != self._encoder.header_table_size:
+                self._encoder.header_table_size = size
         if SET_MAX_FRAME_SIZE in values:
             self._max_out_frame = values[SET_MAX_FRAME_SIZE]
 
