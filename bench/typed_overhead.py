@@ -6,6 +6,7 @@ and BlackSheep. Each app gets the same ASGI scope and body, from an event loop r
 ``--number`` requests per round; ``--repeat`` rounds, the apps interleaved, medians kept.
 
     python bench/typed_overhead.py                 # the twins pyre._accel chooses
+    python bench/typed_overhead.py --startup --example --repeat 11   # startup, examples/app.py
     PYRE_NO_EXTENSIONS=1 python bench/typed_overhead.py
 
 Every app's answer is checked once (status 200, the same JSON) before timing, and a bad
@@ -322,28 +323,61 @@ import asyncio, sys, time
 begin = time.perf_counter()
 sys.path.insert(0, {root!r})
 from bench import typed_overhead as bench
-app = bench.APPS[{name!r}]()
+{load}
+app = APPS[{name!r}]()
 asyncio.run(bench.start(app))
 print(time.perf_counter() - begin)
+{check}
+"""
+
+# After the timing: the example app of each framework answers a request (its store is open).
+EXAMPLE_CHECK = """
+import httpx
+async def check():
+    await bench.start(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        created = await client.post("/api/notes", json={"title": "startup"})
+        listed = await client.get("/api/notes?limit=500")
+    assert created.status_code == 201 and listed.status_code == 200, (created.text, listed.text)
+    assert any(note["title"] == "startup" for note in listed.json())
+asyncio.run(check())
 """
 
 
 def startup(options: argparse.Namespace) -> None:
     """Startup time: a fresh interpreter imports the framework, builds the app and runs its
     lifespan startup (pyre.web compiles its plans then); medians of ``--repeat`` runs,
-    the apps interleaved."""
+    the apps interleaved. ``--example``: Pyre Board (examples/app.py) against the same app
+    in FastAPI and Litestar (bench/board_peers.py), on a SQLite file in a temporary folder."""
     import subprocess
+    import tempfile
 
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    times: Dict[str, List[float]] = {name: [] for name in options.apps}
-    for _ in range(options.repeat):
-        for name in options.apps:
-            code = STARTUP.format(root=root, name=name)
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-            times[name].append(float(out.stdout.strip().splitlines()[-1]) * 1000)
-    print(f"startup (import + app + lifespan startup), medians of {options.repeat} fresh interpreters")
+    if options.example:
+        load, check, names = "from bench.board_peers import BOARDS as APPS", EXAMPLE_CHECK, ["pyre.web", "FastAPI", "Litestar"]
+    else:
+        load, check, names = "APPS = bench.APPS", "", options.apps
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    with tempfile.TemporaryDirectory() as folder:
+        for number in range(options.repeat):
+            for name in names:
+                code = STARTUP.format(root=root, name=name, load=load, check=check)
+                # A fresh database per run: every app opens (and creates) it at startup.
+                environ = {**os.environ, "DATABASE_URL": f"sqlite:///{folder}/{name}-{number}.db",
+                           "UPLOAD_DIR": os.path.join(folder, "uploads")}
+                out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                                     cwd=folder, env=environ)
+                if out.returncode != 0:
+                    raise SystemExit(f"{name}: startup failed\n{out.stderr[-2000:]}")
+                times[name].append(float(out.stdout.strip().splitlines()[-1]) * 1000)
+    from pyre.web import Request
+
+    what = "Pyre Board (examples/app.py) and its FastAPI and Litestar twins" if options.example else "the bench apps"
+    print(f"startup (import + app + lifespan startup) of {what}, medians of {options.repeat} fresh interpreters; "
+          f"pyre.web {'compiled' if Request.__module__.endswith('_c') else 'pure Python'}")
     for name, values in times.items():
-        print(f"{name:<12} {statistics.median(values):>8.1f} ms")
+        print(f"{name:<12} {statistics.median(values):>8.1f} ms   (min {min(values):.1f}, max {max(values):.1f})")
 
 
 def main() -> None:
@@ -352,6 +386,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--apps", default=",".join(APPS), type=lambda text: text.split(","))
     parser.add_argument("--startup", action="store_true", help="measure startup time instead")
+    parser.add_argument("--example", action="store_true",
+                        help="with --startup: the example app (examples/app.py) against FastAPI and Litestar twins")
     options = parser.parse_args()
     if options.startup:
         startup(options)
