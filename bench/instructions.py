@@ -237,6 +237,8 @@ def _ws_driver(n: int, size: int) -> None:
         ctx = ServerContext.from_config(apps.ws_echo, loop, config)
         await _ws_echoes(H1Protocol(ctx), n, size)
 
+    uvloop.run(main())
+
 
 def _ws_uvicorn(n: int, size: int) -> None:
     import uvloop
