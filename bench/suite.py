@@ -363,6 +363,9 @@ def summarize(records: List[Record], cases: List[Case], servers: List[str], refs
                     if value is not None:
                         row[key] = value
                 row["client_bound"] = client_bound(ok)
+                peaks = [int(r["rss_peak_kib"]) for r in ok if r.get("rss_peak_kib")]  # type: ignore[call-overload]
+                if peaks:
+                    row["rss_peak_kib_max"] = max(peaks)
                 row["line"] = version_line(case, sv, ok[-1], facts)
                 row["server_cmd"] = ok[-1].get("server_cmd")
             row["paired"] = {ref: p for ref in refs if (p := paired(records, case.name, sv, ref))}
@@ -476,7 +479,14 @@ def render_case(case: Case, rows: Dict[str, Dict[str, object]], servers: List[st
             notes.insert(0, CLIENT_BOUND_NOTE)
         if row.get("errors"):
             notes.append(f"- **{sv}**: some rounds failed: {'; '.join(row['errors'])[:400]}")  # type: ignore[arg-type]
-    return L + [""] + [n if n.startswith("- ") else f"_{n}_" for n in notes] + ([""] if notes else [])
+    peaks = [f"{sv} {int(rows[sv]['rss_peak_kib_max']) / 1024:.1f}" for sv in servers  # type: ignore[call-overload]
+             if rows[sv].get("rss_peak_kib_max")]
+    if peaks:
+        notes.append("peak RSS of the server in MiB (its processes' VmHWM, the most over the rounds; a server that "
+                     "buffered a whole body would be above 100): " + ", ".join(peaks))
+    flags = [f"_{n}_" for n in notes if not n.startswith("- ")]
+    items = [n for n in notes if n.startswith("- ")]
+    return L + [""] + (flags + [""] if flags else []) + (items + [""] if items else [])
 
 
 def render(meta: Dict[str, object], records: List[Record], summary: Summary, cases: List[Case],
@@ -662,6 +672,7 @@ def needed_tools(cases: List[Case]) -> List[str]:
     for case in cases:
         if case.load is not None:
             tools.add("gcc")
+        if case.load is not None or case.part == "memory":  # the memory case's client is in bench/memory.py
             continue
         sc = run.SCENARIOS[case.scenario]
         tools.add("curl" if sc.transfer else "h2load" if sc.h2 else "wrk")
@@ -726,8 +737,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     est = estimate_seconds(plan, args.duration, args.warmup)
     print(f"[suite] {len(cases)} case(s), {len(servers)} server(s), {args.rounds} round(s): {len(plan)} "
           f"measurements, about {est // 60} min {est % 60} s", file=sys.stderr)
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGHUP, _on_signal)
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     unsupported: Dict[Tuple[str, str], str] = {}  # (case, server) a server cannot do (found once, not retried)
     interrupted = None
     try:
@@ -751,6 +761,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (KeyboardInterrupt, _Terminated) as exc:
         interrupted = type(exc).__name__
         print(f"\n[suite] interrupted ({interrupted}); reporting what was measured", file=sys.stderr)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     meta["interrupted"] = interrupted
     summary = summarize(records, cases, servers, args.refs, facts)
     charts = [] if args.no_charts else draw_charts(args.out, summary, cases, servers, args.baseline)
