@@ -636,7 +636,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="WebSocket messages in flight per connection; the first also for 64k and deflate "
                         "(default: 1,4)")
     p.add_argument("--memory-connections", type=int,
-                   help="idle keep-alive connections held by the memory case (default: 2000; --quick: 100)")
+                   help="idle keep-alive connections held by the memory case (default: 2000; --quick: 500)")
     p.add_argument("--server-cpu", default="0", help="taskset CPU list of a one-worker server (default: 0)")
     p.add_argument("--client-cpu", default="1", help="taskset CPU list of the load generator (default: 1)")
     p.add_argument("--workers-cpu", default="0,1", help=f"taskset CPU list of the {WORKERS}-worker case, server "
@@ -644,11 +644,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "suite",
                    help="folder for report.md, results.json and the charts (default: bench/results/suite)")
     p.add_argument("--no-charts", action="store_true", help="draw no charts")
-    p.add_argument("--quick", action="store_true", help="smoke test: 1 round of 1 s, no warm-up, 100 idle connections")
+    p.add_argument("--quick", action="store_true", help="smoke test: 1 round of 1 s, no warm-up, 500 idle connections")
     p.add_argument("--keep-logs", action="store_true", help="keep the server logs (path printed)")
     args = p.parse_args(argv)
     for key, normal, quick in (("rounds", 3, 1), ("duration", 5, 1), ("warmup", 1, 0),
-                               ("memory_connections", 2000, 100)):
+                               ("memory_connections", 2000, 500)):
         if getattr(args, key) is None:
             setattr(args, key, quick if args.quick else normal)
     if args.rounds < 1 or args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.memory_connections < 1:

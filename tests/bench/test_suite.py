@@ -38,7 +38,7 @@ def test_defaults_and_quick():
     assert args.parts == list(suite.PARTS) and args.servers == ["pyre", "uvicorn", "hypercorn", "granian"]
     assert args.refs == ["uvicorn", "granian"] and [c.name for c in args.case_list] == ALL_CASES
     quick = suite.parse_args(["--quick"])
-    assert (quick.rounds, quick.duration, quick.warmup, quick.memory_connections) == (1, 1, 0, 100)
+    assert (quick.rounds, quick.duration, quick.warmup, quick.memory_connections) == (1, 1, 0, 500)
     assert suite.parse_args(["--quick", "--duration", "3"]).duration == 3  # explicit values win
     assert suite.parse_args(["--compare", ""]).refs == ["uvicorn"]
 
