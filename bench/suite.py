@@ -242,13 +242,17 @@ def measure_memory(server: str, connections: int, args: argparse.Namespace, logd
             return rec
         try:
             err, _headers = run.verify(scenario, sp.port)
-            if not err:
-                rec.update(asyncio.run(memory.idle_check(sp.port, connections, sp.proc.pid)))
-        except (OSError, http.client.HTTPException, asyncio.TimeoutError) as exc:
+        except (OSError, http.client.HTTPException) as exc:
             err = f"{type(exc).__name__}: {exc}"
         if err:
-            rec["error"] = f"verification failed: {err}" if "connections" not in rec else err
-        elif rec["still_open"] != connections:
+            rec["error"] = f"verification failed: {err}"
+            return rec
+        try:
+            rec.update(asyncio.run(memory.idle_check(sp.port, connections, sp.proc.pid)))
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+            rec["error"] = f"idle check failed: {type(exc).__name__}: {exc}"
+            return rec
+        if rec["still_open"] != connections:
             rec["error"] = f"only {rec['still_open']} of {connections} idle connections were still open"
         else:
             rec["ok"] = True
@@ -657,6 +661,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         if ref not in servers:
             p.error(f"unknown server {ref!r} for --baseline/--compare; choose from {', '.join(servers)}")
     args.refs = list(dict.fromkeys(filter(None, (args.baseline, args.compare))))
+    if args.baseline not in args.servers:
+        print(f"[suite] note: the baseline {args.baseline!r} is not in --servers; no ratios to it", file=sys.stderr)
     args.case_list = build_cases(args.parts, args.in_flight, args.memory_connections)
     if args.cases:
         known = [case.name for case in args.case_list]
