@@ -503,7 +503,8 @@ def render(meta: Dict[str, object], records: List[Record], summary: Summary, cas
          f"- Date: {f['date']}; {f['cpu_model']}, {f['cores']} cores, kernel {f['kernel']}, load average at start "
          f"{' '.join(f['loadavg_at_start'])}; {f['python']}; {f['wrk']}",  # type: ignore[arg-type]
          "- Versions: " + ", ".join(f"{k} {v}" for k, v in f["versions"].items())  # type: ignore[attr-defined]
-         + (f"; Pyre at commit {f['pyre_commit']}" if f.get("pyre_commit") else "")]
+         + (f"; Pyre at commit {f['pyre_commit']}" if f.get("pyre_commit") else "")
+         + (f", with uncommitted changes to {f['pyre_uncommitted']}" if f.get("pyre_uncommitted") else "")]
     L += [f"- `{name}`: {line}" for name, line in f.get("pyre_version", {}).items()]  # type: ignore[attr-defined]
     L += [f"- Method: {c['rounds']} round(s), each measuring every case on every server in turn (server order "
           f"rotated each round); per measurement a fresh server, verified first, {c['warmup']} s of warm-up, "
@@ -511,8 +512,8 @@ def render(meta: Dict[str, object], records: List[Record], summary: Summary, cas
           f"with `taskset -c {c['client_cpu']}` (wrk `-t1 -c{c['connections']}`, h2load `-c{run.H2_CLIENTS} "
           f"-m{run.H2_STREAMS}`, curl, bench/wsload.c with {c['connections']} connections); the "
           f"{WORKERS}-worker case runs server and wrk `-t{WORKERS}` on `taskset -c {c['workers_cpu']}`. "
-          f"Ratios are paired (same round) against **{baseline}**"
-          + (f" and **{refs[1]}**" if len(refs) > 1 else "") + "."]
+          + (f"Ratios are paired (same round) against {' and '.join(f'**{ref}**' for ref in refs)}." if refs
+             else "No ratios: neither reference server was measured.")]
     if meta.get("interrupted"):
         L.append(f"- **Interrupted** ({meta['interrupted']}): only what was measured before is reported.")
     L += ["", f"### Paired ratios to {baseline}", ""] + render_summary(summary, cases, servers, baseline) + [""]
@@ -710,7 +711,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if ws_servers:
         ws_facts = ws.facts(ws_servers)
         facts["versions"] = dict(sorted({**ws_facts["versions"], **facts["versions"]}.items()))
-        facts["pyre_commit"] = ws_facts.get("pyre_commit")
+        facts.update({k: ws_facts[k] for k in ("pyre_commit", "pyre_uncommitted") if k in ws_facts})
     if "uvicorn" in ws_servers and any(case.load is not None for case in cases):
         facts["uvicorn_ws_auto"] = ws.uvicorn_auto_ws()
     args.refs = [ref for ref in args.refs if ref in servers]

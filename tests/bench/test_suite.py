@@ -197,6 +197,7 @@ def test_report_pairs_flags_and_judges_the_goals():
         in pyre_row
     assert suite.CLIENT_BOUND_NOTE in md and "- **hypercorn**: module 'hypercorn' is not installed" in md
     assert "#### idle-memory:" in md and "### workers: two workers per server on both cores" in md
+    assert "Ratios are paired (same round) against **uvicorn** and **granian**." in md
     assert "![ratios](ratios.png)" in md and "- `pyre`: pyre 1.0 (accelerated (Cython) parser" in md
     assert summary["plaintext-2w"]["granian"]["client_bound"] is False  # 150% of 2 cores: 75% each
 
