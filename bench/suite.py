@@ -724,7 +724,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="pyre-suite-"))
     logdir = tmp / "logs"
     logdir.mkdir()
-    ctx = Context(args, logdir, {})
+    try:
+        return _run(args, meta, Context(args, logdir, {}))
+    finally:
+        if args.keep_logs:
+            print(f"[suite] server logs kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)  # with the 100 MB upload file
+
+
+def _run(args: argparse.Namespace, meta: Dict[str, object], ctx: Context) -> int:
+    """Prepare the clients, measure the plan, report; the exit status."""
+    cases: List[Case] = args.case_list
+    servers: List[str] = args.servers
+    tmp = ctx.logdir.parent
     for case in cases:
         if case.scenario and case.scenario not in ctx.scripts:
             ctx.scripts[case.scenario] = tmp / f"{case.scenario}.lua"
@@ -772,7 +785,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     meta["interrupted"] = interrupted
-    summary = summarize(records, cases, servers, args.refs, facts)
+    summary = summarize(records, cases, servers, args.refs, meta["facts"])  # type: ignore[arg-type]
     charts = [] if args.no_charts else draw_charts(args.out, summary, cases, servers, args.baseline)
     md = render(meta, records, summary, cases, servers, args.baseline, args.refs, charts)
     print(md)
@@ -782,13 +795,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                       indent=2, default=str))
     print(f"[suite] wrote {args.out / 'report.md'}, {args.out / 'results.json'}"
           + "".join(f", {p}" for p in charts), file=sys.stderr)
-    if args.keep_logs:
-        print(f"[suite] server logs kept in {tmp}", file=sys.stderr)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if interrupted:
-        return 130
-    return 0 if any(r.get("ok") for r in records) else 1
+    return 130 if interrupted else 0 if any(r.get("ok") for r in records) else 1
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import tempfile
 from pathlib import Path
 from typing import Dict, List
 
@@ -245,10 +246,12 @@ def test_charts_are_drawn_when_matplotlib_is_there(tmp_path, capsys):
 def test_quick_run_against_pyre(tmp_path, capsys):
     """The whole command, quick, against Pyre alone: bench/run.py (h2load), bench/ws.py and the idle check."""
     handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    folders = set(Path(tempfile.gettempdir()).glob("pyre-suite-*"))
     code = suite.main(["--quick", "--servers", "pyre", "--cases", "h2,ws-small-1,idle-memory",
                        "--memory-connections", "20", "--connections", "4", "--no-charts", "--out", str(tmp_path)])
     assert code == 0, capsys.readouterr().err
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == handlers
+    assert set(Path(tempfile.gettempdir()).glob("pyre-suite-*")) == folders  # its logs and client removed
     data = json.loads((tmp_path / "results.json").read_text())
     measured = [(r["case"], r["server"], r["ok"]) for r in data["records"]]
     assert measured == [("h2", "pyre", True), ("ws-small-1", "pyre", True), ("idle-memory", "pyre", True)]
