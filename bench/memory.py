@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import sys
 import tempfile
@@ -120,12 +119,18 @@ async def idle_check(port: int, count: int, pgid: int) -> Dict[str, float]:
     }
 
 
-def cmd_idle(args: argparse.Namespace, logdir: Path) -> List[Dict[str, object]]:
+def raise_fd_limit(connections: int) -> None:
+    """Raise the open-file limit to its maximum (the servers inherit it), or exit if even
+    that cannot hold ``connections`` idle connections."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = args.connections + 200
+    need = connections + 200
     if hard < need:
         raise SystemExit(f"open-file limit {hard} is below {need}; raise it (ulimit -n)")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the servers
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def cmd_idle(args: argparse.Namespace, logdir: Path) -> List[Dict[str, object]]:
+    raise_fd_limit(args.connections)
     results = []
     for name in args.servers.split(","):
         process = start(name, KEEP_ALIVE_FLAGS.get(name, []), logdir)
