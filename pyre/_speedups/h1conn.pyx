@@ -47,6 +47,7 @@ from urllib.parse import unquote
 from pyre._accel import RequestParser
 from pyre.asgi import http as _http
 from pyre.asgi.http import ClientDisconnected, error_status
+from pyre.asgi.native import RequestHead
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION
 from pyre.protocol.h1 import writer as _writer
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
@@ -175,6 +176,7 @@ cdef object _CancelledError = asyncio.CancelledError
 cdef object _Task = asyncio.Task
 cdef object _get_running_loop = asyncio.get_running_loop
 cdef object _unquote = unquote
+cdef object _RequestHead = RequestHead
 cdef object _INFO = logging.INFO
 cdef bint _EAGER = sys.version_info >= (3, 12)
 
@@ -869,6 +871,7 @@ cdef class _H1Base:
     cdef object _write
     cdef object _time
     cdef object _app
+    cdef object _native
     cdef set _tasks
     cdef set _connections
     cdef object _lifespan_state
@@ -935,7 +938,9 @@ cdef class _H1Base:
         self._time = self.loop.time
         self._feed = self.parser.feed
         self._resume_parser = self.parser.resume
-        self._app = ctx.app
+        # The native path (ctx.native): the app's native entry takes a RequestHead as the scope.
+        self._native = ctx.native
+        self._app = ctx.app if self._native is None else self._native.entry
         self._tasks = ctx.tasks
         self._connections = ctx.connections
         self._lifespan_state = ctx.lifespan_state
@@ -1114,12 +1119,9 @@ cdef class _H1Base:
 
     cdef HTTPCycle _on_request(self, object request):
         cdef HTTPCycle cycle
-        cdef bytes raw_path
+        cdef bytes raw_path, target
         cdef str path
         cdef str method
-        cdef dict scope
-        cdef dict extensions
-        cdef dict tls
         cdef long long content_length
         cdef bint chunked
         ctx = self.ctx
@@ -1163,15 +1165,33 @@ cdef class _H1Base:
         if limit is not None and (len(self._tasks) >= limit or len(self._connections) > limit):
             self._reject(503, "the server is at its concurrency limit", True)
             return None
-        # The scope (twin of pyre.asgi.scope.http_scope): a copy of this connection's
-        # template, which holds every key in order and the per-connection values.
-        raw_path = _rfield(request, R_PATH)
+        raw_path = target = _rfield(request, R_PATH)
         path = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(raw_path), PyBytes_GET_SIZE(raw_path), NULL)
         if memchr(PyBytes_AS_STRING(raw_path), b'%', <size_t>PyBytes_GET_SIZE(raw_path)) != NULL:
             path = _unquote(path)
         if self._has_root_path:
             path = self._root_path + path
             raw_path = self._raw_root_path + raw_path
+        cycle = HTTPCycle.__new__(HTTPCycle)
+        if self._native is not None:
+            # The native path (twin of pyre.asgi.native.request_head): no scope dict.
+            cycle.scope = _RequestHead(self._native, self.info, method, path, target, _rfield(request, R_QUERY),
+                                       http_version, _rfield(request, R_HEADERS))
+        else:
+            cycle.scope = self._http_scope(method, http_version, path, raw_path, request)
+        cycle.stream = self
+        cycle.state = _START
+        cycle.status = 0
+        cycle.task = None
+        cycle._body_complete = self._body_complete
+        cycle._expect_continue = expect_continue
+        self.cycle = cycle
+        return cycle
+
+    cdef dict _http_scope(self, str method, str http_version, str path, bytes raw_path, object request):
+        # The scope (twin of pyre.asgi.scope.http_scope): a copy of this connection's
+        # template, which holds every key in order and the per-connection values.
+        cdef dict scope, extensions, tls
         scope = PyDict_Copy(self._scope_template)
         scope["asgi"] = PyDict_Copy(_ASGI_DICT)
         scope["http_version"] = http_version
@@ -1190,16 +1210,7 @@ cdef class _H1Base:
         state = self._lifespan_state
         if state is not None:
             scope["state"] = PyDict_Copy(state) if PyDict_CheckExact(state) else state.copy()
-        cycle = HTTPCycle.__new__(HTTPCycle)
-        cycle.scope = scope
-        cycle.stream = self
-        cycle.state = _START
-        cycle.status = 0
-        cycle.task = None
-        cycle._body_complete = self._body_complete
-        cycle._expect_continue = expect_continue
-        self.cycle = cycle
-        return cycle
+        return scope
 
     cdef bint _switch_to_h2(self, object request) except -1:
         """Twin of ``H1Protocol._switch_to_h2``: HTTP/2 takes the connection over."""
