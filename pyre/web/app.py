@@ -339,14 +339,14 @@ class App(Routes, EventHooks, Generic[StateT]):
 
     def __pyre_native__(self) -> Optional[Callable[[Any, Receive, Send], Awaitable[None]]]:
         """Pyre's native entry (see :mod:`pyre.asgi.native`): HTTP requests without an ASGI
-        scope dict; None when ``native`` is off."""
-        return self._native if self.native else None
+        scope dict; None when ``native`` is off or the app has middleware (which takes a scope)."""
+        return self._native if self.native and not self._middleware else None
 
     async def _native(self, head: Any, receive: Receive, send: Send) -> None:
         """One HTTP request on Pyre's native path: ``head`` is a ``RequestHead``."""
         if self._entry is None:
             self.freeze()
-        if self._middleware:  # ASGI middleware takes a scope: the ASGI path, as under any server
+        if self._middleware:  # added after the server looked: the ASGI path, as under any server
             entry = self._entry
             assert entry is not None
             await entry(head.scope(), receive, send)

@@ -38,6 +38,25 @@ def websocket_module():
 
 
 @pytest.fixture(autouse=True)
+def web_path(request, monkeypatch):
+    """Issue 15: the framework's suite passes on both paths. ``--web-path=asgi`` makes every
+    App take the ASGI path under Pyre and the test client (``App(native=False)``); the
+    default leaves each App as it asks (the native path unless it says otherwise)."""
+    path = request.config.getoption("--web-path")
+    if path == "asgi":
+        from pyre.web.app import App
+
+        init = App.__init__
+
+        def asgi_init(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            self.native = False
+
+        monkeypatch.setattr(App, "__init__", asgi_init)
+    return path
+
+
+@pytest.fixture(autouse=True)
 def every_app_has_a_valid_openapi_document(monkeypatch):
     """Issue 16: the OpenAPI document of every app a test starts is valid OpenAPI 3.1
     (openapi-spec-validator), whatever its routes."""
