@@ -1119,7 +1119,7 @@ cdef class _H1Base:
 
     cdef HTTPCycle _on_request(self, object request):
         cdef HTTPCycle cycle
-        cdef bytes raw_path, target
+        cdef bytes raw_path
         cdef str path
         cdef str method
         cdef long long content_length
@@ -1165,7 +1165,7 @@ cdef class _H1Base:
         if limit is not None and (len(self._tasks) >= limit or len(self._connections) > limit):
             self._reject(503, "the server is at its concurrency limit", True)
             return None
-        raw_path = target = _rfield(request, R_PATH)
+        raw_path = _rfield(request, R_PATH)
         path = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(raw_path), PyBytes_GET_SIZE(raw_path), NULL)
         if memchr(PyBytes_AS_STRING(raw_path), b'%', <size_t>PyBytes_GET_SIZE(raw_path)) != NULL:
             path = _unquote(path)
@@ -1175,7 +1175,7 @@ cdef class _H1Base:
         cycle = HTTPCycle.__new__(HTTPCycle)
         if self._native is not None:
             # The native path (twin of pyre.asgi.native.request_head): no scope dict.
-            cycle.scope = _RequestHead(self._native, self.info, method, path, target, _rfield(request, R_QUERY),
+            cycle.scope = _RequestHead(self._native, self.info, method, path, raw_path, _rfield(request, R_QUERY),
                                        http_version, _rfield(request, R_HEADERS))
         else:
             cycle.scope = self._http_scope(method, http_version, path, raw_path, request)

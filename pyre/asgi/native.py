@@ -59,32 +59,24 @@ class RequestHead:
     ``raw_path`` (as sent) both with the root path, ``query_string``, ``http_version``,
     ``headers`` (the parser's list of ``(name, value)`` bytes, names in lower case),
     ``root_path``, ``server``; ``client`` and ``scheme`` after the trusted proxy headers;
-    :meth:`scope` on demand. ``target`` is the raw path without the root path."""
+    :meth:`scope` on demand."""
 
-    __slots__ = ("native", "info", "method", "path", "target", "query_string", "http_version", "headers",
-                 "_forwarded", "_scope")
+    __slots__ = ("native", "info", "method", "path", "raw_path", "query_string", "http_version", "headers",
+                 "root_path", "_forwarded", "_scope")
 
-    def __init__(self, native: NativeApp, info: ConnectionInfo, method: str, path: str, target: bytes,
+    def __init__(self, native: NativeApp, info: ConnectionInfo, method: str, path: str, raw_path: bytes,
                  query_string: bytes, http_version: str, headers: List[Tuple[bytes, bytes]]) -> None:
         self.native = native
         self.info = info
         self.method = method
         self.path = path
-        self.target = target
+        self.raw_path = raw_path
         self.query_string = query_string
         self.http_version = http_version
         self.headers = headers
+        self.root_path = info.root_path
         self._forwarded: Optional[Tuple[Address, str]] = None
         self._scope: Optional[Dict[str, Any]] = None
-
-    @property
-    def raw_path(self) -> bytes:
-        info = self.info
-        return info.raw_root_path + self.target if info.root_path else self.target
-
-    @property
-    def root_path(self) -> str:
-        return self.info.root_path
 
     @property
     def server(self) -> Address:
@@ -116,7 +108,9 @@ class RequestHead:
         """The ``http`` scope the ASGI path would have given the app (assembled once)."""
         scope = self._scope
         if scope is None:
-            scope = http_scope(self.info, self.method, self.target, self.query_string, self.http_version,
+            info = self.info
+            target = self.raw_path[len(info.raw_root_path):]  # as the client sent it
+            scope = http_scope(info, self.method, target, self.query_string, self.http_version,
                                self.headers, self.native.state)
             if self.http_version == "2":  # as pyre.transport.h2 adds it to every HTTP/2 request
                 scope["extensions"]["http.request.trailers"] = {}
@@ -133,8 +127,9 @@ class RequestHead:
 def request_head(native: NativeApp, info: ConnectionInfo, method: str, target: bytes, query_string: bytes,
                  http_version: str, headers: List[Tuple[bytes, bytes]]) -> RequestHead:
     """The :class:`RequestHead` of a parsed request (``target``: the raw path as sent),
-    its path decoded as :func:`http_scope` decodes it."""
+    its path decoded and the root path added as :func:`http_scope` does."""
     path = decode_path(target)
     if info.root_path:
         path = info.root_path + path
+        target = info.raw_root_path + target
     return RequestHead(native, info, method, path, target, query_string, http_version, headers)

@@ -342,34 +342,39 @@ class App(Routes, EventHooks, Generic[StateT]):
         scope dict; None when ``native`` is off or the app has middleware (which takes a scope)."""
         return self._native if self.native and not self._middleware else None
 
-    async def _native(self, head: Any, receive: Receive, send: Send) -> None:
-        """One HTTP request on Pyre's native path: ``head`` is a ``RequestHead``."""
-        if self._entry is None:
-            self.freeze()
-        if self._middleware:  # added after the server looked: the ASGI path, as under any server
-            entry = self._entry
-            assert entry is not None
-            await entry(head.scope(), receive, send)
-            return
+    def _native(self, head: Any, receive: Receive, send: Send) -> Awaitable[None]:
+        """One HTTP request on Pyre's native path: ``head`` is a ``RequestHead``. Returns the
+        request's coroutine (one coroutine frame fewer than an ``async def`` around it)."""
+        entry = self._entry
+        if entry is None or self._middleware:
+            if entry is None:
+                self.freeze()
+                entry = self._entry
+                assert entry is not None
+            if self._middleware:  # added after the server looked: the ASGI path, as under any server
+                return entry(head.scope(), receive, send)
         path = head.path
         root_path = head.root_path
         if root_path:
             path = _route_path(path, root_path)
-        await self._serve(Request.from_head(head, receive, send), path, receive, send)
+        return self._serve(Request.from_head(head, receive, send), path, receive, send)
 
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind != "http":
-            if kind == "websocket":
-                await self._serve_websocket(scope, receive, send)
-            elif kind == "lifespan":
-                await self._lifespan(receive, send)
-            return
+    def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The ASGI app under the middleware: returns the scope's coroutine."""
+        if scope["type"] != "http":
+            return self._dispatch_other(scope, receive, send)
         path = scope["path"]
         root_path = scope.get("root_path")
         if root_path:
             path = _route_path(path, root_path)
-        await self._serve(Request(scope, receive, send), path, receive, send)
+        return self._serve(Request(scope, receive, send), path, receive, send)
+
+    async def _dispatch_other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            await self._serve_websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
 
     async def _serve(self, request: Request, path: str, receive: Receive, send: Send) -> None:
         """One HTTP request, routed by ``path`` (without the root path); the same on the
