@@ -47,7 +47,7 @@ from urllib.parse import unquote
 from pyre._accel import RequestParser
 from pyre.asgi import http as _http
 from pyre.asgi.http import ClientDisconnected, error_status
-from pyre.asgi.native import RequestHead
+from pyre.asgi.native import assemble_scope, forwarded_peer
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION
 from pyre.protocol.h1 import writer as _writer
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
@@ -176,7 +176,8 @@ cdef object _CancelledError = asyncio.CancelledError
 cdef object _Task = asyncio.Task
 cdef object _get_running_loop = asyncio.get_running_loop
 cdef object _unquote = unquote
-cdef object _RequestHead = RequestHead
+cdef object _assemble_scope = assemble_scope
+cdef object _forwarded_peer = forwarded_peer
 cdef object _INFO = logging.INFO
 cdef bint _EAGER = sys.version_info >= (3, 12)
 
@@ -808,6 +809,52 @@ cdef class HTTPCycle:
         self._app_finished(exc, result)
 
 
+@cython.final
+@cython.freelist(16)
+@cython.auto_pickle(False)
+cdef class _Head:
+    """Twin of :class:`pyre.asgi.native.RequestHead` (the same attributes and methods,
+    its lazy values from the same functions), filled in C by ``_on_request``."""
+
+    cdef readonly object native
+    cdef readonly object info
+    cdef readonly object method
+    cdef readonly object path
+    cdef readonly object raw_path
+    cdef readonly object query_string
+    cdef readonly object http_version
+    cdef readonly object headers
+    cdef readonly object root_path
+    cdef object _forwarded
+    cdef object _scope
+
+    @property
+    def server(self):
+        return self.info.server
+
+    @property
+    def client(self):
+        return self._peer()[0]
+
+    @property
+    def scheme(self):
+        return self._peer()[1]
+
+    cdef object _peer(self):
+        if self._forwarded is None:
+            self._forwarded = _forwarded_peer(self.native, self.info, self.headers)
+        return self._forwarded
+
+    def scope(self):
+        """The ``http`` scope the ASGI path would have given the app (assembled once)."""
+        if self._scope is None:
+            self._scope = _assemble_scope(self)
+        return self._scope
+
+    def __repr__(self):
+        return f"<RequestHead {self.method} {self.path}>"
+
+
 async def _run_asgi(app, HTTPCycle cycle, set tasks):
     """The task body for one request (twin of ``pyre.asgi.http.run_asgi``)."""
     try:
@@ -1122,6 +1169,7 @@ cdef class _H1Base:
         cdef bytes raw_path
         cdef str path
         cdef str method
+        cdef _Head head
         cdef long long content_length
         cdef bint chunked
         ctx = self.ctx
@@ -1175,8 +1223,17 @@ cdef class _H1Base:
         cycle = HTTPCycle.__new__(HTTPCycle)
         if self._native is not None:
             # The native path (twin of pyre.asgi.native.request_head): no scope dict.
-            cycle.scope = _RequestHead(self._native, self.info, method, path, raw_path, _rfield(request, R_QUERY),
-                                       http_version, _rfield(request, R_HEADERS))
+            head = _Head.__new__(_Head)
+            head.native = self._native
+            head.info = self.info
+            head.method = method
+            head.path = path
+            head.raw_path = raw_path
+            head.query_string = _rfield(request, R_QUERY)
+            head.http_version = http_version
+            head.headers = _rfield(request, R_HEADERS)
+            head.root_path = self._root_path
+            cycle.scope = head
         else:
             cycle.scope = self._http_scope(method, http_version, path, raw_path, request)
         cycle.stream = self

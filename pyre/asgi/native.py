@@ -23,7 +23,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from pyre.asgi.proxy_headers import ProxyHeadersMiddleware
 from pyre.asgi.scope import ConnectionInfo, decode_path, http_scope
 
-__all__ = ["NativeApp", "RequestHead", "native_app", "request_head"]
+__all__ = ["NativeApp", "RequestHead", "assemble_scope", "forwarded_peer", "native_app", "request_head"]
 
 Address = Optional[Tuple[str, int]]
 NativeEntry = Callable[["RequestHead", Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
@@ -91,37 +91,43 @@ class RequestHead:
         return self._peer()[1]
 
     def _peer(self) -> Tuple[Address, str]:
-        """(client, scheme): the connection's, or what a trusted proxy's headers say
-        (the rules of :class:`ProxyHeadersMiddleware`), resolved once."""
         found = self._forwarded
         if found is None:
-            info = self.info
-            proxy = self.native.proxy
-            if proxy is None:
-                found = (info.client, info.scheme)
-            else:
-                found = proxy.forwarded(info.client, info.scheme, self.headers, "http")
-            self._forwarded = found
+            found = self._forwarded = forwarded_peer(self.native, self.info, self.headers)
         return found
 
     def scope(self) -> Dict[str, Any]:
         """The ``http`` scope the ASGI path would have given the app (assembled once)."""
         scope = self._scope
         if scope is None:
-            info = self.info
-            target = self.raw_path[len(info.raw_root_path):]  # as the client sent it
-            scope = http_scope(info, self.method, target, self.query_string, self.http_version,
-                               self.headers, self.native.state)
-            if self.http_version == "2":  # as pyre.transport.h2 adds it to every HTTP/2 request
-                scope["extensions"]["http.request.trailers"] = {}
-            client, scheme = self._peer()
-            scope["client"] = client
-            scope["scheme"] = scheme
-            self._scope = scope
+            scope = self._scope = assemble_scope(self)
         return scope
 
     def __repr__(self) -> str:
         return f"<RequestHead {self.method} {self.path}>"
+
+
+def forwarded_peer(native: NativeApp, info: ConnectionInfo, headers: List[Tuple[bytes, bytes]]) -> Tuple[Address, str]:
+    """(client, scheme) of a request: the connection's, or what a trusted proxy's headers
+    say (the rules of :class:`ProxyHeadersMiddleware`)."""
+    proxy = native.proxy
+    if proxy is None:
+        return info.client, info.scheme
+    return proxy.forwarded(info.client, info.scheme, headers, "http")
+
+
+def assemble_scope(head: Any) -> Dict[str, Any]:
+    """The ``http`` scope of a :class:`RequestHead` (or of the compiled HTTP/1.1
+    connection's twin of it): what the ASGI path would have passed the app."""
+    info = head.info
+    target = head.raw_path[len(info.raw_root_path):]  # as the client sent it
+    scope = http_scope(info, head.method, target, head.query_string, head.http_version, head.headers,
+                       head.native.state)
+    if head.http_version == "2":  # as pyre.transport.h2 adds it to every HTTP/2 request
+        scope["extensions"]["http.request.trailers"] = {}
+    scope["client"] = head.client
+    scope["scheme"] = head.scheme
+    return scope
 
 
 def request_head(native: NativeApp, info: ConnectionInfo, method: str, target: bytes, query_string: bytes,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from pyre._accel import load_twins
@@ -48,6 +50,7 @@ def web_path(request, monkeypatch):
 
         init = App.__init__
 
+        @functools.wraps(init)  # the signature stays App's (tests/web/test_reference.py)
         def asgi_init(self, *args, **kwargs):
             init(self, *args, **kwargs)
             self.native = False
