@@ -242,3 +242,26 @@ async def test_metrics_count_requests_the_same_on_both_pyre_paths(serve_pyre):
             while not await counted():
                 await asyncio.sleep(0.2)
     assert totals == {"200": 3, "404": 1}
+
+
+async def test_the_shutdown_deadline_answers_503_on_both_pyre_paths(serve_pyre):
+    app = App()
+    cancelled = asyncio.Event()
+
+    @app.get("/forever")
+    async def forever(request: Request) -> dict:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return {}
+
+    served = await serve_pyre(app, timeout_graceful_shutdown=0.3)
+    async with served.client() as client:
+        pending = asyncio.ensure_future(client.get("/forever"))
+        await asyncio.sleep(0.2)  # the handler waits
+        await served.stop()
+        response = await pending
+    assert cancelled.is_set()
+    assert (response.status_code, response.text) == (503, "Service Unavailable\n")
