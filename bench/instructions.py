@@ -18,6 +18,9 @@ Targets:
   function route (the issue 15 benchmark's json handler): on the native path (the
   default when Pyre serves an App), and forced through ASGI (``App(native=False)``);
   the ratio ``json / web`` is the framework's share of a request (issue 15: >= 0.8);
+- ``web-proxy``, ``web-asgi-proxy``: the same behind the server's own proxy-headers
+  wrapper, as ``pyre`` runs it by default (``--proxy-headers``, loopback trusted: the
+  driver's peer is 127.0.0.1);
 - ``h2``: a whole request through ``H2Protocol`` (HTTP/2, cleartext prior knowledge,
   on the ``H2Session`` twin ``pyre._accel`` chooses): one HEADERS frame (a GET of four
   fields, HPACK without the dynamic table) per stream on one connection, the
@@ -104,14 +107,19 @@ def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False) -
     from pyre.config import Config
     from pyre.transport.context import ServerContext
 
-    app = _web_app(app_name == "web") if app_name.startswith("web") else getattr(apps, app_name)
+    app = _web_app(app_name in ("web", "web-proxy")) if app_name.startswith("web") else getattr(apps, app_name)
     data = REQUEST * per_read
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         config = Config(app, http="h1", ws="none", access_log=False)  # the HTTP/1.1 path alone
-        ctx = ServerContext.from_config(app, loop, config)
-        if app_name.startswith("web") and (ctx.native is not None) != (app_name == "web"):
+        served = app
+        if app_name.endswith("-proxy"):  # as pyre.server wraps the app
+            from pyre.asgi.proxy_headers import ProxyHeadersMiddleware
+
+            served = ProxyHeadersMiddleware(app, config.trusted_proxies, source=config.proxy_headers_source)
+        ctx = ServerContext.from_config(served, loop, config)
+        if app_name.startswith("web") and (ctx.native is not None) != (app_name in ("web", "web-proxy")):
             raise SystemExit(f"{app_name}: the native path is {'off' if ctx.native is None else 'on'}")
         protocol = H1Protocol(ctx)
         transport = _FakeTransport()
@@ -309,7 +317,7 @@ def child(target: str, n: int) -> None:
         _protocol_driver(n, "stream", 1)
     elif target == "pipeline":
         _protocol_driver(n, "hello", 16)
-    elif target in ("json", "web", "web-asgi"):
+    elif target in ("json", "web", "web-asgi", "web-proxy", "web-asgi-proxy"):
         _protocol_driver(n, target, 1)
     elif target == "h2":
         _h2_driver(n)
