@@ -4,8 +4,9 @@
 One compilation unit holds what a request crosses between the parser and the
 socket: the connection protocol (twin of :class:`pyre.transport.h1.H1Protocol`),
 its ASGI cycle (twin of :class:`pyre.asgi.http.HTTPCycle` and ``run_asgi``), the
-scope builder (twin of :func:`pyre.asgi.scope.http_scope`) and the head encoder
-(twin of :func:`pyre.protocol.h1.writer.encode_head`).
+scope builder (twin of :func:`pyre.asgi.scope.http_scope`), on the native path the
+request head built instead of the scope (twin of :class:`pyre.asgi.native.RequestHead`)
+and the head encoder (twin of :func:`pyre.protocol.h1.writer.encode_head`).
 
 The pure modules are the normative reading: this module follows them step by step,
 in the same order, with the same log messages and the same exception objects
@@ -22,7 +23,7 @@ Internal differences from the pure twin (none is visible to an application):
   ``connection_made``; the bound methods ``transport.write``, ``loop.time`` and
   ``loop.create_task`` are looked up once per connection;
 - settings of the ``ServerContext`` that the server never changes after startup
-  (``app``, ``tasks``, ``connections``, timeouts, the server's own header lines,
+  (``app``, ``native``, ``tasks``, ``connections``, timeouts, the server's own header lines,
   ``limit_concurrency``, ``lifespan_state``, access-log switches) are read once per
   connection; ``shutting_down``, ``date_line``, ``request_observers`` and
   ``total_requests`` are read (or updated) on every use, as in the pure twin;

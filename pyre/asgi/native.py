@@ -1,8 +1,8 @@
 """The native path: an HTTP request handed to a framework without an ASGI scope dict.
 
 An application may offer Pyre a second entry beside its ASGI ``__call__``:
-``app.__pyre_native__()`` returns a coroutine function ``entry(head, receive, send)``
-(or None to decline), where ``head`` is a :class:`RequestHead`: the parsed request's
+``app.__pyre_native__()`` returns ``entry(head, receive, send)``, a callable returning
+an awaitable, as an ASGI app is (or None to decline), where ``head`` is a :class:`RequestHead`: the parsed request's
 fields as the parser left them (the header list is the parser's own), plus the
 connection's. ``receive`` and ``send`` are the request's ASGI callables, and the
 request runs in its own task exactly as an ASGI one (``run_asgi``), so disconnects,
