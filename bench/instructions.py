@@ -13,6 +13,14 @@ Targets:
   plaintext hello-world of bench/apps.py;
 - ``stream`` and ``pipeline``: the same with a 10-chunk response, and with 16
   pipelined requests per read (per request);
+- ``json``: ``full`` with bench/apps.py's bare ASGI json app (``json.dumps`` per request);
+- ``web``, ``web-asgi``: ``full`` with a ``pyre.web`` App answering the same JSON from a
+  function route (the issue 15 benchmark's json handler): on the native path (the
+  default when Pyre serves an App), and forced through ASGI (``App(native=False)``);
+  the ratio ``json / web`` is the framework's share of a request (issue 15: >= 0.8);
+- ``web-proxy``, ``web-asgi-proxy``: the same behind the server's own proxy-headers
+  wrapper, as ``pyre`` runs it by default (``--proxy-headers``, loopback trusted: the
+  driver's peer is 127.0.0.1);
 - ``h2``: a whole request through ``H2Protocol`` (HTTP/2, cleartext prior knowledge,
   on the ``H2Session`` twin ``pyre._accel`` chooses): one HEADERS frame (a GET of four
   fields, HPACK without the dynamic table) per stream on one connection, the
@@ -99,13 +107,20 @@ def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False) -
     from pyre.config import Config
     from pyre.transport.context import ServerContext
 
-    app = getattr(apps, app_name)
+    app = _web_app(app_name in ("web", "web-proxy")) if app_name.startswith("web") else getattr(apps, app_name)
     data = REQUEST * per_read
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         config = Config(app, http="h1", ws="none", access_log=False)  # the HTTP/1.1 path alone
-        ctx = ServerContext.from_config(app, loop, config)
+        served = app
+        if app_name.endswith("-proxy"):  # as pyre.server wraps the app
+            from pyre.asgi.proxy_headers import ProxyHeadersMiddleware
+
+            served = ProxyHeadersMiddleware(app, config.trusted_proxies, source=config.proxy_headers_source)
+        ctx = ServerContext.from_config(served, loop, config)
+        if app_name.startswith("web") and (ctx.native is not None) != (app_name in ("web", "web-proxy")):
+            raise SystemExit(f"{app_name}: the native path is {'off' if ctx.native is None else 'on'}")
         protocol = H1Protocol(ctx)
         transport = _FakeTransport()
         protocol.connection_made(transport)
@@ -116,8 +131,27 @@ def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False) -
                 await asyncio.sleep(0)
             while not idle and ctx.tasks:
                 await asyncio.sleep(0)
+        if not idle and transport.writes < n:
+            raise SystemExit(f"{app_name}: {transport.writes} writes for {n * per_read} requests")
 
     uvloop.run(main())
+
+
+def _web_app(native: bool):
+    """The pyre.web App of the ``web`` targets: ``GET /`` -> bench/apps.py's JSON message."""
+    from pyre.web import App
+
+    sys.path.insert(0, str(ROOT))
+    from bench import apps
+
+    app = App(native=native)
+
+    @app.get("/")
+    async def json(request) -> dict:
+        return apps.JSON_MESSAGE
+
+    app.freeze()  # as the lifespan startup does
+    return app
 
 
 # An HTTP/2 client: SETTINGS (empty), the connection window opened wide, and per stream a
@@ -283,6 +317,8 @@ def child(target: str, n: int) -> None:
         _protocol_driver(n, "stream", 1)
     elif target == "pipeline":
         _protocol_driver(n, "hello", 16)
+    elif target in ("json", "web", "web-asgi", "web-proxy", "web-asgi-proxy"):
+        _protocol_driver(n, target, 1)
     elif target == "h2":
         _h2_driver(n)
     elif target == "driver":

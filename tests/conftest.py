@@ -29,6 +29,14 @@ def parser_cls(parser_mod):
     return parser_mod.RequestParser
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--web-path", choices=("native", "asgi"), default="native",
+        help="how Pyre (and the in-process test client) serves pyre.web apps in tests/web: on the "
+             "native path (the default), or through ASGI for every App, as App(native=False) does",
+    )
+
+
 # uvloop exists for CPython on Linux and macOS only (the uvloop extra installs nothing elsewhere).
 UVLOOP_PLATFORM = sys.platform != "win32" and sys.implementation.name == "cpython"
 

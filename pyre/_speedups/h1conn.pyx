@@ -4,8 +4,9 @@
 One compilation unit holds what a request crosses between the parser and the
 socket: the connection protocol (twin of :class:`pyre.transport.h1.H1Protocol`),
 its ASGI cycle (twin of :class:`pyre.asgi.http.HTTPCycle` and ``run_asgi``), the
-scope builder (twin of :func:`pyre.asgi.scope.http_scope`) and the head encoder
-(twin of :func:`pyre.protocol.h1.writer.encode_head`).
+scope builder (twin of :func:`pyre.asgi.scope.http_scope`), on the native path the
+request head built instead of the scope (twin of :class:`pyre.asgi.native.RequestHead`)
+and the head encoder (twin of :func:`pyre.protocol.h1.writer.encode_head`).
 
 The pure modules are the normative reading: this module follows them step by step,
 in the same order, with the same log messages and the same exception objects
@@ -22,7 +23,7 @@ Internal differences from the pure twin (none is visible to an application):
   ``connection_made``; the bound methods ``transport.write``, ``loop.time`` and
   ``loop.create_task`` are looked up once per connection;
 - settings of the ``ServerContext`` that the server never changes after startup
-  (``app``, ``tasks``, ``connections``, timeouts, the server's own header lines,
+  (``app``, ``native``, ``tasks``, ``connections``, timeouts, the server's own header lines,
   ``limit_concurrency``, ``lifespan_state``, access-log switches) are read once per
   connection; ``shutting_down``, ``date_line``, ``request_observers`` and
   ``total_requests`` are read (or updated) on every use, as in the pure twin;
@@ -47,6 +48,7 @@ from urllib.parse import unquote
 from pyre._accel import RequestParser
 from pyre.asgi import http as _http
 from pyre.asgi.http import ClientDisconnected, error_status
+from pyre.asgi.native import assemble_scope, forwarded_peer
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION
 from pyre.protocol.h1 import writer as _writer
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
@@ -175,6 +177,8 @@ cdef object _CancelledError = asyncio.CancelledError
 cdef object _Task = asyncio.Task
 cdef object _get_running_loop = asyncio.get_running_loop
 cdef object _unquote = unquote
+cdef object _assemble_scope = assemble_scope
+cdef object _forwarded_peer = forwarded_peer
 cdef object _INFO = logging.INFO
 cdef bint _EAGER = sys.version_info >= (3, 12)
 
@@ -806,6 +810,52 @@ cdef class HTTPCycle:
         self._app_finished(exc, result)
 
 
+@cython.final
+@cython.freelist(16)
+@cython.auto_pickle(False)
+cdef class _Head:
+    """Twin of :class:`pyre.asgi.native.RequestHead` (the same attributes and methods,
+    its lazy values from the same functions), filled in C by ``_on_request``."""
+
+    cdef readonly object native
+    cdef readonly object info
+    cdef readonly object method
+    cdef readonly object path
+    cdef readonly object raw_path
+    cdef readonly object query_string
+    cdef readonly object http_version
+    cdef readonly object headers
+    cdef readonly object root_path
+    cdef object _forwarded
+    cdef object _scope
+
+    @property
+    def server(self):
+        return self.info.server
+
+    @property
+    def client(self):
+        return self._peer()[0]
+
+    @property
+    def scheme(self):
+        return self._peer()[1]
+
+    cdef object _peer(self):
+        if self._forwarded is None:
+            self._forwarded = _forwarded_peer(self.native, self.info, self.headers)
+        return self._forwarded
+
+    def scope(self):
+        """The ``http`` scope the ASGI path would have given the app (assembled once)."""
+        if self._scope is None:
+            self._scope = _assemble_scope(self)
+        return self._scope
+
+    def __repr__(self):
+        return f"<RequestHead {self.method} {self.path}>"
+
+
 async def _run_asgi(app, HTTPCycle cycle, set tasks):
     """The task body for one request (twin of ``pyre.asgi.http.run_asgi``)."""
     try:
@@ -869,6 +919,7 @@ cdef class _H1Base:
     cdef object _write
     cdef object _time
     cdef object _app
+    cdef object _native
     cdef set _tasks
     cdef set _connections
     cdef object _lifespan_state
@@ -935,7 +986,9 @@ cdef class _H1Base:
         self._time = self.loop.time
         self._feed = self.parser.feed
         self._resume_parser = self.parser.resume
-        self._app = ctx.app
+        # The native path (ctx.native): the app's native entry takes a RequestHead as the scope.
+        self._native = ctx.native
+        self._app = ctx.app if self._native is None else self._native.entry
         self._tasks = ctx.tasks
         self._connections = ctx.connections
         self._lifespan_state = ctx.lifespan_state
@@ -1117,9 +1170,7 @@ cdef class _H1Base:
         cdef bytes raw_path
         cdef str path
         cdef str method
-        cdef dict scope
-        cdef dict extensions
-        cdef dict tls
+        cdef _Head head
         cdef long long content_length
         cdef bint chunked
         ctx = self.ctx
@@ -1163,8 +1214,6 @@ cdef class _H1Base:
         if limit is not None and (len(self._tasks) >= limit or len(self._connections) > limit):
             self._reject(503, "the server is at its concurrency limit", True)
             return None
-        # The scope (twin of pyre.asgi.scope.http_scope): a copy of this connection's
-        # template, which holds every key in order and the per-connection values.
         raw_path = _rfield(request, R_PATH)
         path = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(raw_path), PyBytes_GET_SIZE(raw_path), NULL)
         if memchr(PyBytes_AS_STRING(raw_path), b'%', <size_t>PyBytes_GET_SIZE(raw_path)) != NULL:
@@ -1172,6 +1221,35 @@ cdef class _H1Base:
         if self._has_root_path:
             path = self._root_path + path
             raw_path = self._raw_root_path + raw_path
+        cycle = HTTPCycle.__new__(HTTPCycle)
+        if self._native is not None:
+            # The native path (twin of pyre.asgi.native.request_head): no scope dict.
+            head = _Head.__new__(_Head)
+            head.native = self._native
+            head.info = self.info
+            head.method = method
+            head.path = path
+            head.raw_path = raw_path
+            head.query_string = _rfield(request, R_QUERY)
+            head.http_version = http_version
+            head.headers = _rfield(request, R_HEADERS)
+            head.root_path = self._root_path
+            cycle.scope = head
+        else:
+            cycle.scope = self._http_scope(method, http_version, path, raw_path, request)
+        cycle.stream = self
+        cycle.state = _START
+        cycle.status = 0
+        cycle.task = None
+        cycle._body_complete = self._body_complete
+        cycle._expect_continue = expect_continue
+        self.cycle = cycle
+        return cycle
+
+    cdef dict _http_scope(self, str method, str http_version, str path, bytes raw_path, object request):
+        # The scope (twin of pyre.asgi.scope.http_scope): a copy of this connection's
+        # template, which holds every key in order and the per-connection values.
+        cdef dict scope, extensions, tls
         scope = PyDict_Copy(self._scope_template)
         scope["asgi"] = PyDict_Copy(_ASGI_DICT)
         scope["http_version"] = http_version
@@ -1190,16 +1268,7 @@ cdef class _H1Base:
         state = self._lifespan_state
         if state is not None:
             scope["state"] = PyDict_Copy(state) if PyDict_CheckExact(state) else state.copy()
-        cycle = HTTPCycle.__new__(HTTPCycle)
-        cycle.scope = scope
-        cycle.stream = self
-        cycle.state = _START
-        cycle.status = 0
-        cycle.task = None
-        cycle._body_complete = self._body_complete
-        cycle._expect_continue = expect_continue
-        self.cycle = cycle
-        return cycle
+        return scope
 
     cdef bint _switch_to_h2(self, object request) except -1:
         """Twin of ``H1Protocol._switch_to_h2``: HTTP/2 takes the connection over."""

@@ -92,7 +92,7 @@ class HTTPCycle:
     """``receive``/``send`` for one HTTP request."""
 
     __slots__ = (
-        "scope",
+        "scope",  # the ASGI scope, or on the native path the RequestHead (pyre.asgi.native)
         "stream",
         "state",
         "status",

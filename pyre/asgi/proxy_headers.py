@@ -95,6 +95,18 @@ class ProxyHeadersMiddleware:
             scope["scheme"] = scheme
         return scope
 
+    def forwarded(self, client: Optional[_Address], scheme: str, headers: List[Tuple[bytes, bytes]],
+                  kind: str) -> Tuple[Optional[_Address], str]:
+        """``(client, scheme)`` as this middleware would set them in a scope with those
+        values and headers (the native path's: :mod:`pyre.asgi.native`)."""
+        if (client[0] if client else None) in self.trusted:
+            address, forwarded_scheme = self.resolve(headers, kind)
+            if address is not None:
+                client = address
+            if forwarded_scheme is not None:
+                scheme = forwarded_scheme
+        return client, scheme
+
     def client_text(self, peer: str, headers: List[Tuple[bytes, bytes]]) -> str:
         """The access log's client: ``host:port`` of the forwarded client when the peer
         (``peer``, as ``host:port`` or ``-``) is trusted and the headers name one, else

@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
 from pyre.access_log import RequestObserver, RequestRecord, log_request, notify_observers
+from pyre.asgi.native import native_app
 
 if TYPE_CHECKING:
     from pyre.config import Config
@@ -144,6 +145,10 @@ class ServerContext:
       cleartext HTTP/1.1), ``h2_settings`` (None unless HTTP/2 is served),
       ``websocket``, ``request_id_header`` (lower-case bytes), ``access_logger``.
 
+    ``native`` is the app's native entry (a :class:`~pyre.asgi.native.NativeApp`) when it
+    offers one (a ``pyre.web`` App): HTTP requests then go to it without a scope dict
+    (WebSockets and lifespan keep ``app``); None: everything goes through ``app``.
+
     The rest is the server's live state: ``connections`` (each a :class:`Connection`),
     ``tasks``, ``total_requests``, ``shutting_down``, ``date_line`` (refreshed once a
     second by :meth:`tick`, which also enforces connection deadlines: one periodic
@@ -162,6 +167,7 @@ class ServerContext:
                  lifespan_state: Optional[Dict[str, Any]] = None) -> None:
         """Read what the connections need from ``config`` (see the class docstring)."""
         self.app = app
+        self.native = native_app(app, lifespan_state)
         self.loop = loop
         self.config = config
         self.lifespan_state = lifespan_state

@@ -31,6 +31,7 @@ from typing import Any, List, Optional
 
 from pyre._accel import RequestParser
 from pyre.asgi.http import ClientDisconnected, HTTPCycle, run_asgi
+from pyre.asgi.native import request_head
 from pyre.asgi.scope import ConnectionInfo, http_scope
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
 from pyre.protocol.ws.handshake import is_websocket_upgrade
@@ -265,7 +266,8 @@ class H1Protocol(asyncio.Protocol):
     def _start(self, cycle: HTTPCycle) -> None:
         """Run the application for ``cycle`` in its own task (eagerly where possible)."""
         ctx = self.ctx
-        task = start_task(self.loop, run_asgi(ctx.app, cycle, ctx.tasks))
+        native = ctx.native
+        task = start_task(self.loop, run_asgi(ctx.app if native is None else native.entry, cycle, ctx.tasks))
         if not task.done():
             cycle.task = task
             ctx.tasks.add(task)  # run_asgi removes it when it ends
@@ -304,10 +306,15 @@ class H1Protocol(asyncio.Protocol):
         if limit is not None and (len(ctx.tasks) >= limit or len(ctx.connections) > limit):
             self._reject(503, "the server is at its concurrency limit")
             return None
-        scope = http_scope(
-            self.info, request.method, request.path, request.query, request.http_version,
-            request.headers, ctx.lifespan_state,
-        )
+        native = ctx.native
+        if native is None:
+            scope: Any = http_scope(
+                self.info, request.method, request.path, request.query, request.http_version,
+                request.headers, ctx.lifespan_state,
+            )
+        else:  # the native path: the app takes the parsed head instead of a scope dict
+            scope = request_head(native, self.info, request.method, request.path, request.query,
+                                 request.http_version, request.headers)
         cycle = HTTPCycle(scope, self, self._body_complete, request.expect_continue)
         self.cycle = cycle
         return cycle

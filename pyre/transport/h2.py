@@ -31,6 +31,7 @@ from http import HTTPStatus
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from pyre.asgi.http import ClientDisconnected, HTTPCycle, run_asgi
+from pyre.asgi.native import request_head
 from pyre.asgi.scope import ConnectionInfo, http_scope
 from pyre.protocol.h1.writer import InvalidResponse
 from pyre._accel import H2Session, h2_response_head
@@ -703,12 +704,18 @@ class H2Protocol(asyncio.Protocol):
         if event.protocol is not None:
             self._on_connect(stream, event)
             return
-        scope = http_scope(self.info, event.method, event.path, event.query_string, "2",
-                           event.headers, ctx.lifespan_state)
-        scope["extensions"]["http.request.trailers"] = {}
+        native = ctx.native
+        if native is None:
+            scope: Any = http_scope(self.info, event.method, event.path, event.query_string, "2",
+                                    event.headers, ctx.lifespan_state)
+            scope["extensions"]["http.request.trailers"] = {}
+            app = ctx.app
+        else:  # the native path: the app takes the parsed head instead of a scope dict
+            scope = request_head(native, self.info, event.method, event.path, event.query_string, "2", event.headers)
+            app = native.entry
         cycle = HTTPCycle(scope, stream, event.end_stream, False)
         stream.cycle = cycle
-        task = start_task(self.loop, run_asgi(ctx.app, cycle, ctx.tasks))
+        task = start_task(self.loop, run_asgi(app, cycle, ctx.tasks))
         if not task.done():
             cycle.task = task
             ctx.tasks.add(task)

@@ -2,6 +2,7 @@
 cdef class HTTPConnection:
     # readonly: pyre.web.websocket.WebSocket, a Python subclass, reads them
     cdef readonly object _scope
+    cdef object _head
     cdef readonly object _receive
     cdef readonly object _send
     # raw inputs
@@ -42,3 +43,6 @@ cdef class Request(HTTPConnection):
 
 
 cdef object _init_connection(HTTPConnection connection, scope, receive, send)
+cdef object _init_caches(HTTPConnection connection)
+cdef object _init_request(Request request, method)
+cdef object _init_from_head(Request request, head, receive, send)

@@ -46,7 +46,6 @@ from typing import (
     cast,
     overload,
 )
-from urllib.parse import quote
 
 from pyre.web._json import dumps
 from pyre.web.converters import ConverterSpec, RouteError
@@ -139,6 +138,10 @@ class App(Routes, EventHooks, Generic[StateT]):
     - ``converters``: user path converters by name (see :mod:`pyre.web.converters`).
     - ``dependencies``: providers by parameter name (``{"db": Provide(get_db)}``; see
       :mod:`pyre.web.di`); ``app.dependency_overrides`` replaces providers (tests).
+    - ``native``: served by Pyre, HTTP requests take the native path (no ASGI scope dict
+      unless read: see :mod:`pyre.asgi.native`); False serves them through ASGI as any
+      other server does. Read once, when the server starts. An app with ``middleware``
+      takes the ASGI path either way.
     """
 
     state: StateT
@@ -155,6 +158,7 @@ class App(Routes, EventHooks, Generic[StateT]):
         exception_handlers: Optional[Mapping[HandlerKey, ExceptionHandler]] = ...,
         converters: Optional[Mapping[str, ConverterSpec]] = ...,
         dependencies: Optional[Mapping[str, Any]] = ...,
+        native: bool = ...,
     ) -> None: ...
 
     @overload
@@ -169,6 +173,7 @@ class App(Routes, EventHooks, Generic[StateT]):
         exception_handlers: Optional[Mapping[HandlerKey, ExceptionHandler]] = ...,
         converters: Optional[Mapping[str, ConverterSpec]] = ...,
         dependencies: Optional[Mapping[str, Any]] = ...,
+        native: bool = ...,
     ) -> None: ...
 
     def __init__(
@@ -182,6 +187,7 @@ class App(Routes, EventHooks, Generic[StateT]):
         exception_handlers: Optional[Mapping[HandlerKey, ExceptionHandler]] = None,
         converters: Optional[Mapping[str, ConverterSpec]] = None,
         dependencies: Optional[Mapping[str, Any]] = None,
+        native: bool = True,
     ) -> None:
         if trailing_slash not in _TRAILING_SLASH:
             raise ValueError(f"trailing_slash must be one of {', '.join(_TRAILING_SLASH)}, got {trailing_slash!r}")
@@ -192,6 +198,7 @@ class App(Routes, EventHooks, Generic[StateT]):
         self.state = cast(StateT, SimpleNamespace() if state is None else state)
         self.trailing_slash: TrailingSlash = trailing_slash
         self.max_body_size = max_body_size
+        self.native = native
         self._middleware: List[Middleware] = [Middleware.of(item) for item in middleware]
         self._handlers = ExceptionHandlers(exception_handlers)
         self._converters = converters
@@ -330,35 +337,64 @@ class App(Routes, EventHooks, Generic[StateT]):
             assert entry is not None
         await entry(scope, receive, send)
 
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind != "http":
-            if kind == "websocket":
-                await self._serve_websocket(scope, receive, send)
-            elif kind == "lifespan":
-                await self._lifespan(receive, send)
-            return
+    def __pyre_native__(self) -> Optional[Callable[[Any, Receive, Send], Awaitable[None]]]:
+        """Pyre's native entry (see :mod:`pyre.asgi.native`): HTTP requests without an ASGI
+        scope dict; None when ``native`` is off or the app has middleware (which takes a scope)."""
+        return self._native if self.native and not self._middleware else None
+
+    def _native(self, head: Any, receive: Receive, send: Send) -> Awaitable[None]:
+        """One HTTP request on Pyre's native path: ``head`` is a ``RequestHead``. Returns the
+        request's coroutine (one coroutine frame fewer than an ``async def`` around it)."""
+        entry = self._entry
+        if entry is None or self._middleware:
+            if entry is None:
+                self.freeze()
+                entry = self._entry
+                assert entry is not None
+            if self._middleware:  # added after the server looked: the ASGI path, as under any server
+                return entry(head.scope(), receive, send)
+        path = head.path
+        root_path = head.root_path
+        if root_path:
+            path = _route_path(path, root_path)
+        return self._serve(Request.from_head(head, receive, send), path, receive, send)
+
+    def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The ASGI app under the middleware: returns the scope's coroutine."""
+        if scope["type"] != "http":
+            return self._dispatch_other(scope, receive, send)
         path = scope["path"]
         root_path = scope.get("root_path")
         if root_path:
             path = _route_path(path, root_path)
+        return self._serve(Request(scope, receive, send), path, receive, send)
+
+    async def _dispatch_other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            await self._serve_websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _serve(self, request: Request, path: str, receive: Receive, send: Send) -> None:
+        """One HTTP request, routed by ``path`` (without the root path); the same on the
+        ASGI and the native path (where ``request.scope`` is assembled only if read)."""
         matched = self._router.match(path)
         if matched is None:
-            matched = await self._unmatched(path, scope, receive, send)
+            matched = await self._unmatched(path, request, receive, send)
             if matched is None:
                 return
         target, params = matched
-        plan = target.methods.get(scope["method"])
+        plan = target.methods.get(request.method)
         if plan is None:
-            await self._no_plan(target, params, scope, receive, send)
+            await self._no_plan(target, params, request, receive, send)
             return
-        request = Request(scope, receive, send)
         request.app = self
         request.path_params = params
         request.max_body_size = self.max_body_size
         hooks = plan.hooks
         if hooks is not None:
-            await self._serve_hooked(plan.call, hooks, request, scope, receive, send)
+            await self._serve_hooked(plan.call, hooks, request, receive, send)
             return
         response: Optional[Response]
         try:
@@ -374,7 +410,7 @@ class App(Routes, EventHooks, Generic[StateT]):
             response = await self._error_response(request, exc, ())
         if response is not None:
             if type(response) not in _PLAIN:
-                await self._finish(request, response, None, scope, receive, send)
+                await self._finish(request, response, None, receive, send)
                 return
             start = {"type": "http.response.start", "status": response.status, "headers": response.raw_headers}
             body = response.body
@@ -394,7 +430,6 @@ class App(Routes, EventHooks, Generic[StateT]):
         call: Callable[[Any], Awaitable[Any]],
         hooks: RouteHooks,
         request: Request,
-        scope: Scope,
         receive: Receive,
         send: Send,
     ) -> None:
@@ -408,14 +443,13 @@ class App(Routes, EventHooks, Generic[StateT]):
             response = to_response(await call(request))
         except Exception as exc:
             response = await self._error_response(request, exc, hooks.error)
-        await self._finish(request, response, hooks, scope, receive, send)
+        await self._finish(request, response, hooks, receive, send)
 
     async def _finish(
         self,
         request: Request,
         response: Response,
         hooks: Optional[RouteHooks],
-        scope: Scope,
         receive: Receive,
         send: Send,
     ) -> None:
@@ -428,7 +462,7 @@ class App(Routes, EventHooks, Generic[StateT]):
                     await run_listeners(hooks.response, request, response)
                 except Exception as exc:
                     response = await self._error_response(request, exc, errors)
-            sent = await self._send_response(request, response, scope, receive, send, errors)
+            sent = await self._send_response(request, response, receive, send, errors)
             if hooks is not None and hooks.after_response:
                 await run_logged("after_response", hooks.after_response, request, sent)
             if sent.background is not None:
@@ -441,7 +475,6 @@ class App(Routes, EventHooks, Generic[StateT]):
         self,
         request: Request,
         response: Response,
-        scope: Scope,
         receive: Receive,
         send: Send,
         errors: Tuple[ListenerRef, ...],
@@ -459,14 +492,14 @@ class App(Routes, EventHooks, Generic[StateT]):
         background = response.background
         response.background = None  # run by _finish, after the after_response listeners
         try:
-            await response(scope, receive, tracker)
+            await response(request.scope, receive, tracker)
         except Exception as exc:
             if tracker.started:  # too late for an error response: the server aborts the response
                 if errors:
                     await run_logged("error", errors, request, exc)
                 raise
             failed = await self._error_response(request, exc, errors)
-            return await self._send_response(request, failed, scope, receive, send, ())
+            return await self._send_response(request, failed, receive, send, ())
         finally:
             response.background = background
         return response
@@ -502,25 +535,22 @@ class App(Routes, EventHooks, Generic[StateT]):
 
     # -- what no handler answers -----------------------------------------------------------------
 
-    def _request(self, scope: Scope, receive: Receive, send: Send, params: Dict[str, Any]) -> Request:
-        request = Request(scope, receive, send)
-        request.app = self
-        request.path_params = params
-        request.max_body_size = self.max_body_size
-        return request
-
     async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, response: Union[Response, HTTPError], params: Dict[str, Any]
+        self, request: Request, receive: Receive, send: Send, response: Union[Response, HTTPError], params: Dict[str, Any]
     ) -> None:
         """Send a response the app makes itself (404, 405, OPTIONS, a redirect), with the
         app's own response listeners."""
-        request = self._request(scope, receive, send, params)
+        request.app = self
+        request.path_params = params
+        request.max_body_size = self.max_body_size
         hooks = self._app_hooks
         if isinstance(response, HTTPError):
             response = await self._error_response(request, response, () if hooks is None else hooks.error)
-        await self._finish(request, response, hooks, scope, receive, send)
+        await self._finish(request, response, hooks, receive, send)
 
-    async def _unmatched(self, path: str, scope: Scope, receive: Receive, send: Send) -> Optional[Tuple[Any, Dict[str, Any]]]:
+    async def _unmatched(
+        self, path: str, request: Request, receive: Receive, send: Send
+    ) -> Optional[Tuple[Any, Dict[str, Any]]]:
         """No route has ``path``: the trailing-slash policy, else 404. Returns the match to
         serve, or None when answered here."""
         if self.trailing_slash != "strict" and path != "/":
@@ -529,27 +559,27 @@ class App(Routes, EventHooks, Generic[StateT]):
                 if self.trailing_slash == "ignore":
                     result: Tuple[Any, Dict[str, Any]] = matched
                     return result
-                raw = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
-                location = _other_slash(raw.decode("latin-1"))
+                location = _other_slash(request.raw_path.decode("latin-1"))
                 # "//host/..." (or "/\host") is another site to a browser: never redirect there.
                 if location[:2] not in ("//", "/\\"):
-                    if scope.get("query_string"):
-                        location += "?" + scope["query_string"].decode("latin-1")
-                    await self._answer(scope, receive, send, Redirect(location, 308), {})
+                    query = request.scope.get("query_string")
+                    if query:
+                        location += "?" + query.decode("latin-1")
+                    await self._answer(request, receive, send, Redirect(location, 308), {})
                     return None
-        await self._answer(scope, receive, send, HTTPError(404), {})
+        await self._answer(request, receive, send, HTTPError(404), {})
         return None
 
-    async def _no_plan(self, target: Any, params: Dict[str, Any], scope: Scope, receive: Receive, send: Send) -> None:
+    async def _no_plan(self, target: Any, params: Dict[str, Any], request: Request, receive: Receive, send: Send) -> None:
         """The path matched but no plan takes the method: a mount, OPTIONS, or 405."""
         if type(target) is MountTarget:
-            await self._forward(target, scope, receive, send)
+            await self._forward(target, request.scope, receive, send)
         elif not target.methods:  # a websocket-only path
-            await self._answer(scope, receive, send, HTTPError(404), params)
-        elif scope["method"] == "OPTIONS":
-            await self._answer(scope, receive, send, Response(status=204, headers={"allow": target.allow}), params)
+            await self._answer(request, receive, send, HTTPError(404), params)
+        elif request.method == "OPTIONS":
+            await self._answer(request, receive, send, Response(status=204, headers={"allow": target.allow}), params)
         else:
-            await self._answer(scope, receive, send, HTTPError(405, headers={"allow": target.allow}), params)
+            await self._answer(request, receive, send, HTTPError(405, headers={"allow": target.allow}), params)
 
     async def _forward(self, target: MountTarget, scope: Scope, receive: Receive, send: Send) -> None:
         child = dict(scope)

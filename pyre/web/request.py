@@ -5,14 +5,14 @@ decoded path, raw path bytes, query bytes, header list, client tuple) in slots, 
 every derived value (headers view, query parameters, cookies, URL, content type, body,
 JSON, form) is computed on first access and cached in its own slot.
 
-Native path (later): when Pyre serves an ``App`` it will build the request straight
-from the server's parsed request, with no ASGI scope dict. The raw-input slots are the
-seam: a second constructor (a classmethod beside ``__init__``, which is the ASGI one)
-fills ``method``, ``_path``, ``_raw_path``, ``_query_raw``, ``_headers_raw`` and
-``_client_raw`` from the parser's fields and leaves ``_scope`` unset; every property
-reads only those slots, so nothing else changes. The few values read from the scope
-(``scheme``, ``http_version``, ``root_path``, ``server``) and ``scope`` itself then
-come from a dict assembled on first access from the connection's constants.
+Native path: when Pyre serves an ``App`` it builds the request straight from the
+server's parsed request, a :class:`~pyre.asgi.native.RequestHead`, with no ASGI scope
+dict. The raw-input slots are the seam: :meth:`Request.from_head` (beside ``__init__``,
+the ASGI constructor) fills ``method``, ``_path``, ``_raw_path``, ``_query_raw`` and
+``_headers_raw`` from the head's fields and leaves ``_scope`` unset; every property
+reads only those slots, so nothing else changes. The few values otherwise read from the
+scope (``client``, ``scheme``, ``http_version``, ``root_path``, ``server``) come from
+the head, and ``scope`` itself is assembled by the head on first access.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class HTTPConnection:
 
     __slots__ = (
         "_scope",
+        "_head",
         "_receive",
         "_send",
         # raw inputs
@@ -92,7 +93,8 @@ class HTTPConnection:
 
     app: Any
     path_params: Dict[str, Any]
-    _scope: Scope
+    _scope: Optional[Scope]
+    _head: Any
     _receive: Receive
     _send: Optional[Send]
     _path: str
@@ -115,8 +117,19 @@ class HTTPConnection:
 
     @property
     def scope(self) -> Scope:
-        """The ASGI scope (its ``"state"`` is the lifespan state shared by the server)."""
-        return self._scope
+        """The ASGI scope (its ``"state"`` is the lifespan state shared by the server). On
+        Pyre's native path it is assembled on first access (see :mod:`pyre.asgi.native`)."""
+        scope = self._scope
+        if scope is None:
+            scope = self._scope = self._head.scope()
+        return scope
+
+    def _connection_value(self, key: str, default: Any) -> Any:
+        # A connection value: the scope's, or on the native path the head's (no scope built).
+        scope = self._scope
+        if scope is None:
+            return getattr(self._head, key)
+        return scope.get(key, default)
 
     @property
     def receive(self) -> Receive:
@@ -138,13 +151,13 @@ class HTTPConnection:
     @property
     def scheme(self) -> str:
         """``"http"`` or ``"https"`` (``"ws"`` or ``"wss"`` for a WebSocket)."""
-        scheme: str = self._scope.get("scheme", "http")
+        scheme: str = self._connection_value("scheme", "http")
         return scheme
 
     @property
     def http_version(self) -> str:
         """``"1.0"``, ``"1.1"`` or ``"2"``."""
-        version: str = self._scope.get("http_version", "1.1")
+        version: str = self._connection_value("http_version", "1.1")
         return version
 
     @property
@@ -198,6 +211,8 @@ class HTTPConnection:
         client = self._client
         if client is _UNSET:
             raw = self._client_raw
+            if raw is _UNSET:  # the native path: after the trusted proxy headers
+                raw = self._head.client
             client = self._client = None if raw is None else Address(raw[0], raw[1])
         result: Optional[Address] = client
         return result
@@ -206,7 +221,7 @@ class HTTPConnection:
         host = self.headers.get("host")
         if host is not None:
             return host
-        server = self._scope.get("server")
+        server = self._connection_value("server", None)
         if server is None:
             return ""
         host, port = server[0], server[1]
@@ -230,7 +245,7 @@ class HTTPConnection:
         """The URL of the app's root: scheme, host and root path, ending with ``/``."""
         url = self._base_url
         if url is None:
-            root = quote(self._scope.get("root_path", "") or "")
+            root = quote(self._connection_value("root_path", "") or "")
             url = self._base_url = URL(f"{self.scheme}://{self._host()}{root.rstrip('/')}/")
         return url
 
@@ -238,6 +253,7 @@ class HTTPConnection:
 def _init_connection(connection: HTTPConnection, scope: Scope, receive: Receive, send: Optional[Send]) -> None:
     # HTTPConnection.__init__ as a function: compiled, Request.__init__ calls it in C.
     connection._scope = scope
+    connection._head = None
     connection._receive = receive
     connection._send = send
     connection._path = scope["path"]
@@ -245,6 +261,10 @@ def _init_connection(connection: HTTPConnection, scope: Scope, receive: Receive,
     connection._query_raw = scope["query_string"]
     connection._headers_raw = scope["headers"]
     connection._client_raw = scope.get("client")
+    _init_caches(connection)
+
+
+def _init_caches(connection: HTTPConnection) -> None:
     connection.app = None
     connection.path_params = {}
     connection._headers = None
@@ -294,20 +314,27 @@ class Request(HTTPConnection):
     method: str
     max_body_size: Optional[int]
     form_limits: FormLimits
+    _content_type: Optional[ContentType]
+    _content_length: Any
+    _body: Optional[bytes]
+    _json: Any
+    _form: Optional[FormData]
+    _consumer: Optional[str]
+    _received: int
+    _disconnected: bool
+    _pending: Optional[List[Message]]
 
     def __init__(self, scope: Scope, receive: Receive, send: Optional[Send] = None) -> None:
         _init_connection(self, scope, receive, send)
-        self.method = scope["method"]
-        self.max_body_size = None
-        self.form_limits = DEFAULT_FORM_LIMITS
-        self._content_type: Optional[ContentType] = None
-        self._content_length: Any = _UNSET
-        self._body: Optional[bytes] = None
-        self._json: Any = _UNSET
-        self._form: Optional[FormData] = None
-        self._consumer: Optional[str] = None
-        self._disconnected = False
-        self._pending: Optional[List[Message]] = None
+        _init_request(self, scope["method"])
+
+    @classmethod
+    def from_head(cls, head: Any, receive: Receive, send: Optional[Send] = None) -> "Request":
+        """The request of a :class:`~pyre.asgi.native.RequestHead` (Pyre's native path):
+        the same request as ``Request(head.scope(), receive, send)``, without the scope."""
+        request: Request = cls.__new__(cls)
+        _init_from_head(request, head, receive, send)
+        return request
 
     @property
     def content_type(self) -> ContentType:
@@ -486,6 +513,36 @@ class Request(HTTPConnection):
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self._path}>"
+
+
+def _init_from_head(request: Request, head: Any, receive: Receive, send: Optional[Send]) -> None:
+    # Request.from_head's work as a function: compiled, the slots are set in C.
+    request._scope = None
+    request._head = head
+    request._receive = receive
+    request._send = send
+    request._path = head.path
+    request._raw_path = head.raw_path
+    request._query_raw = head.query_string
+    request._headers_raw = head.headers
+    request._client_raw = _UNSET
+    _init_caches(request)
+    _init_request(request, head.method)
+
+
+def _init_request(request: Request, method: str) -> None:
+    # The Request fields beyond HTTPConnection's, for both constructors.
+    request.method = method
+    request.max_body_size = None
+    request.form_limits = DEFAULT_FORM_LIMITS
+    request._content_type = None
+    request._content_length = _UNSET
+    request._body = None
+    request._json = _UNSET
+    request._form = None
+    request._consumer = None
+    request._disconnected = False
+    request._pending = None
 
 
 def _retrieve(task: "asyncio.Future[Any]") -> None:

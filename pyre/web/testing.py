@@ -2,7 +2,8 @@
 
 - :class:`AsyncTestClient` (an ``httpx.AsyncClient``) and :class:`TestClient` (an
   ``httpx.Client``, running the app on an event loop in a background thread) call the
-  app in-process, as Pyre would: the same ASGI state machines check what the app sends,
+  app in-process, as Pyre would (a ``pyre.web`` App on its native path, unless
+  ``App(native=False)``): the same ASGI state machines check what the app sends,
   responses stream (an SSE stream can be read event by event), ``http.response.pathsend``
   is offered, the app sees ``http.disconnect`` when the response is closed early, and
   ``async with`` / ``with`` runs the lifespan. ``client.websocket_connect(path)`` opens
@@ -48,6 +49,7 @@ except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
 
 from pyre.asgi.http import HTTPCycle
 from pyre.asgi.lifespan import Lifespan
+from pyre.asgi.native import native_app, request_head
 from pyre.asgi.scope import ConnectionInfo, http_scope, websocket_scope
 from pyre.asgi.websocket import WebSocketCycle
 from pyre.config import Config
@@ -219,8 +221,8 @@ class _Exchange:
     """One request through the app: its cycle (Pyre's own state machine), the app task,
     and the task feeding the request body."""
 
-    def __init__(self, app: ASGIApp, scope: Dict[str, Any], body: AsyncIterable[bytes], raise_errors: bool) -> None:
-        self.stream = _ResponseStream(scope["method"] == "HEAD")
+    def __init__(self, app: ASGIApp, scope: Any, method: str, body: AsyncIterable[bytes], raise_errors: bool) -> None:
+        self.stream = _ResponseStream(method == "HEAD")
         self.cycle = HTTPCycle(scope, self.stream, False, False)
         self.raise_errors = raise_errors
         self.error: Optional[BaseException] = None
@@ -230,7 +232,7 @@ class _Exchange:
         self.app_task = loop.create_task(self._run(app, scope))
         self.feeder = loop.create_task(self._feed(body))
 
-    async def _run(self, app: ASGIApp, scope: Dict[str, Any]) -> None:
+    async def _run(self, app: ASGIApp, scope: Any) -> None:
         cycle = self.cycle
         try:
             result = await app(scope, cycle.receive, cycle.send)
@@ -676,8 +678,15 @@ class _AppRunner:
         url = request.url
         raw_path, _, query = url.raw_path.partition(b"?")
         headers = [(name.lower(), value) for name, value in request.headers.raw]
-        scope = http_scope(self._info(url), request.method, raw_path, query, "1.1", headers, self.state)
-        exchange = _Exchange(self.app, scope, body, self.raise_errors)
+        # As Pyre serves it: an App on the native path (a RequestHead, no scope dict).
+        native = native_app(self.app, self.state)
+        if native is None:
+            scope: Any = http_scope(self._info(url), request.method, raw_path, query, "1.1", headers, self.state)
+            app = self.app
+        else:
+            scope = request_head(native, self._info(url), request.method, raw_path, query, "1.1", headers)
+            app = native.entry
+        exchange = _Exchange(app, scope, request.method, body, self.raise_errors)
         self.exchanges.add(exchange)
         try:
             await exchange.head()

@@ -191,7 +191,7 @@ class WebSocket(HTTPConnection):
     @property
     def subprotocols(self) -> List[str]:
         """The subprotocols the client offered, in its order of preference."""
-        offered: List[str] = self._scope.get("subprotocols") or []
+        offered: List[str] = self.scope.get("subprotocols") or []
         return offered
 
     def _ended(self, code: Optional[int], reason: str) -> None:
@@ -264,8 +264,8 @@ class WebSocket(HTTPConnection):
             )
         self._connection_state = WebSocketState.CLOSED
         try:
-            if "websocket.http.response" in (self._scope.get("extensions") or ()):
-                await response(self._scope, self._receive, _denial_send(self._send))
+            if "websocket.http.response" in (self.scope.get("extensions") or ()):
+                await response(self.scope, self._receive, _denial_send(self._send))
             else:
                 await self._send({"type": "websocket.close", "code": 1008, "reason": ""})
         except OSError:  # the client went away: no one to answer

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from pyre._accel import load_twins
@@ -35,6 +37,26 @@ def websocket_module():
     import importlib
 
     return importlib.import_module("pyre.web.websocket")
+
+
+@pytest.fixture(autouse=True)
+def web_path(request, monkeypatch):
+    """Issue 15: the framework's suite passes on both paths. ``--web-path=asgi`` makes every
+    App take the ASGI path under Pyre and the test client (``App(native=False)``); the
+    default leaves each App as it asks (the native path unless it says otherwise)."""
+    path = request.config.getoption("--web-path")
+    if path == "asgi":
+        from pyre.web.app import App
+
+        init = App.__init__
+
+        @functools.wraps(init)  # the signature stays App's (tests/web/test_reference.py)
+        def asgi_init(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            self.native = False
+
+        monkeypatch.setattr(App, "__init__", asgi_init)
+    return path
 
 
 @pytest.fixture(autouse=True)

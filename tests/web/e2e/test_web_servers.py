@@ -1,4 +1,4 @@
-"""One pyre.web app over real sockets, under Pyre (HTTP/1.1, HTTP/2) and uvicorn: routing,
+"""One pyre.web app over real sockets, under Pyre (HTTP/1.1, HTTP/2; native and ASGI paths) and uvicorn: routing,
 resources, controllers, errors, body limits, streaming, middleware, mounts, lifespan."""
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ async def test_the_app_end_to_end(serve):
     served = await serve(app)
     async with served.client() as client:
         home = await client.get("/")
-        assert home.json() == {"started": True, "http_version": "2" if served.kind == "pyre-http2" else "1.1"}
+        assert home.json() == {"started": True, "http_version": "2" if served.http2 else "1.1"}
         assert home.headers["x-served-by"] == "pyre.web"
         item = await client.get("/items/42")
         assert item.json() == {"id": 42, "url": "/items/42"}
@@ -144,7 +144,7 @@ async def test_body_limit_streaming_and_middleware_end_to_end(serve):
         async with client.stream("GET", "/stream") as response:
             parts = [chunk async for chunk in response.aiter_text()]
         assert "".join(parts) == "".join(f"line {i}\n" for i in range(5))
-        if served.kind != "pyre-http2":
+        if not served.http2:
             assert response.headers["transfer-encoding"] == "chunked"
         big = await client.get("/big", headers={"accept-encoding": "gzip"})
         assert big.headers["content-encoding"] == "gzip" and big.json() == {"data": "x" * 2000}
