@@ -891,21 +891,24 @@ cdef class RequestParser:
         Py_DECREF(data)
         return data
 
-    cdef int _keep_rest(self) except -1:
-        """Copy the unparsed bytes of a lent block to ``_hb`` (or forget them if none)."""
-        cdef Py_ssize_t left = self._end - self._pos
-        cdef Py_ssize_t cap
+    cdef int _reserve(self, Py_ssize_t cap) except -1:
+        """Grow ``_hb`` to ``cap`` bytes (it holds nothing that must survive a move)."""
         cdef char* nb
-        if left <= 0:
-            self._drop()
-            return 0
-        if self._hcap < left:
-            cap = left if left > 1024 else 1024
+        if self._hcap < cap:
             nb = <char*>realloc(self._hb, cap)
             if nb == NULL:
                 raise MemoryError()
             self._hb = nb
             self._hcap = cap
+        return 0
+
+    cdef int _keep_rest(self) except -1:
+        """Copy the unparsed bytes of a lent block to ``_hb`` (or forget them if none)."""
+        cdef Py_ssize_t left = self._end - self._pos
+        if left <= 0:
+            self._drop()
+            return 0
+        self._reserve(left if left > 1024 else 1024)
         memcpy(self._hb, self._base + self._pos, left)
         self._base = self._hb
         self._scan -= self._pos
@@ -949,12 +952,7 @@ cdef class RequestParser:
                     cap = 1024
             if self._obj is not None:
                 # Partial data in a caller's bytes object: copy it out once.
-                if self._hcap < cap:
-                    nb = <char*>realloc(self._hb, cap)
-                    if nb == NULL:
-                        raise MemoryError()
-                    self._hb = nb
-                    self._hcap = cap
+                self._reserve(cap)
                 memcpy(self._hb, self._base + self._pos, left)
                 self._obj = None
             else:
