@@ -545,6 +545,19 @@ cdef object _new_block = recvpool.take
 cdef Py_ssize_t _POOL_KEEP = RECV_POOL_KEEP
 cdef long long _DIRECT_MIN = DIRECT_BODY_MIN
 cdef Py_ssize_t _DIRECT_MAX = DIRECT_BODY_MAX
+cdef bint _primed = False
+
+
+cdef int _prime_allocator() except -1:
+    """Free one block larger than a body's read buffer, once per process. glibc's malloc
+    gives a block above its mmap threshold (initially 128 KiB) its own mapping, and a
+    short read's buffer shrunk and freed never raises that threshold: each read was an
+    mmap, an mremap and a munmap. Freeing a larger mapped block raises it for good (as
+    ``pyre.tls.prime_allocator`` does for SSL reads)."""
+    global _primed
+    _primed = True
+    PyBytes_FromStringAndSize(NULL, 2 * _DIRECT_MAX)
+    return 0
 
 cdef inline bint _all_digits(const char* s, Py_ssize_t n) noexcept:
     cdef Py_ssize_t i
@@ -821,6 +834,8 @@ cdef class RequestParser:
                 and self._error is None):
             # Never more than the body still needs: what follows it lands in a block.
             size = _DIRECT_MAX if self._remaining > _DIRECT_MAX else <Py_ssize_t>self._remaining
+            if not _primed:
+                _prime_allocator()
             self._direct = PyBytes_FromStringAndSize(NULL, size)
             self._direct_view = PyMemoryView_FromMemory(PyBytes_AS_STRING(self._direct), size, PyBUF_WRITE)
             return self._direct_view

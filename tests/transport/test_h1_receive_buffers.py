@@ -9,6 +9,9 @@ block is reused, and a connection holds no block between reads.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -126,3 +129,32 @@ async def test_asked_twice_without_a_read_the_same_buffer_is_lent(H1Protocol):
     # asyncio's SSL transport asks get_buffer and may read nothing (no buffer_updated).
     protocol, _ = make(H1Protocol, collecting_app([]))
     assert protocol.get_buffer(-1) is protocol.get_buffer(-1)
+
+
+# A fresh interpreter: where the compiled parser's first read buffer for a large body lives.
+# Without priming, glibc maps a 256 KiB block on its own, and a short read's buffer (shrunk,
+# then freed) never raises the threshold: an mmap, an mremap and a munmap per read.
+_DIRECT_PROBE = textwrap.dedent("""
+    import ctypes
+    from pyre._speedups.h1parser import RequestParser  # alone: _accel's imports happen to prime
+    parser = RequestParser()
+    head = b"POST / HTTP/1.1\\r\\nHost: a\\r\\nContent-Length: 100000000\\r\\n\\r\\n"
+    buf = parser.get_buffer(65536)
+    buf[: len(head)] = head
+    parser.buffer_updated(len(head))
+    buf = parser.get_buffer(65536)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    for line in open("/proc/self/maps"):
+        if line.rstrip().endswith("[heap]"):
+            low, high = (int(x, 16) for x in line.split()[0].split("-"))
+            print(len(buf), "heap" if low <= address < high else "mmap")
+            break
+    else:
+        print(len(buf), "mmap")
+""")
+
+
+def test_a_large_body_read_buffer_comes_from_the_heap():
+    out = subprocess.run([sys.executable, "-c", _DIRECT_PROBE], capture_output=True, text=True, timeout=60,
+                         check=True).stdout.split()
+    assert out == [str(256 * 1024), "heap"]
