@@ -125,6 +125,33 @@ async def test_the_pool_keeps_a_bounded_number_of_free_blocks(H1Protocol):
     assert recvpool.free_blocks() == RECV_POOL_KEEP
 
 
+def read_like_libuv(protocol, data: bytes) -> None:
+    """libuv's read loop with ``data`` all in the socket: it asks for another buffer after
+    every read that filled one, and leaves it unused when the socket has nothing more."""
+    at = 0
+    while True:
+        buf = protocol.get_buffer(65536)
+        n = min(len(buf), len(data) - at)
+        if n == 0:
+            return  # EAGAIN: no buffer_updated
+        buf[:n] = data[at : at + n]
+        protocol.buffer_updated(n)
+        at += n
+        if n < len(buf):
+            return
+
+
+async def test_a_connection_idle_after_a_large_upload_holds_no_block(H1Protocol):
+    seen: list = []
+    protocol, transport = make(H1Protocol, collecting_app(seen))
+    recvpool.FREE_BLOCKS.clear()
+    body = b"u" * 100_000  # ends in a read into the body's own bytes (compiled twin)
+    read_like_libuv(protocol, post(body))
+    await settle()
+    assert b"".join(data for _, data in seen) == body and transport.data.endswith(b"ok")
+    assert recvpool.free_blocks() == 1  # the one block used is back: none held while idle
+
+
 async def test_asked_twice_without_a_read_the_same_buffer_is_lent(H1Protocol):
     # asyncio's SSL transport asks get_buffer and may read nothing (no buffer_updated).
     protocol, _ = make(H1Protocol, collecting_app([]))

@@ -64,7 +64,8 @@ RECV_BLOCK_SIZE = 64 * 1024
 #: ``buffer_updated``, so one is what a single-threaded loop uses.
 RECV_POOL_KEEP = 4
 #: A Content-Length body with at least this many bytes still to come is read into its own
-#: ``bytes`` (no copy out of a block), up to ``DIRECT_BODY_MAX`` bytes per read.
+#: ``bytes`` (no copy out of a block), up to ``DIRECT_BODY_MAX`` bytes per read (what the
+#: body still needs plus one byte, when that is less).
 DIRECT_BODY_MIN = 16 * 1024
 DIRECT_BODY_MAX = 256 * 1024
 
