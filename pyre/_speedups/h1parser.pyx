@@ -835,7 +835,7 @@ cdef class RequestParser:
             # Never much more than the body still needs (what follows it lands in a block),
             # but one byte more: the read that ends the body does not fill the buffer, so
             # libuv does not ask for another one it would then leave with this idle parser.
-            size = _DIRECT_MAX if self._remaining >= _DIRECT_MAX else <Py_ssize_t>self._remaining + 1
+            size = _DIRECT_MAX if self._remaining > _DIRECT_MAX else <Py_ssize_t>self._remaining + 1
             if not _primed:
                 _prime_allocator()
             self._direct = PyBytes_FromStringAndSize(NULL, size)

@@ -17,7 +17,7 @@ import pytest
 
 from pyre._accel import load_twins
 from pyre.protocol.h1 import recvpool
-from pyre.protocol.h1.parsing import DIRECT_BODY_MIN, RECV_BLOCK_SIZE, RECV_POOL_KEEP
+from pyre.protocol.h1.parsing import DIRECT_BODY_MAX, DIRECT_BODY_MIN, RECV_BLOCK_SIZE, RECV_POOL_KEEP
 from tests.helpers import server_context
 from tests.transport.test_h1_protocol import FakeTransport, settle
 
@@ -141,11 +141,15 @@ def read_like_libuv(protocol, data: bytes) -> None:
             return
 
 
-async def test_a_connection_idle_after_a_large_upload_holds_no_block(H1Protocol):
+@pytest.mark.parametrize("size", [100_000, 65536 - 52 + DIRECT_BODY_MAX])
+async def test_a_connection_idle_after_a_large_upload_holds_no_block(H1Protocol, size):
     seen: list = []
     protocol, transport = make(H1Protocol, collecting_app(seen))
     recvpool.FREE_BLOCKS.clear()
-    body = b"u" * 100_000  # ends in a read into the body's own bytes (compiled twin)
+    # Ends in a read into the body's own bytes (compiled twin): after a first block of
+    # 64 KiB, 100,000 bytes less, or exactly DIRECT_BODY_MAX bytes (the 52-byte head).
+    body = b"u" * size
+    assert len(post(body)) - len(body) == 52
     read_like_libuv(protocol, post(body))
     await settle()
     assert b"".join(data for _, data in seen) == body and transport.data.endswith(b"ok")
