@@ -141,19 +141,29 @@ def read_like_libuv(protocol, data: bytes) -> None:
             return
 
 
-@pytest.mark.parametrize("size", [100_000, 65536 - 52 + DIRECT_BODY_MAX])
-async def test_a_connection_idle_after_a_large_upload_holds_no_block(H1Protocol, size):
+async def test_a_connection_idle_after_a_large_upload_holds_no_block(H1Protocol):
     seen: list = []
     protocol, transport = make(H1Protocol, collecting_app(seen))
     recvpool.FREE_BLOCKS.clear()
-    # Ends in a read into the body's own bytes (compiled twin): after a first block of
-    # 64 KiB, 100,000 bytes less, or exactly DIRECT_BODY_MAX bytes (the 52-byte head).
-    body = b"u" * size
-    assert len(post(body)) - len(body) == 52
+    body = b"u" * 100_000  # the compiled parser ends it with a read into the body's own bytes
     read_like_libuv(protocol, post(body))
     await settle()
     assert b"".join(data for _, data in seen) == body and transport.data.endswith(b"ok")
     assert recvpool.free_blocks() == 1  # the one block used is back: none held while idle
+
+
+@pytest.mark.parametrize("size", [DIRECT_BODY_MIN, 100_000, DIRECT_BODY_MAX, 2 * DIRECT_BODY_MAX])
+def test_the_read_that_ends_a_large_body_never_fills_its_buffer(size):
+    # The compiled parser's own body buffers (the pure twin reads every body into blocks).
+    compiled = load_twins("h1parser")["c"]
+    assert compiled is not None, "the compiled parser is not built"
+    parser = compiled.RequestParser()
+    recvpool.FREE_BLOCKS.clear()
+    read_like_libuv(parser, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % size)
+    assert recvpool.free_blocks() == 1
+    read_like_libuv(parser, b"u" * size)
+    assert parser.paused
+    assert recvpool.free_blocks() == 1  # no block lent after the body's last read
 
 
 async def test_asked_twice_without_a_read_the_same_buffer_is_lent(H1Protocol):
