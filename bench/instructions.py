@@ -139,8 +139,8 @@ def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False, r
 
     app = getattr(apps, app_name)
     data = request * per_read
-    buffered = isinstance(H1Protocol, type) and issubclass(H1Protocol, asyncio.BufferedProtocol)
-    buffered = buffered and os.environ.get("BENCH_RECEIVE", "buffered") == "buffered"
+    buffered = (issubclass(H1Protocol, asyncio.BufferedProtocol)
+                and os.environ.get("BENCH_RECEIVE", "buffered") == "buffered")
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
