@@ -21,6 +21,14 @@ Targets:
 - ``web-proxy``, ``web-asgi-proxy``: the same behind the server's own proxy-headers
   wrapper, as ``pyre`` runs it by default (``--proxy-headers``, loopback trusted: the
   driver's peer is 127.0.0.1);
+- ``echo``: a POST of a 16 KiB body echoed by bench/apps.py's ``echo`` (the ``echo``
+  scenario of bench/run.py); ``upload``: a POST of 1 MiB counted by its ``upload`` app
+  (per request, so per MiB);
+- every H1 target hands the bytes over as the loop does (``deliver``): into the
+  connection's lent buffer (``get_buffer``/``buffer_updated``) when it is a
+  ``BufferedProtocol``, or, with ``--receive copied``, as uvloop does for a plain
+  ``Protocol`` (a new ``bytes`` per read for ``data_received``): the A/B of the
+  receive-buffer pool in one build;
 - ``h2``: a whole request through ``H2Protocol`` (HTTP/2, cleartext prior knowledge,
   on the ``H2Session`` twin ``pyre._accel`` chooses): one HEADERS frame (a GET of four
   fields, HPACK without the dynamic table) per stream on one connection, the
@@ -98,7 +106,37 @@ class _FakeTransport(asyncio.Transport):
         return 0
 
 
-def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False) -> None:
+# The loop's own receive buffer (uvloop reads a plain Protocol's data into 256 KiB).
+_RECV = memoryview(bytearray(256 * 1024))
+
+
+def deliver(protocol, data: bytes, buffered: bool) -> None:
+    """``data`` as the loop hands it over, read by read. ``buffered`` (a BufferedProtocol,
+    as uvloop runs one): ``get_buffer(65536)``, the bytes written at its start (the
+    kernel's copy), ``buffer_updated(n)``. Otherwise uvloop's way for a plain Protocol:
+    the kernel's copy into the loop's buffer, then a new ``bytes`` of it for
+    ``data_received``. Both sides pay the emulated kernel copy and a slice or two."""
+    view = memoryview(data)
+    at, total = 0, len(data)
+    while at < total:
+        if buffered:
+            buf = protocol.get_buffer(65536)
+            n = min(len(buf), total - at)
+            buf[:n] = view[at : at + n]
+            protocol.buffer_updated(n)
+        else:
+            n = min(len(_RECV), total - at)
+            _RECV[:n] = view[at : at + n]
+            protocol.data_received(_RECV[:n].tobytes())
+        at += n
+
+
+def _post(size: int) -> bytes:
+    return (b"POST / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % size + b"x" * size)
+
+
+def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False, request: bytes = REQUEST) -> None:
     import uvloop
 
     sys.path.insert(0, str(ROOT))
@@ -108,7 +146,9 @@ def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False) -
     from pyre.transport.context import ServerContext
 
     app = _web_app(app_name in ("web", "web-proxy")) if app_name.startswith("web") else getattr(apps, app_name)
-    data = REQUEST * per_read
+    data = request * per_read
+    buffered = (issubclass(H1Protocol, asyncio.BufferedProtocol)
+                and os.environ.get("BENCH_RECEIVE", "buffered") == "buffered")
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -126,7 +166,7 @@ def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False) -
         protocol.connection_made(transport)
         for _ in range(n):
             if not idle:
-                protocol.data_received(data)
+                deliver(protocol, data, buffered)
             for _ in range(per_read if not idle else 1):
                 await asyncio.sleep(0)
             while not idle and ctx.tasks:
@@ -319,6 +359,10 @@ def child(target: str, n: int) -> None:
         _protocol_driver(n, "hello", 16)
     elif target in ("json", "web", "web-asgi", "web-proxy", "web-asgi-proxy"):
         _protocol_driver(n, target, 1)
+    elif target == "echo":
+        _protocol_driver(n, "echo", 1, request=_post(16 * 1024))
+    elif target == "upload":
+        _protocol_driver(n, "upload", 1, request=_post(1024 * 1024))
     elif target == "h2":
         _h2_driver(n)
     elif target == "driver":
@@ -359,6 +403,8 @@ def main() -> None:
     parser.add_argument("--targets", default="parser,full,stream,pipeline,h2")
     parser.add_argument("--modes", default="c,py", help="c (compiled twins), py (PYRE_NO_EXTENSIONS=1)")
     parser.add_argument("-n", type=int, default=1000, help="iterations of the smaller run")
+    parser.add_argument("--receive", choices=("buffered", "copied"), default="buffered",
+                        help="how H1 targets get their bytes: the lent buffer, or data_received")
     args = parser.parse_args()
     if args.child:
         child(args.child[0], int(args.child[1]))
@@ -373,6 +419,7 @@ def main() -> None:
         row = []
         for mode in args.modes.split(","):
             env = dict(os.environ, PYTHONPATH=str(ROOT))
+            env["BENCH_RECEIVE"] = args.receive
             env["PYRE_NO_EXTENSIONS"] = "1" if mode == "py" else "0"
             n = args.n if mode == "c" else max(100, args.n // 5)
             cost = per_request(target, n, env)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from typing import List, Optional
 
+from pyre.protocol.h1 import recvpool
 from pyre.protocol.h1.parsing import (
     END_OF_MESSAGE,
     H2_PREFACE,
@@ -129,6 +130,7 @@ class RequestParser:
         "_trailers",
         "_trailer_bytes",
         "_error",
+        "_lent",
         "_max_request_line",
         "_max_header_size",
         "_max_headers",
@@ -151,6 +153,7 @@ class RequestParser:
         self._trailers: list = []
         self._trailer_bytes = 0
         self._error: Optional[ParseError] = None
+        self._lent: Optional[memoryview] = None
         self._max_request_line = limits.max_request_line
         self._max_header_size = limits.max_header_size
         self._max_headers = limits.max_headers
@@ -185,6 +188,26 @@ class RequestParser:
         if self._state == _PAUSED:
             return []
         return self._run()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # The compiled twin also reads a large Content-Length body straight into its own
+        # bytes; here every read lands in a pooled block and is copied (same events).
+        block = self._lent
+        if block is None:
+            block = self._lent = recvpool.take()
+        return block
+
+    def buffer_updated(self, nbytes: int) -> list:
+        block = self._lent
+        if block is None:
+            raise RuntimeError("buffer_updated() without get_buffer()")
+        self._lent = None
+        try:
+            if not 0 < nbytes <= len(block):
+                raise ValueError(f"buffer_updated({nbytes}) outside the lent buffer")
+            return self.feed(block[:nbytes])
+        finally:
+            recvpool.give(block)
 
     def resume(self) -> list:
         if self._error is not None:

@@ -937,6 +937,8 @@ cdef class _H1Base:
     cdef long long _bytes_sent
     cdef object _feed
     cdef object _resume_parser
+    cdef object _parser_get_buffer
+    cdef object _parser_buffer_updated
     # --timeout-send: set while the client must read what is queued (see SendWatch).
     cdef object _send_watch
     cdef double _timeout_send
@@ -986,6 +988,8 @@ cdef class _H1Base:
         self._time = self.loop.time
         self._feed = self.parser.feed
         self._resume_parser = self.parser.resume
+        self._parser_get_buffer = self.parser.get_buffer
+        self._parser_buffer_updated = self.parser.buffer_updated
         # The native path (ctx.native): the app's native entry takes a RequestHead as the scope.
         self._native = ctx.native
         self._app = ctx.app if self._native is None else self._native.entry
@@ -1078,21 +1082,37 @@ cdef class _H1Base:
         self.write_paused = False
         self._wake_drain()
 
+    def get_buffer(self, sizehint):
+        # The parser lends a pooled block (or a large body's own bytes) and takes it back
+        # in buffer_updated: see pyre.protocol.h1.parsing.
+        return self._parser_get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes):
+        self._received(None, nbytes)
+
     def data_received(self, data):
+        self._received(data, 0)
+
+    cdef int _received(self, object data, object nbytes) except -1:
+        """Parse a read (``data``, or ``nbytes`` bytes in the parser's lent buffer)."""
         cdef object events
         if self.phase == _IDLE:
             self.phase = _HEAD
             self.deadline = self._time() + self._timeout_request_header
         try:
-            events = self._feed(data)
+            if data is None:
+                events = self._parser_buffer_updated(nbytes)
+            else:
+                events = self._feed(data)
         except ParseError as exc:
             self._on_parse_error(exc)
-            return
+            return 0
         if events:
             self._dispatch(events)
         parser = self.parser
         if parser.buffered > PIPELINE_BUFFER_LIMIT and parser.paused:
             self._pause(_PAUSE_PIPELINE)
+        return 0
 
     # -- parser events ---------------------------------------------------------------------
 
@@ -1800,7 +1820,7 @@ cdef class _H1Base:
         return 0
 
 
-class H1Protocol(_H1Base, asyncio.Protocol):
+class H1Protocol(_H1Base, asyncio.BufferedProtocol):
     """One HTTP/1.1 connection (the compiled twin of ``pyre.transport.h1.H1Protocol``)."""
 
     KIND = "http/1.1"  # see pyre.transport.context.Connection (no gauges(): no streams, an upgrade hands over)

@@ -18,6 +18,10 @@ class RequestParser:
     def __init__(self, limits: Optional[H1Limits] = None) -> None: ...
     def feed(self, data: Union[bytes, bytearray, memoryview]) -> List[Event]:
         """Append ``data`` and return the events it completes (within one message)."""
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """A writable buffer for the next read (a pooled block, or a large body's own bytes)."""
+    def buffer_updated(self, nbytes: int) -> List[Event]:
+        """Parse the ``nbytes`` bytes just read into the buffer of ``get_buffer``, as ``feed``."""
     def resume(self) -> List[Event]:
         """Start on the next message after the current one was answered."""
     @property

@@ -17,6 +17,16 @@ Unparsed bytes live in one of two places:
 - ``_hb``: a malloc'd buffer, used only when new bytes must be appended to partial
   data (a trickled head, a chunk line cut in two, or bytes fed while paused).
 
+Reads into pooled buffers (``get_buffer``/``buffer_updated``, for a connection that is
+an ``asyncio.BufferedProtocol``): a block of ``pyre.protocol.h1.recvpool`` is lent to
+the loop and, when nothing was held, parsed in place like a caller's ``bytes``; before
+``buffer_updated`` returns, what must be kept is copied to ``_hb`` and the block goes
+back to the pool. Events never refer to a block (every body piece is copied out of
+it). A ``Content-Length`` body with at least ``DIRECT_BODY_MIN`` bytes still to come is
+read instead into a new ``bytes`` object (``_direct``, at most what the body still needs),
+which is then fed as a caller's ``bytes``: the read becomes the ``Body`` event's data
+with no copy.
+
 ``_base``/``_end`` describe whichever holds the data, ``_pos`` is the parse position
 and ``_scan`` the pure twin's "already searched up to" marker, both relative to
 ``_base``. Compaction is lazy (on the next append), so pipelined requests cost no
@@ -30,19 +40,26 @@ and storing the slots directly, which skips the Python-level ``__init__``.
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.list cimport PyList_GET_SIZE
 from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.stdint cimport uint32_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove
 
+from pyre.protocol.h1 import recvpool
 from pyre.protocol.h1.parsing import (
+    DIRECT_BODY_MAX,
+    DIRECT_BODY_MIN,
     END_OF_MESSAGE,
     H2_PREFACE,
     Body,
     EndOfMessage,
     H1Limits,
     ParseError,
+    RECV_BLOCK_SIZE,
+    RECV_POOL_KEEP,
     Request,
 )
 
@@ -51,6 +68,11 @@ __all__ = ["RequestParser"]
 
 cdef extern from "Python.h":
     bytes PyBytes_FromStringAndSize(const char* v, Py_ssize_t n)
+    object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
+    Py_buffer* PyMemoryView_GET_BUFFER(object view)
+    int _PyBytes_Resize(PyObject** data, Py_ssize_t size) except -1
+    Py_ssize_t Py_REFCNT(PyObject* o)
+    int PyBUF_WRITE
     str PyUnicode_DecodeASCII(const char* s, Py_ssize_t n, const char* errors)
 
 
@@ -518,6 +540,25 @@ del _name
 
 cdef bytes _B_HOST = b"host"
 
+cdef list _POOL = recvpool.FREE_BLOCKS
+cdef object _new_block = recvpool.take
+cdef Py_ssize_t _POOL_KEEP = RECV_POOL_KEEP
+cdef long long _DIRECT_MIN = DIRECT_BODY_MIN
+cdef Py_ssize_t _DIRECT_MAX = DIRECT_BODY_MAX
+cdef bint _primed = False
+
+
+cdef int _prime_allocator() except -1:
+    """Free one block larger than a body's read buffer, once per process. glibc's malloc
+    gives a block above its mmap threshold (initially 128 KiB) its own mapping, and a
+    short read's buffer shrunk and freed never raises that threshold: each read was an
+    mmap, an mremap and a munmap. Freeing a larger mapped block raises it for good (as
+    ``pyre.tls.prime_allocator`` does for SSL reads)."""
+    global _primed
+    _primed = True
+    PyBytes_FromStringAndSize(NULL, 2 * _DIRECT_MAX)
+    return 0
+
 cdef inline bint _all_digits(const char* s, Py_ssize_t n) noexcept:
     cdef Py_ssize_t i
     for i in range(n):
@@ -695,6 +736,10 @@ cdef class RequestParser:
     cdef Py_ssize_t _trailer_bytes
     cdef Py_ssize_t _trailer_count
     cdef object _error
+    # Reads into pooled buffers: the block lent by get_buffer, or a body's own bytes.
+    cdef object _lent
+    cdef object _direct
+    cdef object _direct_view
     # Body pieces parsed in the current run: (start, length) pairs into _base.
     cdef Py_ssize_t* _pieces
     cdef Py_ssize_t _npieces
@@ -724,6 +769,9 @@ cdef class RequestParser:
         self._keep_alive = True
         self._trailers = []
         self._error = None
+        self._lent = None
+        self._direct = None
+        self._direct_view = None
 
     def __dealloc__(self):
         if self._hb != NULL:
@@ -776,6 +824,115 @@ cdef class RequestParser:
             return []
         return self._run()
 
+    def get_buffer(self, sizehint):
+        cdef Py_ssize_t size
+        if self._lent is not None:
+            return self._lent  # asked again without buffer_updated (an SSL read of nothing)
+        if self._direct is not None:
+            return self._direct_view
+        if (self._state == S_BODY_LENGTH and self._remaining >= _DIRECT_MIN and self._end <= self._pos
+                and self._error is None):
+            # Never much more than the body still needs (what follows it lands in a block),
+            # but one byte more: the read that ends the body does not fill the buffer, so
+            # libuv does not ask for another one it would then leave with this idle parser.
+            size = _DIRECT_MAX if self._remaining > _DIRECT_MAX else <Py_ssize_t>self._remaining + 1
+            if not _primed:
+                _prime_allocator()
+            self._direct = PyBytes_FromStringAndSize(NULL, size)
+            self._direct_view = PyMemoryView_FromMemory(PyBytes_AS_STRING(self._direct), size, PyBUF_WRITE)
+            return self._direct_view
+        if PyList_GET_SIZE(_POOL):
+            self._lent = _POOL.pop()
+        else:
+            self._lent = _new_block()
+        return self._lent
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        cdef object block = self._lent
+        cdef const char* p
+        if self._direct is not None:
+            return self.feed(self._take_direct(nbytes))
+        if block is None:
+            raise RuntimeError("buffer_updated() without get_buffer()")
+        self._lent = None
+        try:
+            if nbytes <= 0 or nbytes > PyMemoryView_GET_BUFFER(block).len:
+                raise ValueError(f"buffer_updated({nbytes}) outside the lent buffer")
+            if self._error is not None:
+                raise self._error
+            if self._state == S_CLOSED:
+                return []
+            p = <const char*>PyMemoryView_GET_BUFFER(block).buf
+            if self._end > self._pos:
+                self._append_raw(p, nbytes)  # after held bytes: copied, as feed() would
+                return [] if self._state == S_PAUSED else self._run()
+            # Parse the block in place; keep (copy) only what is left once parsed.
+            self._obj = None
+            self._base = p
+            self._end = nbytes
+            self._pos = 0
+            self._scan = 0
+            try:
+                events = [] if self._state == S_PAUSED else self._run()
+                if self._base == p:
+                    self._keep_rest()
+            finally:
+                if self._base == p:
+                    self._drop()  # an exception: never leave the block as the held bytes
+            return events
+        finally:
+            if PyList_GET_SIZE(_POOL) < _POOL_KEEP:
+                _POOL.append(block)
+
+    cdef bytes _take_direct(self, Py_ssize_t nbytes):
+        """The body's own bytes, cut to the ``nbytes`` read into them."""
+        cdef PyObject* raw = <PyObject*>self._direct
+        cdef object data
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(<bytes>raw)
+        self._direct_view = None
+        if nbytes <= 0 or nbytes > size:
+            self._direct = None
+            raise ValueError(f"buffer_updated({nbytes}) outside the lent buffer")
+        if nbytes == size:
+            data = self._direct
+            self._direct = None
+            return data
+        if Py_REFCNT(raw) != 1:  # someone else holds it: never resize in place
+            data = PyBytes_FromStringAndSize(PyBytes_AS_STRING(<bytes>raw), nbytes)
+            self._direct = None
+            return data
+        Py_INCREF(<object>raw)  # our own reference, the attribute's is dropped next
+        self._direct = None
+        _PyBytes_Resize(&raw, nbytes)  # on failure raw is released and the error raised
+        data = <object>raw
+        Py_DECREF(data)
+        return data
+
+    cdef int _reserve(self, Py_ssize_t cap) except -1:
+        """Grow ``_hb`` to ``cap`` bytes (it holds nothing that must survive a move)."""
+        cdef char* nb
+        if self._hcap < cap:
+            nb = <char*>realloc(self._hb, cap)
+            if nb == NULL:
+                raise MemoryError()
+            self._hb = nb
+            self._hcap = cap
+        return 0
+
+    cdef int _keep_rest(self) except -1:
+        """Copy the unparsed bytes of a lent block to ``_hb`` (or forget them if none)."""
+        cdef Py_ssize_t left = self._end - self._pos
+        if left <= 0:
+            self._drop()
+            return 0
+        self._reserve(left if left > 1024 else 1024)
+        memcpy(self._hb, self._base + self._pos, left)
+        self._base = self._hb
+        self._scan -= self._pos
+        self._end = left
+        self._pos = 0
+        return 0
+
     def resume(self):
         if self._error is not None:
             raise self._error
@@ -788,10 +945,7 @@ cdef class RequestParser:
 
     cdef int _append(self, bytes data) except -1:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-        cdef Py_ssize_t left = self._end - self._pos
-        cdef Py_ssize_t need, cap
-        cdef char* nb
-        if left <= 0:
+        if self._end - self._pos <= 0:
             # Nothing held: parse the caller's bytes in place.
             self._obj = data
             self._base = PyBytes_AS_STRING(data)
@@ -799,6 +953,13 @@ cdef class RequestParser:
             self._pos = 0
             self._scan = 0
             return 0
+        return self._append_raw(PyBytes_AS_STRING(data), n)
+
+    cdef int _append_raw(self, const char* data, Py_ssize_t n) except -1:
+        """Append ``n`` bytes after the held ones (some are held), in ``_hb``."""
+        cdef Py_ssize_t left = self._end - self._pos
+        cdef Py_ssize_t need, cap
+        cdef char* nb
         need = left + n
         if self._obj is not None or self._hcap < need:
             cap = self._hcap if self._obj is None else 0
@@ -808,12 +969,7 @@ cdef class RequestParser:
                     cap = 1024
             if self._obj is not None:
                 # Partial data in a caller's bytes object: copy it out once.
-                if self._hcap < cap:
-                    nb = <char*>realloc(self._hb, cap)
-                    if nb == NULL:
-                        raise MemoryError()
-                    self._hb = nb
-                    self._hcap = cap
+                self._reserve(cap)
                 memcpy(self._hb, self._base + self._pos, left)
                 self._obj = None
             else:
@@ -826,7 +982,7 @@ cdef class RequestParser:
                 self._hcap = cap
         elif self._pos:
             memmove(self._hb, self._hb + self._pos, left)
-        memcpy(self._hb + left, PyBytes_AS_STRING(data), n)
+        memcpy(self._hb + left, data, n)
         self._base = self._hb
         self._end = need
         self._scan -= self._pos

@@ -80,7 +80,7 @@ _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large"
 
 
 
-class H1Protocol(asyncio.Protocol):
+class H1Protocol(asyncio.BufferedProtocol):
     """One HTTP/1.1 connection."""
 
     KIND = "http/1.1"  # see pyre.transport.context.Connection (no gauges(): no streams, an upgrade hands over)
@@ -190,12 +190,24 @@ class H1Protocol(asyncio.Protocol):
         self.write_paused = False
         self._wake_drain()
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # The parser lends a pooled block and takes it back in buffer_updated (see
+        # pyre.protocol.h1.parsing); no event refers to it.
+        return self.parser.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._received(None, nbytes)
+
     def data_received(self, data: bytes) -> None:
+        self._received(data, 0)
+
+    def _received(self, data: Optional[bytes], nbytes: int) -> None:
+        """Parse a read (``data``, or ``nbytes`` bytes in the parser's lent buffer)."""
         if self.phase == _IDLE:
             self.phase = _HEAD
             self.deadline = self.loop.time() + self.ctx.timeout_request_header
         try:
-            events = self.parser.feed(data)
+            events = self.parser.buffer_updated(nbytes) if data is None else self.parser.feed(data)
         except ParseError as exc:
             self._on_parse_error(exc)
             return

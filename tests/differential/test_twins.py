@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from pyre.protocol.h1.parsing import H1Limits
 from tests.differential import strategies as gen
-from tests.differential.twins import COMPILED, PURE, assert_twins_agree
-from tests.helpers import feed_pieces
+from tests.differential.twins import COMPILED, PURE, assert_twins_agree, deliver, trace
+from tests.helpers import feed_pieces, normalise
 
 SETTINGS = settings(
     max_examples=200,
@@ -108,6 +108,62 @@ def test_bytes_arriving_while_paused(case, hold):
 def test_mutated_bytes_arriving_while_paused(case, hold):
     _, pieces = case
     assert_twins_agree(pieces, H1Limits(), hold)
+
+
+# -- reads into the parser's own buffers (get_buffer / buffer_updated) ----------------------
+
+
+def _buffered_equals_fed(pieces, limits=None, hold=()) -> None:
+    """Reading each piece into a lent buffer is, call by call, the same as feeding it."""
+    limits = limits or H1Limits()
+    steps = assert_twins_agree(pieces, limits, hold, buffered=True)
+    assert steps == trace(PURE, limits, pieces, hold)
+
+
+@SETTINGS
+@given(case=_SPLIT_PIPELINE, hold=st.sets(st.integers(0, 12), max_size=6))
+def test_valid_requests_through_lent_buffers(case, hold):
+    _, _, pieces = case
+    _buffered_equals_fed(pieces, hold=hold)
+
+
+@SETTINGS
+@given(case=_SPLIT_MUTATED, limits=st.one_of(st.just(H1Limits()), gen.small_limits))
+def test_mutated_requests_through_lent_buffers(case, limits):
+    _, pieces = case
+    _buffered_equals_fed(pieces, limits)
+
+
+@st.composite
+def large_body_pipeline(draw):
+    """A Content-Length body large enough for the compiled twin's direct reads (into the
+    body's own bytes), with requests before and after it, cut anywhere."""
+    size = draw(st.integers(16 * 1024 - 2, 300 * 1024))
+    body = bytes(draw(st.integers(0, 255)) for _ in range(7)) * (size // 7) + b"z" * (size % 7)
+    raw = (b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
+           + b"POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % size + body
+           + b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+    cuts = sorted(draw(st.sets(st.integers(1, len(raw) - 1), max_size=8)))
+    return [raw[a:b] for a, b in zip([0] + cuts, cuts + [len(raw)])]
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=large_body_pipeline(), hold=st.sets(st.integers(0, 8), max_size=3))
+def test_large_bodies_through_lent_buffers(pieces, hold):
+    assert_twins_agree(pieces, H1Limits(), hold, buffered=True)
+    fed, error = feed_pieces(PURE.RequestParser(H1Limits()), pieces)
+    assert error is None
+    for module in (COMPILED, PURE):
+        parser = module.RequestParser(H1Limits())
+        events = []
+        for piece in pieces:
+            events += deliver(parser, piece, True)
+            while parser.paused and not parser.closed:
+                more = parser.resume()
+                if not more:
+                    break
+                events += more
+        assert normalise(events) == fed
 
 
 # -- hand-picked boundaries that random generation rarely hits exactly ---------------------

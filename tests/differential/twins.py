@@ -7,7 +7,7 @@ from typing import Iterable, List, Optional, Sequence
 import pytest
 
 from pyre._accel import load_twins
-from pyre.protocol.h1.parsing import END_OF_MESSAGE, H1Limits, ParseError
+from pyre.protocol.h1.parsing import DIRECT_BODY_MIN, END_OF_MESSAGE, H1Limits, ParseError
 
 TWINS = load_twins("h1parser")
 PURE = TWINS["py"]
@@ -22,7 +22,25 @@ def describe(event) -> tuple:
     return (type(event).__name__, repr(event), event is END_OF_MESSAGE)
 
 
-def trace(module, limits: H1Limits, pieces: Sequence[bytes], hold: Iterable[int] = ()) -> list:
+def deliver(parser, data: bytes, buffered: bool) -> list:
+    """``feed(data)``, or the loop's way into a BufferedProtocol: ``get_buffer``, write
+    the bytes at its start, ``buffer_updated``. Each buffered read carries at most
+    ``DIRECT_BODY_MIN`` bytes (what the smallest buffer either twin lends holds), so both
+    twins see the same calls; the events of one piece's reads are returned together."""
+    if not buffered:
+        return parser.feed(data)
+    events: list = []
+    view = memoryview(data)
+    for at in range(0, len(data), DIRECT_BODY_MIN):
+        chunk = view[at : at + DIRECT_BODY_MIN]
+        buf = parser.get_buffer(len(chunk))
+        assert len(buf) >= len(chunk) and not buf.readonly
+        buf[: len(chunk)] = chunk
+        events += parser.buffer_updated(len(chunk))
+    return events
+
+
+def trace(module, limits: H1Limits, pieces: Sequence[bytes], hold: Iterable[int] = (), buffered: bool = False) -> list:
     """Everything observable while feeding ``pieces`` and resuming like a server.
 
     After feed number i (for i in ``hold``) the parser is not resumed, so the next
@@ -46,7 +64,7 @@ def trace(module, limits: H1Limits, pieces: Sequence[bytes], hold: Iterable[int]
         return events
 
     for i, piece in enumerate(list(pieces) + [b""]):
-        if call(parser.feed, piece) is None:
+        if call(deliver, parser, piece, buffered and bool(piece)) is None:
             call(parser.feed, AFTER_ERROR)  # sticky: raises again
             call(parser.resume)
             return out
@@ -63,14 +81,17 @@ def trace(module, limits: H1Limits, pieces: Sequence[bytes], hold: Iterable[int]
     return out
 
 
-def assert_twins_agree(pieces: Sequence[bytes], limits: Optional[H1Limits] = None, hold: Iterable[int] = ()) -> List:
-    """Both twins, fed the same pieces, behave identically call by call."""
+def assert_twins_agree(pieces: Sequence[bytes], limits: Optional[H1Limits] = None, hold: Iterable[int] = (),
+                       buffered: bool = False) -> List:
+    """Both twins, fed the same pieces, behave identically call by call (``buffered``:
+    each piece read into the twin's own buffer, as the loop does for a BufferedProtocol;
+    the trace then equals that of ``feed``)."""
     if COMPILED is None:
         pytest.fail("the Cython parser is not built (python setup.py build_ext --inplace)")
     limits = limits or H1Limits()
     hold = list(hold)
-    py = trace(PURE, limits, pieces, hold)
-    c = trace(COMPILED, limits, pieces, hold)
+    py = trace(PURE, limits, pieces, hold, buffered)
+    c = trace(COMPILED, limits, pieces, hold, buffered)
     if py != c:
         for n, (a, b) in enumerate(zip(py, c)):
             if a != b:

@@ -18,6 +18,17 @@ Events, in order, for each message::
     Request, Body*, EndOfMessage        (a request)
     H2Preface                           (the HTTP/2 connection preface, first message only)
 
+Receiving into pooled buffers: a connection that is an ``asyncio.BufferedProtocol``
+asks ``get_buffer()`` for a writable buffer, the loop reads the socket into it, and
+``buffer_updated(n)`` parses those ``n`` bytes like ``feed``. The buffer is a block of
+a process-wide pool (``RECV_BLOCK_SIZE`` bytes; at most ``RECV_POOL_KEEP`` free blocks
+are kept): the parser lends it out, parses it in place and takes it back in the same
+call, copying out only what it must keep (a partial head, a pipelined request). No
+event ever refers to a block: header values, targets and body bytes are new ``bytes``,
+so a block is reused without exposing anything. A ``Content-Length`` body of at least
+``DIRECT_BODY_MIN`` bytes still to come is read straight into a new ``bytes`` object
+that becomes the ``Body`` event itself (the compiled twin; the pure twin copies).
+
 Any violation of RFC 9112 raises :class:`ParseError` carrying the status to answer
 (400, 413, 414, 431, 501, 505). After an error the parser is dead: every further
 call raises the same error, so the bytes after a bad request are never read as
@@ -30,6 +41,8 @@ from typing import List, Optional, Protocol, Tuple, Union
 
 __all__ = [
     "Body",
+    "DIRECT_BODY_MAX",
+    "DIRECT_BODY_MIN",
     "EndOfMessage",
     "END_OF_MESSAGE",
     "Event",
@@ -38,10 +51,23 @@ __all__ = [
     "H2_PREFACE",
     "ParseError",
     "Request",
+    "RECV_BLOCK_SIZE",
+    "RECV_POOL_KEEP",
     "RequestParserAPI",
 ]
 
 Headers = List[Tuple[bytes, bytes]]
+
+#: Bytes in one pooled receive block (libuv offers 64 KiB per read as its hint too).
+RECV_BLOCK_SIZE = 64 * 1024
+#: Free receive blocks a process keeps; a block is lent only between ``get_buffer`` and
+#: ``buffer_updated``, so one is what a single-threaded loop uses.
+RECV_POOL_KEEP = 4
+#: A Content-Length body with at least this many bytes still to come is read into its own
+#: ``bytes`` (no copy out of a block), up to ``DIRECT_BODY_MAX`` bytes per read (what the
+#: body still needs plus one byte, when that is less).
+DIRECT_BODY_MIN = 16 * 1024
+DIRECT_BODY_MAX = 256 * 1024
 
 
 class Request:
@@ -242,6 +268,12 @@ class RequestParserAPI(Protocol):
 
     def resume(self) -> List[Event]:
         """Start on the next message after the current one was answered."""
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """A writable buffer for the next read (a pooled block, lent until ``buffer_updated``)."""
+
+    def buffer_updated(self, nbytes: int) -> List[Event]:
+        """Parse the ``nbytes`` bytes just written at the start of the lent buffer, as ``feed``."""
 
     @property
     def paused(self) -> bool:
