@@ -38,6 +38,8 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from libc.string cimport memchr, memcpy
 
+from pyre._speedups.capi cimport PyDict_GetItemWithError_ptr, PyUnicode_DecodeLatin1, pyre_member_offset, pyre_slot
+
 import asyncio
 import logging
 import sys
@@ -74,8 +76,6 @@ from pyre.transport.tasks import TASK_NAME
 __all__ = ["H1Protocol", "encode_head"]
 
 cdef extern from "Python.h":
-    str PyUnicode_DecodeLatin1(const char* s, Py_ssize_t size, const char* errors)
-    PyObject* PyDict_GetItemWithError_ptr "PyDict_GetItemWithError"(object d, object key) except? NULL
     bint PyDict_CheckExact(object o)
     bint PyLong_CheckExact(object o)
     bint PyBytes_CheckExact(object o)
@@ -84,30 +84,6 @@ cdef extern from "Python.h":
     PyObject* PyTuple_GET_ITEM(object t, Py_ssize_t i)
     int PySet_Add(object s, object key) except -1
     int PySet_Discard(object s, object key) except -1
-
-cdef extern from *:
-    """
-    #include "structmember.h"
-    #ifndef Py_T_OBJECT_EX
-    #define Py_T_OBJECT_EX T_OBJECT_EX
-    #endif
-    #ifndef Py_READONLY
-    #define Py_READONLY READONLY
-    #endif
-    /* The offset of a writable object slot described by a member descriptor, else -1. */
-    static Py_ssize_t pyre_conn_member_offset(PyObject *descr) {
-        PyMemberDef *m;
-        if (!PyObject_TypeCheck(descr, &PyMemberDescr_Type)) return -1;
-        m = ((PyMemberDescrObject *)descr)->d_member;
-        if (m == NULL || m->type != Py_T_OBJECT_EX || (m->flags & Py_READONLY)) return -1;
-        return m->offset;
-    }
-    static CYTHON_INLINE PyObject *pyre_conn_slot(PyObject *obj, Py_ssize_t offset) {
-        return *(PyObject **)((char *)obj + offset);
-    }
-    """
-    Py_ssize_t pyre_conn_member_offset(object descr)
-    PyObject* pyre_conn_slot(object obj, Py_ssize_t offset)
 
 logger = logging.getLogger("pyre.error")
 
@@ -247,7 +223,7 @@ cdef inline object _rfield(object request, int i):
     """A field of an event of type exactly ``Request``."""
     cdef PyObject* value
     if _FAST_REQUEST:
-        value = pyre_conn_slot(request, _ROFF[i])
+        value = pyre_slot(request, _ROFF[i])
         if value != NULL:
             return <object>value
     return getattr(request, <str>_R_NAMES[i])
@@ -257,7 +233,7 @@ cdef inline object _body_data(object body):
     """``data`` of an event of type exactly ``Body``."""
     cdef PyObject* value
     if _FAST_BODY:
-        value = pyre_conn_slot(body, _BODY_DATA_OFF)
+        value = pyre_slot(body, _BODY_DATA_OFF)
         if value != NULL:
             return <object>value
     return body.data
@@ -273,7 +249,7 @@ def _setup_fast_reads():
         descr = cls.__dict__.get(name)
         if descr is None or getattr(descr, "__objclass__", None) is not cls:
             return -1
-        return pyre_conn_member_offset(descr)
+        return pyre_member_offset(descr)
 
     ok = type(Request) is type
     for i in range(R_COUNT):

@@ -36,6 +36,8 @@ from libc.stdint cimport uint32_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove
 
+from pyre._speedups.capi cimport PyUnicode_DecodeASCII, pyre_member_offset, pyre_new_slots
+
 from pyre.protocol.h1.parsing import (
     END_OF_MESSAGE,
     H2_PREFACE,
@@ -51,20 +53,12 @@ __all__ = ["RequestParser"]
 
 cdef extern from "Python.h":
     bytes PyBytes_FromStringAndSize(const char* v, Py_ssize_t n)
-    str PyUnicode_DecodeASCII(const char* s, Py_ssize_t n, const char* errors)
 
 
 cdef extern from *:
     """
     #include <string.h>
     #include <stdint.h>
-    #include "structmember.h"
-    #ifndef Py_T_OBJECT_EX
-    #define Py_T_OBJECT_EX T_OBJECT_EX
-    #endif
-    #ifndef Py_READONLY
-    #define Py_READONLY READONLY
-    #endif
 
     /* ---- character classes ------------------------------------------------ */
     static unsigned char pyre_tchar_lower[256];  /* tchar lower-cased; 0 if not a tchar */
@@ -359,27 +353,6 @@ cdef extern from *:
         e->hash = h;
         return name;
     }
-
-    /* ---- building slotted event objects without calling __init__ --------------- */
-    static Py_ssize_t pyre_member_offset(PyObject *descr) {
-        PyMemberDef *m;
-        if (!PyObject_TypeCheck(descr, &PyMemberDescr_Type)) return -1;
-        m = ((PyMemberDescrObject *)descr)->d_member;
-        if (m == NULL || m->type != Py_T_OBJECT_EX || (m->flags & Py_READONLY)) return -1;
-        return m->offset;
-    }
-
-    static PyObject *pyre_new_slots(PyObject *type, const Py_ssize_t *offsets, PyObject *const *values, int n) {
-        PyTypeObject *tp = (PyTypeObject *)type;
-        PyObject *obj = tp->tp_alloc(tp, 0);
-        int i;
-        if (obj == NULL) return NULL;
-        for (i = 0; i < n; i++) {
-            Py_INCREF(values[i]);
-            *(PyObject **)((char *)obj + offsets[i]) = values[i];
-        }
-        return obj;
-    }
     """
     void pyre_init_tables()
     unsigned char* pyre_value_ok
@@ -406,8 +379,6 @@ cdef extern from *:
     int PYRE_MAX_CACHED_NAME
     int pyre_add_static_name(object name, int id) except -1
     object pyre_lookup_name(const char* lower, Py_ssize_t n, uint32_t h, int* id)
-    Py_ssize_t pyre_member_offset(object descr)
-    object pyre_new_slots(object type, const Py_ssize_t* offsets, PyObject** values, int n)
 
 
 pyre_init_tables()
