@@ -5,7 +5,11 @@ One compilation unit holds what a request crosses between the parser and the
 socket: the connection protocol (twin of :class:`pyre.transport.h1.H1Protocol`),
 its ASGI cycle (twin of :class:`pyre.asgi.http.HTTPCycle` and ``run_asgi``), the
 scope builder (twin of :func:`pyre.asgi.scope.http_scope`) and the head encoder
-(twin of :func:`pyre.protocol.h1.writer.encode_head`).
+(twin of :func:`pyre.protocol.h1.writer.encode_head`). Only that path, which the
+instruction counts show to be hot, is written here; the rest of the connection (errors,
+timeouts, shutdown, upgrades, ``pathsend``, back-pressure) is
+:class:`pyre.transport.h1_common.H1Common`, which ``H1Protocol`` inherits as the pure
+twin does (docs/architecture.md, "The compiled HTTP/1.1 connection").
 
 The pure modules are the normative reading: this module follows them step by step,
 in the same order, with the same log messages and the same exception objects
@@ -55,7 +59,6 @@ from pyre.asgi.http import (
 from pyre.asgi import http as _http
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
-from pyre.protocol.ws.handshake import is_websocket_upgrade
 from pyre.protocol.h1.writer import (
     FRAME_CHUNKED,
     FRAME_CLOSE,
@@ -831,12 +834,10 @@ cdef class _H1Base:
     cdef public long long _bytes_sent
     cdef object _feed
     cdef object _resume_parser
-    # --timeout-send: set while the client must read what is queued (see SendWatch).
+    # --timeout-send (H1Common): set while the client must read what is queued (see SendWatch).
     cdef public object _send_watch
-    cdef double _timeout_send
-    # --timeout-request-body (see the pure twin): the end of the body clock while the
+    # --timeout-request-body (H1Common): the end of the body clock while the
     # app waits, else the seconds left; _body_left at the last settling; whose clock.
-    cdef double _timeout_request_body
     cdef public double _body_deadline
     cdef public double _body_credit
     cdef public long long _body_mark
@@ -887,8 +888,6 @@ cdef class _H1Base:
         self._limit = ctx.limit_concurrency
         self._timeout_keep_alive = ctx.timeout_keep_alive
         self._timeout_request_header = ctx.timeout_request_header
-        self._timeout_request_body = ctx.timeout_request_body
-        self._timeout_send = ctx.timeout_send
         self._send_watch = None
         self._body_deadline = 0.0
         self._body_credit = 0.0
@@ -1005,9 +1004,7 @@ cdef class _H1Base:
                 elif self.cycle is not None:
                     self.cycle._end_body()
             else:  # H2Preface
-                if self.ctx.http2 and self._switch_to_h2(None):
-                    return None
-                self._reject(505, "HTTP/2 is not enabled on this server", False)
+                self._on_h2_preface()
                 return None
         return new_cycle
 
@@ -1035,13 +1032,8 @@ cdef class _H1Base:
         cdef long long content_length
         cdef bint chunked
         ctx = self.ctx
-        upgrade = _rfield(request, R_UPGRADE)
-        if upgrade is not None:
-            if ctx.websocket and is_websocket_upgrade(upgrade):
-                self._switch_to_ws(request)
-                return None
-            if ctx.http2 and self._switch_to_h2(request):
-                return None
+        if _rfield(request, R_UPGRADE) is not None and self._upgrade(request):
+            return None
         self.phase = _BUSY
         self.deadline = 0.0
         self._request_keep_alive = _rfield(request, R_KEEP_ALIVE) and not ctx.shutting_down

@@ -38,15 +38,8 @@ from libc.string cimport memchr, memcmp, memcpy, memmove
 
 from pyre._speedups.capi cimport PyUnicode_DecodeASCII, pyre_member_offset, pyre_new_slots
 
-from pyre.protocol.h1.parsing import (
-    END_OF_MESSAGE,
-    H2_PREFACE,
-    Body,
-    EndOfMessage,
-    H1Limits,
-    ParseError,
-    Request,
-)
+from pyre.protocol.h1.parsing import END_OF_MESSAGE, H2_PREFACE, Body, EndOfMessage, H1Limits, ParseError, Request
+from pyre.protocol.h1.parsing import head_limit_error, host_error
 
 __all__ = ["RequestParser"]
 
@@ -750,10 +743,10 @@ cdef class RequestParser:
     def resume(self):
         if self._error is not None:
             raise self._error
-        if self._state != S_PAUSED:
-            return []
-        self._state = S_HEAD
-        return self._run()
+        if self._state == S_PAUSED:
+            self._state = S_HEAD
+            return self._run()
+        return []
 
     # -- buffer management ------------------------------------------------------
 
@@ -974,21 +967,13 @@ cdef class RequestParser:
     cdef int _check_incomplete_head(self, Py_ssize_t pos, Py_ssize_t end) except -1:
         cdef const char* b = self._base
         cdef Py_ssize_t start = self._scan - 1
-        cdef Py_ssize_t line_end
         if start < pos:
             start = pos
         if pyre_has_bare_crlf(b, start, end):
             self._fail(400, "bare CR or LF in request head")
-        # Fail as soon as the limit is certainly passed: a pending byte may be the CR
-        # of the line's own CRLF, which does not count.
-        line_end = pyre_find_crlf(b, pos, end)
-        if line_end < 0:
-            if end - pos > self._max_request_line + 1:
-                self._fail(414, "request line too long")
-        elif line_end - pos > self._max_request_line:
-            self._fail(414, "request line too long")
-        elif end - line_end - 2 > self._max_header_size + 1:
-            self._fail(431, "request header section too large")
+        error = head_limit_error(pos, pyre_find_crlf(b, pos, end), end, self._max_request_line, self._max_header_size)
+        if error is not None:
+            self._fail(error[0], error[1])
         return 0
 
     cdef tuple _field(self, const char* b, Py_ssize_t s, Py_ssize_t e):
@@ -1197,11 +1182,8 @@ cdef class RequestParser:
                     break
                 ls = le + 2
 
-        if http11:
-            if host_count != 1:
-                self._fail(400, "missing Host header" if host_count == 0 else "duplicate Host header")
-        elif host_count > 1:
-            self._fail(400, "duplicate Host header")
+        if host_count != 1 and (http11 or host_count > 1):
+            self._fail(400, host_error(host_count, http11))
         if authority is not None and host_index >= 0:
             # RFC 9112 §3.2.2: the target's authority replaces the Host value.
             headers[host_index] = (_B_HOST, authority)

@@ -20,7 +20,6 @@ from pyre._accel import RequestParser
 from pyre.asgi.http import HTTPCycle, run_asgi
 from pyre.asgi.scope import ConnectionInfo, http_scope
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
-from pyre.protocol.ws.handshake import is_websocket_upgrade
 from pyre.protocol.h1.writer import FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, encode_head
 from pyre.transport.context import SHUTDOWN_GRACE, SendWatch, ServerContext
 from pyre.transport.h1_common import (
@@ -191,9 +190,7 @@ class H1Protocol(H1Common, asyncio.Protocol):
                 elif self.cycle is not None:
                     self.cycle.end_body()
             else:  # H2Preface
-                if self.ctx.http2 and self._switch_to_h2(None):
-                    return None
-                self._reject(505, "HTTP/2 is not enabled on this server", access_log=False)
+                self._on_h2_preface()
                 return None
         return new_cycle
 
@@ -207,12 +204,8 @@ class H1Protocol(H1Common, asyncio.Protocol):
 
     def _on_request(self, request: Request) -> Optional[HTTPCycle]:
         ctx = self.ctx
-        if request.upgrade is not None:
-            if ctx.websocket and is_websocket_upgrade(request.upgrade):
-                self._switch_to_ws(request)
-                return None
-            if ctx.http2 and self._switch_to_h2(request):
-                return None
+        if request.upgrade is not None and self._upgrade(request):
+            return None
         self.phase = BUSY
         self.deadline = 0.0
         self._request_keep_alive = request.keep_alive and not ctx.shutting_down

@@ -39,6 +39,7 @@ from typing import Any, List, Optional
 from pyre.asgi.http import ClientDisconnected
 from pyre.protocol.h1.parsing import ParseError, Request
 from pyre.protocol.h1.writer import CONTINUE_RESPONSE, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, encode_simple_response, last_chunk
+from pyre.protocol.ws.handshake import is_websocket_upgrade
 from pyre.transport.context import MIN_BODY_RATE, SHUTDOWN_GRACE, SendWatch
 
 __all__ = [
@@ -151,6 +152,21 @@ class H1Common:
     def resume_writing(self) -> None:
         self.write_paused = False
         self._wake_drain()
+
+    def _upgrade(self, request: Request) -> bool:
+        """A request with an ``Upgrade`` field: True when WebSocket or HTTP/2 (h2c) took
+        the connection over (or refused the handshake and closed it)."""
+        ctx = self.ctx
+        if ctx.websocket and is_websocket_upgrade(request.upgrade):
+            self._switch_to_ws(request)
+            return True
+        return bool(ctx.http2) and self._switch_to_h2(request)
+
+    def _on_h2_preface(self) -> None:
+        """The HTTP/2 connection preface instead of a request (prior knowledge)."""
+        if self.ctx.http2 and self._switch_to_h2(None):
+            return
+        self._reject(505, "HTTP/2 is not enabled on this server", access_log=False)
 
     def _switch_to_h2(self, request: Optional[Request]) -> bool:
         """HTTP/2 takes the connection over: after the preface (prior knowledge), or
