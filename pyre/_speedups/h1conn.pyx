@@ -844,40 +844,19 @@ cdef class _H1Base:
     cdef public object _body_clock_of
 
     def __init__(self, ctx):
+        # Cython starts every C field at 0, False or None (the pure twin's __init__ lists
+        # them all); only the other starting values are set here.
         self.ctx = ctx
         self.loop = ctx.loop
-        self.transport = None
         self.parser = RequestParser(ctx.limits)
-        self.info = None
-        self._tls = None
-        self.cycle = None
-        self.deadline = 0.0
         self.phase = _IDLE
-        self.write_paused = False
-        self._drain_waiter = None
-        self._read_paused = 0
         self._request_keep_alive = True
         self._http11 = True
-        self._head_request = False
-        self._expect_continue = False
-        self._request = None
         self._body_complete = True
-        self._body_left = 0
-        self._chunked_request = False
-        self._head = None
         self._framing = _F_NONE
-        self._remaining = 0
         self._keep_alive = True
-        self._trailers = False
-        self._status = 0
-        self._overflow = False
-        self._eof = False
         self._client_text = ""
-        self._dispatching = False
-        self._resume_pending = False
         self._out = []
-        self._out_size = 0
-        self._flush_scheduled = False
         self._time = self.loop.time
         self._feed = self.parser.feed
         self._resume_parser = self.parser.resume
@@ -888,18 +867,10 @@ cdef class _H1Base:
         self._limit = ctx.limit_concurrency
         self._timeout_keep_alive = ctx.timeout_keep_alive
         self._timeout_request_header = ctx.timeout_request_header
-        self._send_watch = None
-        self._body_deadline = 0.0
-        self._body_credit = 0.0
-        self._body_mark = 0
-        self._body_clock_of = None
         self._server_line = _as_bytes(ctx.server_line)
         self._extra_lines = _as_bytes(ctx.extra_lines)
         self._access_log = ctx.access_log
         self._access_logger = ctx.access_logger
-        self._track = False
-        self._t0 = 0.0
-        self._bytes_sent = 0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
