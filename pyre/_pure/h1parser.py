@@ -33,6 +33,8 @@ from pyre.protocol.h1.parsing import (
     H1Limits,
     ParseError,
     Request,
+    head_limit_error,
+    host_error,
 )
 
 __all__ = ["RequestParser"]
@@ -351,16 +353,9 @@ class RequestParser:
         start = max(self._scan - 1, pos)
         if _BARE_CR_LF.search(buf, start, end):
             self._fail(400, "bare CR or LF in request head")
-        # Fail as soon as the limit is certainly passed: a pending byte may be the CR
-        # of the line's own CRLF, which does not count.
-        line_end = buf.find(b"\r\n", pos, end)
-        if line_end < 0:
-            if end - pos > self._max_request_line + 1:
-                self._fail(414, "request line too long")
-        elif line_end - pos > self._max_request_line:
-            self._fail(414, "request line too long")
-        elif end - line_end - 2 > self._max_header_size + 1:
-            self._fail(431, "request header section too large")
+        error = head_limit_error(pos, buf.find(b"\r\n", pos, end), end, self._max_request_line, self._max_header_size)
+        if error is not None:
+            self._fail(*error)
 
     def _build_request(self, request_line: bytes, head: bytes, line_end: int) -> Request:
         method_b, sp, rest = request_line.partition(b" ")
@@ -457,11 +452,9 @@ class RequestParser:
                     upgrade = value
                 headers.append((lname, value))
 
-        if http11:
-            if host_count != 1:
-                self._fail(400, "missing Host header" if host_count == 0 else "duplicate Host header")
-        elif host_count > 1:
-            self._fail(400, "duplicate Host header")
+        error = host_error(host_count, http11)
+        if error is not None:
+            self._fail(400, error)
         if authority is not None and host_index >= 0:
             # RFC 9112 §3.2.2: the target's authority replaces the Host value.
             headers[host_index] = (b"host", authority)
@@ -498,9 +491,7 @@ class RequestParser:
             self._fail(413, "request body larger than the limit")
 
         self._keep_alive = keep_alive
-        self._body_total = 0
-        self._ext_total = 0
-        self._trailer_bytes = 0
+        self._body_total = self._ext_total = self._trailer_bytes = 0
         if chunked:
             self._state = _CHUNK_SIZE
         elif content_length > 0:
@@ -596,10 +587,9 @@ class RequestParser:
             self._state = _TRAILERS
             self._remaining = 0  # counts trailer fields from here
             return True
-        total = self._body_total + size
-        if self._max_body_size and total > self._max_body_size:
+        self._body_total += size
+        if self._max_body_size and self._body_total > self._max_body_size:
             self._fail(413, "request body larger than the limit")
-        self._body_total = total
         self._remaining = size
         self._state = _CHUNK_DATA
         return True

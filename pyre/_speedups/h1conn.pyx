@@ -6,7 +6,11 @@ socket: the connection protocol (twin of :class:`pyre.transport.h1.H1Protocol`),
 its ASGI cycle (twin of :class:`pyre.asgi.http.HTTPCycle` and ``run_asgi``), the
 scope builder (twin of :func:`pyre.asgi.scope.http_scope`), on the native path the
 request head built instead of the scope (twin of :class:`pyre.asgi.native.RequestHead`)
-and the head encoder (twin of :func:`pyre.protocol.h1.writer.encode_head`).
+and the head encoder (twin of :func:`pyre.protocol.h1.writer.encode_head`). Only that
+path, which the instruction counts show to be hot, is written here; the rest of the
+connection (errors, timeouts, shutdown, upgrades, ``pathsend``, back-pressure) is
+:class:`pyre.transport.h1_common.H1Common`, which ``H1Protocol`` inherits as the pure
+twin does (docs/architecture.md, "The compiled HTTP/1.1 connection").
 
 The pure modules are the normative reading: this module follows them step by step,
 in the same order, with the same log messages and the same exception objects
@@ -39,41 +43,44 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from libc.string cimport memchr, memcpy
 
+from pyre._speedups.capi cimport PyDict_GetItemWithError_ptr, PyUnicode_DecodeLatin1, pyre_member_offset, pyre_slot
+
 import asyncio
 import logging
-import os
 import sys
 from urllib.parse import unquote
 
 from pyre._accel import RequestParser
+from pyre.asgi.http import (
+    BODY_HIGH_WATER as _BODY_HIGH_WATER_OBJ,
+    ClientDisconnected,
+    finish_response,
+    unexpected_message,
+)
 from pyre.asgi import http as _http
-from pyre.asgi.http import ClientDisconnected, error_status
 from pyre.asgi.native import assemble_scope, forwarded_peer
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION
-from pyre.protocol.h1 import writer as _writer
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
-from pyre.protocol.ws.handshake import is_websocket_upgrade
 from pyre.protocol.h1.writer import (
-    CONTINUE_RESPONSE,
     FRAME_CHUNKED,
     FRAME_CLOSE,
     FRAME_LENGTH,
     FRAME_NONE,
+    LINE_CACHE,
+    STATUS_LINES,
     InvalidResponse,
-    encode_simple_response,
-    last_chunk,
     status_line,
+    validate_header,
 )
-from pyre.transport import context as _context
-from pyre.transport import h1 as _pure_h1
-from pyre.transport.context import MIN_BODY_RATE as _MIN_BODY_RATE_OBJ, SendWatch
+from pyre.transport import h1_common as _common
+from pyre.transport.context import SHUTDOWN_GRACE as _SHUTDOWN_GRACE_OBJ
+from pyre.transport.h1_common import H1Common
 from pyre.transport.info import connection_info as _connection_info
+from pyre.transport.tasks import TASK_NAME
 
 __all__ = ["H1Protocol", "encode_head"]
 
 cdef extern from "Python.h":
-    str PyUnicode_DecodeLatin1(const char* s, Py_ssize_t size, const char* errors)
-    PyObject* PyDict_GetItemWithError_ptr "PyDict_GetItemWithError"(object d, object key) except? NULL
     bint PyDict_CheckExact(object o)
     bint PyLong_CheckExact(object o)
     bint PyBytes_CheckExact(object o)
@@ -82,30 +89,6 @@ cdef extern from "Python.h":
     PyObject* PyTuple_GET_ITEM(object t, Py_ssize_t i)
     int PySet_Add(object s, object key) except -1
     int PySet_Discard(object s, object key) except -1
-
-cdef extern from *:
-    """
-    #include "structmember.h"
-    #ifndef Py_T_OBJECT_EX
-    #define Py_T_OBJECT_EX T_OBJECT_EX
-    #endif
-    #ifndef Py_READONLY
-    #define Py_READONLY READONLY
-    #endif
-    /* The offset of a writable object slot described by a member descriptor, else -1. */
-    static Py_ssize_t pyre_conn_member_offset(PyObject *descr) {
-        PyMemberDef *m;
-        if (!PyObject_TypeCheck(descr, &PyMemberDescr_Type)) return -1;
-        m = ((PyMemberDescrObject *)descr)->d_member;
-        if (m == NULL || m->type != Py_T_OBJECT_EX || (m->flags & Py_READONLY)) return -1;
-        return m->offset;
-    }
-    static CYTHON_INLINE PyObject *pyre_conn_slot(PyObject *obj, Py_ssize_t offset) {
-        return *(PyObject **)((char *)obj + offset);
-    }
-    """
-    Py_ssize_t pyre_conn_member_offset(object descr)
-    PyObject* pyre_conn_slot(object obj, Py_ssize_t offset)
 
 logger = logging.getLogger("pyre.error")
 
@@ -139,10 +122,10 @@ def _check_constants():
     """The C constants above must be the pure modules' values (the ``phase`` and
     ``state`` attributes are public)."""
     pairs = (
-        (_IDLE, _pure_h1._IDLE), (_HEAD, _pure_h1._HEAD), (_BUSY, _pure_h1._BUSY),
-        (_DRAIN, _pure_h1._DRAIN), (_CLOSED, _pure_h1._CLOSED),
-        (_PAUSE_BODY, _pure_h1._PAUSE_BODY), (_PAUSE_PIPELINE, _pure_h1._PAUSE_PIPELINE),
-        (_START, _http._START), (_BODY, _http._BODY), (_TRAILERS, _http._TRAILERS), (_DONE, _http._DONE),
+        (_IDLE, _common.IDLE), (_HEAD, _common.HEAD), (_BUSY, _common.BUSY),
+        (_DRAIN, _common.DRAIN), (_CLOSED, _common.CLOSED),
+        (_PAUSE_BODY, _common.PAUSE_BODY), (_PAUSE_PIPELINE, _common.PAUSE_PIPELINE),
+        (_START, _http.START), (_BODY, _http.BODY), (_TRAILERS, _http.TRAILERS), (_DONE, _http.DONE),
         (_F_LENGTH, FRAME_LENGTH), (_F_CHUNKED, FRAME_CHUNKED), (_F_NONE, FRAME_NONE), (_F_CLOSE, FRAME_CLOSE),
     )
     for mine, theirs in pairs:
@@ -152,25 +135,20 @@ def _check_constants():
 
 _check_constants()
 
-cdef Py_ssize_t PIPELINE_BUFFER_LIMIT = _pure_h1.PIPELINE_BUFFER_LIMIT
-cdef long long DRAIN_LIMIT = _pure_h1.DRAIN_LIMIT
-cdef Py_ssize_t _JOIN_LIMIT = _pure_h1._JOIN_LIMIT
-cdef Py_ssize_t _CORK_LIMIT = _pure_h1._CORK_LIMIT
-cdef Py_ssize_t _FILE_CHUNK = _pure_h1._FILE_CHUNK
-cdef double SHUTDOWN_GRACE = _context.SHUTDOWN_GRACE
-cdef dict _REASONS = _pure_h1._REASONS
-cdef str _TASK_NAME = _pure_h1.TASK_NAME
-cdef Py_ssize_t BODY_HIGH_WATER = _http.BODY_HIGH_WATER
-cdef double MIN_BODY_RATE = _MIN_BODY_RATE_OBJ
+cdef Py_ssize_t PIPELINE_BUFFER_LIMIT = _common.PIPELINE_BUFFER_LIMIT
+cdef Py_ssize_t _JOIN_LIMIT = _common.JOIN_LIMIT
+cdef Py_ssize_t _CORK_LIMIT = _common.CORK_LIMIT
+cdef double SHUTDOWN_GRACE = _SHUTDOWN_GRACE_OBJ
+cdef str _TASK_NAME = TASK_NAME
+cdef Py_ssize_t BODY_HIGH_WATER = _BODY_HIGH_WATER_OBJ
 
-cdef dict _STATUS_LINES = _writer._STATUS_LINES
-cdef dict _LINE_CACHE = _writer._LINE_CACHE
-cdef object _validate_header = _writer._validate_header
+cdef dict _STATUS_LINES = STATUS_LINES
+cdef dict _LINE_CACHE = LINE_CACHE
+cdef object _validate_header = validate_header
 
 cdef object _Request = Request
 cdef object _Body = Body
 cdef object _EndOfMessage = EndOfMessage
-cdef object _ParseError = ParseError
 cdef object _ClientDisconnected = ClientDisconnected
 cdef object _InvalidResponse = InvalidResponse
 cdef object _CancelledError = asyncio.CancelledError
@@ -252,7 +230,7 @@ cdef inline object _rfield(object request, int i):
     """A field of an event of type exactly ``Request``."""
     cdef PyObject* value
     if _FAST_REQUEST:
-        value = pyre_conn_slot(request, _ROFF[i])
+        value = pyre_slot(request, _ROFF[i])
         if value != NULL:
             return <object>value
     return getattr(request, <str>_R_NAMES[i])
@@ -262,7 +240,7 @@ cdef inline object _body_data(object body):
     """``data`` of an event of type exactly ``Body``."""
     cdef PyObject* value
     if _FAST_BODY:
-        value = pyre_conn_slot(body, _BODY_DATA_OFF)
+        value = pyre_slot(body, _BODY_DATA_OFF)
         if value != NULL:
             return <object>value
     return body.data
@@ -278,7 +256,7 @@ def _setup_fast_reads():
         descr = cls.__dict__.get(name)
         if descr is None or getattr(descr, "__objclass__", None) is not cls:
             return -1
-        return pyre_conn_member_offset(descr)
+        return pyre_member_offset(descr)
 
     ok = type(Request) is type
     for i in range(R_COUNT):
@@ -668,19 +646,19 @@ cdef class HTTPCycle:
                 return {"type": _S_HTTP_DISCONNECT}
             if self._expect_continue:
                 self._expect_continue = False
-                self.stream._send_continue()
+                self.stream.send_continue()
             waiter = _get_running_loop().create_future()
             self._waiter = waiter
             body_wait = not self._body_complete
             if body_wait:
-                self.stream._waiting_for_body(True)
+                self.stream.waiting_for_body(True)
             try:
                 await waiter
             finally:
                 if self._waiter is waiter:
                     self._waiter = None
                 if body_wait:
-                    self.stream._waiting_for_body(False)
+                    self.stream.waiting_for_body(False)
 
     def send(self, message):
         # Not a coroutine function: the message is handled when send() is called, and
@@ -751,18 +729,11 @@ cdef class HTTPCycle:
                 return _READY
             if self._trailer_headers is not None:
                 headers = self._trailer_headers + headers
-            self.stream._send_trailers(headers)  # invalid trailers raise; never written
+            self.stream.send_trailers(headers)  # invalid trailers raise; never written
             self.state = _DONE
             self._complete()
             return _READY
-        if state == _DONE:
-            raise RuntimeError(f"Unexpected ASGI message {kind!r} sent, after response already completed.")
-        expected = {
-            _START: "'http.response.start'",
-            _BODY: "'http.response.body'",
-            _TRAILERS: "'http.response.trailers'",
-        }[state]
-        raise RuntimeError(f"Expected ASGI message {expected}, but got {kind!r}.")
+        raise unexpected_message(state, kind)
 
     async def _send_path(self, path):
         await self.stream.send_file(path)  # on failure the response is aborted
@@ -778,31 +749,8 @@ cdef class HTTPCycle:
     # -- after the application returns -----------------------------------------------------
 
     cdef int _app_finished(self, object exc, object result) except -1:
-        if exc is not None:
-            if self._disconnected and isinstance(exc, OSError):
-                logger.debug("Client disconnected during the response: %r", exc)
-            elif isinstance(exc, _CancelledError):
-                logger.debug("ASGI application cancelled")
-            else:
-                logger.error("Exception in ASGI application\n", exc_info=exc)
-        elif result is not None:
-            logger.error("ASGI callable returned a value instead of None: %r", result)
-        if self.state == _START:
-            self.state = _DONE
-            if self._disconnected:
-                self.stream._abort()
-                return 0
-            if exc is None:
-                logger.error("ASGI callable returned without starting a response.")
-            self.stream._send_error_response(error_status(exc))
-        elif self.state != _DONE:
-            if exc is None:
-                if self._disconnected or self._input_closed:  # told http.disconnect: stopping is right
-                    logger.debug("ASGI callable stopped its response after the client disconnected")
-                else:
-                    logger.error("ASGI callable returned without completing the response.")
-            self.state = _DONE
-            self.stream._abort()
+        if exc is not None or result is not None or self.state != _DONE:
+            finish_response(self, exc, result, self._disconnected, self._input_closed)
         return 0
 
     def app_finished(self, exc, result=None):
@@ -886,29 +834,29 @@ cdef class _H1Base:
     cdef public double deadline
     cdef public int phase
     cdef public bint write_paused
-    cdef object _drain_waiter
+    cdef public object _drain_waiter
     cdef int _read_paused
     cdef bint _request_keep_alive
-    cdef bint _http11
+    cdef public bint _http11
     cdef bint _head_request
-    cdef bint _expect_continue
-    cdef object _request
-    cdef bint _body_complete
-    cdef long long _body_left  # Content-Length (0 if chunked) minus the body bytes received
-    cdef bint _chunked_request
-    cdef bytes _head
-    cdef int _framing
-    cdef long long _remaining
+    cdef public bint _expect_continue
+    cdef public object _request
+    cdef public bint _body_complete
+    cdef public long long _body_left  # Content-Length (0 if chunked) minus the body bytes received
+    cdef public bint _chunked_request
+    cdef public bytes _head
+    cdef public int _framing
+    cdef public long long _remaining
     cdef bint _keep_alive
-    cdef bint _trailers
-    cdef int _status
-    cdef bint _overflow
-    cdef bint _eof
-    cdef str _client_text
+    cdef public bint _trailers
+    cdef public int _status
+    cdef public bint _overflow
+    cdef public bint _eof
+    cdef public str _client_text
     cdef bint _dispatching
     cdef bint _resume_pending
-    cdef list _out
-    cdef readonly Py_ssize_t _out_size
+    cdef public list _out
+    cdef public Py_ssize_t _out_size
     cdef bint _flush_scheduled
     # Looked up once: per-connection facts and what the server never changes.
     cdef str _root_path
@@ -932,59 +880,36 @@ cdef class _H1Base:
     cdef object _access_logger
     # This request goes to ctx.request_done (timed at its head; its body bytes are
     # counted by _body_left, its response body bytes by _bytes_sent).
-    cdef bint _track
-    cdef double _t0
-    cdef long long _bytes_sent
+    cdef public bint _track
+    cdef public double _t0
+    cdef public long long _bytes_sent
     cdef object _feed
     cdef object _resume_parser
     cdef object _parser_get_buffer
     cdef object _parser_buffer_updated
-    # --timeout-send: set while the client must read what is queued (see SendWatch).
-    cdef object _send_watch
-    cdef double _timeout_send
-    # --timeout-request-body (see the pure twin): the end of the body clock while the
+    # --timeout-send (H1Common): set while the client must read what is queued (see SendWatch).
+    cdef public object _send_watch
+    # --timeout-request-body (H1Common): the end of the body clock while the
     # app waits, else the seconds left; _body_left at the last settling; whose clock.
-    cdef double _timeout_request_body
-    cdef double _body_deadline
-    cdef double _body_credit
-    cdef long long _body_mark
-    cdef object _body_clock_of
+    cdef public double _body_deadline
+    cdef public double _body_credit
+    cdef public long long _body_mark
+    cdef public object _body_clock_of
 
     def __init__(self, ctx):
+        # Cython starts every C field at 0, False or None (the pure twin's __init__ lists
+        # them all); only the other starting values are set here.
         self.ctx = ctx
         self.loop = ctx.loop
-        self.transport = None
         self.parser = RequestParser(ctx.limits)
-        self.info = None
-        self._tls = None
-        self.cycle = None
-        self.deadline = 0.0
         self.phase = _IDLE
-        self.write_paused = False
-        self._drain_waiter = None
-        self._read_paused = 0
         self._request_keep_alive = True
         self._http11 = True
-        self._head_request = False
-        self._expect_continue = False
-        self._request = None
         self._body_complete = True
-        self._body_left = 0
-        self._chunked_request = False
-        self._head = None
         self._framing = _F_NONE
-        self._remaining = 0
         self._keep_alive = True
-        self._trailers = False
-        self._status = 0
-        self._overflow = False
-        self._eof = False
         self._client_text = ""
-        self._dispatching = False
-        self._resume_pending = False
         self._out = []
-        self._out_size = 0
-        self._flush_scheduled = False
         self._time = self.loop.time
         self._feed = self.parser.feed
         self._resume_parser = self.parser.resume
@@ -999,20 +924,10 @@ cdef class _H1Base:
         self._limit = ctx.limit_concurrency
         self._timeout_keep_alive = ctx.timeout_keep_alive
         self._timeout_request_header = ctx.timeout_request_header
-        self._timeout_request_body = ctx.timeout_request_body
-        self._timeout_send = ctx.timeout_send
-        self._send_watch = None
-        self._body_deadline = 0.0
-        self._body_credit = 0.0
-        self._body_mark = 0
-        self._body_clock_of = None
         self._server_line = _as_bytes(ctx.server_line)
         self._extra_lines = _as_bytes(ctx.extra_lines)
         self._access_log = ctx.access_log
         self._access_logger = ctx.access_logger
-        self._track = False
-        self._t0 = 0.0
-        self._bytes_sent = 0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -1048,39 +963,6 @@ cdef class _H1Base:
         self.deadline = self._time() + self._timeout_keep_alive
         if ctx.shutting_down:  # made during a shutdown (taken from a listener's queue, or after a PROXY header)
             self.shutdown()
-
-    def connection_lost(self, exc):
-        self.phase = _CLOSED
-        self._out = []
-        self._out_size = 0
-        self.deadline = 0.0
-        self._send_watch = None
-        PySet_Discard(self._connections, self)
-        if self.cycle is not None:
-            self.cycle._disconnect()
-        self._wake_drain()
-
-    def eof_received(self):
-        cycle = self.cycle
-        if self._tls is not None:
-            # TLS has no half-close: after close_notify the transport shuts down whatever
-            # we return (asyncio warns about True); the app sees the disconnect.
-            return None
-        if cycle is not None and cycle.state != _DONE and self.phase == _BUSY:
-            # Half-close after a complete request: still answer it, then close.
-            if not self._body_complete:
-                return None  # a truncated request: close; the app sees a disconnect
-            self._eof = True
-            cycle._input_close()
-            return True
-        return None
-
-    def pause_writing(self):
-        self.write_paused = True
-
-    def resume_writing(self):
-        self.write_paused = False
-        self._wake_drain()
 
     def get_buffer(self, sizehint):
         # The parser lends a pooled block (or a large body's own bytes) and takes it back
@@ -1166,9 +1048,7 @@ cdef class _H1Base:
                 elif self.cycle is not None:
                     self.cycle._end_body()
             else:  # H2Preface
-                if self.ctx.http2 and self._switch_to_h2(None):
-                    return None
-                self._reject(505, "HTTP/2 is not enabled on this server", False)
+                self._on_h2_preface()
                 return None
         return new_cycle
 
@@ -1194,13 +1074,8 @@ cdef class _H1Base:
         cdef long long content_length
         cdef bint chunked
         ctx = self.ctx
-        upgrade = _rfield(request, R_UPGRADE)
-        if upgrade is not None:
-            if ctx.websocket and is_websocket_upgrade(upgrade):
-                self._switch_to_ws(request)
-                return None
-            if ctx.http2 and self._switch_to_h2(request):
-                return None
+        if _rfield(request, R_UPGRADE) is not None and self._upgrade(request):
+            return None
         self.phase = _BUSY
         self.deadline = 0.0
         self._request_keep_alive = _rfield(request, R_KEEP_ALIVE) and not ctx.shutting_down
@@ -1289,94 +1164,6 @@ cdef class _H1Base:
         if state is not None:
             scope["state"] = PyDict_Copy(state) if PyDict_CheckExact(state) else state.copy()
         return scope
-
-    cdef bint _switch_to_h2(self, object request) except -1:
-        """Twin of ``H1Protocol._switch_to_h2``: HTTP/2 takes the connection over."""
-        from pyre.transport.h2 import switch_to_h2  # only servers that see HTTP/2 load it
-
-        if not switch_to_h2(self.ctx, self.transport, self.info, self.parser.trailing_data, request):
-            return False
-        self.phase = _CLOSED
-        self.deadline = 0.0
-        PySet_Discard(self._connections, self)
-        return True
-
-    cdef int _switch_to_ws(self, object request) except -1:
-        """Twin of ``H1Protocol._switch_to_ws``: WebSocket takes the connection over."""
-        from pyre.transport.ws import switch_to_ws  # only servers that see WebSocket load it
-
-        self.phase = _CLOSED
-        self.deadline = 0.0
-        PySet_Discard(self._connections, self)
-        switch_to_ws(self.ctx, self.transport, self.info, request, self.parser.trailing_data)
-        return 0
-
-    cdef int _on_parse_error(self, object exc) except -1:
-        logger.warning("Invalid HTTP request from %s: %s", self._client_text, exc.reason)
-        self._fail(exc.status, exc.reason, False)
-        return 0
-
-    cdef int _fail(self, int status, str reason, bint access_log) except -1:
-        """The request cannot go on: its app sees a disconnect; the client gets ``status``
-        unless part of the response is on the wire already; the connection is closed."""
-        cycle = self.cycle
-        if self.phase == _BUSY and cycle is not None:
-            cycle._disconnect()
-            if self._status and self._head is None:
-                self._close()  # part of the response is on the wire already
-                return 0
-        self._head = None
-        self._reject(status, reason, access_log)
-        return 0
-
-    cdef int _reject(self, int status, str reason, bint access_log) except -1:
-        body = f"{_REASONS.get(status, 'Error')}: {reason}\n".encode("utf-8", "replace")
-        self._write_final(status, body, access_log)
-        return 0
-
-    cdef int _write_final(self, int status, bytes body, bint access_log) except -1:
-        """A server-generated response, then close."""
-        if self.phase == _CLOSED or self.transport is None:
-            return 0
-        ctx = self.ctx
-        self._status = status
-        self._bytes_sent = PyBytes_GET_SIZE(body)
-        self._emit(
-            encode_simple_response(status, body, default_lines=self._server_line + ctx.date_line + self._extra_lines),
-            False,
-        )
-        if access_log and self._track:
-            self._request_done()
-        self._close()
-        return 0
-
-    cdef int _close(self) except -1:
-        if self.phase != _CLOSED:
-            self._flush()
-            self.phase = _CLOSED
-            self.deadline = 0.0
-            transport = self.transport
-            if transport is not None:
-                transport.close()
-                if transport.get_write_buffer_size():
-                    # The transport closes once the client has read the rest: bounded
-                    # by --timeout-send, or a client that never reads keeps the socket.
-                    self._watch_send()
-        return 0
-
-    cdef int _cut_off(self) except -1:
-        """--timeout-send expired: drop the connection and what is queued for it."""
-        logger.debug("Client %s read nothing for %g s (--timeout-send): connection aborted", self._client_text,
-                     self._timeout_send)
-        self.phase = _CLOSED
-        self.deadline = 0.0
-        self._send_watch = None
-        self._out = []
-        self._out_size = 0
-        if self.cycle is not None:
-            self.cycle._disconnect()
-        self.transport.abort()
-        return 0
 
     # -- output: corked writes ---------------------------------------------------------------
 
@@ -1479,194 +1266,11 @@ cdef class _H1Base:
         self._emit(out, not more_body)
         return 0
 
-    cdef int _send_trailers(self, list headers) except -1:
-        if self.phase == _CLOSED:
-            return 0
-        if self._trailers:
-            out = last_chunk([(bytes(n), bytes(v)) for n, v in headers])
-            if self._head is not None:
-                out = self._head + out
-                self._head = None
-            self._emit(out, True)
-        elif self._head is not None:
-            self._emit(self._head, True)
-            self._head = None
-        return 0
-
     def start_response(self, status, headers, trailers):
         self._start_response(status, headers, trailers)
 
     def send_body(self, data, more_body):
         self._send_body(data, more_body)
-
-    def send_trailers(self, headers):
-        self._send_trailers(list(headers))
-
-    async def send_file(self, path):
-        if not os.path.isabs(path):
-            raise ValueError(f"http.response.pathsend path must be absolute, got {path!r}")
-        with open(path, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            framing = self._framing
-            if framing == _F_NONE:
-                self._send_body(_B_EMPTY, False)
-                return
-            count = size
-            if framing == _F_LENGTH:
-                if size != self._remaining:
-                    logger.error("pathsend file size %d differs from Content-Length %d; closing", size, self._remaining)
-                    self._overflow = True
-                count = min(size, self._remaining)
-                self._remaining -= count
-            self._bytes_sent += count
-            head = self._head or b""
-            self._head = None
-            if framing == _F_CHUNKED and count:
-                head += b"%x\r\n" % count
-            if head:
-                self._emit(head, False)
-            self._flush()  # the file goes straight to the socket, after what is queued
-            await self._send_file_body(file, count)
-            if framing == _F_CHUNKED:
-                self._emit(b"\r\n0\r\n\r\n" if count else b"0\r\n\r\n", True)
-
-    async def _send_file_body(self, file, count):
-        """Write ``count`` bytes of ``file``: zero-copy where the socket allows it."""
-        if not count or self.phase == _CLOSED:
-            return
-        transport = self.transport
-        if transport.get_extra_info("sslcontext") is None:
-            # Not loop.sendfile: a client that stops reading would hold it (and the
-            # app's send) for ever, out of --timeout-send's sight (see the pure twin).
-            sock = transport.get_extra_info("socket")
-            if sock is not None and hasattr(os, "sendfile"):
-                left = await self._sendfile_direct(sock.fileno(), file.fileno(), count)
-                if left:
-                    logger.error("pathsend file shrank while being sent; closing")
-                    self._overflow = True
-                return
-        # TLS and loops without a socket: read and write in blocks.
-        file.seek(0)
-        left = count
-        while left > 0 and self.phase != _CLOSED:
-            block = file.read(min(_FILE_CHUNK, left))
-            if not block:
-                break
-            left -= len(block)
-            transport.write(block)
-            if self.write_paused:
-                await self.drain()
-
-    async def _sendfile_direct(self, out_fd, in_fd, count):
-        """``os.sendfile`` straight to the socket, only while the transport's own buffer
-        is empty; when the socket is full, one block through the transport, drained."""
-        transport = self.transport
-        low, high = transport.get_write_buffer_limits()
-        transport.set_write_buffer_limits(high=0, low=0)
-        offset, left = 0, count
-        try:
-            while left > 0 and self.phase != _CLOSED:
-                if self.write_paused or transport.get_write_buffer_size():
-                    await self.drain()
-                    continue
-                try:
-                    sent = os.sendfile(out_fd, in_fd, offset, left)
-                except BlockingIOError:
-                    block = os.pread(in_fd, min(_FILE_CHUNK, left), offset)
-                    if not block:
-                        break
-                    transport.write(block)
-                    sent = len(block)
-                except OSError as exc:  # the peer went away; connection_lost follows
-                    logger.debug("sendfile failed: %r", exc)
-                    self._close()
-                    return 0
-                if sent == 0:
-                    break  # end of file before count
-                offset += sent
-                left -= sent
-        finally:
-            if self.phase != _CLOSED:
-                transport.set_write_buffer_limits(high=high, low=low)
-        return left
-
-    async def drain(self):
-        self._flush()
-        if not self.write_paused or self.phase == _CLOSED:
-            return
-        waiter = self._drain_waiter
-        if waiter is None or waiter.done():
-            waiter = self._drain_waiter = self.loop.create_future()
-            if self.phase == _BUSY:
-                self._watch_send()  # the application waits for its client to read
-        await waiter
-        if self.phase == _CLOSED:
-            raise _ClientDisconnected("client disconnected")
-
-    cdef int _wake_drain(self) except -1:
-        waiter = self._drain_waiter
-        if waiter is not None:
-            self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-        if self._send_watch is not None and self.phase != _CLOSED:
-            self._send_watch = None  # the client read enough (a closing connection: all)
-            if self.phase == _BUSY:
-                self._set_busy_deadline()
-        return 0
-
-    cdef int _watch_send(self) except -1:
-        """Start --timeout-send: checked at every tick from now on."""
-        cdef double now = self._time()
-        self._send_watch = SendWatch(self.transport, now)
-        self.deadline = now
-        return 0
-
-    cdef int _waiting_for_body(self, bint waiting) except -1:
-        """Twin of ``H1Protocol.waiting_for_body``: --timeout-request-body runs only
-        while the application waits in ``receive()`` for more of the body."""
-        if not waiting:
-            if self._body_deadline:
-                self._body_credit = self._body_time(self._body_deadline - self._time())
-                self._body_deadline = 0.0
-                if self.phase == _BUSY:
-                    self._set_busy_deadline()
-            return 0
-        if self.phase != _BUSY:
-            return 0
-        if self._body_clock_of is not self._request:  # the first wait of this request
-            self._body_clock_of = self._request
-            self._body_credit = self._timeout_request_body
-            self._body_mark = self._body_left
-        self._body_deadline = self._time() + self._body_time(self._body_credit)
-        self._set_busy_deadline()
-        return 0
-
-    def waiting_for_body(self, waiting):
-        self._waiting_for_body(waiting)
-
-    cdef double _body_time(self, double left):
-        """Seconds left on the body clock: ``left``, plus what the body bytes received
-        since the last call earned (1/MIN_BODY_RATE s each), at most the timeout."""
-        cdef long long received = self._body_mark - self._body_left
-        self._body_mark = self._body_left
-        return min(left + received / MIN_BODY_RATE, self._timeout_request_body)
-
-    cdef int _set_busy_deadline(self) except -1:
-        """BUSY's deadline: the next tick while --timeout-send is watched, else the end of
-        the body clock while the application waits for the body, else none."""
-        self.deadline = self._time() if self._send_watch is not None else self._body_deadline
-        return 0
-
-    cdef int _send_continue(self) except -1:
-        if self._expect_continue and self._http11 and self.phase == _BUSY and not self._status:
-            self._emit(CONTINUE_RESPONSE, False)
-            self._flush()  # the client waits for it before sending the body
-        self._expect_continue = False
-        return 0
-
-    def send_continue(self):
-        self._send_continue()
 
     def pause_reading(self):
         self._pause(_PAUSE_BODY)
@@ -1691,50 +1295,20 @@ cdef class _H1Base:
         if self.phase == _CLOSED:
             return 0
         if self._framing == _F_LENGTH and self._remaining > 0:
-            logger.error("Response content shorter than Content-Length; closing the connection")
+            self._end_short_response()
+        else:
             if self._track:
                 self._request_done()
-            self._close()
-            return 0
-        if self._track:
-            self._request_done()
-        if self._overflow or not self._keep_alive or self._eof:
-            self._close()
-            return 0
-        # A response that promised keep-alive keeps it even if a shutdown began meanwhile:
-        # the client may already be sending its next request (see _next_request).
-        if not self._body_complete:
-            if self._chunked_request or self._body_left > DRAIN_LIMIT:
+            if self._overflow or not self._keep_alive or self._eof:
                 self._close()
-                return 0
-            self.phase = _DRAIN
-            self.deadline = self._time() + self._timeout_request_header
-            self._resume(_PAUSE_BODY)
-            return 0
-        self._next_request()
+            elif self._body_complete:
+                self._next_request()
+            else:
+                self._drain_request_body()
         return 0
 
     def response_complete(self):
         self._response_complete()
-
-    cdef int _send_error_response(self, int status) except -1:
-        self._write_final(status, f"{_REASONS.get(status, 'Error')}\n".encode(), True)
-        return 0
-
-    def send_error_response(self, status):
-        self._send_error_response(status)
-
-    cdef int _abort(self) except -1:
-        if self._head is not None and self.phase != _CLOSED:
-            # Nothing reached the wire yet: a clean 500 is still possible.
-            self._head = None
-            self._send_error_response(500)
-        else:
-            self._close()
-        return 0
-
-    def abort(self):
-        self._abort()
 
     # -- keep-alive, timeouts, shutdown ---------------------------------------------------------
 
@@ -1751,78 +1325,16 @@ cdef class _H1Base:
             self._dispatch(())
         return 0
 
-    def on_timeout(self):
-        cdef double now, left
-        phase = self.phase
-        if phase == _HEAD:
-            logger.debug("Request head from %s not received in time", self._client_text)
-            self._write_final(408, b"Request Timeout\n", False)
-        elif phase == _IDLE or phase == _DRAIN:
-            self._close()
-        elif phase == _BUSY:
-            now = self._time()
-            watch = self._send_watch
-            if watch is not None and watch.stalled(now, self._timeout_send):
-                self._cut_off()
-                return
-            if self._body_deadline:
-                left = self._body_time(self._body_deadline - now)
-                if left <= 0.0:
-                    logger.debug("Request body from %s not received in time", self._client_text)
-                    self._body_deadline = 0.0
-                    self._fail(408, "request body not received in time", True)
-                    return
-                self._body_deadline = now + left
-            self._set_busy_deadline()
-        else:  # closed, with output queued
-            now = self._time()
-            watch = self._send_watch
-            if watch is None:
-                self.deadline = 0.0
-            elif watch.stalled(now, self._timeout_send):
-                self._cut_off()
-            else:
-                self.deadline = now  # checked again at the next tick
+class H1Protocol(_H1Base, H1Common, asyncio.BufferedProtocol):
+    """One HTTP/1.1 connection (the compiled twin of ``pyre.transport.h1.H1Protocol``).
 
-    def shutdown(self):
-        """Graceful shutdown without losing a request (see the pure twin): a connection
-        without a request in flight closes once it has had none for SHUTDOWN_GRACE."""
-        cdef int phase = self.phase
-        cdef double deadline, now = self._time()
-        if phase == _IDLE:
-            # Idle since its keep-alive deadline was set: accepted, or its last response ended.
-            deadline = self.deadline - self._timeout_keep_alive + SHUTDOWN_GRACE
-        elif phase == _HEAD or phase == _DRAIN:
-            deadline = now + SHUTDOWN_GRACE
-        else:
-            return  # a request in flight (answered with Connection: close), or closed
-        if deadline < self.deadline:
-            self.deadline = deadline
-        if self.deadline <= now:
-            self.on_timeout()
-
-    cdef int _request_done(self) except -1:
-        """Report the request to ``ctx.request_done`` (access log, observers): once."""
-        cdef long long content_length
-        self._track = False
-        request = self._request
-        if request is not None:
-            # The body bytes received so far, from the count every Body event already
-            # keeps (_body_left starts at the Content-Length, or 0 when chunked, and goes
-            # down by each event's size): nothing added per body event. An attribute read,
-            # not _rfield: one more inlined _rfield here made the C compiler stop inlining
-            # one in _on_request (a call more on every request, tracked or not).
-            content_length = request.content_length
-            self.ctx.request_done(False, _rfield(request, R_VERSION), self._client_text, _rfield(request, R_METHOD),
-                                  _rfield(request, R_PATH), _rfield(request, R_QUERY), _rfield(request, R_HEADERS),
-                                  self._status, self._bytes_sent,
-                                  (content_length if content_length > 0 else 0) - self._body_left, self._t0)
-        return 0
-
-
-class H1Protocol(_H1Base, asyncio.BufferedProtocol):
-    """One HTTP/1.1 connection (the compiled twin of ``pyre.transport.h1.H1Protocol``)."""
-
-    KIND = "http/1.1"  # see pyre.transport.context.Connection (no gauges(): no streams, an upgrade hands over)
+    ``_H1Base`` is the per-request path; ``H1Common`` (shared with the pure twin) the
+    rest, which calls back the two C methods below by the names the pure twin uses."""
 
     __slots__ = ()
+
+    def _emit(self, data, final):
+        (<_H1Base>self)._emit(data, final)
+
+    def _flush(self):
+        (<_H1Base>self)._flush()

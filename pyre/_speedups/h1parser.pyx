@@ -48,6 +48,8 @@ from libc.stdint cimport uint32_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove
 
+from pyre._speedups.capi cimport PyUnicode_DecodeASCII, pyre_member_offset, pyre_new_slots
+
 from pyre.protocol.h1 import recvpool
 from pyre.protocol.h1.parsing import (
     DIRECT_BODY_MAX,
@@ -62,6 +64,7 @@ from pyre.protocol.h1.parsing import (
     RECV_POOL_KEEP,
     Request,
 )
+from pyre.protocol.h1.parsing import head_limit_error, host_error
 
 __all__ = ["RequestParser"]
 
@@ -73,20 +76,12 @@ cdef extern from "Python.h":
     int _PyBytes_Resize(PyObject** data, Py_ssize_t size) except -1
     Py_ssize_t Py_REFCNT(PyObject* o)
     int PyBUF_WRITE
-    str PyUnicode_DecodeASCII(const char* s, Py_ssize_t n, const char* errors)
 
 
 cdef extern from *:
     """
     #include <string.h>
     #include <stdint.h>
-    #include "structmember.h"
-    #ifndef Py_T_OBJECT_EX
-    #define Py_T_OBJECT_EX T_OBJECT_EX
-    #endif
-    #ifndef Py_READONLY
-    #define Py_READONLY READONLY
-    #endif
 
     /* ---- character classes ------------------------------------------------ */
     static unsigned char pyre_tchar_lower[256];  /* tchar lower-cased; 0 if not a tchar */
@@ -381,27 +376,6 @@ cdef extern from *:
         e->hash = h;
         return name;
     }
-
-    /* ---- building slotted event objects without calling __init__ --------------- */
-    static Py_ssize_t pyre_member_offset(PyObject *descr) {
-        PyMemberDef *m;
-        if (!PyObject_TypeCheck(descr, &PyMemberDescr_Type)) return -1;
-        m = ((PyMemberDescrObject *)descr)->d_member;
-        if (m == NULL || m->type != Py_T_OBJECT_EX || (m->flags & Py_READONLY)) return -1;
-        return m->offset;
-    }
-
-    static PyObject *pyre_new_slots(PyObject *type, const Py_ssize_t *offsets, PyObject *const *values, int n) {
-        PyTypeObject *tp = (PyTypeObject *)type;
-        PyObject *obj = tp->tp_alloc(tp, 0);
-        int i;
-        if (obj == NULL) return NULL;
-        for (i = 0; i < n; i++) {
-            Py_INCREF(values[i]);
-            *(PyObject **)((char *)obj + offsets[i]) = values[i];
-        }
-        return obj;
-    }
     """
     void pyre_init_tables()
     unsigned char* pyre_value_ok
@@ -428,8 +402,6 @@ cdef extern from *:
     int PYRE_MAX_CACHED_NAME
     int pyre_add_static_name(object name, int id) except -1
     object pyre_lookup_name(const char* lower, Py_ssize_t n, uint32_t h, int* id)
-    Py_ssize_t pyre_member_offset(object descr)
-    object pyre_new_slots(object type, const Py_ssize_t* offsets, PyObject** values, int n)
 
 
 pyre_init_tables()
@@ -936,10 +908,10 @@ cdef class RequestParser:
     def resume(self):
         if self._error is not None:
             raise self._error
-        if self._state != S_PAUSED:
-            return []
-        self._state = S_HEAD
-        return self._run()
+        if self._state == S_PAUSED:
+            self._state = S_HEAD
+            return self._run()
+        return []
 
     # -- buffer management ------------------------------------------------------
 
@@ -1159,21 +1131,13 @@ cdef class RequestParser:
     cdef int _check_incomplete_head(self, Py_ssize_t pos, Py_ssize_t end) except -1:
         cdef const char* b = self._base
         cdef Py_ssize_t start = self._scan - 1
-        cdef Py_ssize_t line_end
         if start < pos:
             start = pos
         if pyre_has_bare_crlf(b, start, end):
             self._fail(400, "bare CR or LF in request head")
-        # Fail as soon as the limit is certainly passed: a pending byte may be the CR
-        # of the line's own CRLF, which does not count.
-        line_end = pyre_find_crlf(b, pos, end)
-        if line_end < 0:
-            if end - pos > self._max_request_line + 1:
-                self._fail(414, "request line too long")
-        elif line_end - pos > self._max_request_line:
-            self._fail(414, "request line too long")
-        elif end - line_end - 2 > self._max_header_size + 1:
-            self._fail(431, "request header section too large")
+        error = head_limit_error(pos, pyre_find_crlf(b, pos, end), end, self._max_request_line, self._max_header_size)
+        if error is not None:
+            self._fail(error[0], error[1])
         return 0
 
     cdef tuple _field(self, const char* b, Py_ssize_t s, Py_ssize_t e):
@@ -1382,11 +1346,8 @@ cdef class RequestParser:
                     break
                 ls = le + 2
 
-        if http11:
-            if host_count != 1:
-                self._fail(400, "missing Host header" if host_count == 0 else "duplicate Host header")
-        elif host_count > 1:
-            self._fail(400, "duplicate Host header")
+        if host_count != 1 and (http11 or host_count > 1):
+            self._fail(400, host_error(host_count, http11))
         if authority is not None and host_index >= 0:
             # RFC 9112 §3.2.2: the target's authority replaces the Host value.
             headers[host_index] = (_B_HOST, authority)

@@ -24,17 +24,21 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
-__all__ = ["SHUTDOWN_DEADLINE", "ClientDisconnected", "HTTPCycle", "ResponseStream", "error_status", "run_asgi"]
+__all__ = [
+    "BODY", "BODY_HIGH_WATER", "DONE", "SHUTDOWN_DEADLINE", "START", "TRAILERS", "ClientDisconnected", "HTTPCycle",
+    "ResponseStream", "error_status", "finish_response", "run_asgi", "unexpected_message",
+]
 
 logger = logging.getLogger("pyre.error")
 
 # Request body bytes buffered for the application before reading pauses.
 BODY_HIGH_WATER = 65536
 
-_START = 0
-_BODY = 1
-_TRAILERS = 2
-_DONE = 3
+# The send-side states (a cycle's public ``state``).
+START = 0
+BODY = 1
+TRAILERS = 2
+DONE = 3
 
 _EMPTY_REQUEST_BODY = {"type": "http.request", "body": b"", "more_body": False}
 
@@ -114,7 +118,7 @@ class HTTPCycle:
     def __init__(self, scope: Dict[str, Any], stream: ResponseStream, body_complete: bool, expect_continue: bool) -> None:
         self.scope = scope
         self.stream = stream
-        self.state = _START
+        self.state = START
         self.status = 0
         self.task: Optional[asyncio.Task] = None
         self._body: List[bytes] = []
@@ -134,11 +138,11 @@ class HTTPCycle:
 
     @property
     def response_started(self) -> bool:
-        return self.state != _START
+        return self.state != START
 
     @property
     def response_complete(self) -> bool:
-        return self.state == _DONE
+        return self.state == DONE
 
     @property
     def body_complete(self) -> bool:
@@ -203,7 +207,7 @@ class HTTPCycle:
                     if self._request_trailers is not None:
                         return {"type": "http.request", "body": body, "more_body": False, "trailers": self._request_trailers}
                 return {"type": "http.request", "body": body, "more_body": more}
-            if self._disconnected or self.state == _DONE:
+            if self._disconnected or self.state == DONE:
                 return {"type": "http.disconnect"}
             if self._body_complete and not self._final_delivered:
                 self._final_delivered = True
@@ -235,7 +239,7 @@ class HTTPCycle:
         except (TypeError, KeyError):
             raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}") from None
         state = self.state
-        if state == _BODY and kind == "http.response.body":
+        if state == BODY and kind == "http.response.body":
             if self._disconnected:
                 raise ClientDisconnected("client disconnected")
             body = message.get("body", b"")
@@ -246,14 +250,14 @@ class HTTPCycle:
                 body = bytes(body)
             stream = self.stream
             if not more:
-                self.state = _TRAILERS if self._trailers else _DONE
+                self.state = TRAILERS if self._trailers else DONE
             stream.send_body(body, more)
             if not more and not self._trailers:
                 self._complete()
             elif stream.write_paused:
                 await stream.drain()
             return
-        if state == _START and kind == "http.response.start":
+        if state == START and kind == "http.response.start":
             if self._disconnected:
                 raise ClientDisconnected("client disconnected")
             status = message.get("status")
@@ -263,20 +267,20 @@ class HTTPCycle:
             self.stream.start_response(status, headers, trailers)
             self.status = status
             self._trailers = trailers
-            self.state = _BODY
+            self.state = BODY
             return
-        if state == _BODY and kind == "http.response.pathsend":
+        if state == BODY and kind == "http.response.pathsend":
             if self._disconnected:
                 raise ClientDisconnected("client disconnected")
             path = message.get("path")
             if not isinstance(path, str):
                 raise TypeError("http.response.pathsend 'path' must be a str")
             await self.stream.send_file(path)  # on failure the response is aborted
-            self.state = _TRAILERS if self._trailers else _DONE
+            self.state = TRAILERS if self._trailers else DONE
             if not self._trailers:
                 self._complete()
             return
-        if state == _TRAILERS and kind == "http.response.trailers":
+        if state == TRAILERS and kind == "http.response.trailers":
             if self._disconnected:
                 raise ClientDisconnected("client disconnected")
             headers = list(message.get("headers", ()))
@@ -285,17 +289,10 @@ class HTTPCycle:
                 return
             headers = self._trailer_headers + headers
             self.stream.send_trailers(headers)  # invalid trailers raise; never written
-            self.state = _DONE
+            self.state = DONE
             self._complete()
             return
-        if state == _DONE:
-            raise RuntimeError(f"Unexpected ASGI message {kind!r} sent, after response already completed.")
-        expected = {
-            _START: "'http.response.start'",
-            _BODY: "'http.response.body'",
-            _TRAILERS: "'http.response.trailers'",
-        }[state]
-        raise RuntimeError(f"Expected ASGI message {expected}, but got {kind!r}.")
+        raise unexpected_message(state, kind)
 
     def _complete(self) -> None:
         self._wake()
@@ -305,31 +302,54 @@ class HTTPCycle:
 
     def app_finished(self, exc: Optional[BaseException], result: Any = None) -> None:
         """Settle the response once the application coroutine has ended."""
-        if exc is not None:
-            if self._disconnected and isinstance(exc, OSError):
-                logger.debug("Client disconnected during the response: %r", exc)
-            elif isinstance(exc, asyncio.CancelledError):
-                logger.debug("ASGI application cancelled")
+        if exc is not None or result is not None or self.state != DONE:
+            finish_response(self, exc, result, self._disconnected, self._input_closed)
+
+
+def unexpected_message(state: int, kind: Any) -> RuntimeError:
+    """The error for a message of type ``kind`` that ``send`` cannot take in ``state``."""
+    if state == DONE:
+        return RuntimeError(f"Unexpected ASGI message {kind!r} sent, after response already completed.")
+    expected = {
+        START: "'http.response.start'",
+        BODY: "'http.response.body'",
+        TRAILERS: "'http.response.trailers'",
+    }[state]
+    return RuntimeError(f"Expected ASGI message {expected}, but got {kind!r}.")
+
+
+def finish_response(cycle: Any, exc: Optional[BaseException], result: Any, disconnected: bool, input_closed: bool) -> None:
+    """What ``app_finished`` does unless the app returned None after completing its
+    response (the usual case, which each cycle twin checks first): log how it ended,
+    then answer 500 (503) if no response began, or abort the one begun.
+
+    ``cycle`` is either cycle twin (its ``state`` and ``stream``); ``disconnected`` and
+    ``input_closed`` are what it was told by its connection."""
+    if exc is not None:
+        if disconnected and isinstance(exc, OSError):
+            logger.debug("Client disconnected during the response: %r", exc)
+        elif isinstance(exc, asyncio.CancelledError):
+            logger.debug("ASGI application cancelled")
+        else:
+            logger.error("Exception in ASGI application\n", exc_info=exc)
+    elif result is not None:
+        logger.error("ASGI callable returned a value instead of None: %r", result)
+    if cycle.state == START:
+        cycle.state = DONE
+        if disconnected:
+            cycle.stream.abort()
+            return
+        if exc is None:
+            logger.error("ASGI callable returned without starting a response.")
+        cycle.stream.send_error_response(error_status(exc))
+    elif cycle.state != DONE:
+        if exc is None:
+            if disconnected or input_closed:  # told http.disconnect: stopping is right
+                logger.debug("ASGI callable stopped its response after the client disconnected")
             else:
-                logger.error("Exception in ASGI application\n", exc_info=exc)
-        elif result is not None:
-            logger.error("ASGI callable returned a value instead of None: %r", result)
-        if self.state == _START:
-            self.state = _DONE
-            if self._disconnected:
-                self.stream.abort()
-                return
-            if exc is None:
-                logger.error("ASGI callable returned without starting a response.")
-            self.stream.send_error_response(error_status(exc))
-        elif self.state != _DONE:
-            if exc is None:
-                if self._disconnected or self._input_closed:  # told http.disconnect: stopping is right
-                    logger.debug("ASGI callable stopped its response after the client disconnected")
-                else:
-                    logger.error("ASGI callable returned without completing the response.")
-            self.state = _DONE
-            self.stream.abort()
+                logger.error("ASGI callable returned without completing the response.")
+        cycle.state = DONE
+        cycle.stream.abort()
 
 
 def error_status(exc: Optional[BaseException]) -> int:

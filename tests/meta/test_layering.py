@@ -195,6 +195,22 @@ def test_twins_have_the_same_public_interface(module, classes):
         assert public(getattr(twins["c"], cls_name)) == public(getattr(twins["py"], cls_name))
 
 
+def test_both_connection_twins_share_what_is_not_hot():
+    """Only the per-request path is written twice: what ``H1Common`` defines (errors,
+    timeouts, shutdown, upgrades, pathsend, back-pressure) neither twin writes again."""
+    from pyre.transport.h1_common import H1Common
+
+    shared = {name for name, value in vars(H1Common).items() if callable(value)}
+    assert {"send_file", "on_timeout", "shutdown", "_switch_to_ws", "_fail", "drain"} <= shared
+    twins = load_twins("h1conn")
+    assert twins["c"] is not None, "the compiled h1conn is not built"
+    for mode, twin in twins.items():
+        cls = twin.H1Protocol
+        assert issubclass(cls, H1Common), mode
+        for name in shared:
+            assert getattr(cls, name) is vars(H1Common)[name], f"the {mode} twin writes {name} again"
+
+
 def test_compiled_connection_is_an_asyncio_buffered_protocol_with_the_pure_cycle_interface():
     import asyncio
 
@@ -223,14 +239,6 @@ def test_compiled_connection_is_an_asyncio_buffered_protocol_with_the_pure_cycle
 # C declarations it cimports (not checked here: that is how .pxd files share).
 
 ROOT = PKG.parent
-
-# Known cases, each to be removed by the work it names; the entry goes with it
-# (test_the_allow_list_is_still_needed fails once the file no longer needs it).
-PRIVATE_NAMES_ALLOWED = {
-    "pyre/_speedups/h1conn.pyx": "issue 14 item 1: the HTTP/1.1 connection written once and compiled twice "
-                                 "replaces this hand-written twin (helper h1one)",
-}
-
 
 def compiled_sources() -> list:
     """Every source Cython compiles: the .pyx files of pyre/_speedups and the pure-mode
@@ -353,20 +361,10 @@ z = _writer.encode_head + SendWatch.__name__ + _json.dumps
 
 def test_every_compiled_source_is_checked():
     sources = {str(path.relative_to(ROOT)) for path in compiled_sources()}
-    assert {"pyre/_speedups/h1parser.pyx", "pyre/_speedups/hpack.pyx", "pyre/web/router.py"} <= sources
-    assert set(PRIVATE_NAMES_ALLOWED) <= sources
+    assert {"pyre/_speedups/h1parser.pyx", "pyre/_speedups/hpack.pyx", "pyre/_speedups/h1conn.pyx",
+            "pyre/web/router.py"} <= sources
 
 
-@pytest.mark.parametrize("path", [path for path in compiled_sources()
-                                  if str(path.relative_to(ROOT)) not in PRIVATE_NAMES_ALLOWED],
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", compiled_sources(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_compiled_twins_use_no_private_name_of_another_module(path):
     assert private_uses_of(path) == []
-
-
-@pytest.mark.parametrize("name", sorted(PRIVATE_NAMES_ALLOWED))
-def test_the_allow_list_is_still_needed(name):
-    path = ROOT / name
-    assert path.exists() and private_uses_of(path), (
-        f"{name} no longer uses private names of other modules ({PRIVATE_NAMES_ALLOWED[name]}): "
-        "delete its entry in PRIVATE_NAMES_ALLOWED")

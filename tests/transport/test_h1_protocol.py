@@ -312,12 +312,12 @@ async def test_shutdown_finishes_discarding_an_unread_body_before_the_connection
     loop = asyncio.get_running_loop()
     conn.data_received(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12345")
     await settle()
-    assert b"200 OK" in transport.data and conn.phase == h1_module._DRAIN
+    assert b"200 OK" in transport.data and conn.phase == h1_module.DRAIN
     ctx.shutting_down = True
     ctx.close_idle()
     assert not transport.closed and conn.deadline <= loop.time() + h1_module.SHUTDOWN_GRACE
     conn.data_received(b"67890")
-    assert conn.phase == h1_module._IDLE and not transport.closed
+    assert conn.phase == h1_module.IDLE and not transport.closed
     assert conn.deadline <= loop.time() + h1_module.SHUTDOWN_GRACE
 
 

@@ -54,6 +54,8 @@ __all__ = [
     "RECV_BLOCK_SIZE",
     "RECV_POOL_KEEP",
     "RequestParserAPI",
+    "head_limit_error",
+    "host_error",
 ]
 
 Headers = List[Tuple[bytes, bytes]]
@@ -207,6 +209,33 @@ class ParseError(Exception):
 
     def __str__(self) -> str:
         return f"{self.status}: {self.reason}"
+
+
+def head_limit_error(pos: int, line_end: int, end: int, max_request_line: int,
+                     max_header_size: int) -> Optional[Tuple[int, str]]:
+    """For a request head not complete yet, ``buf[pos:end]`` with its request line ending
+    at ``line_end`` (-1 while not seen): ``(status, reason)`` once a limit is certainly
+    passed, else None. Both parser twins decide it here.
+
+    A pending last byte may be the CR of the line's own CRLF, which does not count."""
+    if line_end < 0:
+        if end - pos > max_request_line + 1:
+            return 414, "request line too long"
+    elif line_end - pos > max_request_line:
+        return 414, "request line too long"
+    elif end - line_end - 2 > max_header_size + 1:
+        return 431, "request header section too large"
+    return None
+
+
+def host_error(host_count: int, http11: bool) -> Optional[str]:
+    """What is wrong with a request's ``host_count`` Host fields, or None: HTTP/1.1 needs
+    exactly one, HTTP/1.0 at most one (RFC 9112 §3.2)."""
+    if host_count > 1:
+        return "duplicate Host header"
+    if http11 and host_count == 0:
+        return "missing Host header"
+    return None
 
 
 class H1Limits:

@@ -29,12 +29,15 @@ __all__ = [
     "FRAME_CLOSE",
     "FRAME_LENGTH",
     "FRAME_NONE",
+    "LINE_CACHE",
+    "STATUS_LINES",
     "InvalidResponse",
     "chunk",
     "encode_head",
     "encode_simple_response",
     "last_chunk",
     "status_line",
+    "validate_header",
 ]
 
 FRAME_LENGTH = 0  # Content-Length framed
@@ -58,13 +61,13 @@ def _reason(status: int) -> bytes:
         return b""
 
 
-_STATUS_LINES = {
+STATUS_LINES = {
     int(s): b"HTTP/1.1 %d %s\r\n" % (int(s), _reason(int(s))) for s in http.HTTPStatus
 }
 
 
 def status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
+    line = STATUS_LINES.get(status)
     if line is None:
         if type(status) is not int or not 100 <= status <= 999:
             raise InvalidResponse(f"invalid status code {status!r}")
@@ -73,13 +76,14 @@ def status_line(status: int) -> bytes:
 
 
 # Validated header lines by (name, value): apps repeat the same headers, so most
-# responses skip validation. Cleared when full, so it stays bounded.
-_LINE_CACHE: Dict[Tuple[bytes, bytes], Tuple[bytes, Optional[bytes]]] = {}
+# responses skip validation. Cleared when full, so it stays bounded. Public for the
+# compiled head encoder (pyre._speedups.h1conn), which reads it as encode_head does.
+LINE_CACHE: Dict[Tuple[bytes, bytes], Tuple[bytes, Optional[bytes]]] = {}
 _LINE_CACHE_SIZE = 4096
 _SPECIAL = frozenset((b"content-length", b"transfer-encoding", b"connection", b"server", b"date"))
 
 
-def _validate_header(pair: Any) -> Tuple[bytes, Optional[bytes]]:
+def validate_header(pair: Any) -> Tuple[bytes, Optional[bytes]]:
     """Check one application header; return its encoded line and, for the headers
     the server acts on, its lower-cased name (None for all others)."""
     try:
@@ -106,9 +110,9 @@ def _validate_header(pair: Any) -> Tuple[bytes, Optional[bytes]]:
         result: Tuple[bytes, Optional[bytes]] = (line, lname)
     else:
         result = (line, None)
-    if len(_LINE_CACHE) >= _LINE_CACHE_SIZE:
-        _LINE_CACHE.clear()
-    _LINE_CACHE[(name, value)] = result
+    if len(LINE_CACHE) >= _LINE_CACHE_SIZE:
+        LINE_CACHE.clear()
+    LINE_CACHE[(name, value)] = result
     return result
 
 
@@ -142,14 +146,14 @@ def encode_head(
     app_server = app_date = False
     no_body_status = status == 204 or status == 304
     app_lines: List[bytes] = []
-    cache = _LINE_CACHE
+    cache = LINE_CACHE
     for pair in headers:
         try:
             cached = cache.get(pair if type(pair) is tuple else tuple(pair))
         except TypeError:
             cached = None
         if cached is None:
-            cached = _validate_header(pair)
+            cached = validate_header(pair)
         line, lname = cached
         if lname is None:  # an ordinary header, the common case
             app_lines.append(line)
