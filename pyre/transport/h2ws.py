@@ -30,7 +30,7 @@ from pyre.asgi.scope import ConnectionInfo, websocket_scope
 from pyre.asgi.websocket import WebSocketCycle
 from pyre.protocol.ws import CloseReceived, HandshakeError, MessageReceived, WSSession
 from pyre.protocol.ws.handshake import WebSocketRequest, check_connect, negotiate
-from pyre.protocol.ws.session import BoundedPerMessageDeflate
+from pyre.protocol.ws.deflate import PerMessageDeflate
 from pyre.transport.ws import CLOSE_TIMEOUT, SERVICE_RESTART
 
 __all__ = ["H2WebSocket"]
@@ -130,7 +130,7 @@ class H2WebSocket:
         if self.stream.closed:
             return
         ctx = self.ctx
-        deflate = BoundedPerMessageDeflate(ctx.ws_max_size) if ctx.ws_per_message_deflate else None
+        deflate = PerMessageDeflate(ctx.ws_max_size) if ctx.ws_per_message_deflate else None
         fields = negotiate(self.request, subprotocol, headers, deflate)
         self.stream.start_response(200, fields, False)
         self.stream.send_body(b"", True)  # the head goes out now

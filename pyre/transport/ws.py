@@ -42,7 +42,7 @@ from pyre.protocol.h1.writer import (
 )
 from pyre.protocol.ws import CloseReceived, HandshakeError, MessageReceived, PongReceived, WSSession
 from pyre.protocol.ws.handshake import WebSocketRequest, accept_headers, check_upgrade
-from pyre.protocol.ws.session import BoundedPerMessageDeflate
+from pyre.protocol.ws.deflate import PerMessageDeflate
 from pyre.transport.context import SendWatch, ServerContext
 from pyre.transport.tasks import start_task
 
@@ -246,7 +246,7 @@ class WSProtocol(asyncio.Protocol):
         if self.transport is None:
             return
         ctx = self.ctx
-        deflate = BoundedPerMessageDeflate(ctx.ws_max_size) if ctx.ws_per_message_deflate else None
+        deflate = PerMessageDeflate(ctx.ws_max_size) if ctx.ws_per_message_deflate else None
         fields = accept_headers(self.handshake, subprotocol, headers, deflate)
         head = [status_line(101), ctx.server_line, ctx.date_line, ctx.extra_lines]
         head += [name + b": " + value + b"\r\n" for name, value in fields]

@@ -1,28 +1,29 @@
 """A WebSocket connection after the handshake: bytes in, whole messages out.
 
-``WSSession`` drives ``wsproto``'s frame-level ``Connection`` and adds what a server
-needs around it: fragments are joined into whole messages up to ``max_size`` bytes
-(a larger one is refused with close code 1009), pings are answered, and the
-permessage-deflate extension inflates with the same bound, so a small compressed
-frame cannot expand past it (a compression bomb is refused with 1009 before the
-memory is spent). Protocol errors close with wsproto's code (1002, 1007 for invalid
+``WSSession`` reads the common frames with its frame reader (:mod:`.frames`) and
+hands the stream to ``wsproto``'s frame-level ``Connection`` at the first frame the
+reader leaves (a fragment, a close, an error); it adds what a server needs around it:
+fragments are joined into whole messages up to ``max_size`` bytes (a larger one is
+refused with close code 1009), pings are answered, and permessage-deflate (Pyre's
+own, :mod:`.deflate`, the same zlib streams on both paths) inflates with the same
+bound, so a small compressed frame cannot expand past it (a compression bomb is
+refused with 1009 before the memory is spent). Protocol errors close with wsproto's code (1002, 1007 for invalid
 UTF-8); the session queues the close frame and reports ``CloseReceived`` with
 ``local=True`` so the transport can drop the connection after writing it.
 """
 
 from __future__ import annotations
 
-import zlib
-from typing import Any, List, Optional, Union
+from typing import List, Optional, Union
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
-from wsproto.extensions import PerMessageDeflate
-from wsproto.frame_protocol import CloseReason
+from wsproto.events import CloseConnection, Message, Ping, Pong, TextMessage
 
 from pyre._accel import FrameReader, write_frame
 
-__all__ = ["BoundedPerMessageDeflate", "CloseReceived", "MessageReceived", "PongReceived", "WSSession"]
+from .deflate import InflateError, PerMessageDeflate
+
+__all__ = ["CloseReceived", "MessageReceived", "PongReceived", "WSSession"]
 
 MESSAGE_TOO_BIG = 1009
 _MAX_LENGTH = (1 << 63) - 1  # RFC 6455 §5.2: the most significant bit of a 64-bit length is 0
@@ -68,51 +69,25 @@ class PongReceived:
 Event = Union[MessageReceived, CloseReceived, PongReceived]
 
 
-class BoundedPerMessageDeflate(PerMessageDeflate):
-    """wsproto's permessage-deflate, inflating at most ``max_size`` bytes per message."""
-
-    def __init__(self, max_size: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.max_size = max_size
-        self._inflated = 0
-
-    def frame_inbound_payload_data(self, proto: Any, data: bytes) -> Union[bytes, CloseReason]:
-        if not self._inbound_compressed or not self._inbound_is_compressible:
-            return data
-        assert self._decompressor is not None
-        budget = self.max_size - self._inflated + 1
-        try:
-            out = self._decompressor.decompress(bytes(data), budget)
-        except zlib.error:
-            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
-        self._inflated += len(out)
-        if self._decompressor.unconsumed_tail or self._inflated > self.max_size:
-            return CloseReason.MESSAGE_TOO_BIG
-        return out
-
-    def frame_inbound_complete(self, proto: Any, fin: bool) -> Union[bytes, CloseReason, None]:
-        result = super().frame_inbound_complete(proto, fin)
-        if fin:
-            self._inflated = 0
-        return result
-
-
 class WSSession:
     """One server-side WebSocket connection, without I/O."""
 
-    __slots__ = ("max_size", "backlog", "_conn", "_parts", "_size", "_out", "_closed", "_plain", "_fast", "_reader")
+    __slots__ = ("max_size", "backlog", "_conn", "_parts", "_size", "_out", "_closed", "_compress", "_fast",
+                 "_reader")
 
     def __init__(self, max_size: int, deflate: Optional[PerMessageDeflate] = None, trailing_data: bytes = b"",
                  fast: bool = True) -> None:
         self.max_size = max_size
-        extensions = [deflate] if deflate is not None and deflate.enabled() else []
-        self._conn = Connection(ConnectionType.SERVER, extensions=extensions)
-        self._plain = not extensions  # frames can be built without wsproto
+        if deflate is not None and not deflate.enabled():
+            deflate = None
+        self._conn = Connection(ConnectionType.SERVER, extensions=[deflate] if deflate is not None else [])
+        # Messages are framed (and compressed) here, never by wsproto.
+        self._compress = deflate.deflate if deflate is not None else None
         # The fast path reads frames itself until the first one it leaves to wsproto.
-        self._fast: Optional[bytearray] = bytearray() if fast and not extensions else None
+        self._fast: Optional[bytearray] = bytearray() if fast else None
         # The compiled twin when built (pyre._accel). A frame's length fits 63 bits, so a
         # larger bound is no bound, and the compiled reader holds it in a C integer.
-        self._reader = FrameReader(min(max_size, _MAX_LENGTH))
+        self._reader = FrameReader(min(max_size, _MAX_LENGTH), deflate.inflate if deflate is not None else None)
         self._parts: List[Union[str, bytes]] = []
         self._size = 0
         self._out = bytearray()
@@ -189,7 +164,14 @@ class WSSession:
         assert buf is not None
         messages: List[Union[str, bytes]] = []
         limit = -1 if max_messages is None else max(max_messages, 0)
-        used = self._reader.read(buf, limit, messages, self._out, not self._closed)
+        try:
+            used = self._reader.read(buf, limit, messages, self._out, not self._closed)
+        except InflateError as exc:  # a compressed message: nothing to hand over, close
+            self._fast = None
+            for data in messages:
+                events.append(MessageReceived(data))
+            self._fail(exc.code, exc.reason, events)
+            return len(messages)
         if used:
             del buf[:used]
         for data in messages:
@@ -263,14 +245,9 @@ class WSSession:
         """Queue a text (``str``) or binary message; nothing once closed."""
         if self._closed:
             return
-        if self._plain:
-            # Without an extension a server frame is a fixed header and the payload,
-            # unmasked (RFC 6455 §5.2): built by the frame writer, without wsproto's frame objects.
-            write_frame(self._out, data)
-        elif isinstance(data, str):
-            self._out += self._conn.send(TextMessage(data=data))
-        else:
-            self._out += self._conn.send(BytesMessage(data=bytes(data)))
+        # A server frame is a fixed header and the payload, unmasked (RFC 6455 §5.2),
+        # compressed with permessage-deflate: built by the frame writer, without wsproto.
+        write_frame(self._out, data, self._compress)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Queue a close frame (once)."""

@@ -12,7 +12,8 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
 from pyre.protocol.ws.handshake import accept_headers, check_upgrade
-from pyre.protocol.ws.session import BoundedPerMessageDeflate, CloseReceived, MessageReceived, PongReceived, WSSession
+from pyre.protocol.ws.deflate import PerMessageDeflate as ServerDeflate
+from pyre.protocol.ws.session import CloseReceived, MessageReceived, PongReceived, WSSession
 
 
 def client() -> Connection:
@@ -112,7 +113,7 @@ def deflate_session(max_size: int):
     request = check_upgrade("GET", "1.1", [(b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
                                            (b"sec-websocket-version", b"13"),
                                            (b"sec-websocket-extensions", b"permessage-deflate")])
-    deflate = BoundedPerMessageDeflate(max_size)
+    deflate = ServerDeflate(max_size)
     accept_headers(request, None, [], deflate)
     ext = PerMessageDeflate()
     ext.finalize("permessage-deflate")  # the client's side of the negotiation
