@@ -28,7 +28,7 @@ from typing import Any, List, Optional, Tuple, Union
 
 from pyre.asgi.scope import ConnectionInfo, websocket_scope
 from pyre.asgi.websocket import WebSocketCycle
-from pyre.protocol.ws import CloseReceived, HandshakeError, MessageReceived, WSSession
+from pyre.protocol.ws import CloseReceived, HandshakeError, WSSession
 from pyre.protocol.ws.handshake import WebSocketRequest, check_connect, negotiate
 from pyre.protocol.ws.deflate import PerMessageDeflate
 from pyre.transport.ws import CLOSE_TIMEOUT, SERVICE_RESTART
@@ -98,8 +98,8 @@ class H2WebSocket:
         session = self.session
         assert session is not None
         for event in session.receive_data(data):
-            if type(event) is MessageReceived:
-                self.ws.feed_message(event.data)
+            if type(event) is str or type(event) is bytes:
+                self.ws.feed_message(event)  # type: ignore[arg-type]
             elif type(event) is CloseReceived:
                 self.ws.disconnect(event.code, event.reason)
                 self._flush()

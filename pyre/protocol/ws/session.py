@@ -23,22 +23,10 @@ from pyre._accel import FrameReader, write_frame
 
 from .deflate import InflateError, PerMessageDeflate
 
-__all__ = ["CloseReceived", "MessageReceived", "PongReceived", "WSSession"]
+__all__ = ["CloseReceived", "Event", "PongReceived", "WSSession"]
 
 MESSAGE_TOO_BIG = 1009
 _MAX_LENGTH = (1 << 63) - 1  # RFC 6455 §5.2: the most significant bit of a 64-bit length is 0
-
-
-class MessageReceived:
-    """A whole message: ``str`` for text, ``bytes`` for binary."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: Union[str, bytes]) -> None:
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"MessageReceived({self.data!r})"
 
 
 class CloseReceived:
@@ -66,13 +54,15 @@ class PongReceived:
         self.payload = payload
 
 
-Event = Union[MessageReceived, CloseReceived, PongReceived]
+# A message is its data (``str`` for text, ``bytes`` for binary), without a wrapper:
+# the common event costs no object of its own.
+Event = Union[str, bytes, CloseReceived, PongReceived]
 
 
 class WSSession:
     """One server-side WebSocket connection, without I/O."""
 
-    __slots__ = ("max_size", "backlog", "_conn", "_parts", "_size", "_out", "_closed", "_compress", "_fast",
+    __slots__ = ("max_size", "backlog", "out", "_conn", "_parts", "_size", "_closed", "_compress", "_fast",
                  "_reader")
 
     def __init__(self, max_size: int, deflate: Optional[PerMessageDeflate] = None, trailing_data: bytes = b"",
@@ -90,7 +80,9 @@ class WSSession:
         self._reader = FrameReader(min(max_size, _MAX_LENGTH), deflate.inflate if deflate is not None else None)
         self._parts: List[Union[str, bytes]] = []
         self._size = 0
-        self._out = bytearray()
+        # Frames queued for the peer (answers, closes, messages sent): ``data_to_send``
+        # takes them; a transport may test it for emptiness (cheaper than ``buffered``).
+        self.out = bytearray()
         self._closed = False
         self.backlog = False  # frames received but not parsed yet (see receive_data)
         if trailing_data:
@@ -106,7 +98,9 @@ class WSSession:
         return self._conn.state in (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED)
 
     def receive_data(self, data: Optional[bytes], max_messages: Optional[int] = None) -> List[Event]:
-        """Bytes from the peer (``None``: the connection was closed); the events they complete.
+        """Bytes from the peer (``None``: the connection was closed); the events they
+        complete: each message as its data (``str`` or ``bytes``), ``CloseReceived``,
+        ``PongReceived``.
 
         With ``max_messages``, parsing stops after that many messages: the rest stays
         buffered (``backlog`` is True) until a later call, with ``b""`` for no new
@@ -115,17 +109,36 @@ class WSSession:
         events: List[Event] = []
         if self._closed and self._conn.state is not ConnectionState.LOCAL_CLOSING:
             return events
+        buf = self._fast
+        if buf is not None and data is not None:
+            # The frame reader's path (the common case, several times cheaper than
+            # wsproto's generators): whole, unfragmented, masked text/binary frames
+            # and pings; anything else (see :mod:`pyre.protocol.ws.frames`) hands the
+            # stream over to wsproto at that frame's boundary, for good.
+            buf += data
+            limit = -1 if max_messages is None else max(max_messages, 0)
+            try:
+                used = self._reader.read(buf, limit, events, self.out, not self._closed)
+            except InflateError as exc:  # a compressed message: nothing to hand over, close
+                self.backlog = False
+                self._fast = None
+                self._fail(exc.code, exc.reason, events)
+                return events
+            if used:
+                del buf[:used]
+            if not self._reader.stopped:
+                self.backlog = limit >= 0 and len(events) >= limit and bool(buf)
+                return events
+            self._handover(b"")  # wsproto goes on from the same frame boundary
+            data = b""
+        return self._receive_slow(data, max_messages, events)
+
+    def _receive_slow(self, data: Optional[bytes], max_messages: Optional[int], events: List[Event]) -> List[Event]:
+        """The rest of ``receive_data``: wsproto's events (after ``data``, if any)."""
         self.backlog = False
-        produced = 0
-        if self._fast is not None:
-            if data is None:
-                self._handover(None)
-            else:
-                self._fast += data
-                produced = self._read_fast(max_messages, events)
-                if self._fast is not None:
-                    return events
-                data = b""  # handed over: wsproto goes on from the same frame boundary
+        produced = len(events)  # read by the frame reader before a handover
+        if self._fast is not None:  # the end of the stream (data is None)
+            self._handover(None)
         elif data is None or data:
             try:
                 self._conn.receive_data(data)
@@ -147,41 +160,13 @@ class WSSession:
                         break
             elif isinstance(event, Ping):
                 if not self._closed:
-                    self._out += self._conn.send(event.response())
+                    self.out += self._conn.send(event.response())
             elif isinstance(event, Pong):
                 events.append(PongReceived(bytes(event.payload)))
             elif isinstance(event, CloseConnection):
                 self._on_close(event, events)
                 break
         return events
-
-    def _read_fast(self, max_messages: Optional[int], events: List[Event]) -> int:
-        """Whole, unfragmented, masked text/binary frames and pings, read by the frame
-        reader (the common case, several times cheaper than wsproto's generators);
-        anything else (see :mod:`pyre.protocol.ws.frames`) hands the stream over to
-        wsproto at that frame's boundary, for good. Returns the number of messages produced."""
-        buf = self._fast
-        assert buf is not None
-        messages: List[Union[str, bytes]] = []
-        limit = -1 if max_messages is None else max(max_messages, 0)
-        try:
-            used = self._reader.read(buf, limit, messages, self._out, not self._closed)
-        except InflateError as exc:  # a compressed message: nothing to hand over, close
-            self._fast = None
-            for data in messages:
-                events.append(MessageReceived(data))
-            self._fail(exc.code, exc.reason, events)
-            return len(messages)
-        if used:
-            del buf[:used]
-        for data in messages:
-            events.append(MessageReceived(data))
-        produced = len(messages)
-        if self._reader.stopped:
-            self._handover(b"")
-        elif max_messages is not None and produced >= max_messages:
-            self.backlog = bool(buf)
-        return produced
 
     def _handover(self, data: Optional[bytes]) -> None:
         """From now on wsproto reads the stream: what the fast path holds, then ``data``."""
@@ -214,7 +199,7 @@ class WSSession:
                 message = "" if text else b""
             self._parts = []
             self._size = 0
-            events.append(MessageReceived(message))
+            events.append(message)
 
     def _on_close(self, event: CloseConnection, events: List[Event]) -> None:
         state = self._conn.state
@@ -223,7 +208,7 @@ class WSSession:
         if state is ConnectionState.REMOTE_CLOSING:
             # The peer started the closing handshake: answer it.
             if not self._closed:
-                self._out += self._conn.send(event.response())
+                self.out += self._conn.send(event.response())
                 self._closed = True
             events.append(CloseReceived(code, reason, False))
         elif state is ConnectionState.CLOSED:
@@ -235,7 +220,7 @@ class WSSession:
 
     def _fail(self, code: int, reason: str, events: List[Event]) -> None:
         if not self._closed:
-            self._out += self._conn.send(CloseConnection(code=code, reason=reason[:120]))
+            self.out += self._conn.send(CloseConnection(code=code, reason=reason[:120]))
             self._closed = True
         events.append(CloseReceived(code, reason, True))
 
@@ -247,7 +232,7 @@ class WSSession:
             return
         # A server frame is a fixed header and the payload, unmasked (RFC 6455 §5.2),
         # compressed with permessage-deflate: built by the frame writer, without wsproto.
-        write_frame(self._out, data, self._compress)
+        write_frame(self.out, data, self._compress)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Queue a close frame (once)."""
@@ -255,18 +240,18 @@ class WSSession:
             return
         self._closed = True
         if self._conn.state is ConnectionState.OPEN:
-            self._out += self._conn.send(CloseConnection(code=code, reason=reason or None))
+            self.out += self._conn.send(CloseConnection(code=code, reason=reason or None))
 
     def ping(self, payload: bytes = b"") -> None:
         if not self._closed:
-            self._out += self._conn.send(Ping(payload=payload))
+            self.out += self._conn.send(Ping(payload=payload))
 
     @property
     def buffered(self) -> int:
         """Bytes queued and not yet taken by ``data_to_send``."""
-        return len(self._out)
+        return len(self.out)
 
     def data_to_send(self) -> bytes:
-        data = bytes(self._out)
-        self._out.clear()
+        data = bytes(self.out)
+        self.out.clear()
         return data
