@@ -98,8 +98,8 @@ class H2WebSocket:
         session = self.session
         assert session is not None
         for event in session.receive_data(data):
-            if type(event) is str or type(event) is bytes:
-                self.ws.feed_message(event)  # type: ignore[arg-type]
+            if type(event) is str or type(event) is bytes:  # a message
+                self.ws.feed_message(event)
             elif type(event) is CloseReceived:
                 self.ws.disconnect(event.code, event.reason)
                 self._flush()

@@ -160,16 +160,15 @@ class WSProtocol(asyncio.Protocol):
             if self._send_watch is None:  # (while it is set, the deadline is its checks)
                 self.deadline = self.loop.time() + interval  # the peer is alive
         for event in events:
-            kind = type(event)
-            if kind is str or kind is bytes:
-                cycle.feed_message(event)  # type: ignore[arg-type]
-            elif kind is PongReceived:
+            if type(event) is str or type(event) is bytes:  # a message
+                cycle.feed_message(event)
+            elif type(event) is PongReceived:
                 self._ping_outstanding = False
-            elif kind is CloseReceived:
-                cycle.disconnect(event.code, event.reason)  # type: ignore[union-attr]
+            elif type(event) is CloseReceived:
+                cycle.disconnect(event.code, event.reason)
                 self._flush()
-                if event.local:  # type: ignore[union-attr]
-                    logger.info("WebSocket from %s closed with %d: %s", self.info.client, event.code, event.reason)  # type: ignore[union-attr]
+                if event.local:
+                    logger.info("WebSocket from %s closed with %d: %s", self.info.client, event.code, event.reason)
                 # Either way the closing handshake is over for us: the server closes TCP first.
                 self._close_transport()
                 return
