@@ -27,6 +27,12 @@ from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
 __all__ = ["InflateError", "PerMessageDeflate"]
 
 _TAIL = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.2: removed by the sender, appended to inflate
+# The compressor's window and memory level: a 4 KiB window and memLevel 5, as
+# websockets (uvicorn's default) uses, are 32 KiB of zlib state per connection
+# instead of 256 KiB for zlib's defaults (15, 8). A window smaller than the one
+# negotiated needs no word to the client: the negotiated size is a maximum.
+COMPRESS_WINDOW_BITS = 12
+COMPRESS_MEM_LEVEL = 5
 MESSAGE_TOO_BIG = 1009
 INVALID_DATA = 1007
 _NO_RSV = RsvBits(False, False, False)
@@ -132,7 +138,8 @@ class PerMessageDeflate(Extension):
         """One message's payload compressed (RFC 7692 §7.2.1)."""
         compressor = self._compressor
         if compressor is None:
-            compressor = self._compressor = zlib.compressobj(self.level, zlib.DEFLATED, -self.server_max_window_bits)
+            bits = min(self.server_max_window_bits, COMPRESS_WINDOW_BITS)
+            compressor = self._compressor = zlib.compressobj(self.level, zlib.DEFLATED, -bits, COMPRESS_MEM_LEVEL)
         out = compressor.compress(data)
         out += compressor.flush(zlib.Z_FULL_FLUSH if self.server_no_context_takeover else zlib.Z_SYNC_FLUSH)
         return out[:-4]  # the flush ends with the empty stored block 00 00 ff ff
