@@ -106,7 +106,7 @@ class WSProtocol(asyncio.Protocol):
         self._pending = bytearray(trailing_data)  # read before the app accepted
         self._read_paused = False
         self.write_paused = False  # (a WebSocketStream attribute: the transport asked us to pause)
-        # Settings read per message, copied from ctx at accept.
+        # Settings read per message, copied from ctx once.
         self._max_queue = ctx.ws_max_queue
         self._ping_interval = ctx.ws_ping_interval
         self._drain_waiters: List[asyncio.Future] = []

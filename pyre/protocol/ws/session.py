@@ -7,9 +7,10 @@ fragments are joined into whole messages up to ``max_size`` bytes (a larger one 
 refused with close code 1009), pings are answered, and permessage-deflate (Pyre's
 own, :mod:`.deflate`, the same zlib streams on both paths) inflates with the same
 bound, so a small compressed frame cannot expand past it (a compression bomb is
-refused with 1009 before the memory is spent). Protocol errors close with wsproto's code (1002, 1007 for invalid
-UTF-8); the session queues the close frame and reports ``CloseReceived`` with
-``local=True`` so the transport can drop the connection after writing it.
+refused with 1009 before the memory is spent). Protocol errors close with wsproto's
+code (1002, 1007 for invalid UTF-8); the session queues the close frame and reports
+``CloseReceived`` with ``local=True`` so the transport can drop the connection after
+writing it.
 """
 
 from __future__ import annotations
