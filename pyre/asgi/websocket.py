@@ -82,7 +82,7 @@ class WebSocketCycle:
     """``receive``/``send`` for one WebSocket connection; see the module docstring."""
 
     __slots__ = ("scope", "stream", "task", "state", "queued", "_connect_sent", "_messages", "_waiter",
-                 "_disconnected", "_close_code", "_close_reason")
+                 "_disconnected", "_close_code", "_close_reason", "_loop")
 
     def __init__(self, scope: Dict[str, Any], stream: WebSocketStream) -> None:
         self.scope = scope
@@ -93,6 +93,9 @@ class WebSocketCycle:
         self._messages: Deque[Union[str, bytes]] = deque()
         self.queued = 0  # messages received and not yet taken by the application
         self._waiter: Optional[asyncio.Future] = None
+        # The running loop, asked once: on CPython 3.11 asyncio.get_running_loop() makes
+        # a getpid() system call each time (its check for a fork), once per message here.
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._disconnected = False
         self._close_code = 1005
         self._close_reason = ""
@@ -146,7 +149,10 @@ class WebSocketCycle:
                 return {"type": "websocket.disconnect", "code": self._close_code, "reason": self._close_reason}
             # No cleanup if the wait is cancelled: a done waiter is never woken, and the
             # next receive() sets its own.
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
             await waiter
 
     async def send(self, message: Dict[str, Any]) -> None:
