@@ -40,6 +40,9 @@ Targets:
 - ``ws-uvicorn``: the ``ws`` target on uvicorn as its users run it (httptools, ``--ws auto``,
   which is websockets-sansio when websockets is installed), through the same fake
   transport: the same work on the baseline of bench/ws.py, in user-space instructions;
+- ``ws-deflate``, ``ws-deflate-uvicorn``: the ``ws`` target (on Pyre, on uvicorn) with
+  permessage-deflate negotiated: a 1 KiB text message compressed as bench/wsload.c
+  compresses it (each message alone), inflated, echoed compressed (context takeover);
 - ``ws-frames``: the frame layer alone, ``WSSession.receive_data`` of that 32-byte
   frame and ``send_message`` of its echo, ``data_to_send``; per message.
 
@@ -243,15 +246,27 @@ UPGRADE = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nCon
            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 
 
-def ws_frame(size: int, mask: bytes = b"\x37\xfa\x21\x3d") -> bytes:
-    """A masked text frame of ``size`` bytes, as bench/wsload.c sends it."""
+UPGRADE_DEFLATE = UPGRADE[:-2] + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+
+
+def ws_frame(size: int, mask: bytes = b"\x37\xfa\x21\x3d", deflate: bool = False) -> bytes:
+    """A masked text frame of ``size`` bytes, as bench/wsload.c sends it (with ``deflate``:
+    compressed alone, raw deflate with a sync flush, the 00 00 ff ff tail cut, RSV1 set)."""
+    import zlib
+
     payload = bytes(ord("a") + i % 26 for i in range(size))
+    first = 0x81
+    if deflate:
+        compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+        payload = (compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        first = 0xC1
+    size = len(payload)
     if size < 126:
-        head = bytes((0x81, 0x80 | size))
+        head = bytes((first, 0x80 | size))
     elif size < 65536:
-        head = bytes((0x81, 0x80 | 126)) + size.to_bytes(2, "big")
+        head = bytes((first, 0x80 | 126)) + size.to_bytes(2, "big")
     else:
-        head = bytes((0x81, 0x80 | 127)) + size.to_bytes(8, "big")
+        head = bytes((first, 0x80 | 127)) + size.to_bytes(8, "big")
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
@@ -274,15 +289,15 @@ class _SwitchingTransport(_FakeTransport):
         self.nbytes += len(data)
 
 
-async def _ws_echoes(protocol, n: int, size: int):
+async def _ws_echoes(protocol, n: int, size: int, deflate: bool = False):
     """Upgrade ``protocol`` (an HTTP/1.1 connection) to WebSocket over a fake transport,
     then send ``n`` frames one at a time, each after the echo of the one before; the
     WebSocket protocol."""
-    frame = ws_frame(size)
+    frame = ws_frame(size, deflate=deflate)
     transport = _SwitchingTransport()
     transport.protocol = protocol
     protocol.connection_made(transport)
-    protocol.data_received(UPGRADE)
+    protocol.data_received(UPGRADE_DEFLATE if deflate else UPGRADE)
     while transport.writes < 1:  # the 101
         await asyncio.sleep(0)
     ws = transport.protocol
@@ -292,11 +307,11 @@ async def _ws_echoes(protocol, n: int, size: int):
         ws.data_received(frame)
         while transport.nbytes == before:  # until the echo is written
             await asyncio.sleep(0)
-    assert transport.nbytes > n * size
+    assert transport.nbytes > (n * 8 if deflate else n * size)
     return ws
 
 
-def _ws_driver(n: int, size: int) -> None:
+def _ws_driver(n: int, size: int, deflate: bool = False) -> None:
     import uvloop
 
     sys.path.insert(0, str(ROOT))
@@ -309,12 +324,12 @@ def _ws_driver(n: int, size: int) -> None:
         loop = asyncio.get_running_loop()
         config = Config(apps.ws_echo, http="h1", access_log=False, ws_ping_interval=0)
         ctx = ServerContext.from_config(apps.ws_echo, loop, config)
-        await _ws_echoes(H1Protocol(ctx), n, size)
+        await _ws_echoes(H1Protocol(ctx), n, size, deflate)
 
     uvloop.run(main())
 
 
-def _ws_uvicorn(n: int, size: int) -> None:
+def _ws_uvicorn(n: int, size: int, deflate: bool = False) -> None:
     import uvloop
     from uvicorn.config import Config as UvicornConfig
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -327,7 +342,8 @@ def _ws_uvicorn(n: int, size: int) -> None:
         config = UvicornConfig(app=apps.ws_echo, http="httptools", ws="auto", lifespan="off", access_log=False,
                                log_level="warning", ws_ping_interval=None)
         config.load()
-        ws = await _ws_echoes(HttpToolsProtocol(config=config, server_state=ServerState(), app_state={}), n, size)
+        ws = await _ws_echoes(HttpToolsProtocol(config=config, server_state=ServerState(), app_state={}), n, size,
+                              deflate)
         ws.connection_lost(None)  # the app sees a disconnect and returns (not a cancellation)
         for _ in range(10):
             await asyncio.sleep(0)
@@ -342,7 +358,7 @@ def _ws_frames(n: int) -> None:
     session = WSSession(1 << 24)
     for _ in range(n):
         for event in session.receive_data(frame, 16):
-            session.send_message(event.data)  # type: ignore[union-attr]
+            session.send_message(event)  # type: ignore[arg-type]  (a message is its data)
         session.data_to_send()
 
 
@@ -373,6 +389,10 @@ def child(target: str, n: int) -> None:
         _ws_driver(n, 65536)
     elif target == "ws-uvicorn":
         _ws_uvicorn(n, 32)
+    elif target == "ws-deflate":
+        _ws_driver(n, 1024, deflate=True)
+    elif target == "ws-deflate-uvicorn":
+        _ws_uvicorn(n, 1024, deflate=True)
     elif target == "ws-frames":
         _ws_frames(n)
     else:

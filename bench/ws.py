@@ -183,7 +183,8 @@ class WSServer:
 WS_SERVERS: Dict[str, WSServer] = {
     s.server.name: s
     for s in [
-        WSServer(Server("pyre", "Pyre, its defaults (--ws auto: its own frame reader on wsproto), uvloop",
+        WSServer(Server("pyre", "Pyre, its defaults (--ws auto: its own frame layer and permessage-deflate, "
+                                "wsproto for the rest), uvloop",
                         "pyre", ("pyre-server", "wsproto", "uvloop"), _pyre_ws, env={"PYRE_NO_EXTENSIONS": ""}),
                  ("wsproto",)),
         WSServer(Server("uvicorn", "uvicorn as its users run it: no --ws option (--ws auto), httptools, uvloop",

@@ -52,6 +52,19 @@ def _sendable_close_code(code: int) -> bool:
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
+def _payload(message: Dict[str, Any]) -> Union[str, bytes]:
+    """A ``websocket.send`` message's data, checked."""
+    text = message.get("text")
+    data = message.get("bytes")
+    if (text is None) == (data is None):
+        raise RuntimeError("websocket.send: exactly one of 'bytes' and 'text' must be set")
+    if text is not None and not isinstance(text, str):
+        raise RuntimeError(f"websocket.send: 'text' must be a str, got {type(text).__name__}")
+    if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+        raise RuntimeError(f"websocket.send: 'bytes' must be bytes, got {type(data).__name__}")
+    return text if text is not None else bytes(data)
+
+
 def _headers(value: Any, what: str) -> Headers:
     out: Headers = []
     for pair in value or ():
@@ -68,8 +81,8 @@ def _headers(value: Any, what: str) -> Headers:
 class WebSocketCycle:
     """``receive``/``send`` for one WebSocket connection; see the module docstring."""
 
-    __slots__ = ("scope", "stream", "task", "state", "_connect_sent", "_messages", "_waiter",
-                 "_disconnected", "_close_code", "_close_reason")
+    __slots__ = ("scope", "stream", "task", "state", "queued", "_connect_sent", "_messages", "_waiter",
+                 "_disconnected", "_close_code", "_close_reason", "_loop")
 
     def __init__(self, scope: Dict[str, Any], stream: WebSocketStream) -> None:
         self.scope = scope
@@ -78,21 +91,25 @@ class WebSocketCycle:
         self.state = _CONNECTING
         self._connect_sent = False
         self._messages: Deque[Union[str, bytes]] = deque()
+        self.queued = 0  # messages received and not yet taken by the application
         self._waiter: Optional[asyncio.Future] = None
+        # The running loop, asked once: on CPython 3.11 asyncio.get_running_loop() makes
+        # a getpid() system call each time (its check for a fork), once per message here.
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._disconnected = False
         self._close_code = 1005
         self._close_reason = ""
 
     # -- fed by the connection ------------------------------------------------------
 
-    @property
-    def queued(self) -> int:
-        """Messages received and not yet taken by the application."""
-        return len(self._messages)
-
     def feed_message(self, data: Union[str, bytes]) -> None:
         self._messages.append(data)
-        self._wake()
+        self.queued += 1
+        waiter = self._waiter  # (_wake, inline: once per message)
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def disconnect(self, code: int = 1006, reason: str = "") -> None:
         """The connection is closed (by the peer, the server, or the network)."""
@@ -119,22 +136,24 @@ class WebSocketCycle:
         if not self._connect_sent:
             self._connect_sent = True
             return {"type": "websocket.connect"}
+        messages = self._messages
         while True:
-            if self._messages:
-                data = self._messages.popleft()
+            if messages:
+                data = messages.popleft()
+                self.queued -= 1
                 self.stream.message_taken()
-                if isinstance(data, str):
+                if type(data) is str:
                     return {"type": "websocket.receive", "text": data}
                 return {"type": "websocket.receive", "bytes": data}
             if self._disconnected:
                 return {"type": "websocket.disconnect", "code": self._close_code, "reason": self._close_reason}
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
-            try:
-                await waiter
-            finally:
-                if self._waiter is waiter:
-                    self._waiter = None
+            # No cleanup if the wait is cancelled: a done waiter is never woken, and the
+            # next receive() sets its own.
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            await waiter
 
     async def send(self, message: Dict[str, Any]) -> None:
         if not isinstance(message, dict) or "type" not in message:
@@ -142,7 +161,16 @@ class WebSocketCycle:
         kind = message["type"]
         state = self.state
         stream = self.stream
-        if state == _CONNECTING:
+        if state == _OPEN and kind == "websocket.send":
+            data = message.get("text")
+            if type(data) is not str or message.get("bytes") is not None:
+                data = _payload(message)
+            if self._disconnected:
+                raise ClientDisconnected("the WebSocket is closed")
+            stream.send_message(data)
+            if stream.write_paused:
+                await stream.drain()
+        elif state == _CONNECTING:
             if kind == "websocket.accept":
                 subprotocol = message.get("subprotocol")
                 if subprotocol is not None and not isinstance(subprotocol, str):
@@ -170,21 +198,7 @@ class WebSocketCycle:
                     f"before the WebSocket is accepted, got {kind!r}"
                 )
         elif state == _OPEN:
-            if kind == "websocket.send":
-                text = message.get("text")
-                data = message.get("bytes")
-                if (text is None) == (data is None):
-                    raise RuntimeError("websocket.send: exactly one of 'bytes' and 'text' must be set")
-                if text is not None and not isinstance(text, str):
-                    raise RuntimeError(f"websocket.send: 'text' must be a str, got {type(text).__name__}")
-                if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
-                    raise RuntimeError(f"websocket.send: 'bytes' must be bytes, got {type(data).__name__}")
-                if self._disconnected:
-                    raise ClientDisconnected("the WebSocket is closed")
-                stream.send_message(text if text is not None else bytes(data))
-                if stream.write_paused:
-                    await stream.drain()
-            elif kind == "websocket.close":
+            if kind == "websocket.close":
                 code = message.get("code", 1000)
                 if code is None:
                     code = 1000

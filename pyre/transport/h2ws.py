@@ -28,9 +28,9 @@ from typing import Any, List, Optional, Tuple, Union
 
 from pyre.asgi.scope import ConnectionInfo, websocket_scope
 from pyre.asgi.websocket import WebSocketCycle
-from pyre.protocol.ws import CloseReceived, HandshakeError, MessageReceived, WSSession
+from pyre.protocol.ws import CloseReceived, HandshakeError, WSSession
 from pyre.protocol.ws.handshake import WebSocketRequest, check_connect, negotiate
-from pyre.protocol.ws.session import BoundedPerMessageDeflate
+from pyre.protocol.ws.deflate import PerMessageDeflate
 from pyre.transport.ws import CLOSE_TIMEOUT, SERVICE_RESTART
 
 __all__ = ["H2WebSocket"]
@@ -98,8 +98,8 @@ class H2WebSocket:
         session = self.session
         assert session is not None
         for event in session.receive_data(data):
-            if type(event) is MessageReceived:
-                self.ws.feed_message(event.data)
+            if type(event) is str or type(event) is bytes:  # a message
+                self.ws.feed_message(event)
             elif type(event) is CloseReceived:
                 self.ws.disconnect(event.code, event.reason)
                 self._flush()
@@ -130,7 +130,7 @@ class H2WebSocket:
         if self.stream.closed:
             return
         ctx = self.ctx
-        deflate = BoundedPerMessageDeflate(ctx.ws_max_size) if ctx.ws_per_message_deflate else None
+        deflate = PerMessageDeflate(ctx.ws_max_size) if ctx.ws_per_message_deflate else None
         fields = negotiate(self.request, subprotocol, headers, deflate)
         self.stream.start_response(200, fields, False)
         self.stream.send_body(b"", True)  # the head goes out now

@@ -40,9 +40,9 @@ from pyre.protocol.h1.writer import (
     last_chunk,
     status_line,
 )
-from pyre.protocol.ws import CloseReceived, HandshakeError, MessageReceived, PongReceived, WSSession
+from pyre.protocol.ws import CloseReceived, HandshakeError, PongReceived, WSSession
 from pyre.protocol.ws.handshake import WebSocketRequest, accept_headers, check_upgrade
-from pyre.protocol.ws.session import BoundedPerMessageDeflate
+from pyre.protocol.ws.deflate import PerMessageDeflate
 from pyre.transport.context import SendWatch, ServerContext
 from pyre.transport.tasks import start_task
 
@@ -105,7 +105,10 @@ class WSProtocol(asyncio.Protocol):
         self.session: Optional[WSSession] = None
         self._pending = bytearray(trailing_data)  # read before the app accepted
         self._read_paused = False
-        self._write_paused = False
+        self.write_paused = False  # (a WebSocketStream attribute: the transport asked us to pause)
+        # Settings read per message, copied from ctx once.
+        self._max_queue = ctx.ws_max_queue
+        self._ping_interval = ctx.ws_ping_interval
         self._drain_waiters: List[asyncio.Future] = []
         # --timeout-send: while send() waits for the peer to read, or the connection
         # closes with output queued; checked at every tick (it takes the deadline over).
@@ -139,20 +142,54 @@ class WSProtocol(asyncio.Protocol):
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
-    def data_received(self, data: bytes) -> None:
-        if self.session is None:
-            self._pending += data
+    def data_received(self, data: Optional[bytes]) -> None:
+        """Frames in (also, with ``b""``, the frames held back while the application's
+        queue was full; ``None``: the end of the stream)."""
+        session = self.session
+        if session is None:
+            if data:
+                self._pending += data
             return
-        self._feed(data)
+        cycle = self.cycle
+        assert cycle is not None
+        # At EOF everything left is delivered; otherwise no more than the queue has room for.
+        events = session.receive_data(data, None if data is None else self._max_queue - cycle.queued)
+        interval = self._ping_interval
+        if interval and self.phase == _OPEN:
+            self._ping_outstanding = False
+            if self._send_watch is None:  # (while it is set, the deadline is its checks)
+                self.deadline = self.loop.time() + interval  # the peer is alive
+        for event in events:
+            if type(event) is str or type(event) is bytes:  # a message
+                cycle.feed_message(event)
+            elif type(event) is PongReceived:
+                self._ping_outstanding = False
+            elif type(event) is CloseReceived:
+                cycle.disconnect(event.code, event.reason)
+                self._flush()
+                if event.local:
+                    logger.info("WebSocket from %s closed with %d: %s", self.info.client, event.code, event.reason)
+                # Either way the closing handshake is over for us: the server closes TCP first.
+                self._close_transport()
+                return
+        if session.out:  # pongs
+            self._flush()
+        if data is None:  # EOF without a close frame
+            cycle.disconnect(1006, "")
+            self._close_transport()
+            return
+        if session.backlog:
+            self._pause_reading()  # the application has ws_max_queue messages unread
 
     def eof_received(self) -> Optional[bool]:
         if self.session is not None:
-            self._feed(None)
+            self.data_received(None)
         return False
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self.phase = _DONE
         self.transport = None
+        self.write_paused = False
         self.deadline = 0.0
         self._send_watch = None
         self.ctx.connections.discard(self)
@@ -166,10 +203,10 @@ class WSProtocol(asyncio.Protocol):
         self._drain_waiters = []
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.write_paused = True
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self.write_paused = False
         for waiter in self._drain_waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -181,55 +218,24 @@ class WSProtocol(asyncio.Protocol):
 
     # -- frames in ---------------------------------------------------------------------------
 
-    def _feed(self, data: Optional[bytes]) -> None:
-        session = self.session
-        cycle = self.cycle
-        assert session is not None and cycle is not None
-        # At EOF everything left is delivered; otherwise no more than the queue has room for.
-        events = session.receive_data(data, None if data is None else self.ctx.ws_max_queue - cycle.queued)
-        interval = self.ctx.ws_ping_interval
-        if self.phase == _OPEN and interval:
-            self._ping_outstanding = False
-            if self._send_watch is None:  # (while it is set, the deadline is its checks)
-                self.deadline = self.loop.time() + interval  # the peer is alive
-        for event in events:
-            if type(event) is MessageReceived:
-                cycle.feed_message(event.data)
-            elif type(event) is PongReceived:
-                self._ping_outstanding = False
-            elif type(event) is CloseReceived:
-                cycle.disconnect(event.code, event.reason)
-                self._flush()
-                if event.local:
-                    logger.info("WebSocket from %s closed with %d: %s", self.info.client, event.code, event.reason)
-                # Either way the closing handshake is over for us: the server closes TCP first.
-                self._close_transport()
-                return
-        if session.buffered:  # pongs
-            self._flush()
-        if data is None:  # EOF without a close frame
-            cycle.disconnect(1006, "")
-            self._close_transport()
-            return
-        if session.backlog:
-            self._pause_reading()  # the application has ws_max_queue messages unread
-
     def message_taken(self) -> None:
-        session = self.session
-        if session is None or self.cycle is None or self.phase == _DONE:
-            return
+        # The application's next send is the reply (see send_message).
         self._replying = True
+        session = self.session
+        if (self._read_paused or (session is not None and session.backlog)) and self.phase != _DONE:
+            self._read_on(session)
+
+    def _read_on(self, session: Optional[WSSession]) -> None:
+        """The application took a message: read what was held back, and resume reading."""
+        if session is None or self.cycle is None:
+            return
         if session.backlog:
-            if self.cycle.queued < self.ctx.ws_max_queue:
-                self._feed(b"")
+            if self.cycle.queued < self._max_queue:
+                self.data_received(b"")
         if not session.backlog and self._read_paused and self.phase != _CONNECTING:
             self._resume_reading()
 
     # -- WebSocketStream ---------------------------------------------------------------------
-
-    @property
-    def write_paused(self) -> bool:
-        return self._write_paused and self.transport is not None
 
     async def drain(self) -> None:
         if not self.write_paused:
@@ -246,7 +252,7 @@ class WSProtocol(asyncio.Protocol):
         if self.transport is None:
             return
         ctx = self.ctx
-        deflate = BoundedPerMessageDeflate(ctx.ws_max_size) if ctx.ws_per_message_deflate else None
+        deflate = PerMessageDeflate(ctx.ws_max_size) if ctx.ws_per_message_deflate else None
         fields = accept_headers(self.handshake, subprotocol, headers, deflate)
         head = [status_line(101), ctx.server_line, ctx.date_line, ctx.extra_lines]
         head += [name + b": " + value + b"\r\n" for name, value in fields]
@@ -264,22 +270,28 @@ class WSProtocol(asyncio.Protocol):
         self._pending = bytearray()
         self._resume_reading()
         if pending:
-            self._feed(pending)
+            self.data_received(pending)
 
     def send_message(self, data: Union[str, bytes]) -> None:
-        if self.session is None or self.transport is None:
+        session = self.session
+        if session is None or self.transport is None:
             return
-        self.session.send_message(data)
+        session.send_message(data)
         # Corked: what the application sends in one step (and the answers to one read)
         # leaves in one write at the end of this loop iteration, not one write per message.
         # But the reply to the last message received, with no other message waiting, goes
         # now, with whatever is corked: a chat-like peer waits for it, and so the loop
         # needs no extra turn (a call_soon) per message. Answers to several messages of
         # one read still share one write (the last answer carries them).
-        replying = self._replying
-        self._replying = False
-        cycle = self.cycle
-        if self.session.buffered >= _CORK_LIMIT or (replying and cycle is not None and not cycle.queued):
+        if self._replying:
+            self._replying = False
+            cycle = self.cycle
+            if cycle is not None and not cycle.queued:
+                self._flush_scheduled = False  # (_flush, inline: once per message)
+                if session.out:
+                    self.transport.write(session.data_to_send())  # type: ignore[attr-defined]
+                return
+        if len(session.out) >= _CORK_LIMIT:
             self._flush()  # a large step goes out now, so the write buffer's backpressure applies
         elif not self._flush_scheduled:
             self._flush_scheduled = True
@@ -392,10 +404,9 @@ class WSProtocol(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self.session is not None and self.transport is not None:
-            data = self.session.data_to_send()
-            if data:
-                self.transport.write(data)  # type: ignore[attr-defined]
+        session = self.session
+        if session is not None and session.out and self.transport is not None:
+            self.transport.write(session.data_to_send())  # type: ignore[attr-defined]
 
     def _pause_reading(self) -> None:
         if not self._read_paused and self.transport is not None:

@@ -275,3 +275,25 @@ async def test_cancellation_and_returned_values_are_logged(caplog):
     with caplog.at_level(logging.ERROR, logger="pyre.error"):
         cycle.app_finished(None, result="oops")
     assert "returned a value instead of None: 'oops'" in caplog.text
+
+
+async def test_waiting_asks_for_the_running_loop_once(monkeypatch):
+    # On CPython 3.11 asyncio.get_running_loop() is a getpid() system call; receive()
+    # waits for every message of a chat-like peer, so the cycle asks once.
+    import pyre.asgi.websocket as module
+
+    cycle, stream = await opened()
+    calls = []
+    real = asyncio.get_running_loop
+
+    def counting():
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(module.asyncio, "get_running_loop", counting)
+    for text in ("a", "b", "c"):
+        waiting = asyncio.ensure_future(cycle.receive())
+        await settle()
+        cycle.feed_message(text)
+        assert await waiting == {"type": "websocket.receive", "text": text}
+    assert len(calls) == 1 and cycle.queued == 0

@@ -2,7 +2,7 @@
 
 ``handshake.py`` checks an upgrade request and builds the ``101`` answer (or the
 ``400``/``426`` refusal); ``session.py`` turns received bytes into whole messages
-and close events and queues frames, with a bound on message size that also holds
+(each one its data) and close events and queues frames, with a bound on message size that also holds
 for compressed messages. Neither reads a clock nor does I/O.
 """
 
@@ -15,12 +15,12 @@ from .handshake import (
     is_websocket_upgrade,
     negotiate,
 )
-from .session import CloseReceived, MessageReceived, PongReceived, WSSession
+from .session import CloseReceived, Event, PongReceived, WSSession
 
 __all__ = [
     "CloseReceived",
+    "Event",
     "HandshakeError",
-    "MessageReceived",
     "PongReceived",
     "WSSession",
     "WebSocketRequest",

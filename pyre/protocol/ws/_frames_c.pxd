@@ -19,10 +19,11 @@ cpdef bytes unmask(data, mask)
 cdef class FrameReader:
     cdef public Py_ssize_t max_size
     cdef public bint stopped
+    cdef public object inflate
 
     @cython.locals(size=Py_ssize_t, pos=Py_ssize_t, produced=Py_ssize_t, first=Py_ssize_t, second=Py_ssize_t,
-                   opcode=Py_ssize_t, length=Py_ssize_t, head=Py_ssize_t, end=Py_ssize_t, i=Py_ssize_t)
+                   opcode=Py_ssize_t, compressed=bint, length=Py_ssize_t, head=Py_ssize_t, end=Py_ssize_t, i=Py_ssize_t)
     cpdef Py_ssize_t read(self, bytearray buf, Py_ssize_t limit, list messages, bytearray out, bint answer) except -1
 
 @cython.locals(first=Py_ssize_t, n=Py_ssize_t, shift=Py_ssize_t)
-cpdef write_frame(bytearray out, data)
+cpdef write_frame(bytearray out, data, compress=*)

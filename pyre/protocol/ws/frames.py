@@ -5,7 +5,10 @@ server's frames written, payloads unmasked.
 from the front of a buffer, and stops at the first frame it leaves to wsproto (a
 fragment, a close or pong, reserved bits or opcodes, an unmasked or oversized frame,
 a non-minimal length, invalid UTF-8); ``write_frame`` appends a server's frame
-(final, unmasked) for a message; ``unmask`` XORs a payload with its mask.
+(final, unmasked) for a message; ``unmask`` XORs a payload with its mask. With
+permessage-deflate the reader also reads compressed frames (RSV1) through its
+``inflate`` and the writer compresses through its ``compress`` argument (both from
+:mod:`pyre.protocol.ws.deflate`, passed in, so this module knows no zlib).
 
 A pure-mode twin: this module is the pure-Python twin, and setup.py (PURE_MODE)
 compiles it as ``pyre.protocol.ws._frames_c``, typed by ``_frames_c.pxd``;
@@ -71,12 +74,15 @@ def unmask(data: bytes, mask: bytes) -> bytes:
 class FrameReader:
     """Reads the common client frames from the front of a buffer (see the module)."""
 
-    __slots__ = ("max_size", "stopped")
+    __slots__ = ("max_size", "stopped", "inflate")
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, inflate: Any = None) -> None:
         self.max_size = max_size
         # A frame was found that this reader leaves to wsproto: it reads no more.
         self.stopped = False
+        # permessage-deflate: ``inflate(payload, text)`` gives a compressed (RSV1)
+        # message's data, or raises (the caller closes); None: RSV1 is wsproto's error.
+        self.inflate = inflate
 
     def read(self, buf: bytearray, limit: int, messages: List[Union[str, bytes]], out: bytearray,
              answer: bool) -> int:
@@ -84,7 +90,8 @@ class FrameReader:
         ``bytes`` for binary) is appended to ``messages``, and each ping answered in
         ``out`` with a pong (if ``answer``). Stops after ``limit`` messages (``limit`` < 0:
         no limit), at an incomplete frame, or at a frame for wsproto (``stopped`` is then
-        set). Returns how many bytes of ``buf`` were read; the caller removes them."""
+        set). Returns how many bytes of ``buf`` were read; the caller removes them. What
+        ``inflate`` raises goes to the caller, with ``messages`` holding those before."""
         if self.stopped:
             return 0
         size = len(buf)
@@ -98,7 +105,10 @@ class FrameReader:
             first = buf[pos]
             second = buf[pos + 1]
             opcode = first & 0x0F
-            if first & 0xF0 != 0x80 or not second & 0x80 or (opcode != _TEXT and opcode != _BINARY and opcode != _PING):
+            if not second & 0x80 or (opcode != _TEXT and opcode != _BINARY and opcode != _PING):
+                break
+            compressed = first & 0xF0 == 0xC0  # FIN and RSV1: a whole compressed message
+            if first & 0xF0 != 0x80 and not (compressed and opcode != _PING and self.inflate is not None):
                 break
             length = second & 0x7F
             head = pos + 2
@@ -126,7 +136,10 @@ class FrameReader:
             if size < end:
                 return pos
             payload = _unmasked(buf, head + 4, end, head)
-            if opcode == _TEXT:
+            if compressed:
+                messages.append(self.inflate(payload, opcode == _TEXT))
+                produced += 1
+            elif opcode == _TEXT:
                 try:
                     text = payload.decode("utf-8")
                 except UnicodeDecodeError:
@@ -145,15 +158,19 @@ class FrameReader:
         return pos
 
 
-def write_frame(out: bytearray, data: Union[str, bytes]) -> None:
+def write_frame(out: bytearray, data: Union[str, bytes], compress: Any = None) -> None:
     """Append a server's frame for one message to ``out``: final, unmasked (RFC 6455 §5.2),
-    text for ``str``, binary for bytes."""
+    text for ``str``, binary for bytes; with ``compress`` (permessage-deflate), its
+    payload is ``compress(payload)`` and RSV1 is set."""
     if type(data) is str:
         payload = data.encode("utf-8")
         first = 0x81
     else:
         payload = data if type(data) is bytes else bytes(data)
         first = 0x82
+    if compress is not None:
+        payload = compress(payload)
+        first |= 0x40
     n = len(payload)
     out.append(first)
     if n < 126:

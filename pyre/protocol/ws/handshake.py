@@ -16,7 +16,7 @@ import binascii
 import hashlib
 from typing import List, Optional, Sequence, Tuple
 
-from wsproto.extensions import PerMessageDeflate
+from .deflate import PerMessageDeflate
 
 __all__ = [
     "HandshakeError",
@@ -145,8 +145,8 @@ def negotiate(
             if offer.split(";", 1)[0].strip() != deflate.name:
                 continue
             accepted = deflate.accept(offer)
-            if accepted is not None and accepted is not False:
-                value = deflate.name if accepted is True or not accepted else f"{deflate.name}; {accepted}"
+            if accepted is not None:
+                value = f"{deflate.name}; {accepted}" if accepted else deflate.name
                 headers.append((b"sec-websocket-extensions", value.encode("latin-1")))
                 break
     ours = {name for name, _ in headers}

@@ -1,43 +1,33 @@
 """A WebSocket connection after the handshake: bytes in, whole messages out.
 
-``WSSession`` drives ``wsproto``'s frame-level ``Connection`` and adds what a server
-needs around it: fragments are joined into whole messages up to ``max_size`` bytes
-(a larger one is refused with close code 1009), pings are answered, and the
-permessage-deflate extension inflates with the same bound, so a small compressed
-frame cannot expand past it (a compression bomb is refused with 1009 before the
-memory is spent). Protocol errors close with wsproto's code (1002, 1007 for invalid
-UTF-8); the session queues the close frame and reports ``CloseReceived`` with
-``local=True`` so the transport can drop the connection after writing it.
+``WSSession`` reads the common frames with its frame reader (:mod:`.frames`) and
+hands the stream to ``wsproto``'s frame-level ``Connection`` at the first frame the
+reader leaves (a fragment, a close, an error); it adds what a server needs around it:
+fragments are joined into whole messages up to ``max_size`` bytes (a larger one is
+refused with close code 1009), pings are answered, and permessage-deflate (Pyre's
+own, :mod:`.deflate`, the same zlib streams on both paths) inflates with the same
+bound, so a small compressed frame cannot expand past it (a compression bomb is
+refused with 1009 before the memory is spent). Protocol errors close with wsproto's
+code (1002, 1007 for invalid UTF-8); the session queues the close frame and reports
+``CloseReceived`` with ``local=True`` so the transport can drop the connection after
+writing it.
 """
 
 from __future__ import annotations
 
-import zlib
-from typing import Any, List, Optional, Union
+from typing import List, Optional, Union
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
-from wsproto.extensions import PerMessageDeflate
-from wsproto.frame_protocol import CloseReason
+from wsproto.events import CloseConnection, Message, Ping, Pong, TextMessage
 
 from pyre._accel import FrameReader, write_frame
 
-__all__ = ["BoundedPerMessageDeflate", "CloseReceived", "MessageReceived", "PongReceived", "WSSession"]
+from .deflate import InflateError, PerMessageDeflate
+
+__all__ = ["CloseReceived", "Event", "PongReceived", "WSSession"]
 
 MESSAGE_TOO_BIG = 1009
 _MAX_LENGTH = (1 << 63) - 1  # RFC 6455 §5.2: the most significant bit of a 64-bit length is 0
-
-
-class MessageReceived:
-    """A whole message: ``str`` for text, ``bytes`` for binary."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: Union[str, bytes]) -> None:
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"MessageReceived({self.data!r})"
 
 
 class CloseReceived:
@@ -65,57 +55,35 @@ class PongReceived:
         self.payload = payload
 
 
-Event = Union[MessageReceived, CloseReceived, PongReceived]
-
-
-class BoundedPerMessageDeflate(PerMessageDeflate):
-    """wsproto's permessage-deflate, inflating at most ``max_size`` bytes per message."""
-
-    def __init__(self, max_size: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.max_size = max_size
-        self._inflated = 0
-
-    def frame_inbound_payload_data(self, proto: Any, data: bytes) -> Union[bytes, CloseReason]:
-        if not self._inbound_compressed or not self._inbound_is_compressible:
-            return data
-        assert self._decompressor is not None
-        budget = self.max_size - self._inflated + 1
-        try:
-            out = self._decompressor.decompress(bytes(data), budget)
-        except zlib.error:
-            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
-        self._inflated += len(out)
-        if self._decompressor.unconsumed_tail or self._inflated > self.max_size:
-            return CloseReason.MESSAGE_TOO_BIG
-        return out
-
-    def frame_inbound_complete(self, proto: Any, fin: bool) -> Union[bytes, CloseReason, None]:
-        result = super().frame_inbound_complete(proto, fin)
-        if fin:
-            self._inflated = 0
-        return result
+# A message is its data (``str`` for text, ``bytes`` for binary), without a wrapper:
+# the common event costs no object of its own.
+Event = Union[str, bytes, CloseReceived, PongReceived]
 
 
 class WSSession:
     """One server-side WebSocket connection, without I/O."""
 
-    __slots__ = ("max_size", "backlog", "_conn", "_parts", "_size", "_out", "_closed", "_plain", "_fast", "_reader")
+    __slots__ = ("max_size", "backlog", "out", "_conn", "_parts", "_size", "_closed", "_compress", "_fast",
+                 "_reader")
 
     def __init__(self, max_size: int, deflate: Optional[PerMessageDeflate] = None, trailing_data: bytes = b"",
                  fast: bool = True) -> None:
         self.max_size = max_size
-        extensions = [deflate] if deflate is not None and deflate.enabled() else []
-        self._conn = Connection(ConnectionType.SERVER, extensions=extensions)
-        self._plain = not extensions  # frames can be built without wsproto
+        if deflate is not None and not deflate.enabled():
+            deflate = None
+        self._conn = Connection(ConnectionType.SERVER, extensions=[deflate] if deflate is not None else [])
+        # Messages are framed (and compressed) here, never by wsproto.
+        self._compress = deflate.deflate if deflate is not None else None
         # The fast path reads frames itself until the first one it leaves to wsproto.
-        self._fast: Optional[bytearray] = bytearray() if fast and not extensions else None
+        self._fast: Optional[bytearray] = bytearray() if fast else None
         # The compiled twin when built (pyre._accel). A frame's length fits 63 bits, so a
         # larger bound is no bound, and the compiled reader holds it in a C integer.
-        self._reader = FrameReader(min(max_size, _MAX_LENGTH))
+        self._reader = FrameReader(min(max_size, _MAX_LENGTH), deflate.inflate if deflate is not None else None)
         self._parts: List[Union[str, bytes]] = []
         self._size = 0
-        self._out = bytearray()
+        # Frames queued for the peer (answers, closes, messages sent): ``data_to_send``
+        # takes them; a transport may test it for emptiness (cheaper than ``buffered``).
+        self.out = bytearray()
         self._closed = False
         self.backlog = False  # frames received but not parsed yet (see receive_data)
         if trailing_data:
@@ -131,7 +99,9 @@ class WSSession:
         return self._conn.state in (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED)
 
     def receive_data(self, data: Optional[bytes], max_messages: Optional[int] = None) -> List[Event]:
-        """Bytes from the peer (``None``: the connection was closed); the events they complete.
+        """Bytes from the peer (``None``: the connection was closed); the events they
+        complete: each message as its data (``str`` or ``bytes``), ``CloseReceived``,
+        ``PongReceived``.
 
         With ``max_messages``, parsing stops after that many messages: the rest stays
         buffered (``backlog`` is True) until a later call, with ``b""`` for no new
@@ -140,17 +110,36 @@ class WSSession:
         events: List[Event] = []
         if self._closed and self._conn.state is not ConnectionState.LOCAL_CLOSING:
             return events
+        buf = self._fast
+        if buf is not None and data is not None:
+            # The frame reader's path (the common case, several times cheaper than
+            # wsproto's generators): whole, unfragmented, masked text/binary frames
+            # and pings; anything else (see :mod:`pyre.protocol.ws.frames`) hands the
+            # stream over to wsproto at that frame's boundary, for good.
+            buf += data
+            limit = -1 if max_messages is None else max(max_messages, 0)
+            try:
+                used = self._reader.read(buf, limit, events, self.out, not self._closed)
+            except InflateError as exc:  # a compressed message: nothing to hand over, close
+                self.backlog = False
+                self._fast = None
+                self._fail(exc.code, exc.reason, events)
+                return events
+            if used:
+                del buf[:used]
+            if not self._reader.stopped:
+                self.backlog = limit >= 0 and len(events) >= limit and bool(buf)
+                return events
+            self._handover(b"")  # wsproto goes on from the same frame boundary
+            data = b""
+        return self._receive_slow(data, max_messages, events)
+
+    def _receive_slow(self, data: Optional[bytes], max_messages: Optional[int], events: List[Event]) -> List[Event]:
+        """The rest of ``receive_data``: wsproto's events (after ``data``, if any)."""
         self.backlog = False
-        produced = 0
-        if self._fast is not None:
-            if data is None:
-                self._handover(None)
-            else:
-                self._fast += data
-                produced = self._read_fast(max_messages, events)
-                if self._fast is not None:
-                    return events
-                data = b""  # handed over: wsproto goes on from the same frame boundary
+        produced = len(events)  # read by the frame reader before a handover
+        if self._fast is not None:  # the end of the stream (data is None)
+            self._handover(None)
         elif data is None or data:
             try:
                 self._conn.receive_data(data)
@@ -172,34 +161,13 @@ class WSSession:
                         break
             elif isinstance(event, Ping):
                 if not self._closed:
-                    self._out += self._conn.send(event.response())
+                    self.out += self._conn.send(event.response())
             elif isinstance(event, Pong):
                 events.append(PongReceived(bytes(event.payload)))
             elif isinstance(event, CloseConnection):
                 self._on_close(event, events)
                 break
         return events
-
-    def _read_fast(self, max_messages: Optional[int], events: List[Event]) -> int:
-        """Whole, unfragmented, masked text/binary frames and pings, read by the frame
-        reader (the common case, several times cheaper than wsproto's generators);
-        anything else (see :mod:`pyre.protocol.ws.frames`) hands the stream over to
-        wsproto at that frame's boundary, for good. Returns the number of messages produced."""
-        buf = self._fast
-        assert buf is not None
-        messages: List[Union[str, bytes]] = []
-        limit = -1 if max_messages is None else max(max_messages, 0)
-        used = self._reader.read(buf, limit, messages, self._out, not self._closed)
-        if used:
-            del buf[:used]
-        for data in messages:
-            events.append(MessageReceived(data))
-        produced = len(messages)
-        if self._reader.stopped:
-            self._handover(b"")
-        elif max_messages is not None and produced >= max_messages:
-            self.backlog = bool(buf)
-        return produced
 
     def _handover(self, data: Optional[bytes]) -> None:
         """From now on wsproto reads the stream: what the fast path holds, then ``data``."""
@@ -232,7 +200,7 @@ class WSSession:
                 message = "" if text else b""
             self._parts = []
             self._size = 0
-            events.append(MessageReceived(message))
+            events.append(message)
 
     def _on_close(self, event: CloseConnection, events: List[Event]) -> None:
         state = self._conn.state
@@ -241,7 +209,7 @@ class WSSession:
         if state is ConnectionState.REMOTE_CLOSING:
             # The peer started the closing handshake: answer it.
             if not self._closed:
-                self._out += self._conn.send(event.response())
+                self.out += self._conn.send(event.response())
                 self._closed = True
             events.append(CloseReceived(code, reason, False))
         elif state is ConnectionState.CLOSED:
@@ -253,7 +221,7 @@ class WSSession:
 
     def _fail(self, code: int, reason: str, events: List[Event]) -> None:
         if not self._closed:
-            self._out += self._conn.send(CloseConnection(code=code, reason=reason[:120]))
+            self.out += self._conn.send(CloseConnection(code=code, reason=reason[:120]))
             self._closed = True
         events.append(CloseReceived(code, reason, True))
 
@@ -263,14 +231,9 @@ class WSSession:
         """Queue a text (``str``) or binary message; nothing once closed."""
         if self._closed:
             return
-        if self._plain:
-            # Without an extension a server frame is a fixed header and the payload,
-            # unmasked (RFC 6455 §5.2): built by the frame writer, without wsproto's frame objects.
-            write_frame(self._out, data)
-        elif isinstance(data, str):
-            self._out += self._conn.send(TextMessage(data=data))
-        else:
-            self._out += self._conn.send(BytesMessage(data=bytes(data)))
+        # A server frame is a fixed header and the payload, unmasked (RFC 6455 §5.2),
+        # compressed with permessage-deflate: built by the frame writer, without wsproto.
+        write_frame(self.out, data, self._compress)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Queue a close frame (once)."""
@@ -278,18 +241,18 @@ class WSSession:
             return
         self._closed = True
         if self._conn.state is ConnectionState.OPEN:
-            self._out += self._conn.send(CloseConnection(code=code, reason=reason or None))
+            self.out += self._conn.send(CloseConnection(code=code, reason=reason or None))
 
     def ping(self, payload: bytes = b"") -> None:
         if not self._closed:
-            self._out += self._conn.send(Ping(payload=payload))
+            self.out += self._conn.send(Ping(payload=payload))
 
     @property
     def buffered(self) -> int:
         """Bytes queued and not yet taken by ``data_to_send``."""
-        return len(self._out)
+        return len(self.out)
 
     def data_to_send(self) -> bytes:
-        data = bytes(self._out)
-        self._out.clear()
+        data = bytes(self.out)
+        self.out.clear()
         return data

@@ -164,3 +164,41 @@ def test_writer_takes_any_bytes_like():
         module.write_frame(out, bytearray(b"ab"))
         module.write_frame(out, memoryview(b"cd"))
         assert bytes(out) == b"\x82\x02ab\x82\x02cd"
+
+
+def test_compressed_frames_go_through_inflate_in_both_twins():
+    # RSV1 on a whole text/binary frame: the payload (unmasked) goes to ``inflate``; on a
+    # ping, a fragment, or without ``inflate``, the frame is left to wsproto.
+    def inflate(payload, text):
+        return ("T:" if text else "B:") + bytes(payload).decode()
+
+    stream = frame(0x1, b"ab", rsv=4) + frame(0x2, b"", rsv=4) + frame(0x1, b"plain")
+    for module in (compiled(), PY):
+        reader, messages = module.FrameReader(100, inflate), []
+        assert reader.read(bytearray(stream), -1, messages, bytearray(), True) == len(stream)
+        assert messages == ["T:ab", "B:", "plain"] and not reader.stopped
+        for stop in (frame(0x9, b"x", rsv=4), frame(0x1, b"x", fin=False, rsv=4), frame(0x1, b"x", rsv=6)):
+            reader, messages = module.FrameReader(100, inflate), []
+            assert reader.read(bytearray(stop), -1, messages, bytearray(), True) == 0 and reader.stopped
+        reader = module.FrameReader(100)
+        assert reader.read(bytearray(stream), -1, [], bytearray(), True) == 0 and reader.stopped
+
+
+def test_what_inflate_raises_reaches_the_caller_after_the_messages_before():
+    def inflate(payload, text):
+        raise LookupError(bytes(payload))
+
+    stream = frame(0x1, b"first") + frame(0x2, b"bad", rsv=4) + frame(0x1, b"after")
+    for module in (compiled(), PY):
+        messages: list = []
+        with pytest.raises(LookupError, match="bad"):
+            module.FrameReader(100, inflate).read(bytearray(stream), -1, messages, bytearray(), True)
+        assert messages == ["first"]
+
+
+def test_writer_compresses_through_its_argument_in_both_twins():
+    for module in (compiled(), PY):
+        out = bytearray()
+        module.write_frame(out, "abc", lambda payload: payload[::-1])
+        module.write_frame(out, b"\x01" * 200, lambda payload: payload[:130])
+        assert bytes(out) == b"\xc1\x03cba" + b"\xc2\x7e\x00\x82" + b"\x01" * 130

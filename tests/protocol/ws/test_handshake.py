@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from pyre.protocol.ws.handshake import HandshakeError, accept_headers, accept_key, check_upgrade, is_websocket_upgrade
-from pyre.protocol.ws.session import BoundedPerMessageDeflate
+from pyre.protocol.ws.deflate import PerMessageDeflate
 
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's example
 
@@ -57,7 +57,7 @@ def test_invalid_requests(method, version, hdrs, status):
 
 def test_accept_headers_subprotocol_extra_and_deflate():
     request = check_upgrade("GET", "1.1", headers(sec_websocket_extensions=b"permessage-deflate; client_max_window_bits"))
-    deflate = BoundedPerMessageDeflate(1000)
+    deflate = PerMessageDeflate(1000)
     fields = accept_headers(request, "chat", [(b"x-extra", b"1"), (b"upgrade", b"ignored")], deflate)
     assert fields == [
         (b"upgrade", b"websocket"),
@@ -72,7 +72,7 @@ def test_accept_headers_subprotocol_extra_and_deflate():
 
 def test_deflate_not_offered_or_disabled():
     request = check_upgrade("GET", "1.1", headers())
-    deflate = BoundedPerMessageDeflate(1000)
+    deflate = PerMessageDeflate(1000)
     fields = accept_headers(request, None, [], deflate)
     assert [name for name, _ in fields] == [b"upgrade", b"connection", b"sec-websocket-accept"]
     assert not deflate.enabled()
@@ -82,6 +82,6 @@ def test_deflate_not_offered_or_disabled():
 
 def test_a_plain_offer_is_accepted_with_a_bare_name():
     request = check_upgrade("GET", "1.1", headers(sec_websocket_extensions=b"permessage-deflate"))
-    deflate = BoundedPerMessageDeflate(1000)
+    deflate = PerMessageDeflate(1000)
     assert dict(accept_headers(request, None, [], deflate))[b"sec-websocket-extensions"] == b"permessage-deflate"
     assert deflate.enabled()
