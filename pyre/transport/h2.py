@@ -752,7 +752,14 @@ class H2Protocol(asyncio.Protocol):
 
     def forget(self, stream: H2Stream) -> None:
         """``stream`` has ended (or was reset): without streams left, the keep-alive
-        timeout runs (or, shutting down, the connection closes)."""
+        timeout runs (or, shutting down, the connection closes).
+
+        The stream lets go of its cycle (which keeps the stream, for an application that
+        still runs): the two refer to each other, and a cycle left for the garbage
+        collector makes every finished request garbage that outlives the young
+        generations, so that full collections (tens of ms with a few thousand streams'
+        leftovers) became the p99 tail of HTTP/2."""
+        stream.cycle = None
         if self.streams.get(stream.stream_id) is stream:
             del self.streams[stream.stream_id]
         if not self.streams and not self._closed:
