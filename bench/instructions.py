@@ -34,6 +34,8 @@ Targets:
   fields, HPACK without the dynamic table) per stream on one connection, the
   plaintext app, the response's HEADERS and DATA frames. The frame is built per
   request (a few hundred instructions, the same whatever the twin).
+- ``h2-m10``: the same with 10 streams' HEADERS in one read, as h2load -m10 sends them
+  (per request).
 - ``ws``, ``ws-64k``: one WebSocket message echoed (bench/ws.py's one-in-flight load):
   a masked 32-byte (or 64 KiB) text frame read by the connection the upgrade created,
   the ``ws_echo`` app's receive and send, the frame written; per message;
@@ -214,7 +216,7 @@ H2_BLOCK = (
 H2_HEAD = len(H2_BLOCK).to_bytes(3, "big") + b"\x01\x05"  # HEADERS, END_STREAM | END_HEADERS
 
 
-def _h2_driver(n: int) -> None:
+def _h2_driver(n: int, per_read: int = 1) -> None:
     import uvloop
 
     sys.path.insert(0, str(ROOT))
@@ -231,8 +233,13 @@ def _h2_driver(n: int) -> None:
         transport = _FakeTransport()
         protocol.connection_made(transport)
         protocol.data_received(H2_START)
-        for i in range(n):
-            protocol.data_received(H2_HEAD + (2 * i + 1).to_bytes(4, "big") + H2_BLOCK)
+        sid = 1
+        for _ in range(n):
+            frames = []
+            for _ in range(per_read):
+                frames.append(H2_HEAD + sid.to_bytes(4, "big") + H2_BLOCK)
+                sid += 2
+            protocol.data_received(b"".join(frames))
             await asyncio.sleep(0)
             while ctx.tasks:
                 await asyncio.sleep(0)
@@ -381,6 +388,8 @@ def child(target: str, n: int) -> None:
         _protocol_driver(n, "upload", 1, request=_post(1024 * 1024))
     elif target == "h2":
         _h2_driver(n)
+    elif target == "h2-m10":
+        _h2_driver(n, 10)
     elif target == "driver":
         _protocol_driver(n, "hello", 1, idle=True)
     elif target == "ws":
@@ -449,6 +458,8 @@ def main() -> None:
                 cost -= driver[mode]
             if target == "pipeline":
                 cost /= 16
+            elif target == "h2-m10":
+                cost /= 10
             row.append(f"{cost:,.0f}")
         print(f"| {target} | " + " | ".join(row) + " |", flush=True)
 

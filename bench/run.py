@@ -649,10 +649,29 @@ def parse_h2load(text: str) -> Dict[str, object]:
     return r
 
 
-def run_h2load(url: str, duration: int, cpu: str, threads: int) -> Tuple[str, float, List[str]]:
-    """Run one bounded h2load; return (output, its CPU seconds, command)."""
+def h2load_percentiles(log_file: Path) -> Dict[str, float]:
+    """Latency percentiles (``p50_ms`` ... ``p999_ms``) from h2load's ``--log-file``: one
+    line per request, its third column the microseconds until the response ended."""
+    times = []
+    with open(log_file) as f:
+        for line in f:
+            fields = line.split("\t")
+            if len(fields) >= 3 and fields[2].strip().isdigit():
+                times.append(int(fields[2]))
+    if not times:
+        return {}
+    times.sort()
+    n = len(times)
+    return {f"{name}_ms": times[min(n - 1, int(q * n))] / 1e3
+            for name, q in (("p50", 0.5), ("p75", 0.75), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))}
+
+
+def run_h2load(url: str, duration: int, cpu: str, threads: int,
+               log_file: Optional[Path] = None) -> Tuple[str, float, List[str]]:
+    """Run one bounded h2load; return (output, its CPU seconds, command). With ``log_file``
+    h2load writes every request's time there (see :func:`h2load_percentiles`)."""
     cmd = ["taskset", "-c", cpu, "h2load", f"-c{H2_CLIENTS}", f"-m{H2_STREAMS}", f"-t{threads}", f"-D{duration}",
-           url]
+           *([f"--log-file={log_file}"] if log_file is not None else []), url]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
@@ -840,8 +859,9 @@ def load_and_account(sp: ServerProcess, scenario: Scenario, url: str, script: Pa
     busy0, steal0 = machine_busy_seconds()
     extra0 = {name: counter() for name, counter in extra_cpu.items()}
     cpu0, w0 = group_cpu_seconds(sp.proc.pid), time.monotonic()
-    if scenario.h2:
-        text, wrk_cpu, wrk_cmd = run_h2load(url, args.duration, args.client_cpu, args.wrk_threads)
+    h2_log = Path(tempfile.mkstemp(prefix="pyre-bench-h2load-", suffix=".tsv")[1]) if scenario.h2 else None
+    if h2_log is not None:
+        text, wrk_cpu, wrk_cmd = run_h2load(url, args.duration, args.client_cpu, args.wrk_threads, h2_log)
     else:
         text, wrk_cpu, wrk_cmd = run_wrk(url, script, args.duration, args.connections, args.client_cpu,
                                          args.wrk_threads)
@@ -851,8 +871,9 @@ def load_and_account(sp: ServerProcess, scenario: Scenario, url: str, script: Pa
     rec["wrk_cmd"] = shlex.join(wrk_cmd)
     rec["wrk_output"] = text
     parsed = parse_h2load(text) if scenario.h2 else parse_wrk(text)
-    if scenario.h2:
-        parsed["latency_note"] = "h2load reports mean and max time per request, no percentiles"
+    if h2_log is not None:
+        parsed.update(h2load_percentiles(h2_log))  # h2load prints no percentiles: from its per-request log
+        h2_log.unlink()
     if scenario.pipeline > 1:
         # wrk records one latency sample per pipelined batch, not per request, and its
         # percentiles are unreliable then (see parse_wrk): report throughput only.

@@ -283,9 +283,9 @@ def _parse_request(stream_id: int, headers: Any, end_stream: bool, allow_protoco
     cookies: Optional[List[bytes]] = None
     regular: Headers = []
     in_pseudo = True
-    for pair in headers:
-        name = _b(pair[0])
-        value = _b(pair[1])
+    for raw_name, raw_value in headers:  # (unpacked: indexing hpack's tuple subclass is slow in C)
+        name = _b(raw_name)
+        value = _b(raw_value)
         p = name
         n = len(name)
         if n and p[0] == 0x3A:  # ":"
@@ -426,9 +426,9 @@ def _parse_request(stream_id: int, headers: Any, end_stream: bool, allow_protoco
 def _parse_trailers(headers: Any) -> Headers:
     """Validate a decoded trailer block: regular fields only (or raise ``Malformed``)."""
     out: Headers = []
-    for pair in headers:
-        name = _b(pair[0])
-        value = _b(pair[1])
+    for raw_name, raw_value in headers:
+        name = _b(raw_name)
+        value = _b(raw_value)
         if not _all_of(name, C_NAME, True):
             raise Malformed("pseudo-header or invalid field name in trailers")
         if not _valid_request_value(value):
@@ -441,8 +441,8 @@ def _parse_trailers(headers: Any) -> Headers:
 
 def _field_list_size(headers: Any) -> int:
     total = 0
-    for pair in headers:
-        total += len(pair[0]) + len(pair[1]) + 32
+    for name, value in headers:
+        total += len(name) + len(value) + 32
     return total
 
 
