@@ -243,9 +243,14 @@ def test_charts_are_drawn_when_matplotlib_is_there(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_quick_run_against_pyre(tmp_path, capsys):
+def test_quick_run_against_pyre(tmp_path, capsys, monkeypatch):
     """The whole command, quick, against Pyre alone: bench/run.py (h2load), bench/ws.py and the idle check."""
     handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    # A temporary folder of this test's own: another run of the suite (the other mode's
+    # pass, say) may hold a pyre-suite-* folder of its own in the shared one meanwhile.
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(own_tmp))
     folders = set(Path(tempfile.gettempdir()).glob("pyre-suite-*"))
     code = suite.main(["--quick", "--servers", "pyre", "--cases", "h2,ws-small-1,idle-memory",
                        "--memory-connections", "20", "--connections", "4", "--no-charts", "--out", str(tmp_path)])
