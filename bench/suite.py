@@ -384,8 +384,8 @@ def summarize(records: List[Record], cases: List[Case], servers: List[str], refs
 CLIENT_BOUND_NOTE = (f"‡ = client-bound: the load generator's median CPU was at least {run.CLIENT_BOUND_PCT:.0f}% "
                      "of each core it could use, so it set the pace and the row understates the server")
 GOALS_NOTE = ("Each goal is judged from the median of Pyre's same-round ratios to the peer; ‡ = a row of the "
-              "comparison was client-bound. h2load reports no latency percentiles, so goal 1's p99 condition is "
-              "not judged here.")
+              "comparison was client-bound. Goal 1's p99 condition is read from the h2 table's p99 column "
+              "(from h2load's per-request log), not judged here.")
 COLUMNS_NOTE = (
     "**version · mode**: the server's packages and versions (Pyre: its `pyre --version` line, which says whether "
     "the compiled twins or the pure-Python build ran; uvicorn's WebSocket: what `--ws auto` chose), then the "
