@@ -991,9 +991,13 @@ class H2Protocol(asyncio.Protocol):
         if not half_close:
             self._close()
             return
+        try:
+            transport.write_eof()
+        except OSError:  # the peer has gone already (ENOTCONN): nothing is left to drain
+            self._close()
+            return
         self._closed = True  # nothing more is read or written
         self.deadline = 0.0
-        transport.write_eof()
         self.loop.call_later(SHUTDOWN_GRACE, transport.close)  # unless the client closed it first
         buffered = transport.get_write_buffer_size()
         if buffered:

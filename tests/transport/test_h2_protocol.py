@@ -975,3 +975,23 @@ async def test_a_closed_connection_whose_peer_never_reads_is_aborted():
     await tick_until(ctx, lambda: transport.closed)
     assert not transport.aborted and protocol in ctx.connections
     await tick_until(ctx, lambda: transport.aborted)
+
+
+class PeerGoneTransport(HalfClosingTransport):
+    """A TCP transport whose peer has gone: the FIN cannot be sent (ENOTCONN, as uvloop raises)."""
+
+    def write_eof(self) -> None:
+        import errno
+
+        raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+
+
+async def test_a_shutdown_after_the_peer_has_gone_closes_without_an_error(grace):
+    ctx, protocol, transport = make(hello, transport=PeerGoneTransport())
+    client = Client(protocol, transport)
+    client.request()
+    await settle(client)
+    protocol.shutdown()  # the GOAWAY, then the FIN that fails: the connection simply closes
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert transport.closed and not protocol.streams
