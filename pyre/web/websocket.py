@@ -61,6 +61,8 @@ from typing import (
     Sequence,
     Set,
     Tuple,
+    Type,
+    TypeVar,
     Union,
 )
 
@@ -92,6 +94,7 @@ logger = logging.getLogger("pyre.error")
 
 #: A message as a WebSocket carries it: text or binary.
 Data = Union[str, bytes]
+_D = TypeVar("_D", str, bytes)
 BrokerCallback = Callable[[Data], None]
 
 _RECEIVE_MODES = ("text", "bytes", "json")
@@ -305,14 +308,16 @@ class WebSocket(HTTPConnection):
             self._connect_received = True
         return message
 
+    def _not_open(self, caller: str) -> NoReturn:
+        if self._peer_closed:
+            raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
+        if self._connection_state is WebSocketState.CONNECTING:
+            raise RuntimeError(f"WebSocket.{caller}() before accept(): call await ws.accept() first")
+        raise RuntimeError(f"WebSocket.{caller}() after close(): the WebSocket is closed")
+
     async def _receive_data(self, caller: str) -> Data:
-        state = self._connection_state
-        if state is not WebSocketState.OPEN:
-            if self._peer_closed:
-                raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
-            if state is WebSocketState.CONNECTING:
-                raise RuntimeError(f"WebSocket.{caller}() before accept(): call await ws.accept() first")
-            raise RuntimeError(f"WebSocket.{caller}() after close(): the WebSocket is closed")
+        if self._connection_state is not WebSocketState.OPEN:
+            self._not_open(caller)
         message = await self.receive()
         kind = message["type"]
         if kind == "websocket.receive":
@@ -328,21 +333,21 @@ class WebSocket(HTTPConnection):
         await self.close(code, reason)
         raise WebSocketDisconnect(code, reason)
 
+    async def _receive_kind(self, caller: str, kind: Type[_D], refusal: str) -> _D:
+        data = await self._receive_data(caller)
+        if not isinstance(data, kind):
+            await self._refuse_message(1003, refusal)
+        return data
+
     async def receive_text(self) -> str:
         """The next message, which must be text: a binary one closes the connection with
         1003 (unsupported data) and raises :class:`WebSocketDisconnect`."""
-        data = await self._receive_data("receive_text")
-        if not isinstance(data, str):
-            await self._refuse_message(1003, "expected a text message")
-        return data
+        return await self._receive_kind("receive_text", str, "expected a text message")
 
     async def receive_bytes(self) -> bytes:
         """The next message, which must be binary: a text one closes the connection with
         1003 (unsupported data) and raises :class:`WebSocketDisconnect`."""
-        data = await self._receive_data("receive_bytes")
-        if not isinstance(data, bytes):
-            await self._refuse_message(1003, "expected a binary message")
-        return data
+        return await self._receive_kind("receive_bytes", bytes, "expected a binary message")
 
     async def receive_json(self) -> Any:
         """The next message (text or binary) decoded as JSON: one that is not JSON closes
@@ -385,13 +390,8 @@ class WebSocket(HTTPConnection):
     # -- sending ---------------------------------------------------------------------------
 
     async def _send_message(self, message: Message, caller: str) -> None:
-        state = self._connection_state
-        if state is not WebSocketState.OPEN:
-            if self._peer_closed:
-                raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
-            if state is WebSocketState.CONNECTING:
-                raise RuntimeError(f"WebSocket.{caller}() before accept(): call await ws.accept() first")
-            raise RuntimeError(f"WebSocket.{caller}() after close(): the WebSocket is closed")
+        if self._connection_state is not WebSocketState.OPEN:
+            self._not_open(caller)
         try:
             await self._send(message)
         except OSError as exc:  # the server's way of saying the client is gone (ASGI 2.4)
