@@ -38,7 +38,7 @@ from typing import Any, List, Optional
 
 from pyre.asgi.http import ClientDisconnected
 from pyre.protocol.h1.parsing import ParseError, Request
-from pyre.protocol.h1.writer import CONTINUE_RESPONSE, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, encode_simple_response, last_chunk
+from pyre.protocol.h1.writer import CONTINUE_RESPONSE, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, encode_simple_response, last_chunk, reason_phrase
 from pyre.protocol.ws.handshake import is_websocket_upgrade
 from pyre.transport.context import MIN_BODY_RATE, SHUTDOWN_GRACE, SendWatch
 
@@ -71,10 +71,6 @@ JOIN_LIMIT = 16384
 CORK_LIMIT = 65536
 # Blocks of a pathsend file where sendfile cannot be used.
 FILE_CHUNK = 262144
-
-_REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
-            431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
-            503: "Service Unavailable", 505: "HTTP Version Not Supported"}
 
 
 class H1Common:
@@ -207,7 +203,7 @@ class H1Common:
         self._reject(status, reason, access_log)
 
     def _reject(self, status: int, reason: str, access_log: bool = True) -> None:
-        body = f"{_REASONS.get(status, 'Error')}: {reason}\n".encode("utf-8", "replace")
+        body = f"{reason_phrase(status) or 'Error'}: {reason}\n".encode("utf-8", "replace")
         self._write_final(status, body, access_log)
 
     def _write_final(self, status: int, body: bytes, access_log: bool = True) -> None:
@@ -442,7 +438,7 @@ class H1Common:
         self.resume_reading()
 
     def send_error_response(self, status: int) -> None:
-        self._write_final(status, f"{_REASONS.get(status, 'Error')}\n".encode())
+        self._write_final(status, f"{reason_phrase(status) or 'Error'}\n".encode())
 
     def abort(self) -> None:
         if self._head is not None and self.phase != CLOSED:
