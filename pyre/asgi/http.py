@@ -26,7 +26,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set
 
 __all__ = [
     "BODY", "BODY_HIGH_WATER", "DONE", "SHUTDOWN_DEADLINE", "START", "TRAILERS", "ClientDisconnected", "HTTPCycle",
-    "ResponseStream", "error_status", "finish_response", "run_asgi", "unexpected_message",
+    "ResponseStream", "error_status", "finish_response", "run_asgi", "unexpected_message", "wake",
 ]
 
 logger = logging.getLogger("pyre.error")
@@ -45,6 +45,13 @@ _EMPTY_REQUEST_BODY = {"type": "http.request", "body": b"", "more_body": False}
 # The message of the server's ``task.cancel()`` at the graceful-shutdown deadline: a
 # response not begun by then is answered 503 (the service is going away), not 500.
 SHUTDOWN_DEADLINE = "pyre: graceful shutdown deadline"
+
+
+def wake(waiter: "asyncio.Future[None]") -> None:
+    """Resolve a parked wait (``receive()``, a drain): the holder has already let go of
+    ``waiter``; one that is done (cancelled with its task) is left as it is."""
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class ClientDisconnected(OSError):
@@ -187,8 +194,7 @@ class HTTPCycle:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+            wake(waiter)
 
     # -- the application's callables ---------------------------------------------------------
 

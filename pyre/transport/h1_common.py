@@ -36,7 +36,7 @@ import logging
 import os
 from typing import Any, List, Optional
 
-from pyre.asgi.http import ClientDisconnected
+from pyre.asgi.http import ClientDisconnected, wake
 from pyre.protocol.h1.parsing import ParseError, Request
 from pyre.protocol.h1.writer import CONTINUE_RESPONSE, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, encode_simple_response, last_chunk, reason_phrase
 from pyre.protocol.ws.handshake import is_websocket_upgrade
@@ -368,8 +368,7 @@ class H1Common:
         waiter = self._drain_waiter
         if waiter is not None:
             self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+            wake(waiter)
         if self._send_watch is not None and self.phase != CLOSED:
             self._send_watch = None  # the client read enough (a closing connection: all)
             if self.phase == BUSY:

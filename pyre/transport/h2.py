@@ -30,7 +30,7 @@ import os
 from http import HTTPStatus
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from pyre.asgi.http import ClientDisconnected, HTTPCycle, run_asgi
+from pyre.asgi.http import ClientDisconnected, HTTPCycle, run_asgi, wake
 from pyre.asgi.native import request_head
 from pyre.asgi.scope import ConnectionInfo, http_scope
 from pyre.protocol.h1.writer import InvalidResponse
@@ -436,8 +436,7 @@ class H2Stream:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+            wake(waiter)
 
     def send_continue(self) -> None:
         pass  # HTTP/2 clients that send "expect: 100-continue" send the body regardless (RFC 9113 8.1)
