@@ -61,8 +61,6 @@ from typing import (
     Sequence,
     Set,
     Tuple,
-    Type,
-    TypeVar,
     Union,
 )
 
@@ -94,7 +92,6 @@ logger = logging.getLogger("pyre.error")
 
 #: A message as a WebSocket carries it: text or binary.
 Data = Union[str, bytes]
-_D = TypeVar("_D", str, bytes)
 BrokerCallback = Callable[[Data], None]
 
 _RECEIVE_MODES = ("text", "bytes", "json")
@@ -333,21 +330,21 @@ class WebSocket(HTTPConnection):
         await self.close(code, reason)
         raise WebSocketDisconnect(code, reason)
 
-    async def _receive_kind(self, caller: str, kind: Type[_D], refusal: str) -> _D:
-        data = await self._receive_data(caller)
-        if not isinstance(data, kind):
-            await self._refuse_message(1003, refusal)
-        return data
-
     async def receive_text(self) -> str:
         """The next message, which must be text: a binary one closes the connection with
         1003 (unsupported data) and raises :class:`WebSocketDisconnect`."""
-        return await self._receive_kind("receive_text", str, "expected a text message")
+        data = await self._receive_data("receive_text")
+        if not isinstance(data, str):
+            await self._refuse_message(1003, "expected a text message")
+        return data
 
     async def receive_bytes(self) -> bytes:
         """The next message, which must be binary: a text one closes the connection with
         1003 (unsupported data) and raises :class:`WebSocketDisconnect`."""
-        return await self._receive_kind("receive_bytes", bytes, "expected a binary message")
+        data = await self._receive_data("receive_bytes")
+        if not isinstance(data, bytes):
+            await self._refuse_message(1003, "expected a binary message")
+        return data
 
     async def receive_json(self) -> Any:
         """The next message (text or binary) decoded as JSON: one that is not JSON closes
