@@ -118,4 +118,3 @@ def format_cookie(
     if partitioned:
         parts.append("Partitioned")
     return "; ".join(parts)
-
