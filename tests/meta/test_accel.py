@@ -19,7 +19,7 @@ def test_mode_follows_the_environment():
         assert not _accel.ACCELERATED and _accel.MODE == "pure Python"
         assert _accel.modes() == {
             "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "wsframes": "py", "router": "py",
-            "parsing": "py", "request": "py",
+            "parsing": "py", "request": "py", "http": "py",
         }
         assert _accel.FrameReader.__module__ == "pyre.protocol.ws.frames"
         assert _accel.HPACKEncoder.__module__ == "hpack.hpack"
@@ -29,13 +29,14 @@ def test_mode_follows_the_environment():
         assert _accel.Router.__module__ == "pyre.web.router"
         assert _accel.Request.__module__ == "pyre.web.request"
         assert _accel.Headers.__module__ == "pyre.web.parsing"
+        assert _accel.HTTPCycle.__module__ == "pyre.asgi.http"
     else:
         # A build that silently fell back to pure Python must not pass as accelerated.
         assert _accel.ACCELERATED, "the Cython speed-ups are not built (pip install -e . needs a C compiler)"
         assert _accel.MODE == "accelerated (Cython)"
         assert _accel.modes() == {
             "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "wsframes": "c", "router": "c",
-            "parsing": "c", "request": "c",
+            "parsing": "c", "request": "c", "http": "c",
         }
         assert _accel.FrameReader.__module__ == "pyre.protocol.ws._frames_c"
         assert _accel.HPACKEncoder.__module__ == "pyre._speedups.hpack"
@@ -45,10 +46,12 @@ def test_mode_follows_the_environment():
         assert _accel.Router.__module__ == "pyre.web._router_c"
         assert _accel.Request.__module__ == "pyre.web._request_c"
         assert _accel.Headers.__module__ == "pyre.web._parsing_c"
+        assert _accel.HTTPCycle.__module__ == "pyre.asgi._http_c"
     assert server.H1Protocol is _accel.H1Protocol  # the server uses the chosen twin
     from pyre.transport import h2 as h2_transport
 
     assert h2_transport.H2Session is _accel.H2Session
+    assert h2_transport.HTTPCycle is _accel.HTTPCycle and h2_transport.run_asgi is _accel.run_asgi
     from pyre.protocol.ws import session as ws_session
 
     assert ws_session.FrameReader is _accel.FrameReader and ws_session.write_frame is _accel.write_frame
