@@ -28,6 +28,7 @@ PURE_MODE = {
     "pyre.protocol.h2._session_c": "pyre/protocol/h2/session.py",
     "pyre.protocol.ws._frames_c": "pyre/protocol/ws/frames.py",
     "pyre.asgi._http_c": "pyre/asgi/http.py",
+    "pyre.transport._h2_c": "pyre/transport/h2.py",
 }
 
 

@@ -390,7 +390,7 @@ def _protocol_factory(ctx: ServerContext, config: Config, tls: bool) -> Callable
     if http == "h1":
         factory = lambda: H1Protocol(ctx)  # noqa: E731
     else:
-        from pyre.transport.h2 import ALPNSelector, H2Protocol
+        from pyre._accel import ALPNSelector, H2Protocol  # only servers that see HTTP/2 load it
 
         if http == "h2":
             factory = lambda: H2Protocol(ctx)  # noqa: E731

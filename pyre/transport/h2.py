@@ -52,6 +52,13 @@ from pyre.transport.context import SHUTDOWN_GRACE, ServerContext
 from pyre.transport.info import connection_info
 from pyre.transport.tasks import start_task
 
+try:
+    import cython  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    COMPILED: bool = cython.compiled
+except ImportError:  # pragma: no cover - Cython is a build dependency only
+    COMPILED = False
+
 __all__ = ["ALPNSelector", "H2Protocol", "H2Stream", "switch_to_h2"]
 
 logger = logging.getLogger("pyre.error")

@@ -10,9 +10,7 @@ import time
 import httpx
 import pytest
 
-from pyre import Config, Server
 from pyre import server as server_module
-from tests.e2e.cli import start_cli  # noqa: F401  (a fixture)
 
 APP_SOURCE = textwrap.dedent('''
     import gc

@@ -183,6 +183,7 @@ def public(obj) -> set:
         ("router", ["Router"]),
         ("parsing", ["Headers"]),
         ("request", ["HTTPConnection", "Request"]),
+        ("h2conn", ["H2Protocol", "H2Stream", "ALPNSelector"]),
     ],
 )
 def test_twins_have_the_same_public_interface(module, classes):
