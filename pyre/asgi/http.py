@@ -16,6 +16,10 @@ Send-side states (anything not listed raises RuntimeError in ``send``)::
 
 After the client disconnected, ``send`` raises :class:`ClientDisconnected` (an
 ``OSError``, ASGI spec 2.4); ``receive`` returns ``http.disconnect``.
+
+This module is its own compiled twin: Cython compiles it as it is into
+``pyre.asgi._http_c`` (typed by ``_http_c.pxd``); :mod:`pyre._accel` chooses. What
+every cycle twin shares is :mod:`pyre.asgi.http_common`, re-exported here.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ Flow control, both ways:
 
 Output is corked like HTTP/1.1's: frames queued while handling one read, or by an
 application step, leave in one ``transport.write``.
+
+This module is its own compiled twin: Cython compiles it as it is into
+``pyre.transport._h2_c`` (typed by ``_h2_c.pxd``); :mod:`pyre._accel` chooses.
 """
 
 from __future__ import annotations
