@@ -167,7 +167,7 @@ class H1Common:
     def _switch_to_h2(self, request: Optional[Request]) -> bool:
         """HTTP/2 takes the connection over: after the preface (prior knowledge), or
         for a qualifying ``Upgrade: h2c`` request (which becomes stream 1)."""
-        from pyre.transport.h2 import switch_to_h2  # only servers that see HTTP/2 load it
+        from pyre._accel import switch_to_h2  # only servers that see HTTP/2 load it
 
         if not switch_to_h2(self.ctx, self.transport, self.info, self.parser.trailing_data, request):
             return False
