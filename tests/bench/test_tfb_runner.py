@@ -80,7 +80,7 @@ def test_report_tables():
         "| starlette | uvicorn | 1,000 (1.00×) |", "| starlette | pyre | 2,000 (2.00×) ⚑ |"]
     assert report.routing_table(summary, ENTRIES)[2:] == ["| starlette | pyre | 3,000 | 1,500 | 0.50× |"]
     row = report.table_for(summary, "json", ENTRIES)[3]
-    assert row.startswith("| starlette | pyre | 2,000 | 1.00 | 2.00 | 2.00× | 2.00× | 99% | 95% | 10% | 0 | 1/1 |")
+    assert row.startswith("| starlette | pyre | 2,000 | 1.00 | 2.00 | 2.00× | 2.00× | 99% | 2,000 | 95% | 10% | 0 | 1/1 |")
     assert row.endswith("| wrk-bound (wrk 95% CPU) |")
     assert report.goals(summary)[0].startswith("pyre.web is not in this run")
 
@@ -97,6 +97,28 @@ def test_goals_are_judged_when_pyre_web_was_measured():
     assert "| json ≥ 0.8× the bare ASGI app on Pyre | 0.86× | met |" in lines
     assert "| 1,000 routes ≥ 0.9× 10 routes | 0.97× | met |" in lines
     assert "| db ≥ 1.3× the best peer on uvicorn | — | — |" in lines
+
+
+def test_a_database_goal_names_the_flags_of_the_cells_it_compares():
+    entries = ["pyre.web/pyre", "asgi/pyre", "starlette/uvicorn", "falcon/uvicorn", "falcon/pyre"]
+    runs = [run("fortunes", "pyre.web/pyre", 2600), run("fortunes", "starlette/uvicorn", 1000, server_cpu=40),
+            run("fortunes", "falcon/uvicorn", 2000, wrk=60, db=35), run("fortunes", "falcon/pyre", 2500, wrk=95),
+            run("db", "pyre.web/pyre", 3000), run("db", "falcon/uvicorn", 2000)]
+    for r in runs:  # req/s per server CPU-second, as bench/run.py records it
+        r["rps_per_cpu"] = float(r["rps"]) * 100 / float(r["server_cpu_pct"])
+    summary = summarize(runs, ["db", "fortunes"], entries, "")
+    report.enrich(summary, runs, db_on_client_core=True)
+    lines = report.goals(summary)
+    # falcon/pyre is flagged but not compared; the best peer on uvicorn (falcon) filled its client core.
+    assert "| fortunes ≥ 1.3× the best peer on uvicorn | 1.30× | met (⚑ falcon/uvicorn: client core full " \
+           "(wrk + PostgreSQL 95%)) |" in lines
+    assert "| db ≥ 1.3× the best peer on uvicorn | 1.50× | met |" in lines
+    # per CPU-second the best peer is starlette (1000 req/s on 40% of a core): 2600 / 0.99 against 2500.
+    per_cpu = [line for line in lines if line.startswith("| fortunes, req/s per server CPU-second")]
+    assert per_cpu == ["| fortunes, req/s per server CPU-second, against the best peer's on uvicorn | 1.05× | "
+                       "(what the server costs per request; not the goal) |"]
+    row = report.table_for(summary, "fortunes", entries)[2]
+    assert row.startswith("| pyre.web | pyre | 2,600 | 1.00 | 2.00 | 1.30× | — | 99% | 2,626 | 40% | 10% |")
 
 
 def test_docs_section_is_replaced_between_its_markers(tmp_path):
