@@ -134,3 +134,19 @@ def test_docs_section_is_replaced_between_its_markers(tmp_path):
 def test_docs_carry_the_markers():
     text = (tfb_run.DOCS).read_text()
     assert text.count(report.DOCS_BEGIN) == 1 and text.count(report.DOCS_END) == 1
+
+
+def test_the_instruction_counter_profiles_each_app_on_a_real_pool(tfb_database, tmp_path, capsys):
+    import pstats
+
+    from bench.tfb import instructions
+
+    assert instructions.main(["--tests", "fortunes", "--apps", "asgi,pyre.web", "-n", "25", "--profile",
+                              str(tmp_path), "--dsn", tfb_database.dsn]) == 0
+    handlers = {"asgi": "_fortunes", "pyre.web": "fortunes"}
+    for app, handler in handlers.items():
+        stats = pstats.Stats(str(tmp_path / f"{app}-fortunes.prof")).stats  # type: ignore[attr-defined]
+        calls = {name: ncalls for (path, _, name), (_, ncalls, *_) in stats.items() if path.endswith(
+            "bare.py" if app == "asgi" else "pyre_web_app.py")}
+        assert calls[handler] >= 25  # each measured request reached the app's handler (a coroutine: resumed too)
+    assert f"wrote {tmp_path / 'pyre.web-fortunes.prof'}" in capsys.readouterr().out
