@@ -32,10 +32,20 @@ def split(entry: str) -> Tuple[str, str]:
     return framework, server
 
 
-def enrich(summary: Summary, runs: List[Dict[str, object]], db_on_client_core: bool) -> None:
+def cpu_count(cpu_list: str) -> int:
+    """The number of CPUs in a taskset list (``"1"``, ``"0,2"``, ``"0-3"``)."""
+    total = 0
+    for part in cpu_list.split(","):
+        low, _, high = part.partition("-")
+        total += int(high) - int(low) + 1 if high else 1
+    return max(total, 1)
+
+
+def enrich(summary: Summary, runs: List[Dict[str, object]], db_on_client_core: bool, db_cores: int = 1) -> None:
     """Add to each measured cell: db CPU, the ratio to the best peer on uvicorn, Pyre's gain over
     the same framework on uvicorn, and flags where the server did not set the pace (wrk or its
-    core saturated, or other work on the machine starving the server)."""
+    core saturated, PostgreSQL's own ``db_cores`` saturated, or other work on the machine
+    starving the server)."""
     for test, cells in summary.items():
         best = best_rps(cells, "uvicorn")
         best_per_cpu = best_rps(cells, "uvicorn", key="rps_per_cpu_median")
@@ -61,6 +71,9 @@ def enrich(summary: Summary, runs: List[Dict[str, object]], db_on_client_core: b
                 flags.append(f"wrk-bound (wrk {wrk:.0f}% CPU)")
             elif db_on_client_core and wrk + float(cell["db_cpu_pct_median"] or 0.0) >= WRK_BOUND_PCT:
                 flags.append(f"client core full (wrk + PostgreSQL {wrk + float(cell['db_cpu_pct_median']):.0f}%)")
+            elif not db_on_client_core and float(cell["db_cpu_pct_median"] or 0.0) >= WRK_BOUND_PCT * db_cores:
+                flags.append(f"PostgreSQL-bound (PostgreSQL {float(cell['db_cpu_pct_median']):.0f}% CPU of "
+                             f"{db_cores} core(s))")
             other = float(cell.get("other_cpu_pct_median") or 0.0)
             server_cpu = float(cell.get("server_cpu_pct_median") or 0.0)
             if other >= OTHER_BUSY_PCT and server_cpu < WRK_BOUND_PCT:

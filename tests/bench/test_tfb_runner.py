@@ -71,6 +71,19 @@ def test_ratios_and_flags():
     assert summary_of(runs, db_on_client_core=False)["json"]["asgi/pyre"]["flags"] == []
 
 
+def test_postgresql_on_cores_of_its_own_is_flagged_when_it_fills_them():
+    runs = [run("fortunes", "asgi/pyre", 4000, wrk=50, db=95), run("fortunes", "asgi/uvicorn", 3000, wrk=30, db=150)]
+    tests = ["fortunes"]
+    summary = summarize(runs, tests, ENTRIES, "")
+    report.enrich(summary, runs, db_on_client_core=False, db_cores=report.cpu_count("2"))
+    assert summary["fortunes"]["asgi/pyre"]["flags"] == ["PostgreSQL-bound (PostgreSQL 95% CPU of 1 core(s))"]
+    assert summary["fortunes"]["asgi/uvicorn"]["flags"] == ["PostgreSQL-bound (PostgreSQL 150% CPU of 1 core(s))"]
+    summary = summarize(runs, tests, ENTRIES, "")
+    report.enrich(summary, runs, db_on_client_core=False, db_cores=report.cpu_count("2-3"))
+    assert summary["fortunes"]["asgi/pyre"]["flags"] == [] and summary["fortunes"]["asgi/uvicorn"]["flags"] == []
+    assert [report.cpu_count(c) for c in ("1", "0,2", "0-3", "0-1,4")] == [1, 2, 4, 3]
+
+
 def test_report_tables():
     runs = [run("json", "starlette/uvicorn", 1000), run("json", "starlette/pyre", 2000, wrk=95),
             run("routes-10", "starlette/pyre", 3000), run("routes-1000", "starlette/pyre", 1500)]
