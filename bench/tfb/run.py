@@ -310,7 +310,8 @@ def write_outputs(args, meta: Dict[str, object], runs: Runs, workloads: List[Wor
     tests = [w.name for w in workloads]
     descriptions = {w.name: w.description for w in workloads}
     summary = harness.summarize(runs, tests, names, "")
-    report.enrich(summary, runs, db_on_client_core=args.db_cpu == args.client_cpu)
+    report.enrich(summary, runs, db_on_client_core=args.db_cpu == args.client_cpu,
+                  db_cores=report.cpu_count(args.db_cpu))
     notes += [f"- **{entry} / {test}**: some rounds failed: {'; '.join(cell['errors'])[:500]}"
               for test, cells in summary.items() for entry, cell in cells.items()
               if cell.get("errors") and "rps_median" in cell]

@@ -137,6 +137,7 @@ class Response:
     #: The header list sent as is: lower-case names, validated, built once.
     raw_headers: RawHeaders
     background: Optional[BackgroundTasks]
+    _headers: Optional[MutableHeaders]
 
     def __init__(
         self,
@@ -153,6 +154,15 @@ class Response:
                 raise TypeError(f"a response body must be bytes or str, got {type(body).__name__}")
             body = bytes(body)
         self.body = body
+        if status == 200 and type(status) is int and headers is None and media_type is None:
+            # The common page or text: the class's content-type, without _setup's call and checks.
+            self.status = 200
+            self.background = background
+            self._headers = None
+            content_type = self._content_type_header
+            length = (_CONTENT_LENGTH, b"%d" % len(body))
+            self.raw_headers = [length] if content_type is None else [content_type, length]
+            return
         self._setup(status, headers, media_type, background, len(body))
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -174,7 +184,7 @@ class Response:
             raise ValueError(f"a response status must be an int from 100 to 599, got {status!r}")
         self.status = status
         self.background = background
-        self._headers: Optional[MutableHeaders] = None
+        self._headers = None
         if media_type is None:
             content_type = self._content_type_header
         else:

@@ -4,7 +4,17 @@
 directories) with autoescaping on for ``.html``, ``.htm`` and ``.xml`` templates, for
 templates made from strings and, by default, for every other name too (``.txt`` included:
 turn it off per block with ``{% autoescape false %}``). ``Templates(env)`` uses your own
-:class:`jinja2.Environment` as it is (its autoescape setting included).
+:class:`jinja2.Environment` as it is (its autoescape and ``auto_reload`` settings included).
+
+Reloading: as Flask does outside debug mode, a template is compiled once, on its first
+render, and kept: a render looks it up in a dict, with no file system access (Jinja2's own
+default, ``auto_reload=True``, checks the file's modification time on every render, as
+Starlette's ``Jinja2Templates`` does). An edit on disk shows after a restart (``pyre
+--reload --reload-include '*.html'`` restarts on it). ``Templates(folder, auto_reload=True)``
+checks the file on every render instead, so an edit shows at once: Flask's debug-mode
+behaviour, e.g. ``Templates(folder, auto_reload=app.debug)``. ``Templates(env)`` follows
+``env.auto_reload``, read at each render (set it to ``False`` on your environment for the
+fast path); an environment without a cache (``cache_size=0``) loads on every render.
 
 An environment with ``enable_async=True`` renders with ``await templates.render_async(...)``
 (which also works on a plain environment); ``render()`` on it raises :class:`RuntimeError`.
@@ -17,7 +27,7 @@ saying ``pip install 'pyre-server[web]'``.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Union
 
 from pyre.web.responses import HTML
 
@@ -39,32 +49,58 @@ def _jinja2() -> Any:
 
 
 class Templates:
-    """Render Jinja2 templates into :class:`HTML` responses."""
+    """Render Jinja2 templates into :class:`HTML` responses (compiled once and kept, unless
+    ``auto_reload`` is on: see the module's docs)."""
 
-    __slots__ = ("env",)
+    __slots__ = ("env", "_compiled", "_capacity")
 
     env: "jinja2.Environment"
+    # The compiled templates by name, while the environment does not auto-reload: a render
+    # then skips Jinja2's lookup (its LRU cache's lock, the loader's up-to-date check).
+    _compiled: Dict[str, "jinja2.Template"]
+    _capacity: float
 
     def __init__(
         self,
         directory: Union[PathArg, Sequence[PathArg], "jinja2.Environment"],
+        *,
+        auto_reload: Optional[bool] = None,
         **env_options: Any,
     ) -> None:
         jinja2 = _jinja2()
+        self._compiled = {}
         if isinstance(directory, jinja2.Environment):
-            if env_options:
+            if env_options or auto_reload is not None:
                 raise TypeError("Templates(env) takes no environment options: configure the env itself")
             self.env = directory
-            return
-        env_options.setdefault(
-            "autoescape",
-            jinja2.select_autoescape(("html", "htm", "xml"), default_for_string=True, default=True),
-        )
-        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), **env_options)
+        else:
+            # On for every name and for strings: what select_autoescape(("html", "htm", "xml"),
+            # default_for_string=True, default=True) decides, without its call on every render.
+            env_options.setdefault("autoescape", True)
+            self.env = jinja2.Environment(
+                loader=jinja2.FileSystemLoader(directory), auto_reload=bool(auto_reload), **env_options
+            )
+        # As many as Jinja2's own cache holds (400 by default; none for cache_size=0; all for -1).
+        cache = self.env.cache
+        self._capacity = 0 if cache is None else getattr(cache, "capacity", float("inf"))
 
     def get_template(self, name: str) -> "jinja2.Template":
-        """The compiled template (cached by Jinja2); ``jinja2.TemplateNotFound`` if there is none."""
-        return self.env.get_template(name)
+        """The compiled template; ``jinja2.TemplateNotFound`` if there is none."""
+        template = self._compiled.get(name)
+        if template is not None and not self.env.auto_reload:
+            return template
+        return self._load(name)
+
+    def _load(self, name: str) -> "jinja2.Template":
+        """Through Jinja2 (its cache, and with ``auto_reload`` the file's up-to-date check)."""
+        env = self.env
+        template: "jinja2.Template" = env.get_template(name)
+        compiled = self._compiled
+        if env.auto_reload:
+            compiled.clear()  # turned on after some renders: forget what was kept
+        elif len(compiled) < self._capacity:
+            compiled[name] = template
+        return template
 
     def render(
         self,
@@ -86,7 +122,5 @@ class Templates:
         """Render ``name`` with ``context``; awaits the template when the environment is async."""
         template = self.get_template(name)
         if self.env.is_async:
-            text = await template.render_async(context)
-        else:
-            text = template.render(context)
-        return HTML(text)
+            return HTML(await template.render_async(context))
+        return HTML(template.render(context))

@@ -121,6 +121,16 @@ def test_status_is_checked_and_bodyless_statuses_have_no_length():
     assert Response(bytearray(b"ab")).body == b"ab"
 
 
+def test_a_plain_200_takes_the_short_path_with_the_same_result():
+    for cls, content_type in ((Response, None), (HTML, b"text/html; charset=utf-8"), (Text, b"text/plain; charset=utf-8")):
+        short = cls("é", background=None)
+        general = cls("é", headers=[])  # any headers argument takes the general path
+        assert short.raw_headers == general.raw_headers
+        assert short.raw_headers == ([(b"content-type", content_type)] if content_type else []) + [(b"content-length", b"2")]
+        assert (short.status, short.body, short.background) == (200, "é".encode(), None)
+        assert short.headers["content-length"] == "2"
+
+
 def test_the_headers_view_writes_through_to_raw_headers():
     response = Response(b"x", headers=[("x-a", "1"), ("x-b", "2"), ("x-a", "3")])
     headers = response.headers

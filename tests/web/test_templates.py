@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import jinja2
@@ -95,3 +96,98 @@ def test_a_missing_jinja2_names_the_extra(monkeypatch, folder):
     monkeypatch.setitem(sys.modules, "jinja2", None)  # import jinja2 now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'pyre-server\[web\]'"):
         Templates(folder)
+
+
+# -- reloading: compiled once and kept, unless auto_reload is on ------------------------------
+
+
+@pytest.fixture
+def mtime_checks(monkeypatch):
+    """The paths whose modification time was read (Jinja2's loader and its up-to-date check)."""
+    seen = []
+    getmtime = os.path.getmtime
+
+    def counting(path):
+        seen.append(os.path.basename(path))
+        return getmtime(path)
+
+    monkeypatch.setattr(os.path, "getmtime", counting)
+    return seen
+
+
+def edit(path, text):
+    """Rewrite a template, with a modification time that surely differs from the old one."""
+    old = path.stat().st_mtime
+    path.write_text(text)
+    os.utime(path, (old + 10, old + 10))
+
+
+def test_by_default_a_template_is_compiled_once_and_its_file_not_checked_again(folder, mtime_checks):
+    templates = Templates(folder)
+    assert not templates.env.auto_reload
+    for _ in range(5):
+        assert templates.render("page.html", text="a").body == b"<p>a</p>"
+    assert mtime_checks == ["page.html"]  # read once, with the source; no check per render
+    edit(folder / "page.html", "<b>{{ text }}</b>")
+    assert templates.render("page.html", text="a").body == b"<p>a</p>"  # kept until a restart
+    assert Templates(folder).render("page.html", text="a").body == b"<b>a</b>"
+
+
+async def test_auto_reload_checks_the_file_on_every_render_and_picks_up_an_edit(folder, mtime_checks):
+    templates = Templates(folder, auto_reload=True)
+    assert templates.env.auto_reload
+    for _ in range(3):
+        assert templates.render("page.html", text="a").body == b"<p>a</p>"
+    assert mtime_checks == ["page.html"] * 3  # the load, then one check per later render
+    edit(folder / "page.html", "<b>{{ text }}</b>")
+    assert templates.render("page.html", text="a").body == b"<b>a</b>"
+    edit(folder / "page.html", "<i>{{ text }}</i>")
+    assert (await templates.render_async("page.html", text="a")).body == b"<i>a</i>"
+
+
+def test_a_given_environment_follows_its_own_auto_reload(folder, mtime_checks):
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=True)  # Jinja2: auto_reload on
+    templates = Templates(env)
+    assert templates.render("page.html", text="a").body == b"<p>a</p>"
+    edit(folder / "page.html", "<b>{{ text }}</b>")
+    assert templates.render("page.html", text="a").body == b"<b>a</b>"
+    env.auto_reload = False  # read at each render
+    templates.render("page.html", text="a")
+    checks = len(mtime_checks)
+    edit(folder / "page.html", "<i>{{ text }}</i>")
+    assert templates.render("page.html", text="a").body == b"<b>a</b>"
+    assert len(mtime_checks) == checks
+    env.auto_reload = True  # and back on: the kept templates are forgotten
+    assert templates.render("page.html", text="a").body == b"<i>a</i>"
+    with pytest.raises(TypeError, match="no environment options"):
+        Templates(env, auto_reload=True)
+
+
+def loads_counted(names, cache_size):
+    """Templates over a loader that makes a template for any name, counting its loads."""
+    def load(name):
+        names.append(name)
+        return ("{{ v }}", None, lambda: True)
+
+    return Templates(jinja2.Environment(loader=jinja2.FunctionLoader(load), auto_reload=False, cache_size=cache_size))
+
+
+def test_a_template_is_kept_only_as_jinja2s_cache_allows(folder):
+    loads = []
+    uncached = loads_counted(loads, cache_size=0)  # the user asked for no cache: a load per render
+    for _ in range(3):
+        assert uncached.render("t", v=1).body == b"1"
+    assert loads == ["t"] * 3
+    loads.clear()
+    small = loads_counted(loads, cache_size=2)  # kept: at most as many as Jinja2's cache holds
+    for _ in range(2):
+        for name in ("a", "b", "c", "d"):
+            small.render(name, v=1)
+    assert loads == ["a", "b", "c", "d"]  # a and b kept, c and d in Jinja2's cache
+    assert sorted(small._compiled) == ["a", "b"]
+
+
+def test_autoescaping_is_decided_once_not_per_render(folder):
+    templates = Templates(folder)
+    assert templates.env.autoescape is True  # no select_autoescape function called on every render
+    assert templates.render("note.txt", text=XSS).body.decode() == ESCAPED

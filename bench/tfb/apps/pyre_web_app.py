@@ -16,7 +16,7 @@ from bench.tfb import common
 from bench.tfb.rules import HELLO, queries_count
 
 db = common.Database()
-templates = Templates(common.jinja_environment())
+templates = Templates(common.TEMPLATES)
 
 
 class TFB(App):
