@@ -39,7 +39,7 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Copy
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyObject_Call
 from cpython.ref cimport Py_INCREF
 from libc.string cimport memchr, memcpy
 
@@ -188,12 +188,35 @@ cdef const char* _HEX = b"0123456789abcdef"
 @cython.final
 @cython.auto_pickle(False)
 cdef class _Ready:
-    """What ``send()`` returns when it is already done: ``await`` returns None at once."""
+    """What ``send()`` returns when it is already done: ``await`` returns None at once.
+
+    It is its own iterator, already exhausted: ``__await__`` returns it, and its C
+    ``tp_iternext`` (set below) returns NULL without an exception, which is how a C
+    iterator ends; so an ``await`` allocates nothing and raises no StopIteration."""
 
     def __await__(self):
-        return iter(())
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise StopIteration
 
 
+cdef extern from *:
+    """
+    static PyObject *pyre_ready_next(PyObject *self) { (void)self; return NULL; }
+    static int pyre_ready_install(PyObject *type) {
+        ((PyTypeObject *)type)->tp_iternext = pyre_ready_next;
+        PyType_Modified((PyTypeObject *)type);
+        return 0;
+    }
+    """
+    int pyre_ready_install(object type) except -1
+
+
+pyre_ready_install(_Ready)
 cdef _Ready _READY = _Ready()
 
 
@@ -818,6 +841,37 @@ async def _run_asgi(app, HTTPCycle cycle, set tasks):
         PySet_Discard(tasks, cycle.task)
 
 
+# -- the server's live state, read per request ----------------------------------------------------
+#
+# ``shutting_down``, ``date_line``, ``request_observers`` and ``total_requests`` change
+# while the server runs, so they are read from the context on every use. When the
+# context is a plain object (no data descriptor for these names, the default attribute
+# access), such a read is exactly a lookup in its ``__dict__``, which is what is done,
+# with ``getattr`` when the name is not there (a class attribute, say); otherwise every
+# read is ``getattr``.
+
+cdef tuple _LIVE_NAMES = ("shutting_down", "date_line", "request_observers", "total_requests")
+cdef str _S_SHUTTING_DOWN = "shutting_down"
+cdef str _S_DATE_LINE = "date_line"
+cdef str _S_REQUEST_OBSERVERS = "request_observers"
+cdef str _S_TOTAL_REQUESTS = "total_requests"
+
+
+cdef dict _live_dict(object ctx):
+    """``ctx.__dict__`` when reading it is what attribute access on ``ctx`` does for the
+    live names, else None."""
+    cls = type(ctx)
+    if cls.__getattribute__ is not object.__getattribute__ or cls.__setattr__ is not object.__setattr__:
+        return None
+    for klass in cls.__mro__:
+        for name in _LIVE_NAMES:
+            attr = klass.__dict__.get(name)
+            if attr is not None and (hasattr(type(attr), "__set__") or hasattr(type(attr), "__delete__")):
+                return None  # a data descriptor (a property, a slot) decides, not the dict
+    live = getattr(ctx, "__dict__", None)
+    return live if PyDict_CheckExact(live) else None
+
+
 # -- the connection (twin of pyre.transport.h1.H1Protocol) ---------------------------------------
 
 
@@ -883,6 +937,8 @@ cdef class _H1Base:
     cdef public bint _track
     cdef public double _t0
     cdef public long long _bytes_sent
+    cdef dict _task_kwargs
+    cdef dict _live  # ctx.__dict__ (see _live_dict), or None
     cdef object _feed
     cdef object _resume_parser
     cdef object _parser_get_buffer
@@ -900,6 +956,7 @@ cdef class _H1Base:
         # Cython starts every C field at 0, False or None (the pure twin's __init__ lists
         # them all); only the other starting values are set here.
         self.ctx = ctx
+        self._live = _live_dict(ctx)
         self.loop = ctx.loop
         self.parser = RequestParser(ctx.limits)
         self.phase = _IDLE
@@ -911,6 +968,9 @@ cdef class _H1Base:
         self._client_text = ""
         self._out = []
         self._time = self.loop.time
+        # The first step runs at once on 3.12+, inside a real task: no scheduling round-trip.
+        self._task_kwargs = ({"loop": self.loop, "name": _TASK_NAME, "eager_start": True} if _EAGER
+                             else {"loop": self.loop, "name": _TASK_NAME})
         self._feed = self.parser.feed
         self._resume_parser = self.parser.resume
         self._parser_get_buffer = self.parser.get_buffer
@@ -928,6 +988,26 @@ cdef class _H1Base:
         self._extra_lines = _as_bytes(ctx.extra_lines)
         self._access_log = ctx.access_log
         self._access_logger = ctx.access_logger
+
+    cdef inline object _ctx_get(self, str name):
+        """``getattr(self.ctx, name)`` for a live name (see ``_live_dict``)."""
+        cdef PyObject* value
+        if self._live is not None:
+            value = PyDict_GetItemWithError_ptr(self._live, name)
+            if value != NULL:
+                return <object>value
+        return getattr(self.ctx, name)
+
+    cdef inline int _count_request(self) except -1:
+        """``ctx.total_requests += 1``."""
+        cdef PyObject* value
+        if self._live is not None:
+            value = PyDict_GetItemWithError_ptr(self._live, _S_TOTAL_REQUESTS)
+            if value != NULL:
+                self._live[_S_TOTAL_REQUESTS] = <object>value + 1
+                return 0
+        self.ctx.total_requests += 1
+        return 0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -1054,13 +1134,11 @@ cdef class _H1Base:
 
     cdef int _start(self, HTTPCycle cycle) except -1:
         """Run the application for ``cycle`` in its own task (eagerly where possible)."""
-        coro = _run_asgi(self._app, cycle, self._tasks)
-        if _EAGER:
-            # The first step runs now, inside a real task: no scheduling round-trip.
-            task = _Task(coro, loop=self.loop, name=_TASK_NAME, eager_start=True)
-        else:
-            task = _Task(coro, loop=self.loop, name=_TASK_NAME)
-        if not task.done():
+        # Task(coro, loop=..., name=..., eager_start=...) with this connection's keyword
+        # dict, built once: Task only reads it (a call with keywords builds one per call).
+        task = PyObject_Call(_Task, (_run_asgi(self._app, cycle, self._tasks),), self._task_kwargs)
+        # Only an eager task (3.12+, its first step ran just now) can be done already.
+        if not _EAGER or not task.done():
             cycle.task = task
             PySet_Add(self._tasks, task)  # _run_asgi removes it when it ends
         return 0
@@ -1078,7 +1156,7 @@ cdef class _H1Base:
             return None
         self.phase = _BUSY
         self.deadline = 0.0
-        self._request_keep_alive = _rfield(request, R_KEEP_ALIVE) and not ctx.shutting_down
+        self._request_keep_alive = _rfield(request, R_KEEP_ALIVE) and not self._ctx_get(_S_SHUTTING_DOWN)
         self._request = request
         method = _rfield(request, R_METHOD)
         http_version = _rfield(request, R_VERSION)
@@ -1101,10 +1179,10 @@ cdef class _H1Base:
         # One test per request decides whether it is timed and reported (ctx.wants_requests);
         # the observers are read per request, so one added later is seen at once.
         self._track = (self._access_log and self._access_logger.isEnabledFor(_INFO)) or bool(
-            ctx.request_observers)
+            self._ctx_get(_S_REQUEST_OBSERVERS))
         if self._track:
             self._t0 = ctx.clock()
-        ctx.total_requests += 1
+        self._count_request()
         limit = self._limit
         if limit is not None and (len(self._tasks) >= limit or len(self._connections) > limit):
             self._reject(503, "the server is at its concurrency limit", True)
@@ -1211,12 +1289,12 @@ cdef class _H1Base:
 
     cdef int _start_response(self, object status, object headers, bint trailers) except -1:
         cdef _HeadOut out
-        cdef bint keep_alive = self._request_keep_alive and not self.ctx.shutting_down and not self._eof
+        cdef bint keep_alive = self._request_keep_alive and not self._ctx_get(_S_SHUTTING_DOWN) and not self._eof
         if self._expect_continue and not self._body_complete:
             # The app answers without asking for the body the client withholds.
             keep_alive = False
         head = _encode_head(status, headers, self._http11, self._head_request, keep_alive,
-                            self._server_line, _as_bytes(self.ctx.date_line), self._extra_lines, &out)
+                            self._server_line, _as_bytes(self._ctx_get(_S_DATE_LINE)), self._extra_lines, &out)
         self._head = head
         self._remaining = out.content_length
         self._keep_alive = out.keep_alive
@@ -1316,7 +1394,7 @@ cdef class _H1Base:
         cdef double wait = self._timeout_keep_alive
         self.cycle = None
         self.phase = _IDLE
-        if self.ctx.shutting_down and SHUTDOWN_GRACE < wait:
+        if self._ctx_get(_S_SHUTTING_DOWN) and SHUTDOWN_GRACE < wait:
             wait = SHUTDOWN_GRACE
         self.deadline = self._time() + wait
         self._resume(_PAUSE_PIPELINE)
