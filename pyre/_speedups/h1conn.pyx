@@ -43,6 +43,9 @@ from cpython.object cimport PyObject, PyObject_Call
 from cpython.ref cimport Py_INCREF
 from libc.string cimport memchr, memcpy
 
+from pyre._speedups.h1parser cimport (
+    is_parser, parser_buffer_updated, parser_buffered, parser_get_buffer, parser_paused, parser_resume,
+)
 from pyre._speedups.capi cimport PyDict_GetItemWithError_ptr, PyUnicode_DecodeLatin1, pyre_member_offset, pyre_slot
 
 import asyncio
@@ -943,6 +946,7 @@ cdef class _H1Base:
     cdef object _resume_parser
     cdef object _parser_get_buffer
     cdef object _parser_buffer_updated
+    cdef bint _cparser  # the parser is the compiled one: called through its C entry points
     # --timeout-send (H1Common): set while the client must read what is queued (see SendWatch).
     cdef public object _send_watch
     # --timeout-request-body (H1Common): the end of the body clock while the
@@ -975,6 +979,7 @@ cdef class _H1Base:
         self._resume_parser = self.parser.resume
         self._parser_get_buffer = self.parser.get_buffer
         self._parser_buffer_updated = self.parser.buffer_updated
+        self._cparser = is_parser(self.parser)
         # The native path (ctx.native): the app's native entry takes a RequestHead as the scope.
         self._native = ctx.native
         self._app = ctx.app if self._native is None else self._native.entry
@@ -988,6 +993,12 @@ cdef class _H1Base:
         self._extra_lines = _as_bytes(ctx.extra_lines)
         self._access_log = ctx.access_log
         self._access_logger = ctx.access_logger
+
+    cdef inline Py_ssize_t _parser_buffered(self) except -1:
+        return parser_buffered(self.parser) if self._cparser else self.parser.buffered
+
+    cdef inline bint _parser_paused(self) except -1:
+        return parser_paused(self.parser) if self._cparser else self.parser.paused
 
     cdef inline object _ctx_get(self, str name):
         """``getattr(self.ctx, name)`` for a live name (see ``_live_dict``)."""
@@ -1047,6 +1058,8 @@ cdef class _H1Base:
     def get_buffer(self, sizehint):
         # The parser lends a pooled block (or a large body's own bytes) and takes it back
         # in buffer_updated: see pyre.protocol.h1.parsing.
+        if self._cparser:
+            return parser_get_buffer(self.parser)
         return self._parser_get_buffer(sizehint)
 
     def buffer_updated(self, nbytes):
@@ -1063,7 +1076,8 @@ cdef class _H1Base:
             self.deadline = self._time() + self._timeout_request_header
         try:
             if data is None:
-                events = self._parser_buffer_updated(nbytes)
+                events = (parser_buffer_updated(self.parser, nbytes) if self._cparser
+                          else self._parser_buffer_updated(nbytes))
             else:
                 events = self._feed(data)
         except ParseError as exc:
@@ -1071,8 +1085,7 @@ cdef class _H1Base:
             return 0
         if events:
             self._dispatch(events)
-        parser = self.parser
-        if parser.buffered > PIPELINE_BUFFER_LIMIT and parser.paused:
+        if self._parser_buffered() > PIPELINE_BUFFER_LIMIT and self._parser_paused():
             self._pause(_PAUSE_PIPELINE)
         return 0
 
@@ -1093,12 +1106,12 @@ cdef class _H1Base:
                     return 0
                 self._resume_pending = False
                 try:
-                    events = self._resume_parser()
+                    events = parser_resume(self.parser) if self._cparser else self._resume_parser()
                 except ParseError as exc:
                     self._on_parse_error(exc)
                     return 0
                 if not events:
-                    if self.phase == _IDLE and self.parser.buffered:
+                    if self.phase == _IDLE and self._parser_buffered():
                         self.phase = _HEAD
                         self.deadline = self._time() + self._timeout_request_header
                     return 0

@@ -797,6 +797,9 @@ cdef class RequestParser:
         return self._run()
 
     def get_buffer(self, sizehint):
+        return self._get_buffer()
+
+    cdef object _get_buffer(self):
         cdef Py_ssize_t size
         if self._lent is not None:
             return self._lent  # asked again without buffer_updated (an SSL read of nothing)
@@ -820,6 +823,9 @@ cdef class RequestParser:
         return self._lent
 
     def buffer_updated(self, Py_ssize_t nbytes):
+        return self._buffer_updated(nbytes)
+
+    cdef object _buffer_updated(self, Py_ssize_t nbytes):
         cdef object block = self._lent
         cdef const char* p
         if self._direct is not None:
@@ -906,6 +912,9 @@ cdef class RequestParser:
         return 0
 
     def resume(self):
+        return self._resume()
+
+    cdef object _resume(self):
         if self._error is not None:
             raise self._error
         if self._state == S_PAUSED:
@@ -1536,3 +1545,31 @@ cdef class RequestParser:
             if not (self._fid & FORBIDDEN_TRAILER):
                 self._trailers.append(field)
 
+
+# -- C entry points for the compiled connection (declared in h1parser.pxd) ------------------------
+#
+# pyre._speedups.h1conn calls its parser through these when the parser is this class:
+# the methods of the same names, without a Python-level call and its boxed arguments.
+
+cdef bint is_parser(object obj):
+    return type(obj) is RequestParser
+
+
+cdef object parser_get_buffer(object parser):
+    return (<RequestParser>parser)._get_buffer()
+
+
+cdef object parser_buffer_updated(object parser, Py_ssize_t nbytes):
+    return (<RequestParser>parser)._buffer_updated(nbytes)
+
+
+cdef object parser_resume(object parser):
+    return (<RequestParser>parser)._resume()
+
+
+cdef Py_ssize_t parser_buffered(object parser):
+    return (<RequestParser>parser)._end - (<RequestParser>parser)._pos
+
+
+cdef bint parser_paused(object parser):
+    return (<RequestParser>parser)._state >= S_PAUSED
