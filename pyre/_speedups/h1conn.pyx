@@ -41,7 +41,7 @@ from cpython.dict cimport PyDict_Copy
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject, PyObject_Call
 from cpython.ref cimport Py_INCREF
-from libc.string cimport memchr, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
 from pyre._speedups.h1parser cimport (
     is_parser, parser_buffer_updated, parser_buffered, parser_get_buffer, parser_paused, parser_resume,
@@ -92,6 +92,10 @@ cdef extern from "Python.h":
     PyObject* PyTuple_GET_ITEM(object t, Py_ssize_t i)
     int PySet_Add(object s, object key) except -1
     int PySet_Discard(object s, object key) except -1
+    bint PyUnicode_CheckExact(object o)
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    void* PyUnicode_DATA(object o)
 
 logger = logging.getLogger("pyre.error")
 
@@ -182,7 +186,7 @@ cdef str _S_BODY = "http.response.body"
 cdef str _S_START = "http.response.start"
 cdef str _S_PATHSEND = "http.response.pathsend"
 cdef str _S_TRAILERS = "http.response.trailers"
-cdef str _S_V11 = "1.1"
+cdef str _S_V11 = sys.intern("1.1")  # the compiled parser's own (interned there too)
 cdef str _S_HEAD = "HEAD"
 
 cdef const char* _HEX = b"0123456789abcdef"
@@ -316,6 +320,18 @@ FAST_EVENT_READS = _setup_fast_reads()
 # -- small helpers ---------------------------------------------------------------------------
 
 
+cdef inline bint _str_eq(object a, str b) except -1:
+    """``a == b`` for an ASCII constant ``b``: by identity, else by length and bytes
+    (``PyUnicode_Compare`` checks neither first); ``==`` for anything but a plain str."""
+    cdef Py_ssize_t n
+    if a is b:
+        return True
+    if PyUnicode_CheckExact(a) and PyUnicode_IS_COMPACT_ASCII(a):
+        n = PyUnicode_GET_LENGTH(b)
+        return PyUnicode_GET_LENGTH(a) == n and memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), <size_t>n) == 0
+    return a == b
+
+
 cdef inline object _mget(object message, str key, object default):
     """``message.get(key, default)``, without a method call for a plain dict."""
     cdef PyObject* value
@@ -395,6 +411,28 @@ cdef long long _content_length_of(bytes line):
     return v
 
 
+cdef object _cached_line(object pair):
+    """``LINE_CACHE[name][value]`` for a header ``pair``, or None (not cached, or not a
+    pair of hashable values)."""
+    cdef PyObject* hit
+    if PyTuple_CheckExact(pair) and PyTuple_GET_SIZE(pair) == 2:
+        name = <object>PyTuple_GET_ITEM(pair, 0)
+        value = <object>PyTuple_GET_ITEM(pair, 1)
+    else:
+        try:
+            name, value = pair
+        except (TypeError, ValueError):
+            return None
+    try:
+        hit = PyDict_GetItemWithError_ptr(_LINE_CACHE, name)
+        if hit == NULL:
+            return None
+        hit = PyDict_GetItemWithError_ptr(<object>hit, value)
+    except TypeError:  # unhashable
+        return None
+    return <object>hit if hit != NULL else None
+
+
 cdef inline char* _put(char* p, bytes b) noexcept:
     cdef Py_ssize_t n = PyBytes_GET_SIZE(b)
     memcpy(p, PyBytes_AS_STRING(b), n)
@@ -404,7 +442,7 @@ cdef inline char* _put(char* p, bytes b) noexcept:
 cdef bytes _encode_head(object status, object headers, bint http11, bint head_request, bint keep_alive,
                         bytes server_line, bytes date_line, bytes extra_lines, _HeadOut* out):
     """Serialise a response head and choose its framing (``encode_head``'s rules)."""
-    cdef object line, lname, cached, pair, key
+    cdef object line, lname, cached, pair
     cdef PyObject* hit
     cdef long st
     cdef long long content_length = -1
@@ -430,21 +468,7 @@ cdef bytes _encode_head(object status, object headers, bint http11, bint head_re
     no_body_status = st == 204 or st == 304
     app_lines = []
     for pair in headers:
-        if PyTuple_CheckExact(pair):
-            key = pair
-        else:
-            try:
-                key = tuple(pair)
-            except TypeError:
-                key = None
-        cached = None
-        if key is not None:
-            try:
-                hit = PyDict_GetItemWithError_ptr(_LINE_CACHE, key)
-            except TypeError:
-                hit = NULL
-            if hit != NULL:
-                cached = <object>hit
+        cached = _cached_line(pair)
         if cached is None:
             cached = _validate_header(pair)
         line = <object>PyTuple_GET_ITEM(cached, 0)
@@ -706,7 +730,7 @@ cdef class HTTPCycle:
             except (TypeError, KeyError):
                 raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}") from None
         state = self.state
-        if state == _BODY and kind == _S_BODY:
+        if state == _BODY and _str_eq(kind, _S_BODY):
             if self._disconnected:
                 raise _ClientDisconnected("client disconnected")
             body = _mget(message, "body", _B_EMPTY)
@@ -725,7 +749,7 @@ cdef class HTTPCycle:
             elif stream.write_paused:
                 return stream.drain()
             return _READY
-        if state == _START and kind == _S_START:
+        if state == _START and _str_eq(kind, _S_START):
             if self._disconnected:
                 raise _ClientDisconnected("client disconnected")
             status = _mget(message, "status", None)
@@ -737,14 +761,14 @@ cdef class HTTPCycle:
             self._trailers = trailers
             self.state = _BODY
             return _READY
-        if state == _BODY and kind == _S_PATHSEND:
+        if state == _BODY and _str_eq(kind, _S_PATHSEND):
             if self._disconnected:
                 raise _ClientDisconnected("client disconnected")
             path = _mget(message, "path", None)
             if not isinstance(path, str):
                 raise TypeError("http.response.pathsend 'path' must be a str")
             return self._send_path(path)
-        if state == _TRAILERS and kind == _S_TRAILERS:
+        if state == _TRAILERS and _str_eq(kind, _S_TRAILERS):
             if self._disconnected:
                 raise _ClientDisconnected("client disconnected")
             headers = list(_mget(message, "headers", ()))
@@ -1173,8 +1197,8 @@ cdef class _H1Base:
         self._request = request
         method = _rfield(request, R_METHOD)
         http_version = _rfield(request, R_VERSION)
-        self._http11 = http_version == _S_V11
-        self._head_request = method == _S_HEAD
+        self._http11 = _str_eq(http_version, _S_V11)
+        self._head_request = _str_eq(method, _S_HEAD)
         expect_continue = _rfield(request, R_EXPECT)
         self._expect_continue = expect_continue
         chunked = _rfield(request, R_CHUNKED)

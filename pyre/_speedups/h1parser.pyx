@@ -50,6 +50,8 @@ from libc.string cimport memchr, memcmp, memcpy, memmove
 
 from pyre._speedups.capi cimport PyUnicode_DecodeASCII, pyre_member_offset, pyre_new_slots
 
+import sys
+
 from pyre.protocol.h1 import recvpool
 from pyre.protocol.h1.parsing import (
     DIRECT_BODY_MAX,
@@ -463,8 +465,10 @@ cdef const char* _EMPTY = b""
 cdef bytes _B_EMPTY = b""
 cdef bytes _B_SLASH = b"/"
 cdef bytes _B_STAR = b"*"
-cdef str _V11 = "1.1"
-cdef str _V10 = "1.0"
+# Interned, as pyre._speedups.h1conn interns its own: it compares a request's version to
+# "1.1" by identity first.
+cdef str _V11 = sys.intern("1.1")
+cdef str _V10 = sys.intern("1.0")
 cdef object _END_OF_MESSAGE = END_OF_MESSAGE
 cdef object _H2_PREFACE = H2_PREFACE
 cdef object _ParseError = ParseError
