@@ -30,7 +30,9 @@ Internal differences from the pure twin (none is visible to an application):
   (``app``, ``native``, ``tasks``, ``connections``, timeouts, the server's own header lines,
   ``limit_concurrency``, ``lifespan_state``, access-log switches) are read once per
   connection; ``shutting_down``, ``date_line``, ``request_observers`` and
-  ``total_requests`` are read (or updated) on every use, as in the pure twin;
+  ``total_requests`` are read (or updated) on every use, as in the pure twin, from the
+  context's ``__dict__`` when that is what attribute access does (``_live_dict``);
+- the compiled parser is called through its C entry points (``h1parser.pxd``);
 - the cycle's body buffer and trailer list are created only when first needed, and
   a reused, empty output list replaces ``[]`` per flush when nothing kept the old one.
 """
