@@ -844,22 +844,3 @@ async def test_live_state_of_a_context_with_descriptors_is_read_through_them():
     assert b"date: computed\r\n" in transport.data and b"date: stale" not in transport.data
     assert b"connection: close" in transport.data and transport.closed
     assert ctx.requests_counted == 1 and base.total_requests == 1
-
-
-async def test_live_state_of_a_plain_context_is_read_on_every_use():
-    """The compiled connection reads a plain context's live state from its ``__dict__``:
-    each change is seen by the next request, and the count lands in the attribute."""
-    ctx, protocol, transport = make(ok)
-    ctx.date_line = b"date: one\r\n"
-    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-    await settle()
-    ctx.date_line = b"date: two\r\n"
-    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-    await settle()
-    assert transport.data.count(b"date: one\r\n") == 1 and transport.data.count(b"date: two\r\n") == 1
-    assert ctx.total_requests == 2 and not transport.closed
-    ctx.shutting_down = True
-    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-    await settle()
-    assert transport.data.endswith(b"connection: close\r\n\r\nok") and transport.closed
-    assert ctx.total_requests == 3
