@@ -21,6 +21,10 @@ Targets:
 - ``web-proxy``, ``web-asgi-proxy``: the same behind the server's own proxy-headers
   wrapper, as ``pyre`` runs it by default (``--proxy-headers``, loopback trusted: the
   driver's peer is 127.0.0.1);
+- ``full-uvicorn``, ``json-uvicorn``, ``pipeline-uvicorn``: ``full``, ``json`` and ``pipeline`` on
+  uvicorn as bench/run.py runs it (httptools on uvloop, no access log), through the same
+  fake transport: the baseline of the wire ratios, in user-space instructions (the
+  mode column does not apply);
 - ``echo``: a POST of a 16 KiB body echoed by bench/apps.py's ``echo`` (the ``echo``
   scenario of bench/run.py); ``upload``: a POST of 1 MiB counted by its ``upload`` app
   (per request, so per MiB);
@@ -178,6 +182,43 @@ def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False, r
                 await asyncio.sleep(0)
         if not idle and transport.writes < n:
             raise SystemExit(f"{app_name}: {transport.writes} writes for {n * per_read} requests")
+
+    uvloop.run(main())
+
+
+def _uvicorn_driver(n: int, app_name: str, per_read: int) -> None:
+    """``_protocol_driver`` on uvicorn as bench/run.py runs it (httptools, uvloop), through the
+    same fake transport and reads (``data_received``: uvicorn's protocol is a plain
+    ``Protocol``), with its once-a-second default headers (date, server) set as its
+    ``Server`` sets them. Waits for the responses' writes, two each (uvicorn writes the
+    head at ``http.response.start``), not for its task set (its tasks leave it by a done
+    callback, one loop iteration later)."""
+    import uvloop
+    from uvicorn.config import Config as UvicornConfig
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    sys.path.insert(0, str(ROOT))
+    from bench import apps
+
+    app = getattr(apps, app_name)
+    data = REQUEST * per_read
+
+    async def main() -> None:
+        config = UvicornConfig(app=app, http="httptools", ws="none", lifespan="off", access_log=False,
+                               log_level="warning")
+        config.load()
+        state = ServerState()
+        state.default_headers = [(b"date", b"Sun, 06 Dec 2026 10:00:00 GMT")] + config.encoded_headers
+        protocol = HttpToolsProtocol(config=config, server_state=state, app_state={})
+        transport = _FakeTransport()
+        protocol.connection_made(transport)
+        for i in range(n):
+            deliver(protocol, data, False)
+            while transport.writes < 2 * (i + 1) * per_read:
+                await asyncio.sleep(0)
+        for _ in range(10):
+            await asyncio.sleep(0)
 
     uvloop.run(main())
 
@@ -382,6 +423,10 @@ def child(target: str, n: int) -> None:
         _protocol_driver(n, "hello", 16)
     elif target in ("json", "web", "web-asgi", "web-proxy", "web-asgi-proxy"):
         _protocol_driver(n, target, 1)
+    elif target in ("full-uvicorn", "json-uvicorn"):
+        _uvicorn_driver(n, "hello" if target == "full-uvicorn" else "json", 1)
+    elif target == "pipeline-uvicorn":
+        _uvicorn_driver(n, "hello", 16)
     elif target == "echo":
         _protocol_driver(n, "echo", 1, request=_post(16 * 1024))
     elif target == "upload":
@@ -456,7 +501,7 @@ def main() -> None:
                 if mode not in driver:
                     driver[mode] = per_request("driver", n, env)
                 cost -= driver[mode]
-            if target == "pipeline":
+            if target in ("pipeline", "pipeline-uvicorn"):
                 cost /= 16
             elif target == "h2-m10":
                 cost /= 10

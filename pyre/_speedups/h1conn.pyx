@@ -30,7 +30,9 @@ Internal differences from the pure twin (none is visible to an application):
   (``app``, ``native``, ``tasks``, ``connections``, timeouts, the server's own header lines,
   ``limit_concurrency``, ``lifespan_state``, access-log switches) are read once per
   connection; ``shutting_down``, ``date_line``, ``request_observers`` and
-  ``total_requests`` are read (or updated) on every use, as in the pure twin;
+  ``total_requests`` are read (or updated) on every use, as in the pure twin, from the
+  context's ``__dict__`` when that is what attribute access does (``_live_dict``);
+- the compiled parser is called through its C entry points (``h1parser.pxd``);
 - the cycle's body buffer and trailer list are created only when first needed, and
   a reused, empty output list replaces ``[]`` per flush when nothing kept the old one.
 """
@@ -39,10 +41,13 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Copy
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyObject_Call
 from cpython.ref cimport Py_INCREF
-from libc.string cimport memchr, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
+from pyre._speedups.h1parser cimport (
+    is_parser, parser_buffer_updated, parser_buffered, parser_get_buffer, parser_paused, parser_resume,
+)
 from pyre._speedups.capi cimport PyDict_GetItemWithError_ptr, PyUnicode_DecodeLatin1, pyre_member_offset, pyre_slot
 
 import asyncio
@@ -89,6 +94,10 @@ cdef extern from "Python.h":
     PyObject* PyTuple_GET_ITEM(object t, Py_ssize_t i)
     int PySet_Add(object s, object key) except -1
     int PySet_Discard(object s, object key) except -1
+    bint PyUnicode_CheckExact(object o)
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    void* PyUnicode_DATA(object o)
 
 logger = logging.getLogger("pyre.error")
 
@@ -179,7 +188,7 @@ cdef str _S_BODY = "http.response.body"
 cdef str _S_START = "http.response.start"
 cdef str _S_PATHSEND = "http.response.pathsend"
 cdef str _S_TRAILERS = "http.response.trailers"
-cdef str _S_V11 = "1.1"
+cdef str _S_V11 = sys.intern("1.1")  # the compiled parser's own (interned there too)
 cdef str _S_HEAD = "HEAD"
 
 cdef const char* _HEX = b"0123456789abcdef"
@@ -188,12 +197,35 @@ cdef const char* _HEX = b"0123456789abcdef"
 @cython.final
 @cython.auto_pickle(False)
 cdef class _Ready:
-    """What ``send()`` returns when it is already done: ``await`` returns None at once."""
+    """What ``send()`` returns when it is already done: ``await`` returns None at once.
+
+    It is its own iterator, already exhausted: ``__await__`` returns it, and its C
+    ``tp_iternext`` (set below) returns NULL without an exception, which is how a C
+    iterator ends; so an ``await`` allocates nothing and raises no StopIteration."""
 
     def __await__(self):
-        return iter(())
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise StopIteration
 
 
+cdef extern from *:
+    """
+    static PyObject *pyre_ready_next(PyObject *self) { (void)self; return NULL; }
+    static int pyre_ready_install(PyObject *type) {
+        ((PyTypeObject *)type)->tp_iternext = pyre_ready_next;
+        PyType_Modified((PyTypeObject *)type);
+        return 0;
+    }
+    """
+    int pyre_ready_install(object type) except -1
+
+
+pyre_ready_install(_Ready)
 cdef _Ready _READY = _Ready()
 
 
@@ -290,6 +322,18 @@ FAST_EVENT_READS = _setup_fast_reads()
 # -- small helpers ---------------------------------------------------------------------------
 
 
+cdef inline bint _str_eq(object a, str b) except -1:
+    """``a == b`` for an ASCII constant ``b``: by identity, else by length and bytes
+    (``PyUnicode_Compare`` checks neither first); ``==`` for anything but a plain str."""
+    cdef Py_ssize_t n
+    if a is b:
+        return True
+    if PyUnicode_CheckExact(a) and PyUnicode_IS_COMPACT_ASCII(a):
+        n = PyUnicode_GET_LENGTH(b)
+        return PyUnicode_GET_LENGTH(a) == n and memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), <size_t>n) == 0
+    return a == b
+
+
 cdef inline object _mget(object message, str key, object default):
     """``message.get(key, default)``, without a method call for a plain dict."""
     cdef PyObject* value
@@ -369,6 +413,28 @@ cdef long long _content_length_of(bytes line):
     return v
 
 
+cdef object _cached_line(object pair):
+    """``LINE_CACHE[name][value]`` for a header ``pair``, or None (not cached, or not a
+    pair of hashable values)."""
+    cdef PyObject* hit
+    if PyTuple_CheckExact(pair) and PyTuple_GET_SIZE(pair) == 2:
+        name = <object>PyTuple_GET_ITEM(pair, 0)
+        value = <object>PyTuple_GET_ITEM(pair, 1)
+    else:
+        try:
+            name, value = pair
+        except (TypeError, ValueError):
+            return None
+    try:
+        hit = PyDict_GetItemWithError_ptr(_LINE_CACHE, name)
+        if hit == NULL:
+            return None
+        hit = PyDict_GetItemWithError_ptr(<object>hit, value)
+    except TypeError:  # unhashable
+        return None
+    return <object>hit if hit != NULL else None
+
+
 cdef inline char* _put(char* p, bytes b) noexcept:
     cdef Py_ssize_t n = PyBytes_GET_SIZE(b)
     memcpy(p, PyBytes_AS_STRING(b), n)
@@ -378,7 +444,7 @@ cdef inline char* _put(char* p, bytes b) noexcept:
 cdef bytes _encode_head(object status, object headers, bint http11, bint head_request, bint keep_alive,
                         bytes server_line, bytes date_line, bytes extra_lines, _HeadOut* out):
     """Serialise a response head and choose its framing (``encode_head``'s rules)."""
-    cdef object line, lname, cached, pair, key
+    cdef object line, lname, cached, pair
     cdef PyObject* hit
     cdef long st
     cdef long long content_length = -1
@@ -404,21 +470,7 @@ cdef bytes _encode_head(object status, object headers, bint http11, bint head_re
     no_body_status = st == 204 or st == 304
     app_lines = []
     for pair in headers:
-        if PyTuple_CheckExact(pair):
-            key = pair
-        else:
-            try:
-                key = tuple(pair)
-            except TypeError:
-                key = None
-        cached = None
-        if key is not None:
-            try:
-                hit = PyDict_GetItemWithError_ptr(_LINE_CACHE, key)
-            except TypeError:
-                hit = NULL
-            if hit != NULL:
-                cached = <object>hit
+        cached = _cached_line(pair)
         if cached is None:
             cached = _validate_header(pair)
         line = <object>PyTuple_GET_ITEM(cached, 0)
@@ -680,7 +732,7 @@ cdef class HTTPCycle:
             except (TypeError, KeyError):
                 raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}") from None
         state = self.state
-        if state == _BODY and kind == _S_BODY:
+        if state == _BODY and _str_eq(kind, _S_BODY):
             if self._disconnected:
                 raise _ClientDisconnected("client disconnected")
             body = _mget(message, "body", _B_EMPTY)
@@ -699,7 +751,7 @@ cdef class HTTPCycle:
             elif stream.write_paused:
                 return stream.drain()
             return _READY
-        if state == _START and kind == _S_START:
+        if state == _START and _str_eq(kind, _S_START):
             if self._disconnected:
                 raise _ClientDisconnected("client disconnected")
             status = _mget(message, "status", None)
@@ -711,14 +763,14 @@ cdef class HTTPCycle:
             self._trailers = trailers
             self.state = _BODY
             return _READY
-        if state == _BODY and kind == _S_PATHSEND:
+        if state == _BODY and _str_eq(kind, _S_PATHSEND):
             if self._disconnected:
                 raise _ClientDisconnected("client disconnected")
             path = _mget(message, "path", None)
             if not isinstance(path, str):
                 raise TypeError("http.response.pathsend 'path' must be a str")
             return self._send_path(path)
-        if state == _TRAILERS and kind == _S_TRAILERS:
+        if state == _TRAILERS and _str_eq(kind, _S_TRAILERS):
             if self._disconnected:
                 raise _ClientDisconnected("client disconnected")
             headers = list(_mget(message, "headers", ()))
@@ -818,6 +870,37 @@ async def _run_asgi(app, HTTPCycle cycle, set tasks):
         PySet_Discard(tasks, cycle.task)
 
 
+# -- the server's live state, read per request ----------------------------------------------------
+#
+# ``shutting_down``, ``date_line``, ``request_observers`` and ``total_requests`` change
+# while the server runs, so they are read from the context on every use. When the
+# context is a plain object (no data descriptor for these names, the default attribute
+# access), such a read is exactly a lookup in its ``__dict__``, which is what is done,
+# with ``getattr`` when the name is not there (a class attribute, say); otherwise every
+# read is ``getattr``.
+
+cdef tuple _LIVE_NAMES = ("shutting_down", "date_line", "request_observers", "total_requests")
+cdef str _S_SHUTTING_DOWN = "shutting_down"
+cdef str _S_DATE_LINE = "date_line"
+cdef str _S_REQUEST_OBSERVERS = "request_observers"
+cdef str _S_TOTAL_REQUESTS = "total_requests"
+
+
+cdef dict _live_dict(object ctx):
+    """``ctx.__dict__`` when reading it is what attribute access on ``ctx`` does for the
+    live names, else None."""
+    cls = type(ctx)
+    if cls.__getattribute__ is not object.__getattribute__ or cls.__setattr__ is not object.__setattr__:
+        return None
+    for klass in cls.__mro__:
+        for name in _LIVE_NAMES:
+            attr = klass.__dict__.get(name)
+            if attr is not None and (hasattr(type(attr), "__set__") or hasattr(type(attr), "__delete__")):
+                return None  # a data descriptor (a property, a slot) decides, not the dict
+    live = getattr(ctx, "__dict__", None)
+    return live if PyDict_CheckExact(live) else None
+
+
 # -- the connection (twin of pyre.transport.h1.H1Protocol) ---------------------------------------
 
 
@@ -883,10 +966,13 @@ cdef class _H1Base:
     cdef public bint _track
     cdef public double _t0
     cdef public long long _bytes_sent
+    cdef dict _task_kwargs
+    cdef dict _live  # ctx.__dict__ (see _live_dict), or None
     cdef object _feed
     cdef object _resume_parser
     cdef object _parser_get_buffer
     cdef object _parser_buffer_updated
+    cdef bint _cparser  # the parser is the compiled one: called through its C entry points
     # --timeout-send (H1Common): set while the client must read what is queued (see SendWatch).
     cdef public object _send_watch
     # --timeout-request-body (H1Common): the end of the body clock while the
@@ -900,6 +986,7 @@ cdef class _H1Base:
         # Cython starts every C field at 0, False or None (the pure twin's __init__ lists
         # them all); only the other starting values are set here.
         self.ctx = ctx
+        self._live = _live_dict(ctx)
         self.loop = ctx.loop
         self.parser = RequestParser(ctx.limits)
         self.phase = _IDLE
@@ -911,10 +998,14 @@ cdef class _H1Base:
         self._client_text = ""
         self._out = []
         self._time = self.loop.time
+        # The first step runs at once on 3.12+, inside a real task: no scheduling round-trip.
+        self._task_kwargs = ({"loop": self.loop, "name": _TASK_NAME, "eager_start": True} if _EAGER
+                             else {"loop": self.loop, "name": _TASK_NAME})
         self._feed = self.parser.feed
         self._resume_parser = self.parser.resume
         self._parser_get_buffer = self.parser.get_buffer
         self._parser_buffer_updated = self.parser.buffer_updated
+        self._cparser = is_parser(self.parser)
         # The native path (ctx.native): the app's native entry takes a RequestHead as the scope.
         self._native = ctx.native
         self._app = ctx.app if self._native is None else self._native.entry
@@ -928,6 +1019,32 @@ cdef class _H1Base:
         self._extra_lines = _as_bytes(ctx.extra_lines)
         self._access_log = ctx.access_log
         self._access_logger = ctx.access_logger
+
+    cdef inline Py_ssize_t _parser_buffered(self) except -1:
+        return parser_buffered(self.parser) if self._cparser else self.parser.buffered
+
+    cdef inline bint _parser_paused(self) except -1:
+        return parser_paused(self.parser) if self._cparser else self.parser.paused
+
+    cdef inline object _ctx_get(self, str name):
+        """``getattr(self.ctx, name)`` for a live name (see ``_live_dict``)."""
+        cdef PyObject* value
+        if self._live is not None:
+            value = PyDict_GetItemWithError_ptr(self._live, name)
+            if value != NULL:
+                return <object>value
+        return getattr(self.ctx, name)
+
+    cdef inline int _count_request(self) except -1:
+        """``ctx.total_requests += 1``."""
+        cdef PyObject* value
+        if self._live is not None:
+            value = PyDict_GetItemWithError_ptr(self._live, _S_TOTAL_REQUESTS)
+            if value != NULL:
+                self._live[_S_TOTAL_REQUESTS] = <object>value + 1
+                return 0
+        self.ctx.total_requests += 1
+        return 0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -967,6 +1084,8 @@ cdef class _H1Base:
     def get_buffer(self, sizehint):
         # The parser lends a pooled block (or a large body's own bytes) and takes it back
         # in buffer_updated: see pyre.protocol.h1.parsing.
+        if self._cparser:
+            return parser_get_buffer(self.parser)
         return self._parser_get_buffer(sizehint)
 
     def buffer_updated(self, nbytes):
@@ -983,7 +1102,8 @@ cdef class _H1Base:
             self.deadline = self._time() + self._timeout_request_header
         try:
             if data is None:
-                events = self._parser_buffer_updated(nbytes)
+                events = (parser_buffer_updated(self.parser, nbytes) if self._cparser
+                          else self._parser_buffer_updated(nbytes))
             else:
                 events = self._feed(data)
         except ParseError as exc:
@@ -991,8 +1111,7 @@ cdef class _H1Base:
             return 0
         if events:
             self._dispatch(events)
-        parser = self.parser
-        if parser.buffered > PIPELINE_BUFFER_LIMIT and parser.paused:
+        if self._parser_buffered() > PIPELINE_BUFFER_LIMIT and self._parser_paused():
             self._pause(_PAUSE_PIPELINE)
         return 0
 
@@ -1013,12 +1132,12 @@ cdef class _H1Base:
                     return 0
                 self._resume_pending = False
                 try:
-                    events = self._resume_parser()
+                    events = parser_resume(self.parser) if self._cparser else self._resume_parser()
                 except ParseError as exc:
                     self._on_parse_error(exc)
                     return 0
                 if not events:
-                    if self.phase == _IDLE and self.parser.buffered:
+                    if self.phase == _IDLE and self._parser_buffered():
                         self.phase = _HEAD
                         self.deadline = self._time() + self._timeout_request_header
                     return 0
@@ -1054,13 +1173,11 @@ cdef class _H1Base:
 
     cdef int _start(self, HTTPCycle cycle) except -1:
         """Run the application for ``cycle`` in its own task (eagerly where possible)."""
-        coro = _run_asgi(self._app, cycle, self._tasks)
-        if _EAGER:
-            # The first step runs now, inside a real task: no scheduling round-trip.
-            task = _Task(coro, loop=self.loop, name=_TASK_NAME, eager_start=True)
-        else:
-            task = _Task(coro, loop=self.loop, name=_TASK_NAME)
-        if not task.done():
+        # Task(coro, loop=..., name=..., eager_start=...) with this connection's keyword
+        # dict, built once: Task only reads it (a call with keywords builds one per call).
+        task = PyObject_Call(_Task, (_run_asgi(self._app, cycle, self._tasks),), self._task_kwargs)
+        # Only an eager task (3.12+, its first step ran just now) can be done already.
+        if not _EAGER or not task.done():
             cycle.task = task
             PySet_Add(self._tasks, task)  # _run_asgi removes it when it ends
         return 0
@@ -1078,12 +1195,12 @@ cdef class _H1Base:
             return None
         self.phase = _BUSY
         self.deadline = 0.0
-        self._request_keep_alive = _rfield(request, R_KEEP_ALIVE) and not ctx.shutting_down
+        self._request_keep_alive = _rfield(request, R_KEEP_ALIVE) and not self._ctx_get(_S_SHUTTING_DOWN)
         self._request = request
         method = _rfield(request, R_METHOD)
         http_version = _rfield(request, R_VERSION)
-        self._http11 = http_version == _S_V11
-        self._head_request = method == _S_HEAD
+        self._http11 = _str_eq(http_version, _S_V11)
+        self._head_request = _str_eq(method, _S_HEAD)
         expect_continue = _rfield(request, R_EXPECT)
         self._expect_continue = expect_continue
         chunked = _rfield(request, R_CHUNKED)
@@ -1101,10 +1218,10 @@ cdef class _H1Base:
         # One test per request decides whether it is timed and reported (ctx.wants_requests);
         # the observers are read per request, so one added later is seen at once.
         self._track = (self._access_log and self._access_logger.isEnabledFor(_INFO)) or bool(
-            ctx.request_observers)
+            self._ctx_get(_S_REQUEST_OBSERVERS))
         if self._track:
             self._t0 = ctx.clock()
-        ctx.total_requests += 1
+        self._count_request()
         limit = self._limit
         if limit is not None and (len(self._tasks) >= limit or len(self._connections) > limit):
             self._reject(503, "the server is at its concurrency limit", True)
@@ -1211,12 +1328,12 @@ cdef class _H1Base:
 
     cdef int _start_response(self, object status, object headers, bint trailers) except -1:
         cdef _HeadOut out
-        cdef bint keep_alive = self._request_keep_alive and not self.ctx.shutting_down and not self._eof
+        cdef bint keep_alive = self._request_keep_alive and not self._ctx_get(_S_SHUTTING_DOWN) and not self._eof
         if self._expect_continue and not self._body_complete:
             # The app answers without asking for the body the client withholds.
             keep_alive = False
         head = _encode_head(status, headers, self._http11, self._head_request, keep_alive,
-                            self._server_line, _as_bytes(self.ctx.date_line), self._extra_lines, &out)
+                            self._server_line, _as_bytes(self._ctx_get(_S_DATE_LINE)), self._extra_lines, &out)
         self._head = head
         self._remaining = out.content_length
         self._keep_alive = out.keep_alive
@@ -1316,7 +1433,7 @@ cdef class _H1Base:
         cdef double wait = self._timeout_keep_alive
         self.cycle = None
         self.phase = _IDLE
-        if self.ctx.shutting_down and SHUTDOWN_GRACE < wait:
+        if self._ctx_get(_S_SHUTTING_DOWN) and SHUTDOWN_GRACE < wait:
             wait = SHUTDOWN_GRACE
         self.deadline = self._time() + wait
         self._resume(_PAUSE_PIPELINE)

@@ -50,6 +50,8 @@ from libc.string cimport memchr, memcmp, memcpy, memmove
 
 from pyre._speedups.capi cimport PyUnicode_DecodeASCII, pyre_member_offset, pyre_new_slots
 
+import sys
+
 from pyre.protocol.h1 import recvpool
 from pyre.protocol.h1.parsing import (
     DIRECT_BODY_MAX,
@@ -465,8 +467,10 @@ cdef const char* _EMPTY = b""
 cdef bytes _B_EMPTY = b""
 cdef bytes _B_SLASH = b"/"
 cdef bytes _B_STAR = b"*"
-cdef str _V11 = "1.1"
-cdef str _V10 = "1.0"
+# Interned, as pyre._speedups.h1conn interns its own: it compares a request's version to
+# "1.1" by identity first.
+cdef str _V11 = sys.intern("1.1")
+cdef str _V10 = sys.intern("1.0")
 cdef object _END_OF_MESSAGE = END_OF_MESSAGE
 cdef object _H2_PREFACE = H2_PREFACE
 cdef object _ParseError = ParseError
@@ -799,6 +803,9 @@ cdef class RequestParser:
         return self._run()
 
     def get_buffer(self, sizehint):
+        return self._get_buffer()
+
+    cdef object _get_buffer(self):
         cdef Py_ssize_t size
         if self._lent is not None:
             return self._lent  # asked again without buffer_updated (an SSL read of nothing)
@@ -822,6 +829,9 @@ cdef class RequestParser:
         return self._lent
 
     def buffer_updated(self, Py_ssize_t nbytes):
+        return self._buffer_updated(nbytes)
+
+    cdef object _buffer_updated(self, Py_ssize_t nbytes):
         cdef object block = self._lent
         cdef const char* p
         if self._direct is not None:
@@ -908,6 +918,9 @@ cdef class RequestParser:
         return 0
 
     def resume(self):
+        return self._resume()
+
+    cdef object _resume(self):
         if self._error is not None:
             raise self._error
         if self._state == S_PAUSED:
@@ -1535,3 +1548,31 @@ cdef class RequestParser:
             if not (self._fid & FORBIDDEN_TRAILER):
                 self._trailers.append(field)
 
+
+# -- C entry points for the compiled connection (declared in h1parser.pxd) ------------------------
+#
+# pyre._speedups.h1conn calls its parser through these when the parser is this class:
+# the methods of the same names, without a Python-level call and its boxed arguments.
+
+cdef bint is_parser(object obj):
+    return type(obj) is RequestParser
+
+
+cdef object parser_get_buffer(object parser):
+    return (<RequestParser>parser)._get_buffer()
+
+
+cdef object parser_buffer_updated(object parser, Py_ssize_t nbytes):
+    return (<RequestParser>parser)._buffer_updated(nbytes)
+
+
+cdef object parser_resume(object parser):
+    return (<RequestParser>parser)._resume()
+
+
+cdef Py_ssize_t parser_buffered(object parser):
+    return (<RequestParser>parser)._end - (<RequestParser>parser)._pos
+
+
+cdef bint parser_paused(object parser):
+    return (<RequestParser>parser)._state >= S_PAUSED

@@ -109,3 +109,13 @@ def test_simple_response():
     data = encode_simple_response(400, b"Bad Request\n", default_lines=b"server: pyre\r\n")
     assert data == (b"HTTP/1.1 400 Bad Request\r\nserver: pyre\r\ncontent-type: text/plain; charset=utf-8\r\n"
                     b"content-length: 12\r\nconnection: close\r\n\r\nBad Request\n")
+
+
+def test_line_cache_stays_bounded_and_keeps_answering():
+    from pyre.protocol.h1 import writer
+
+    for i in range(writer._LINE_CACHE_SIZE + 100):
+        head(headers=[(b"x-n", b"%d" % i)])
+    assert sum(len(values) for values in writer.LINE_CACHE.values()) <= writer._LINE_CACHE_SIZE
+    h = head(headers=[(b"x-n", b"1"), (b"content-length", b"3")])
+    assert b"x-n: 1\r\ncontent-length: 3\r\n" in h.data and h.content_length == 3

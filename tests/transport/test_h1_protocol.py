@@ -716,6 +716,11 @@ _HEADER_CASES = [
     [(b"content-length", b"-1")],
     [(b"transfer-encoding", b"gzip")],
     [(b"content-length", b"1"), (b"transfer-encoding", b"chunked")],
+    # LINE_CACHE is looked up by name, then value: a cached pair with more items, an
+    # unhashable value under a cached name, and bytes subclasses still take their own path.
+    [(b"content-type", b"text/plain", b"more")],
+    [(b"content-type", bytearray(b"text/plain"))],
+    [(type("B", (bytes,), {})(b"content-length"), type("B", (bytes,), {})(b"13"))],
 ]
 
 
@@ -790,3 +795,52 @@ async def test_untracked_requests_are_not_reported():
     await settle()
     assert transport.data.count(b"HTTP/1.1 200 OK") == 2
     assert [r.request_bytes for r in seen] == [5]
+
+
+class _PropertyContext:
+    """A server context whose live state is computed: the compiled connection reads
+    ``shutting_down``, ``date_line`` and ``request_observers`` through attribute access
+    (not its instance ``__dict__``, which it reads for a plain context) when a
+    descriptor decides them, and counts requests through it."""
+
+    def __init__(self, ctx):
+        object.__setattr__(self, "_ctx", ctx)
+        object.__setattr__(self, "requests_counted", 0)
+
+    def __getattr__(self, name):
+        return getattr(self._ctx, name)
+
+    @property
+    def shutting_down(self):
+        return True  # every response closes its connection
+
+    @property
+    def date_line(self):
+        return b"date: computed\r\n"
+
+    @property
+    def total_requests(self):
+        return self._ctx.total_requests
+
+    @total_requests.setter
+    def total_requests(self, value):
+        object.__setattr__(self, "requests_counted", self.requests_counted + 1)
+        self._ctx.total_requests = value
+
+
+async def test_live_state_of_a_context_with_descriptors_is_read_through_them():
+    loop = asyncio.get_running_loop()
+    base = server_context(ok, loop, access_log=False)
+    base.__dict__["shutting_down"] = False  # what a direct read of the instance dict would find
+    base.__dict__["date_line"] = b"date: stale\r\n"
+    ctx = _PropertyContext(base)
+    ctx.__dict__["shutting_down"] = False
+    ctx.__dict__["date_line"] = b"date: stale\r\n"
+    protocol = H1Protocol(ctx)
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle()
+    assert b"date: computed\r\n" in transport.data and b"date: stale" not in transport.data
+    assert b"connection: close" in transport.data and transport.closed
+    assert ctx.requests_counted == 1 and base.total_requests == 1

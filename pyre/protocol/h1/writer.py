@@ -78,11 +78,14 @@ def status_line(status: int) -> bytes:
     return line
 
 
-# Validated header lines by (name, value): apps repeat the same headers, so most
-# responses skip validation. Cleared when full, so it stays bounded. Public for the
-# compiled head encoder (pyre._speedups.h1conn), which reads it as encode_head does.
-LINE_CACHE: Dict[Tuple[bytes, bytes], Tuple[bytes, Optional[bytes]]] = {}
+# Validated header lines by name, then value: apps repeat the same headers, so most
+# responses skip validation. Two levels of bytes keys, whose hashes bytes objects keep,
+# where a (name, value) key was a tuple hashed and compared anew per header. Cleared
+# when it holds _LINE_CACHE_SIZE lines, so it stays bounded. Public for the compiled
+# head encoder (pyre._speedups.h1conn), which reads it as encode_head does.
+LINE_CACHE: Dict[bytes, Dict[bytes, Tuple[bytes, Optional[bytes]]]] = {}
 _LINE_CACHE_SIZE = 4096
+_line_count = 0
 _SPECIAL = frozenset((b"content-length", b"transfer-encoding", b"connection", b"server", b"date"))
 
 
@@ -113,9 +116,16 @@ def validate_header(pair: Any) -> Tuple[bytes, Optional[bytes]]:
         result: Tuple[bytes, Optional[bytes]] = (line, lname)
     else:
         result = (line, None)
-    if len(LINE_CACHE) >= _LINE_CACHE_SIZE:
+    global _line_count
+    if _line_count >= _LINE_CACHE_SIZE:
         LINE_CACHE.clear()
-    LINE_CACHE[(name, value)] = result
+        _line_count = 0
+    values = LINE_CACHE.get(name)
+    if values is None:
+        values = LINE_CACHE[name] = {}
+    if value not in values:
+        _line_count += 1
+    values[value] = result
     return result
 
 
@@ -152,10 +162,9 @@ def encode_head(
     cache = LINE_CACHE
     for pair in headers:
         try:
-            cached = cache.get(pair if type(pair) is tuple else tuple(pair))
-        except TypeError:
-            cached = None
-        if cached is None:
+            name, value = pair
+            cached = cache[name][value]
+        except (KeyError, TypeError, ValueError):  # not cached, or not a pair of bytes
             cached = validate_header(pair)
         line, lname = cached
         if lname is None:  # an ordinary header, the common case

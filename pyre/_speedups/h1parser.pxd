@@ -1,0 +1,10 @@
+# C entry points of the compiled request parser, for the compiled HTTP/1.1 connection
+# (pyre/_speedups/h1conn.pyx): ``RequestParser``'s methods and properties of the same
+# names, without a Python-level call. Only for a parser that ``is_parser`` accepts.
+
+cdef bint is_parser(object obj)
+cdef object parser_get_buffer(object parser)
+cdef object parser_buffer_updated(object parser, Py_ssize_t nbytes)
+cdef object parser_resume(object parser)
+cdef Py_ssize_t parser_buffered(object parser)
+cdef bint parser_paused(object parser)
