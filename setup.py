@@ -27,6 +27,8 @@ PURE_MODE = {
     "pyre.web._request_c": "pyre/web/request.py",
     "pyre.protocol.h2._session_c": "pyre/protocol/h2/session.py",
     "pyre.protocol.ws._frames_c": "pyre/protocol/ws/frames.py",
+    "pyre.asgi._websocket_c": "pyre/asgi/websocket.py",
+    "pyre.transport._ws_c": "pyre/transport/ws.py",
 }
 
 

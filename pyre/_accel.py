@@ -2,7 +2,8 @@
 
 This is the only module that imports from ``pyre._speedups`` or ``pyre._pure`` (or a
 compiled pure-mode module, such as ``pyre.web._router_c``,
-``pyre.protocol.h2._session_c`` or ``pyre.protocol.ws._frames_c``).
+``pyre.protocol.h2._session_c``, ``pyre.protocol.ws._frames_c`` or
+``pyre.asgi._websocket_c``).
 ``PYRE_NO_EXTENSIONS=1`` forces the twins; so does a missing or broken extension.
 
 The speed-ups, chosen separately (each falls back on its own):
@@ -25,6 +26,16 @@ The speed-ups, chosen separately (each falls back on its own):
   A pure-mode twin: ``pyre.protocol.ws._frames_c`` is compiled from the pure
   ``pyre.protocol.ws.frames`` itself. Chosen on first use of either name (when the
   session module is imported), ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``wscycle``: ``WebSocketCycle``, the ASGI side of a WebSocket (``receive``/``send``
+  and the spec's state machine). A pure-mode twin: ``pyre.asgi._websocket_c`` is
+  compiled from the pure ``pyre.asgi.websocket`` itself. Chosen on first use of the
+  name (the WebSocket transports and ``pyre.web.testing`` import it from here),
+  ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``wsconn``: ``WSProtocol`` and ``switch_to_ws``, a WebSocket connection over HTTP/1.1
+  (its data path: frames in, messages to the cycle, the reply written). A pure-mode
+  twin: ``pyre.transport._ws_c`` is compiled from the pure ``pyre.transport.ws``
+  itself. Chosen on first use of either name (an upgrade request), ``MODE``,
+  ``ACCELERATED`` or :func:`modes`.
 - ``router``: ``Router``, the path matcher of ``pyre.web``. A pure-mode twin: the
   compiled ``pyre.web._router_c`` is built from the pure ``pyre.web.router`` itself.
   Chosen on first use of ``Router``, ``MODE``, ``ACCELERATED`` or :func:`modes`
@@ -60,6 +71,8 @@ __all__ = [
     "Request",
     "RequestParser",
     "Router",
+    "WSProtocol",
+    "WebSocketCycle",
     "h2_response_head",
     "load_twins",
     "modes",
@@ -67,6 +80,7 @@ __all__ = [
     "parse_options_header",
     "parse_query",
     "pure_build_warning",
+    "switch_to_ws",
     "write_frame",
 ]
 
@@ -78,6 +92,8 @@ _TWINS: Dict[str, Tuple[str, str]] = {
     "hpack": ("pyre._speedups.hpack", "pyre._pure.hpack"),
     "h2session": ("pyre.protocol.h2._session_c", "pyre.protocol.h2.session"),
     "wsframes": ("pyre.protocol.ws._frames_c", "pyre.protocol.ws.frames"),
+    "wscycle": ("pyre.asgi._websocket_c", "pyre.asgi.websocket"),
+    "wsconn": ("pyre.transport._ws_c", "pyre.transport.ws"),
     "router": ("pyre.web._router_c", "pyre.web.router"),
     "parsing": ("pyre.web._parsing_c", "pyre.web.parsing"),
     "request": ("pyre.web._request_c", "pyre.web.request"),
@@ -134,7 +150,7 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 def modes() -> Dict[str, str]:
     """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...,
-    "h2session": ..., "wsframes": ..., "router": ..., "parsing": ..., "request": ...}``."""
+    "h2session": ..., "wsframes": ..., "wscycle": ..., "wsconn": ..., "router": ..., "parsing": ..., "request": ...}``."""
     _choose_each(_SPEEDUPS)
     return {name: "c" if _chosen[name].__name__ == _TWINS[name][0] else "py" for name in _SPEEDUPS}
 
@@ -189,6 +205,14 @@ def __getattr__(name: str) -> Any:
         if "wsframes" not in _chosen:
             _chosen["wsframes"] = _choose("wsframes")
         value = getattr(_chosen["wsframes"], name)
+    elif name == "WebSocketCycle":
+        if "wscycle" not in _chosen:
+            _chosen["wscycle"] = _choose("wscycle")
+        value = _chosen["wscycle"].WebSocketCycle
+    elif name in ("WSProtocol", "switch_to_ws"):
+        if "wsconn" not in _chosen:
+            _chosen["wsconn"] = _choose("wsconn")
+        value = getattr(_chosen["wsconn"], name)
     elif name in _WEB_NAMES:
         twin = _WEB_NAMES[name]
         if twin not in _chosen:
