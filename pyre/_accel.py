@@ -26,6 +26,12 @@ The speed-ups, chosen separately (each falls back on its own):
   A pure-mode twin: ``pyre.protocol.ws._frames_c`` is compiled from the pure
   ``pyre.protocol.ws.frames`` itself. Chosen on first use of either name (when the
   session module is imported), ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``wssession``: ``WSSession``, the sans-IO WebSocket session over the frame layer
+  (messages out of frames, wsproto for the rare frames, pings, closes). A pure-mode
+  twin: ``pyre.protocol.ws._session_c`` is compiled from the pure
+  ``pyre.protocol.ws.session`` itself; both use the event classes of
+  ``pyre.protocol.ws.events``. Chosen on first use of the name (when
+  ``pyre.protocol.ws`` is imported), ``MODE``, ``ACCELERATED`` or :func:`modes`.
 - ``wscycle``: ``WebSocketCycle``, the ASGI side of a WebSocket (``receive``/``send``
   and the spec's state machine). A pure-mode twin: ``pyre.asgi._websocket_c`` is
   compiled from the pure ``pyre.asgi.websocket`` itself. Chosen on first use of the
@@ -72,6 +78,7 @@ __all__ = [
     "RequestParser",
     "Router",
     "WSProtocol",
+    "WSSession",
     "WebSocketCycle",
     "h2_response_head",
     "load_twins",
@@ -92,6 +99,7 @@ _TWINS: Dict[str, Tuple[str, str]] = {
     "hpack": ("pyre._speedups.hpack", "pyre._pure.hpack"),
     "h2session": ("pyre.protocol.h2._session_c", "pyre.protocol.h2.session"),
     "wsframes": ("pyre.protocol.ws._frames_c", "pyre.protocol.ws.frames"),
+    "wssession": ("pyre.protocol.ws._session_c", "pyre.protocol.ws.session"),
     "wscycle": ("pyre.asgi._websocket_c", "pyre.asgi.websocket"),
     "wsconn": ("pyre.transport._ws_c", "pyre.transport.ws"),
     "router": ("pyre.web._router_c", "pyre.web.router"),
@@ -150,7 +158,7 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 def modes() -> Dict[str, str]:
     """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...,
-    "h2session": ..., "wsframes": ..., "wscycle": ..., "wsconn": ..., "router": ..., "parsing": ..., "request": ...}``."""
+    "h2session": ..., "wsframes": ..., "wssession": ..., "wscycle": ..., "wsconn": ..., "router": ..., "parsing": ..., "request": ...}``."""
     _choose_each(_SPEEDUPS)
     return {name: "c" if _chosen[name].__name__ == _TWINS[name][0] else "py" for name in _SPEEDUPS}
 
@@ -205,6 +213,11 @@ def __getattr__(name: str) -> Any:
         if "wsframes" not in _chosen:
             _chosen["wsframes"] = _choose("wsframes")
         value = getattr(_chosen["wsframes"], name)
+    elif name == "WSSession":
+        # Only this speed-up, chosen while pyre.protocol.ws is being imported.
+        if "wssession" not in _chosen:
+            _chosen["wssession"] = _choose("wssession")
+        value = _chosen["wssession"].WSSession
     elif name == "WebSocketCycle":
         if "wscycle" not in _chosen:
             _chosen["wscycle"] = _choose("wscycle")
