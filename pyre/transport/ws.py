@@ -20,6 +20,11 @@ Access log: the handshake is one request for ``ServerContext.request_done`` (pro
 "WebSocket"), reported when it is answered: the ``101``, a refusal (403, 500, or 400/426
 for a bad handshake) or, once complete, a denial response (its body bytes counted; no
 request body bytes: a handshake has no body, and frames are not counted).
+
+A pure-mode twin: this module is the pure-Python twin, and setup.py (PURE_MODE)
+compiles it as ``pyre.transport._ws_c``, typed by ``_ws_c.pxd`` (the connection's
+fields C slots of ``_WSBase``); pyre/_accel.py chooses, and both HTTP/1.1 connection
+twins upgrade through its ``switch_to_ws``.
 """
 
 from __future__ import annotations
