@@ -27,6 +27,8 @@ PURE_MODE = {
     "pyre.web._request_c": "pyre/web/request.py",
     "pyre.protocol.h2._session_c": "pyre/protocol/h2/session.py",
     "pyre.protocol.ws._frames_c": "pyre/protocol/ws/frames.py",
+    "pyre.asgi._http_c": "pyre/asgi/http.py",
+    "pyre.transport._h2_c": "pyre/transport/h2.py",
     "pyre.asgi._websocket_c": "pyre/asgi/websocket.py",
     "pyre.transport._ws_c": "pyre/transport/ws.py",
     "pyre.protocol.ws._session_c": "pyre/protocol/ws/session.py",

@@ -223,7 +223,7 @@ def _h2_driver(n: int, per_read: int = 1) -> None:
     from bench import apps
     from pyre.config import Config
     from pyre.transport.context import ServerContext
-    from pyre.transport.h2 import H2Protocol
+    from pyre._accel import H2Protocol  # the chosen twin
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -1,9 +1,9 @@
 """Chooses, once, between the Cython speed-ups and their pure-Python twins.
 
 This is the only module that imports from ``pyre._speedups`` or ``pyre._pure`` (or a
-compiled pure-mode module, such as ``pyre.web._router_c``,
-``pyre.protocol.h2._session_c``, ``pyre.protocol.ws._frames_c`` or
-``pyre.asgi._websocket_c``).
+compiled pure-mode module, such as ``pyre.web._router_c``, ``pyre.asgi._http_c``, ``pyre.transport._h2_c``,
+``pyre.protocol.h2._session_c``, ``pyre.protocol.ws._frames_c``, ``pyre.protocol.ws._session_c``,
+``pyre.transport._ws_c`` or ``pyre.asgi._websocket_c``).
 ``PYRE_NO_EXTENSIONS=1`` forces the twins; so does a missing or broken extension.
 
 The speed-ups, chosen separately (each falls back on its own):
@@ -42,6 +42,17 @@ The speed-ups, chosen separately (each falls back on its own):
   twin: ``pyre.transport._ws_c`` is compiled from the pure ``pyre.transport.ws``
   itself. Chosen on first use of either name (an upgrade request), ``MODE``,
   ``ACCELERATED`` or :func:`modes`.
+- ``http``: ``HTTPCycle`` and ``run_asgi``, the ASGI request/response cycle of an HTTP/2
+  stream (and of the pure HTTP/1.1 connection; the compiled one has its own in
+  ``h1conn``). A pure-mode twin: ``pyre.asgi._http_c`` is compiled from the pure
+  ``pyre.asgi.http`` itself; what every cycle shares (``ClientDisconnected``, the
+  states) is one module, ``pyre.asgi.http_common``. Chosen on first use of either name,
+  ``H1Protocol``, ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``h2conn``: ``H2Protocol``, ``ALPNSelector`` and ``switch_to_h2``, an HTTP/2
+  connection and its streams (the transport over the ``h2session`` session). A
+  pure-mode twin: ``pyre.transport._h2_c`` is compiled from the pure
+  ``pyre.transport.h2`` itself. Chosen on first use of a name (only a server that
+  sees HTTP/2 imports it), ``MODE``, ``ACCELERATED`` or :func:`modes`.
 - ``router``: ``Router``, the path matcher of ``pyre.web``. A pure-mode twin: the
   compiled ``pyre.web._router_c`` is built from the pure ``pyre.web.router`` itself.
   Chosen on first use of ``Router``, ``MODE``, ``ACCELERATED`` or :func:`modes`
@@ -65,14 +76,17 @@ from typing import Any, Dict, Optional, Tuple
 
 __all__ = [
     "ACCELERATED",
+    "ALPNSelector",
     "MODE",
     "NO_EXTENSIONS",
     "FrameReader",
     "H1Protocol",
+    "H2Protocol",
     "H2Session",
     "HPACKDecoder",
     "HPACKEncoder",
     "HTTPConnection",
+    "HTTPCycle",
     "Headers",
     "Request",
     "RequestParser",
@@ -87,6 +101,8 @@ __all__ = [
     "parse_options_header",
     "parse_query",
     "pure_build_warning",
+    "run_asgi",
+    "switch_to_h2",
     "switch_to_ws",
     "write_frame",
 ]
@@ -105,9 +121,11 @@ _TWINS: Dict[str, Tuple[str, str]] = {
     "router": ("pyre.web._router_c", "pyre.web.router"),
     "parsing": ("pyre.web._parsing_c", "pyre.web.parsing"),
     "request": ("pyre.web._request_c", "pyre.web.request"),
+    "http": ("pyre.asgi._http_c", "pyre.asgi.http"),
+    "h2conn": ("pyre.transport._h2_c", "pyre.transport.h2"),
 }
 _SPEEDUPS = tuple(_TWINS)
-_SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session", "wsframes")
+_SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session", "wsframes", "http")
 # The names pyre.web takes from here, and their speed-up.
 _WEB_NAMES = {
     "Router": "router",
@@ -158,7 +176,8 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 def modes() -> Dict[str, str]:
     """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...,
-    "h2session": ..., "wsframes": ..., "wssession": ..., "wscycle": ..., "wsconn": ..., "router": ..., "parsing": ..., "request": ...}``."""
+    "h2session": ..., "wsframes": ..., "wssession": ..., "wscycle": ..., "wsconn": ..., "router": ..., "parsing": ...,
+    "request": ..., "http": ..., "h2conn": ...}``."""
     _choose_each(_SPEEDUPS)
     return {name: "c" if _chosen[name].__name__ == _TWINS[name][0] else "py" for name in _SPEEDUPS}
 
@@ -208,6 +227,15 @@ def __getattr__(name: str) -> Any:
         if "h2session" not in _chosen:
             _chosen["h2session"] = _choose("h2session")
         value = getattr(_chosen["h2session"], "H2Session" if name == "H2Session" else "response_head")
+    elif name in ("H2Protocol", "ALPNSelector", "switch_to_h2"):
+        # Only servers that see HTTP/2 import it.
+        if "h2conn" not in _chosen:
+            _chosen["h2conn"] = _choose("h2conn")
+        value = getattr(_chosen["h2conn"], name)
+    elif name in ("HTTPCycle", "run_asgi"):
+        if "http" not in _chosen:
+            _chosen["http"] = _choose("http")
+        value = getattr(_chosen["http"], name)
     elif name in ("FrameReader", "write_frame"):
         # Only this speed-up, chosen while pyre.protocol.ws is being imported.
         if "wsframes" not in _chosen:

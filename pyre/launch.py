@@ -96,6 +96,10 @@ def launch(config: Config, *, report: Report = _log_error) -> int:
     """Serve ``config`` the way it asks: the reloader, a supervisor with workers, or
     one server in this process. Logging must be set up. Returns the exit status
     (``report`` prints why a server in this process could not run)."""
+    if config.gc_freeze is None:
+        # This process (or the workers it starts) exists to serve: freezing the heap
+        # after startup is safe here, where a Server embedded in a program is not.
+        config = config.replace(gc_freeze=True)
     try:
         check_extras(config)  # before the app starts, in whichever process that is
     except PyreError as exc:

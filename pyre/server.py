@@ -13,6 +13,7 @@ Embedded use::
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -34,7 +35,7 @@ from pyre.sockets import bind_socket, describe
 from pyre.tls import build_ssl_context, prime_allocator
 from pyre.transport.context import ServerContext
 
-__all__ = ["Server", "check_extras", "run_with_loop"]
+__all__ = ["Server", "check_extras", "freeze_heap", "run_with_loop"]
 
 logger = logging.getLogger("pyre.error")
 
@@ -169,6 +170,8 @@ class Server:
                 self.should_exit = True
                 return
         protocol_factory = _protocol_factory(ctx, config, ssl_context is not None)
+        if config.gc_freeze:
+            freeze_heap()
 
         try:
             if sockets is None:
@@ -356,6 +359,18 @@ class Server:
         return Server._SignalScope(self)
 
 
+def freeze_heap() -> None:
+    """``--gc-freeze``, once startup is done: collect what startup left, then move every
+    object still alive to the collector's permanent generation. Full collections (one
+    every few thousand requests) then walk only what was made since, not the ~27,000
+    objects of the server's and the app's modules (~10 ms each, the p99 tail of HTTP/2);
+    objects made later are collected as before. The cost: a reference cycle made
+    before this that becomes garbage later is never freed. Process-wide, so on by
+    default only where the process is the server's (see ``launch``)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _log_failed_accept(task: "asyncio.Task[Any]") -> None:
     """A connection taken from a listener's queue at shutdown could not be made (its
     protocol learns of the shutdown from the context when it is)."""
@@ -375,7 +390,7 @@ def _protocol_factory(ctx: ServerContext, config: Config, tls: bool) -> Callable
     if http == "h1":
         factory = lambda: H1Protocol(ctx)  # noqa: E731
     else:
-        from pyre.transport.h2 import ALPNSelector, H2Protocol
+        from pyre._accel import ALPNSelector, H2Protocol  # only servers that see HTTP/2 load it
 
         if http == "h2":
             factory = lambda: H2Protocol(ctx)  # noqa: E731

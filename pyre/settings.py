@@ -533,6 +533,12 @@ SETTINGS: Tuple[Setting, ...] = (
             "(uvicorn's spelling: --ws-per-message-deflate false)", _I, optional_value=True),
     Setting("workers", integer(1, None, "a number of workers"), 1, "number of worker processes", _P, aliases=("WEB_CONCURRENCY",),
             default_doc="$WEB_CONCURRENCY, else 1"),
+    Setting("gc_freeze", BOOL, None,
+            "after startup (lifespan done, before accepting), gc.collect() then gc.freeze() in each serving "
+            "process: full collections no longer walk what startup left (a lower p99); garbage cycles made "
+            "before it are never freed", _P, toggle=True,
+            default_doc="on for the pyre command, pyre.run and the gunicorn worker; off for a pyre.Server "
+                        "embedded in another program"),
     Setting("limit_max_requests", integer(1), None,
             "a worker retires after this many requests and is replaced", _P, zero_is_none=True),
     Setting("limit_max_requests_jitter", integer(0), 0,

@@ -127,6 +127,7 @@ def pyre_config(cfg: Any, app: Any, *, loop: str = "auto") -> Config:
         "log_level": str(cfg.loglevel).lower(),
         "access_log": access_log_enabled(cfg),
         "use_colors": False,
+        "gc_freeze": True,  # a worker process exists only to serve (see pyre.launch.launch)
         "timeout_keep_alive": float(cfg.keepalive) if cfg.keepalive > 0 else NO_KEEP_ALIVE,
         "timeout_graceful_shutdown": graceful_timeout(cfg.graceful_timeout),
         "forwarded_allow_ips": list(cfg.forwarded_allow_ips),

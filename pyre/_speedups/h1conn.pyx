@@ -51,13 +51,13 @@ import sys
 from urllib.parse import unquote
 
 from pyre._accel import RequestParser
-from pyre.asgi.http import (
+from pyre.asgi.http_common import (
     BODY_HIGH_WATER as _BODY_HIGH_WATER_OBJ,
     ClientDisconnected,
     finish_response,
     unexpected_message,
 )
-from pyre.asgi import http as _http
+from pyre.asgi import http_common as _http
 from pyre.asgi.native import assemble_scope, forwarded_peer
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request

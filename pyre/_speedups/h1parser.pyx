@@ -267,6 +267,18 @@ cdef extern from *:
         }
     }
 
+    /* The list member at s[*i..n) up to the next ",": its bounds without the
+       surrounding spaces and tabs in [*a, *z); *i moves past the ",". */
+    static inline void pyre_list_member(const char *s, Py_ssize_t n, Py_ssize_t *i,
+                                        Py_ssize_t *a, Py_ssize_t *z) {
+        Py_ssize_t j = *i, start = *i, end;
+        while (j < n && s[j] != ',') j++;
+        end = j;
+        while (start < end && (s[start] == ' ' || s[start] == '\\t')) start++;
+        while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\\t')) end--;
+        *a = start; *z = end; *i = j + 1;
+    }
+
     /* Transfer-Encoding list members (split on ",", trimmed, empties dropped). */
     typedef struct {
         Py_ssize_t count;
@@ -276,13 +288,9 @@ cdef extern from *:
     } pyre_te_state;
 
     static void pyre_te_scan(const char *s, Py_ssize_t n, pyre_te_state *st) {
-        Py_ssize_t i = 0;
+        Py_ssize_t i = 0, a, z;
         while (i <= n) {
-            Py_ssize_t j = i, a, z;
-            while (j < n && s[j] != ',') j++;
-            a = i; z = j;
-            while (a < z && (s[a] == ' ' || s[a] == '\\t')) a++;
-            while (z > a && (s[z - 1] == ' ' || s[z - 1] == '\\t')) z--;
+            pyre_list_member(s, n, &i, &a, &z);
             if (z > a) {
                 int is_chunked = (z - a == 7 && pyre_ieq(s + a, "chunked", 7));
                 st->count++;
@@ -290,24 +298,18 @@ cdef extern from *:
                 st->last_chunked = is_chunked;
                 if (!pyre_all_in(pyre_tchar_lower, s + a, z - a)) st->invalid = 1;
             }
-            i = j + 1;
         }
     }
 
     /* Connection options: 1 close, 2 keep-alive, 4 upgrade. */
     static int pyre_connection_scan(const char *s, Py_ssize_t n) {
-        Py_ssize_t i = 0;
+        Py_ssize_t i = 0, a, z;
         int flags = 0;
         while (i <= n) {
-            Py_ssize_t j = i, a, z;
-            while (j < n && s[j] != ',') j++;
-            a = i; z = j;
-            while (a < z && (s[a] == ' ' || s[a] == '\\t')) a++;
-            while (z > a && (s[z - 1] == ' ' || s[z - 1] == '\\t')) z--;
+            pyre_list_member(s, n, &i, &a, &z);
             if (z - a == 5 && pyre_ieq(s + a, "close", 5)) flags |= 1;
             else if (z - a == 10 && pyre_ieq(s + a, "keep-alive", 10)) flags |= 2;
             else if (z - a == 7 && pyre_ieq(s + a, "upgrade", 7)) flags |= 4;
-            i = j + 1;
         }
         return flags;
     }
@@ -881,7 +883,7 @@ cdef class RequestParser:
         return data
 
     cdef int _reserve(self, Py_ssize_t cap) except -1:
-        """Grow ``_hb`` to ``cap`` bytes (it holds nothing that must survive a move)."""
+        """Grow ``_hb`` to ``cap`` bytes (``realloc``: the held bytes stay)."""
         cdef char* nb
         if self._hcap < cap:
             nb = <char*>realloc(self._hb, cap)
@@ -931,7 +933,6 @@ cdef class RequestParser:
         """Append ``n`` bytes after the held ones (some are held), in ``_hb``."""
         cdef Py_ssize_t left = self._end - self._pos
         cdef Py_ssize_t need, cap
-        cdef char* nb
         need = left + n
         if self._obj is not None or self._hcap < need:
             cap = self._hcap if self._obj is None else 0
@@ -947,11 +948,7 @@ cdef class RequestParser:
             else:
                 if self._pos:
                     memmove(self._hb, self._hb + self._pos, left)
-                nb = <char*>realloc(self._hb, cap)
-                if nb == NULL:
-                    raise MemoryError()
-                self._hb = nb
-                self._hcap = cap
+                self._reserve(cap)  # realloc keeps the bytes just moved to the front
         elif self._pos:
             memmove(self._hb, self._hb + self._pos, left)
         memcpy(self._hb + left, data, n)
@@ -1413,6 +1410,16 @@ cdef class RequestParser:
         self._finish_message_state()
         return 1
 
+    cdef int _check_partial_line(self, Py_ssize_t pos, Py_ssize_t end, str bare) except -1:
+        """A line without its CRLF yet: fail with ``bare`` if what came has a lone CR or LF
+        (the scan resumes one byte back: a last CR may be the line's own)."""
+        cdef Py_ssize_t start = self._scan - 1
+        if start < pos:
+            start = pos
+        if pyre_has_bare_crlf(self._base, start, end) or (end > pos and self._base[pos] == LF):
+            self._fail(400, bare)
+        return 0
+
     cdef int _parse_chunk_size(self) except -1:
         cdef const char* b = self._base
         cdef Py_ssize_t pos = self._pos
@@ -1423,11 +1430,7 @@ cdef class RequestParser:
         start = self._scan if self._scan > pos else pos
         line_end = pyre_find_crlf(b, start, end)
         if line_end < 0:
-            start = self._scan - 1
-            if start < pos:
-                start = pos
-            if pyre_has_bare_crlf(b, start, end) or (end > pos and b[pos] == LF):
-                self._fail(400, "bare CR or LF in chunk header")
+            self._check_partial_line(pos, end, "bare CR or LF in chunk header")
             # As for the head: a pending last byte may be the CR of the line's CRLF.
             if end - pos > limit + 1:
                 self._fail(400, "chunk header too long")
@@ -1509,11 +1512,7 @@ cdef class RequestParser:
             start = self._scan if self._scan > pos else pos
             line_end = pyre_find_crlf(b, start, end)
             if line_end < 0:
-                start = self._scan - 1
-                if start < pos:
-                    start = pos
-                if pyre_has_bare_crlf(b, start, end) or (end > pos and b[pos] == LF):
-                    self._fail(400, "bare CR or LF in trailer section")
+                self._check_partial_line(pos, end, "bare CR or LF in trailer section")
                 if self._trailer_bytes + (end - pos) > self._max_header_size + 1:
                     self._fail(431, "trailer section too large")
                 self._scan = pos if end - 1 < pos else end - 1

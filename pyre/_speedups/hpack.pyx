@@ -227,23 +227,15 @@ cdef class _Table:
 # ---------------------------------------------------------------- encoding
 
 
-cdef class Encoder:
-    """An HPACK encoder with the interface of ``hpack.Encoder`` that h2 uses."""
+cdef class _Coder:
+    """What the encoder and the decoder share: the dynamic table and a byte buffer."""
 
     cdef _Table _table
-    cdef list _changes
     cdef unsigned char* _buf
-    cdef Py_ssize_t _len
     cdef Py_ssize_t _cap
 
-    def __cinit__(self):
+    def __cinit__(self, *args, **kwargs):
         self._table = _Table()
-        self._changes = []
-        self._cap = 512
-        self._len = 0
-        self._buf = <unsigned char*>PyMem_Malloc(self._cap)
-        if self._buf == NULL:
-            raise MemoryError()
 
     def __dealloc__(self):
         if self._buf != NULL:
@@ -252,24 +244,47 @@ cdef class Encoder:
 
     @property
     def header_table_size(self):
-        """Size of the dynamic table; setting it queues a size update for the next block."""
+        """Size of the dynamic table."""
         return self._table.maxsize
 
     @header_table_size.setter
     def header_table_size(self, value):
         self._table.set_maxsize(int(value))
         if self._table.resized:
-            self._changes.append(value)
+            self._table_resized(value)
 
-    @property
-    def table_size_changes(self):
-        """The size updates not yet sent (the library's list)."""
-        return self._changes
+    cdef int _table_resized(self, value) except -1:
+        return 0
 
     @property
     def header_table(self):
         """A snapshot of the dynamic table (:class:`HeaderTableView`)."""
         return self._table.view()
+
+
+cdef class Encoder(_Coder):
+    """An HPACK encoder with the interface of ``hpack.Encoder`` that h2 uses (setting
+    ``header_table_size`` queues a size update for the next block)."""
+
+    cdef list _changes
+    cdef Py_ssize_t _len
+
+    def __cinit__(self):
+        self._changes = []
+        self._cap = 512
+        self._len = 0
+        self._buf = <unsigned char*>PyMem_Malloc(self._cap)
+        if self._buf == NULL:
+            raise MemoryError()
+
+    cdef int _table_resized(self, value) except -1:
+        self._changes.append(value)
+        return 0
+
+    @property
+    def table_size_changes(self):
+        """The size updates not yet sent (the library's list)."""
+        return self._changes
 
     cdef int _reserve(self, Py_ssize_t extra) except -1:
         cdef Py_ssize_t need = self._len + extra
@@ -471,42 +486,28 @@ cdef Py_ssize_t _decode_integer(const unsigned char* data, Py_ssize_t pos, Py_ss
     return index
 
 
-cdef class Decoder:
-    """An HPACK decoder with the interface of ``hpack.Decoder`` that h2 uses."""
+cdef inline const pyre_hpack_hd_entry* _huffman_step(int state, unsigned int nibble, unsigned char* out,
+                                                     Py_ssize_t* k) noexcept nogil:
+    # One nibble through the decoding automaton: the entry reached, NULL for an invalid code.
+    cdef const pyre_hpack_hd_entry* e = &pyre_hpack_hd[(state << 4) | nibble]
+    if e.flags & HUFFMAN_FAIL:
+        return NULL
+    if e.flags & HUFFMAN_EMIT:
+        out[k[0]] = e.sym
+        k[0] += 1
+    return e
 
-    cdef _Table _table
+
+cdef class Decoder(_Coder):
+    """An HPACK decoder with the interface of ``hpack.Decoder`` that h2 uses (``_buf``:
+    scratch space for Huffman strings)."""
+
     cdef public long long max_header_list_size
     cdef public long long max_allowed_table_size
-    cdef unsigned char* _scratch
-    cdef Py_ssize_t _scratch_cap
-
-    def __cinit__(self, *args, **kwargs):
-        self._table = _Table()
-        self._scratch = NULL
-        self._scratch_cap = 0
 
     def __init__(self, max_header_list_size=DEFAULT_MAX_HEADER_LIST_SIZE):
         self.max_header_list_size = max_header_list_size
         self.max_allowed_table_size = self._table.maxsize
-
-    def __dealloc__(self):
-        if self._scratch != NULL:
-            PyMem_Free(self._scratch)
-            self._scratch = NULL
-
-    @property
-    def header_table_size(self):
-        """Size of the dynamic table."""
-        return self._table.maxsize
-
-    @header_table_size.setter
-    def header_table_size(self, value):
-        self._table.set_maxsize(int(value))
-
-    @property
-    def header_table(self):
-        """A snapshot of the dynamic table (:class:`HeaderTableView`)."""
-        return self._table.view()
 
     cdef bytes _huffman(self, const unsigned char* src, Py_ssize_t n):
         # At most one octet per nibble: 2n is enough.
@@ -517,28 +518,20 @@ cdef class Decoder:
         cdef unsigned char* out
         if n == 0:
             return b""
-        if 2 * n > self._scratch_cap:
-            out = <unsigned char*>PyMem_Realloc(self._scratch, 2 * n)
+        if 2 * n > self._cap:
+            out = <unsigned char*>PyMem_Realloc(self._buf, 2 * n)
             if out == NULL:
                 raise MemoryError()
-            self._scratch = out
-            self._scratch_cap = 2 * n
-        out = self._scratch
+            self._buf = out
+            self._cap = 2 * n
+        out = self._buf
         for i in range(n):
             c = src[i]
-            e = &pyre_hpack_hd[(state << 4) | (c >> 4)]
-            if e.flags & HUFFMAN_FAIL:
+            e = _huffman_step(state, c >> 4, out, &k)
+            if e != NULL:
+                e = _huffman_step(e.state, c & 0x0F, out, &k)
+            if e == NULL:
                 raise HPACKDecodingError("Invalid Huffman string")
-            if e.flags & HUFFMAN_EMIT:
-                out[k] = e.sym
-                k += 1
-            state = e.state
-            e = &pyre_hpack_hd[(state << 4) | (c & 0x0F)]
-            if e.flags & HUFFMAN_FAIL:
-                raise HPACKDecodingError("Invalid Huffman string")
-            if e.flags & HUFFMAN_EMIT:
-                out[k] = e.sym
-                k += 1
             state = e.state
             flags = e.flags
         if not (flags & HUFFMAN_COMPLETE):

@@ -25,7 +25,7 @@ import logging
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Protocol, Tuple, Union
 
-from .http import ClientDisconnected
+from .http import ClientDisconnected, wake
 
 __all__ = ["WebSocketCycle", "WebSocketStream"]
 
@@ -133,8 +133,7 @@ class WebSocketCycle:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+            wake(waiter)
 
     # -- the application's callables ------------------------------------------------------
 

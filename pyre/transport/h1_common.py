@@ -36,9 +36,9 @@ import logging
 import os
 from typing import Any, List, Optional
 
-from pyre.asgi.http import ClientDisconnected
+from pyre.asgi.http import ClientDisconnected, wake
 from pyre.protocol.h1.parsing import ParseError, Request
-from pyre.protocol.h1.writer import CONTINUE_RESPONSE, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, encode_simple_response, last_chunk
+from pyre.protocol.h1.writer import CONTINUE_RESPONSE, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, encode_simple_response, last_chunk, reason_phrase
 from pyre.protocol.ws.handshake import is_websocket_upgrade
 from pyre.transport.context import MIN_BODY_RATE, SHUTDOWN_GRACE, SendWatch
 
@@ -71,10 +71,6 @@ JOIN_LIMIT = 16384
 CORK_LIMIT = 65536
 # Blocks of a pathsend file where sendfile cannot be used.
 FILE_CHUNK = 262144
-
-_REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
-            431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
-            503: "Service Unavailable", 505: "HTTP Version Not Supported"}
 
 
 class H1Common:
@@ -171,7 +167,7 @@ class H1Common:
     def _switch_to_h2(self, request: Optional[Request]) -> bool:
         """HTTP/2 takes the connection over: after the preface (prior knowledge), or
         for a qualifying ``Upgrade: h2c`` request (which becomes stream 1)."""
-        from pyre.transport.h2 import switch_to_h2  # only servers that see HTTP/2 load it
+        from pyre._accel import switch_to_h2  # only servers that see HTTP/2 load it
 
         if not switch_to_h2(self.ctx, self.transport, self.info, self.parser.trailing_data, request):
             return False
@@ -207,7 +203,7 @@ class H1Common:
         self._reject(status, reason, access_log)
 
     def _reject(self, status: int, reason: str, access_log: bool = True) -> None:
-        body = f"{_REASONS.get(status, 'Error')}: {reason}\n".encode("utf-8", "replace")
+        body = f"{reason_phrase(status) or 'Error'}: {reason}\n".encode("utf-8", "replace")
         self._write_final(status, body, access_log)
 
     def _write_final(self, status: int, body: bytes, access_log: bool = True) -> None:
@@ -372,8 +368,7 @@ class H1Common:
         waiter = self._drain_waiter
         if waiter is not None:
             self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+            wake(waiter)
         if self._send_watch is not None and self.phase != CLOSED:
             self._send_watch = None  # the client read enough (a closing connection: all)
             if self.phase == BUSY:
@@ -442,7 +437,7 @@ class H1Common:
         self.resume_reading()
 
     def send_error_response(self, status: int) -> None:
-        self._write_final(status, f"{_REASONS.get(status, 'Error')}\n".encode())
+        self._write_final(status, f"{reason_phrase(status) or 'Error'}\n".encode())
 
     def abort(self) -> None:
         if self._head is not None and self.phase != CLOSED:

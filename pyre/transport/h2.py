@@ -20,6 +20,9 @@ Flow control, both ways:
 
 Output is corked like HTTP/1.1's: frames queued while handling one read, or by an
 application step, leave in one ``transport.write``.
+
+This module is its own compiled twin: Cython compiles it as it is into
+``pyre.transport._h2_c`` (typed by ``_h2_c.pxd``); :mod:`pyre._accel` chooses.
 """
 
 from __future__ import annotations
@@ -30,11 +33,11 @@ import os
 from http import HTTPStatus
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from pyre.asgi.http import ClientDisconnected, HTTPCycle, run_asgi
+from pyre.asgi.http_common import ClientDisconnected, wake
 from pyre.asgi.native import request_head
 from pyre.asgi.scope import ConnectionInfo, http_scope
 from pyre.protocol.h1.writer import InvalidResponse
-from pyre._accel import H2Session, h2_response_head
+from pyre._accel import H2Session, HTTPCycle, h2_response_head, run_asgi
 from pyre.protocol.h2 import (
     PREFACE,
     ConnectionEnded,
@@ -51,6 +54,13 @@ from pyre.protocol.h2.headers import trailer_headers
 from pyre.transport.context import SHUTDOWN_GRACE, ServerContext
 from pyre.transport.info import connection_info
 from pyre.transport.tasks import start_task
+
+try:
+    import cython  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    COMPILED: bool = cython.compiled
+except ImportError:  # pragma: no cover - Cython is a build dependency only
+    COMPILED = False
 
 __all__ = ["ALPNSelector", "H2Protocol", "H2Stream", "switch_to_h2"]
 
@@ -107,7 +117,7 @@ class H2Stream:
         "_body_budget", "_waiting_since", "_bytes_out", "_bytes_in", "_track", "_t0", "websocket",
     )
 
-    def __init__(self, conn: "H2Protocol", stream_id: int, request: RequestReceived) -> None:
+    def __init__(self, conn: "_H2Connection", stream_id: int, request: RequestReceived) -> None:
         self.conn = conn
         self.stream_id = stream_id
         self.cycle: Optional[HTTPCycle] = None
@@ -436,8 +446,7 @@ class H2Stream:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+            wake(waiter)
 
     def send_continue(self) -> None:
         pass  # HTTP/2 clients that send "expect: 100-continue" send the body regardless (RFC 9113 8.1)
@@ -516,19 +525,10 @@ class H2Stream:
         self.reset()
 
 
-class H2Protocol(asyncio.Protocol):
-    """One HTTP/2 connection (h2c prior knowledge or upgrade, or TLS with ALPN h2).
-
-    Deadlines: ``deadline`` (swept by ``ServerContext.tick``) is the earliest moment
-    anything may be due, kept cheaply and possibly early; :meth:`on_timeout` works out
-    what is due and sets the next one. What can be due: the keep-alive timeout (no
-    stream open), the PING keep-alive (streams open, ``--h2-ping-interval``), a
-    stream's own deadline (its application waits for body bytes, or its output waits
-    for the peer's window: only such streams are in ``_timed``), and a transport that
-    makes no write progress. No timer runs while streams are open otherwise.
-    """
-
-    KIND = "h2"  # see pyre.transport.context.Connection
+class _H2Connection:
+    """Everything :class:`H2Protocol` does, in a base class of its own: the compiled
+    twin makes it a ``cdef class`` (its fields C fields, its hot methods C calls),
+    which cannot derive from ``asyncio.Protocol``; ``H2Protocol`` adds that base."""
 
     __slots__ = (
         "ctx", "loop", "transport", "session", "info", "streams", "blocked", "_timed", "deadline",
@@ -1002,6 +1002,23 @@ class H2Protocol(asyncio.Protocol):
         buffered = transport.get_write_buffer_size()
         if buffered:
             self._watch_stall(buffered)  # a peer that never reads cannot hold the connection open
+
+
+class H2Protocol(_H2Connection, asyncio.Protocol):
+    """One HTTP/2 connection (h2c prior knowledge or upgrade, or TLS with ALPN h2).
+
+    Deadlines: ``deadline`` (swept by ``ServerContext.tick``) is the earliest moment
+    anything may be due, kept cheaply and possibly early; :meth:`on_timeout` works out
+    what is due and sets the next one. What can be due: the keep-alive timeout (no
+    stream open), the PING keep-alive (streams open, ``--h2-ping-interval``), a
+    stream's own deadline (its application waits for body bytes, or its output waits
+    for the peer's window: only such streams are in ``_timed``), and a transport that
+    makes no write progress. No timer runs while streams are open otherwise.
+    """
+
+    KIND = "h2"  # see pyre.transport.context.Connection
+
+    __slots__ = ()
 
 
 # -- arriving from HTTP/1.1 ---------------------------------------------------------------------

@@ -42,6 +42,7 @@ from pyre.protocol.h1.writer import (
     encode_head,
     encode_simple_response,
     last_chunk,
+    reason_phrase,
     status_line,
 )
 from pyre.protocol.ws import CloseReceived, HandshakeError, PongReceived, WSSession
@@ -59,7 +60,6 @@ __all__ = ["WSProtocol", "switch_to_ws"]
 
 logger = logging.getLogger("pyre.error")
 
-_REASONS = {400: b"Bad Request", 403: b"Forbidden", 426: b"Upgrade Required", 500: b"Internal Server Error"}
 _CORK_LIMIT = 65536  # bytes of frames held back for one write
 CLOSE_TIMEOUT = 5.0  # how long to wait for the peer's answer to our close frame
 SERVICE_RESTART = 1012  # the close code of a graceful shutdown
@@ -82,7 +82,7 @@ def switch_to_ws(ctx: ServerContext, transport: asyncio.BaseTransport, info: Con
     except HandshakeError as exc:
         logger.info("Invalid WebSocket handshake from %s: %s", info.client, exc.reason)
         lines = b"".join(name + b": " + value + b"\r\n" for name, value in exc.headers)
-        body = _REASONS.get(exc.status, b"Error") + b": " + exc.reason.encode() + b"\n"
+        body = f"{reason_phrase(exc.status) or 'Error'}: {exc.reason}\n".encode()
         transport.write(encode_simple_response(exc.status, body, default_lines=ctx.server_line + ctx.date_line + lines))  # type: ignore[attr-defined]
         transport.close()
         if ctx.wants_requests():
@@ -320,7 +320,7 @@ class _WSBase:
         if self.transport is None:
             return
         ctx = self.ctx
-        body = _REASONS.get(status, b"Error") + b"\n"
+        body = f"{reason_phrase(status) or 'Error'}\n".encode()
         self._report(status, len(body))
         self.transport.write(encode_simple_response(status, body, default_lines=ctx.server_line + ctx.date_line + ctx.extra_lines))  # type: ignore[attr-defined]
         self._close_transport()

@@ -25,7 +25,7 @@ import time
 from email.utils import formatdate
 from typing import Literal, Optional, Union
 
-__all__ = ["SameSite", "format_cookie", "format_delete_cookie"]
+__all__ = ["DELETED", "SameSite", "format_cookie"]
 
 SameSite = Literal["lax", "strict", "none", "Lax", "Strict", "None"]
 
@@ -35,6 +35,8 @@ _COOKIE_VALUE = re.compile(r'(?:[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*|"[\x
 _ATTRIBUTE_VALUE = re.compile(r"[\x20-\x3a\x3c-\x7e]*\Z")
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _MAX_NAME_VALUE = 4096
+#: ``expires`` of a cookie that removes one (with ``max_age=0``).
+DELETED = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def _http_date(when: Union[datetime.datetime, int, float]) -> str:
@@ -50,18 +52,18 @@ def _http_date(when: Union[datetime.datetime, int, float]) -> str:
 
 def format_cookie(
     key: str,
-    value: str = "",
-    *,
-    max_age: Optional[Union[int, datetime.timedelta]] = None,
-    expires: Optional[Union[datetime.datetime, int, float]] = None,
-    path: Optional[str] = "/",
-    domain: Optional[str] = None,
-    secure: bool = True,
-    httponly: bool = True,
-    samesite: Optional[SameSite] = "lax",
-    partitioned: bool = False,
+    value: str,
+    max_age: Optional[Union[int, datetime.timedelta]],
+    expires: Optional[Union[datetime.datetime, int, float]],
+    path: Optional[str],
+    domain: Optional[str],
+    secure: bool,
+    httponly: bool,
+    samesite: Optional[SameSite],
+    partitioned: bool,
 ) -> str:
-    """The value of one ``Set-Cookie`` header.
+    """The value of one ``Set-Cookie`` header (the defaults are those of
+    :meth:`pyre.web.Response.set_cookie`, the public way in).
 
     ``max_age``: seconds (or a timedelta); 0 or less deletes the cookie. ``expires``: a
     datetime (naive means UTC) or seconds from now. ``samesite``: "lax" (default),
@@ -116,28 +118,3 @@ def format_cookie(
     if partitioned:
         parts.append("Partitioned")
     return "; ".join(parts)
-
-
-def format_delete_cookie(
-    key: str,
-    *,
-    path: Optional[str] = "/",
-    domain: Optional[str] = None,
-    secure: bool = True,
-    httponly: bool = True,
-    samesite: Optional[SameSite] = "lax",
-    partitioned: bool = False,
-) -> str:
-    """A ``Set-Cookie`` value that removes ``key`` (same ``path`` and ``domain`` as it was set with)."""
-    return format_cookie(
-        key,
-        "",
-        max_age=0,
-        expires=datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc),
-        path=path,
-        domain=domain,
-        secure=secure,
-        httponly=httponly,
-        samesite=samesite,
-        partitioned=partitioned,
-    )

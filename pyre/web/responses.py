@@ -53,7 +53,7 @@ from urllib.parse import quote
 
 from pyre.web._json import dumps
 from pyre.web.background import BackgroundTasks
-from pyre.web.cookies import SameSite, format_cookie, format_delete_cookie
+from pyre.web.cookies import DELETED, SameSite, format_cookie
 from pyre.web.datastructures import MutableHeaders, header_name, header_value
 
 __all__ = [
@@ -220,10 +220,7 @@ class Response:
         partitioned: bool = False,
     ) -> None:
         """Add a ``Set-Cookie`` header (safe defaults: see :mod:`pyre.web.cookies`)."""
-        cookie = format_cookie(
-            key, value, max_age=max_age, expires=expires, path=path, domain=domain, secure=secure,
-            httponly=httponly, samesite=samesite, partitioned=partitioned,
-        )
+        cookie = format_cookie(key, value, max_age, expires, path, domain, secure, httponly, samesite, partitioned)
         self.raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
 
     def delete_cookie(
@@ -239,10 +236,7 @@ class Response:
     ) -> None:
         """Add a ``Set-Cookie`` header that removes ``key`` (give the ``path``, ``domain`` and
         ``partitioned`` it was set with)."""
-        cookie = format_delete_cookie(
-            key, path=path, domain=domain, secure=secure, httponly=httponly, samesite=samesite,
-            partitioned=partitioned,
-        )
+        cookie = format_cookie(key, "", 0, DELETED, path, domain, secure, httponly, samesite, partitioned)
         self.raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -48,7 +48,7 @@ try:
 except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError("pyre.web.testing needs the httpx package: pip install httpx") from None
 
-from pyre.asgi.http import HTTPCycle
+from pyre.asgi.http import HTTPCycle, wake as _wake
 from pyre.asgi.lifespan import Lifespan
 from pyre.asgi.native import native_app, request_head
 from pyre.asgi.scope import ConnectionInfo, http_scope, websocket_scope
@@ -118,8 +118,7 @@ class _Signal:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+            _wake(waiter)
 
     async def wait(self) -> None:
         waiter = self._waiter

@@ -305,14 +305,16 @@ class WebSocket(HTTPConnection):
             self._connect_received = True
         return message
 
+    def _not_open(self, caller: str) -> NoReturn:
+        if self._peer_closed:
+            raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
+        if self._connection_state is WebSocketState.CONNECTING:
+            raise RuntimeError(f"WebSocket.{caller}() before accept(): call await ws.accept() first")
+        raise RuntimeError(f"WebSocket.{caller}() after close(): the WebSocket is closed")
+
     async def _receive_data(self, caller: str) -> Data:
-        state = self._connection_state
-        if state is not WebSocketState.OPEN:
-            if self._peer_closed:
-                raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
-            if state is WebSocketState.CONNECTING:
-                raise RuntimeError(f"WebSocket.{caller}() before accept(): call await ws.accept() first")
-            raise RuntimeError(f"WebSocket.{caller}() after close(): the WebSocket is closed")
+        if self._connection_state is not WebSocketState.OPEN:
+            self._not_open(caller)
         message = await self.receive()
         kind = message["type"]
         if kind == "websocket.receive":
@@ -385,13 +387,8 @@ class WebSocket(HTTPConnection):
     # -- sending ---------------------------------------------------------------------------
 
     async def _send_message(self, message: Message, caller: str) -> None:
-        state = self._connection_state
-        if state is not WebSocketState.OPEN:
-            if self._peer_closed:
-                raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
-            if state is WebSocketState.CONNECTING:
-                raise RuntimeError(f"WebSocket.{caller}() before accept(): call await ws.accept() first")
-            raise RuntimeError(f"WebSocket.{caller}() after close(): the WebSocket is closed")
+        if self._connection_state is not WebSocketState.OPEN:
+            self._not_open(caller)
         try:
             await self._send(message)
         except OSError as exc:  # the server's way of saying the client is gone (ASGI 2.4)

@@ -10,9 +10,35 @@ import logging
 
 import pytest
 
+from pyre._accel import load_twins
+from pyre.asgi import http_common
 from pyre.asgi.http import BODY_HIGH_WATER, SHUTDOWN_DEADLINE, ClientDisconnected, HTTPCycle, ResponseStream, error_status, run_asgi
 from pyre.protocol.h1.writer import InvalidResponse
 from tests.asgi.fake_streams import FakeResponseStream
+
+HTTP_TWINS = load_twins("http")
+
+
+@pytest.fixture(autouse=True, params=["c", "py"])
+def cycle_twin(request, monkeypatch):
+    """Every test runs on the compiled cycle (``pyre.asgi._http_c``, built from
+    pyre/asgi/http.py) and on the pure one, in turn."""
+    module = HTTP_TWINS[request.param]
+    if module is None:
+        pytest.fail("the compiled ASGI cycle (pyre.asgi._http_c) is not built; run: python setup.py build_ext --inplace")
+    monkeypatch.setitem(globals(), "HTTPCycle", module.HTTPCycle)
+    monkeypatch.setitem(globals(), "run_asgi", module.run_asgi)
+    return request.param
+
+
+def test_the_compiled_twin_is_this_source_compiled_and_shares_the_common_names(cycle_twin):
+    compiled, pure = HTTP_TWINS["c"], HTTP_TWINS["py"]
+    assert compiled.__name__ == "pyre.asgi._http_c" and compiled.COMPILED is True and pure.COMPILED is False
+    assert compiled.__all__ == pure.__all__
+    for name in http_common.__all__:  # one ClientDisconnected, one set of states, whichever twin serves
+        assert getattr(compiled, name) is getattr(pure, name) is getattr(http_common, name)
+    public = {name for name in dir(pure.HTTPCycle) if not name.startswith("_")}
+    assert {name for name in dir(compiled.HTTPCycle) if not name.startswith("_")} == public
 
 START = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
 

@@ -80,3 +80,21 @@ def test_launch_chooses_how_to_run(monkeypatch, settings, runner):
         monkeypatch.setattr(launch, name, lambda *args, _name=name, **kwargs: chosen.append(_name) or 0)
     assert launch.launch(Config("tests.apps:hello", **settings)) == 0
     assert chosen == [runner]
+
+
+@pytest.mark.parametrize("given, frozen", [(None, True), (True, True), (False, False)])
+def test_launch_turns_gc_freeze_on_unless_told_otherwise(monkeypatch, given, frozen):
+    """``pyre`` and ``pyre.run`` serve through launch(): there the process is the
+    server's, so gc_freeze's default (None) becomes on; an explicit value stands."""
+    served = []
+
+    class Recording:
+        def __init__(self, config) -> None:
+            served.append(config)
+
+    monkeypatch.setattr(launch, "Server", Recording)
+    monkeypatch.setattr(launch, "run_server", lambda serve, **kwargs: ExitCode.OK)
+    config = Config(lambda scope, receive, send: None, gc_freeze=given)
+    assert launch.launch(config) == ExitCode.OK
+    assert [c.gc_freeze for c in served] == [frozen]
+    assert config.gc_freeze is given  # the caller's Config is not changed

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from pyre import _accel
+from pyre._accel import load_twins
 from pyre.transport import h1
 
 
@@ -18,8 +19,9 @@ def test_mode_follows_the_environment():
     if os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0"):
         assert not _accel.ACCELERATED and _accel.MODE == "pure Python"
         assert _accel.modes() == {
-            "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "wsframes": "py", "wssession": "py", "wscycle": "py",
-            "wsconn": "py", "router": "py", "parsing": "py", "request": "py",
+            "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "wsframes": "py", "router": "py",
+            "parsing": "py", "request": "py", "http": "py", "h2conn": "py", "wssession": "py", "wscycle": "py",
+            "wsconn": "py",
         }
         assert _accel.FrameReader.__module__ == "pyre.protocol.ws.frames"
         assert _accel.WebSocketCycle.__module__ == "pyre.asgi.websocket"
@@ -32,13 +34,16 @@ def test_mode_follows_the_environment():
         assert _accel.Router.__module__ == "pyre.web.router"
         assert _accel.Request.__module__ == "pyre.web.request"
         assert _accel.Headers.__module__ == "pyre.web.parsing"
+        assert _accel.HTTPCycle.__module__ == "pyre.asgi.http"
+        assert _accel.H2Protocol.__module__ == "pyre.transport.h2"
     else:
         # A build that silently fell back to pure Python must not pass as accelerated.
         assert _accel.ACCELERATED, "the Cython speed-ups are not built (pip install -e . needs a C compiler)"
         assert _accel.MODE == "accelerated (Cython)"
         assert _accel.modes() == {
-            "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "wsframes": "c", "wssession": "c", "wscycle": "c",
-            "wsconn": "c", "router": "c", "parsing": "c", "request": "c",
+            "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "wsframes": "c", "router": "c",
+            "parsing": "c", "request": "c", "http": "c", "h2conn": "c", "wssession": "c", "wscycle": "c",
+            "wsconn": "c",
         }
         assert _accel.FrameReader.__module__ == "pyre.protocol.ws._frames_c"
         assert _accel.WebSocketCycle.__module__ == "pyre.asgi._websocket_c"
@@ -51,10 +56,22 @@ def test_mode_follows_the_environment():
         assert _accel.Router.__module__ == "pyre.web._router_c"
         assert _accel.Request.__module__ == "pyre.web._request_c"
         assert _accel.Headers.__module__ == "pyre.web._parsing_c"
+        assert _accel.HTTPCycle.__module__ == "pyre.asgi._http_c"
+        assert _accel.H2Protocol.__module__ == "pyre.transport._h2_c" and _accel.switch_to_h2.__module__ == "pyre.transport._h2_c"
     assert server.H1Protocol is _accel.H1Protocol  # the server uses the chosen twin
     from pyre.transport import h2 as h2_transport
 
     assert h2_transport.H2Session is _accel.H2Session
+    assert h2_transport.HTTPCycle is _accel.HTTPCycle and h2_transport.run_asgi is _accel.run_asgi
+    compiled_h2 = load_twins("h2conn")["c"]  # the compiled connection takes the chosen session and cycle too
+    assert compiled_h2 is not None and compiled_h2.COMPILED is True and h2_transport.COMPILED is False
+    assert compiled_h2.H2Session is _accel.H2Session and compiled_h2.HTTPCycle is _accel.HTTPCycle
+    from pyre.config import Config
+    from pyre.transport.context import ServerContext
+
+    config = Config(lambda *args: None, http="h2")
+    ctx = ServerContext.from_config(config.app, None, config, None)
+    assert type(server._protocol_factory(ctx, config, False)()) is _accel.H2Protocol  # the server serves the chosen twin
     from pyre.protocol.ws import session as ws_session
 
     assert ws_session.FrameReader is _accel.FrameReader and ws_session.write_frame is _accel.write_frame

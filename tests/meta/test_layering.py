@@ -166,7 +166,7 @@ def test_only_accel_chooses_twins():
         for name in imports_of(path):
             assert not name.startswith(
                 ("pyre._speedups", "pyre._pure", "pyre.web._router_c", "pyre.web._parsing_c", "pyre.web._request_c",
-                 "pyre.protocol.h2._session_c")
+                 "pyre.protocol.h2._session_c", "pyre.asgi._http_c", "pyre.transport._h2_c")
             ), f"{path} imports {name} directly"
 
 
@@ -183,6 +183,7 @@ def public(obj) -> set:
         ("router", ["Router"]),
         ("parsing", ["Headers"]),
         ("request", ["HTTPConnection", "Request"]),
+        ("h2conn", ["H2Protocol", "H2Stream", "ALPNSelector"]),
     ],
 )
 def test_twins_have_the_same_public_interface(module, classes):

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from pyre.cli import build_parser
-from pyre.config import config_from_settings
+from pyre.config import Config, config_from_settings
 from pyre.settings import SETTINGS, SettingError, resolve
 from tests.helpers import KUBERNETES_SERVICE_LINKS
 
@@ -264,3 +264,24 @@ def test_every_setting_has_a_working_option():
     options = {option for action in build_parser()._actions for option in action.option_strings}
     for setting in SETTINGS:
         assert setting.name == "app" or setting.flag in options, setting.name
+
+
+@pytest.mark.parametrize("argv, environ, value", [
+    (["a:b"], {}, None),  # decided by the entry point: on for pyre/pyre.run, off for an embedded Server
+    (["a:b", "--gc-freeze"], {}, True),
+    (["a:b", "--no-gc-freeze"], {}, False),
+    (["a:b"], {"PYRE_GC_FREEZE": "false"}, False),
+    (["a:b", "--gc-freeze"], {"PYRE_GC_FREEZE": "false"}, True),
+])
+def test_gc_freeze_from_the_command_line_and_the_environment(tmp_path, argv, environ, value):
+    merged, sources = settle(tmp_path, argv, environ)
+    assert config_from_settings(merged, sources).gc_freeze is value
+
+
+def test_a_bad_gc_freeze_value_names_its_source(tmp_path):
+    with pytest.raises(SettingError, match=r"^PYRE_GC_FREEZE: invalid value 'sometimes' \(expected true or false\)"):
+        merged, sources = settle(tmp_path, ["a:b"], {"PYRE_GC_FREEZE": "sometimes"})
+        config_from_settings(merged, sources)
+    with pytest.raises(SettingError, match=r"gc_freeze: expected"):
+        settle(tmp_path, ["a:b"], {}, "[tool.pyre-server]\ngc_freeze = 'often'\n")
+    assert Config("a:b").gc_freeze is None and Config("a:b", gc_freeze=False).gc_freeze is False

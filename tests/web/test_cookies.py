@@ -10,7 +10,20 @@ from http.cookies import SimpleCookie
 import pytest
 from hypothesis import given, strategies as st
 
-from pyre.web.cookies import format_cookie, format_delete_cookie
+from pyre.web import Response
+
+
+def format_cookie(key: str, value: str = "", **attributes) -> str:
+    """The header ``Response.set_cookie`` adds (pyre.web.cookies formats it)."""
+    response = Response()
+    response.set_cookie(key, value, **attributes)
+    return response.raw_headers[-1][1].decode("latin-1")
+
+
+def format_delete_cookie(key: str, **attributes) -> str:
+    response = Response()
+    response.delete_cookie(key, **attributes)
+    return response.raw_headers[-1][1].decode("latin-1")
 
 COOKIE_OCTETS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '",;\\')
 TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

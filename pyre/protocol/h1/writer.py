@@ -36,6 +36,7 @@ __all__ = [
     "encode_head",
     "encode_simple_response",
     "last_chunk",
+    "reason_phrase",
     "status_line",
     "validate_header",
 ]
@@ -54,15 +55,17 @@ class InvalidResponse(ValueError):
     """The application's response cannot be written as valid HTTP/1.1."""
 
 
-def _reason(status: int) -> bytes:
+def reason_phrase(status: int) -> str:
+    """The reason phrase of ``status``, "" for a code without one: the server's one table
+    (the standard library's), for status lines and for the bodies of its own errors."""
     try:
-        return http.HTTPStatus(status).phrase.encode("ascii")
+        return http.HTTPStatus(status).phrase
     except ValueError:
-        return b""
+        return ""
 
 
 STATUS_LINES = {
-    int(s): b"HTTP/1.1 %d %s\r\n" % (int(s), _reason(int(s))) for s in http.HTTPStatus
+    int(s): b"HTTP/1.1 %d %s\r\n" % (int(s), reason_phrase(int(s)).encode("ascii")) for s in http.HTTPStatus
 }
 
 

@@ -6,31 +6,9 @@ asyncio transport owns sockets and timing and the session is unit-tested alone.
 ``H2Settings`` holds what a connection advertises and the limits that protect it.
 """
 
-from .events import (
-    ConnectionEnded,
-    DataReceived,
-    Event,
-    PingAcked,
-    RequestReceived,
-    StreamEnded,
-    StreamReset,
-    TrailersReceived,
-    WindowUpdated,
-)
+from . import events
+from .events import *  # noqa: F403 (the events are the package's API; events.__all__ names them)
 from .session import PREFACE, H2Session
 from .settings import H2Settings
 
-__all__ = [
-    "ConnectionEnded",
-    "DataReceived",
-    "Event",
-    "H2Session",
-    "H2Settings",
-    "PREFACE",
-    "PingAcked",
-    "RequestReceived",
-    "StreamEnded",
-    "StreamReset",
-    "TrailersReceived",
-    "WindowUpdated",
-]
+__all__ = [*events.__all__, "H2Session", "H2Settings", "PREFACE"]

@@ -292,27 +292,19 @@ def _parse_request(stream_id: int, headers: Any, end_stream: bool, allow_protoco
             if not in_pseudo:
                 raise Malformed("pseudo-header after a regular field")
             if name == b":method":
-                if method is not None:
-                    raise Malformed("repeated pseudo-header :method")
-                method = value
+                method, earlier = value, method
             elif name == b":scheme":
-                if scheme is not None:
-                    raise Malformed("repeated pseudo-header :scheme")
-                scheme = value
+                scheme, earlier = value, scheme
             elif name == b":path":
-                if path is not None:
-                    raise Malformed("repeated pseudo-header :path")
-                path = value
+                path, earlier = value, path
             elif name == b":authority":
-                if authority is not None:
-                    raise Malformed("repeated pseudo-header :authority")
-                authority = value
+                authority, earlier = value, authority
             elif name == b":protocol":
-                if protocol is not None:
-                    raise Malformed("repeated pseudo-header :protocol")
-                protocol = value
+                protocol, earlier = value, protocol
             else:
                 raise Malformed(f"unknown pseudo-header {name.decode('latin-1')!r}")
+            if earlier is not None:
+                raise Malformed(f"repeated pseudo-header {name.decode('latin-1')}")
             continue
         in_pseudo = False
         if not _all_of(name, C_NAME, True):

@@ -1,0 +1,32 @@
+# Augmenting declarations for pyre/asgi/http.py, compiled by setup.py as the extension
+# pyre.asgi._http_c (Cython pure-Python mode: the .py is the source, this file only
+# types it). HTTPCycle becomes a cdef class: its state is C fields, its coroutines
+# (receive, send, run_asgi) Cython coroutines. The names it shares with every cycle
+# twin (ClientDisconnected, the states) stay those of pyre.asgi.http_common.
+
+import cython
+
+cdef dict _EMPTY_REQUEST_BODY
+
+
+cdef class HTTPCycle:
+    cdef public object scope
+    cdef public object stream
+    cdef public int state
+    cdef public object status
+    cdef public object task
+    cdef list _body
+    cdef Py_ssize_t _buffered
+    cdef bint _body_complete, _final_delivered, _disconnected, _input_closed, _reading_paused, _trailers
+    cdef bint _expect_continue
+    cdef object _waiter
+    cdef list _trailer_headers
+    cdef object _request_trailers
+
+    cpdef feed_body(self, data)
+    cpdef end_body(self, trailers=*)
+    cpdef disconnect(self)
+    cpdef input_closed(self)
+    cdef _wake(self)
+    cdef _complete(self)
+    cpdef app_finished(self, exc, result=*)
