@@ -29,6 +29,9 @@ PURE_MODE = {
     "pyre.protocol.ws._frames_c": "pyre/protocol/ws/frames.py",
     "pyre.asgi._http_c": "pyre/asgi/http.py",
     "pyre.transport._h2_c": "pyre/transport/h2.py",
+    "pyre.asgi._websocket_c": "pyre/asgi/websocket.py",
+    "pyre.transport._ws_c": "pyre/transport/ws.py",
+    "pyre.protocol.ws._session_c": "pyre/protocol/ws/session.py",
 }
 
 

@@ -2,7 +2,8 @@
 
 This is the only module that imports from ``pyre._speedups`` or ``pyre._pure`` (or a
 compiled pure-mode module, such as ``pyre.web._router_c``, ``pyre.asgi._http_c``, ``pyre.transport._h2_c``,
-``pyre.protocol.h2._session_c`` or ``pyre.protocol.ws._frames_c``).
+``pyre.protocol.h2._session_c``, ``pyre.protocol.ws._frames_c``, ``pyre.protocol.ws._session_c``,
+``pyre.transport._ws_c`` or ``pyre.asgi._websocket_c``).
 ``PYRE_NO_EXTENSIONS=1`` forces the twins; so does a missing or broken extension.
 
 The speed-ups, chosen separately (each falls back on its own):
@@ -25,6 +26,22 @@ The speed-ups, chosen separately (each falls back on its own):
   A pure-mode twin: ``pyre.protocol.ws._frames_c`` is compiled from the pure
   ``pyre.protocol.ws.frames`` itself. Chosen on first use of either name (when the
   session module is imported), ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``wssession``: ``WSSession``, the sans-IO WebSocket session over the frame layer
+  (messages out of frames, wsproto for the rare frames, pings, closes). A pure-mode
+  twin: ``pyre.protocol.ws._session_c`` is compiled from the pure
+  ``pyre.protocol.ws.session`` itself; both use the event classes of
+  ``pyre.protocol.ws.events``. Chosen on first use of the name (when
+  ``pyre.protocol.ws`` is imported), ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``wscycle``: ``WebSocketCycle``, the ASGI side of a WebSocket (``receive``/``send``
+  and the spec's state machine). A pure-mode twin: ``pyre.asgi._websocket_c`` is
+  compiled from the pure ``pyre.asgi.websocket`` itself. Chosen on first use of the
+  name (the WebSocket transports and ``pyre.web.testing`` import it from here),
+  ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``wsconn``: ``WSProtocol`` and ``switch_to_ws``, a WebSocket connection over HTTP/1.1
+  (its data path: frames in, messages to the cycle, the reply written). A pure-mode
+  twin: ``pyre.transport._ws_c`` is compiled from the pure ``pyre.transport.ws``
+  itself. Chosen on first use of either name (an upgrade request), ``MODE``,
+  ``ACCELERATED`` or :func:`modes`.
 - ``http``: ``HTTPCycle`` and ``run_asgi``, the ASGI request/response cycle of an HTTP/2
   stream (and of the pure HTTP/1.1 connection; the compiled one has its own in
   ``h1conn``). A pure-mode twin: ``pyre.asgi._http_c`` is compiled from the pure
@@ -74,6 +91,9 @@ __all__ = [
     "Request",
     "RequestParser",
     "Router",
+    "WSProtocol",
+    "WSSession",
+    "WebSocketCycle",
     "h2_response_head",
     "load_twins",
     "modes",
@@ -83,6 +103,7 @@ __all__ = [
     "pure_build_warning",
     "run_asgi",
     "switch_to_h2",
+    "switch_to_ws",
     "write_frame",
 ]
 
@@ -94,6 +115,9 @@ _TWINS: Dict[str, Tuple[str, str]] = {
     "hpack": ("pyre._speedups.hpack", "pyre._pure.hpack"),
     "h2session": ("pyre.protocol.h2._session_c", "pyre.protocol.h2.session"),
     "wsframes": ("pyre.protocol.ws._frames_c", "pyre.protocol.ws.frames"),
+    "wssession": ("pyre.protocol.ws._session_c", "pyre.protocol.ws.session"),
+    "wscycle": ("pyre.asgi._websocket_c", "pyre.asgi.websocket"),
+    "wsconn": ("pyre.transport._ws_c", "pyre.transport.ws"),
     "router": ("pyre.web._router_c", "pyre.web.router"),
     "parsing": ("pyre.web._parsing_c", "pyre.web.parsing"),
     "request": ("pyre.web._request_c", "pyre.web.request"),
@@ -152,7 +176,8 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 def modes() -> Dict[str, str]:
     """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...,
-    "h2session": ..., "wsframes": ..., "router": ..., "parsing": ..., "request": ..., "http": ..., "h2conn": ...}``."""
+    "h2session": ..., "wsframes": ..., "wssession": ..., "wscycle": ..., "wsconn": ..., "router": ..., "parsing": ...,
+    "request": ..., "http": ..., "h2conn": ...}``."""
     _choose_each(_SPEEDUPS)
     return {name: "c" if _chosen[name].__name__ == _TWINS[name][0] else "py" for name in _SPEEDUPS}
 
@@ -216,6 +241,19 @@ def __getattr__(name: str) -> Any:
         if "wsframes" not in _chosen:
             _chosen["wsframes"] = _choose("wsframes")
         value = getattr(_chosen["wsframes"], name)
+    elif name == "WSSession":
+        # Only this speed-up, chosen while pyre.protocol.ws is being imported.
+        if "wssession" not in _chosen:
+            _chosen["wssession"] = _choose("wssession")
+        value = _chosen["wssession"].WSSession
+    elif name == "WebSocketCycle":
+        if "wscycle" not in _chosen:
+            _chosen["wscycle"] = _choose("wscycle")
+        value = _chosen["wscycle"].WebSocketCycle
+    elif name in ("WSProtocol", "switch_to_ws"):
+        if "wsconn" not in _chosen:
+            _chosen["wsconn"] = _choose("wsconn")
+        value = getattr(_chosen["wsconn"], name)
     elif name in _WEB_NAMES:
         twin = _WEB_NAMES[name]
         if twin not in _chosen:

@@ -10,6 +10,12 @@ WebSocket over HTTP/1.1 and over HTTP/2 share it.
 
 After the connection is closed, ``send`` raises :class:`ClientDisconnected` (an
 ``OSError``, as the spec asks) and ``receive`` returns ``websocket.disconnect``.
+
+A pure-mode twin: this module is the pure-Python twin, and setup.py (PURE_MODE)
+compiles it as ``pyre.asgi._websocket_c``, typed by ``_websocket_c.pxd``;
+pyre/_accel.py chooses. ``receive`` and ``send`` stay coroutine functions in both
+(anyio's ``start_soon(receive)`` and ``asyncio.create_task(receive())`` need a
+coroutine, not just an awaitable).
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ class H1Common:
 
     def _switch_to_ws(self, request: Request) -> None:
         """WebSocket takes the connection over (or refuses the handshake and closes it)."""
-        from pyre.transport.ws import switch_to_ws  # only servers that see WebSocket load it
+        from pyre._accel import switch_to_ws  # only servers that see WebSocket load it
 
         self.phase = CLOSED
         self.deadline = 0.0

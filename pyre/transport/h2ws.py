@@ -24,14 +24,18 @@ are WebSocket frames, not a request body.
 from __future__ import annotations
 
 import logging
-from typing import Any, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 from pyre.asgi.scope import ConnectionInfo, websocket_scope
-from pyre.asgi.websocket import WebSocketCycle
 from pyre.protocol.ws import CloseReceived, HandshakeError, WSSession
 from pyre.protocol.ws.handshake import WebSocketRequest, check_connect, negotiate
 from pyre.protocol.ws.deflate import PerMessageDeflate
 from pyre.transport.ws import CLOSE_TIMEOUT, SERVICE_RESTART
+
+if TYPE_CHECKING:
+    from pyre.asgi.websocket import WebSocketCycle
+else:  # the compiled twin when built (pyre._accel chooses)
+    from pyre._accel import WebSocketCycle
 
 __all__ = ["H2WebSocket"]
 

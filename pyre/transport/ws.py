@@ -20,17 +20,21 @@ Access log: the handshake is one request for ``ServerContext.request_done`` (pro
 "WebSocket"), reported when it is answered: the ``101``, a refusal (403, 500, or 400/426
 for a bad handshake) or, once complete, a denial response (its body bytes counted; no
 request body bytes: a handshake has no body, and frames are not counted).
+
+A pure-mode twin: this module is the pure-Python twin, and setup.py (PURE_MODE)
+compiles it as ``pyre.transport._ws_c``, typed by ``_ws_c.pxd`` (the connection's
+fields C slots of ``_WSBase``); pyre/_accel.py chooses, and both HTTP/1.1 connection
+twins upgrade through its ``switch_to_ws``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 from pyre.asgi.http import ClientDisconnected, run_asgi
 from pyre.asgi.scope import ConnectionInfo, websocket_scope
-from pyre.asgi.websocket import WebSocketCycle
 from pyre.protocol.h1.writer import (
     FRAME_CHUNKED,
     InvalidResponse,
@@ -46,6 +50,11 @@ from pyre.protocol.ws.handshake import WebSocketRequest, accept_headers, check_u
 from pyre.protocol.ws.deflate import PerMessageDeflate
 from pyre.transport.context import SendWatch, ServerContext
 from pyre.transport.tasks import start_task
+
+if TYPE_CHECKING:
+    from pyre.asgi.websocket import WebSocketCycle
+else:  # the compiled twin when built (pyre._accel chooses)
+    from pyre._accel import WebSocketCycle
 
 __all__ = ["WSProtocol", "switch_to_ws"]
 
@@ -87,10 +96,10 @@ def switch_to_ws(ctx: ServerContext, transport: asyncio.BaseTransport, info: Con
     conn.start(scope)
 
 
-class WSProtocol(asyncio.Protocol):
-    """One WebSocket connection over HTTP/1.1; the cycle's :class:`WebSocketStream`."""
-
-    KIND = "websocket"  # see pyre.transport.context.Connection
+class _WSBase:
+    """One WebSocket connection over HTTP/1.1; the cycle's :class:`WebSocketStream`
+    (a cdef class in the compiled twin: its fields are C slots); ``WSProtocol`` adds
+    ``asyncio.Protocol``."""
 
     def __init__(self, ctx: ServerContext, transport: asyncio.BaseTransport, info: ConnectionInfo,
                  handshake: WebSocketRequest, trailing_data: bytes, request: Any = None) -> None:
@@ -449,3 +458,9 @@ class WSProtocol(asyncio.Protocol):
             self.cycle.disconnect(1006, "")
         if self.transport is not None:
             self.transport.abort()
+
+
+class WSProtocol(_WSBase, asyncio.Protocol):
+    """One WebSocket connection over HTTP/1.1; the cycle's :class:`WebSocketStream`."""
+
+    KIND = "websocket"  # see pyre.transport.context.Connection

@@ -23,6 +23,7 @@ import os
 import threading
 from collections import deque
 from typing import (
+    TYPE_CHECKING,
     Any,
     AsyncGenerator,
     AsyncIterable,
@@ -51,13 +52,17 @@ from pyre.asgi.http import HTTPCycle, wake as _wake
 from pyre.asgi.lifespan import Lifespan
 from pyre.asgi.native import native_app, request_head
 from pyre.asgi.scope import ConnectionInfo, http_scope, websocket_scope
-from pyre.asgi.websocket import WebSocketCycle
 from pyre.config import Config
 from pyre.protocol.h1.writer import encode_head
 from pyre.server import Server
 
 from . import _json
 from .websocket import WebSocketDisconnect
+
+if TYPE_CHECKING:
+    from pyre.asgi.websocket import WebSocketCycle
+else:  # the compiled twin when built (pyre._accel chooses)
+    from pyre._accel import WebSocketCycle
 
 __all__ = [
     "AsyncTestClient",

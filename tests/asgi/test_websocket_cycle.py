@@ -1,24 +1,43 @@
 """WebSocketCycle with a fake WebSocketStream: the spec's state machine (connect, accept,
 refuse, the denial response, messages both ways, close), its errors, disconnects
-from either side, and how a finished application is settled."""
+from either side, and how a finished application is settled. Every test runs on both
+twins: ``pyre.asgi.websocket`` and ``pyre.asgi._websocket_c``, compiled from it."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 
 import pytest
 
+from pyre._accel import NO_EXTENSIONS, load_twins
 from pyre.asgi.http import ClientDisconnected
-from pyre.asgi.websocket import WebSocketCycle, WebSocketStream
+from pyre.asgi.websocket import WebSocketStream
 from tests.asgi.fake_streams import FakeWebSocketStream
+
+TWINS = load_twins("wscycle")
+CYCLE = {"class": TWINS["py"].WebSocketCycle}
+
+
+@pytest.fixture(autouse=True, params=["py", "c"])
+def twin(request):
+    """Each test on the pure twin and on the compiled one."""
+    module = TWINS[request.param]
+    if module is None:
+        if NO_EXTENSIONS:
+            pytest.skip("the compiled cycle is not built and PYRE_NO_EXTENSIONS is set")
+        pytest.fail("the compiled cycle is not built; run: python setup.py build_ext --inplace")
+    CYCLE["class"] = module.WebSocketCycle
+    yield request.param
+    CYCLE["class"] = TWINS["py"].WebSocketCycle
 
 ACCEPT = {"type": "websocket.accept"}
 
 
 def make():
     stream = FakeWebSocketStream()
-    return WebSocketCycle({"type": "websocket"}, stream), stream
+    return CYCLE["class"]({"type": "websocket"}, stream), stream
 
 
 async def opened():
@@ -297,3 +316,31 @@ async def test_waiting_asks_for_the_running_loop_once(monkeypatch):
         cycle.feed_message(text)
         assert await waiting == {"type": "websocket.receive", "text": text}
     assert len(calls) == 1 and cycle.queued == 0
+
+
+def test_the_twins_are_what_they_say():
+    assert TWINS["py"].__name__ == "pyre.asgi.websocket"
+    assert TWINS["c"] is not None and TWINS["c"].__name__ == "pyre.asgi._websocket_c"
+    assert TWINS["c"].__all__ == TWINS["py"].__all__ == ["WebSocketCycle", "WebSocketStream"]
+
+
+async def test_receive_and_send_are_coroutine_functions_for_asyncio_and_anyio():
+    # Starlette's WebSocket runs receive() in anyio task groups (start_soon(receive)
+    # needs a coroutine object, collections.abc.Coroutine), and apps wrap it in
+    # asyncio.create_task(receive()): both twins give coroutines.
+    import collections.abc
+
+    import anyio
+
+    cycle, stream = await opened()
+    assert inspect.iscoroutinefunction(cycle.receive) and inspect.iscoroutinefunction(cycle.send)
+    async with anyio.create_task_group() as group:
+        group.start_soon(cycle.receive)  # TypeError if receive() gave no coroutine
+        await settle()
+        cycle.feed_message("a")
+    assert cycle.queued == 0 and stream.names().count("message_taken") == 1
+    coroutine = cycle.receive()
+    assert isinstance(coroutine, collections.abc.Coroutine)
+    task = asyncio.ensure_future(coroutine)
+    cycle.feed_message("c")
+    assert await task == {"type": "websocket.receive", "text": "c"}

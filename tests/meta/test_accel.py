@@ -20,9 +20,13 @@ def test_mode_follows_the_environment():
         assert not _accel.ACCELERATED and _accel.MODE == "pure Python"
         assert _accel.modes() == {
             "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "wsframes": "py", "router": "py",
-            "parsing": "py", "request": "py", "http": "py", "h2conn": "py",
+            "parsing": "py", "request": "py", "http": "py", "h2conn": "py", "wssession": "py", "wscycle": "py",
+            "wsconn": "py",
         }
         assert _accel.FrameReader.__module__ == "pyre.protocol.ws.frames"
+        assert _accel.WebSocketCycle.__module__ == "pyre.asgi.websocket"
+        assert _accel.WSSession.__module__ == "pyre.protocol.ws.session"
+        assert _accel.WSProtocol.__module__ == "pyre.transport.ws"
         assert _accel.HPACKEncoder.__module__ == "hpack.hpack"
         assert _accel.H2Session.__module__ == "pyre.protocol.h2.session"
         assert h1.RequestParser.__module__ == "pyre._pure.h1parser"
@@ -38,9 +42,13 @@ def test_mode_follows_the_environment():
         assert _accel.MODE == "accelerated (Cython)"
         assert _accel.modes() == {
             "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "wsframes": "c", "router": "c",
-            "parsing": "c", "request": "c", "http": "c", "h2conn": "c",
+            "parsing": "c", "request": "c", "http": "c", "h2conn": "c", "wssession": "c", "wscycle": "c",
+            "wsconn": "c",
         }
         assert _accel.FrameReader.__module__ == "pyre.protocol.ws._frames_c"
+        assert _accel.WebSocketCycle.__module__ == "pyre.asgi._websocket_c"
+        assert _accel.WSSession.__module__ == "pyre.protocol.ws._session_c"
+        assert _accel.WSProtocol.__module__ == "pyre.transport._ws_c"
         assert _accel.HPACKEncoder.__module__ == "pyre._speedups.hpack"
         assert _accel.H2Session.__module__ == "pyre.protocol.h2._session_c"
         assert h1.RequestParser.__module__ == "pyre._speedups.h1parser"

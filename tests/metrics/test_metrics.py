@@ -198,7 +198,7 @@ def test_tick_measures_event_loop_lag_and_flushes_once_a_second(ctx):
 
 def test_gauges_count_connections_http2_streams_and_open_websockets(ctx, metrics):
     from pyre.transport.h2 import H2Protocol
-    from pyre.transport.ws import WSProtocol
+    from pyre._accel import WSProtocol
 
     def h2_connection(*streams):
         conn = object.__new__(H2Protocol)
@@ -206,7 +206,7 @@ def test_gauges_count_connections_http2_streams_and_open_websockets(ctx, metrics
         return conn
 
     def ws_connection(accepted: bool):
-        conn = object.__new__(WSProtocol)
+        conn = WSProtocol.__new__(WSProtocol)  # (a cdef class below it when compiled)
         conn.session = object() if accepted else None
         return conn
 

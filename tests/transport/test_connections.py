@@ -12,7 +12,7 @@ from pyre._accel import load_twins
 from pyre.transport.context import Connection, connection_gauges
 from pyre.transport.h2 import H2Protocol
 from pyre.transport.proxy_protocol import ProxyProtocolGate
-from pyre.transport.ws import WSProtocol
+from pyre._accel import WSProtocol
 from tests.helpers import server_context
 from tests.transport.test_h1_protocol import FakeTransport
 from tests.transport.test_h2_protocol import Client, make as make_h2, settle as settle_h2

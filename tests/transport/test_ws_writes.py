@@ -11,7 +11,7 @@ from typing import List
 
 import pytest
 
-from pyre.transport.ws import WSProtocol
+from pyre._accel import WSProtocol
 from tests.helpers import server_context
 from tests.transport.test_connections import UPGRADE, SwitchingTransport, h1_twins, settle
 

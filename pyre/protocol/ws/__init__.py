@@ -6,6 +6,9 @@
 for compressed messages. Neither reads a clock nor does I/O.
 """
 
+from typing import TYPE_CHECKING
+
+from .events import CloseReceived, Event, PongReceived
 from .handshake import (
     HandshakeError,
     WebSocketRequest,
@@ -15,7 +18,11 @@ from .handshake import (
     is_websocket_upgrade,
     negotiate,
 )
-from .session import CloseReceived, Event, PongReceived, WSSession
+
+if TYPE_CHECKING:
+    from .session import WSSession
+else:  # the compiled twin when built (pyre._accel chooses)
+    from pyre._accel import WSSession
 
 __all__ = [
     "CloseReceived",

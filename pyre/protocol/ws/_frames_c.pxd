@@ -13,6 +13,10 @@ ctypedef u64* u64p
                wide=cython.p_uchar, key8=u64, src8=u64p, dst8=u64p)
 cdef object _unmasked(bytearray buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t mask_at)
 
+@cython.locals(n=Py_ssize_t, i=Py_ssize_t, words=Py_ssize_t, raw=cython.p_char, src=cython.p_uchar,
+               key=cython.p_uchar, wide=cython.p_uchar, key8=u64, src8=u64p)
+cdef void _unmask_in_place(bytearray buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t mask_at)
+
 @cython.locals(buf=bytearray)
 cpdef bytes unmask(data, mask)
 
@@ -22,8 +26,9 @@ cdef class FrameReader:
     cdef public object inflate
 
     @cython.locals(size=Py_ssize_t, pos=Py_ssize_t, produced=Py_ssize_t, first=Py_ssize_t, second=Py_ssize_t,
-                   opcode=Py_ssize_t, compressed=bint, length=Py_ssize_t, head=Py_ssize_t, end=Py_ssize_t, i=Py_ssize_t)
+                   opcode=Py_ssize_t, compressed=bint, length=Py_ssize_t, head=Py_ssize_t, end=Py_ssize_t, i=Py_ssize_t,
+                   raw=cython.p_char, text=unicode)
     cpdef Py_ssize_t read(self, bytearray buf, Py_ssize_t limit, list messages, bytearray out, bint answer) except -1
 
-@cython.locals(first=Py_ssize_t, n=Py_ssize_t, shift=Py_ssize_t)
+@cython.locals(first=Py_ssize_t, n=Py_ssize_t, shift=Py_ssize_t, text=unicode)
 cpdef write_frame(bytearray out, data, compress=*)

@@ -62,6 +62,29 @@ def _unmasked(buf: Any, start: int, end: int, mask_at: int) -> Any:
     return (int.from_bytes(buf[start:end], "little") ^ int.from_bytes(key_bytes, "little")).to_bytes(n, "little")
 
 
+def _unmask_in_place(buf: Any, start: int, end: int, mask_at: int) -> None:
+    """XOR ``buf[start:end]`` with the 4-byte mask at ``buf[mask_at]``, in place (done
+    twice, the payload is masked again)."""
+    if COMPILED:
+        n = end - start
+        key8 = 0
+        raw = buf  # the buffer's memory (a char* coercion in the compiled twin)
+        src = cython.cast(cython.p_uchar, raw) + start
+        key = cython.cast(cython.p_uchar, raw) + mask_at
+        wide = cython.cast(cython.p_uchar, cython.address(key8))
+        for i in range(8):
+            wide[i] = key[i & 3]
+        src8 = cython.cast(cython.pointer(cython.ulonglong), src)
+        words = n >> 3
+        for i in range(words):
+            src8[i] ^= key8
+        for i in range(words << 3, n):
+            src[i] ^= key[i & 3]
+        return
+    if end > start:
+        buf[start:end] = _unmasked(buf, start, end, mask_at)
+
+
 def unmask(data: bytes, mask: bytes) -> bytes:
     """``data`` XORed with the repeated 4-byte ``mask`` (RFC 6455 §5.3)."""
     if len(mask) != 4:
@@ -90,7 +113,8 @@ class FrameReader:
         ``bytes`` for binary) is appended to ``messages``, and each ping answered in
         ``out`` with a pong (if ``answer``). Stops after ``limit`` messages (``limit`` < 0:
         no limit), at an incomplete frame, or at a frame for wsproto (``stopped`` is then
-        set). Returns how many bytes of ``buf`` were read; the caller removes them. What
+        set). Returns how many bytes of ``buf`` were read; the caller removes them (their
+        payloads are left unmasked: each is unmasked where it lies). What
         ``inflate`` raises goes to the caller, with ``messages`` holding those before."""
         if self.stopped:
             return 0
@@ -135,24 +159,30 @@ class FrameReader:
             end = head + 4 + length
             if size < end:
                 return pos
-            payload = _unmasked(buf, head + 4, end, head)
             if compressed:
-                messages.append(self.inflate(payload, opcode == _TEXT))
+                messages.append(self.inflate(_unmasked(buf, head + 4, end, head), opcode == _TEXT))
                 produced += 1
-            elif opcode == _TEXT:
+                pos = end
+                continue
+            # Unmasked where it lies (the caller drops the bytes read), and taken from
+            # there: no copy of the payload but the message itself.
+            _unmask_in_place(buf, head + 4, end, head)
+            raw = buf  # (a char* into the buffer in the compiled twin: slices are bytes)
+            if opcode == _TEXT:
                 try:
-                    text = payload.decode("utf-8")
+                    text = raw[head + 4 : end].decode("utf-8")
                 except UnicodeDecodeError:
+                    _unmask_in_place(buf, head + 4, end, head)  # masked again, as wsproto expects it
                     break
                 messages.append(text)
                 produced += 1
             elif opcode == _BINARY:
-                messages.append(bytes(payload))
+                messages.append(bytes(raw[head + 4 : end]))
                 produced += 1
             elif answer:  # a ping: a pong with the same payload
                 out.append(0x8A)
                 out.append(length)
-                out += payload
+                out += raw[head + 4 : end]
             pos = end
         self.stopped = True
         return pos
@@ -163,7 +193,8 @@ def write_frame(out: bytearray, data: Union[str, bytes], compress: Any = None) -
     text for ``str``, binary for bytes; with ``compress`` (permessage-deflate), its
     payload is ``compress(payload)`` and RSV1 is set."""
     if type(data) is str:
-        payload = data.encode("utf-8")
+        text = data  # (typed str in the compiled twin: the encoder is called directly)
+        payload = text.encode("utf-8")
         first = 0x81
     else:
         payload = data if type(data) is bytes else bytes(data)

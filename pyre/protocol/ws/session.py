@@ -11,6 +11,10 @@ refused with 1009 before the memory is spent). Protocol errors close with wsprot
 code (1002, 1007 for invalid UTF-8); the session queues the close frame and reports
 ``CloseReceived`` with ``local=True`` so the transport can drop the connection after
 writing it.
+
+A pure-mode twin: this module is the pure-Python twin, and setup.py (PURE_MODE)
+compiles it as ``pyre.protocol.ws._session_c``, typed by ``_session_c.pxd``;
+pyre/_accel.py chooses. The events are :mod:`.events`' classes, one set for both twins.
 """
 
 from __future__ import annotations
@@ -23,41 +27,12 @@ from wsproto.events import CloseConnection, Message, Ping, Pong, TextMessage
 from pyre._accel import FrameReader, write_frame
 
 from .deflate import InflateError, PerMessageDeflate
+from .events import CloseReceived, Event, PongReceived
 
 __all__ = ["CloseReceived", "Event", "PongReceived", "WSSession"]
 
 MESSAGE_TOO_BIG = 1009
 _MAX_LENGTH = (1 << 63) - 1  # RFC 6455 §5.2: the most significant bit of a 64-bit length is 0
-
-
-class CloseReceived:
-    """The connection is closing. ``local``: we closed it for the peer's fault (the
-    close frame is queued, nothing more will be read); otherwise the peer sent a close
-    frame (answered, when it started the handshake) or answered ours."""
-
-    __slots__ = ("code", "reason", "local")
-
-    def __init__(self, code: int, reason: str, local: bool) -> None:
-        self.code = code
-        self.reason = reason
-        self.local = local
-
-    def __repr__(self) -> str:
-        return f"CloseReceived({self.code}, {self.reason!r}, local={self.local})"
-
-
-class PongReceived:
-    """The peer answered a ping (or sent an unsolicited pong)."""
-
-    __slots__ = ("payload",)
-
-    def __init__(self, payload: bytes) -> None:
-        self.payload = payload
-
-
-# A message is its data (``str`` for text, ``bytes`` for binary), without a wrapper:
-# the common event costs no object of its own.
-Event = Union[str, bytes, CloseReceived, PongReceived]
 
 
 class WSSession:

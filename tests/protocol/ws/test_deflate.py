@@ -16,7 +16,7 @@ from wsproto.events import TextMessage
 from wsproto.extensions import PerMessageDeflate as WsprotoDeflate
 
 from pyre.protocol.ws.deflate import InflateError, PerMessageDeflate
-from pyre.protocol.ws.session import CloseReceived, WSSession
+from pyre.protocol.ws import CloseReceived, WSSession
 
 from .test_fast_path import frame, snapshot
 

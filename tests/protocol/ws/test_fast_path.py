@@ -15,7 +15,7 @@ import struct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyre.protocol.ws.session import CloseReceived, PongReceived, WSSession
+from pyre.protocol.ws import CloseReceived, PongReceived, WSSession
 
 
 def frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, masked: bool = True,

@@ -108,8 +108,8 @@ def test_frames_left_to_wsproto_stop_the_reader_at_their_boundary(stream, why):
 
 
 def test_limit_stops_between_frames():
-    stream = bytearray(b"".join(frame(0x2, bytes([i])) for i in range(5)))
     for module in (compiled(), PY):
+        stream = bytearray(b"".join(frame(0x2, bytes([i])) for i in range(5)))  # (read: unmasked in place)
         reader, messages = module.FrameReader(100), []
         assert reader.read(stream, 0, messages, bytearray(), True) == 0 and messages == []
         used = reader.read(stream, 2, messages, bytearray(), True)
@@ -202,3 +202,15 @@ def test_writer_compresses_through_its_argument_in_both_twins():
         module.write_frame(out, "abc", lambda payload: payload[::-1])
         module.write_frame(out, b"\x01" * 200, lambda payload: payload[:130])
         assert bytes(out) == b"\xc1\x03cba" + b"\xc2\x7e\x00\x82" + b"\x01" * 130
+
+
+def test_frames_read_are_unmasked_in_place_and_a_refused_one_is_left_masked():
+    # The reader unmasks a payload where it lies (the caller drops the bytes read); a
+    # text frame it leaves to wsproto for invalid UTF-8 is masked again, as it came.
+    good, bad = frame(0x1, "héllo".encode()), frame(0x1, b"\xff\xfe")
+    for module in (compiled(), PY):
+        stream = bytearray(good + bad)
+        reader, messages = module.FrameReader(100), []
+        assert reader.read(stream, -1, messages, bytearray(), True) == len(good)
+        assert messages == ["héllo"] and reader.stopped
+        assert stream[len(good):] == bad and stream[:2] == good[:2] and stream[len(good) - 6 : len(good)] == "héllo".encode()

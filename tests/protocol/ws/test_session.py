@@ -13,7 +13,7 @@ from wsproto.extensions import PerMessageDeflate
 
 from pyre.protocol.ws.handshake import accept_headers, check_upgrade
 from pyre.protocol.ws.deflate import PerMessageDeflate as ServerDeflate
-from pyre.protocol.ws.session import CloseReceived, PongReceived, WSSession
+from pyre.protocol.ws import CloseReceived, PongReceived, WSSession
 
 
 def client() -> Connection:
