@@ -191,7 +191,11 @@ class WSSession:
             # The peer answered our close frame.
             events.append(CloseReceived(code, reason, False))
         else:
-            # wsproto found a protocol error (ParseFailed): close with its code.
+            # wsproto found a protocol error (ParseFailed): close with its code. Its 1009
+            # comes from the deflate hooks' size bound ("error in extension"): the same
+            # words as the one-frame path's.
+            if code == MESSAGE_TOO_BIG:
+                reason = "message too big"
             self._fail(code, reason, events)
 
     def _fail(self, code: int, reason: str, events: List[Event]) -> None:
