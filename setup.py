@@ -27,6 +27,7 @@ PURE_MODE = {
     "pyre.web._request_c": "pyre/web/request.py",
     "pyre.protocol.h2._session_c": "pyre/protocol/h2/session.py",
     "pyre.protocol.ws._frames_c": "pyre/protocol/ws/frames.py",
+    "pyre.protocol.h1._framing_c": "pyre/protocol/h1/framing.py",
 }
 
 

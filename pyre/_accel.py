@@ -25,6 +25,11 @@ The speed-ups, chosen separately (each falls back on its own):
   A pure-mode twin: ``pyre.protocol.ws._frames_c`` is compiled from the pure
   ``pyre.protocol.ws.frames`` itself. Chosen on first use of either name (when the
   session module is imported), ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``h1framing``: ``CHUNKED_WRITER`` and ``LENGTH_WRITER``, the HTTP/1.1 body writers of
+  ``pyre.protocol.h1.framing`` (the pure twin of the HTTP/1.1 connection and the shared
+  sendfile path use them; the compiled connection cimports the compiled twin
+  ``pyre.protocol.h1._framing_c``). Chosen on first use of either name, ``MODE``,
+  ``ACCELERATED`` or :func:`modes`.
 - ``router``: ``Router``, the path matcher of ``pyre.web``. A pure-mode twin: the
   compiled ``pyre.web._router_c`` is built from the pure ``pyre.web.router`` itself.
   Chosen on first use of ``Router``, ``MODE``, ``ACCELERATED`` or :func:`modes`
@@ -52,11 +57,13 @@ __all__ = [
     "NO_EXTENSIONS",
     "FrameReader",
     "H1Protocol",
+    "CHUNKED_WRITER",
     "H2Session",
     "HPACKDecoder",
     "HPACKEncoder",
     "HTTPConnection",
     "Headers",
+    "LENGTH_WRITER",
     "Request",
     "RequestParser",
     "Router",
@@ -78,12 +85,13 @@ _TWINS: Dict[str, Tuple[str, str]] = {
     "hpack": ("pyre._speedups.hpack", "pyre._pure.hpack"),
     "h2session": ("pyre.protocol.h2._session_c", "pyre.protocol.h2.session"),
     "wsframes": ("pyre.protocol.ws._frames_c", "pyre.protocol.ws.frames"),
+    "h1framing": ("pyre.protocol.h1._framing_c", "pyre.protocol.h1.framing"),
     "router": ("pyre.web._router_c", "pyre.web.router"),
     "parsing": ("pyre.web._parsing_c", "pyre.web.parsing"),
     "request": ("pyre.web._request_c", "pyre.web.request"),
 }
 _SPEEDUPS = tuple(_TWINS)
-_SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session", "wsframes")
+_SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session", "wsframes", "h1framing")
 # The names pyre.web takes from here, and their speed-up.
 _WEB_NAMES = {
     "Router": "router",
@@ -134,7 +142,7 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 def modes() -> Dict[str, str]:
     """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...,
-    "h2session": ..., "wsframes": ..., "router": ..., "parsing": ..., "request": ...}``."""
+    "h2session": ..., "wsframes": ..., "h1framing": ..., "router": ..., "parsing": ..., "request": ...}``."""
     _choose_each(_SPEEDUPS)
     return {name: "c" if _chosen[name].__name__ == _TWINS[name][0] else "py" for name in _SPEEDUPS}
 
@@ -189,6 +197,11 @@ def __getattr__(name: str) -> Any:
         if "wsframes" not in _chosen:
             _chosen["wsframes"] = _choose("wsframes")
         value = getattr(_chosen["wsframes"], name)
+    elif name in ("CHUNKED_WRITER", "LENGTH_WRITER"):
+        # Only this speed-up: the HTTP/1.1 transport imports these at its own import.
+        if "h1framing" not in _chosen:
+            _chosen["h1framing"] = _choose("h1framing")
+        value = getattr(_chosen["h1framing"], name[: -len("_WRITER")])
     elif name in _WEB_NAMES:
         twin = _WEB_NAMES[name]
         if twin not in _chosen:

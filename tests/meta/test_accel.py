@@ -18,10 +18,11 @@ def test_mode_follows_the_environment():
     if os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0"):
         assert not _accel.ACCELERATED and _accel.MODE == "pure Python"
         assert _accel.modes() == {
-            "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "wsframes": "py", "router": "py",
+            "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "wsframes": "py", "h1framing": "py", "router": "py",
             "parsing": "py", "request": "py",
         }
         assert _accel.FrameReader.__module__ == "pyre.protocol.ws.frames"
+        assert type(_accel.CHUNKED_WRITER).__module__ == "pyre.protocol.h1.framing"
         assert _accel.HPACKEncoder.__module__ == "hpack.hpack"
         assert _accel.H2Session.__module__ == "pyre.protocol.h2.session"
         assert h1.RequestParser.__module__ == "pyre._pure.h1parser"
@@ -34,10 +35,11 @@ def test_mode_follows_the_environment():
         assert _accel.ACCELERATED, "the Cython speed-ups are not built (pip install -e . needs a C compiler)"
         assert _accel.MODE == "accelerated (Cython)"
         assert _accel.modes() == {
-            "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "wsframes": "c", "router": "c",
+            "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "wsframes": "c", "h1framing": "c", "router": "c",
             "parsing": "c", "request": "c",
         }
         assert _accel.FrameReader.__module__ == "pyre.protocol.ws._frames_c"
+        assert type(_accel.CHUNKED_WRITER).__module__ == "pyre.protocol.h1._framing_c"
         assert _accel.HPACKEncoder.__module__ == "pyre._speedups.hpack"
         assert _accel.H2Session.__module__ == "pyre.protocol.h2._session_c"
         assert h1.RequestParser.__module__ == "pyre._speedups.h1parser"
