@@ -20,7 +20,7 @@ cdef class CloseWriter(BodyWriter):
 
 cdef class ChunkedWriter(BodyWriter):
     @cython.locals(n=Py_ssize_t, v=Py_ssize_t, digits=Py_ssize_t, size=Py_ssize_t, i=Py_ssize_t,
-                   out=bytes, p=cython.p_char, src=cython.p_char, hexits=cython.p_char)
+                   out=bytes, p=cython.p_char, hexits=cython.p_char)
     cpdef bytes frame(self, bytes data, bint last, Py_ssize_t remaining)
     cpdef bytes end(self, trailers=*)
     cpdef bytes file_head(self, Py_ssize_t count)

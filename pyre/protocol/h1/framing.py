@@ -32,6 +32,10 @@ try:
 except ImportError:  # Cython is needed to build, never to run
     COMPILED = False
 
+if COMPILED:  # C-API calls of the compiled twin's chunk (cimports: never run as Python)
+    from cython.cimports.cpython.bytes import PyBytes_AS_STRING, PyBytes_FromStringAndSize  # type: ignore
+    from cython.cimports.libc.string import memcpy  # type: ignore
+
 __all__ = [
     "CHUNKED",
     "CLOSE",
@@ -98,8 +102,8 @@ class ChunkedWriter(BodyWriter):
                 digits += 1
                 v >>= 4
             size = digits + 2 + n + 2 + (5 if last else 0)
-            out = bytes(size)
-            p = cython.cast(cython.p_char, out)  # a new object no one else sees: written in place
+            out = PyBytes_FromStringAndSize(cython.NULL, size)
+            p = PyBytes_AS_STRING(out)
             hexits = cython.cast(cython.p_char, _HEX)
             v = n
             for i in range(digits - 1, -1, -1):
@@ -108,17 +112,12 @@ class ChunkedWriter(BodyWriter):
             p += digits
             p[0] = 13
             p[1] = 10
-            p += 2
-            src = cython.cast(cython.p_char, data)
-            for i in range(n):  # a memcpy to the C compiler
-                p[i] = src[i]
-            p += n
+            memcpy(p + 2, PyBytes_AS_STRING(data), n)
+            p += 2 + n
             p[0] = 13
             p[1] = 10
             if last:
-                src = cython.cast(cython.p_char, _LAST_CHUNK)
-                for i in range(5):
-                    p[2 + i] = src[i]
+                memcpy(p + 2, PyBytes_AS_STRING(_LAST_CHUNK), 5)
             return out
         if last:
             return b"%x\r\n%s\r\n0\r\n\r\n" % (n, data)
