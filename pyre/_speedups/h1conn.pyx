@@ -186,7 +186,6 @@ cdef str _S_V11 = "1.1"
 cdef str _S_HEAD = "HEAD"
 
 
-
 @cython.final
 @cython.auto_pickle(False)
 cdef class _Ready:
