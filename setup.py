@@ -32,6 +32,7 @@ PURE_MODE = {
     "pyre.asgi._websocket_c": "pyre/asgi/websocket.py",
     "pyre.transport._ws_c": "pyre/transport/ws.py",
     "pyre.protocol.ws._session_c": "pyre/protocol/ws/session.py",
+    "pyre.protocol.h1._framing_c": "pyre/protocol/h1/framing.py",
 }
 
 

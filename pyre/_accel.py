@@ -53,6 +53,11 @@ The speed-ups, chosen separately (each falls back on its own):
   pure-mode twin: ``pyre.transport._h2_c`` is compiled from the pure
   ``pyre.transport.h2`` itself. Chosen on first use of a name (only a server that
   sees HTTP/2 imports it), ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``h1framing``: ``CHUNKED_WRITER`` and ``LENGTH_WRITER``, the HTTP/1.1 body writers of
+  ``pyre.protocol.h1.framing`` (the pure twin of the HTTP/1.1 connection and the shared
+  sendfile path use them; the compiled connection cimports the compiled twin
+  ``pyre.protocol.h1._framing_c``). Chosen on first use of either name, ``MODE``,
+  ``ACCELERATED`` or :func:`modes`.
 - ``router``: ``Router``, the path matcher of ``pyre.web``. A pure-mode twin: the
   compiled ``pyre.web._router_c`` is built from the pure ``pyre.web.router`` itself.
   Chosen on first use of ``Router``, ``MODE``, ``ACCELERATED`` or :func:`modes`
@@ -79,6 +84,7 @@ __all__ = [
     "ALPNSelector",
     "MODE",
     "NO_EXTENSIONS",
+    "CHUNKED_WRITER",
     "FrameReader",
     "H1Protocol",
     "H2Protocol",
@@ -88,6 +94,7 @@ __all__ = [
     "HTTPConnection",
     "HTTPCycle",
     "Headers",
+    "LENGTH_WRITER",
     "Request",
     "RequestParser",
     "Router",
@@ -118,6 +125,7 @@ _TWINS: Dict[str, Tuple[str, str]] = {
     "wssession": ("pyre.protocol.ws._session_c", "pyre.protocol.ws.session"),
     "wscycle": ("pyre.asgi._websocket_c", "pyre.asgi.websocket"),
     "wsconn": ("pyre.transport._ws_c", "pyre.transport.ws"),
+    "h1framing": ("pyre.protocol.h1._framing_c", "pyre.protocol.h1.framing"),
     "router": ("pyre.web._router_c", "pyre.web.router"),
     "parsing": ("pyre.web._parsing_c", "pyre.web.parsing"),
     "request": ("pyre.web._request_c", "pyre.web.request"),
@@ -125,7 +133,7 @@ _TWINS: Dict[str, Tuple[str, str]] = {
     "h2conn": ("pyre.transport._h2_c", "pyre.transport.h2"),
 }
 _SPEEDUPS = tuple(_TWINS)
-_SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session", "wsframes", "http")
+_SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session", "wsframes", "h1framing", "http")
 # The names pyre.web takes from here, and their speed-up.
 _WEB_NAMES = {
     "Router": "router",
@@ -176,8 +184,8 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 def modes() -> Dict[str, str]:
     """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...,
-    "h2session": ..., "wsframes": ..., "wssession": ..., "wscycle": ..., "wsconn": ..., "router": ..., "parsing": ...,
-    "request": ..., "http": ..., "h2conn": ...}``."""
+    "h2session": ..., "wsframes": ..., "h1framing": ..., "wssession": ..., "wscycle": ..., "wsconn": ...,
+    "router": ..., "parsing": ..., "request": ..., "http": ..., "h2conn": ...}``."""
     _choose_each(_SPEEDUPS)
     return {name: "c" if _chosen[name].__name__ == _TWINS[name][0] else "py" for name in _SPEEDUPS}
 
@@ -254,6 +262,11 @@ def __getattr__(name: str) -> Any:
         if "wsconn" not in _chosen:
             _chosen["wsconn"] = _choose("wsconn")
         value = getattr(_chosen["wsconn"], name)
+    elif name in ("CHUNKED_WRITER", "LENGTH_WRITER"):
+        # Only this speed-up: the HTTP/1.1 transport imports these at its own import.
+        if "h1framing" not in _chosen:
+            _chosen["h1framing"] = _choose("h1framing")
+        value = getattr(_chosen["h1framing"], name[: -len("_WRITER")])
     elif name in _WEB_NAMES:
         twin = _WEB_NAMES[name]
         if twin not in _chosen:

@@ -49,6 +49,7 @@ from pyre._speedups.h1parser cimport (
     is_parser, parser_buffer_updated, parser_buffered, parser_get_buffer, parser_paused, parser_resume,
 )
 from pyre._speedups.capi cimport PyDict_GetItemWithError_ptr, PyUnicode_DecodeLatin1, pyre_member_offset, pyre_slot
+from pyre.protocol.h1._framing_c cimport ChunkedWriter, LengthWriter
 
 import asyncio
 import logging
@@ -172,7 +173,9 @@ cdef bint _EAGER = sys.version_info >= (3, 12)
 cdef dict _ASGI_DICT = {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION}
 
 cdef bytes _B_EMPTY = b""
-cdef bytes _B_LAST_CHUNK = b"0\r\n\r\n"
+# The body writers of pyre.protocol.h1.framing (compiled twin), called in C: one each, stateless.
+cdef LengthWriter _LENGTH = LengthWriter()
+cdef ChunkedWriter _CHUNKED = ChunkedWriter()
 cdef bytes _B_CHUNKED_LINE = b"transfer-encoding: chunked\r\n"
 cdef bytes _B_CLOSE_LINE = b"connection: close\r\n"
 cdef bytes _B_KEEP_ALIVE_LINE = b"connection: keep-alive\r\n"
@@ -190,8 +193,6 @@ cdef str _S_PATHSEND = "http.response.pathsend"
 cdef str _S_TRAILERS = "http.response.trailers"
 cdef str _S_V11 = sys.intern("1.1")  # the compiled parser's own (interned there too)
 cdef str _S_HEAD = "HEAD"
-
-cdef const char* _HEX = b"0123456789abcdef"
 
 
 @cython.final
@@ -343,39 +344,6 @@ cdef inline object _mget(object message, str key, object default):
             return default
         return <object>value
     return message.get(key, default)
-
-
-cdef bytes _chunk(bytes data, bint last):
-    """``b"%x\\r\\n%s\\r\\n" % (len(data), data)``, plus ``0\\r\\n\\r\\n`` when ``last``."""
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-    cdef char digits[24]
-    cdef int nd = 0
-    cdef Py_ssize_t v = n
-    cdef Py_ssize_t size, i
-    cdef bytes out
-    cdef char* p
-    while True:
-        digits[nd] = _HEX[v & 15]
-        nd += 1
-        v >>= 4
-        if v == 0:
-            break
-    size = nd + 2 + n + 2 + (5 if last else 0)
-    out = PyBytes_FromStringAndSize(NULL, size)
-    p = PyBytes_AS_STRING(out)
-    for i in range(nd):
-        p[i] = digits[nd - 1 - i]
-    p += nd
-    p[0] = b'\r'
-    p[1] = b'\n'
-    p += 2
-    memcpy(p, PyBytes_AS_STRING(data), n)
-    p += n
-    p[0] = b'\r'
-    p[1] = b'\n'
-    if last:
-        memcpy(p + 2, b"0\r\n\r\n", 5)
-    return out
 
 
 cdef bytes _concat(bytes a, bytes b):
@@ -1350,24 +1318,17 @@ cdef class _H1Base:
             return 0
         framing = self._framing
         if framing == _F_LENGTH:
-            n = PyBytes_GET_SIZE(data)
-            if n > self._remaining:
+            out = _LENGTH.frame(data, False, self._remaining)
+            n = PyBytes_GET_SIZE(out)
+            if n < PyBytes_GET_SIZE(data):
                 if not self._overflow:
                     logger.error("Response content longer than Content-Length; truncated and closing")
                 self._overflow = True
-                data = data[: self._remaining]
-                n = self._remaining
             self._remaining -= n
             self._bytes_sent += n
-            out = data
         elif framing == _F_CHUNKED:
             self._bytes_sent += PyBytes_GET_SIZE(data)
-            if PyBytes_GET_SIZE(data):
-                out = _chunk(data, not more_body and not self._trailers)
-            elif not more_body and not self._trailers:
-                out = _B_LAST_CHUNK
-            else:
-                out = _B_EMPTY
+            out = _CHUNKED.frame(data, not more_body and not self._trailers, 0)
         elif framing == _F_NONE:
             out = _B_EMPTY
         else:

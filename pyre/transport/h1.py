@@ -16,7 +16,7 @@ import asyncio
 import logging
 from typing import Any, List, Optional
 
-from pyre._accel import RequestParser
+from pyre._accel import CHUNKED_WRITER, LENGTH_WRITER, RequestParser
 from pyre.asgi.http import HTTPCycle, run_asgi
 from pyre.asgi.native import request_head
 from pyre.asgi.scope import ConnectionInfo, http_scope
@@ -328,19 +328,16 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
             return
         framing = self._framing
         if framing == FRAME_LENGTH:
-            if len(data) > self._remaining:
+            out = LENGTH_WRITER.frame(data, False, self._remaining)
+            if len(out) < len(data):
                 if not self._overflow:
                     logger.error("Response content longer than Content-Length; truncated and closing")
                 self._overflow = True
-                data = data[: self._remaining]
-            self._remaining -= len(data)
-            self._bytes_sent += len(data)
-            out = data
+            self._remaining -= len(out)
+            self._bytes_sent += len(out)
         elif framing == FRAME_CHUNKED:
-            out = b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+            out = CHUNKED_WRITER.frame(data, not more_body and not self._trailers, 0)
             self._bytes_sent += len(data)
-            if not more_body and not self._trailers:
-                out += b"0\r\n\r\n"
         elif framing == FRAME_NONE:
             out = b""
         else:

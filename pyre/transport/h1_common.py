@@ -36,9 +36,10 @@ import logging
 import os
 from typing import Any, List, Optional
 
+from pyre._accel import CHUNKED_WRITER
 from pyre.asgi.http import ClientDisconnected, wake
 from pyre.protocol.h1.parsing import ParseError, Request
-from pyre.protocol.h1.writer import CONTINUE_RESPONSE, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, encode_simple_response, last_chunk, reason_phrase
+from pyre.protocol.h1.writer import CONTINUE_RESPONSE, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, encode_simple_response, reason_phrase
 from pyre.protocol.ws.handshake import is_websocket_upgrade
 from pyre.transport.context import MIN_BODY_RATE, SHUTDOWN_GRACE, SendWatch
 
@@ -251,7 +252,7 @@ class H1Common:
         if self.phase == CLOSED:
             return
         if self._trailers:
-            out = last_chunk([(bytes(n), bytes(v)) for n, v in headers])
+            out = CHUNKED_WRITER.end([(bytes(n), bytes(v)) for n, v in headers])
             if self._head is not None:
                 out = self._head + out
                 self._head = None
@@ -279,14 +280,14 @@ class H1Common:
             self._bytes_sent += count
             head = self._head or b""
             self._head = None
-            if framing == FRAME_CHUNKED and count:
-                head += b"%x\r\n" % count
+            if framing == FRAME_CHUNKED:
+                head += CHUNKED_WRITER.file_head(count)
             if head:
                 self._emit(head, False)
             self._flush()  # the file goes straight to the socket, after what is queued
             await self._send_file_body(file, count)
             if framing == FRAME_CHUNKED:
-                self._emit(b"\r\n0\r\n\r\n" if count else b"0\r\n\r\n", True)
+                self._emit(CHUNKED_WRITER.file_tail(count), True)
 
     async def _send_file_body(self, file: Any, count: int) -> None:
         """Write ``count`` bytes of ``file``: zero-copy where the socket allows it."""

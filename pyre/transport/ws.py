@@ -38,13 +38,12 @@ from pyre.asgi.scope import ConnectionInfo, websocket_scope
 from pyre.protocol.h1.writer import (
     FRAME_CHUNKED,
     InvalidResponse,
-    chunk,
     encode_head,
     encode_simple_response,
-    last_chunk,
     reason_phrase,
     status_line,
 )
+from pyre.protocol.h1.framing import CHUNKED
 from pyre.protocol.ws import CloseReceived, HandshakeError, PongReceived, WSSession
 from pyre.protocol.ws.handshake import WebSocketRequest, accept_headers, check_upgrade
 from pyre.protocol.ws.deflate import PerMessageDeflate
@@ -343,7 +342,7 @@ class _WSBase:
         if self.transport is None:
             return
         if self._deny_chunked:
-            data = (chunk(body) if body else b"") + (b"" if more_body else last_chunk())
+            data = CHUNKED.frame(body, not more_body, 0)
         else:
             data = body
         if data:

@@ -280,6 +280,9 @@ def test_the_cython_sources_use_no_posix_headers():
     shared capi.pxd and pyre_capi.h, checked alike)."""
     own = {path.name for path in PYX.glob("*.h")}
     own_pxd = {f"pyre._speedups.{path.stem}" for path in PYX.glob("*.pxd")}
+    # The pure-mode twins' .pxd files (setup.py PURE_MODE), such as protocol/h1/_framing_c.pxd.
+    package = PYX.parent
+    own_pxd |= {".".join(("pyre",) + path.relative_to(package).with_suffix("").parts) for path in package.rglob("_*_c.pxd")}
     sources = sorted(PYX.glob("*.pyx")) + sorted(PYX.glob("*.pxd")) + sorted(PYX.glob("*.h"))
     assert sources
     for path in sources:

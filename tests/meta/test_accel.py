@@ -19,7 +19,7 @@ def test_mode_follows_the_environment():
     if os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0"):
         assert not _accel.ACCELERATED and _accel.MODE == "pure Python"
         assert _accel.modes() == {
-            "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "wsframes": "py", "router": "py",
+            "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "wsframes": "py", "h1framing": "py", "router": "py",
             "parsing": "py", "request": "py", "http": "py", "h2conn": "py", "wssession": "py", "wscycle": "py",
             "wsconn": "py",
         }
@@ -27,6 +27,7 @@ def test_mode_follows_the_environment():
         assert _accel.WebSocketCycle.__module__ == "pyre.asgi.websocket"
         assert _accel.WSSession.__module__ == "pyre.protocol.ws.session"
         assert _accel.WSProtocol.__module__ == "pyre.transport.ws"
+        assert type(_accel.CHUNKED_WRITER).__module__ == "pyre.protocol.h1.framing"
         assert _accel.HPACKEncoder.__module__ == "hpack.hpack"
         assert _accel.H2Session.__module__ == "pyre.protocol.h2.session"
         assert h1.RequestParser.__module__ == "pyre._pure.h1parser"
@@ -41,7 +42,7 @@ def test_mode_follows_the_environment():
         assert _accel.ACCELERATED, "the Cython speed-ups are not built (pip install -e . needs a C compiler)"
         assert _accel.MODE == "accelerated (Cython)"
         assert _accel.modes() == {
-            "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "wsframes": "c", "router": "c",
+            "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "wsframes": "c", "h1framing": "c", "router": "c",
             "parsing": "c", "request": "c", "http": "c", "h2conn": "c", "wssession": "c", "wscycle": "c",
             "wsconn": "c",
         }
@@ -49,6 +50,7 @@ def test_mode_follows_the_environment():
         assert _accel.WebSocketCycle.__module__ == "pyre.asgi._websocket_c"
         assert _accel.WSSession.__module__ == "pyre.protocol.ws._session_c"
         assert _accel.WSProtocol.__module__ == "pyre.transport._ws_c"
+        assert type(_accel.CHUNKED_WRITER).__module__ == "pyre.protocol.h1._framing_c"
         assert _accel.HPACKEncoder.__module__ == "pyre._speedups.hpack"
         assert _accel.H2Session.__module__ == "pyre.protocol.h2._session_c"
         assert h1.RequestParser.__module__ == "pyre._speedups.h1parser"

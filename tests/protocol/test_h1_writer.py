@@ -6,7 +6,7 @@ import pytest
 
 from pyre.protocol.h1.writer import (
     FRAME_CHUNKED, FRAME_CLOSE, FRAME_LENGTH, FRAME_NONE, InvalidResponse, encode_head, encode_simple_response,
-    last_chunk, status_line,
+    status_line,
 )
 
 DEFAULTS = dict(server_line=b"server: pyre\r\n", date_line=b"date: D\r\n")
@@ -96,13 +96,6 @@ def test_invalid_or_informational_status_raises(status):
 def test_tab_allowed_in_values_and_bytearray_accepted():
     h = head(headers=[(bytearray(b"x-a"), bytearray(b"a\tb")), (b"content-length", b"0")])
     assert b"x-a: a\tb\r\n" in h.data
-
-
-def test_last_chunk_with_trailers():
-    assert last_chunk() == b"0\r\n\r\n"
-    assert last_chunk([(b"x-sum", b"1")]) == b"0\r\nx-sum: 1\r\n\r\n"
-    with pytest.raises(InvalidResponse):
-        last_chunk([(b"x", b"a\nb")])
 
 
 def test_simple_response():

@@ -1,8 +1,9 @@
-"""HTTP/1.1 response serialisation: the head, the framing choice, and body framing.
+"""HTTP/1.1 response serialisation: the head and the framing choice.
 
 Sans-IO: functions turn an application's status and headers into bytes and decide
-how the body is framed. The connection keeps the per-response state (bytes left
-for a Content-Length, chunked or not) and writes what these functions return.
+how the body is framed (the writers of :mod:`pyre.protocol.h1.framing` frame it).
+The connection keeps the per-response state (bytes left for a Content-Length,
+chunked or not) and writes what these functions return.
 
 Rules (RFC 9110 §6.4.1, §8.6, §15; RFC 9112 §6, §7, §9):
 - headers from the application are validated: names must be tokens, values must
@@ -32,10 +33,8 @@ __all__ = [
     "LINE_CACHE",
     "STATUS_LINES",
     "InvalidResponse",
-    "chunk",
     "encode_head",
     "encode_simple_response",
-    "last_chunk",
     "reason_phrase",
     "status_line",
     "validate_header",
@@ -216,28 +215,6 @@ def encode_head(
         parts.append(b"connection: keep-alive\r\n")
     parts.append(b"\r\n")
     return b"".join(parts), framing, content_length, keep_alive
-
-
-def chunk(data: bytes) -> bytes:
-    """One chunk of a chunked body (``data`` must not be empty)."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def last_chunk(trailers: Optional[Iterable[Tuple[bytes, bytes]]] = None) -> bytes:
-    """The end of a chunked body, with trailer fields (validated like headers)."""
-    if not trailers:
-        return b"0\r\n\r\n"
-    parts = [b"0\r\n"]
-    for name, value in trailers:
-        if not isinstance(name, bytes) or not isinstance(value, bytes):
-            raise InvalidResponse("trailer names and values must be bytes")
-        if not _TOKEN.fullmatch(name):
-            raise InvalidResponse(f"invalid trailer name {name!r}")
-        if _INVALID_VALUE.search(value):
-            raise InvalidResponse(f"invalid character in trailer {name!r}")
-        parts.append(name + b": " + value + b"\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
 
 
 def encode_simple_response(
