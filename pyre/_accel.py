@@ -134,8 +134,21 @@ _TWINS: Dict[str, Tuple[str, str]] = {
 }
 _SPEEDUPS = tuple(_TWINS)
 _SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session", "wsframes", "h1framing", "http")
-# The names pyre.web takes from here, and their speed-up.
-_WEB_NAMES = {
+# The names chosen on first use, and their speed-up: the server's HTTP/2 and WebSocket
+# twins, then the names pyre.web takes from here.
+_LAZY_NAMES = {
+    "H2Protocol": "h2conn",
+    "ALPNSelector": "h2conn",
+    "switch_to_h2": "h2conn",
+    "HTTPCycle": "http",
+    "run_asgi": "http",
+    "FrameReader": "wsframes",
+    "write_frame": "wsframes",
+    "WSSession": "wssession",
+    "WebSocketCycle": "wscycle",
+    "WSProtocol": "wsconn",
+    "switch_to_ws": "wsconn",
+
     "Router": "router",
     "ContentType": "parsing",
     "Headers": "parsing",
@@ -235,40 +248,14 @@ def __getattr__(name: str) -> Any:
         if "h2session" not in _chosen:
             _chosen["h2session"] = _choose("h2session")
         value = getattr(_chosen["h2session"], "H2Session" if name == "H2Session" else "response_head")
-    elif name in ("H2Protocol", "ALPNSelector", "switch_to_h2"):
-        # Only servers that see HTTP/2 import it.
-        if "h2conn" not in _chosen:
-            _chosen["h2conn"] = _choose("h2conn")
-        value = getattr(_chosen["h2conn"], name)
-    elif name in ("HTTPCycle", "run_asgi"):
-        if "http" not in _chosen:
-            _chosen["http"] = _choose("http")
-        value = getattr(_chosen["http"], name)
-    elif name in ("FrameReader", "write_frame"):
-        # Only this speed-up, chosen while pyre.protocol.ws is being imported.
-        if "wsframes" not in _chosen:
-            _chosen["wsframes"] = _choose("wsframes")
-        value = getattr(_chosen["wsframes"], name)
-    elif name == "WSSession":
-        # Only this speed-up, chosen while pyre.protocol.ws is being imported.
-        if "wssession" not in _chosen:
-            _chosen["wssession"] = _choose("wssession")
-        value = _chosen["wssession"].WSSession
-    elif name == "WebSocketCycle":
-        if "wscycle" not in _chosen:
-            _chosen["wscycle"] = _choose("wscycle")
-        value = _chosen["wscycle"].WebSocketCycle
-    elif name in ("WSProtocol", "switch_to_ws"):
-        if "wsconn" not in _chosen:
-            _chosen["wsconn"] = _choose("wsconn")
-        value = getattr(_chosen["wsconn"], name)
     elif name in ("CHUNKED_WRITER", "LENGTH_WRITER"):
         # Only this speed-up: the HTTP/1.1 transport imports these at its own import.
         if "h1framing" not in _chosen:
             _chosen["h1framing"] = _choose("h1framing")
         value = getattr(_chosen["h1framing"], name[: -len("_WRITER")])
-    elif name in _WEB_NAMES:
-        twin = _WEB_NAMES[name]
+    elif name in _LAZY_NAMES:
+        # Chosen on first use: only a server that sees HTTP/2 or a WebSocket imports these.
+        twin = _LAZY_NAMES[name]
         if twin not in _chosen:
             _chosen[twin] = _choose(twin)
         value = getattr(_chosen[twin], name)
