@@ -1,10 +1,8 @@
 """The frameworks the TFB suite compares, and the servers each runs on.
 
 One entry per framework: its app module (``bench/tfb/apps/``), the distributions whose
-versions the report names, and the servers it runs on. An entry whose framework does
-not exist yet (``pyre.web`` until ``pyre.web.App`` does) is left out of ``available()``,
-so the runner and the tests simply do not see it; adding ``pyre.web`` is writing its app
-module, nothing else.
+versions the report names, and the servers it runs on (``pyre.web`` on Pyre only: the
+native path is what it is measured for).
 """
 
 from __future__ import annotations
@@ -13,23 +11,13 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from bench.run import SERVERS, Server
 
 # The servers a framework can run on: bench/run.py's definitions (one worker, uvloop,
 # access log off; uvicorn with httptools, as `uvicorn app:app` picks with them installed).
 RUNNERS: Dict[str, Server] = {"pyre": SERVERS["pyre"], "uvicorn": SERVERS["uvicorn"]}
-
-
-def _always() -> Optional[str]:
-    return None
-
-
-def _pyre_web() -> Optional[str]:
-    import pyre.web
-
-    return None if hasattr(pyre.web, "App") else "pyre.web.App does not exist yet"
 
 
 @dataclass(frozen=True)
@@ -40,7 +28,6 @@ class Framework:
     requires: Tuple[str, ...] = ()  # modules that must be installed for it to run at all
     servers: Tuple[str, ...] = ("uvicorn", "pyre")
     ci_verified: bool = True  # CI must verify it: the tests never skip it (all do: the test extra has them)
-    exists: Callable[[], Optional[str]] = _always  # None, or why the entry is left out for now
 
     def missing(self) -> Optional[str]:
         """Why it cannot run here (a module not installed), or None."""
@@ -64,8 +51,7 @@ class Framework:
 
 
 FRAMEWORKS: Tuple[Framework, ...] = (
-    Framework("pyre.web", "bench.tfb.apps.pyre_web_app", ("pyre-server",), servers=("pyre",), ci_verified=True,
-              exists=_pyre_web),
+    Framework("pyre.web", "bench.tfb.apps.pyre_web_app", ("pyre-server",), servers=("pyre",), ci_verified=True),
     Framework("asgi", "bench.tfb.apps.bare", ("msgspec",), ci_verified=True),
     Framework("starlette", "bench.tfb.apps.starlette_app", ("starlette",), ("starlette",)),
     Framework("fastapi", "bench.tfb.apps.fastapi_app", ("fastapi", "starlette", "pydantic"), ("fastapi",)),
@@ -77,8 +63,8 @@ PEERS = ("starlette", "fastapi", "litestar", "blacksheep", "falcon")  # the "bes
 
 
 def available() -> List[Framework]:
-    """The entries whose framework exists (installed or not: ``load()`` tells that)."""
-    return [f for f in FRAMEWORKS if f.exists() is None]
+    """Every entry (installed or not: ``missing()`` and ``load()`` tell that)."""
+    return list(FRAMEWORKS)
 
 
 def style(module: ModuleType) -> str:

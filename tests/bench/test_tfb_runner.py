@@ -6,7 +6,6 @@ from typing import Dict, List
 
 import pytest
 
-import pyre.web
 from bench.run import summarize
 from bench.tfb import frameworks, report
 from bench.tfb import run as tfb_run
@@ -29,10 +28,9 @@ def summary_of(runs: List[Dict[str, object]], db_on_client_core: bool = True):
     return summary
 
 
-def test_pyre_web_entry_is_absent_until_its_app_exists(monkeypatch):
+def test_pyre_web_entry_runs_on_pyre_and_is_verified_in_ci():
     names = [f.name for f in frameworks.available()]
-    assert names[:2] == (["pyre.web", "asgi"] if hasattr(pyre.web, "App") else ["asgi", "starlette"])
-    monkeypatch.setattr(pyre.web, "App", object, raising=False)
+    assert names[:2] == ["pyre.web", "asgi"]
     entry = frameworks.available()[0]
     assert (entry.name, entry.module, entry.servers, entry.ci_verified) == \
         ("pyre.web", "bench.tfb.apps.pyre_web_app", ("pyre",), True)
