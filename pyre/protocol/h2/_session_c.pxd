@@ -101,7 +101,9 @@ cdef class H2Session:
     cdef object _encoder, _decoder
     cdef dict _streams
     cdef list _closing
-    cdef object _closed_by
+    cdef dict _closed_by
+    cdef object _closed_order
+    cdef Py_ssize_t _closed_next
     cdef bytearray _inbuf
     cdef bytearray _out
     cdef Py_ssize_t _keep
@@ -143,7 +145,7 @@ cdef class H2Session:
     cdef void _header_block(self, int sid, bytes block, bint end_stream) except *
 
     cdef void _set_closed(self, _Stream stream, int by) except *
-    @cython.locals(stream=_Stream)
+    @cython.locals(stream=_Stream, closed_by=dict, oldest=Py_ssize_t)
     cdef void _cleanup(self) except *
     @cython.locals(stream=_Stream)
     cdef int _closed_by_of(self, int sid) except? -1
