@@ -78,6 +78,7 @@ _CORK_LIMIT = 65536  # body bytes queued in the session before they are written 
 # Request body bytes per second that earn a second of --timeout-request-body back (as
 # Apache's mod_reqtimeout MinRate): a client trickling slower is cut off in the end.
 MIN_BODY_RATE = 500.0
+_INFO = logging.INFO
 
 
 def _lines_to_headers(lines: bytes) -> List[Tuple[bytes, bytes]]:
@@ -151,7 +152,8 @@ class H2Stream:
         self._bytes_in = 0  # request body bytes (DATA payloads), counted only while tracked
         # Reported to ctx.request_done when the stream ends (timed from now).
         ctx = conn.ctx
-        self._track = ctx.wants_requests()
+        # ctx.wants_requests(), inlined: a Python call per stream otherwise.
+        self._track = bool((ctx.access_log and ctx.access_logger.isEnabledFor(_INFO)) or ctx.request_observers)
         self._t0 = ctx.clock() if self._track else 0.0
         self.websocket = False  # set by H2WebSocket: reported as a WebSocket handshake
 

@@ -47,8 +47,8 @@ cdef inline bytes _b(object value)
 
 @cython.locals(name=bytes, value=bytes, method=bytes, scheme=bytes, path=bytes, authority=bytes, protocol=bytes, earlier=bytes,
                host=bytes, cookie_at=Py_ssize_t, cookies=list, regular=list, in_pseudo=bint, n=Py_ssize_t,
-               p=cbytes, q=Py_ssize_t, query=bytes)
-cdef object _parse_request(int stream_id, object headers, bint end_stream, bint allow_protocol)
+               p=cbytes, q=Py_ssize_t, query=bytes, size=Py_ssize_t)
+cdef object _parse_request(int stream_id, object headers, bint end_stream, bint allow_protocol, long long max_size)
 
 @cython.locals(out=list, name=bytes, value=bytes)
 cdef list _parse_trailers(object headers)
@@ -176,6 +176,7 @@ cdef class H2Session:
     cdef void _on_header_block(self, int sid, bytes block, int flags, long long depends) except *
     cdef void _header_reset(self, _Stream stream, unsigned long long code) except *
     cdef void _on_request(self, int sid, _Stream stream, object headers, bint end_stream) except *
+    cdef void _refuse_large(self, int sid, _Stream stream) except *
     cdef void _on_trailers(self, int sid, _Stream stream, object headers) except *
     @cython.locals(window=_Window, stream=_Stream, size=cython.longlong, padding=cython.longlong)
     cdef void _on_data_frame(self, unsigned int sid, bytes data, long long flow_length, bint end_stream) except *
