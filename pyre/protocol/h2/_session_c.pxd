@@ -98,7 +98,7 @@ cdef class _Stream:
 
 cdef class H2Session:
     cdef readonly object settings
-    cdef object _encoder, _decoder
+    cdef object _encoder, _decoder, _decode_pairs
     cdef dict _streams
     cdef list _closing
     cdef dict _closed_by
