@@ -103,10 +103,11 @@ def http_scope(
     return scope
 
 
-def http_scope_template(info: ConnectionInfo, http_version: str) -> Dict[str, Any]:
+def http_scope_template(info: ConnectionInfo, http_version: Optional[str]) -> Dict[str, Any]:
     """What every ``http`` scope of one connection shares, for a compiled connection to
     copy per request: :func:`http_scope`'s keys in its order, the per-request values
-    None (``asgi`` and ``extensions`` included: each request gets dicts of its own)."""
+    None (``asgi`` and ``extensions`` included: each request gets dicts of its own;
+    ``http_version`` too where it is the request's)."""
     return {
         "type": "http",
         "asgi": None,
