@@ -535,8 +535,9 @@ SETTINGS: Tuple[Setting, ...] = (
             default_doc="$WEB_CONCURRENCY, else 1"),
     Setting("gc_freeze", BOOL, None,
             "after startup (lifespan done, before accepting), gc.collect() then gc.freeze() in each serving "
-            "process: full collections no longer walk what startup left (a lower p99); garbage cycles made "
-            "before it are never freed", _P, toggle=True,
+            "process, and the youngest generation's threshold raised from 700 to 7000: full collections no "
+            "longer walk what startup left (a lower p99), young ones no longer walk each batch of in-flight "
+            "requests; garbage cycles made before it are never freed", _P, toggle=True,
             default_doc="on for the pyre command, pyre.run and the gunicorn worker; off for a pyre.Server "
                         "embedded in another program"),
     Setting("limit_max_requests", integer(1), None,

@@ -65,7 +65,7 @@ from pyre.asgi.http_common import (
 )
 from pyre.asgi import http_common as _http
 from pyre.asgi.native import assemble_scope, forwarded_peer
-from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION
+from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION, http_scope_template
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
 from pyre.protocol.h1.writer import (
     FRAME_CHUNKED,
@@ -1026,22 +1026,9 @@ cdef class _H1Base:
         self._root_path = info.root_path
         self._raw_root_path = info.raw_root_path
         self._has_root_path = bool(self._root_path)
-        # Every key of the http scope, in http_scope's order; None marks per-request values.
-        self._scope_template = {
-            "type": "http",
-            "asgi": None,
-            "http_version": None,
-            "server": info.server,
-            "client": info.client,
-            "scheme": info.scheme,
-            "method": None,
-            "root_path": info.root_path,
-            "path": None,
-            "raw_path": None,
-            "query_string": None,
-            "headers": None,
-            "extensions": None,
-        }
+        # Every key of the http scope, in http_scope's order; None marks per-request values
+        # (the HTTP version too: it is the request's).
+        self._scope_template = http_scope_template(info, None)
         self._write = transport.write
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
         PySet_Add(self._connections, self)

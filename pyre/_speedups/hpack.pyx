@@ -550,7 +550,7 @@ cdef class Decoder(_Coder):
             return self._huffman(data + start, <Py_ssize_t>length)
         return PyBytes_FromStringAndSize(<const char*>data + start, <Py_ssize_t>length)
 
-    cdef list _decode(self, const unsigned char* data, Py_ssize_t end):
+    cdef list _decode(self, const unsigned char* data, Py_ssize_t end, bint pairs=False):
         cdef list headers = []
         cdef Py_ssize_t pos = 0, consumed
         cdef long long index, inflated = 0
@@ -593,7 +593,10 @@ cdef class Decoder(_Coder):
                 value = self._string(data, pos, end, &pos)
                 if should_index:
                     table.add(name, value)
-            headers.append(pyre_hpack_pair(_NeverIndexedHeaderTuple if never else _HeaderTuple, name, value))
+            if pairs:
+                headers.append((name, value))
+            else:
+                headers.append(pyre_hpack_pair(_NeverIndexedHeaderTuple if never else _HeaderTuple, name, value))
             inflated += ENTRY_OVERHEAD + PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value)
             if inflated > self.max_header_list_size:
                 raise OversizedHeaderListError(
@@ -602,6 +605,19 @@ cdef class Decoder(_Coder):
         if table.maxsize > self.max_allowed_table_size:
             raise InvalidTableSizeError("Encoder did not shrink table size to within the max")
         return headers
+
+    def decode_pairs(self, data):
+        """``decode(data, raw=True)`` as plain ``(name, value)`` tuples (whether a field
+        was never-indexed is not kept): for a caller that only unpacks the pairs, which
+        a tuple subclass makes slower from C. The same checks, errors and table updates."""
+        cdef Py_buffer view
+        if type(data) is bytes:
+            return self._decode(<const unsigned char*>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), True)
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            return self._decode(<const unsigned char*>view.buf, view.len, True)
+        finally:
+            PyBuffer_Release(&view)
 
     def decode(self, data, raw=False):
         """Decode one complete header block into a list of ``HeaderTuple``s (bytes

@@ -11,6 +11,7 @@ __all__ = [
     "ConnectionInfo",
     "decode_path",
     "http_scope",
+    "http_scope_template",
     "tls_extension",
     "websocket_scope",
 ]
@@ -100,6 +101,28 @@ def http_scope(
     if state is not None:
         scope["state"] = state.copy()
     return scope
+
+
+def http_scope_template(info: ConnectionInfo, http_version: Optional[str]) -> Dict[str, Any]:
+    """What every ``http`` scope of one connection shares, for a compiled connection to
+    copy per request: :func:`http_scope`'s keys in its order, the per-request values
+    None (``asgi`` and ``extensions`` included: each request gets dicts of its own;
+    ``http_version`` too where it is the request's)."""
+    return {
+        "type": "http",
+        "asgi": None,
+        "http_version": http_version,
+        "server": info.server,
+        "client": info.client,
+        "scheme": info.scheme,
+        "method": None,
+        "root_path": info.root_path,
+        "path": None,
+        "raw_path": None,
+        "query_string": None,
+        "headers": None,
+        "extensions": None,
+    }
 
 
 def websocket_scope(

@@ -66,6 +66,7 @@ cdef class _H2Connection:
     cdef public double deadline, _quiet_since, _idle_at, _next_stream, _stall_at
     cdef public bint write_paused, _closed, _closing, _draining, _flush_scheduled, _in_read, _ping_outstanding
     cdef public list _defaults
+    cdef public dict _scope_template, _task_kwargs
     cdef public frozenset _default_names
     cdef public long long queued, _stall_size
 
@@ -73,6 +74,8 @@ cdef class _H2Connection:
     cpdef data_received(self, data)
     @cython.locals(stream=H2Stream, first=bint)
     cdef _on_request(self, event)
+    @cython.locals(scope=dict, extensions=dict, path=str, raw_path=bytes, root_path=str)
+    cdef dict _http_scope(self, event)
     @cython.locals(stream=H2Stream)
     cdef _window_updated(self, stream_id)
     cpdef forget(self, H2Stream stream)

@@ -233,8 +233,9 @@ class ServerContext:
     def wants_requests(self) -> bool:
         """Whether :meth:`request_done` has anything to do: the access log is on and
         its logger enabled for INFO, or an observer is attached. Connections ask this
-        when a request head arrives (the compiled HTTP/1.1 connection inlines the same test)
-        and, when False, neither time the request nor call the hook."""
+        when a request head arrives (the compiled HTTP/1.1 connection and the HTTP/2
+        stream inline the same test) and, when False, neither time the request nor call
+        the hook."""
         return (self.access_log and self.access_logger.isEnabledFor(_INFO)) or bool(self.request_observers)
 
     def request_done(self, websocket: bool, http_version: str, client: str, method: str, raw_path: bytes,

@@ -32,10 +32,11 @@ import logging
 import os
 from http import HTTPStatus
 from typing import Any, Dict, List, Optional, Set, Tuple
+from urllib.parse import unquote
 
 from pyre.asgi.http_common import ClientDisconnected, wake
 from pyre.asgi.native import request_head
-from pyre.asgi.scope import ConnectionInfo, http_scope
+from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION, ConnectionInfo, http_scope_template, tls_extension
 from pyre.protocol.h1.writer import InvalidResponse
 from pyre._accel import H2Session, HTTPCycle, h2_response_head, run_asgi
 from pyre.protocol.h2 import (
@@ -53,7 +54,7 @@ from pyre.protocol.h2 import (
 from pyre.protocol.h2.headers import trailer_headers
 from pyre.transport.context import SHUTDOWN_GRACE, ServerContext
 from pyre.transport.info import connection_info
-from pyre.transport.tasks import start_task
+from pyre.transport.tasks import start_task, task_kwargs
 
 try:
     import cython  # type: ignore[import-untyped,import-not-found,unused-ignore]
@@ -77,6 +78,7 @@ _CORK_LIMIT = 65536  # body bytes queued in the session before they are written 
 # Request body bytes per second that earn a second of --timeout-request-body back (as
 # Apache's mod_reqtimeout MinRate): a client trickling slower is cut off in the end.
 MIN_BODY_RATE = 500.0
+_INFO = logging.INFO
 
 
 def _lines_to_headers(lines: bytes) -> List[Tuple[bytes, bytes]]:
@@ -150,7 +152,8 @@ class H2Stream:
         self._bytes_in = 0  # request body bytes (DATA payloads), counted only while tracked
         # Reported to ctx.request_done when the stream ends (timed from now).
         ctx = conn.ctx
-        self._track = ctx.wants_requests()
+        # ctx.wants_requests(), inlined: a Python call per stream otherwise.
+        self._track = bool((ctx.access_log and ctx.access_logger.isEnabledFor(_INFO)) or ctx.request_observers)
         self._t0 = ctx.clock() if self._track else 0.0
         self.websocket = False  # set by H2WebSocket: reported as a WebSocket handshake
 
@@ -534,7 +537,7 @@ class _H2Connection:
         "ctx", "loop", "transport", "session", "info", "streams", "blocked", "_timed", "deadline",
         "write_paused", "_client_text", "_closed", "_closing", "_draining", "_flush_scheduled", "_in_read",
         "_defaults_key", "_defaults", "_default_names", "queued", "_ping_outstanding", "_quiet_since", "_idle_at",
-        "_next_stream", "_stall_at", "_stall_size",
+        "_next_stream", "_stall_at", "_stall_size", "_scope_template", "_task_kwargs",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -564,6 +567,8 @@ class _H2Connection:
         self._next_stream = 0.0  # earliest deadline of the timed streams (0: none; may be early)
         self._stall_at = 0.0  # the transport is paused (or closing with data): abort unless it drains
         self._stall_size = 0  # its write buffer size when that deadline was set
+        self._scope_template: Dict[str, Any] = {}  # see _http_scope (set once the connection is known)
+        self._task_kwargs = task_kwargs(self.loop)  # asyncio.Task's keywords, built once
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -581,6 +586,7 @@ class _H2Connection:
         """
         self.transport = transport  # type: ignore[assignment]
         self.info = info
+        self._scope_template = http_scope_template(info, "2")
         client = info.client
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
         self.ctx.connections.add(self)
@@ -707,19 +713,49 @@ class _H2Connection:
             return
         native = ctx.native
         if native is None:
-            scope: Any = http_scope(self.info, event.method, event.path, event.query_string, "2",
-                                    event.headers, ctx.lifespan_state)
-            scope["extensions"]["http.request.trailers"] = {}
+            scope: Any = self._http_scope(event)
             app = ctx.app
         else:  # the native path: the app takes the parsed head instead of a scope dict
             scope = request_head(native, self.info, event.method, event.path, event.query_string, "2", event.headers)
             app = native.entry
         cycle = HTTPCycle(scope, stream, event.end_stream, False)
         stream.cycle = cycle
-        task = start_task(self.loop, run_asgi(app, cycle, ctx.tasks))
+        # start_task's Task, with this connection's keywords (no Python call in between).
+        task = asyncio.Task(run_asgi(app, cycle, ctx.tasks), **self._task_kwargs)
         if not task.done():
             cycle.task = task
             ctx.tasks.add(task)
+
+    def _http_scope(self, event: RequestReceived) -> Dict[str, Any]:
+        """``http_scope(self.info, ..., "2", ...)`` with the ``http.request.trailers``
+        extension, built from this connection's template (a copy holds every key in
+        order; only the per-request values are set)."""
+        info = self.info
+        assert info is not None
+        raw_path = event.path
+        path = raw_path.decode("latin-1")  # the session admits visible ASCII only
+        if "%" in path:
+            path = unquote(path)
+        root_path = info.root_path
+        if root_path:
+            path = root_path + path
+            raw_path = info.raw_root_path + raw_path
+        scope = self._scope_template.copy()
+        scope["asgi"] = {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION}
+        scope["method"] = event.method
+        scope["path"] = path
+        scope["raw_path"] = raw_path
+        scope["query_string"] = event.query_string
+        scope["headers"] = event.headers
+        extensions: Dict[str, Any] = {"http.response.trailers": {}, "http.response.pathsend": {}}
+        if info.tls is not None:
+            extensions["tls"] = tls_extension(info.tls)
+        extensions["http.request.trailers"] = {}
+        scope["extensions"] = extensions
+        state = self.ctx.lifespan_state
+        if state is not None:
+            scope["state"] = state.copy()
+        return scope
 
     def _on_connect(self, stream: "H2Stream", event: RequestReceived) -> None:
         """An extended CONNECT (RFC 8441): WebSocket, or 501 for another protocol."""

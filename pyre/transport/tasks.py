@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any
+from typing import Any, Dict
 
-__all__ = ["TASK_NAME", "start_task"]
+__all__ = ["TASK_NAME", "start_task", "task_kwargs"]
 
 # Every request task has this name. A constant name costs nothing, where the default
 # ("Task-<n>") is formatted per task on Python 3.11 (about 6% of a request).
 TASK_NAME = "pyre.http"
+
+EAGER = sys.version_info >= (3, 12)
+
+
+def task_kwargs(loop: asyncio.AbstractEventLoop) -> Dict[str, Any]:
+    """The keywords :func:`start_task` passes to ``asyncio.Task``, for a connection to
+    build once and pass itself (``asyncio.Task(coro, **kwargs)``): one Python call fewer
+    per request."""
+    if EAGER:
+        return {"loop": loop, "name": TASK_NAME, "eager_start": True}
+    return {"loop": loop, "name": TASK_NAME}
+
 
 if sys.version_info >= (3, 12):
 

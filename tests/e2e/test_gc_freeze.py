@@ -23,7 +23,7 @@ APP_SOURCE = textwrap.dedent('''
                 await send({"type": message["type"] + ".complete"})
                 if message["type"] == "lifespan.shutdown":
                     return
-        body = f"{os.getpid()} {gc.get_freeze_count()}".encode()
+        body = f"{os.getpid()} {gc.get_freeze_count()} {gc.get_threshold()[0]}".encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
@@ -37,20 +37,28 @@ def app_dir(tmp_path):
 
 
 def frozen(url: str) -> int:
+    return heap(url)[0]
+
+
+def heap(url: str) -> tuple:
+    """The served process's frozen object count and young-generation threshold."""
     with httpx.Client(timeout=5) as client:
-        return int(client.get(url, headers={"connection": "close"}).text.split()[1])
+        _, count, young = client.get(url, headers={"connection": "close"}).text.split()
+    return int(count), int(young)
 
 
 def test_the_pyre_command_freezes_the_heap_after_startup(app_dir, start_cli):
     running = start_cli("gcapp:app", "--port", "0", "--app-dir", str(app_dir))
-    assert frozen(running.url) > 10_000  # the modules, the app and the server's state
+    count, young = heap(running.url)
+    assert count > 10_000  # the modules, the app and the server's state
+    assert young == server_module.YOUNG_THRESHOLD  # raised from CPython's 700
     assert running.stop() == 0
 
 
 @pytest.mark.parametrize("how", [("--no-gc-freeze",), ("--no-gc-freeze", "--workers", "2")])
 def test_no_gc_freeze_leaves_the_heap_alone(app_dir, start_cli, how):
     running = start_cli("gcapp:app", "--port", "0", "--app-dir", str(app_dir), *how)
-    assert frozen(running.url) == 0
+    assert heap(running.url) == (0, 700)
     assert running.stop() == 0
 
 
@@ -68,7 +76,7 @@ def test_each_worker_freezes_its_own_heap(app_dir, start_cli):
         for _ in range(400):  # a new connection each: the kernel hands them to either worker
             if time.monotonic() > deadline:
                 break
-            pid, count = client.get(running.url, headers={"connection": "close"}).text.split()
+            pid, count, _ = client.get(running.url, headers={"connection": "close"}).text.split()
             counts[pid] = int(count)
             if len(counts) >= 2:
                 break

@@ -171,6 +171,56 @@ async def test_get_and_the_scope():
     assert not ctx.tasks and not protocol.streams
 
 
+@pytest.mark.parametrize("root_path, tls, state", [
+    ("", None, None),
+    ("/mount", {"server_cert": None, "client_cert_chain": ["pem"], "client_cert_name": None,
+                "client_cert_error": None, "tls_version": 0x0304, "cipher_suite": None}, {"db": "pool"}),
+])
+async def test_the_scope_is_http_scope_with_request_trailers(root_path, tls, state):
+    """The connection builds each scope from a per-connection template: it must equal
+    ``http_scope`` (keys in the same order) plus ``http.request.trailers``, and each
+    request gets dicts of its own (an app mutating its scope changes no other)."""
+    import copy
+
+    from pyre.asgi.scope import ConnectionInfo, http_scope
+
+    scopes = []
+
+    async def app(scope, receive, send):
+        scopes.append(copy.deepcopy(scope))
+        scope["asgi"]["version"] = "mutated"
+        scope["extensions"]["http.response.trailers"]["x"] = 1
+        if tls is not None:
+            scope["extensions"]["tls"]["client_cert_chain"].append("mutated")
+        if state is not None:
+            scope["state"]["db"] = "mutated"
+        await hello(scope, receive, send)
+
+    loop = asyncio.get_running_loop()
+    ctx = server_context(app, loop, date_header=False, access_log=False, http="h2", lifespan_state=state)
+    protocol = H2Protocol(ctx)
+    transport = FakeTransport()
+    info = ConnectionInfo(("127.0.0.1", 8000), ("127.0.0.1", 50000), "https" if tls else "http", root_path, tls)
+    protocol.adopt(transport, info)
+    client = Client(protocol, transport)
+    client.request(b"/a%20b?x=1", headers=[(b"user-agent", b"t")])
+    client.request(b"/c", method=b"POST")
+    await settle(client)
+    assert len(scopes) == 2
+    for scope, method, raw_path, query in ((scopes[0], "GET", b"/a%20b", b"x=1"), (scopes[1], "POST", b"/c", b"")):
+        expected = http_scope(info, method, raw_path, query, "2", scope["headers"], state)
+        expected["extensions"]["http.request.trailers"] = {}
+        assert scope == expected and list(scope) == list(expected)
+        assert list(scope["extensions"]) == list(expected["extensions"])
+    first = scopes[0]
+    assert first["path"] == root_path + "/a b" and first["raw_path"] == root_path.encode() + b"/a%20b"
+    assert first["query_string"] == b"x=1" and first["headers"] == [(b"host", b"test"), (b"user-agent", b"t")]
+    if tls is not None:
+        assert tls["client_cert_chain"] == ["pem"]
+    if state is not None:
+        assert state == {"db": "pool"}
+
+
 async def test_concurrent_streams_with_bodies():
     ctx, protocol, transport = make(echo)
     client = Client(protocol, transport)

@@ -47,8 +47,8 @@ cdef inline bytes _b(object value)
 
 @cython.locals(name=bytes, value=bytes, method=bytes, scheme=bytes, path=bytes, authority=bytes, protocol=bytes, earlier=bytes,
                host=bytes, cookie_at=Py_ssize_t, cookies=list, regular=list, in_pseudo=bint, n=Py_ssize_t,
-               p=cbytes, q=Py_ssize_t, query=bytes)
-cdef object _parse_request(int stream_id, object headers, bint end_stream, bint allow_protocol)
+               p=cbytes, q=Py_ssize_t, query=bytes, size=Py_ssize_t)
+cdef object _parse_request(int stream_id, object headers, bint end_stream, bint allow_protocol, long long max_size)
 
 @cython.locals(out=list, name=bytes, value=bytes)
 cdef list _parse_trailers(object headers)
@@ -98,10 +98,12 @@ cdef class _Stream:
 
 cdef class H2Session:
     cdef readonly object settings
-    cdef object _encoder, _decoder
+    cdef object _encoder, _decoder, _decode_pairs
     cdef dict _streams
     cdef list _closing
-    cdef object _closed_by
+    cdef dict _closed_by
+    cdef object _closed_order
+    cdef Py_ssize_t _closed_next
     cdef bytearray _inbuf
     cdef bytearray _out
     cdef Py_ssize_t _keep
@@ -143,7 +145,7 @@ cdef class H2Session:
     cdef void _header_block(self, int sid, bytes block, bint end_stream) except *
 
     cdef void _set_closed(self, _Stream stream, int by) except *
-    @cython.locals(stream=_Stream)
+    @cython.locals(stream=_Stream, closed_by=dict, oldest=Py_ssize_t)
     cdef void _cleanup(self) except *
     @cython.locals(stream=_Stream)
     cdef int _closed_by_of(self, int sid) except? -1
@@ -174,6 +176,7 @@ cdef class H2Session:
     cdef void _on_header_block(self, int sid, bytes block, int flags, long long depends) except *
     cdef void _header_reset(self, _Stream stream, unsigned long long code) except *
     cdef void _on_request(self, int sid, _Stream stream, object headers, bint end_stream) except *
+    cdef void _refuse_large(self, int sid, _Stream stream) except *
     cdef void _on_trailers(self, int sid, _Stream stream, object headers) except *
     @cython.locals(window=_Window, stream=_Stream, size=cython.longlong, padding=cython.longlong)
     cdef void _on_data_frame(self, unsigned int sid, bytes data, long long flow_length, bint end_stream) except *

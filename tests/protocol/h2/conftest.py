@@ -25,7 +25,7 @@ from . import helpers
 H2SESSION_TWINS = load_twins("h2session")
 TWIN_NAMES = ["c", "py"]
 # Modules whose tests stay on the pure session (basenames).
-PURE_ONLY = {"test_hpack_twins.py"}
+PURE_ONLY = {"test_hpack_twins.py", "test_closed_streams.py"}
 
 
 def pytest_generate_tests(metafunc):

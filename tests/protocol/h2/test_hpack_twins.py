@@ -351,6 +351,35 @@ def test_decoders_agree_on_fuzzed_blocks(blocks, max_list, max_table, raw):
         assert table(decoders[0]) == table(decoders[1])
 
 
+def pairs_outcome(decoder, data):
+    try:
+        headers = decoder.decode_pairs(data)
+    except HPACKError as exc:
+        return type(exc)
+    assert all(type(h) is tuple for h in headers)
+    return [(HeaderTuple, h) for h in headers]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    blocks=st.lists(fuzzed_block(), min_size=1, max_size=6),
+    max_list=st.sampled_from([100, 1000, 2**16]),
+    max_table=st.sampled_from([0, 100, 4096, 70000]),
+)
+def test_decode_pairs_is_the_raw_decode_as_plain_tuples(blocks, max_list, max_table):
+    """The compiled decoder's ``decode_pairs`` (what the session uses): the library's raw
+    decode, fields as plain tuples (never-indexed or not), the same errors and table."""
+    decoders = [PY.Decoder(max_header_list_size=max_list), C.Decoder(max_header_list_size=max_list)]
+    for d in decoders:
+        d.max_allowed_table_size = max_table
+    for block in blocks:
+        expected = outcome(decoders[0], block)
+        if isinstance(expected, list):
+            expected = [(HeaderTuple, h) for _, h in expected]
+        assert pairs_outcome(decoders[1], block) == expected, block.hex()
+        assert table(decoders[0]) == table(decoders[1])
+
+
 # --------------------------------------------------------------------- in h2
 
 

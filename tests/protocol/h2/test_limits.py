@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import h2.events
 import pytest
+from hpack import Decoder
 from hyperframe.frame import ContinuationFrame, HeadersFrame
 
 from pyre.protocol.h2 import ConnectionEnded, H2Settings, RequestReceived, StreamReset
@@ -237,6 +238,34 @@ def test_header_list_too_large_is_answered_431():
     sid2 = client.request()
     assert isinstance(client.exchange()[0], RequestReceived)
     assert sid2 == sid + 2
+
+
+@pytest.mark.parametrize("fields", [
+    [(b"Bad-Name", b"v")] + REQUEST,  # malformed in the middle of the list (a regular field before the pseudo ones)
+    [(b":path", b"/"), (b":scheme", b"https")],  # malformed once the list is read (no :method)
+    REQUEST + [(b"connection", b"close")],  # a connection-specific field, the last one
+    REQUEST,  # well-formed
+], ids=["mid-list", "after-the-list", "last-field", "valid"])
+@pytest.mark.parametrize("end_stream", [True, False])
+def test_a_header_list_too_large_is_answered_431_even_when_malformed(fields, end_stream):
+    """The size limit comes first: a request both too large and malformed gets the 431
+    (RFC 9113 §10.5.1), wherever its malformation is, not a PROTOCOL_ERROR reset; the
+    same fields within the limit are a stream error (or the request)."""
+    client = RawClient(H2Settings(max_header_list_size=1000))
+    client.session.receive_data(raw_frame(4, 1, 0), client.now)  # the client acks our SETTINGS
+    client.frames()
+    big = [(b"x-big", b"v" * 1200)]
+    events = client.feed(client.headers(1, fields[:-1] + big + fields[-1:], end_stream=end_stream))
+    assert events == []
+    frames = client.frames()
+    heads = [f for f in frames if type(f).__name__ == "HeadersFrame"]
+    assert len(heads) == 1 and Decoder().decode(heads[0].data, raw=True) == [(b":status", b"431")]
+    assert rst_codes(frames).get(1, 0) == 0
+    events = client.feed(client.headers(3, fields, end_stream=end_stream))
+    if fields is REQUEST:
+        assert isinstance(events[0], RequestReceived)
+    else:
+        assert rst_codes(client.frames()) == {3: 1}
 
 
 def test_hpack_bomb_ends_the_connection():
