@@ -137,7 +137,8 @@ SCENARIOS: Dict[str, Scenario] = {
 }
 
 # TLS: the same plaintext app behind the run's certificate (see tls_files()).
-# Bodies: 100 MB each way, one transfer at a time, measured with curl (see measure_transfer()).
+# Bodies: 100 MB each way, one transfer at a time, measured with bench/bodyclient.py or curl
+# (see measure_transfer()).
 SCENARIOS.update({
     s.name: s
     for s in [
@@ -932,12 +933,16 @@ def measure(server: Server, scenario: Scenario, args, scripts: Dict[str, Path], 
 
 
 # --------------------------------------------------------------------------------------------
-# Request bodies: 100 MB up or down, one transfer at a time, with curl
+# Request bodies: 100 MB up or down, one transfer at a time, with bench/bodyclient.py or curl
 # --------------------------------------------------------------------------------------------
 
 CLIENT_BOUND_PCT = 90.0  # client CPU at or above this (of one core): the client set the pace
 MAX_TRANSFERS = 200  # per measurement, whatever the duration
 CURL_TIMEOUT = 60  # seconds for one transfer
+# The transfer clients: bench/bodyclient.py (the default: sendfile up, 1 MiB recv_into down) or curl,
+# which took a whole core to send 100 MB at the pace Pyre received it (a client-bound upload).
+BODY_CLIENTS = ("bodyclient", "curl")
+BODY_CLIENT_SOURCE = BENCH_DIR / "bodyclient.py"
 
 
 def make_upload_file(folder: Path) -> Path:
@@ -966,6 +971,22 @@ def curl_command(scenario: Scenario, port: int, cpu: str, upload_file: Optional[
     else:
         cmd += ["--output", "/dev/null"]
     return cmd + [url]
+
+
+def body_client_command(scenario: Scenario, port: int, cpu: str, upload_file: Optional[Path],
+                        client: str = "bodyclient") -> List[str]:
+    """One bounded transfer with ``client`` (see BODY_CLIENTS), pinned; both print curl's
+    ``--write-out`` of curl_command (parse_curl reads either)."""
+    if client == "curl":
+        return curl_command(scenario, port, cpu, upload_file)
+    if client != "bodyclient":
+        raise ValueError(f"unknown body client {client!r}; choose from {', '.join(BODY_CLIENTS)}")
+    cmd = ["taskset", "-c", cpu, sys.executable, "-I", "-S", str(BODY_CLIENT_SOURCE), "--max-time", str(CURL_TIMEOUT)]
+    if scenario.transfer == "upload":
+        if upload_file is None:
+            raise ValueError("the upload scenario needs the upload file (make_upload_file)")
+        cmd += ["--upload-file", str(upload_file)]
+    return cmd + [f"http://{HOST}:{port}/{scenario.transfer}"]
 
 
 def parse_curl(scenario: Scenario, out: str) -> Tuple[Optional[str], float]:
@@ -1025,7 +1046,8 @@ def measure_transfer(server: Server, scenario: Scenario, args, logdir: Path, rou
         if err:
             rec["error"] = f"failed to start: {err}"
             return rec
-        cmd = curl_command(scenario, sp.port, args.client_cpu, getattr(args, "upload_file", None))
+        cmd = body_client_command(scenario, sp.port, args.client_cpu, getattr(args, "upload_file", None),
+                                  getattr(args, "body_client", "bodyclient"))
         rec["wrk_cmd"] = shlex.join(cmd)
         rec["rss_idle_kib"] = group_status_kib(sp.proc.pid, "VmRSS")
         err, _seconds = run_curl(scenario, cmd)
@@ -1226,8 +1248,11 @@ def render_markdown(meta: Dict[str, object], summary, scenarios: List[str], serv
                   "session resumption); HTTP/2 over TLS with h2load (ALPN h2). Each server's command line is "
                   "under its table."]
         if any(SCENARIOS[sc].transfer for sc in scenarios):
-            L += [f"- Bodies: {apps.TRANSFER_SIZE // 10**6} MB per request, one transfer at a time with curl "
-                  f"pinned like wrk; MB/s = bytes / curl's transfer time; peak RSS = the server's VmHWM."]
+            client = meta.get("config", {}).get("body_client", "bodyclient")
+            how = ("curl" if client == "curl" else
+                   "bench/bodyclient.py (the upload sent with sendfile, the download read 1 MiB at a time)")
+            L += [f"- Bodies: {apps.TRANSFER_SIZE // 10**6} MB per request, one transfer at a time with {how} "
+                  f"pinned like wrk; MB/s = bytes / the client's transfer time; peak RSS = the server's VmHWM."]
         if meta.get("interrupted"):
             L += [f"- **Interrupted** ({meta['interrupted']}): only the measurements done before are reported."]
         L += ["- Servers: " + "; ".join(f"`{s}` = {SERVERS[s].description}" for s in servers), ""]
@@ -1461,6 +1486,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--charts", type=Path, metavar="DIR", help="draw PNG charts here (needs matplotlib)")
     p.add_argument("--quick", action="store_true", help="smoke test: --rounds 1 --duration 2")
     p.add_argument("--keep-logs", action="store_true", help="keep server logs (printed path) after the run")
+    p.add_argument("--body-client", choices=BODY_CLIENTS, default="bodyclient",
+                   help="client of the upload and download scenarios (default: bodyclient, bench/bodyclient.py)")
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.duration = 1, 2
