@@ -939,9 +939,11 @@ def measure(server: Server, scenario: Scenario, args, scripts: Dict[str, Path], 
 CLIENT_BOUND_PCT = 90.0  # client CPU at or above this (of one core): the client set the pace
 MAX_TRANSFERS = 200  # per measurement, whatever the duration
 CURL_TIMEOUT = 60  # seconds for one transfer
-# The transfer clients: bench/bodyclient.py (the default: sendfile up, 1 MiB recv_into down) or curl,
-# which took a whole core to send 100 MB at the pace Pyre received it (a client-bound upload).
-BODY_CLIENTS = ("bodyclient", "curl")
+# The transfer clients: "auto" (the default) sends the upload with bench/bodyclient.py (sendfile:
+# curl took a whole core to send 100 MB at the pace Pyre received it, a client-bound upload) and
+# receives the download with curl (which received faster than bodyclient's recv_into loop);
+# "bodyclient" or "curl" use one for both.
+BODY_CLIENTS = ("auto", "bodyclient", "curl")
 BODY_CLIENT_SOURCE = BENCH_DIR / "bodyclient.py"
 
 
@@ -974,9 +976,11 @@ def curl_command(scenario: Scenario, port: int, cpu: str, upload_file: Optional[
 
 
 def body_client_command(scenario: Scenario, port: int, cpu: str, upload_file: Optional[Path],
-                        client: str = "bodyclient") -> List[str]:
+                        client: str = "auto") -> List[str]:
     """One bounded transfer with ``client`` (see BODY_CLIENTS), pinned; both print curl's
     ``--write-out`` of curl_command (parse_curl reads either)."""
+    if client == "auto":
+        client = "bodyclient" if scenario.transfer == "upload" else "curl"
     if client == "curl":
         return curl_command(scenario, port, cpu, upload_file)
     if client != "bodyclient":
@@ -1047,7 +1051,7 @@ def measure_transfer(server: Server, scenario: Scenario, args, logdir: Path, rou
             rec["error"] = f"failed to start: {err}"
             return rec
         cmd = body_client_command(scenario, sp.port, args.client_cpu, getattr(args, "upload_file", None),
-                                  getattr(args, "body_client", "bodyclient"))
+                                  getattr(args, "body_client", "auto"))
         rec["wrk_cmd"] = shlex.join(cmd)
         rec["rss_idle_kib"] = group_status_kib(sp.proc.pid, "VmRSS")
         err, _seconds = run_curl(scenario, cmd)
@@ -1248,9 +1252,9 @@ def render_markdown(meta: Dict[str, object], summary, scenarios: List[str], serv
                   "session resumption); HTTP/2 over TLS with h2load (ALPN h2). Each server's command line is "
                   "under its table."]
         if any(SCENARIOS[sc].transfer for sc in scenarios):
-            client = meta.get("config", {}).get("body_client", "bodyclient")
-            how = ("curl" if client == "curl" else
-                   "bench/bodyclient.py (the upload sent with sendfile, the download read 1 MiB at a time)")
+            client = meta.get("config", {}).get("body_client", "auto")
+            how = {"curl": "curl", "bodyclient": "bench/bodyclient.py (the upload sent with sendfile)"}.get(
+                client, "bench/bodyclient.py up (sendfile) and curl down")
             L += [f"- Bodies: {apps.TRANSFER_SIZE // 10**6} MB per request, one transfer at a time with {how} "
                   f"pinned like wrk; MB/s = bytes / the client's transfer time; peak RSS = the server's VmHWM."]
         if meta.get("interrupted"):
@@ -1486,8 +1490,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--charts", type=Path, metavar="DIR", help="draw PNG charts here (needs matplotlib)")
     p.add_argument("--quick", action="store_true", help="smoke test: --rounds 1 --duration 2")
     p.add_argument("--keep-logs", action="store_true", help="keep server logs (printed path) after the run")
-    p.add_argument("--body-client", choices=BODY_CLIENTS, default="bodyclient",
-                   help="client of the upload and download scenarios (default: bodyclient, bench/bodyclient.py)")
+    p.add_argument("--body-client", choices=BODY_CLIENTS, default="auto",
+                   help="client of the upload and download scenarios (default: auto: bench/bodyclient.py up, "
+                        "curl down)")
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.duration = 1, 2

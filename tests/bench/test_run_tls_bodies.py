@@ -231,9 +231,7 @@ def test_pyre_download_is_measured_with_its_peak_rss(logdir):
     assert rec["ok"], rec.get("error")
     assert rec["transfers"] >= 1 and rec["mb_per_s"] > 0
     assert 0 < rec["rss_idle_kib"] <= rec["rss_peak_kib"]
-    assert rec["wrk_cmd"].startswith(f"taskset -c 1 {sys.executable} -I -S ")
-    assert "bench/bodyclient.py --max-time 60 http://127.0.0.1:" in rec["wrk_cmd"]
-    assert rec["wrk_cmd"].endswith("/download")
+    assert rec["wrk_cmd"].startswith("taskset -c 1 curl ")  # --body-client auto: curl receives
 
 
 def test_pyre_upload_with_bodyclient_is_counted_by_the_app(logdir, tmp_path):
@@ -241,7 +239,9 @@ def test_pyre_upload_with_bodyclient_is_counted_by_the_app(logdir, tmp_path):
     namespace.upload_file = harness.make_upload_file(tmp_path)
     rec = harness.measure_transfer(harness.SERVERS["pyre"], harness.SCENARIOS["upload"], namespace, logdir, 1)
     assert rec["ok"], rec.get("error")  # parse_curl checked the app's count of 10^8 bytes every time
-    assert rec["transfers"] >= 1 and rec["mb_per_s"] > 0 and "--upload-file" in rec["wrk_cmd"]
+    assert rec["transfers"] >= 1 and rec["mb_per_s"] > 0
+    assert rec["wrk_cmd"].startswith(f"taskset -c 1 {sys.executable} -I -S ")  # auto: bodyclient sends
+    assert "bench/bodyclient.py --max-time 60 --upload-file " in rec["wrk_cmd"]
 
 
 def test_body_client_commands_are_pinned_bounded_and_send_the_file(tmp_path):
@@ -250,15 +250,19 @@ def test_body_client_commands_are_pinned_bounded_and_send_the_file(tmp_path):
     assert cmd[:4] == ["taskset", "-c", "1", sys.executable] and cmd[6].endswith("bench/bodyclient.py")
     assert flag_value(cmd, "--max-time") == str(harness.CURL_TIMEOUT)
     assert flag_value(cmd, "--upload-file") == str(upload) and cmd[-1] == "http://127.0.0.1:8000/upload"
-    down = harness.body_client_command(harness.SCENARIOS["download"], 8000, "1", None)
+    down = harness.body_client_command(harness.SCENARIOS["download"], 8000, "1", None, "bodyclient")
     assert "--upload-file" not in down and down[-1] == "http://127.0.0.1:8000/download"
-    assert harness.body_client_command(harness.SCENARIOS["download"], 8000, "1", None, "curl") == \
-        harness.curl_command(harness.SCENARIOS["download"], 8000, "1", None)
+    assert down[:4] == cmd[:4]
+    for client in ("auto", "curl"):
+        assert harness.body_client_command(harness.SCENARIOS["download"], 8000, "1", None, client) == \
+            harness.curl_command(harness.SCENARIOS["download"], 8000, "1", None)
+    assert harness.body_client_command(harness.SCENARIOS["upload"], 8000, "1", upload, "curl") == \
+        harness.curl_command(harness.SCENARIOS["upload"], 8000, "1", upload)
     with pytest.raises(ValueError):
         harness.body_client_command(harness.SCENARIOS["upload"], 8000, "1", None)
     with pytest.raises(ValueError):
         harness.body_client_command(harness.SCENARIOS["download"], 8000, "1", None, "wget")
-    assert harness.parse_args(["--scenarios", "upload"]).body_client == "bodyclient"
+    assert harness.parse_args(["--scenarios", "upload"]).body_client == "auto"
 
 
 def _one_response_server(response: bytes, expect: int):
@@ -297,7 +301,8 @@ def test_bodyclient_output_is_what_parse_curl_reads(scenario, tmp_path):
         response = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size + b"d" * size
     listener, thread, got = _one_response_server(response, size if upload else 0)
     try:
-        cmd = harness.body_client_command(harness.SCENARIOS[scenario], listener.getsockname()[1], "1", upload)
+        cmd = harness.body_client_command(harness.SCENARIOS[scenario], listener.getsockname()[1], "1", upload,
+                                          "bodyclient")
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     finally:
         thread.join(10)
