@@ -148,7 +148,7 @@ SCENARIOS.update({
         Scenario("h2-tls", "hello", f"plaintext over HTTP/2 over TLS (ALPN h2), h2load -c{H2_CLIENTS} -m{H2_STREAMS}",
                  h2=True, tls=True),
         Scenario("upload", "upload", f"POST a {apps.TRANSFER_SIZE // 10**6} MB body; the app counts it as it "
-                 "arrives (curl, MB/s, server peak RSS)", "POST", transfer="upload"),
+                 "arrives (bench/bodyclient.py by default, MB/s, server peak RSS)", "POST", transfer="upload"),
         Scenario("download", "download", f"GET a {apps.TRANSFER_SIZE // 10**6} MB body the app streams in "
                  f"{apps.TRANSFER_CHUNK // 1024} KiB messages (curl, MB/s, server peak RSS)", transfer="download"),
     ]
