@@ -137,7 +137,8 @@ SCENARIOS: Dict[str, Scenario] = {
 }
 
 # TLS: the same plaintext app behind the run's certificate (see tls_files()).
-# Bodies: 100 MB each way, one transfer at a time, measured with curl (see measure_transfer()).
+# Bodies: 100 MB each way, one transfer at a time, measured with bench/bodyclient.py or curl
+# (see measure_transfer()).
 SCENARIOS.update({
     s.name: s
     for s in [
@@ -147,7 +148,7 @@ SCENARIOS.update({
         Scenario("h2-tls", "hello", f"plaintext over HTTP/2 over TLS (ALPN h2), h2load -c{H2_CLIENTS} -m{H2_STREAMS}",
                  h2=True, tls=True),
         Scenario("upload", "upload", f"POST a {apps.TRANSFER_SIZE // 10**6} MB body; the app counts it as it "
-                 "arrives (curl, MB/s, server peak RSS)", "POST", transfer="upload"),
+                 "arrives (bench/bodyclient.py by default, MB/s, server peak RSS)", "POST", transfer="upload"),
         Scenario("download", "download", f"GET a {apps.TRANSFER_SIZE // 10**6} MB body the app streams in "
                  f"{apps.TRANSFER_CHUNK // 1024} KiB messages (curl, MB/s, server peak RSS)", transfer="download"),
     ]
@@ -932,12 +933,18 @@ def measure(server: Server, scenario: Scenario, args, scripts: Dict[str, Path], 
 
 
 # --------------------------------------------------------------------------------------------
-# Request bodies: 100 MB up or down, one transfer at a time, with curl
+# Request bodies: 100 MB up or down, one transfer at a time, with bench/bodyclient.py or curl
 # --------------------------------------------------------------------------------------------
 
 CLIENT_BOUND_PCT = 90.0  # client CPU at or above this (of one core): the client set the pace
 MAX_TRANSFERS = 200  # per measurement, whatever the duration
 CURL_TIMEOUT = 60  # seconds for one transfer
+# The transfer clients: "auto" (the default) sends the upload with bench/bodyclient.py (sendfile:
+# curl took a whole core to send 100 MB at the pace Pyre received it, a client-bound upload) and
+# receives the download with curl (which received faster than bodyclient's recv_into loop);
+# "bodyclient" or "curl" use one for both.
+BODY_CLIENTS = ("auto", "bodyclient", "curl")
+BODY_CLIENT_SOURCE = BENCH_DIR / "bodyclient.py"
 
 
 def make_upload_file(folder: Path) -> Path:
@@ -966,6 +973,24 @@ def curl_command(scenario: Scenario, port: int, cpu: str, upload_file: Optional[
     else:
         cmd += ["--output", "/dev/null"]
     return cmd + [url]
+
+
+def body_client_command(scenario: Scenario, port: int, cpu: str, upload_file: Optional[Path],
+                        client: str = "auto") -> List[str]:
+    """One bounded transfer with ``client`` (see BODY_CLIENTS), pinned; both print curl's
+    ``--write-out`` of curl_command (parse_curl reads either)."""
+    if client == "auto":
+        client = "bodyclient" if scenario.transfer == "upload" else "curl"
+    if client == "curl":
+        return curl_command(scenario, port, cpu, upload_file)
+    if client != "bodyclient":
+        raise ValueError(f"unknown body client {client!r}; choose from {', '.join(BODY_CLIENTS)}")
+    cmd = ["taskset", "-c", cpu, sys.executable, "-I", "-S", str(BODY_CLIENT_SOURCE), "--max-time", str(CURL_TIMEOUT)]
+    if scenario.transfer == "upload":
+        if upload_file is None:
+            raise ValueError("the upload scenario needs the upload file (make_upload_file)")
+        cmd += ["--upload-file", str(upload_file)]
+    return cmd + [f"http://{HOST}:{port}/{scenario.transfer}"]
 
 
 def parse_curl(scenario: Scenario, out: str) -> Tuple[Optional[str], float]:
@@ -1025,7 +1050,8 @@ def measure_transfer(server: Server, scenario: Scenario, args, logdir: Path, rou
         if err:
             rec["error"] = f"failed to start: {err}"
             return rec
-        cmd = curl_command(scenario, sp.port, args.client_cpu, getattr(args, "upload_file", None))
+        cmd = body_client_command(scenario, sp.port, args.client_cpu, getattr(args, "upload_file", None),
+                                  getattr(args, "body_client", "auto"))
         rec["wrk_cmd"] = shlex.join(cmd)
         rec["rss_idle_kib"] = group_status_kib(sp.proc.pid, "VmRSS")
         err, _seconds = run_curl(scenario, cmd)
@@ -1226,8 +1252,11 @@ def render_markdown(meta: Dict[str, object], summary, scenarios: List[str], serv
                   "session resumption); HTTP/2 over TLS with h2load (ALPN h2). Each server's command line is "
                   "under its table."]
         if any(SCENARIOS[sc].transfer for sc in scenarios):
-            L += [f"- Bodies: {apps.TRANSFER_SIZE // 10**6} MB per request, one transfer at a time with curl "
-                  f"pinned like wrk; MB/s = bytes / curl's transfer time; peak RSS = the server's VmHWM."]
+            client = meta.get("config", {}).get("body_client", "auto")
+            how = {"curl": "curl", "bodyclient": "bench/bodyclient.py (the upload sent with sendfile)"}.get(
+                client, "bench/bodyclient.py up (sendfile) and curl down")
+            L += [f"- Bodies: {apps.TRANSFER_SIZE // 10**6} MB per request, one transfer at a time with {how} "
+                  f"pinned like wrk; MB/s = bytes / the client's transfer time; peak RSS = the server's VmHWM."]
         if meta.get("interrupted"):
             L += [f"- **Interrupted** ({meta['interrupted']}): only the measurements done before are reported."]
         L += ["- Servers: " + "; ".join(f"`{s}` = {SERVERS[s].description}" for s in servers), ""]
@@ -1461,6 +1490,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--charts", type=Path, metavar="DIR", help="draw PNG charts here (needs matplotlib)")
     p.add_argument("--quick", action="store_true", help="smoke test: --rounds 1 --duration 2")
     p.add_argument("--keep-logs", action="store_true", help="keep server logs (printed path) after the run")
+    p.add_argument("--body-client", choices=BODY_CLIENTS, default="auto",
+                   help="client of the upload and download scenarios (default: auto: bench/bodyclient.py up, "
+                        "curl down)")
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.duration = 1, 2

@@ -11,7 +11,7 @@ Parts (``--parts``), each a list of cases (``--cases`` picks single ones):
 - ``h1``: plaintext, json, echo, stream, pipeline (bench/run.py's scenarios), one worker;
 - ``h2c``: h2 (h2load, prior knowledge), one worker;
 - ``tls``: tls, tls-close, h2-tls, one worker;
-- ``bodies``: upload, download (100 MB each, curl), one worker;
+- ``bodies``: upload, download (100 MB each; bench/bodyclient.py up, curl down), one worker;
 - ``ws``: WebSocket echo (bench/ws.py): 32-byte messages at each ``--in-flight`` count
   (``ws-small-1``: one message in flight, ``ws-small-4``: several), 64 KiB messages and
   permessage-deflate with one in flight; one worker;
@@ -287,7 +287,7 @@ def paired(records: List[Record], case: str, server: str, baseline: str) -> Opti
 
 def client_bound(ok: List[Record]) -> bool:
     """The load generator set the pace: its median CPU at least run.CLIENT_BOUND_PCT of every
-    core it could use (one per wrk thread; wsload and curl use one)."""
+    core it could use (one per wrk thread; wsload, bodyclient and curl use one)."""
     cpu = [float(r["client_cpu_pct"]) for r in ok if r.get("client_cpu_pct") is not None]
     if not cpu:
         return False
@@ -393,9 +393,9 @@ COLUMNS_NOTE = (
     "**median**: over the rounds. **spread**: half the min–max range over rounds, relative to the median. "
     "**paired vs X**: in every round the ratio to X measured in that same round, then the median of those ratios "
     "(min–max over rounds in brackets); above 1 is better except for memory, where lower is better. "
-    "**p50/p99**: latency medians over rounds (h2load, curl and pipelined wrk give none). "
+    "**p50/p99**: latency medians over rounds (h2load, bodyclient, curl and pipelined wrk give none). "
     "**server CPU**: CPU time of the server's process group / wall time (100% = one core). "
-    "**load generator CPU**: the same for wrk, h2load, curl or wsload; ‡ marks a client-bound row. "
+    "**load generator CPU**: the same for wrk, h2load, bodyclient, curl or wsload; ‡ marks a client-bound row. "
     "**other CPU**: everything else on the machine during the measurement (noise).")
 
 
@@ -510,7 +510,7 @@ def render(meta: Dict[str, object], records: List[Record], summary: Summary, cas
           f"rotated each round); per measurement a fresh server, verified first, {c['warmup']} s of warm-up, "
           f"{c['duration']} s measured. One worker pinned with `taskset -c {c['server_cpu']}`, the load generator "
           f"with `taskset -c {c['client_cpu']}` (wrk `-t1 -c{c['connections']}`, h2load `-c{run.H2_CLIENTS} "
-          f"-m{run.H2_STREAMS}`, curl, bench/wsload.c with {c['connections']} connections); the "
+          f"-m{run.H2_STREAMS}`, bench/bodyclient.py up and curl down, bench/wsload.c with {c['connections']} connections); the "
           f"{WORKERS}-worker case runs server and wrk `-t{WORKERS}` on `taskset -c {c['workers_cpu']}`. "
           + (f"Ratios are paired (same round) against {' and '.join(f'**{ref}**' for ref in refs)}." if refs
              else "No ratios: neither reference server was measured.")]
@@ -682,7 +682,8 @@ def needed_tools(cases: List[Case]) -> List[str]:
         if case.load is not None or case.part == "memory":  # the memory case's client is in bench/memory.py
             continue
         sc = run.SCENARIOS[case.scenario]
-        tools.add("curl" if sc.transfer else "h2load" if sc.h2 else "wrk")
+        if sc.transfer != "upload":  # the upload's client is bench/bodyclient.py (this Python)
+            tools.add("curl" if sc.transfer else "h2load" if sc.h2 else "wrk")
         if sc.tls:
             tools.add("openssl")
     return sorted(tools)

@@ -1,11 +1,14 @@
 """bench/run.py's TLS and request-body scenarios: command lines, scenario definitions,
-curl's output, the report; and, against a real Pyre, the TLS verification and one transfer."""
+curl's and bench/bodyclient.py's output, the report; and, against a real Pyre, the TLS verification
+and the transfers."""
 
 from __future__ import annotations
 
 import argparse
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Dict, List
@@ -228,4 +231,89 @@ def test_pyre_download_is_measured_with_its_peak_rss(logdir):
     assert rec["ok"], rec.get("error")
     assert rec["transfers"] >= 1 and rec["mb_per_s"] > 0
     assert 0 < rec["rss_idle_kib"] <= rec["rss_peak_kib"]
-    assert rec["wrk_cmd"].startswith("taskset -c 1 curl ")
+    assert rec["wrk_cmd"].startswith("taskset -c 1 curl ")  # --body-client auto: curl receives
+
+
+def test_pyre_upload_with_bodyclient_is_counted_by_the_app(logdir, tmp_path):
+    namespace = args()
+    namespace.upload_file = harness.make_upload_file(tmp_path)
+    rec = harness.measure_transfer(harness.SERVERS["pyre"], harness.SCENARIOS["upload"], namespace, logdir, 1)
+    assert rec["ok"], rec.get("error")  # parse_curl checked the app's count of 10^8 bytes every time
+    assert rec["transfers"] >= 1 and rec["mb_per_s"] > 0
+    assert rec["wrk_cmd"].startswith(f"taskset -c 1 {sys.executable} -I -S ")  # auto: bodyclient sends
+    assert "bench/bodyclient.py --max-time 60 --upload-file " in rec["wrk_cmd"]
+
+
+def test_body_client_commands_are_pinned_bounded_and_send_the_file(tmp_path):
+    upload = tmp_path / "upload.bin"
+    cmd = harness.body_client_command(harness.SCENARIOS["upload"], 8000, "1", upload)
+    assert cmd[:4] == ["taskset", "-c", "1", sys.executable] and cmd[6].endswith("bench/bodyclient.py")
+    assert flag_value(cmd, "--max-time") == str(harness.CURL_TIMEOUT)
+    assert flag_value(cmd, "--upload-file") == str(upload) and cmd[-1] == "http://127.0.0.1:8000/upload"
+    down = harness.body_client_command(harness.SCENARIOS["download"], 8000, "1", None, "bodyclient")
+    assert "--upload-file" not in down and down[-1] == "http://127.0.0.1:8000/download"
+    assert down[:4] == cmd[:4]
+    for client in ("auto", "curl"):
+        assert harness.body_client_command(harness.SCENARIOS["download"], 8000, "1", None, client) == \
+            harness.curl_command(harness.SCENARIOS["download"], 8000, "1", None)
+    assert harness.body_client_command(harness.SCENARIOS["upload"], 8000, "1", upload, "curl") == \
+        harness.curl_command(harness.SCENARIOS["upload"], 8000, "1", upload)
+    with pytest.raises(ValueError):
+        harness.body_client_command(harness.SCENARIOS["upload"], 8000, "1", None)
+    with pytest.raises(ValueError):
+        harness.body_client_command(harness.SCENARIOS["download"], 8000, "1", None, "wget")
+    assert harness.parse_args(["--scenarios", "upload"]).body_client == "auto"
+
+
+def _one_response_server(response: bytes, expect: int):
+    """A listener that reads ``expect`` request bytes past the head, answers ``response``
+    and closes: what bodyclient sees from a server, without one."""
+    listener = socket.create_server((harness.HOST, 0))
+    got: Dict[str, object] = {}
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, rest = data.partition(b"\r\n\r\n")
+            received = len(rest)
+            while received < expect:
+                received += len(conn.recv(1 << 20))
+            got.update(head=head, received=received)
+            conn.sendall(response)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread, got
+
+
+@pytest.mark.parametrize("scenario", ["upload", "download"])
+def test_bodyclient_output_is_what_parse_curl_reads(scenario, tmp_path):
+    size = 300_000
+    if scenario == "upload":
+        upload = tmp_path / "body.bin"
+        upload.write_bytes(b"u" * size)
+        response = b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\n300000"
+    else:
+        upload = None
+        response = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size + b"d" * size
+    listener, thread, got = _one_response_server(response, size if upload else 0)
+    try:
+        cmd = harness.body_client_command(harness.SCENARIOS[scenario], listener.getsockname()[1], "1", upload,
+                                          "bodyclient")
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    finally:
+        thread.join(10)
+        listener.close()
+    assert proc.returncode == 0, proc.stderr
+    body, _, last = proc.stdout.rstrip("\n").rpartition("\n")
+    status, up, down, seconds = last.split()
+    assert (int(status), int(up), int(down)) == (200, size if upload else 0, 6 if upload else size)
+    assert float(seconds) > 0 and body == ("300000" if upload else "")
+    assert got["received"] == (size if upload else 0)
+    method = b"POST /upload" if upload else b"GET /download"
+    assert got["head"].startswith(method + b" HTTP/1.1\r\n")
+    if upload:
+        assert b"content-length: 300000" in got["head"]

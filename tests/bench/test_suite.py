@@ -224,6 +224,7 @@ def test_tools_follow_the_cases():
     cases = {c.name: c for c in suite.build_cases(list(suite.PARTS), [1], 100)}
     assert suite.needed_tools([cases["plaintext"]]) == ["taskset", "wrk"]
     assert suite.needed_tools([cases["h2-tls"], cases["download"]]) == ["curl", "h2load", "openssl", "taskset"]
+    assert suite.needed_tools([cases["upload"]]) == ["taskset"]  # bench/bodyclient.py, not curl
     assert suite.needed_tools([cases["ws-deflate-1"], cases["idle-memory"]]) == ["gcc", "taskset"]
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from pyre._accel import load_twins
 from pyre.transport import h1 as h1_module
+from pyre.transport.h1_common import CORK_LIMIT
 from tests.helpers import server_context
 
 H1CONN_TWINS = load_twins("h1conn")
@@ -34,6 +35,9 @@ class FakeTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.written: List[bytes] = []
+        self.calls: List[int] = []  # bytes per write() or writelines() call (one syscall each)
+        self.on_write = None  # called after each call, e.g. to pause the protocol like a full socket
+        self._batch = False
         self.reading = True
         self.closed = False
 
@@ -42,10 +46,22 @@ class FakeTransport(asyncio.Transport):
 
     def write(self, data) -> None:
         self.written.append(bytes(data))
+        if not self._batch:
+            self._called(len(data))
 
     def writelines(self, lines) -> None:
-        for line in lines:
-            self.write(line)
+        self._batch = True  # one call (one writev): subclasses still see each line's write()
+        try:
+            for line in lines:
+                self.write(line)
+        finally:
+            self._batch = False
+        self._called(sum(map(len, lines)))
+
+    def _called(self, size: int) -> None:
+        self.calls.append(size)
+        if self.on_write is not None:
+            self.on_write()
 
     def pause_reading(self) -> None:
         self.reading = False
@@ -418,14 +434,62 @@ async def test_large_bodies_are_not_held_back():
     async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})
         for _ in range(4):
-            await send({"type": "http.response.body", "body": b"x" * 40000, "more_body": True})
-            assert protocol._out_size < 65536  # never more than the cork limit held back
+            await send({"type": "http.response.body", "body": b"x" * (CORK_LIMIT // 3), "more_body": True})
+            assert protocol._out_size < CORK_LIMIT  # never more than the cork limit held back
         await send({"type": "http.response.body", "body": b""})
 
     ctx, protocol, transport = make(app)
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     await settle(10)
-    assert transport.data.count(b"x") == 160000
+    assert transport.data.count(b"x") == 4 * (CORK_LIMIT // 3)
+
+
+CHUNK_64K = b"x" * 65536
+
+
+def _download_app(count: int, progress: List[int]):
+    """Streams ``count`` 64 KiB messages with a content-length, never suspending itself."""
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(count * len(CHUNK_64K)).encode())]})
+        for i in range(count):
+            await send({"type": "http.response.body", "body": CHUNK_64K, "more_body": i < count - 1})
+            progress.append(i)
+    return app
+
+
+async def test_64k_messages_sent_without_suspending_leave_a_quarter_megabyte_per_write():
+    # One write per 64 KiB message costs the kernel twice as much per byte on loopback
+    # (a full segment and a 53-byte tail each); corked, they leave four to a writev.
+    progress: List[int] = []
+    ctx, protocol, transport = make(_download_app(16, progress))
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle(10)
+    assert progress == list(range(16))
+    assert transport.data.count(b"x") == 16 * 65536
+    head = transport.data.index(b"\r\n\r\n") + 4
+    assert transport.calls == [head + 4 * 65536, 4 * 65536, 4 * 65536, 4 * 65536]
+
+
+async def test_a_slow_reader_stops_a_corked_stream_at_once():
+    # The socket is full after the first write: the app waits at its next send and the
+    # connection holds none of its messages (memory stays bounded however large the body).
+    progress: List[int] = []
+    ctx, protocol, transport = make(_download_app(16, progress))
+    transport.on_write = protocol.pause_writing
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle(10)
+    assert progress == [0, 1, 2]  # the fourth message filled the cork, was written, and its send waits
+    assert protocol._out_size == 0
+    written = len(transport.data)
+    assert transport.data.count(b"x") == 4 * 65536
+    await settle(10)
+    assert progress == [0, 1, 2] and len(transport.data) == written
+    transport.on_write = None
+    protocol.resume_writing()
+    await settle(10)
+    assert progress == list(range(16))
+    assert transport.data.count(b"x") == 16 * 65536
 
 
 # -- the application's view: a real task, fresh scopes, same scope as http_scope -------------------
