@@ -82,7 +82,7 @@ from pyre.transport import h1_common as _common
 from pyre.transport.context import SHUTDOWN_GRACE as _SHUTDOWN_GRACE_OBJ
 from pyre.transport.h1_common import H1Common
 from pyre.transport.info import connection_info as _connection_info
-from pyre.transport.tasks import TASK_NAME
+from pyre.transport.tasks import task_kwargs
 
 __all__ = ["H1Protocol", "encode_head"]
 
@@ -149,7 +149,6 @@ cdef Py_ssize_t PIPELINE_BUFFER_LIMIT = _common.PIPELINE_BUFFER_LIMIT
 cdef Py_ssize_t _JOIN_LIMIT = _common.JOIN_LIMIT
 cdef Py_ssize_t _CORK_LIMIT = _common.CORK_LIMIT
 cdef double SHUTDOWN_GRACE = _SHUTDOWN_GRACE_OBJ
-cdef str _TASK_NAME = TASK_NAME
 cdef Py_ssize_t BODY_HIGH_WATER = _BODY_HIGH_WATER_OBJ
 
 cdef dict _STATUS_LINES = STATUS_LINES
@@ -967,8 +966,7 @@ cdef class _H1Base:
         self._out = []
         self._time = self.loop.time
         # The first step runs at once on 3.12+, inside a real task: no scheduling round-trip.
-        self._task_kwargs = ({"loop": self.loop, "name": _TASK_NAME, "eager_start": True} if _EAGER
-                             else {"loop": self.loop, "name": _TASK_NAME})
+        self._task_kwargs = task_kwargs(self.loop)
         self._feed = self.parser.feed
         self._resume_parser = self.parser.resume
         self._parser_get_buffer = self.parser.get_buffer

@@ -606,32 +606,26 @@ cdef class Decoder(_Coder):
             raise InvalidTableSizeError("Encoder did not shrink table size to within the max")
         return headers
 
+    cdef list _decode_buffer(self, object data, bint pairs):
+        cdef Py_buffer view
+        if type(data) is bytes:
+            return self._decode(<const unsigned char*>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), pairs)
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            return self._decode(<const unsigned char*>view.buf, view.len, pairs)
+        finally:
+            PyBuffer_Release(&view)
+
     def decode_pairs(self, data):
         """``decode(data, raw=True)`` as plain ``(name, value)`` tuples (whether a field
         was never-indexed is not kept): for a caller that only unpacks the pairs, which
         a tuple subclass makes slower from C. The same checks, errors and table updates."""
-        cdef Py_buffer view
-        if type(data) is bytes:
-            return self._decode(<const unsigned char*>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), True)
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        try:
-            return self._decode(<const unsigned char*>view.buf, view.len, True)
-        finally:
-            PyBuffer_Release(&view)
+        return self._decode_buffer(data, True)
 
     def decode(self, data, raw=False):
         """Decode one complete header block into a list of ``HeaderTuple``s (bytes
         when ``raw``, else UTF-8 text)."""
-        cdef Py_buffer view
-        cdef list headers
-        if type(data) is bytes:
-            headers = self._decode(<const unsigned char*>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
-        else:
-            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-            try:
-                headers = self._decode(<const unsigned char*>view.buf, view.len)
-            finally:
-                PyBuffer_Release(&view)
+        cdef list headers = self._decode_buffer(data, False)
         if raw:
             return headers
         try:

@@ -24,7 +24,7 @@ def task_kwargs(loop: asyncio.AbstractEventLoop) -> Dict[str, Any]:
     return {"loop": loop, "name": TASK_NAME}
 
 
-if sys.version_info >= (3, 12):
+if EAGER:
 
     def start_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
         """Run ``coro`` in a new task; its first step runs now (eager start): no
