@@ -25,6 +25,7 @@ PURE_MODE = {
     "pyre.web._router_c": "pyre/web/router.py",
     "pyre.web._parsing_c": "pyre/web/parsing.py",
     "pyre.web._request_c": "pyre/web/request.py",
+    "pyre.web._escaping_c": "pyre/web/escaping.py",
     "pyre.protocol.h2._session_c": "pyre/protocol/h2/session.py",
     "pyre.protocol.ws._frames_c": "pyre/protocol/ws/frames.py",
     "pyre.asgi._http_c": "pyre/asgi/http.py",

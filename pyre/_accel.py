@@ -71,6 +71,10 @@ The speed-ups, chosen separately (each falls back on its own):
   first use of a name (importing ``pyre.web`` only then), ``MODE``, ``ACCELERATED`` or
   :func:`modes`. ``pyre.web`` imports them from here, so one process uses one class of
   each.
+- ``escaping`` of ``pyre.web``: ``HTMLEscaper``, MarkupSafe's ``escape`` for the
+  templates of :class:`pyre.web.Templates`. A pure-mode twin: ``pyre.web._escaping_c`` is
+  compiled from the pure ``pyre.web.escaping``. Chosen on first use (a ``Templates``),
+  ``MODE``, ``ACCELERATED`` or :func:`modes`.
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ __all__ = [
     "H2Session",
     "HPACKDecoder",
     "HPACKEncoder",
+    "HTMLEscaper",
     "HTTPConnection",
     "HTTPCycle",
     "Headers",
@@ -129,6 +134,7 @@ _TWINS: Dict[str, Tuple[str, str]] = {
     "router": ("pyre.web._router_c", "pyre.web.router"),
     "parsing": ("pyre.web._parsing_c", "pyre.web.parsing"),
     "request": ("pyre.web._request_c", "pyre.web.request"),
+    "escaping": ("pyre.web._escaping_c", "pyre.web.escaping"),
     "http": ("pyre.asgi._http_c", "pyre.asgi.http"),
     "h2conn": ("pyre.transport._h2_c", "pyre.transport.h2"),
 }
@@ -157,6 +163,7 @@ _LAZY_NAMES = {
     "parse_query": "parsing",
     "HTTPConnection": "request",
     "Request": "request",
+    "HTMLEscaper": "escaping",
 }
 
 
@@ -198,7 +205,7 @@ RequestParser = _chosen["h1parser"].RequestParser
 def modes() -> Dict[str, str]:
     """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...,
     "h2session": ..., "wsframes": ..., "h1framing": ..., "wssession": ..., "wscycle": ..., "wsconn": ...,
-    "router": ..., "parsing": ..., "request": ..., "http": ..., "h2conn": ...}``."""
+    "router": ..., "parsing": ..., "request": ..., "escaping": ..., "http": ..., "h2conn": ...}``."""
     _choose_each(_SPEEDUPS)
     return {name: "c" if _chosen[name].__name__ == _TWINS[name][0] else "py" for name in _SPEEDUPS}
 

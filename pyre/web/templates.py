@@ -16,6 +16,11 @@ behaviour, e.g. ``Templates(folder, auto_reload=app.debug)``. ``Templates(env)``
 ``env.auto_reload``, read at each render (set it to ``False`` on your environment for the
 fast path); an environment without a cache (``cache_size=0``) loads on every render.
 
+Escaping: the environment ``Templates(folder)`` builds is a :class:`pyre.web.jinja.Environment`,
+whose templates escape each ``{{ value }}`` with Pyre's compiled twin of MarkupSafe's
+``escape`` (the same results, at less than half the cost for ``str`` and ``int``:
+see :mod:`pyre.web.escaping`). ``Templates(env)`` keeps your environment's own.
+
 An environment with ``enable_async=True`` renders with ``await templates.render_async(...)``
 (which also works on a plain environment); ``render()`` on it raises :class:`RuntimeError`.
 Every context name reaches the template (``status`` too): set the response's status,
@@ -27,7 +32,7 @@ saying ``pip install 'pyre-server[web]'``.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple, Union
 
 from pyre.web.responses import HTML
 
@@ -40,12 +45,15 @@ _EXTRA = "pip install 'pyre-server[web]'"
 PathArg = Union[str, "os.PathLike[str]"]
 
 
-def _jinja2() -> Any:
+def _jinja() -> Tuple[Any, Any]:
+    """Jinja2 and :mod:`pyre.web.jinja` (Jinja2 first: the latter may be imported already)."""
     try:
         import jinja2
+
+        from pyre.web import jinja
     except ImportError:
         raise ImportError(f"pyre.web.Templates needs Jinja2: {_EXTRA}") from None
-    return jinja2
+    return jinja2, jinja
 
 
 class Templates:
@@ -67,7 +75,7 @@ class Templates:
         auto_reload: Optional[bool] = None,
         **env_options: Any,
     ) -> None:
-        jinja2 = _jinja2()
+        jinja2, jinja = _jinja()
         self._compiled = {}
         if isinstance(directory, jinja2.Environment):
             if env_options or auto_reload is not None:
@@ -77,7 +85,7 @@ class Templates:
             # On for every name and for strings: what select_autoescape(("html", "htm", "xml"),
             # default_for_string=True, default=True) decides, without its call on every render.
             env_options.setdefault("autoescape", True)
-            self.env = jinja2.Environment(
+            self.env = jinja.Environment(
                 loader=jinja2.FileSystemLoader(directory), auto_reload=bool(auto_reload), **env_options
             )
         # As many as Jinja2's own cache holds (400 by default; none for cache_size=0; all for -1).

@@ -21,7 +21,7 @@ def test_mode_follows_the_environment():
         assert _accel.modes() == {
             "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "wsframes": "py", "h1framing": "py", "router": "py",
             "parsing": "py", "request": "py", "http": "py", "h2conn": "py", "wssession": "py", "wscycle": "py",
-            "wsconn": "py",
+            "wsconn": "py", "escaping": "py",
         }
         assert _accel.FrameReader.__module__ == "pyre.protocol.ws.frames"
         assert _accel.WebSocketCycle.__module__ == "pyre.asgi.websocket"
@@ -37,6 +37,7 @@ def test_mode_follows_the_environment():
         assert _accel.Headers.__module__ == "pyre.web.parsing"
         assert _accel.HTTPCycle.__module__ == "pyre.asgi.http"
         assert _accel.H2Protocol.__module__ == "pyre.transport.h2"
+        assert _accel.HTMLEscaper.__module__ == "pyre.web.escaping"
     else:
         # A build that silently fell back to pure Python must not pass as accelerated.
         assert _accel.ACCELERATED, "the Cython speed-ups are not built (pip install -e . needs a C compiler)"
@@ -44,7 +45,7 @@ def test_mode_follows_the_environment():
         assert _accel.modes() == {
             "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "wsframes": "c", "h1framing": "c", "router": "c",
             "parsing": "c", "request": "c", "http": "c", "h2conn": "c", "wssession": "c", "wscycle": "c",
-            "wsconn": "c",
+            "wsconn": "c", "escaping": "c",
         }
         assert _accel.FrameReader.__module__ == "pyre.protocol.ws._frames_c"
         assert _accel.WebSocketCycle.__module__ == "pyre.asgi._websocket_c"
@@ -60,6 +61,7 @@ def test_mode_follows_the_environment():
         assert _accel.Headers.__module__ == "pyre.web._parsing_c"
         assert _accel.HTTPCycle.__module__ == "pyre.asgi._http_c"
         assert _accel.H2Protocol.__module__ == "pyre.transport._h2_c" and _accel.switch_to_h2.__module__ == "pyre.transport._h2_c"
+        assert _accel.HTMLEscaper.__module__ == "pyre.web._escaping_c"
     assert server.H1Protocol is _accel.H1Protocol  # the server uses the chosen twin
     from pyre.transport import h2 as h2_transport
 

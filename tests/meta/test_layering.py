@@ -184,6 +184,7 @@ def public(obj) -> set:
         ("parsing", ["Headers"]),
         ("request", ["HTTPConnection", "Request"]),
         ("h2conn", ["H2Protocol", "H2Stream", "ALPNSelector"]),
+        ("escaping", ["HTMLEscaper"]),
     ],
 )
 def test_twins_have_the_same_public_interface(module, classes):

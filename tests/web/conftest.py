@@ -1,4 +1,4 @@
-"""Both twins of the compiled units of pyre.web: ``parsing`` and ``request``."""
+"""Both twins of the compiled units of pyre.web: ``parsing``, ``request`` and ``escaping``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from pyre._accel import load_twins
 
-WEB_TWINS = {name: load_twins(name) for name in ("parsing", "request")}
+WEB_TWINS = {name: load_twins(name) for name in ("parsing", "request", "escaping")}
 
 
 def twins(name):
@@ -29,6 +29,12 @@ def parsing(request):
 def request_module(request):
     """The compiled and the pure pyre.web.request, in turn."""
     return twins("request")[request.param]
+
+
+@pytest.fixture(params=["c", "py"])
+def escaping(request):
+    """The compiled and the pure pyre.web.escaping, in turn."""
+    return twins("escaping")[request.param]
 
 
 @pytest.fixture

@@ -1,0 +1,152 @@
+"""HTML escaping: ``HTMLEscaper`` (both twins) gives exactly what ``markupsafe.escape`` gives,
+and the templates of ``Templates(folder)`` escape through it with the same output as Jinja2's own."""
+
+from __future__ import annotations
+
+import jinja2
+import markupsafe
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyre.web import jinja
+from pyre.web.templates import Templates
+from tests.web.conftest import twins
+
+SPECIALS = "&<>'\""
+
+
+class HasHTML:
+    def __html__(self) -> str:
+        return "<b>already safe</b>"
+
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    def __str__(self) -> str:
+        return "<seven>"
+
+
+def same(escaper, value):
+    got, expected = escaper(value), markupsafe.escape(value)
+    assert type(got) is type(expected) is markupsafe.Markup
+    assert str.__str__(got) == str.__str__(expected)
+
+
+# Text of every kind (ASCII, Latin-1, BMP, astral) with the five characters mixed in.
+texts = st.text(st.one_of(st.sampled_from(SPECIALS), st.characters(codec=None, exclude_categories=())), max_size=60)
+
+
+def escaper(mode):
+    return twins("escaping")[mode].HTMLEscaper(markupsafe.Markup, markupsafe.escape)
+
+
+@pytest.mark.parametrize("mode", ["c", "py"])
+@settings(max_examples=400)
+@given(text=texts)
+def test_text_is_escaped_as_markupsafe_escapes_it(mode, text):
+    same(escaper(mode), text)
+
+
+@pytest.mark.parametrize("mode", ["c", "py"])
+@given(number=st.integers())
+def test_integers(mode, number):
+    same(escaper(mode), number)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "plain",
+        SPECIALS * 3,
+        "<script>alert('x')</script>",
+        "フレームワークのベンチマーク",
+        "\U0001f600 & \x00",
+        markupsafe.Markup("<i>kept</i>"),
+        HasHTML(),
+        Text("<sub>class</sub>"),
+        Number(7),
+        True,
+        1.5,
+        None,
+        b"<bytes>",
+        ["<list>"],
+    ],
+)
+def test_other_values_and_edges(escaping, value):
+    same(escaping.HTMLEscaper(markupsafe.Markup, markupsafe.escape), value)
+
+
+def test_the_result_type_must_be_a_str_subclass(escaping):
+    with pytest.raises(TypeError, match="str subclass"):
+        escaping.HTMLEscaper(bytes, markupsafe.escape)
+
+
+# -- templates ------------------------------------------------------------------------------
+
+SOURCES = {
+    "page.html": "<p>{{ value }}</p><a title=\"{{ value }}\">{{ value|e }}</a>{{ value|safe }}",
+    "rows.html": "{% for row in rows %}<td>{{ row[0] }}</td><td>{{ row.1 }}</td>{% endfor %}",
+    "blocks.html": '{% extends "base.html" %}{% block body %}{{ value }}{{ super() }}{% endblock %}',
+    "base.html": "<body>{% block body %}[{{ value }}]{% endblock %}</body>{% include 'part.html' %}",
+    "part.html": "<i>{{ value }}</i>",
+    "macros.html": "{% macro cell(v) %}<td>{{ v }}</td>{% endmacro %}{{ cell(value) }}"
+                   "{% macro wrap() %}<div>{{ caller() }}</div>{% endmacro %}{% call wrap() %}{{ value }}{% endcall %}",
+    "optout.html": "{% autoescape false %}{{ value }}{% endautoescape %}|{% autoescape flag %}{{ value }}{% endautoescape %}",
+    "concat.html": "{{ value ~ '<' }}{{ '%s'|format(value) }}{% set joined %}{{ value }}{% endset %}{{ joined }}",
+}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("escaping")
+    for name, source in SOURCES.items():
+        (path / name).write_text(source)
+    return path
+
+
+def stock(folder):
+    """Jinja2's own environment, as Starlette's Jinja2Templates builds it."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=True)
+
+
+def test_templates_escape_through_pyre(folder):
+    templates = Templates(folder)
+    assert isinstance(templates.env, jinja.Environment)
+    for name in SOURCES:
+        template = templates.get_template(name)
+        assert isinstance(template, jinja.Template)
+        assert template.root_render_func.__globals__["escape"] is jinja.escape
+    assert templates.env.from_string("{{ x }}").root_render_func.__globals__["escape"] is jinja.escape
+    assert markupsafe.escape is jinja2.runtime.escape  # nothing global was replaced
+
+
+def test_a_given_environment_is_left_as_it_is(folder):
+    env = stock(folder)
+    template = Templates(env).get_template("page.html")
+    assert template.root_render_func.__globals__["escape"] is markupsafe.escape
+
+
+@settings(max_examples=60)
+@given(
+    value=st.one_of(texts, st.integers(), st.none(), st.builds(markupsafe.Markup, texts)),
+    flag=st.booleans(),
+)
+def test_every_template_renders_as_jinja2s_own(folder, value, flag):
+    ours, theirs = Templates(folder).env, stock(folder)
+    rows = [(value, value), (1, "<&>")]
+    for name in SOURCES:
+        context = {"value": value, "rows": rows, "flag": flag}
+        assert ours.get_template(name).render(context) == theirs.get_template(name).render(context), name
+
+
+async def test_an_async_render_escapes_the_same(folder):
+    ours = jinja.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=True, enable_async=True)
+    template = ours.get_template("rows.html")
+    assert template.root_render_func.__globals__["escape"] is jinja.escape
+    rows = [("<a>", "'b'")]
+    assert await template.render_async(rows=rows) == stock(folder).get_template("rows.html").render(rows=rows)
