@@ -1,5 +1,7 @@
-"""HTML escaping: ``HTMLEscaper`` (both twins) gives exactly what ``markupsafe.escape`` gives,
-and the templates of ``Templates(folder)`` escape through it with the same output as Jinja2's own."""
+"""pyre.web's Jinja2 environment: ``HTMLEscaper`` (both twins) gives exactly what
+``markupsafe.escape`` gives; the templates of ``Templates(folder)`` escape through it and
+build their render context without ChainMap reads, with the same output and context as
+Jinja2's own environment."""
 
 from __future__ import annotations
 
@@ -150,3 +152,69 @@ async def test_an_async_render_escapes_the_same(folder):
     assert template.root_render_func.__globals__["escape"] is jinja.escape
     rows = [("<a>", "'b'")]
     assert await template.render_async(rows=rows) == stock(folder).get_template("rows.html").render(rows=rows)
+
+
+# -- the render context ---------------------------------------------------------------------
+
+
+def context_facts(context):
+    return list(context.parent.items()), context.globals_keys, context.vars, context.name, context.blocks
+
+
+def both_environments(**options):
+    sources = {"t.html": "{% block b %}{{ x }}{% endblock %}", "u.html": "{{ range }}"}
+    made = []
+    for cls in (jinja.Environment, jinja2.Environment):
+        env = cls(loader=jinja2.DictLoader(sources), autoescape=True, **options)
+        env.globals.update(site="<pyre>", x="global")  # before any template is loaded
+        made.append(env)
+    return made
+
+
+@pytest.mark.parametrize(
+    "template_globals, variables",
+    [
+        (None, None),
+        (None, {}),
+        (None, {"x": "<var>", "y": 2}),
+        ({"x": "template", "extra": 1}, {"y": 3}),
+        ({"site": "own"}, None),
+    ],
+)
+def test_a_new_context_is_jinja2s_own(template_globals, variables):
+    ours, theirs = both_environments()
+    mine = ours.get_template("t.html", globals=template_globals)
+    stock = theirs.get_template("t.html", globals=template_globals)
+    assert isinstance(mine, jinja.Template) and type(stock) is jinja2.Template
+    got, expected = mine.new_context(variables), stock.new_context(variables)
+    assert context_facts(got)[:4] == context_facts(expected)[:4]  # items in order, global keys
+    assert got.blocks.keys() == expected.blocks.keys()
+    assert mine.render(variables or {}) == stock.render(variables or {})
+
+
+def test_shared_and_local_contexts_are_jinja2s_own():
+    ours, theirs = both_environments()
+    for shared, local in ((True, None), (False, {"z": 1}), (True, {"z": 2})):
+        got = ours.get_template("t.html").new_context({"x": 1}, shared, local)
+        expected = theirs.get_template("t.html").new_context({"x": 1}, shared, local)
+        assert list(got.parent.items()) == list(expected.parent.items()) and got.globals_keys == expected.globals_keys
+
+
+def test_a_variable_name_that_is_not_a_string_fails_as_in_jinja2():
+    for env in both_environments():
+        with pytest.raises(TypeError, match="keywords must be strings"):
+            env.get_template("t.html").new_context({1: "one"})
+
+
+def test_the_globals_are_merged_as_dicts_not_through_chainmap(monkeypatch):
+    """What makes the context cheap: no ChainMap method (Python code) runs per render."""
+    ours, _ = both_environments()
+    template = ours.get_template("t.html", globals={"x": "template"})
+    from collections import ChainMap
+
+    def refuse(*args):
+        raise AssertionError("ChainMap read per render")
+
+    for name in ("__iter__", "__getitem__", "__bool__", "__len__", "keys"):
+        monkeypatch.setattr(ChainMap, name, refuse)
+    assert template.render() == "template"
