@@ -38,7 +38,8 @@ escape = HTMLEscaper(markupsafe.Markup, markupsafe.escape)
 
 
 class Template(jinja2.Template):
-    """A Jinja2 template whose output expressions escape through :data:`escape`."""
+    """A Jinja2 template whose output expressions escape through :data:`escape`, and whose
+    render context merges the globals as dicts (see the module's docs)."""
 
     @classmethod
     def from_code(
@@ -72,6 +73,6 @@ class Template(jinja2.Template):
 
 
 class Environment(jinja2.Environment):
-    """``jinja2.Environment`` whose templates are :class:`Template`."""
+    """``jinja2.Environment`` whose templates are :class:`Template` (the same arguments)."""
 
     template_class = Template
