@@ -63,13 +63,16 @@ class Template(jinja2.Template):
     ) -> jinja2.runtime.Context:
         """Jinja2's ``new_context``: with the globals' ``ChainMap`` merged as dicts."""
         maps = self.globals.maps if type(self.globals) is ChainMap else None
-        if shared or locals or maps is None:
+        context_class = self.environment.context_class
+        if shared or locals or maps is None or context_class is not jinja2.runtime.Context:
+            # What Jinja2 does itself: a shared or local context, template globals that are
+            # not its ChainMap, or a Context subclass that may keep the globals it is given.
             return super().new_context(vars, shared, locals)
         globals: Dict[str, Any] = {}
         for mapping in reversed(maps):  # the first map wins, as in a ChainMap lookup
             globals.update(mapping)
         parent = dict(globals, **vars) if vars else dict(globals)
-        return self.environment.context_class(self.environment, parent, self.name, self.blocks, globals=globals)
+        return context_class(self.environment, parent, self.name, self.blocks, globals=globals)
 
 
 class Environment(jinja2.Environment):

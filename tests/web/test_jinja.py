@@ -200,6 +200,21 @@ def test_shared_and_local_contexts_are_jinja2s_own():
         assert list(got.parent.items()) == list(expected.parent.items()) and got.globals_keys == expected.globals_keys
 
 
+def test_a_context_subclass_gets_the_globals_as_jinja2_gives_them():
+    seen = []
+
+    class Recording(jinja2.runtime.Context):
+        def __init__(self, environment, parent, name, blocks, globals=None):
+            seen.append(globals)
+            super().__init__(environment, parent, name, blocks, globals=globals)
+
+    ours, _ = both_environments()
+    ours.context_class = Recording
+    template = ours.get_template("t.html", globals={"x": "template"})
+    assert template.render() == "template"
+    assert len(seen) == 1 and seen[0] is template.globals  # its own ChainMap, as Jinja2 passes it
+
+
 def test_a_variable_name_that_is_not_a_string_fails_as_in_jinja2():
     for env in both_environments():
         with pytest.raises(TypeError, match="keywords must be strings"):
