@@ -11,5 +11,5 @@ cdef object _new_str
 cdef str _escape_text(str text)
 
 cdef class HTMLEscaper:
-    cdef readonly object markup
-    cdef readonly object fallback
+    cdef public object markup
+    cdef public object fallback

@@ -49,9 +49,9 @@ def _escape_text(text: str) -> str:
 
 
 class HTMLEscaper:
-    """``escaper(value)`` is ``fallback(value)``: MarkupSafe's ``escape``, the same ``markup``
-    (``markupsafe.Markup``) with the same text, built without a Python-level call for
-    ``str`` and ``int``."""
+    """``HTMLEscaper(markupsafe.Markup, markupsafe.escape)(value)`` is
+    ``markupsafe.escape(value)``: the same ``Markup`` with the same text, built without a
+    Python-level call for ``str`` and ``int``; every other value is passed to ``fallback``."""
 
     __slots__ = ("markup", "fallback")
 
@@ -61,7 +61,7 @@ class HTMLEscaper:
         self.markup = markup
         self.fallback = fallback
 
-    def __call__(self, value: object) -> Any:
+    def __call__(self, value: object, /) -> Any:
         kind = type(value)
         if kind is str:
             return _new_str(self.markup, _escape_text(value))  # type: ignore[arg-type]

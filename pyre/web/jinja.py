@@ -1,6 +1,6 @@
 """The Jinja2 environment of :class:`pyre.web.Templates`: Jinja2's own, with its templates'
 output escaped by :class:`pyre.web.escaping.HTMLEscaper` and their render context built
-without Python-level calls.
+without the Python-level reads of a ``ChainMap``.
 
 Every ``{{ value }}`` of an autoescaping template calls the name ``escape`` of the
 template's module, which Jinja2's generated code imports from ``jinja2.runtime``
@@ -14,9 +14,14 @@ MarkupSafe's ``escape``.
 A render starts with ``Template.new_context``, which merges the template's globals (a
 ``ChainMap`` of its own and the environment's) with the render's variables. Read as a
 mapping, a ``ChainMap`` runs Python code for its iteration and for each key, twice per
-render: a third of the fortunes page's render (4.9 of 14 µs). :meth:`Template.new_context`
-merges its dicts with ``dict.update`` instead: the same context, same keys, values,
-precedence and order, and the same ``TypeError`` for a non-string variable name.
+render: a third of the fortunes page's render (4.9 of 14 µs on the machine of
+docs/performance.md). When the globals are Jinja2's ``ChainMap`` of plain dicts (what
+``Environment.globals`` and ``get_template(name, globals=...)`` make), and the context
+class is Jinja2's, :meth:`Template.new_context` merges the dicts with ``dict.update``
+instead. The context is the one Jinja2 builds: the same keys, values, precedence and
+order, and the same ``TypeError`` for a variable name that is not a string. Any other
+case (a mapping of another type among the globals, a shared or local context, a
+``Context`` subclass) takes Jinja2's own path.
 
 Importing this module imports Jinja2 (the ``web`` extra).
 """
@@ -70,8 +75,12 @@ class Template(jinja2.Template):
             return super().new_context(vars, shared, locals)
         globals: Dict[str, Any] = {}
         for mapping in reversed(maps):  # the first map wins, as in a ChainMap lookup
+            if type(mapping) is not dict:
+                # A dict subclass or another mapping may define __getitem__, __missing__
+                # or __iter__, which a ChainMap read calls and dict.update does not.
+                return super().new_context(vars, shared, locals)
             globals.update(mapping)
-        parent = dict(globals, **vars) if vars else dict(globals)
+        parent = dict(globals) if vars is None else dict(globals, **vars)
         return context_class(self.environment, parent, self.name, self.blocks, globals=globals)
 
 

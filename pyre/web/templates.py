@@ -46,13 +46,13 @@ PathArg = Union[str, "os.PathLike[str]"]
 
 
 def _jinja() -> Tuple[Any, Any]:
-    """Jinja2 and :mod:`pyre.web.jinja` (Jinja2 first: the latter may be imported already)."""
+    """Jinja2, and :mod:`pyre.web.jinja` (Pyre's environment on it)."""
     try:
         import jinja2
-
-        from pyre.web import jinja
     except ImportError:
         raise ImportError(f"pyre.web.Templates needs Jinja2: {_EXTRA}") from None
+    from pyre.web import jinja
+
     return jinja2, jinja
 
 

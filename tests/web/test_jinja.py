@@ -233,3 +233,50 @@ def test_the_globals_are_merged_as_dicts_not_through_chainmap(monkeypatch):
     for name in ("__iter__", "__getitem__", "__bool__", "__len__", "keys"):
         monkeypatch.setattr(ChainMap, name, refuse)
     assert template.render() == "template"
+
+
+class Lazy(dict):
+    def __getitem__(self, key):
+        return "<lazy>"
+
+
+class Reversed(dict):
+    def __iter__(self):
+        return reversed(list(dict.__iter__(self)))
+
+
+def test_globals_of_other_mapping_types_are_read_as_jinja2_reads_them():
+    """A defaultdict's __missing__, a dict subclass's __getitem__ or __iter__: a ChainMap read
+    calls them, dict.update would not; Jinja2's own path runs for them."""
+    from collections import defaultdict
+
+    cases = [
+        ("{{ range }}|{{ k }}", lambda: defaultdict(lambda: "?", k="<k>")),
+        ("{{ k }}", lambda: Lazy(k="x")),
+        ("{{ k }}", lambda: Reversed(a=1, k=2)),
+    ]
+    for source, make in cases:
+        results = []
+        for env in both_environments():
+            template = env.from_string(source, globals=make())
+            results.append((template.render(), list(template.new_context().get_all())))
+        assert results[0] == results[1], source
+    ours, theirs = both_environments()  # the environment's own globals too
+    ours.globals, theirs.globals = Lazy(ours.globals), Lazy(theirs.globals)
+    assert ours.from_string("{{ site }}").render() == theirs.from_string("{{ site }}").render() == "&lt;lazy&gt;"
+
+
+@pytest.mark.parametrize("variables", [[], (), 0, ""])
+def test_variables_that_are_not_a_mapping_fail_as_in_jinja2(variables):
+    errors = []
+    for env in both_environments():
+        with pytest.raises(TypeError) as caught:
+            env.get_template("t.html").new_context(variables)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]
+
+
+def test_the_escaper_takes_its_value_by_position_only():
+    for mode in ("c", "py"):
+        with pytest.raises(TypeError):
+            escaper(mode)(value="x")
