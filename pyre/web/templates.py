@@ -16,10 +16,12 @@ behaviour, e.g. ``Templates(folder, auto_reload=app.debug)``. ``Templates(env)``
 ``env.auto_reload``, read at each render (set it to ``False`` on your environment for the
 fast path); an environment without a cache (``cache_size=0``) loads on every render.
 
-Escaping: the environment ``Templates(folder)`` builds is a :class:`pyre.web.jinja.Environment`,
+Rendering: the environment ``Templates(folder)`` builds is a :class:`pyre.web.jinja.Environment`,
 whose templates escape each ``{{ value }}`` with Pyre's compiled twin of MarkupSafe's
 ``escape`` (the same results, at less than half the cost for ``str`` and ``int``:
-see :mod:`pyre.web.escaping`). ``Templates(env)`` keeps your environment's own.
+see :mod:`pyre.web.escaping`) and build each render's context without the Python-level
+reads of Jinja2's globals ``ChainMap`` (the same context). ``Templates(env)`` keeps your
+environment's own behaviour.
 
 An environment with ``enable_async=True`` renders with ``await templates.render_async(...)``
 (which also works on a plain environment); ``render()`` on it raises :class:`RuntimeError`.
