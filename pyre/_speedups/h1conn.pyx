@@ -80,7 +80,7 @@ from pyre.protocol.h1.writer import (
 )
 from pyre.transport import h1_common as _common
 from pyre.transport.context import SHUTDOWN_GRACE as _SHUTDOWN_GRACE_OBJ
-from pyre.transport.h1_common import H1Common
+from pyre.transport.h1_common import H1Common, bounded_writelines
 from pyre.transport.info import connection_info as _connection_info
 from pyre.transport.tasks import task_kwargs
 
@@ -915,6 +915,7 @@ cdef class _H1Base:
     cdef dict _scope_template
     cdef dict _tls
     cdef object _write
+    cdef object _writelines
     cdef object _time
     cdef object _app
     cdef object _native
@@ -1028,6 +1029,7 @@ cdef class _H1Base:
         # (the HTTP version too: it is the request's).
         self._scope_template = http_scope_template(info, None)
         self._write = transport.write
+        self._writelines = bounded_writelines(transport)
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
         PySet_Add(self._connections, self)
         self.deadline = self._time() + self._timeout_keep_alive
@@ -1274,7 +1276,7 @@ cdef class _H1Base:
         elif size <= _JOIN_LIMIT:
             self._write(_B_EMPTY.join(out))
         else:
-            self.transport.writelines(out)
+            self._writelines(out)
         return 0
 
     # -- ResponseStream (called by the cycle) ---------------------------------------------------

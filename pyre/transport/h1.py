@@ -36,6 +36,7 @@ from pyre.transport.h1_common import (
     PAUSE_PIPELINE,
     PIPELINE_BUFFER_LIMIT,
     H1Common,
+    bounded_writelines,
 )
 from pyre.transport.info import connection_info
 from pyre.transport.tasks import start_task
@@ -54,7 +55,7 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         "_http11", "_head_request", "_expect_continue", "_request",
         "_body_complete", "_body_left", "_chunked_request", "_head", "_framing",
         "_remaining", "_keep_alive", "_trailers", "_status", "_overflow", "_eof",
-        "_client_text", "_dispatching", "_resume_pending", "_out", "_out_size",
+        "_client_text", "_dispatching", "_resume_pending", "_out", "_out_size", "_writelines",
         "_flush_scheduled", "_track", "_t0", "_bytes_sent", "_send_watch", "_body_deadline",
         "_body_credit", "_body_mark", "_body_clock_of",
     )
@@ -92,6 +93,7 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         self._resume_pending = False
         self._out: List[bytes] = []
         self._out_size = 0
+        self._writelines: Any = None
         self._flush_scheduled = False
         self._track = False  # this request goes to ctx.request_done (access log, observers)
         self._t0 = 0.0  # loop.time() when its head was parsed, if tracked
@@ -115,13 +117,11 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         self.info = connection_info(transport, ctx.root_path)
         client = self.info.client
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
+        self._writelines = bounded_writelines(transport)  # type: ignore[arg-type]
         ctx.connections.add(self)
         self.deadline = self.loop.time() + ctx.timeout_keep_alive
         if ctx.shutting_down:  # made during a shutdown (taken from a listener's queue, or after a PROXY header)
             self.shutdown()
-
-
-
 
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -304,7 +304,7 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         elif size <= JOIN_LIMIT:
             self.transport.write(b"".join(out))
         else:
-            self.transport.writelines(out)
+            self._writelines(out)
 
     # -- ResponseStream (called by the cycle) ---------------------------------------------------
 

@@ -32,9 +32,11 @@ Connection phases and their deadlines (checked by ``ServerContext.tick``):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from typing import Any, List, Optional
+import sys
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from pyre._accel import CHUNKED_WRITER
 from pyre.asgi.http import ClientDisconnected, wake
@@ -45,7 +47,7 @@ from pyre.transport.context import MIN_BODY_RATE, SHUTDOWN_GRACE, SendWatch
 
 __all__ = [
     "BUSY", "CLOSED", "CORK_LIMIT", "DRAIN", "DRAIN_LIMIT", "FILE_CHUNK", "HEAD", "IDLE", "JOIN_LIMIT",
-    "PAUSE_BODY", "PAUSE_PIPELINE", "PIPELINE_BUFFER_LIMIT", "H1Common",
+    "PAUSE_BODY", "PAUSE_PIPELINE", "PIPELINE_BUFFER_LIMIT", "H1Common", "bounded_writelines",
 ]
 
 logger = logging.getLogger("pyre.error")
@@ -77,6 +79,39 @@ JOIN_LIMIT = 16384
 CORK_LIMIT = 262144
 # Blocks of a pathsend file where sendfile cannot be used.
 FILE_CHUNK = 262144
+
+
+def unpaused_writelines(version: Tuple[int, ...]) -> Optional[Callable[..., None]]:
+    """asyncio's selector ``writelines`` where it never pauses the protocol, else None.
+
+    CPython 3.12.0-3.12.8 and 3.13.0-3.13.1 (gh-127655, CVE-2024-12254): the selector
+    transport's ``writelines`` buffers past the high-water mark without calling
+    ``pause_writing``, so an app writing to a client that does not read would never wait.
+    """
+    release = tuple(version[:3])
+    if (3, 12, 0) <= release < (3, 12, 9) or (3, 13, 0) <= release < (3, 13, 2):
+        from asyncio import selector_events
+
+        transport_class = getattr(selector_events, "_SelectorSocketTransport", None)
+        return getattr(transport_class, "writelines", None)
+    return None
+
+
+_UNPAUSED_WRITELINES = unpaused_writelines(sys.version_info)
+
+
+def bounded_writelines(transport: asyncio.WriteTransport) -> Callable[[Sequence[bytes]], None]:
+    """``transport.writelines``, or one joined ``write`` where it skips flow control.
+
+    A wrapped transport that exposes the real bound method (``ProxiedTransport``) is
+    seen through.
+    """
+    writelines = transport.writelines
+    unpaused = _UNPAUSED_WRITELINES
+    if unpaused is not None and getattr(writelines, "__func__", None) is unpaused:
+        write = transport.write
+        return lambda parts: write(b"".join(parts))
+    return writelines
 
 
 class H1Common:

@@ -14,7 +14,9 @@ import pytest
 
 from pyre._accel import load_twins
 from pyre.transport import h1 as h1_module
-from pyre.transport.h1_common import CORK_LIMIT
+from pyre.transport import h1_common
+from pyre.transport.h1_common import CORK_LIMIT, bounded_writelines, unpaused_writelines
+from pyre.transport.proxy_protocol import ProxiedTransport
 from tests.helpers import server_context
 
 H1CONN_TWINS = load_twins("h1conn")
@@ -83,11 +85,11 @@ class FakeTransport(asyncio.Transport):
         return b"".join(self.written)
 
 
-def make(app, **kwargs):
+def make(app, transport=None, **kwargs):
     loop = asyncio.get_running_loop()
     ctx = server_context(app, loop, date_header=False, access_log=False, **kwargs)
     protocol = H1Protocol(ctx)
-    transport = FakeTransport()
+    transport = FakeTransport() if transport is None else transport
     protocol.connection_made(transport)
     return ctx, protocol, transport
 
@@ -490,6 +492,60 @@ async def test_a_slow_reader_stops_a_corked_stream_at_once():
     await settle(10)
     assert progress == list(range(16))
     assert transport.data.count(b"x") == 16 * 65536
+
+
+class UnpausedWritelinesTransport(FakeTransport):
+    """asyncio's selector transport on CPython 3.12.0-3.12.8 and 3.13.0-3.13.1 (gh-127655):
+    ``write`` pauses the protocol when the socket is full, ``writelines`` never does."""
+
+    def writelines(self, lines) -> None:
+        on_write, self.on_write = self.on_write, None
+        try:
+            super().writelines(lines)
+        finally:
+            self.on_write = on_write
+
+
+async def test_a_slow_reader_stops_a_corked_stream_where_writelines_skips_flow_control(monkeypatch):
+    # Past JOIN_LIMIT the corked output leaves in one writelines(); where the interpreter's
+    # writelines never pauses the protocol, it leaves in one joined write() instead, so the
+    # app still waits for a client that does not read (else memory grows without bound).
+    monkeypatch.setattr(h1_common, "_UNPAUSED_WRITELINES", UnpausedWritelinesTransport.writelines)
+    progress: List[int] = []
+    transport = UnpausedWritelinesTransport()
+    ctx, protocol, transport = make(_download_app(16, progress), transport)
+    transport.on_write = protocol.pause_writing
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle(10)
+    assert progress == [0, 1, 2]
+    assert transport.data.count(b"x") == 4 * 65536
+    transport.on_write = None
+    protocol.resume_writing()
+    await settle(10)
+    assert progress == list(range(16))
+    head = transport.data.index(b"\r\n\r\n") + 4
+    assert transport.calls == [head + 4 * 65536, 4 * 65536, 4 * 65536, 4 * 65536]  # still one call each
+
+
+@pytest.mark.parametrize(
+    "version, affected",
+    [((3, 11, 7), False), ((3, 12, 0), True), ((3, 12, 8), True), ((3, 12, 9), False),
+     ((3, 13, 0), True), ((3, 13, 1), True), ((3, 13, 2), False), ((3, 14, 0), False)],
+)
+def test_the_interpreters_whose_selector_writelines_skips_flow_control(version, affected):
+    from asyncio import selector_events
+
+    expected = selector_events._SelectorSocketTransport.writelines if affected else None
+    assert unpaused_writelines(version + ("final", 0)) is expected
+
+
+async def test_bounded_writelines_sees_through_a_proxied_transport(monkeypatch):
+    monkeypatch.setattr(h1_common, "_UNPAUSED_WRITELINES", UnpausedWritelinesTransport.writelines)
+    healthy, leaky = FakeTransport(), UnpausedWritelinesTransport()
+    assert bounded_writelines(healthy) == healthy.writelines
+    for transport in (leaky, ProxiedTransport(leaky, ("10.0.0.1", 1), ("10.0.0.2", 2))):
+        bounded_writelines(transport)([b"ab", b"cd"])
+    assert leaky.written == [b"abcd", b"abcd"] and leaky.calls == [4, 4]
 
 
 # -- the application's view: a real task, fresh scopes, same scope as http_scope -------------------
