@@ -298,8 +298,10 @@ async def test_write_progress_resets_the_send_timeout(twin):
 async def test_a_closing_connection_whose_buffer_never_drains_is_aborted(twin):
     outcome: List[str] = []
     ctx, protocol, transport = make(twin, streaming_app(outcome, chunks=2), timeout_send=0.2)
+    # What the client leaves unread when the response ends: set first, as the app may run
+    # to its end inside data_received (an eager task, Python 3.12+).
+    transport.buffered = 3800000
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-    transport.buffered = 3800000  # what the client left unread when the response ended
     await settle()
     assert outcome == ["complete"] and transport.closed and not transport.aborted
     assert protocol in ctx.connections  # closing: the transport waits to flush
@@ -310,8 +312,8 @@ async def test_a_closing_connection_whose_buffer_never_drains_is_aborted(twin):
 
 async def test_a_closing_connection_that_drains_slowly_is_aborted_only_when_it_stops(twin):
     ctx, protocol, transport = make(twin, streaming_app([], chunks=2), timeout_send=0.15)
+    transport.buffered = 100000  # set first: see above
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-    transport.buffered = 100000
     await settle()
     assert transport.closed
 
