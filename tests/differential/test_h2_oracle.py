@@ -41,7 +41,7 @@ import h2.settings
 import pytest
 from hpack import Decoder, Encoder
 from hyperframe.frame import Frame
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from pyre._accel import load_twins
@@ -228,6 +228,12 @@ class LockStep:
         pyre_events = [e for e in map(pyre_event, self.pyre.receive_data(data, NOW)) if e is not None]
         try:
             oracle_events = [e for e in map(h2_event, self.h2.receive_data(data)) if e is not None]
+            encoder = self.h2.encoder
+            if encoder.table_size_changes and not encoder.header_table.resized:
+                # hpack 4.2 forgets a pending dynamic table size update when the client sets
+                # the same SETTINGS_HEADER_TABLE_SIZE twice, then indexes into a table the
+                # decoder never heard of (RFC 7541 4.2 requires the update; Pyre sends it).
+                encoder.header_table.resized = True
             if h2_after is not None:
                 h2_after(self.h2)
         except h2.exceptions.ProtocolError as exc:
@@ -500,6 +506,10 @@ def broken(lock: LockStep, what: str) -> None:
 
 @pytest.mark.parametrize("twin", BOTH)
 @SETTINGS
+@example(initial_window=65535, final=None, steps=[  # hpack's lost size update (see LockStep.client)
+    ("settings", 0, None, 0), ("request", [], b"/", b"GET", False, 0), ("respond", 0, 0, False),
+    ("request", [], b"/", b"GET", False, 0), ("request", [], b"/", b"GET", False, 0),
+    ("settings", 0, None, 256), ("settings", 0, None, 256), ("respond", 1, 0, False), ("respond", 2, 0, False)])
 @given(
     initial_window=st.sampled_from([65535, 1024, 16384, 1 << 20]),
     steps=st.integers(8, 60).flatmap(lambda n: st.lists(STEP, min_size=n, max_size=n)),
