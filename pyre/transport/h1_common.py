@@ -47,7 +47,7 @@ from pyre.transport.context import MIN_BODY_RATE, SHUTDOWN_GRACE, SendWatch
 
 __all__ = [
     "BUSY", "CLOSED", "CORK_LIMIT", "DRAIN", "DRAIN_LIMIT", "FILE_CHUNK", "HEAD", "IDLE", "JOIN_LIMIT",
-    "PAUSE_BODY", "PAUSE_PIPELINE", "PIPELINE_BUFFER_LIMIT", "H1Common", "bounded_writelines",
+    "PAUSE_BODY", "PAUSE_PIPELINE", "PIPELINE_BUFFER_LIMIT", "H1Common", "bounded_writelines", "unpaused_writelines",
 ]
 
 logger = logging.getLogger("pyre.error")
