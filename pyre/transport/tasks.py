@@ -15,11 +15,12 @@ TASK_NAME = "pyre.http"
 EAGER = sys.version_info >= (3, 12)
 
 
-def task_kwargs(loop: asyncio.AbstractEventLoop) -> Dict[str, Any]:
+def task_kwargs(loop: asyncio.AbstractEventLoop, eager: bool = EAGER) -> Dict[str, Any]:
     """The keywords :func:`start_task` passes to ``asyncio.Task``, for a connection to
     build once and pass itself (``asyncio.Task(coro, **kwargs)``): one Python call fewer
-    per request."""
-    if EAGER:
+    per request. ``eager=False``: the task's first step waits for the loop, as before
+    Python 3.12 (HTTP/2 streams, see pyre.transport.h2)."""
+    if eager and EAGER:
         return {"loop": loop, "name": TASK_NAME, "eager_start": True}
     return {"loop": loop, "name": TASK_NAME}
 
