@@ -91,6 +91,14 @@ def _lines_to_headers(lines: bytes) -> List[Tuple[bytes, bytes]]:
     return headers
 
 
+def expects_continue(headers: List[Tuple[bytes, bytes]]) -> bool:
+    """Whether a request's fields (names lower-case) ask for ``expect: 100-continue``."""
+    for name, value in headers:
+        if name == b"expect":
+            return value.strip().lower() == b"100-continue"
+    return False
+
+
 def check_response_fields(status: int, headers: Any) -> Tuple[List[Tuple[bytes, bytes]], Optional[int]]:
     """An application's response head as HTTP/2 fields (``:status`` first; names
     lower-cased, connection-specific fields dropped, by the session's own rules in
@@ -452,7 +460,15 @@ class H2Stream:
             wake(waiter)
 
     def send_continue(self) -> None:
-        pass  # HTTP/2 clients that send "expect: 100-continue" send the body regardless (RFC 9113 8.1)
+        """The application waits for the body of a request that asked for
+        ``expect: 100-continue``: send the interim ``100`` head (RFC 9110 10.1.1), for
+        clients that wait for it before the body (curl, Go's and .NET's, up to a timeout)."""
+        if self.closed or self._status or self._request_complete:
+            return
+        conn = self.conn
+        if conn.session.can_send(self.stream_id):
+            conn.session.send_headers(self.stream_id, 100, (), False)
+            conn.schedule_flush()
 
     def waiting_for_body(self, waiting: bool) -> None:
         """HTTPCycle's hook: --timeout-request-body runs only while the app waits."""
@@ -718,7 +734,7 @@ class _H2Connection:
         else:  # the native path: the app takes the parsed head instead of a scope dict
             scope = request_head(native, self.info, event.method, event.path, event.query_string, "2", event.headers)
             app = native.entry
-        cycle = HTTPCycle(scope, stream, event.end_stream, False)
+        cycle = HTTPCycle(scope, stream, event.end_stream, not event.end_stream and expects_continue(event.headers))
         stream.cycle = cycle
         # start_task's Task, with this connection's keywords (no Python call in between).
         task = asyncio.Task(run_asgi(app, cycle, ctx.tasks), **self._task_kwargs)

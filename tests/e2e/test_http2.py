@@ -19,7 +19,7 @@ import h2.settings
 import httpx
 import pytest
 
-from tests.apps import echo, hello, scope_json
+from tests.apps import echo, hello, respond, scope_json
 from tests.e2e.test_tls import client_context, https, pki, tls_settings  # noqa: F401 (pki: a fixture)
 
 CURL = shutil.which("curl")
@@ -201,6 +201,21 @@ class FrameClient:
                     break
                 data += chunk
         return data
+
+    async def read_until(self, done, timeout: float = 10) -> list:
+        """Events (DATA acknowledged) until ``done(event)`` for one of them; TimeoutError past ``timeout``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                data = await self.reader.read(65536)
+                assert data, "the server closed the connection"
+                for event in self.conn.receive_data(data):
+                    self.events.append(event)
+                    if isinstance(event, h2.events.DataReceived):
+                        self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    if done(event):
+                        await self.flush()
+                        return self.events
+                await self.flush()
 
     def goaway(self):
         return next((e for e in self.events if isinstance(e, h2.events.ConnectionTerminated)), None)
@@ -480,3 +495,44 @@ async def test_request_trailers_reach_the_app_on_the_final_request_message(serve
                              "trailers": [["x-checksum", "abc123"], ["x-count", "2"]], "only_final": True}
     without = json.loads(answers[3])
     assert without == {"extension": True, "body": "", "trailers": [], "only_final": True}
+
+
+EXPECT_HEAD = [(b":method", b"POST"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"t"),
+               (b"content-length", b"5"), (b"expect", b"100-continue")]
+
+
+async def test_expect_100_continue_answered_when_the_app_reads(serve):
+    # curl (-H 'Expect: 100-continue'), Go's and .NET's clients wait for the 100 before
+    # the body, up to a timeout (curl's: 1 s per upload).
+    server = await serve(echo)
+    client = await FrameClient.open(server)
+    try:
+        client.conn.send_headers(1, EXPECT_HEAD)
+        await client.flush()
+        await client.read_until(lambda e: isinstance(e, (h2.events.InformationalResponseReceived,
+                                                         h2.events.ResponseReceived)))
+        interim = client.events[-1]
+        assert isinstance(interim, h2.events.InformationalResponseReceived)
+        assert dict(interim.headers)[b":status"] == b"100"
+        client.conn.send_data(1, b"hello", end_stream=True)
+        await client.flush()
+        events = await client.read_until(lambda e: isinstance(e, h2.events.StreamEnded))
+    finally:
+        client.close()
+    final = next(e for e in events if isinstance(e, h2.events.ResponseReceived))
+    assert dict(final.headers)[b":status"] == b"200"
+    assert b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived)) == b"hello"
+
+
+async def test_expect_100_continue_not_sent_when_the_app_answers_first(serve):
+    server = await serve(respond(401, [(b"content-length", b"6")], body=b"denied"))
+    client = await FrameClient.open(server)
+    try:
+        client.conn.send_headers(1, EXPECT_HEAD)
+        await client.flush()
+        events = await client.read_until(lambda e: isinstance(e, h2.events.StreamEnded))
+    finally:
+        client.close()
+    statuses = [dict(e.headers)[b":status"] for e in events
+                if isinstance(e, (h2.events.InformationalResponseReceived, h2.events.ResponseReceived))]
+    assert statuses == [b"401"]
