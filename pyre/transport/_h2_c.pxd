@@ -18,7 +18,7 @@ cdef class H2Stream:
     cdef public object _head, _status, _content_length, _trailers_after_pending, _waiter
     cdef public bint _no_body, _end_after_pending, _trailers, _withholding, _request_complete, _finished
     cdef public bint _app_done, _aborted, _track, websocket
-    cdef public long long _sent, _pending_size, _withheld, _stop_code, _bytes_out, _bytes_in
+    cdef public long long _sent, _pending_size, _withheld, _stop_code, _bytes_out, _bytes_in, _body_room
     cdef public list _pending
     cdef public double _send_by, _body_by, _body_budget, _waiting_since, _t0
 
@@ -38,6 +38,7 @@ cdef class H2Stream:
     cdef _clear_timers(self)
     cpdef expire(self, double now)
     cdef _body_timeout(self)
+    cdef _body_too_large(self)
     cpdef start_response(self, status, headers, trailers)
     cdef _send_head(self, bint end_stream)
     cpdef send_body(self, data, more_body)
@@ -68,7 +69,7 @@ cdef class _H2Connection:
     cdef public list _defaults
     cdef public dict _scope_template, _task_kwargs
     cdef public frozenset _default_names
-    cdef public long long queued, _stall_size
+    cdef public long long queued, _stall_size, body_limit
 
     @cython.locals(stream=H2Stream, now=double)
     cpdef data_received(self, data)

@@ -124,7 +124,7 @@ class H2Stream:
         "_content_length", "_sent", "_pending", "_pending_size", "_end_after_pending",
         "_trailers_after_pending", "_trailers", "_waiter", "_withheld", "_withholding",
         "_request_complete", "_finished", "_app_done", "_aborted", "_stop_code", "_send_by", "_body_by",
-        "_body_budget", "_waiting_since", "_bytes_out", "_bytes_in", "_track", "_t0", "websocket",
+        "_body_budget", "_waiting_since", "_bytes_out", "_bytes_in", "_body_room", "_track", "_t0", "websocket",
     )
 
     def __init__(self, conn: "_H2Connection", stream_id: int, request: RequestReceived) -> None:
@@ -158,6 +158,7 @@ class H2Stream:
         self._waiting_since = 0.0  # when the application started waiting for body bytes (0: it is not)
         self._bytes_out = 0  # response body bytes (for the access log and observers)
         self._bytes_in = 0  # request body bytes (DATA payloads), counted only while tracked
+        self._body_room = -1  # body bytes --limit-request-body still allows (-1: no limit)
         # Reported to ctx.request_done when the stream ends (timed from now).
         ctx = conn.ctx
         # ctx.wants_requests(), inlined: a Python call per stream otherwise.
@@ -170,6 +171,11 @@ class H2Stream:
     def data(self, data: bytes, flow_length: int) -> None:
         if self._track:
             self._bytes_in += len(data)
+        if self._body_room >= 0:
+            self._body_room -= len(data)
+            if self._body_room < 0:
+                self._body_too_large()
+                return
         if self._waiting_since:
             self._stop_body_wait()  # the application is woken with these bytes
         # Each chunk earns time at MIN_BODY_RATE, up to the whole timeout (mod_reqtimeout's rule).
@@ -285,6 +291,19 @@ class H2Stream:
             self._abort_stream(CANCEL)
         elif cycle is not None:
             self._disconnect_cycle(cycle)
+
+    def _body_too_large(self) -> None:
+        """The request body passed --limit-request-body (without a Content-Length that
+        said so): the application sees ``http.disconnect``, the client gets 413 if no
+        response started (then RST_STREAM NO_ERROR stops its upload), else the stream is
+        reset with CANCEL."""
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.disconnect()
+        if cycle is not None and not cycle.response_started and self._head is None and not self._sent:
+            self.send_error_response(413)
+        if not self.closed:
+            self._abort_stream(CANCEL)
 
     # -- ResponseStream ---------------------------------------------------------------------
 
@@ -553,7 +572,7 @@ class _H2Connection:
         "ctx", "loop", "transport", "session", "info", "streams", "blocked", "_timed", "deadline",
         "write_paused", "_client_text", "_closed", "_closing", "_draining", "_flush_scheduled", "_in_read",
         "_defaults_key", "_defaults", "_default_names", "queued", "_ping_outstanding", "_quiet_since", "_idle_at",
-        "_next_stream", "_stall_at", "_stall_size", "_scope_template", "_task_kwargs",
+        "_next_stream", "_stall_at", "_stall_size", "_scope_template", "_task_kwargs", "body_limit",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -561,6 +580,7 @@ class _H2Connection:
         self.loop = ctx.loop
         self.transport: Optional[asyncio.Transport] = None
         self.session = H2Session(ctx.h2_settings or H2Settings())
+        self.body_limit = ctx.limits.max_body_size  # --limit-request-body (0: none)
         self.info: Optional[ConnectionInfo] = None
         self.streams: Dict[int, H2Stream] = {}
         self.blocked: Dict[int, H2Stream] = {}  # streams whose body bytes wait for window, in turn order
@@ -734,6 +754,12 @@ class _H2Connection:
         else:  # the native path: the app takes the parsed head instead of a scope dict
             scope = request_head(native, self.info, event.method, event.path, event.query_string, "2", event.headers)
             app = native.entry
+        limit = self.body_limit
+        if limit and not event.end_stream:
+            if event.content_length is not None and event.content_length > limit:
+                stream.send_error_response(413)
+                return
+            stream._body_room = limit
         cycle = HTTPCycle(scope, stream, event.end_stream, not event.end_stream and expects_continue(event.headers))
         stream.cycle = cycle
         # start_task's Task, with this connection's keywords (no Python call in between).

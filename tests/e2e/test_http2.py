@@ -536,3 +536,41 @@ async def test_expect_100_continue_not_sent_when_the_app_answers_first(serve):
     statuses = [dict(e.headers)[b":status"] for e in events
                 if isinstance(e, (h2.events.InformationalResponseReceived, h2.events.ResponseReceived))]
     assert statuses == [b"401"]
+
+
+def body_limit_app(seen: list):
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            seen.append(message["type"])
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                break
+        if seen[-1] == "http.request":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"read"})
+    return app
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "no-content-length"])
+async def test_limit_request_body_applies_to_http2(serve, length):
+    # --limit-request-body was HTTP/1.1's only: over HTTP/2 (any browser on TLS) a body
+    # of any size reached the application.
+    seen: list = []
+    server = await serve(body_limit_app(seen), limit_request_body=1000)
+    client = await FrameClient.open(server)
+    try:
+        head = [(b":method", b"POST"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"t")]
+        client.conn.send_headers(1, head + ([(b"content-length", b"1500")] if length else []))
+        client.conn.send_data(1, b"x" * 1500, end_stream=True)
+        await client.flush()
+        events = await client.read_until(lambda e: isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset)))
+        client.conn.send_headers(3, head + [(b"content-length", b"1000")])
+        client.conn.send_data(3, b"y" * 1000, end_stream=True)
+        await client.flush()
+        events = await client.read_until(lambda e: isinstance(e, h2.events.StreamEnded) and e.stream_id == 3)
+    finally:
+        client.close()
+    statuses = {e.stream_id: dict(e.headers)[b":status"] for e in events if isinstance(e, h2.events.ResponseReceived)}
+    assert statuses == {1: b"413", 3: b"200"}
+    # without a Content-Length the app ran and saw the disconnect; with one it never ran
+    assert seen == (["http.request"] if length else ["http.disconnect", "http.request"])
