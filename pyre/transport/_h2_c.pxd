@@ -65,7 +65,7 @@ cdef class _H2Connection:
     cdef public dict streams, blocked
     cdef public set _timed
     cdef public double deadline, _quiet_since, _idle_at, _next_stream, _stall_at
-    cdef public bint write_paused, _closed, _closing, _draining, _flush_scheduled, _in_read, _ping_outstanding
+    cdef public bint write_paused, _closed, _closing, _draining, _flush_scheduled, _in_read, _ping_outstanding, _held
     cdef public list _defaults
     cdef public dict _scope_template, _task_kwargs
     cdef public frozenset _default_names

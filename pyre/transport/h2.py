@@ -573,6 +573,7 @@ class _H2Connection:
         "write_paused", "_client_text", "_closed", "_closing", "_draining", "_flush_scheduled", "_in_read",
         "_defaults_key", "_defaults", "_default_names", "queued", "_ping_outstanding", "_quiet_since", "_idle_at",
         "_next_stream", "_stall_at", "_stall_size", "_scope_template", "_task_kwargs", "body_limit",
+        "_held",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -605,6 +606,7 @@ class _H2Connection:
         self._stall_size = 0  # its write buffer size when that deadline was set
         self._scope_template: Dict[str, Any] = {}  # see _http_scope (set once the connection is known)
         self._task_kwargs = task_kwargs(self.loop)  # asyncio.Task's keywords, built once
+        self._held = False  # h2c via Upgrade: output waits for the client's first bytes (see adopt)
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -633,6 +635,12 @@ class _H2Connection:
         self._idle_at = now + self.ctx.timeout_keep_alive
         self.deadline = self._idle_at
         if upgraded is not None:
+            # The 101 and our SETTINGS go out alone; stream 1's response waits for the
+            # client's preface. curl 7.88 (Debian 12) fails the upgrade ("connection
+            # buffer size is too small to store data following HTTP Upgrade response
+            # header") when more than 32 KiB arrive with the 101.
+            self.flush()
+            self._held = True
             self._on_request(upgraded)
         if data:
             self.data_received(data)
@@ -682,6 +690,7 @@ class _H2Connection:
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
+        self._held = False
         self._in_read = True
         now = self.loop.time()
         self._quiet_since = now  # the peer is alive: the next PING can wait
@@ -903,7 +912,7 @@ class _H2Connection:
     def flush(self) -> None:
         self._flush_scheduled = False
         self.queued = 0
-        if self._closed or self.transport is None:
+        if self._closed or self.transport is None or self._held:
             return
         data = self.session.data_to_send()
         if data:

@@ -574,3 +574,47 @@ async def test_limit_request_body_applies_to_http2(serve, length):
     assert statuses == {1: b"413", 3: b"200"}
     # without a Content-Length the app ran and saw the disconnect; with one it never ran
     assert seen == (["http.request"] if length else ["http.disconnect", "http.request"])
+
+
+async def test_upgrade_holds_the_response_until_the_client_preface(serve, raw):
+    # curl 7.88 (Debian 12) fails an h2c upgrade ("connection buffer size is too small to
+    # store data following HTTP Upgrade response header") when more than 32 KiB arrive
+    # with the 101: only the 101 and the server's SETTINGS may precede the client's preface.
+    answered = asyncio.Event()
+    body = b"z" * 100_000
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+        answered.set()
+
+    server = await serve(app)
+    conn = await raw(server)
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    settings = client.initiate_upgrade_connection()
+    await conn.send(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                    b"HTTP2-Settings: " + settings + b"\r\n\r\n")
+    assert (await conn.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+    await asyncio.wait_for(answered.wait(), 5)
+    await asyncio.sleep(0.2)  # what the server wrote meanwhile crosses loopback
+    early = client.receive_data(bytes(conn.collector.buffer))
+    conn.collector.buffer.clear()
+    assert {type(e) for e in early} == {h2.events.RemoteSettingsChanged, h2.events.WindowUpdated}
+    await conn.send(client.data_to_send())
+    received = bytearray()
+    async with asyncio.timeout(10):
+        while True:
+            if not conn.collector.buffer:
+                assert not conn.collector.eof, "the server closed the connection"
+                await conn.collector.wait()
+                continue
+            events = client.receive_data(bytes(conn.collector.buffer))
+            conn.collector.buffer.clear()
+            for event in events:
+                if isinstance(event, h2.events.DataReceived):
+                    received += event.data
+                    client.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            await conn.send(client.data_to_send())
+            if any(isinstance(e, h2.events.StreamEnded) for e in events):
+                break
+    assert received == body
