@@ -73,7 +73,7 @@ cdef class _H2Connection:
 
     @cython.locals(stream=H2Stream, now=double)
     cpdef data_received(self, data)
-    @cython.locals(stream=H2Stream, first=bint)
+    @cython.locals(stream=H2Stream, first=bint, end_stream=bint)
     cdef _on_request(self, event)
     @cython.locals(scope=dict, extensions=dict, path=str, raw_path=bytes, root_path=str)
     cdef dict _http_scope(self, event)

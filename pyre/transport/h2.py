@@ -763,13 +763,14 @@ class _H2Connection:
         else:  # the native path: the app takes the parsed head instead of a scope dict
             scope = request_head(native, self.info, event.method, event.path, event.query_string, "2", event.headers)
             app = native.entry
+        end_stream = event.end_stream
         limit = self.body_limit
-        if limit and not event.end_stream:
+        if limit and not end_stream:
             if event.content_length is not None and event.content_length > limit:
                 stream.send_error_response(413)
                 return
             stream._body_room = limit
-        cycle = HTTPCycle(scope, stream, event.end_stream, not event.end_stream and expects_continue(event.headers))
+        cycle = HTTPCycle(scope, stream, end_stream, not end_stream and expects_continue(event.headers))
         stream.cycle = cycle
         # start_task's Task, with this connection's keywords (no Python call in between).
         task = asyncio.Task(run_asgi(app, cycle, ctx.tasks), **self._task_kwargs)
