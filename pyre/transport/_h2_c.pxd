@@ -18,7 +18,7 @@ cdef class H2Stream:
     cdef public object _head, _status, _content_length, _trailers_after_pending, _waiter
     cdef public bint _no_body, _end_after_pending, _trailers, _withholding, _request_complete, _finished
     cdef public bint _app_done, _aborted, _track, websocket
-    cdef public long long _sent, _pending_size, _withheld, _stop_code, _bytes_out, _bytes_in
+    cdef public long long _sent, _pending_size, _withheld, _stop_code, _bytes_out, _bytes_in, _body_room
     cdef public list _pending
     cdef public double _send_by, _body_by, _body_budget, _waiting_since, _t0
 
@@ -38,6 +38,7 @@ cdef class H2Stream:
     cdef _clear_timers(self)
     cpdef expire(self, double now)
     cdef _body_timeout(self)
+    cdef _body_too_large(self)
     cpdef start_response(self, status, headers, trailers)
     cdef _send_head(self, bint end_stream)
     cpdef send_body(self, data, more_body)
@@ -64,15 +65,15 @@ cdef class _H2Connection:
     cdef public dict streams, blocked
     cdef public set _timed
     cdef public double deadline, _quiet_since, _idle_at, _next_stream, _stall_at
-    cdef public bint write_paused, _closed, _closing, _draining, _flush_scheduled, _in_read, _ping_outstanding
+    cdef public bint write_paused, _closed, _closing, _draining, _flush_scheduled, _in_read, _ping_outstanding, _held
     cdef public list _defaults
     cdef public dict _scope_template, _task_kwargs
     cdef public frozenset _default_names
-    cdef public long long queued, _stall_size
+    cdef public long long queued, _stall_size, body_limit
 
     @cython.locals(stream=H2Stream, now=double)
     cpdef data_received(self, data)
-    @cython.locals(stream=H2Stream, first=bint)
+    @cython.locals(stream=H2Stream, first=bint, end_stream=bint)
     cdef _on_request(self, event)
     @cython.locals(scope=dict, extensions=dict, path=str, raw_path=bytes, root_path=str)
     cdef dict _http_scope(self, event)

@@ -28,7 +28,6 @@ from pyre.transport.h1_common import (
     CLOSED,
     CORK_LIMIT,
     DRAIN,
-    DRAIN_LIMIT,
     HEAD,
     IDLE,
     JOIN_LIMIT,
@@ -41,7 +40,7 @@ from pyre.transport.h1_common import (
 from pyre.transport.info import connection_info
 from pyre.transport.tasks import start_task
 
-__all__ = ["DRAIN_LIMIT", "PIPELINE_BUFFER_LIMIT", "H1Protocol"]
+__all__ = ["PIPELINE_BUFFER_LIMIT", "H1Protocol"]
 
 logger = logging.getLogger("pyre.error")
 

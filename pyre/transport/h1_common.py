@@ -23,9 +23,9 @@ Connection phases and their deadlines (checked by ``ServerContext.tick``):
   body (the gap between reads, and a body trickled slower than ``MIN_BODY_RATE``: 408
   and close), ``--timeout-send`` while it waits in ``send()`` for the client to read
   (checked at every tick; no progress for that long: the connection is aborted).
-- DRAIN: the response ended before the request body; the rest of the body (at most
-  ``DRAIN_LIMIT`` bytes) is read and discarded under the header deadline, so the
-  connection can be kept alive without the client seeing a reset.
+- DRAIN: the response ended before a Content-Length request body; the rest of the
+  body is read and discarded under the header deadline, so the connection can be kept
+  alive without the client seeing a reset.
 - CLOSED: closed by the server; while output is still queued, ``--timeout-send``
   bounds how long a client that does not read keeps the socket (then it is aborted).
 """
@@ -46,7 +46,7 @@ from pyre.protocol.ws.handshake import is_websocket_upgrade
 from pyre.transport.context import MIN_BODY_RATE, SHUTDOWN_GRACE, SendWatch
 
 __all__ = [
-    "BUSY", "CLOSED", "CORK_LIMIT", "DRAIN", "DRAIN_LIMIT", "FILE_CHUNK", "HEAD", "IDLE", "JOIN_LIMIT",
+    "BUSY", "CLOSED", "CORK_LIMIT", "DRAIN", "FILE_CHUNK", "HEAD", "IDLE", "JOIN_LIMIT",
     "PAUSE_BODY", "PAUSE_PIPELINE", "PIPELINE_BUFFER_LIMIT", "H1Common", "bounded_writelines", "unpaused_writelines",
 ]
 
@@ -66,8 +66,6 @@ PAUSE_PIPELINE = 2
 
 # Unparsed bytes held for pipelined requests before reading pauses.
 PIPELINE_BUFFER_LIMIT = 65536
-# Request body bytes the server reads and discards after an early response.
-DRAIN_LIMIT = 262144
 # Queued output up to this size is joined into one write; beyond, writelines.
 JOIN_LIMIT = 16384
 # Queued output is written at once past this size, whatever else happens. Large: an app
@@ -466,11 +464,15 @@ class H1Common:
         self._close()
 
     def _drain_request_body(self) -> None:
-        """The response ended before the request body: read and discard the rest of it
-        (DRAIN), or close when that may be too much."""
+        """The response ended before the request body: read and discard the rest of a
+        Content-Length body (DRAIN), or close for a chunked one."""
         # A response that promised keep-alive keeps it even if a shutdown began meanwhile:
         # the client may already be sending its next request (see _next_request).
-        if self._chunked_request or self._body_left > DRAIN_LIMIT:
+        # Closing with body bytes unread makes the kernel answer them with a reset, which
+        # can destroy the response before a client that sends its whole body first
+        # (httpx's AsyncClient) reads it: so a body of any length is discarded, bounded
+        # by the header deadline, as uvicorn (unbounded) and nginx's lingering close do.
+        if self._chunked_request:
             self._close()
             return
         self.phase = DRAIN

@@ -235,6 +235,22 @@ async def test_expect_100_continue_not_sent_when_app_does_not_read(serve, raw):
     assert await conn.closed()
 
 
+async def test_a_large_body_left_unread_is_discarded_and_the_connection_kept(serve, raw):
+    # Closing with the rest of a 1 MB body unread made the kernel reset the connection,
+    # which destroyed the response before a client that sends its whole body first
+    # (httpx's AsyncClient) read it: the body is read and discarded instead.
+    server = await serve(respond(401, [(b"content-length", b"6")], body=b"denied"))
+    conn = await raw(server)
+    size = 1_000_000
+    await conn.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % size)
+    status, headers, body = await conn.read_response()
+    assert b"401" in status and body == b"denied" and "connection" not in headers
+    await conn.send(b"x" * size)
+    await conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    status, _, body = await conn.read_response(timeout=10)
+    assert b"401" in status and body == b"denied"
+
+
 async def test_expect_100_continue_never_for_http10(serve, raw):
     server = await serve(echo)
     conn = await raw(server)

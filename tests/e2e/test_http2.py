@@ -19,7 +19,7 @@ import h2.settings
 import httpx
 import pytest
 
-from tests.apps import echo, hello, scope_json
+from tests.apps import echo, hello, respond, scope_json
 from tests.e2e.test_tls import client_context, https, pki, tls_settings  # noqa: F401 (pki: a fixture)
 
 CURL = shutil.which("curl")
@@ -201,6 +201,21 @@ class FrameClient:
                     break
                 data += chunk
         return data
+
+    async def read_until(self, done, timeout: float = 10) -> list:
+        """Events (DATA acknowledged) until ``done(event)`` for one of them; TimeoutError past ``timeout``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                data = await self.reader.read(65536)
+                assert data, "the server closed the connection"
+                for event in self.conn.receive_data(data):
+                    self.events.append(event)
+                    if isinstance(event, h2.events.DataReceived):
+                        self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    if done(event):
+                        await self.flush()
+                        return self.events
+                await self.flush()
 
     def goaway(self):
         return next((e for e in self.events if isinstance(e, h2.events.ConnectionTerminated)), None)
@@ -480,3 +495,126 @@ async def test_request_trailers_reach_the_app_on_the_final_request_message(serve
                              "trailers": [["x-checksum", "abc123"], ["x-count", "2"]], "only_final": True}
     without = json.loads(answers[3])
     assert without == {"extension": True, "body": "", "trailers": [], "only_final": True}
+
+
+EXPECT_HEAD = [(b":method", b"POST"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"t"),
+               (b"content-length", b"5"), (b"expect", b"100-continue")]
+
+
+async def test_expect_100_continue_answered_when_the_app_reads(serve):
+    # curl (-H 'Expect: 100-continue'), Go's and .NET's clients wait for the 100 before
+    # the body, up to a timeout (curl's: 1 s per upload).
+    server = await serve(echo)
+    client = await FrameClient.open(server)
+    try:
+        client.conn.send_headers(1, EXPECT_HEAD)
+        await client.flush()
+        await client.read_until(lambda e: isinstance(e, (h2.events.InformationalResponseReceived,
+                                                         h2.events.ResponseReceived)))
+        interim = client.events[-1]
+        assert isinstance(interim, h2.events.InformationalResponseReceived)
+        assert dict(interim.headers)[b":status"] == b"100"
+        client.conn.send_data(1, b"hello", end_stream=True)
+        await client.flush()
+        events = await client.read_until(lambda e: isinstance(e, h2.events.StreamEnded))
+    finally:
+        client.close()
+    final = next(e for e in events if isinstance(e, h2.events.ResponseReceived))
+    assert dict(final.headers)[b":status"] == b"200"
+    assert b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived)) == b"hello"
+
+
+async def test_expect_100_continue_not_sent_when_the_app_answers_first(serve):
+    server = await serve(respond(401, [(b"content-length", b"6")], body=b"denied"))
+    client = await FrameClient.open(server)
+    try:
+        client.conn.send_headers(1, EXPECT_HEAD)
+        await client.flush()
+        events = await client.read_until(lambda e: isinstance(e, h2.events.StreamEnded))
+    finally:
+        client.close()
+    statuses = [dict(e.headers)[b":status"] for e in events
+                if isinstance(e, (h2.events.InformationalResponseReceived, h2.events.ResponseReceived))]
+    assert statuses == [b"401"]
+
+
+def body_limit_app(seen: list):
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            seen.append(message["type"])
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                break
+        if seen[-1] == "http.request":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"read"})
+    return app
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "no-content-length"])
+async def test_limit_request_body_applies_to_http2(serve, length):
+    # --limit-request-body was HTTP/1.1's only: over HTTP/2 (any browser on TLS) a body
+    # of any size reached the application.
+    seen: list = []
+    server = await serve(body_limit_app(seen), limit_request_body=1000)
+    client = await FrameClient.open(server)
+    try:
+        head = [(b":method", b"POST"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"t")]
+        client.conn.send_headers(1, head + ([(b"content-length", b"1500")] if length else []))
+        client.conn.send_data(1, b"x" * 1500, end_stream=True)
+        await client.flush()
+        events = await client.read_until(lambda e: isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset)))
+        client.conn.send_headers(3, head + [(b"content-length", b"1000")])
+        client.conn.send_data(3, b"y" * 1000, end_stream=True)
+        await client.flush()
+        events = await client.read_until(lambda e: isinstance(e, h2.events.StreamEnded) and e.stream_id == 3)
+    finally:
+        client.close()
+    statuses = {e.stream_id: dict(e.headers)[b":status"] for e in events if isinstance(e, h2.events.ResponseReceived)}
+    assert statuses == {1: b"413", 3: b"200"}
+    # without a Content-Length the app ran and saw the disconnect; with one it never ran
+    assert seen == (["http.request"] if length else ["http.disconnect", "http.request"])
+
+
+async def test_upgrade_holds_the_response_until_the_client_preface(serve, raw):
+    # curl 7.88 (Debian 12) fails an h2c upgrade ("connection buffer size is too small to
+    # store data following HTTP Upgrade response header") when more than 32 KiB arrive
+    # with the 101: only the 101 and the server's SETTINGS may precede the client's preface.
+    answered = asyncio.Event()
+    body = b"z" * 100_000
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+        answered.set()
+
+    server = await serve(app)
+    conn = await raw(server)
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    settings = client.initiate_upgrade_connection()
+    await conn.send(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                    b"HTTP2-Settings: " + settings + b"\r\n\r\n")
+    assert (await conn.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+    await asyncio.wait_for(answered.wait(), 5)
+    await asyncio.sleep(0.2)  # what the server wrote meanwhile crosses loopback
+    early = client.receive_data(bytes(conn.collector.buffer))
+    conn.collector.buffer.clear()
+    assert {type(e) for e in early} == {h2.events.RemoteSettingsChanged, h2.events.WindowUpdated}
+    await conn.send(client.data_to_send())
+    received = bytearray()
+    async with asyncio.timeout(10):
+        while True:
+            if not conn.collector.buffer:
+                assert not conn.collector.eof, "the server closed the connection"
+                await conn.collector.wait()
+                continue
+            events = client.receive_data(bytes(conn.collector.buffer))
+            conn.collector.buffer.clear()
+            for event in events:
+                if isinstance(event, h2.events.DataReceived):
+                    received += event.data
+                    client.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            await conn.send(client.data_to_send())
+            if any(isinstance(e, h2.events.StreamEnded) for e in events):
+                break
+    assert received == body
