@@ -111,3 +111,16 @@ def server_context(app: Any, loop: Any, *, lifespan_state: Optional[dict] = None
     for observer in request_observers:
         ctx.add_request_observer(observer)
     return ctx
+
+
+def h1conn_twin(name: str) -> Any:
+    """The compiled ("c") or pure ("py") module of the HTTP/1.1 connection; a test
+    that asks for the compiled one fails when it is not built."""
+    import pytest
+
+    from pyre._accel import load_twins
+
+    module = load_twins("h1conn")[name]
+    if module is None:
+        pytest.fail("the compiled connection (pyre._speedups.h1conn) is not built")
+    return module

@@ -28,6 +28,8 @@ Connection phases and their deadlines (checked by ``ServerContext.tick``):
   alive without the client seeing a reset.
 - CLOSED: closed by the server; while output is still queued, ``--timeout-send``
   bounds how long a client that does not read keeps the socket (then it is aborted).
+  Closed while the client may still be sending, the transport goes to a lingering
+  close instead (:mod:`pyre.transport.linger`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from pyre.protocol.h1.parsing import ParseError, Request
 from pyre.protocol.h1.writer import CONTINUE_RESPONSE, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, encode_simple_response, reason_phrase
 from pyre.protocol.ws.handshake import is_websocket_upgrade
 from pyre.transport.context import MIN_BODY_RATE, SHUTDOWN_GRACE, SendWatch
+from pyre.transport.linger import Linger
 
 __all__ = [
     "BUSY", "CLOSED", "CORK_LIMIT", "DRAIN", "FILE_CHUNK", "HEAD", "IDLE", "JOIN_LIMIT",
@@ -228,7 +231,7 @@ class H1Common:
         logger.warning("Invalid HTTP request from %s: %s", self._client_text, exc.reason)
         self._fail(exc.status, exc.reason, access_log=False)
 
-    def _fail(self, status: int, reason: str, access_log: bool = True) -> None:
+    def _fail(self, status: int, reason: str, access_log: bool = True, linger: bool = True) -> None:
         """The request cannot go on (a bad or late body, or a bad head): an application
         running for it sees a disconnect; the client gets ``status`` unless part of the
         response is on the wire already; the connection is closed."""
@@ -236,17 +239,17 @@ class H1Common:
         if self.phase == BUSY and cycle is not None:
             cycle.disconnect()
             if self._status and self._head is None:
-                self._close()  # part of the response is on the wire already
+                self._close(linger)  # part of the response is on the wire already
                 return
         self._head = None
-        self._reject(status, reason, access_log)
+        self._reject(status, reason, access_log, linger)
 
-    def _reject(self, status: int, reason: str, access_log: bool = True) -> None:
+    def _reject(self, status: int, reason: str, access_log: bool = True, linger: bool = True) -> None:
         body = f"{reason_phrase(status) or 'Error'}: {reason}\n".encode("utf-8", "replace")
-        self._write_final(status, body, access_log)
+        self._write_final(status, body, access_log, linger)
 
-    def _write_final(self, status: int, body: bytes, access_log: bool = True) -> None:
-        """A server-generated response, then close."""
+    def _write_final(self, status: int, body: bytes, access_log: bool = True, linger: bool = True) -> None:
+        """A server-generated response, then close (see ``_close``)."""
         if self.phase == CLOSED or self.transport is None:
             return
         ctx = self.ctx
@@ -258,20 +261,33 @@ class H1Common:
         )
         if access_log and self._track:
             self._request_done()
-        self._close()
+        self._close(linger)
 
-    def _close(self) -> None:
+    def _close(self, linger: bool = True) -> None:
+        """Close the connection once the output queued is sent; with ``linger``, a
+        client that may still be sending gets a lingering close (see Linger)."""
         if self.phase != CLOSED:
             self._flush()
+            linger = linger and self._client_may_send()
             self.phase = CLOSED
             self.deadline = 0.0
             transport = self.transport
             if transport is not None:
+                if linger:
+                    Linger(self.ctx, self.loop, transport)  # takes the transport over
+                    self.connection_lost(None)  # the transport will not call it now
+                    return
                 transport.close()
                 if transport.get_write_buffer_size():
                     # The transport closes once the client has read the rest: bounded
                     # by --timeout-send, or a client that never reads keeps the socket.
                     self._watch_send()
+
+    def _client_may_send(self) -> bool:
+        """Whether the client may still be sending: a request head begun, or a request
+        body not received in full, and no end of its input seen."""
+        phase = self.phase
+        return not self._eof and (phase == HEAD or (phase in (BUSY, DRAIN) and not self._body_complete))
 
     def _cut_off(self) -> None:
         """--timeout-send expired: drop the connection and what is queued for it."""
@@ -379,7 +395,7 @@ class H1Common:
                     sent = len(block)
                 except OSError as exc:  # the peer went away; connection_lost follows
                     logger.debug("sendfile failed: %r", exc)
-                    self._close()
+                    self._close(False)
                     return 0
                 if sent == 0:
                     break  # end of file before count
@@ -494,9 +510,9 @@ class H1Common:
         phase = self.phase
         if phase == HEAD:
             logger.debug("Request head from %s not received in time", self._client_text)
-            self._write_final(408, b"Request Timeout\n", access_log=False)
+            self._write_final(408, b"Request Timeout\n", access_log=False, linger=False)
         elif phase in (IDLE, DRAIN):
-            self._close()
+            self._close(False)  # a client too slow to finish its body has had its time
         elif phase == BUSY:
             now = self.loop.time()
             watch = self._send_watch
@@ -508,7 +524,8 @@ class H1Common:
                 if left <= 0.0:
                     logger.debug("Request body from %s not received in time", self._client_text)
                     self._body_deadline = 0.0
-                    self._fail(408, "request body not received in time")
+                    # A client that sent nothing for that long gets no lingering close.
+                    self._fail(408, "request body not received in time", linger=False)
                     return
                 self._body_deadline = now + left
             self._set_busy_deadline()

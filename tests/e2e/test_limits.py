@@ -6,8 +6,10 @@ import asyncio
 import select
 import time
 
+import httpx
 import pytest
 
+from pyre.transport import linger
 from tests.apps import echo, hello
 from tests.e2e import stalls
 
@@ -91,6 +93,73 @@ async def test_body_limit_413_as_chunked_body_passes_it(serve, raw):
     assert b" 413 " in status and headers["connection"] == "close"
     await asyncio.sleep(0.05)
     assert got[-1] == "http.disconnect"
+
+
+@pytest.mark.parametrize("size", [2_000_000, 16_000_000])
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_413_reaches_a_client_that_sends_its_whole_body_first(serve, size, chunked):
+    # httpx's AsyncClient writes the whole body before it reads. Closing on the 413 with
+    # its body still arriving made the kernel reset the connection, which destroyed the
+    # response before the client read it (ReadError): the close lingers instead.
+    server = await serve(echo, limit_request_body=1000)
+    body = b"x" * size
+
+    async def chunks():
+        for start in range(0, size, 65536):
+            yield body[start:start + 65536]
+
+    async with httpx.AsyncClient(timeout=20) as client:
+        for _ in range(3):
+            response = await client.post(server.url + "/", content=chunks() if chunked else body)
+            assert response.status_code == 413 and response.headers["connection"] == "close"
+    await _no_connections_left(server)
+
+
+async def test_a_lingering_close_half_closes_and_ends_when_the_client_closes(serve):
+    server = await serve(echo, limit_request_body=1000)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.bound_port)  # keeps a half-closed socket
+    writer.write(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5000000\r\n\r\n")
+    response = await asyncio.wait_for(reader.read(), 5)  # up to the server's FIN
+    assert b" 413 " in response.split(b"\r\n", 1)[0]
+    for _ in range(50):  # the rest of the body is read and discarded, not reset
+        writer.write(b"x" * 100_000)
+        await asyncio.wait_for(writer.drain(), 5)
+    assert len(server.context.connections) == 1
+    writer.write_eof()
+    await _no_connections_left(server)
+    writer.close()
+
+
+async def test_a_lingering_close_ends_when_the_client_goes_quiet(serve, raw, monkeypatch):
+    monkeypatch.setattr(linger, "LINGER_GAP", 0.1)
+    server = await serve(echo, limit_request_body=1000)
+    conn = await raw(server)
+    await conn.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5000000\r\n\r\n")
+    assert b" 413 " in (await conn.read_response())[0]
+    await _no_connections_left(server)  # by the next ticks; the client never closed
+
+
+async def test_a_lingering_close_ends_at_the_header_deadline_however_much_is_sent(serve, raw):
+    server = await serve(echo, limit_request_body=1000, timeout_request_header=0.5)
+    conn = await raw(server)
+    await conn.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 500000000\r\n\r\n")
+    assert b" 413 " in (await conn.read_response())[0]
+    for _ in range(400):  # 10 s of trickle at most: the server goes long before
+        if not server.context.connections:
+            break
+        try:
+            await conn.send(b"x" * 1000)
+        except ConnectionError:
+            break
+        await asyncio.sleep(0.025)
+    await _no_connections_left(server)
+
+
+async def _no_connections_left(server, timeout: float = 10.0) -> None:
+    async def gone() -> None:
+        while server.context.connections:
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(gone(), timeout)
 
 
 async def test_body_within_limit_is_served(serve, raw):

@@ -12,22 +12,18 @@ from typing import List
 
 import pytest
 
-from pyre._accel import load_twins
 from pyre.transport import h1 as h1_module
 from pyre.transport import h1_common
 from pyre.transport.h1_common import CORK_LIMIT, bounded_writelines, unpaused_writelines
 from pyre.transport.proxy_protocol import ProxiedTransport
-from tests.helpers import server_context
+from tests.helpers import h1conn_twin, server_context
 
-H1CONN_TWINS = load_twins("h1conn")
 
 
 @pytest.fixture(params=["c", "py"], autouse=True)
 def twin(request):
     """The module whose ``H1Protocol`` the test drives (``make`` uses it)."""
-    module = H1CONN_TWINS[request.param]
-    if module is None:
-        pytest.fail("the compiled connection (pyre._speedups.h1conn) is not built")
+    module = h1conn_twin(request.param)
     global H1Protocol
     H1Protocol = module.H1Protocol
     return module
@@ -868,7 +864,7 @@ def test_encode_head_twins_agree(twin, status, headers):
 
 
 def test_compiled_twin_reads_event_slots_directly():
-    compiled = H1CONN_TWINS["c"]
+    compiled = h1conn_twin("c")
     assert compiled is not None and compiled.FAST_EVENT_READS == (True, True)
 
 

@@ -18,18 +18,14 @@ import pytest
 from pyre._accel import load_twins
 from pyre.protocol.h1 import recvpool
 from pyre.protocol.h1.parsing import DIRECT_BODY_MAX, DIRECT_BODY_MIN, RECV_BLOCK_SIZE, RECV_POOL_KEEP
-from tests.helpers import server_context
+from tests.helpers import h1conn_twin, server_context
 from tests.transport.test_h1_protocol import FakeTransport, settle
 
-H1CONN_TWINS = load_twins("h1conn")
 
 
 @pytest.fixture(params=["c", "py"])
 def H1Protocol(request):
-    module = H1CONN_TWINS[request.param]
-    if module is None:
-        pytest.fail("the compiled connection (pyre._speedups.h1conn) is not built")
-    return module.H1Protocol
+    return h1conn_twin(request.param).H1Protocol
 
 
 def make(H1Protocol, app):

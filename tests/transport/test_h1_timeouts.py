@@ -11,24 +11,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, List
 
-import pytest
-
-from pyre._accel import load_twins
 from pyre.asgi.http import ClientDisconnected
 from pyre.transport.context import MIN_BODY_RATE, ServerContext
 from tests.helpers import server_context
 from tests.transport.test_h1_protocol import FakeTransport
 
-H1CONN_TWINS = load_twins("h1conn")
 SLACK = 3.0  # seconds past a deadline before a test gives up waiting for it
-
-
-@pytest.fixture(params=["c", "py"])
-def twin(request):
-    module = H1CONN_TWINS[request.param]
-    if module is None:
-        pytest.fail("the compiled connection (pyre._speedups.h1conn) is not built")
-    return module
 
 
 class BufferedTransport(FakeTransport):

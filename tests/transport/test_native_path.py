@@ -10,13 +10,11 @@ from typing import Any, Dict, List
 
 import pytest
 
-from pyre._accel import load_twins
 from pyre.asgi.native import native_app
 from pyre.asgi.proxy_headers import ProxyHeadersMiddleware
-from tests.helpers import server_context
+from tests.helpers import h1conn_twin, server_context
 from tests.transport.test_h1_protocol import FakeTransport, settle
 
-H1CONN_TWINS = load_twins("h1conn")
 
 
 async def ok(send: Any) -> None:
@@ -67,10 +65,7 @@ REQUEST = (b"GET /caf%C3%A9/x?a=1&a=2 HTTP/1.1\r\nhost: example.test\r\nx-forwar
 
 @pytest.fixture(params=["c", "py"])
 def h1(request):
-    module = H1CONN_TWINS[request.param]
-    if module is None:
-        pytest.fail("the compiled connection (pyre._speedups.h1conn) is not built")
-    return module.H1Protocol
+    return h1conn_twin(request.param).H1Protocol
 
 
 async def serve_h1(h1, app: Any, **settings: Any) -> None:
