@@ -250,6 +250,21 @@ async def test_message_larger_than_max_size_is_closed_1009(serve):
     assert info.value.rcvd.code == 1009
 
 
+async def test_an_incompressible_echo_just_under_the_clients_max_size_arrives(serve):
+    # websockets (compression on by default) checks a frame's length against its
+    # max_size (1 MiB) before inflating: deflate made random bytes ~0.03% longer, so an
+    # echo just under the limit arrived over it and the client closed with 1009.
+    server = await serve(echo)
+    async with websockets.connect(ws_url(server)) as ws:
+        assert ws.protocol.extensions  # permessage-deflate negotiated
+        for size in ((1 << 20) - 16, 100_000):
+            data = os.urandom(size)
+            await ws.send(data)
+            assert await asyncio.wait_for(ws.recv(), 10) == data
+        await ws.send("text that compresses, " * 100)  # the context is still right
+        assert await asyncio.wait_for(ws.recv(), 10) == "text that compresses, " * 100
+
+
 async def test_compression_bomb_is_refused_with_1009_before_inflating(serve, raw):
     server = await serve(echo, ws_max_size=64 * 1024)
     conn = await raw(server)

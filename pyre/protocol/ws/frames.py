@@ -191,7 +191,7 @@ class FrameReader:
 def write_frame(out: bytearray, data: Union[str, bytes], compress: Any = None) -> None:
     """Append a server's frame for one message to ``out``: final, unmasked (RFC 6455 §5.2),
     text for ``str``, binary for bytes; with ``compress`` (permessage-deflate), its
-    payload is ``compress(payload)`` and RSV1 is set."""
+    payload is ``compress(payload)`` with RSV1 set, unless that is None (sent as it is)."""
     if type(data) is str:
         text = data  # (typed str in the compiled twin: the encoder is called directly)
         payload = text.encode("utf-8")
@@ -200,8 +200,10 @@ def write_frame(out: bytearray, data: Union[str, bytes], compress: Any = None) -
         payload = data if type(data) is bytes else bytes(data)
         first = 0x82
     if compress is not None:
-        payload = compress(payload)
-        first |= 0x40
+        packed = compress(payload)
+        if packed is not None:
+            payload = packed
+            first |= 0x40
     n = len(payload)
     out.append(first)
     if n < 126:

@@ -186,6 +186,32 @@ def test_replies_are_compressed_and_carry_their_context():
         assert client.inflate(payload) == raw
 
 
+@pytest.mark.parametrize("offer", ["permessage-deflate", "permessage-deflate; server_no_context_takeover",
+                                   "permessage-deflate; server_max_window_bits=9"])
+def test_a_message_deflate_would_grow_goes_uncompressed_and_the_context_stays_right(offer):
+    # Compressed, random bytes grow: a message just under a client's size limit would
+    # arrive in a frame over it (websockets checks the frame before inflating).
+    session, client = session_pair(offer), Client(takeover="no_context" not in offer)
+    text = b"a sentence the messages repeat, " * 40
+    noise = os.urandom(1 << 20)
+    for data in (text, noise, text, noise[:5000], text + b"!"):
+        session.send_message(data)
+        [(first, payload)] = server_frames(session.data_to_send())
+        if data is text or data == text + b"!":
+            assert first == 0xC2 and client.inflate(payload) == data  # compressed, inflated right
+        else:
+            assert first == 0x82 and payload == data and len(payload) == len(data)  # RSV1 clear
+
+
+def test_a_short_message_stays_compressed_even_when_it_grows():
+    # Under the compressor's window, the message may be all the next one refers to.
+    session, client = session_pair(), Client()
+    for data in (b"hi", b"\x8f\x02" * 30, b"hi"):
+        session.send_message(data)
+        [(first, payload)] = server_frames(session.data_to_send())
+        assert first == 0xC2 and client.inflate(payload) == data
+
+
 def test_wsproto_client_round_trip_with_context_takeover():
     ext = WsprotoDeflate()
     ext.finalize("permessage-deflate")
