@@ -62,6 +62,7 @@ from pyre.asgi.http_common import (
     ClientDisconnected,
     finish_response,
     unexpected_message,
+    wait_for_input,
 )
 from pyre.asgi import http_common as _http
 from pyre.asgi.native import assemble_scope, forwarded_peer
@@ -162,7 +163,6 @@ cdef object _ClientDisconnected = ClientDisconnected
 cdef object _InvalidResponse = InvalidResponse
 cdef object _CancelledError = asyncio.CancelledError
 cdef object _Task = asyncio.Task
-cdef object _get_running_loop = asyncio.get_running_loop
 cdef object _unquote = unquote
 cdef object _assemble_scope = assemble_scope
 cdef object _forwarded_peer = forwarded_peer
@@ -553,15 +553,15 @@ cdef class HTTPCycle:
     cdef public object task
     cdef list _body
     cdef readonly Py_ssize_t _buffered
-    cdef bint _body_complete
+    cdef public bint _body_complete  # public: read by pyre.asgi.http_common.wait_for_input
     cdef bint _final_delivered
     cdef bint _disconnected
     cdef bint _input_closed
-    cdef object _waiter
+    cdef public object _waiter
     cdef bint _reading_paused
     cdef bint _trailers
     cdef list _trailer_headers
-    cdef bint _expect_continue
+    cdef public bint _expect_continue
 
     def __init__(self, scope, _H1Base stream not None, bint body_complete, bint expect_continue):
         self.scope = scope
@@ -663,21 +663,7 @@ cdef class HTTPCycle:
                 return {"type": _S_HTTP_REQUEST, "body": _B_EMPTY, "more_body": False}
             if self._input_closed:
                 return {"type": _S_HTTP_DISCONNECT}
-            if self._expect_continue:
-                self._expect_continue = False
-                self.stream.send_continue()
-            waiter = _get_running_loop().create_future()
-            self._waiter = waiter
-            body_wait = not self._body_complete
-            if body_wait:
-                self.stream.waiting_for_body(True)
-            try:
-                await waiter
-            finally:
-                if self._waiter is waiter:
-                    self._waiter = None
-                if body_wait:
-                    self.stream.waiting_for_body(False)
+            await wait_for_input(self)
 
     def send(self, message):
         # Not a coroutine function: the message is handled when send() is called, and

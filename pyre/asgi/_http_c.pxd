@@ -17,9 +17,10 @@ cdef class HTTPCycle:
     cdef public object task
     cdef list _body
     cdef Py_ssize_t _buffered
-    cdef bint _body_complete, _final_delivered, _disconnected, _input_closed, _reading_paused, _trailers
-    cdef bint _expect_continue
-    cdef object _waiter
+    cdef bint _final_delivered, _disconnected, _input_closed, _reading_paused, _trailers
+    # public: read and written by pyre.asgi.http_common.wait_for_input
+    cdef public bint _body_complete, _expect_continue
+    cdef public object _waiter
     cdef list _trailer_headers
     cdef object _request_trailers
 

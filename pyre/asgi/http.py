@@ -39,6 +39,7 @@ from pyre.asgi.http_common import (
     error_status,
     finish_response,
     unexpected_message,
+    wait_for_input,
     wake,
 )
 
@@ -51,7 +52,7 @@ except ImportError:  # pragma: no cover - Cython is a build dependency only
 
 __all__ = [
     "BODY", "BODY_HIGH_WATER", "DONE", "SHUTDOWN_DEADLINE", "START", "TRAILERS", "ClientDisconnected", "HTTPCycle",
-    "ResponseStream", "error_status", "finish_response", "run_asgi", "unexpected_message", "wake",
+    "ResponseStream", "error_status", "finish_response", "run_asgi", "unexpected_message", "wait_for_input", "wake",
 ]
 
 _EMPTY_REQUEST_BODY = {"type": "http.request", "body": b"", "more_body": False}
@@ -181,21 +182,7 @@ class HTTPCycle:
                 return message
             if self._input_closed:
                 return {"type": "http.disconnect"}
-            if self._expect_continue:
-                self._expect_continue = False
-                self.stream.send_continue()
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
-            body_wait = not self._body_complete
-            if body_wait:
-                self.stream.waiting_for_body(True)
-            try:
-                await waiter
-            finally:
-                if self._waiter is waiter:
-                    self._waiter = None
-                if body_wait:
-                    self.stream.waiting_for_body(False)
+            await wait_for_input(self)
 
     async def send(self, message: Dict[str, Any]) -> None:
         try:

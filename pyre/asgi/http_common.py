@@ -16,7 +16,7 @@ from typing import Any, List, Optional, Protocol
 
 __all__ = [
     "BODY", "BODY_HIGH_WATER", "DONE", "SHUTDOWN_DEADLINE", "START", "TRAILERS", "ClientDisconnected",
-    "ResponseStream", "error_status", "finish_response", "unexpected_message", "wake",
+    "ResponseStream", "error_status", "finish_response", "unexpected_message", "wait_for_input", "wake",
 ]
 
 logger = logging.getLogger("pyre.error")
@@ -40,6 +40,30 @@ def wake(waiter: "asyncio.Future[None]") -> None:
     ``waiter``; one that is done (cancelled with its task) is left as it is."""
     if not waiter.done():
         waiter.set_result(None)
+
+
+async def wait_for_input(cycle: Any) -> None:
+    """Park a cycle's ``receive()`` until its connection wakes it (more of the body, its
+    end, a disconnect). The first wait sends ``100 Continue`` if the client asked for
+    it; --timeout-request-body runs while the body is awaited. Every cycle twin calls
+    it, so it reads and writes their fields by name (``_waiter``, ``_expect_continue``,
+    ``_body_complete``: public in the compiled ones)."""
+    stream = cycle.stream
+    if cycle._expect_continue:
+        cycle._expect_continue = False
+        stream.send_continue()
+    waiter = asyncio.get_running_loop().create_future()
+    cycle._waiter = waiter
+    body_wait = not cycle._body_complete
+    if body_wait:
+        stream.waiting_for_body(True)
+    try:
+        await waiter
+    finally:
+        if cycle._waiter is waiter:
+            cycle._waiter = None
+        if body_wait:
+            stream.waiting_for_body(False)
 
 
 class ClientDisconnected(OSError):
