@@ -94,6 +94,7 @@ cdef class _Stream:
     cdef long long unacked
     cdef bint remote_ended
     cdef bint head_sent
+    cdef bint discarding
 
 
 cdef class H2Session:
@@ -229,5 +230,7 @@ cdef class H2Session:
     cpdef bint can_send(self, object stream_id) except -1
     @cython.locals(stream=_Stream)
     cpdef acknowledge_received(self, object stream_id, long long n)
+    @cython.locals(stream=_Stream, n=cython.longlong)
+    cpdef bint discard_request(self, object stream_id) except -1
     @cython.locals(stream=_Stream, window=cython.longlong)
     cpdef reset_stream(self, object stream_id, unsigned long long error_code=*)

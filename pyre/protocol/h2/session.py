@@ -575,6 +575,7 @@ class _Stream:
         "unacked",
         "remote_ended",
         "head_sent",
+        "discarding",
     )
 
     def __init__(self, sid: int, in_window: int, out_window: int) -> None:
@@ -590,6 +591,7 @@ class _Stream:
         self.unacked = 0  # body bytes delivered and not yet acknowledged
         self.remote_ended = False
         self.head_sent = False  # final response head sent
+        self.discarding = False  # the response is complete: DATA is acknowledged and dropped
 
 
 _HEAD_ROOM = bytes(9)
@@ -1286,6 +1288,7 @@ class H2Session:
         stream.unacked = 0
         stream.remote_ended = False
         stream.head_sent = False
+        stream.discarding = False
         self._events.append(request)  # type: ignore[union-attr]
 
     def _refuse_large(self, sid: int, stream: _Stream) -> None:
@@ -1348,9 +1351,11 @@ class H2Session:
                 self._ack_connection(flow_length)
                 self._stream_error(sid, PROTOCOL_ERROR)
                 return
-            if padding:
+            if stream.discarding:
+                self._acknowledge(stream, flow_length)
+            elif padding:
                 self._acknowledge(stream, padding)
-            if size:
+            if size and not stream.discarding:
                 stream.unacked += size
                 self._events.append(DataReceived(sid, data, size))  # type: ignore[union-attr]
         if end_stream and not self._dead:
@@ -1701,6 +1706,24 @@ class H2Session:
         if n:
             stream.unacked -= n
             self._acknowledge(stream, n)
+
+    def discard_request(self, stream_id: int) -> bool:
+        """The response on ``stream_id`` is complete while the client is still sending
+        its request body: from now on its DATA is dropped and the windows (stream and
+        connection) granted back at once, without ``DataReceived``, until the client ends
+        the stream (``StreamEnded``; the stream then closes without a reset) or the
+        transport resets it. What was delivered and not yet acknowledged is granted
+        back now. False (nothing changes) unless the response is complete and the
+        request still open: then ``reset_stream`` is what stops it, if anything."""
+        stream = self._streams.get(stream_id)
+        if self._dead or stream is None or not stream.known or stream.state != S_HALF_CLOSED_LOCAL:
+            return False
+        stream.discarding = True
+        n = stream.unacked
+        if n:
+            stream.unacked = 0
+            self._acknowledge(stream, n)
+        return True
 
     def reset_stream(self, stream_id: int, error_code: int = CANCEL) -> None:
         """Reset a stream (CANCEL by default); nothing if it is already closed."""

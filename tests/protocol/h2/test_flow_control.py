@@ -256,3 +256,63 @@ def test_floods_are_still_bounded_after_a_download():
     assert pings_until_goaway(16384) == alone + 2  # one frame
     assert pings_until_goaway(3 * 16384) == alone + 6  # three frames
     assert pings_until_goaway(100) == alone + 2  # a small response earns as a full frame does
+
+
+# -- a request body nobody will read ---------------------------------------------------------
+
+
+def window_increments(frames) -> dict:
+    grants: dict = {}
+    for f in frames:
+        if type(f).__name__ == "WindowUpdateFrame":
+            grants[f.stream_id] = grants.get(f.stream_id, 0) + f.window_increment
+    return grants
+
+
+def test_a_discarded_body_keeps_its_windows_open_and_the_stream_ends_without_a_reset():
+    """After the response, an unread upload is dropped with its windows granted back (a
+    reset hangs clients that send the whole body first), until the client ends it."""
+    client = RawClient()
+    events = client.feed(client.headers(1, POST, end_stream=False) + raw_frame(0, 0, 1, b"x" * 16384))
+    assert [type(e) for e in events][-1] is DataReceived  # delivered, never acknowledged
+    client.session.send_headers(1, 200, [], True)
+    assert client.session.discard_request(1)
+    sent = 16384
+    grants = {0: 0, 1: 0}
+    for _ in range(40):  # 640 KiB: ten times the initial windows
+        events = client.feed(raw_frame(0, 0, 1, b"x" * 16384))
+        sent += 16384
+        assert events == []  # dropped, no DataReceived (past a window: FLOW_CONTROL_ERROR)
+        frames = client.frames()
+        assert not rst_codes(frames)
+        for sid, n in window_increments(frames).items():
+            grants[sid] += n
+        assert sent <= 65535 + grants[1]  # within the stream windows granted
+    events = client.feed(raw_frame(0, 1, 1))  # END_STREAM
+    assert [type(e).__name__ for e in events] == ["StreamEnded"]
+    assert grants[0] and not rst_codes(client.frames())
+    assert client.session.open_streams == 0
+
+
+def test_discarding_grants_back_what_was_delivered_and_never_read():
+    client = RawClient()
+    client.feed(client.headers(1, POST, end_stream=False))
+    for _ in range(4):  # the application stopped reading: 64 KiB in, nothing acknowledged
+        client.feed(raw_frame(0, 0, 1, b"x" * 16383))
+    assert window_increments(client.frames()) == {}
+    client.session.send_headers(1, 200, [], True)
+    assert client.session.discard_request(1)
+    assert window_increments(client.frames())[1] == 4 * 16383  # (the connection window is larger)
+
+
+def test_discard_request_only_applies_to_a_complete_response_with_the_request_open():
+    client = RawClient()
+    client.feed(client.headers(1, POST, end_stream=False))
+    assert not client.session.discard_request(1)  # no response yet
+    client.feed(client.headers(3, REQUEST))
+    client.session.send_headers(3, 200, [], True)
+    assert not client.session.discard_request(3)  # the request was complete: the stream closed
+    client.session.send_headers(1, 200, [], True)
+    client.session.reset_stream(1, 0)
+    assert not client.session.discard_request(1)
+    assert not client.session.discard_request(5)
