@@ -17,6 +17,7 @@ cdef long long REFUSED_STREAM, CANCEL, COMPRESSION_ERROR, ENHANCE_YOUR_CALM
 cdef int S_OPEN, S_HALF_CLOSED_LOCAL, S_HALF_CLOSED_REMOTE, S_CLOSED
 cdef int BY_NONE, BY_RECV_END, BY_SEND_END, BY_RECV_RST, BY_SEND_RST
 cdef long long MAX_WINDOW, MAX_CLOSED_STREAMS, FRAME_COST, SEND_SHARE, RECEIVE_SHARE, INFLIGHT_FRAME, MAX_CREDIT
+cdef long long REOPEN_PAID
 cdef int SET_HEADER_TABLE_SIZE, SET_ENABLE_PUSH, SET_MAX_CONCURRENT_STREAMS, SET_INITIAL_WINDOW_SIZE
 cdef int SET_MAX_FRAME_SIZE, SET_MAX_HEADER_LIST_SIZE, SET_ENABLE_CONNECT_PROTOCOL
 cdef unsigned char C_NAME, C_ANY_NAME, C_VALUE, C_SCHEME, C_TARGET, C_AUTHORITY, C_ALPHA
@@ -95,6 +96,7 @@ cdef class _Stream:
     cdef bint remote_ended
     cdef bint head_sent
     cdef bint discarding
+    cdef long long reopened
 
 
 cdef class H2Session:
@@ -116,7 +118,7 @@ cdef class H2Session:
     cdef long long _block_depends
     cdef bytearray _block
     cdef _Bucket _control, _resets
-    cdef long long _credit
+    cdef long long _credit, _reopened
     cdef double _now
     cdef set _seen_windows
     cdef list _events

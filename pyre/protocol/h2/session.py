@@ -144,7 +144,15 @@ MAX_CLOSED_STREAMS = 65536
 # can still carry (one per INFLIGHT_FRAME bytes, plus one), which arrive on a closed stream.
 # Window-cut tiny frames earn little, so a 1-byte window is no way to buy frames; a
 # small response earns in full (clients such as httpx acknowledge each one).
+# A WINDOW_UPDATE that reopens a window (the connection's, or a stream's) is paid back
+# (FRAME_COST) once REOPEN_PAID bytes have gone out through that window after it: a client
+# with tiny windows (nghttp -w 8 -W 8: 255 bytes) answers nearly every DATA frame with a
+# WINDOW_UPDATE for the stream and one for the connection, which frames of 255 bytes did
+# not quite pay for (GOAWAY after a few MB). One update per window is paid back at a time,
+# so a flood of updates is not, nor are updates while no data flows, nor a window of a
+# few bytes (the dribble: REOPEN_PAID bytes repay one update of many).
 FRAME_COST = 256
+REOPEN_PAID = 64
 SEND_SHARE = 2
 RECEIVE_SHARE = 1
 INFLIGHT_FRAME = 1024
@@ -576,6 +584,7 @@ class _Stream:
         "remote_ended",
         "head_sent",
         "discarding",
+        "reopened",
     )
 
     def __init__(self, sid: int, in_window: int, out_window: int) -> None:
@@ -592,6 +601,7 @@ class _Stream:
         self.remote_ended = False
         self.head_sent = False  # final response head sent
         self.discarding = False  # the response is complete: DATA is acknowledged and dropped
+        self.reopened = -1  # bytes sent since a WINDOW_UPDATE not yet paid back (-1: none)
 
 
 _HEAD_ROOM = bytes(9)
@@ -629,6 +639,7 @@ class H2Session:
         "_control",
         "_resets",
         "_credit",
+        "_reopened",
         "_now",
         "_seen_windows",
         "_events",
@@ -686,6 +697,7 @@ class H2Session:
         self._control = _Bucket(settings.max_control_frames, settings.flood_window)
         self._resets = _Bucket(settings.max_rapid_resets, settings.flood_window)
         self._credit = 0
+        self._reopened = -1  # the connection window's Stream.reopened
         self._now = 0.0
         self._seen_windows: set = set()
         self._events: Optional[List[Event]] = None
@@ -1453,6 +1465,8 @@ class H2Session:
             if self._out_window + increment > MAX_WINDOW:
                 raise _ConnectionError(FLOW_CONTROL_ERROR, "May not increment flow control window past 2147483647")
             self._out_window += increment
+            if self._reopened < 0:
+                self._reopened = 0
             self._window_updated(0)
             return
         stream = self._streams.get(sid)
@@ -1467,6 +1481,8 @@ class H2Session:
             self._on_reset(sid, FLOW_CONTROL_ERROR, False)
             return
         stream.out_window += increment
+        if stream.reopened < 0:
+            stream.reopened = 0
         self._window_updated(sid)
 
     def _on_rst(self, sid: int, code: int) -> None:
@@ -1652,8 +1668,19 @@ class H2Session:
                 # buys no frames); a small body or chunk is small by the app: full credit,
                 # or a client acknowledging every small response would run out.
                 earned += size if size < FRAME_COST and sent < total else FRAME_COST
+            earned *= SEND_SHARE
+            if stream.reopened >= 0:
+                stream.reopened += sent
+                if stream.reopened >= REOPEN_PAID:
+                    stream.reopened = -1
+                    earned += FRAME_COST
+            if self._reopened >= 0:
+                self._reopened += sent
+                if self._reopened >= REOPEN_PAID:
+                    self._reopened = -1
+                    earned += FRAME_COST
             if earned:
-                self._earn(SEND_SHARE * earned)
+                self._earn(earned)
             if end_stream and sent == total:
                 self._end_local(stream)
         elif end_stream:
