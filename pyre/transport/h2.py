@@ -91,14 +91,6 @@ def _lines_to_headers(lines: bytes) -> List[Tuple[bytes, bytes]]:
     return headers
 
 
-def expects_continue(headers: List[Tuple[bytes, bytes]]) -> bool:
-    """Whether a request's fields (names lower-case) ask for ``expect: 100-continue``."""
-    for name, value in headers:
-        if name == b"expect":
-            return value.strip().lower() == b"100-continue"
-    return False
-
-
 def check_response_fields(status: int, headers: Any) -> Tuple[List[Tuple[bytes, bytes]], Optional[int]]:
     """An application's response head as HTTP/2 fields (``:status`` first; names
     lower-cased, connection-specific fields dropped, by the session's own rules in
@@ -818,7 +810,7 @@ class _H2Connection:
                 stream.send_error_response(413)
                 return
             stream._body_room = limit
-        expect = not end_stream and expects_continue(event.headers)
+        expect = not end_stream and event.expect_continue
         cycle = HTTPCycle(scope, stream, end_stream, expect)
         stream.cycle = cycle
         stream.may_discard = not expect

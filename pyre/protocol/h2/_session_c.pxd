@@ -48,6 +48,7 @@ cdef inline bytes _b(object value)
 
 @cython.locals(name=bytes, value=bytes, method=bytes, scheme=bytes, path=bytes, authority=bytes, protocol=bytes, earlier=bytes,
                host=bytes, cookie_at=Py_ssize_t, cookies=list, regular=list, in_pseudo=bint, n=Py_ssize_t,
+               expect_continue=bint,
                p=cbytes, q=Py_ssize_t, query=bytes, size=Py_ssize_t)
 cdef object _parse_request(int stream_id, object headers, bint end_stream, bint allow_protocol, long long max_size)
 

@@ -293,6 +293,7 @@ def _parse_request(stream_id: int, headers: Any, end_stream: bool, allow_protoco
     protocol: Optional[bytes] = None
     host: Optional[bytes] = None
     content_length: Optional[int] = None
+    expect_continue = False
     cookie_at = -1
     cookies: Optional[List[bytes]] = None
     regular: Headers = []
@@ -353,6 +354,9 @@ def _parse_request(stream_id: int, headers: Any, end_stream: bool, allow_protoco
             if cookie_at >= 0:
                 continue
             cookie_at = len(regular)
+        elif n == 6 and p[0] == 0x65 and name == b"expect":  # (the first byte: "accept" is common)
+            if value.lower() == b"100-continue":  # (values have no outer whitespace)
+                expect_continue = True
         regular.append((name, value))
     if size > max_size:
         raise _TooLarge
@@ -430,6 +434,7 @@ def _parse_request(stream_id: int, headers: Any, end_stream: bool, allow_protoco
         protocol.decode("ascii") if protocol is not None else None,
         end_stream,
         content_length,
+        expect_continue,
     )
 
 
