@@ -13,7 +13,8 @@ Flow control, both ways:
   its high-water mark unread and asks to pause reading. From then on the stream
   withholds the window, so the client stops sending on it (and only on it) until
   the application has read. What one stream buffers is bounded by the high-water
-  mark plus one window.
+  mark plus one window. A body still arriving after the response completed is
+  dropped by the session with its windows granted back (``H2Stream._discard``).
 - Response bodies: ``send_data`` sends what the stream and connection windows allow;
   the rest waits in the stream, and the cycle's ``send()`` waits (``drain``) until
   the client grants window and the transport's buffer is below its high-water mark.
@@ -274,6 +275,9 @@ class H2Stream:
         if self.closed:
             return
         if self.discarding:
+            logger.debug("HTTP/2 stream %d from %s: an unread request body still arriving %.1f s after the "
+                         "response (--timeout-request-header); reset", self.stream_id, self.conn._client_text,
+                         self.conn.ctx.timeout_request_header)
             self.stop_discarding()
         elif self._body_by and self._body_by <= now:
             self._body_timeout()
@@ -556,9 +560,6 @@ class H2Stream:
         """Stop dropping the request body: RST_STREAM NO_ERROR (the response is
         complete: RFC 9113 8.1's way to ask the client to stop without an error)."""
         if self.discarding and not self.closed:
-            logger.debug("HTTP/2 stream %d from %s: unread request body still arriving after %.1f s "
-                         "(--timeout-request-header); reset", self.stream_id, self.conn._client_text,
-                         self.conn.ctx.timeout_request_header)
             self._abort_stream(NO_ERROR)
 
     def report(self) -> None:

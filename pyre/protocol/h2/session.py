@@ -31,7 +31,8 @@ errors come out as ``ConnectionEnded`` with the GOAWAY queued.
 Receive windows are re-granted only when the transport says the application has
 consumed the data (``acknowledge_received``), so a slow application slows the
 client instead of filling memory; data of streams that end or are reset unread is
-given back to the connection window by the session. The WINDOW_UPDATE rule is h2's
+given back to the connection window by the session, and a request body still arriving
+after its response is complete can be dropped as it arrives (``discard_request``). The WINDOW_UPDATE rule is h2's
 ``WindowManager``: update once half a window is consumed, or the window is empty.
 
 Where Pyre answers differently from ``h2`` (what the oracle tests allow for):
