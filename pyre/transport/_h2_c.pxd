@@ -17,7 +17,7 @@ cdef class H2Stream:
     cdef public double deadline
     cdef public object _head, _status, _content_length, _trailers_after_pending, _waiter
     cdef public bint _no_body, _end_after_pending, _trailers, _withholding, _request_complete, _finished
-    cdef public bint _app_done, _aborted, _track, websocket
+    cdef public bint _app_done, _aborted, _track, websocket, may_discard, discarding
     cdef public long long _sent, _pending_size, _withheld, _stop_code, _bytes_out, _bytes_in, _body_room
     cdef public list _pending
     cdef public double _send_by, _body_by, _body_budget, _waiting_since, _t0
@@ -53,6 +53,8 @@ cdef class H2Stream:
     cpdef pause_reading(self)
     cpdef resume_reading(self)
     cpdef response_complete(self)
+    cdef _discard(self)
+    cpdef stop_discarding(self)
     @cython.locals(conn=_H2Connection)
     cpdef report(self)
     cpdef send_error_response(self, status)

@@ -13,7 +13,8 @@ Flow control, both ways:
   its high-water mark unread and asks to pause reading. From then on the stream
   withholds the window, so the client stops sending on it (and only on it) until
   the application has read. What one stream buffers is bounded by the high-water
-  mark plus one window.
+  mark plus one window. A body still arriving after the response completed is
+  dropped by the session with its windows granted back (``H2Stream._discard``).
 - Response bodies: ``send_data`` sends what the stream and connection windows allow;
   the rest waits in the stream, and the cycle's ``send()`` waits (``drain``) until
   the client grants window and the transport's buffer is below its high-water mark.
@@ -91,14 +92,6 @@ def _lines_to_headers(lines: bytes) -> List[Tuple[bytes, bytes]]:
     return headers
 
 
-def expects_continue(headers: List[Tuple[bytes, bytes]]) -> bool:
-    """Whether a request's fields (names lower-case) ask for ``expect: 100-continue``."""
-    for name, value in headers:
-        if name == b"expect":
-            return value.strip().lower() == b"100-continue"
-    return False
-
-
 def check_response_fields(status: int, headers: Any) -> Tuple[List[Tuple[bytes, bytes]], Optional[int]]:
     """An application's response head as HTTP/2 fields (``:status`` first; names
     lower-cased, connection-specific fields dropped, by the session's own rules in
@@ -125,6 +118,7 @@ class H2Stream:
         "_trailers_after_pending", "_trailers", "_waiter", "_withheld", "_withholding",
         "_request_complete", "_finished", "_app_done", "_aborted", "_stop_code", "_send_by", "_body_by",
         "_body_budget", "_waiting_since", "_bytes_out", "_bytes_in", "_body_room", "_track", "_t0", "websocket",
+        "may_discard", "discarding",
     )
 
     def __init__(self, conn: "_H2Connection", stream_id: int, request: RequestReceived) -> None:
@@ -165,6 +159,11 @@ class H2Stream:
         self._track = bool((ctx.access_log and ctx.access_logger.isEnabledFor(_INFO)) or ctx.request_observers)
         self._t0 = ctx.clock() if self._track else 0.0
         self.websocket = False  # set by H2WebSocket: reported as a WebSocket handshake
+        # An unread request body is dropped after the response (see _discard) rather than
+        # reset: set for the application's own responses, unless the client waits for a
+        # 100 (Continue) it was not sent.
+        self.may_discard = False
+        self.discarding = False  # the response is complete; the session drops the body
 
     # -- the request side, fed by the connection ------------------------------------------
 
@@ -192,6 +191,11 @@ class H2Stream:
 
     def ended(self, trailers: Optional[List[Tuple[bytes, bytes]]] = None) -> None:
         self._request_complete = True
+        if self.discarding:  # the client sent the rest of the body: the stream closed cleanly
+            self.closed = True
+            self._clear_timers()
+            self.conn.forget(self)
+            return
         if self._waiting_since:
             self._stop_body_wait()
         if self.cycle is not None:
@@ -270,7 +274,12 @@ class H2Stream:
         """Called by the connection once ``deadline`` has passed."""
         if self.closed:
             return
-        if self._body_by and self._body_by <= now:
+        if self.discarding:
+            logger.debug("HTTP/2 stream %d from %s: an unread request body still arriving %.1f s after the "
+                         "response (--timeout-request-header); reset", self.stream_id, self.conn._client_text,
+                         self.conn.ctx.timeout_request_header)
+            self.stop_discarding()
+        elif self._body_by and self._body_by <= now:
             self._body_timeout()
         elif self._send_by and self._send_by <= now:
             logger.info("HTTP/2 stream %d from %s made no write progress for %.1f s (--timeout-send); "
@@ -487,6 +496,7 @@ class H2Stream:
         conn = self.conn
         if conn.session.can_send(self.stream_id):
             conn.session.send_headers(self.stream_id, 100, (), False)
+            self.may_discard = True  # the client was told to send
             conn.schedule_flush()
 
     def waiting_for_body(self, waiting: bool) -> None:
@@ -519,12 +529,38 @@ class H2Stream:
         if self._track:
             self.report()
         if not self._request_complete:
+            if self.may_discard and self.conn.session.discard_request(self.stream_id):
+                self._discard()
+                return
             self.conn.session.reset_stream(self.stream_id, self._stop_code)
             self.conn.schedule_flush()
         self.closed = True
         if self.deadline:
             self._clear_timers()
         self.conn.forget(self)
+
+    def _discard(self) -> None:
+        """The response is complete and the client is still sending a body nobody will
+        read. Resetting the stream (RFC 9113 8.1 allows it) hangs clients that send the
+        whole body before they read the response (httpx's AsyncClient waits for window
+        forever): instead, as nginx does, the session drops what arrives and grants the
+        window back, until the client ends the stream (``ended``), or for
+        --timeout-request-header (HTTP/1.1 drains an unread body as long), then
+        RST_STREAM NO_ERROR. The stream stays registered, without its cycle, so the
+        connection is not idle meanwhile; it counts as open toward
+        SETTINGS_MAX_CONCURRENT_STREAMS, as the client counts it (RFC 9113 5.1.2)."""
+        self.discarding = True
+        self.cycle = None
+        self._clear_timers()
+        self._body_by = self.conn.loop.time() + self.conn.ctx.timeout_request_header
+        self._set_deadline()
+        self.conn.schedule_flush()
+
+    def stop_discarding(self) -> None:
+        """Stop dropping the request body: RST_STREAM NO_ERROR (the response is
+        complete: RFC 9113 8.1's way to ask the client to stop without an error)."""
+        if self.discarding and not self.closed:
+            self._abort_stream(NO_ERROR)
 
     def report(self) -> None:
         """Hand the request to ``ctx.request_done`` (access log, observers), once: when
@@ -541,6 +577,7 @@ class H2Stream:
     def send_error_response(self, status: int) -> None:
         if self.closed:
             return
+        self.may_discard = False  # the server's own answers stop the upload
         body = f"{HTTPStatus(status).phrase}\n".encode()
         self._head = None
         self.start_response(status, [(b"content-type", b"text/plain; charset=utf-8"),
@@ -774,8 +811,10 @@ class _H2Connection:
                 stream.send_error_response(413)
                 return
             stream._body_room = limit
-        cycle = HTTPCycle(scope, stream, end_stream, not end_stream and expects_continue(event.headers))
+        expect = not end_stream and event.expect_continue
+        cycle = HTTPCycle(scope, stream, end_stream, expect)
         stream.cycle = cycle
+        stream.may_discard = not expect
         # The request's Task, with this connection's keywords (no Python call in between).
         task = asyncio.Task(run_asgi(app, cycle, ctx.tasks), **self._task_kwargs)
         if not task.done():
@@ -1039,6 +1078,7 @@ class _H2Connection:
             return
         self._draining = True
         for stream in list(self.streams.values()):
+            stream.stop_discarding()  # an unread upload does not hold the GOAWAY
             close = getattr(stream.cycle, "shutdown", None)
             if close is not None:
                 close()  # a WebSocket: its close frame (1012) goes out before the GOAWAY

@@ -108,3 +108,18 @@ async def test_httpx_thousands_of_small_requests_on_one_connection(serve):
             response = await client.get(f"{server.url}/size/5")
             assert response.status_code == 200 and response.http_version == "HTTP/2"
             assert response.content == pattern(5)
+
+
+@pytest.mark.parametrize("upgrade", [[], ["-u"]], ids=["prior-knowledge", "upgrade"])
+async def test_nghttp_255_byte_windows_are_not_a_flood(serve, tmp_path, upgrade):
+    # nghttp -w 8 -W 8 answers nearly every 255-byte DATA frame with a WINDOW_UPDATE for the
+    # stream and one for the connection: the flood defence ended it with ENHANCE_YOUR_CALM
+    # (nghttp still exits with 0). The 64 KiB body messages leave short frames between.
+    nghttp = require_tool("nghttp")
+    server = await serve(app, timeout_keep_alive=1)
+    har = tmp_path / "streams.har"
+    code, _, err = await run_tool(nghttp, "-n", "-t", "60", "-m", "10", "-w", "8", "-W", "8", *upgrade,
+                                  "-r", str(har), f"{server.url}/chunks/1000000/65536", timeout=120)
+    assert code == 0, err.decode(errors="replace")
+    entries = json.loads(har.read_text())["log"]["entries"]
+    assert [(e["response"]["status"], e["response"]["content"]["size"]) for e in entries] == [(200, 1_000_000)] * 10

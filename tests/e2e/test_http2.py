@@ -497,6 +497,24 @@ async def test_request_trailers_reach_the_app_on_the_final_request_message(serve
     assert without == {"extension": True, "body": "", "trailers": [], "only_final": True}
 
 
+async def events_until_reset(server, head, body: bytes = b"") -> list:
+    """Send a request head (and some body, never ending it); the events until a RST_STREAM."""
+    client = await FrameClient.open(server)
+    try:
+        client.conn.send_headers(1, head)
+        if body:
+            client.conn.send_data(1, body)
+        await client.flush()
+        return await client.read_until(lambda e: isinstance(e, h2.events.StreamReset))
+    finally:
+        client.close()
+
+
+def resets_and_statuses(events: list) -> tuple:
+    return ([e.error_code for e in events if isinstance(e, h2.events.StreamReset)],
+            [dict(e.headers)[b":status"] for e in events if isinstance(e, h2.events.ResponseReceived)])
+
+
 EXPECT_HEAD = [(b":method", b"POST"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"t"),
                (b"content-length", b"5"), (b"expect", b"100-continue")]
 
@@ -525,17 +543,12 @@ async def test_expect_100_continue_answered_when_the_app_reads(serve):
 
 
 async def test_expect_100_continue_not_sent_when_the_app_answers_first(serve):
+    # No 100 after the final response, and the stream is reset at once rather than its body
+    # drained: the client was never told to send (RFC 9110 10.1.1 allows either).
     server = await serve(respond(401, [(b"content-length", b"6")], body=b"denied"))
-    client = await FrameClient.open(server)
-    try:
-        client.conn.send_headers(1, EXPECT_HEAD)
-        await client.flush()
-        events = await client.read_until(lambda e: isinstance(e, h2.events.StreamEnded))
-    finally:
-        client.close()
-    statuses = [dict(e.headers)[b":status"] for e in events
-                if isinstance(e, (h2.events.InformationalResponseReceived, h2.events.ResponseReceived))]
-    assert statuses == [b"401"]
+    events = await events_until_reset(server, EXPECT_HEAD)
+    assert resets_and_statuses(events) == ([h2.errors.ErrorCodes.NO_ERROR], [b"401"])
+    assert not [e for e in events if isinstance(e, h2.events.InformationalResponseReceived)]
 
 
 def body_limit_app(seen: list):
@@ -618,3 +631,78 @@ async def test_upgrade_holds_the_response_until_the_client_preface(serve, raw):
             if any(isinstance(e, h2.events.StreamEnded) for e in events):
                 break
     assert received == body
+
+
+# -- a response before the request body: the rest is read and dropped ------------------------
+
+
+@pytest.mark.parametrize("size", [100_000, 16_000_000])
+async def test_httpx_gets_a_response_sent_before_its_upload_is_read(serve, size):
+    # httpx's AsyncClient sends the whole body before it reads the response: a RST_STREAM
+    # NO_ERROR after the response left it waiting for window forever (nginx drops the body).
+    server = await serve(respond(200, [(b"content-length", b"5")], body=b"early"))
+    async with httpx.AsyncClient(http1=False, http2=True, timeout=10) as client:
+        response = await client.post(server.url + "/upload", content=b"x" * size)
+        again = await client.post(server.url + "/again", content=b"y" * size)  # the same connection
+    assert (response.status_code, response.content, response.http_version) == (200, b"early", "HTTP/2")
+    assert (again.status_code, again.content) == (200, b"early")
+
+
+EARLY_HEAD = [(b":method", b"POST"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"t")]
+
+
+async def send_window_chunks(client: "FrameClient", sid: int, total: int, end_stream: bool) -> None:
+    """Send ``total`` body bytes as the server's windows allow (reading its frames)."""
+    left = total
+    while left:
+        window = min(client.conn.local_flow_control_window(sid), 16384, left)
+        if window:
+            left -= window
+            client.conn.send_data(sid, b"z" * window, end_stream=end_stream and not left)
+            await client.flush()
+        else:
+            await client.read_until(lambda e: isinstance(e, (h2.events.WindowUpdated, h2.events.StreamReset)))
+            assert not any(isinstance(e, h2.events.StreamReset) for e in client.events)
+
+
+async def test_an_unread_body_after_the_response_is_dropped_and_the_stream_ends_cleanly(serve):
+    server = await serve(respond(200, [(b"content-length", b"2")], body=b"ok"))
+    client = await FrameClient.open(server)
+    try:
+        client.conn.send_headers(1, EARLY_HEAD)
+        await client.flush()
+        await client.read_until(lambda e: isinstance(e, h2.events.StreamEnded))
+        await send_window_chunks(client, 1, 300_000, True)  # past both initial windows
+        client.conn.ping(b"12345678")
+        await client.flush()
+        events = await client.read_until(lambda e: isinstance(e, h2.events.PingAckReceived))
+    finally:
+        client.close()
+    assert not [e for e in events if isinstance(e, (h2.events.StreamReset, h2.events.ConnectionTerminated))]
+    assert [dict(e.headers)[b":status"] for e in events if isinstance(e, h2.events.ResponseReceived)] == [b"200"]
+
+
+async def test_an_unread_body_still_coming_after_the_header_timeout_is_reset_with_no_error(serve):
+    server = await serve(respond(200, [(b"content-length", b"2")], body=b"ok"), timeout_request_header=0.5)
+    events = await events_until_reset(server, EARLY_HEAD, b"z" * 1000)  # then the client stalls
+    assert resets_and_statuses(events) == ([h2.errors.ErrorCodes.NO_ERROR], [b"200"])
+
+
+async def test_limit_request_body_still_stops_an_upload_in_progress(serve):
+    server = await serve(body_limit_app([]), limit_request_body=1000, timeout_request_header=60)
+    client = await FrameClient.open(server)
+    try:
+        client.conn.send_headers(1, EARLY_HEAD + [(b"content-length", b"100000")])
+        client.conn.send_data(1, b"x" * 1000)
+        client.conn.send_headers(3, EARLY_HEAD)
+        client.conn.send_data(3, b"x" * 1500)
+        await client.flush()
+        events = await client.read_until(
+            lambda e: isinstance(e, h2.events.StreamReset) and e.stream_id == 3
+            and any(isinstance(x, h2.events.StreamReset) and x.stream_id == 1 for x in client.events))
+    finally:
+        client.close()
+    statuses = {e.stream_id: dict(e.headers)[b":status"] for e in events if isinstance(e, h2.events.ResponseReceived)}
+    assert statuses == {1: b"413", 3: b"413"}
+    resets = {e.stream_id: e.error_code for e in events if isinstance(e, h2.events.StreamReset)}
+    assert resets == {1: h2.errors.ErrorCodes.NO_ERROR, 3: h2.errors.ErrorCodes.NO_ERROR}  # stopped, not drained

@@ -17,6 +17,7 @@ cdef long long REFUSED_STREAM, CANCEL, COMPRESSION_ERROR, ENHANCE_YOUR_CALM
 cdef int S_OPEN, S_HALF_CLOSED_LOCAL, S_HALF_CLOSED_REMOTE, S_CLOSED
 cdef int BY_NONE, BY_RECV_END, BY_SEND_END, BY_RECV_RST, BY_SEND_RST
 cdef long long MAX_WINDOW, MAX_CLOSED_STREAMS, FRAME_COST, SEND_SHARE, RECEIVE_SHARE, INFLIGHT_FRAME, MAX_CREDIT
+cdef long long REOPEN_PAID
 cdef int SET_HEADER_TABLE_SIZE, SET_ENABLE_PUSH, SET_MAX_CONCURRENT_STREAMS, SET_INITIAL_WINDOW_SIZE
 cdef int SET_MAX_FRAME_SIZE, SET_MAX_HEADER_LIST_SIZE, SET_ENABLE_CONNECT_PROTOCOL
 cdef unsigned char C_NAME, C_ANY_NAME, C_VALUE, C_SCHEME, C_TARGET, C_AUTHORITY, C_ALPHA
@@ -47,6 +48,7 @@ cdef inline bytes _b(object value)
 
 @cython.locals(name=bytes, value=bytes, method=bytes, scheme=bytes, path=bytes, authority=bytes, protocol=bytes, earlier=bytes,
                host=bytes, cookie_at=Py_ssize_t, cookies=list, regular=list, in_pseudo=bint, n=Py_ssize_t,
+               expect_continue=bint,
                p=cbytes, q=Py_ssize_t, query=bytes, size=Py_ssize_t)
 cdef object _parse_request(int stream_id, object headers, bint end_stream, bint allow_protocol, long long max_size)
 
@@ -94,6 +96,8 @@ cdef class _Stream:
     cdef long long unacked
     cdef bint remote_ended
     cdef bint head_sent
+    cdef bint discarding
+    cdef long long reopened
 
 
 cdef class H2Session:
@@ -115,7 +119,7 @@ cdef class H2Session:
     cdef long long _block_depends
     cdef bytearray _block
     cdef _Bucket _control, _resets
-    cdef long long _credit
+    cdef long long _credit, _reopened
     cdef double _now
     cdef set _seen_windows
     cdef list _events
@@ -229,5 +233,7 @@ cdef class H2Session:
     cpdef bint can_send(self, object stream_id) except -1
     @cython.locals(stream=_Stream)
     cpdef acknowledge_received(self, object stream_id, long long n)
+    @cython.locals(stream=_Stream, n=cython.longlong)
+    cpdef bint discard_request(self, object stream_id) except -1
     @cython.locals(stream=_Stream, window=cython.longlong)
     cpdef reset_stream(self, object stream_id, unsigned long long error_code=*)

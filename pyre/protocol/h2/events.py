@@ -57,7 +57,8 @@ class RequestReceived(Event):
     names lower-case, with split ``cookie`` fields joined by ``"; "`` (RFC 9113
     §8.2.3) and, when ``:authority`` was sent without a ``host`` field,
     ``(b"host", authority)`` first. ``protocol`` is the ``:protocol`` of an extended
-    CONNECT (RFC 8441). ``end_stream``: the request has no body.
+    CONNECT (RFC 8441). ``end_stream``: the request has no body. ``expect_continue``:
+    an ``expect: 100-continue`` field (any case) was sent.
     """
 
     __slots__ = (
@@ -71,6 +72,7 @@ class RequestReceived(Event):
         "protocol",
         "end_stream",
         "content_length",
+        "expect_continue",
     )
 
     def __init__(
@@ -85,6 +87,7 @@ class RequestReceived(Event):
         protocol: Optional[str],
         end_stream: bool,
         content_length: Optional[int],
+        expect_continue: bool = False,
     ) -> None:
         self.stream_id = stream_id
         self.method = method
@@ -96,6 +99,7 @@ class RequestReceived(Event):
         self.protocol = protocol
         self.end_stream = end_stream
         self.content_length = content_length
+        self.expect_continue = expect_continue
 
 
 class DataReceived(Event):

@@ -256,3 +256,140 @@ def test_floods_are_still_bounded_after_a_download():
     assert pings_until_goaway(16384) == alone + 2  # one frame
     assert pings_until_goaway(3 * 16384) == alone + 6  # three frames
     assert pings_until_goaway(100) == alone + 2  # a small response earns as a full frame does
+
+
+# -- a request body nobody will read ---------------------------------------------------------
+
+
+def window_increments(frames) -> dict:
+    grants: dict = {}
+    for f in frames:
+        if type(f).__name__ == "WindowUpdateFrame":
+            grants[f.stream_id] = grants.get(f.stream_id, 0) + f.window_increment
+    return grants
+
+
+def test_a_discarded_body_keeps_its_windows_open_and_the_stream_ends_without_a_reset():
+    """After the response, an unread upload is dropped with its windows granted back (a
+    reset hangs clients that send the whole body first), until the client ends it."""
+    client = RawClient()
+    events = client.feed(client.headers(1, POST, end_stream=False) + raw_frame(0, 0, 1, b"x" * 16384))
+    assert [type(e) for e in events][-1] is DataReceived  # delivered, never acknowledged
+    client.session.send_headers(1, 200, [], True)
+    assert client.session.discard_request(1)
+    sent = 16384
+    grants = {0: 0, 1: 0}
+    for _ in range(40):  # 640 KiB: ten times the initial windows
+        events = client.feed(raw_frame(0, 0, 1, b"x" * 16384))
+        sent += 16384
+        assert events == []  # dropped, no DataReceived (past a window: FLOW_CONTROL_ERROR)
+        frames = client.frames()
+        assert not rst_codes(frames)
+        for sid, n in window_increments(frames).items():
+            grants[sid] += n
+        assert sent <= 65535 + grants[1]  # within the stream windows granted
+    events = client.feed(raw_frame(0, 1, 1))  # END_STREAM
+    assert [type(e).__name__ for e in events] == ["StreamEnded"]
+    assert grants[0] and not rst_codes(client.frames())
+    assert client.session.open_streams == 0
+
+
+def test_discarding_grants_back_what_was_delivered_and_never_read():
+    client = RawClient()
+    client.feed(client.headers(1, POST, end_stream=False))
+    for _ in range(4):  # the application stopped reading: 64 KiB in, nothing acknowledged
+        client.feed(raw_frame(0, 0, 1, b"x" * 16383))
+    assert window_increments(client.frames()) == {}
+    client.session.send_headers(1, 200, [], True)
+    assert client.session.discard_request(1)
+    assert window_increments(client.frames())[1] == 4 * 16383  # (the connection window is larger)
+
+
+def test_discard_request_only_applies_to_a_complete_response_with_the_request_open():
+    client = RawClient()
+    client.feed(client.headers(1, POST, end_stream=False))
+    assert not client.session.discard_request(1)  # no response yet
+    client.feed(client.headers(3, REQUEST))
+    client.session.send_headers(3, 200, [], True)
+    assert not client.session.discard_request(3)  # the request was complete: the stream closed
+    client.session.send_headers(1, 200, [], True)
+    client.session.reset_stream(1, 0)
+    assert not client.session.discard_request(1)
+    assert not client.session.discard_request(5)
+
+
+def tiny_window_download(window: int, streams: int, size: int, chunk: int, max_control_frames: int) -> list:
+    """Streams download ``size`` bytes each, written in ``chunk``-byte messages, through
+    ``window``-byte windows, the client answering as nghttp2 does (a WINDOW_UPDATE for
+    the stream, and one for the connection, once half a window is consumed; the
+    connection's 64 KiB first, as nghttp -W shrinks it), the server taking turns as the
+    transport does. The session's events (a ConnectionEnded stops it)."""
+    client = RawClient(H2Settings(max_control_frames=max_control_frames))
+    client.feed(settings_frame((0x4, window)))
+    pending = {}
+    for i in range(streams):
+        sid = 1 + 2 * i
+        client.feed(client.headers(sid, REQUEST))
+        client.session.send_headers(sid, 200, [], False)
+        pending[sid] = [chunk] * (size // chunk) + ([size % chunk] if size % chunk else [])
+    blocked = dict.fromkeys(pending)  # in turn order
+    unseen = dict.fromkeys(pending, window)  # the server's windows as the client sees them
+    unseen[0] = 65535
+
+    def pump(sid: int) -> None:
+        chunks = pending[sid]
+        progress = False
+        while chunks:
+            sent = client.session.send_data(sid, b"d" * chunks[0], len(chunks) == 1)
+            progress = progress or sent > 0
+            if sent < chunks[0]:
+                chunks[0] -= sent
+                break
+            chunks.pop(0)
+        if not chunks:
+            blocked.pop(sid, None)
+        elif progress:  # to the back of the queue
+            blocked.pop(sid, None)
+            blocked[sid] = None
+
+    for sid in list(blocked):
+        pump(sid)
+    events: list = []
+    while blocked:
+        updates = b""
+        for frame in client.frames():
+            if type(frame).__name__ == "DataFrame" and frame.data:
+                for sid in (frame.stream_id, 0):
+                    unseen[sid] -= len(frame.data)
+                    if unseen[sid] <= window // 2:
+                        updates += window_update(sid, window - unseen[sid])
+                        unseen[sid] = window
+        assert updates
+        new = client.feed(updates)
+        events += new
+        if any(isinstance(e, ConnectionEnded) for e in new):
+            break
+        for event in new:
+            if isinstance(event, WindowUpdated):
+                for sid in [event.stream_id] if event.stream_id else list(blocked):
+                    if sid in blocked:
+                        pump(sid)
+    if not any(isinstance(e, ConnectionEnded) for e in events):
+        assert not any(pending.values())  # every byte went out
+    return events
+
+
+@pytest.mark.parametrize("window", [255, 200, 64])
+def test_tiny_windows_answered_frame_by_frame_are_not_a_flood(window):
+    """nghttp -w 8 -W 8 (255-byte windows) got GOAWAY ENHANCE_YOUR_CALM: frames shorter
+    than FRAME_COST earned less than the two WINDOW_UPDATEs that answer them. An update
+    is paid back once REOPEN_PAID bytes went out through the window it opened. (This
+    model of 255-byte windows ran short only over more data than a unit test moves:
+    nghttp's own frame pattern is tests/e2e/test_h2_clients.py's.)"""
+    events = tiny_window_download(window, 10, 200_000, 65536, 100)
+    assert not [e for e in events if isinstance(e, ConnectionEnded)]
+
+
+def test_windows_of_a_few_bytes_answered_frame_by_frame_are_still_a_flood():
+    events = tiny_window_download(16, 2, 100_000, 65536, 100)
+    assert isinstance(events[-1], ConnectionEnded) and events[-1].error_code == 11

@@ -447,3 +447,19 @@ def test_closed_streams_cost_the_garbage_collector_nothing():
     _serve(client, 400)
     assert _gc_work(client.session) < before + 100
 
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ([(b"expect", b"100-continue")], True),
+    ([(b"accept", b"*/*"), (b"expect", b"100-Continue")], True),  # case-insensitive
+    ([(b"expect", b"something-else")], False),
+    ([(b"accept", b"100-continue")], False),
+    ([], False),
+])
+def test_expect_100_continue_is_recorded_on_the_request(fields, expected):
+    """The session notes ``expect: 100-continue`` as it walks the fields (the transport
+    walked them a second time for it)."""
+    client = Client()
+    sid = client.request([(b":method", b"POST"), *REQUEST[1:], *fields], end_stream=False)
+    request = client.of(RequestReceived, events=client.exchange())[0]
+    assert request.stream_id == sid and request.expect_continue is expected
