@@ -1371,11 +1371,12 @@ class H2Session:
                 return
             if stream.discarding:
                 self._acknowledge(stream, flow_length)
-            elif padding:
-                self._acknowledge(stream, padding)
-            if size and not stream.discarding:
-                stream.unacked += size
-                self._events.append(DataReceived(sid, data, size))  # type: ignore[union-attr]
+            else:
+                if padding:
+                    self._acknowledge(stream, padding)
+                if size:
+                    stream.unacked += size
+                    self._events.append(DataReceived(sid, data, size))  # type: ignore[union-attr]
         if end_stream and not self._dead:
             self._on_stream_ended(sid)
 

@@ -70,7 +70,6 @@ class PerMessageDeflate(Extension):
         self.server_max_window_bits = 15
         self._enabled = False
         self._compressor: Any = None  # zlib streams, made on first use
-        self._window = 1 << COMPRESS_WINDOW_BITS  # the compressor's, once made
         self._decompressor: Any = None
         # wsproto's side (a message in several frames): the message is compressed, the
         # current frame is a data frame, and the bytes inflated so far.
@@ -142,14 +141,13 @@ class PerMessageDeflate(Extension):
         (random or already compressed data) goes uncompressed, as RFC 7692 §6 allows, so
         its frame is never longer than the message: a client checks a frame's length
         against its own size limit before inflating it (websockets' ``max_size``)."""
+        bits = min(self.server_max_window_bits, COMPRESS_WINDOW_BITS)  # the compressor's window
         compressor = self._compressor
         if compressor is None:
-            bits = min(self.server_max_window_bits, COMPRESS_WINDOW_BITS)
             compressor = self._compressor = zlib.compressobj(self.level, zlib.DEFLATED, -bits, COMPRESS_MEM_LEVEL)
-            self._window = 1 << bits
         out = compressor.compress(data)
         out += compressor.flush(zlib.Z_FULL_FLUSH if self.server_no_context_takeover else zlib.Z_SYNC_FLUSH)
-        if len(out) - 4 >= len(data) >= self._window:
+        if len(out) - 4 >= len(data) >= 1 << bits:
             # The client never sees this message compressed, so the next one must not
             # refer to it; the compressor's whole window holds it, so starting a new one
             # loses nothing else.
