@@ -160,9 +160,9 @@ class H2Stream:
         self._t0 = ctx.clock() if self._track else 0.0
         self.websocket = False  # set by H2WebSocket: reported as a WebSocket handshake
         # An unread request body is dropped after the response (see _discard) rather than
-        # reset: set for the application's own responses, unless the client waits for a
-        # 100 (Continue) it was not sent.
-        self.may_discard = False
+        # reset, unless the client waits for a 100 (Continue) it was not sent; a CONNECT
+        # stream (a WebSocket) is a tunnel, not an upload.
+        self.may_discard = not request.expect_continue and request.protocol is None
         self.discarding = False  # the response is complete; the session drops the body
 
     # -- the request side, fed by the connection ------------------------------------------
@@ -295,6 +295,7 @@ class H2Stream:
         cycle = self.cycle
         if cycle is not None and not cycle.response_started and self._head is None and not self._sent:
             self._stop_code = CANCEL
+            self.may_discard = False  # a client too slow to send its body is not waited for
             self.send_error_response(408)  # the stream ends with CANCEL once it is framed
         if not self.closed:
             self._abort_stream(CANCEL)
@@ -304,14 +305,14 @@ class H2Stream:
     def _body_too_large(self) -> None:
         """The request body passed --limit-request-body (without a Content-Length that
         said so): the application sees ``http.disconnect``, the client gets 413 if no
-        response started (then RST_STREAM NO_ERROR stops its upload), else the stream is
-        reset with CANCEL."""
+        response started (the rest of its upload is then dropped, see ``_discard``), else
+        the stream is reset with CANCEL."""
         cycle = self.cycle
         if cycle is not None:
             cycle.disconnect()
         if cycle is not None and not cycle.response_started and self._head is None and not self._sent:
             self.send_error_response(413)
-        if not self.closed:
+        if not self.closed and not self.discarding:
             self._abort_stream(CANCEL)
 
     # -- ResponseStream ---------------------------------------------------------------------
@@ -577,7 +578,6 @@ class H2Stream:
     def send_error_response(self, status: int) -> None:
         if self.closed:
             return
-        self.may_discard = False  # the server's own answers stop the upload
         body = f"{HTTPStatus(status).phrase}\n".encode()
         self._head = None
         self.start_response(status, [(b"content-type", b"text/plain; charset=utf-8"),
@@ -586,6 +586,8 @@ class H2Stream:
         self.response_complete()
 
     def abort(self) -> None:
+        if self.discarding:  # the response is complete; the unread upload ends by itself
+            return
         if self._head is not None and not self.closed:
             self._head = None
             self.send_error_response(500)
@@ -814,7 +816,6 @@ class _H2Connection:
         expect = not end_stream and event.expect_continue
         cycle = HTTPCycle(scope, stream, end_stream, expect)
         stream.cycle = cycle
-        stream.may_discard = not expect
         # The request's Task, with this connection's keywords (no Python call in between).
         task = asyncio.Task(run_asgi(app, cycle, ctx.tasks), **self._task_kwargs)
         if not task.done():
