@@ -44,6 +44,10 @@ logger = logging.getLogger("pyre.error")
 # never answers, and until then the connection counts as open: for limit_concurrency
 # and for a graceful shutdown, which waits for open connections.
 TLS_SHUTDOWN_TIMEOUT = 5.0
+# Loop iterations a shutdown lets pass before it looks for connections in flight: a
+# connection the event loop accepted in the same iteration as the stop has no protocol
+# yet (asyncio makes it in a task, uvloop calls connection_made soon after).
+ACCEPT_SETTLE_ITERATIONS = 3
 _HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -254,6 +258,11 @@ class Server:
         ctx.shutting_down = True
         accepting = self._stop_accepting()
         ctx.close_idle()
+        # Without this a connection accepted just before the stop was not waited for: the
+        # process exited with its request unread, and the kernel reset it (seen with
+        # gunicorn's --max-requests under a stream of short connections).
+        for _ in range(ACCEPT_SETTLE_ITERATIONS):
+            await asyncio.sleep(0)
 
         timeout = self.config.timeout_graceful_shutdown
         loop = asyncio.get_running_loop()
