@@ -530,7 +530,8 @@ class H2Stream:
         if self._track:
             self.report()
         if not self._request_complete:
-            if self.may_discard and self.conn.session.discard_request(self.stream_id):
+            # (A draining connection does not wait for an unread upload: shutdown().)
+            if self.may_discard and not self.conn._draining and self.conn.session.discard_request(self.stream_id):
                 self._discard()
                 return
             self.conn.session.reset_stream(self.stream_id, self._stop_code)

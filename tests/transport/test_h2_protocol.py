@@ -1066,3 +1066,20 @@ async def test_a_shutdown_after_the_peer_has_gone_closes_without_an_error(grace)
     for _ in range(5):
         await asyncio.sleep(0)
     assert transport.closed and not protocol.streams
+
+
+async def test_an_upload_unread_when_the_response_completes_during_a_shutdown_is_reset(grace):
+    # The shutdown resets the streams dropping an unread body when it begins; a response
+    # completed later must not start dropping one either, or the GOAWAY waits for the
+    # client to end its upload (up to --timeout-request-header).
+    gate, app = gated()
+    ctx, protocol, transport = make_tcp(app)
+    client = Client(protocol, transport)
+    sid = client.request(b"/", b"POST", body=b"x" * 1000, end=False)
+    await settle(client)
+    protocol.shutdown()
+    gate.set()
+    await settle(client)
+    r = client.responses[sid]
+    assert r["ended"] and r["reset"] == 0  # the answer, then RST_STREAM NO_ERROR
+    assert goaways(transport.data) == [sid] and transport.eof
