@@ -79,6 +79,7 @@ cdef enum:
     HUFFMAN_FAIL = 4
     MAX_INT_OCTETS = 5  # the library's VARINT_MAX_LENGTH
     STATIC_LENGTH = 61
+    INDEXED_CACHE_MAX = 256  # the encoder's (name, value) -> index bytes; bounded, as the table
 
 DEFAULT_MAX_HEADER_LIST_SIZE = 2 ** 16
 
@@ -158,6 +159,7 @@ cdef class _Table:
     cdef long long size
     cdef long long maxsize
     cdef bint resized
+    cdef unsigned long long version  # changes whenever an entry's index may have changed
 
     def __cinit__(self):
         self.entries = []
@@ -165,6 +167,7 @@ cdef class _Table:
         self.size = 0
         self.maxsize = DEFAULT_TABLE_SIZE
         self.resized = False
+        self.version = 0
 
     cdef inline Py_ssize_t count(self):
         return len(self.entries) - self.start
@@ -173,6 +176,7 @@ cdef class _Table:
         self.entries = []
         self.start = 0
         self.size = 0
+        self.version += 1
 
     cdef int shrink(self) except -1:
         cdef tuple entry
@@ -189,6 +193,7 @@ cdef class _Table:
 
     cdef int add(self, bytes name, bytes value) except -1:
         cdef long long size = ENTRY_OVERHEAD + PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value)
+        self.version += 1
         if size > self.maxsize:
             self.clear()
         else:
@@ -199,6 +204,7 @@ cdef class _Table:
 
     cdef int set_maxsize(self, long long newmax) except -1:
         cdef long long oldmax = self.maxsize
+        self.version += 1
         self.maxsize = newmax
         self.resized = newmax != oldmax
         if newmax <= 0:
@@ -268,9 +274,19 @@ cdef class Encoder(_Coder):
 
     cdef list _changes
     cdef Py_ssize_t _len
+    # A response's fields mostly repeat the last response's: each (name, value) 2-tuple
+    # that was encoded as an index (an exact match in either table) maps to those bytes,
+    # until the dynamic table changes (its indexes move). The same octets as the
+    # search, without it.
+    cdef dict _indexed
+    cdef unsigned long long _indexed_version
+    cdef bint _was_indexed
 
     def __cinit__(self):
         self._changes = []
+        self._indexed = {}
+        self._indexed_version = 0
+        self._was_indexed = False
         self._cap = 512
         self._len = 0
         self._buf = <unsigned char*>PyMem_Malloc(self._cap)
@@ -374,6 +390,7 @@ cdef class Encoder(_Coder):
             index = (<dict>(<tuple>found)[1]).get(value)
             if index is not None:
                 self._reserve(16)
+                self._was_indexed = True
                 return self._integer(<long long>index, 7, 0x80)
             partial = <long long>(<tuple>found)[0]
         entries = self._table.entries
@@ -384,6 +401,7 @@ cdef class Encoder(_Coder):
             if _same(<bytes>entry[0], name):
                 if _same(<bytes>entry[1], value):
                     self._reserve(16)
+                    self._was_indexed = True
                     return self._integer(STATIC_LENGTH + 1 + last - i, 7, 0x80)
                 if partial == 0:
                     partial = STATIC_LENGTH + 1 + last - i
@@ -403,9 +421,31 @@ cdef class Encoder(_Coder):
     cdef int _header(self, object header, bint huffman) except -1:
         cdef object sensitive = False
         cdef type t = type(header)
-        if t is tuple and len(<tuple>header) >= 2:
-            if len(<tuple>header) > 2:
-                sensitive = (<tuple>header)[2]
+        cdef object known, name, value
+        cdef Py_ssize_t at, n
+        if t is tuple and len(<tuple>header) == 2:
+            name = (<tuple>header)[0]
+            value = (<tuple>header)[1]
+            if type(name) is not bytes or type(value) is not bytes:
+                return self._field(_to_bytes(name), _to_bytes(value), False, huffman)
+            if self._indexed_version != self._table.version:
+                self._indexed.clear()
+                self._indexed_version = self._table.version
+            known = self._indexed.get(header)
+            if known is not None:
+                n = PyBytes_GET_SIZE(<bytes>known)
+                self._reserve(n)
+                memcpy(self._buf + self._len, PyBytes_AS_STRING(<bytes>known), n)
+                self._len += n
+                return 0
+            at = self._len
+            self._was_indexed = False
+            self._field(<bytes>name, <bytes>value, False, huffman)
+            if self._was_indexed and len(self._indexed) < INDEXED_CACHE_MAX:
+                self._indexed[header] = PyBytes_FromStringAndSize(<char*>self._buf + at, self._len - at)
+            return 0
+        if t is tuple and len(<tuple>header) > 2:
+            sensitive = (<tuple>header)[2]
             return self._field(_to_bytes((<tuple>header)[0]), _to_bytes((<tuple>header)[1]), bool(sensitive), huffman)
         if t is _HeaderTuple:
             sensitive = False

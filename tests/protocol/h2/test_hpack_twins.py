@@ -422,3 +422,22 @@ def test_the_huffman_tables_are_the_generated_ones():
     script = Path(__file__).resolve().parents[3] / "tools" / "gen_hpack_huffman.py"
     result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@settings(max_examples=100, deadline=None)
+@given(changes=st.lists(st.tuples(st.integers(0, 3), st.binary(min_size=1, max_size=40)), min_size=1, max_size=40),
+       resize_at=st.integers(0, 60), size=st.sampled_from([0, 64, 128, 4096]))
+def test_repeated_responses_encode_as_the_library_does(changes, resize_at, size):
+    # A server's responses repeat most fields: the compiled encoder remembers the octets
+    # of fields it sent as an index until the dynamic table changes. Every block, as the
+    # fields change (a new date each second) and the table is resized or evicts, must be
+    # the library's to the octet.
+    enc_py, enc_c = PY.Encoder(), C.Encoder()
+    fields = [(b":status", b"200"), (b"server", b"pyre"), (b"date", b"Mon, 07 Dec 2026 01:00:00 GMT"),
+              (b"content-type", b"text/plain"), (b"content-length", b"13")]
+    for step, (which, value) in enumerate(changes * 2):
+        if step == resize_at and size != enc_py.header_table_size:
+            enc_py.header_table_size = enc_c.header_table_size = size
+        for _ in range(2):  # the same block again: every field a remembered index
+            assert enc_c.encode(fields) == enc_py.encode(fields)
+        fields[1 + which] = (fields[1 + which][0], value)
