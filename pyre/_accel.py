@@ -123,7 +123,7 @@ NO_EXTENSIONS = os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0")
 # Each speed-up: (the compiled module, its pure-Python twin).
 _TWINS: Dict[str, Tuple[str, str]] = {
     "h1parser": ("pyre._speedups.h1parser", "pyre._pure.h1parser"),
-    "h1conn": ("pyre._speedups.h1conn", "pyre._pure.h1conn"),
+    "h1conn": ("pyre.transport._h1_c", "pyre._pure.h1conn"),
     "hpack": ("pyre._speedups.hpack", "pyre._pure.hpack"),
     "h2session": ("pyre.protocol.h2._session_c", "pyre.protocol.h2.session"),
     "wsframes": ("pyre.protocol.ws._frames_c", "pyre.protocol.ws.frames"),

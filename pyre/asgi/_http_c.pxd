@@ -7,6 +7,12 @@
 import cython
 
 cdef dict _EMPTY_REQUEST_BODY
+cdef object _EXHAUSTED
+
+
+@cython.final
+cdef class Ready:
+    pass
 
 
 cdef class HTTPCycle:
@@ -29,5 +35,7 @@ cdef class HTTPCycle:
     cpdef disconnect(self)
     cpdef input_closed(self)
     cdef _wake(self)
+    @cython.locals(state=int)
+    cdef _send(self, dict message)
     cdef _complete(self)
     cpdef app_finished(self, exc, result=*)

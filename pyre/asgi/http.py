@@ -25,7 +25,7 @@ every cycle twin shares is :mod:`pyre.asgi.http_common`, re-exported here.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from pyre.asgi.http_common import (
     BODY,
@@ -51,11 +51,27 @@ except ImportError:  # pragma: no cover - Cython is a build dependency only
     COMPILED = False
 
 __all__ = [
-    "BODY", "BODY_HIGH_WATER", "DONE", "SHUTDOWN_DEADLINE", "START", "TRAILERS", "ClientDisconnected", "HTTPCycle",
-    "ResponseStream", "error_status", "finish_response", "run_asgi", "unexpected_message", "wait_for_input", "wake",
+    "BODY", "BODY_HIGH_WATER", "DONE", "READY", "SHUTDOWN_DEADLINE", "START", "TRAILERS", "ClientDisconnected",
+    "HTTPCycle", "Ready", "ResponseStream", "error_status", "finish_response", "run_asgi", "unexpected_message", "wait_for_input", "wake",
 ]
 
 _EMPTY_REQUEST_BODY = {"type": "http.request", "body": b"", "more_body": False}
+
+
+class Ready:
+    """What ``send()`` returns when its work is done: ``await`` gives None at once.
+
+    ``__await__`` hands back one shared iterator that is already exhausted, so an
+    ``await`` allocates nothing and runs no frame of its own."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Iterator[None]:
+        return _EXHAUSTED
+
+
+_EXHAUSTED: Iterator[None] = iter(())
+READY = Ready()
 
 
 class HTTPCycle:
@@ -184,10 +200,18 @@ class HTTPCycle:
                 return {"type": "http.disconnect"}
             await wait_for_input(self)
 
-    async def send(self, message: Dict[str, Any]) -> None:
+    def send(self, message: Dict[str, Any]) -> Awaitable[None]:
+        # Not a coroutine function: the message is handled when send() is called, and
+        # what comes back is an already-complete awaitable (or, when the transport is
+        # above its high-water mark, the wait for it to drain; for pathsend, the file's
+        # transfer). An exception is raised by the call itself, inside the app's
+        # ``await send(...)`` expression. It saves a coroutine per message.
+        return self._send(message if type(message) is dict else _plain_message(message))
+
+    def _send(self, message: Dict[str, Any]) -> Awaitable[None]:
         try:
             kind = message["type"]
-        except (TypeError, KeyError):
+        except KeyError:
             raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}") from None
         state = self.state
         if state == BODY and kind == "http.response.body":
@@ -206,8 +230,8 @@ class HTTPCycle:
             if not more and not self._trailers:
                 self._complete()
             elif stream.write_paused:
-                await stream.drain()
-            return
+                return stream.drain()
+            return READY
         if state == START and kind == "http.response.start":
             if self._disconnected:
                 raise ClientDisconnected("client disconnected")
@@ -219,31 +243,33 @@ class HTTPCycle:
             self.status = status
             self._trailers = trailers
             self.state = BODY
-            return
+            return READY
         if state == BODY and kind == "http.response.pathsend":
             if self._disconnected:
                 raise ClientDisconnected("client disconnected")
             path = message.get("path")
             if not isinstance(path, str):
                 raise TypeError("http.response.pathsend 'path' must be a str")
-            await self.stream.send_file(path)  # on failure the response is aborted
-            self.state = TRAILERS if self._trailers else DONE
-            if not self._trailers:
-                self._complete()
-            return
+            return self._send_path(path)
         if state == TRAILERS and kind == "http.response.trailers":
             if self._disconnected:
                 raise ClientDisconnected("client disconnected")
             headers = list(message.get("headers", ()))
             if message.get("more_trailers", False):
                 self._trailer_headers.extend(headers)
-                return
+                return READY
             headers = self._trailer_headers + headers
             self.stream.send_trailers(headers)  # invalid trailers raise; never written
             self.state = DONE
             self._complete()
-            return
+            return READY
         raise unexpected_message(state, kind)
+
+    async def _send_path(self, path: str) -> None:
+        await self.stream.send_file(path)  # on failure the response is aborted
+        self.state = TRAILERS if self._trailers else DONE
+        if not self._trailers:
+            self._complete()
 
     def _complete(self) -> None:
         self._wake()
@@ -255,6 +281,16 @@ class HTTPCycle:
         """Settle the response once the application coroutine has ended."""
         if exc is not None or result is not None or self.state != DONE:
             finish_response(self, exc, result, self._disconnected, self._input_closed)
+
+
+def _plain_message(message: Any) -> Dict[str, Any]:
+    """An application's message that is not exactly a ``dict``, as one (its keys read
+    once; the error for what is no message at all)."""
+    try:
+        message["type"]
+        return dict(message)
+    except (TypeError, KeyError, ValueError):
+        raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}") from None
 
 
 async def run_asgi(app: Callable[..., Awaitable[Any]], cycle: HTTPCycle, tasks: Set[Any]) -> None:

@@ -1,27 +1,34 @@
-"""The HTTP/1.1 connection: an ``asyncio.Protocol`` over one transport (the pure twin).
+"""The HTTP/1.1 connection: an ``asyncio.Protocol`` over one transport.
 
 It feeds bytes to the sans-IO parser, turns parser events into ASGI cycles, and is
 the :class:`~pyre.asgi.http.ResponseStream` of the request in flight (HTTP/1.1 has
 one at a time), writing what :mod:`pyre.protocol.h1.writer` encodes.
 
-This module holds the per-request path, which ``pyre._speedups.h1conn`` writes again
-in Cython; the rest of the connection (errors, timeouts, shutdown, upgrades,
-``pathsend``, back-pressure) is :class:`~pyre.transport.h1_common.H1Common`, which
-both twins inherit, and the connection's phases are described there.
+This module is its own compiled twin: Cython compiles it as it is into
+``pyre.transport._h1_c`` (typed by ``_h1_c.pxd``); :mod:`pyre._accel` chooses. The
+per-request path is ``_H1Connection`` (a ``cdef class`` there, its fields C fields,
+its calls C calls); the rest of the connection (errors, timeouts, shutdown, upgrades,
+``pathsend``, back-pressure) is :class:`~pyre.transport.h1_common.H1Common`, and the
+connection's phases are described there. ``H1Protocol`` adds ``H1Common`` and
+``asyncio.BufferedProtocol`` (which a ``cdef class`` cannot have as bases).
+
+What the compiled build does differently is in ``COMPILED`` branches: it calls the
+compiled parser through its C entry points (``pyre/_speedups/h1parser.pxd``) when the
+parser is that one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
+from urllib.parse import unquote
 
-from pyre._accel import CHUNKED_WRITER, LENGTH_WRITER, RequestParser
-from pyre.asgi.http import HTTPCycle, run_asgi
+from pyre._accel import CHUNKED_WRITER, LENGTH_WRITER, HTTPCycle, RequestParser, run_asgi
 from pyre.asgi.native import request_head
-from pyre.asgi.scope import ConnectionInfo, http_scope
+from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION, ConnectionInfo, http_scope_template, tls_extension
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
-from pyre.protocol.h1.writer import FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, encode_head
+from pyre.protocol.h1.writer import FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, as_bytes, response_head
 from pyre.transport.context import SHUTDOWN_GRACE, SendWatch, ServerContext
 from pyre.transport.h1_common import (
     BUSY,
@@ -38,15 +45,34 @@ from pyre.transport.h1_common import (
     bounded_writelines,
 )
 from pyre.transport.info import connection_info
-from pyre.transport.tasks import start_task
+from pyre.transport.tasks import task_kwargs
+
+try:
+    import cython  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    COMPILED: bool = cython.compiled
+except ImportError:  # pragma: no cover - Cython is a build dependency only
+    COMPILED = False
+
+if COMPILED:  # the compiled parser's C entry points (cimports: never run as Python)
+    from cython.cimports.pyre._speedups.h1parser import (  # type: ignore
+        is_parser,
+        parser_buffer_updated,
+        parser_buffered,
+        parser_get_buffer,
+        parser_paused,
+        parser_resume,
+    )
+    from cython.cimports.pyre.protocol.h1._writer_c import response_head as c_response_head  # type: ignore
 
 __all__ = ["PIPELINE_BUFFER_LIMIT", "H1Protocol"]
 
 logger = logging.getLogger("pyre.error")
+_INFO = logging.INFO
 
 
-class H1Protocol(H1Common, asyncio.BufferedProtocol):
-    """One HTTP/1.1 connection."""
+class _H1Connection:
+    """The per-request path of one HTTP/1.1 connection (``H1Protocol`` is the whole)."""
 
     __slots__ = (
         "ctx", "loop", "transport", "parser", "info", "cycle", "deadline", "phase",
@@ -57,6 +83,10 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         "_client_text", "_dispatching", "_resume_pending", "_out", "_out_size", "_writelines",
         "_flush_scheduled", "_track", "_t0", "_bytes_sent", "_send_watch", "_body_deadline",
         "_body_credit", "_body_mark", "_body_clock_of",
+        # Looked up once per connection: what the server never changes while it runs.
+        "_cparser", "_write", "_time", "_task_kwargs", "_app", "_native", "_tasks", "_connections",
+        "_limit", "_lifespan_state", "_timeout_keep_alive", "_timeout_request_header",
+        "_access_log", "_access_logger", "_server_line", "_extra_lines", "_scope_template", "_root_path", "_raw_root_path", "_tls",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -107,25 +137,55 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         self._body_credit = 0.0
         self._body_mark = 0
         self._body_clock_of: Optional[Request] = None
+        # The compiled parser is called through its C entry points (compiled build only).
+        self._cparser = COMPILED and is_parser(self.parser)
+        self._write: Any = None  # transport.write
+        self._time = self.loop.time
+        # The request Task's keywords, built once (asyncio.Task(coro, **kwargs)).
+        self._task_kwargs: Dict[str, Any] = task_kwargs(self.loop)
+        # The native path (ctx.native): the app's native entry takes a RequestHead as the scope.
+        self._native = ctx.native
+        self._app = ctx.app if self._native is None else self._native.entry
+        self._tasks = ctx.tasks
+        self._connections = ctx.connections
+        self._limit = ctx.limit_concurrency
+        self._lifespan_state = ctx.lifespan_state
+        self._timeout_keep_alive = ctx.timeout_keep_alive
+        self._timeout_request_header = ctx.timeout_request_header
+        self._access_log = ctx.access_log
+        self._access_logger = ctx.access_logger
+        self._server_line = as_bytes(ctx.server_line)
+        self._extra_lines = as_bytes(ctx.extra_lines)
+        self._scope_template: Dict[str, Any] = {}
+        self._root_path = ""
+        self._raw_root_path = b""
+        self._tls: Optional[Dict[str, Any]] = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         ctx = self.ctx
-        self.info = connection_info(transport, ctx.root_path)
-        client = self.info.client
+        info = self.info = connection_info(transport, ctx.root_path)
+        client = info.client
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
+        self._write = transport.write  # type: ignore[attr-defined]
         self._writelines = bounded_writelines(transport)  # type: ignore[arg-type]
-        ctx.connections.add(self)
-        self.deadline = self.loop.time() + ctx.timeout_keep_alive
+        # Every key of the http scope in http_scope's order, the per-request values None.
+        self._scope_template = http_scope_template(info, None)
+        self._root_path = info.root_path
+        self._raw_root_path = info.raw_root_path
+        self._tls = info.tls
+        self._connections.add(self)
+        self.deadline = self._time() + self._timeout_keep_alive
         if ctx.shutting_down:  # made during a shutdown (taken from a listener's queue, or after a PROXY header)
             self.shutdown()
-
 
     def get_buffer(self, sizehint: int) -> memoryview:
         # The parser lends a pooled block and takes it back in buffer_updated (see
         # pyre.protocol.h1.parsing); no event refers to it.
+        if COMPILED and self._cparser:
+            return parser_get_buffer(self.parser)
         return self.parser.get_buffer(sizehint)
 
     def buffer_updated(self, nbytes: int) -> None:
@@ -138,15 +198,24 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         """Parse a read (``data``, or ``nbytes`` bytes in the parser's lent buffer)."""
         if self.phase == IDLE:
             self.phase = HEAD
-            self.deadline = self.loop.time() + self.ctx.timeout_request_header
+            self.deadline = self._time() + self._timeout_request_header
+        parser = self.parser
         try:
-            events = self.parser.buffer_updated(nbytes) if data is None else self.parser.feed(data)
+            if data is not None:
+                events = parser.feed(data)
+            elif COMPILED and self._cparser:
+                events = parser_buffer_updated(parser, nbytes)
+            else:
+                events = parser.buffer_updated(nbytes)
         except ParseError as exc:
             self._on_parse_error(exc)
             return
         if events:
             self._dispatch(events)
-        if self.parser.paused and self.parser.buffered > PIPELINE_BUFFER_LIMIT:
+        if COMPILED and self._cparser:
+            if parser_paused(parser) and parser_buffered(parser) > PIPELINE_BUFFER_LIMIT:
+                self._pause(PAUSE_PIPELINE)
+        elif parser.paused and parser.buffered > PIPELINE_BUFFER_LIMIT:
             self._pause(PAUSE_PIPELINE)
 
     # -- parser events ---------------------------------------------------------------------
@@ -169,19 +238,27 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
                     return
                 self._resume_pending = False
                 try:
-                    events = self.parser.resume()
+                    if COMPILED and self._cparser:
+                        events = parser_resume(self.parser)
+                    else:
+                        events = self.parser.resume()
                 except ParseError as exc:
                     self._on_parse_error(exc)
                     return
                 if not events:
-                    if self.parser.buffered and self.phase == IDLE:
+                    if self.phase == IDLE and self._parser_buffered():
                         self.phase = HEAD
-                        self.deadline = self.loop.time() + self.ctx.timeout_request_header
+                        self.deadline = self._time() + self._timeout_request_header
                     return
         finally:
             self._dispatching = False
             if self._out:
                 self._flush()  # responses finished during the dispatch, in one write
+
+    def _parser_buffered(self) -> int:
+        if COMPILED and self._cparser:
+            return parser_buffered(self.parser)
+        return self.parser.buffered
 
     def _apply(self, events: Any) -> Optional[HTTPCycle]:
         """Feed events to the request in flight; return a new, not yet started cycle."""
@@ -208,12 +285,10 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
 
     def _start(self, cycle: HTTPCycle) -> None:
         """Run the application for ``cycle`` in its own task (eagerly where possible)."""
-        ctx = self.ctx
-        native = ctx.native
-        task = start_task(self.loop, run_asgi(ctx.app if native is None else native.entry, cycle, ctx.tasks))
+        task = asyncio.Task(run_asgi(self._app, cycle, self._tasks), **self._task_kwargs)
         if not task.done():
             cycle.task = task
-            ctx.tasks.add(task)  # run_asgi removes it when it ends
+            self._tasks.add(task)  # run_asgi removes it when it ends
 
     def _on_request(self, request: Request) -> Optional[HTTPCycle]:
         ctx = self.ctx
@@ -223,12 +298,17 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         self.deadline = 0.0
         self._request_keep_alive = request.keep_alive and not ctx.shutting_down
         self._request = request
-        self._http11 = request.http_version == "1.1"
-        self._head_request = request.method == "HEAD"
-        self._expect_continue = request.expect_continue
-        self._body_complete = not request.has_body
-        self._chunked_request = request.chunked
-        self._body_left = request.content_length if request.content_length > 0 else 0
+        http_version = request.http_version
+        method = request.method
+        self._http11 = http_version == "1.1"
+        self._head_request = method == "HEAD"
+        expect_continue = request.expect_continue
+        self._expect_continue = expect_continue
+        chunked = request.chunked
+        content_length = request.content_length
+        self._body_complete = body_complete = not (chunked or content_length > 0)  # not request.has_body
+        self._chunked_request = chunked
+        self._body_left = content_length if content_length > 0 else 0
         self._head = None
         self._framing = FRAME_NONE
         self._remaining = 0
@@ -236,35 +316,55 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         self._trailers = False
         self._status = 0
         self._bytes_sent = 0
-        # One test per request decides whether it is timed and reported.
-        self._track = track = ctx.wants_requests()
+        # One test per request decides whether it is timed and reported (ctx.wants_requests);
+        # the observers are read per request, so one added later is seen at once.
+        self._track = track = (self._access_log and self._access_logger.isEnabledFor(_INFO)) or bool(
+            ctx.request_observers)
         if track:
             self._t0 = ctx.clock()
         ctx.total_requests += 1
-        limit = ctx.limit_concurrency
-        if limit is not None and (len(ctx.tasks) >= limit or len(ctx.connections) > limit):
+        limit = self._limit
+        if limit is not None and (len(self._tasks) >= limit or len(self._connections) > limit):
             self._reject(503, "the server is at its concurrency limit")
             return None
-        native = ctx.native
+        native = self._native
         if native is None:
-            scope: Any = http_scope(
-                self.info, request.method, request.path, request.query, request.http_version,
-                request.headers, ctx.lifespan_state,
-            )
+            scope: Any = self._http_scope(request, method, http_version)
         else:  # the native path: the app takes the parsed head instead of a scope dict
-            scope = request_head(native, self.info, request.method, request.path, request.query,
-                                 request.http_version, request.headers)
-        cycle = HTTPCycle(scope, self, self._body_complete, request.expect_continue)
+            scope = request_head(native, self.info, method, request.path, request.query, http_version,
+                                 request.headers)
+        cycle = HTTPCycle(scope, self, body_complete, expect_continue)
         self.cycle = cycle
         return cycle
 
-
-
-
-
-
-
-
+    def _http_scope(self, request: Request, method: str, http_version: str) -> Dict[str, Any]:
+        """``http_scope(self.info, ...)`` (pyre.asgi.scope), built from this connection's
+        template: a copy holds every key in order; only the per-request values are set."""
+        raw_path = request.path
+        path = raw_path.decode("latin-1")  # the parser admits ASCII only
+        if "%" in path:
+            path = unquote(path)
+        root_path = self._root_path
+        if root_path:
+            path = root_path + path
+            raw_path = self._raw_root_path + raw_path
+        scope = self._scope_template.copy()
+        scope["asgi"] = {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION}
+        scope["http_version"] = http_version
+        scope["method"] = method
+        scope["path"] = path
+        scope["raw_path"] = raw_path
+        scope["query_string"] = request.query
+        scope["headers"] = request.headers
+        # A fresh dict per request (apps may mutate theirs).
+        extensions: Dict[str, Any] = {"http.response.trailers": {}, "http.response.pathsend": {}}
+        if self._tls is not None:
+            extensions["tls"] = tls_extension(self._tls)
+        scope["extensions"] = extensions
+        state = self._lifespan_state
+        if state is not None:
+            scope["state"] = state.copy()
+        return scope
 
     # -- output: corked writes ---------------------------------------------------------------
 
@@ -276,11 +376,12 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         write); otherwise by one ``call_soon`` flush, which runs before the loop next
         waits for I/O, so a streaming app's chunks still leave promptly.
         """
-        if final and not self._out and not self._dispatching:
+        out = self._out
+        if final and not out and not self._dispatching:
             if data:
-                self.transport.write(data)  # a whole response in one message: the usual case
+                self._write(data)  # a whole response in one message: the usual case
             return
-        self._out.append(data)
+        out.append(data)
         self._out_size += len(data)
         if self._out_size >= CORK_LIMIT or (final and not self._dispatching):
             self._flush()
@@ -299,9 +400,9 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         if self.phase == CLOSED:
             return
         if len(out) == 1:
-            self.transport.write(out[0])
+            self._write(out[0])
         elif size <= JOIN_LIMIT:
-            self.transport.write(b"".join(out))
+            self._write(b"".join(out))
         else:
             self._writelines(out)
 
@@ -313,11 +414,16 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         if self._expect_continue and not self._body_complete:
             # The app answers without asking for the body the client withholds.
             keep_alive = False
-        self._head, framing, self._remaining, self._keep_alive = encode_head(
-            status, headers, http11=self._http11, head_request=self._head_request,
-            keep_alive=keep_alive, server_line=ctx.server_line, date_line=ctx.date_line,
-            extra_lines=ctx.extra_lines,
-        )
+        date_line = ctx.date_line
+        if type(date_line) is not bytes:
+            date_line = as_bytes(date_line)
+        if COMPILED:  # the compiled head encoder, called in C
+            result = c_response_head(status, headers, self._http11, self._head_request, keep_alive,
+                                     self._server_line, date_line, self._extra_lines)
+        else:
+            result = response_head(status, headers, self._http11, self._head_request, keep_alive,
+                                   self._server_line, date_line, self._extra_lines)
+        self._head, framing, self._remaining, self._keep_alive = result
         self._status = status
         self._framing = framing
         self._trailers = trailers and framing == FRAME_CHUNKED
@@ -351,17 +457,6 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
                 self._emit(head, False)
         self._emit(out, not more_body)
 
-
-
-
-
-
-
-
-
-
-
-
     def pause_reading(self) -> None:
         self._pause(PAUSE_BODY)
 
@@ -394,20 +489,22 @@ class H1Protocol(H1Common, asyncio.BufferedProtocol):
         else:
             self._drain_request_body()
 
-    # -- keep-alive, timeouts, shutdown ---------------------------------------------------------
+    # -- keep-alive -----------------------------------------------------------------------------
 
     def _next_request(self) -> None:
         self.cycle = None
         self.phase = IDLE
-        ctx = self.ctx
-        wait = ctx.timeout_keep_alive
-        if ctx.shutting_down and SHUTDOWN_GRACE < wait:
+        wait = self._timeout_keep_alive
+        if self.ctx.shutting_down and SHUTDOWN_GRACE < wait:
             wait = SHUTDOWN_GRACE
-        self.deadline = self.loop.time() + wait
+        self.deadline = self._time() + wait
         self._resume(PAUSE_PIPELINE)
         self._resume_pending = True
         if not self._dispatching:
             self._dispatch(())
 
 
+class H1Protocol(_H1Connection, H1Common, asyncio.BufferedProtocol):
+    """One HTTP/1.1 connection."""
 
+    __slots__ = ()
