@@ -6,6 +6,7 @@
 
 import cython
 
+cdef bint COMPILED
 cdef dict _EMPTY_REQUEST_BODY
 cdef object _EXHAUSTED
 
@@ -15,7 +16,19 @@ cdef class Ready:
     pass
 
 
+# A connection that knows this cycle's C type (the compiled HTTP/1.1 connection) hands
+# it these functions, which the cycle then calls instead of the stream's methods by
+# name (pyre/transport/h1.py: its STREAM_CALLS); NULL for any other stream.
+cdef struct StreamCalls:
+    object (*start_response)(object stream, object status, object headers, bint trailers)
+    object (*send_body)(object stream, bytes data, bint more_body)
+    object (*response_complete)(object stream)
+    bint (*write_paused)(object stream) except -1
+
+
+@cython.freelist(16)
 cdef class HTTPCycle:
+    cdef StreamCalls* stream_calls
     cdef public object scope
     cdef public object stream
     cdef public int state

@@ -226,6 +226,13 @@ class HTTPCycle:
             stream = self.stream
             if not more:
                 self.state = TRAILERS if self._trailers else DONE
+            if COMPILED and self.stream_calls is not cython.NULL:  # the stream's C functions
+                self.stream_calls.send_body(stream, body, more)
+                if not more and not self._trailers:
+                    self._complete()
+                elif self.stream_calls.write_paused(stream):
+                    return stream.drain()
+                return READY
             stream.send_body(body, more)
             if not more and not self._trailers:
                 self._complete()
@@ -239,7 +246,10 @@ class HTTPCycle:
             headers = message.get("headers", ())
             trailers = bool(message.get("trailers", False))
             # Invalid status or headers raise here; nothing has been written.
-            self.stream.start_response(status, headers, trailers)
+            if COMPILED and self.stream_calls is not cython.NULL:
+                self.stream_calls.start_response(self.stream, status, headers, trailers)
+            else:
+                self.stream.start_response(status, headers, trailers)
             self.status = status
             self._trailers = trailers
             self.state = BODY
@@ -273,7 +283,10 @@ class HTTPCycle:
 
     def _complete(self) -> None:
         self._wake()
-        self.stream.response_complete()
+        if COMPILED and self.stream_calls is not cython.NULL:
+            self.stream_calls.response_complete(self.stream)
+        else:
+            self.stream.response_complete()
 
     # -- after the application returns -----------------------------------------------------
 

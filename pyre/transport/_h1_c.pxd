@@ -6,13 +6,21 @@
 
 import cython
 
+from pyre.asgi._http_c cimport HTTPCycle as CHTTPCycle, StreamCalls
 from pyre.protocol.h1._framing_c cimport ChunkedWriter, LengthWriter
 
 cdef bint COMPILED
-cdef object _INFO
+cdef object _INFO, Task
+cdef bint EAGER
 # The body writers (pyre.protocol.h1.framing's compiled twin), called in C.
 cdef LengthWriter LENGTH_WRITER
 cdef ChunkedWriter CHUNKED_WRITER
+# What the compiled cycle calls (pyre.asgi._http_c's StreamCalls): this connection's methods in C.
+cdef StreamCalls STREAM_CALLS
+cdef object _start_response_of(object conn, object status, object headers, bint trailers)
+cdef object _send_body_of(object conn, bytes data, bint more_body)
+cdef object _response_complete_of(object conn)
+cdef bint _write_paused_of(object conn) except -1
 
 
 cdef class _H1Connection:
@@ -77,8 +85,8 @@ cdef class _H1Connection:
     cpdef _flush(self)
     @cython.locals(keep_alive=bint, date_line=bytes, result=tuple)
     cpdef start_response(self, status, headers, trailers)
-    @cython.locals(framing=int)
-    cpdef send_body(self, data, more_body)
+    @cython.locals(framing=int, out=bytes, head=bytes)
+    cpdef send_body(self, bytes data, bint more_body)
     cpdef pause_reading(self)
     cpdef resume_reading(self)
     cdef _pause(self, int reason)

@@ -24,7 +24,7 @@ import logging
 from typing import Any, Dict, List, Optional
 from urllib.parse import unquote
 
-from pyre._accel import CHUNKED_WRITER, LENGTH_WRITER, HTTPCycle, RequestParser, run_asgi
+from pyre._accel import HTTPCycle, RequestParser, run_asgi
 from pyre.asgi.native import request_head
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION, ConnectionInfo, http_scope_template, tls_extension
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
@@ -45,7 +45,7 @@ from pyre.transport.h1_common import (
     bounded_writelines,
 )
 from pyre.transport.info import connection_info
-from pyre.transport.tasks import task_kwargs
+from pyre.transport.tasks import EAGER, task_kwargs
 
 try:
     import cython  # type: ignore[import-untyped,import-not-found,unused-ignore]
@@ -64,11 +64,19 @@ if COMPILED:  # the compiled parser's C entry points (cimports: never run as Pyt
         parser_resume,
     )
     from cython.cimports.pyre.protocol.h1._writer_c import response_head as c_response_head  # type: ignore
+    from cython.cimports.cpython.object import PyObject_Call  # type: ignore
+
+if COMPILED:  # the compiled body writers, called in C (their types cimported in _h1_c.pxd)
+    LENGTH_WRITER = LengthWriter()
+    CHUNKED_WRITER = ChunkedWriter()
+else:
+    from pyre._accel import CHUNKED_WRITER, LENGTH_WRITER
 
 __all__ = ["PIPELINE_BUFFER_LIMIT", "H1Protocol"]
 
 logger = logging.getLogger("pyre.error")
 _INFO = logging.INFO
+Task = asyncio.Task
 
 
 class _H1Connection:
@@ -285,8 +293,12 @@ class _H1Connection:
 
     def _start(self, cycle: HTTPCycle) -> None:
         """Run the application for ``cycle`` in its own task (eagerly where possible)."""
-        task = asyncio.Task(run_asgi(self._app, cycle, self._tasks), **self._task_kwargs)
-        if not task.done():
+        coro = run_asgi(self._app, cycle, self._tasks)
+        if COMPILED:  # Task(coro, **kwargs) without a copy of the keywords (Task only reads them)
+            task = PyObject_Call(Task, (coro,), self._task_kwargs)
+        else:
+            task = Task(coro, **self._task_kwargs)
+        if not EAGER or not task.done():  # only an eager task (3.12+) can be done already
             cycle.task = task
             self._tasks.add(task)  # run_asgi removes it when it ends
 
@@ -334,6 +346,8 @@ class _H1Connection:
             scope = request_head(native, self.info, method, request.path, request.query, http_version,
                                  request.headers)
         cycle = HTTPCycle(scope, self, body_complete, expect_continue)
+        if COMPILED and type(cycle) is CHTTPCycle:  # the compiled cycle calls this connection in C
+            cython.cast(CHTTPCycle, cycle).stream_calls = cython.address(STREAM_CALLS)
         self.cycle = cycle
         return cycle
 
@@ -502,6 +516,32 @@ class _H1Connection:
         self._resume_pending = True
         if not self._dispatching:
             self._dispatch(())
+
+
+# The compiled cycle's C calls of this connection (see pyre/asgi/_http_c.pxd: StreamCalls).
+
+
+def _start_response_of(conn: Any, status: Any, headers: Any, trailers: bool) -> None:
+    cython.cast(_H1Connection, conn).start_response(status, headers, trailers)
+
+
+def _send_body_of(conn: Any, data: bytes, more_body: bool) -> None:
+    cython.cast(_H1Connection, conn).send_body(data, more_body)
+
+
+def _response_complete_of(conn: Any) -> None:
+    cython.cast(_H1Connection, conn).response_complete()
+
+
+def _write_paused_of(conn: Any) -> bool:
+    return cython.cast(_H1Connection, conn).write_paused
+
+
+if COMPILED:
+    STREAM_CALLS.start_response = _start_response_of
+    STREAM_CALLS.send_body = _send_body_of
+    STREAM_CALLS.response_complete = _response_complete_of
+    STREAM_CALLS.write_paused = _write_paused_of
 
 
 class H1Protocol(_H1Connection, H1Common, asyncio.BufferedProtocol):

@@ -32,6 +32,8 @@ try:
 except ImportError:  # pragma: no cover - Cython is a build dependency only
     COMPILED = False
 
+from pyre.protocol.h1.errors import InvalidResponse
+
 if COMPILED:  # C-API calls of the compiled twin's head (cimports: never run as Python)
     from cython.cimports.cpython.bytes import PyBytes_FromStringAndSize  # type: ignore
     from cython.cimports.libc.string import memcpy  # type: ignore
@@ -61,10 +63,6 @@ FRAME_CLOSE = 3  # body delimited by closing the connection (HTTP/1.0)
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _INVALID_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
-
-
-class InvalidResponse(ValueError):
-    """The application's response cannot be written as valid HTTP/1.1."""
 
 
 def reason_phrase(status: int) -> str:
