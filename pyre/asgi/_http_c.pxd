@@ -8,6 +8,9 @@ import cython
 
 cdef bint COMPILED
 cdef dict _EMPTY_REQUEST_BODY
+# The send-side states and the body bound of pyre.asgi.http_common, as C constants here.
+cdef int START, BODY, TRAILERS, DONE
+cdef Py_ssize_t BODY_HIGH_WATER
 cdef object _EXHAUSTED
 
 

@@ -10,6 +10,11 @@ from pyre.asgi._http_c cimport HTTPCycle as CHTTPCycle, StreamCalls
 from pyre.protocol.h1._framing_c cimport ChunkedWriter, LengthWriter
 
 cdef bint COMPILED
+# The phases, reasons to pause and framings of pyre.transport.h1_common and
+# pyre.protocol.h1.writer, as C constants here.
+cdef int IDLE, HEAD, BUSY, DRAIN, CLOSED, PAUSE_BODY, PAUSE_PIPELINE, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE
+cdef Py_ssize_t CORK_LIMIT, JOIN_LIMIT, PIPELINE_BUFFER_LIMIT
+cdef double SHUTDOWN_GRACE
 cdef object _INFO, Task
 cdef bint EAGER
 # The body writers (pyre.protocol.h1.framing's compiled twin), called in C.
@@ -17,6 +22,8 @@ cdef LengthWriter LENGTH_WRITER
 cdef ChunkedWriter CHUNKED_WRITER
 # What the compiled cycle calls (pyre.asgi._http_c's StreamCalls): this connection's methods in C.
 cdef StreamCalls STREAM_CALLS
+@cython.locals(out=bytes, p=cython.p_char)
+cdef bytes _concat(bytes a, bytes b)
 cdef object _start_response_of(object conn, object status, object headers, bint trailers)
 cdef object _send_body_of(object conn, bytes data, bint more_body)
 cdef object _response_complete_of(object conn)
