@@ -8,6 +8,7 @@ import cython
 
 from pyre.asgi._http_c cimport HTTPCycle as CHTTPCycle, StreamCalls
 from pyre.protocol.h1._framing_c cimport ChunkedWriter, LengthWriter
+from pyre.protocol.h1.request_layout cimport Request as RequestC
 
 cdef bint COMPILED
 # The phases, reasons to pause and framings of pyre.transport.h1_common and
@@ -83,9 +84,9 @@ cdef class _H1Connection:
     cdef _start(self, cycle)
     @cython.locals(body_complete=bint, chunked=bint, expect_continue=bint, content_length=cython.longlong,
                    track=bint)
-    cdef _on_request(self, request)
+    cdef _on_request(self, RequestC request)
     @cython.locals(scope=dict, extensions=dict, raw_path=bytes, path=str, root_path=str)
-    cdef dict _http_scope(self, request, method, http_version)
+    cdef dict _http_scope(self, RequestC request, method, http_version)
     @cython.locals(out=list)
     cpdef _emit(self, data, bint final)
     @cython.locals(out=list, size=Py_ssize_t)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from typing import Any, Dict, List, Optional
 from urllib.parse import unquote
 
@@ -75,6 +76,28 @@ else:
     from pyre._accel import CHUNKED_WRITER, LENGTH_WRITER
 
 __all__ = ["H1Protocol"]
+
+
+def check_request_layout() -> None:
+    """The compiled build reads a ``Request``'s fields at the offsets that
+    ``pyre/protocol/h1/request_layout.pxd`` declares (CPython's layout of its slots):
+    refuse to load if they are not there (the pure twin serves then)."""
+    names = ["chunked", "content_length", "expect_continue", "headers", "http_version", "keep_alive", "method",
+             "path", "query", "upgrade"]
+    if (Request.__bases__ != (object,) or sorted(Request.__slots__) != names
+            or Request.__basicsize__ != object.__basicsize__ + len(names) * struct.calcsize("P")):
+        raise ImportError("pyre.protocol.h1.parsing.Request is not laid out as request_layout.pxd says")
+    if COMPILED:
+        sample = Request("GET", b"/p", b"q", "1.1", [(b"host", b"a")], True, False, True, 12, None)
+        fields = cython.cast(RequestC, sample)
+        read = [fields.chunked, fields.content_length, fields.expect_continue, fields.headers, fields.http_version,
+                fields.keep_alive, fields.method, fields.path, fields.query, fields.upgrade]
+        for name, value in zip(names, read):
+            if value is not getattr(sample, name):
+                raise ImportError("pyre.protocol.h1.parsing.Request is not laid out as request_layout.pxd says")
+
+
+check_request_layout()
 
 logger = logging.getLogger("pyre.error")
 _INFO = logging.INFO
