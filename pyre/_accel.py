@@ -46,8 +46,7 @@ The speed-ups, chosen separately (each falls back on its own):
   itself. Chosen on first use of either name (an upgrade request), ``MODE``,
   ``ACCELERATED`` or :func:`modes`.
 - ``http``: ``HTTPCycle`` and ``run_asgi``, the ASGI request/response cycle of an HTTP/2
-  stream (and of the pure HTTP/1.1 connection; the compiled one has its own in
-  ``h1conn``). A pure-mode twin: ``pyre.asgi._http_c`` is compiled from the pure
+  stream and of an HTTP/1.1 connection (both twins of each). A pure-mode twin: ``pyre.asgi._http_c`` is compiled from the pure
   ``pyre.asgi.http`` itself; what every cycle shares (``ClientDisconnected``, the
   states) is one module, ``pyre.asgi.http_common``. Chosen on first use of either name,
   ``H1Protocol``, ``MODE``, ``ACCELERATED`` or :func:`modes`.

@@ -55,3 +55,6 @@ cdef class HTTPCycle:
     cdef _send(self, dict message)
     cdef _complete(self)
     cpdef app_finished(self, exc, result=*)
+
+
+cdef _settle(HTTPCycle cycle, set tasks, exc, result)

@@ -103,7 +103,7 @@ class HTTPCycle:
         self.state = START
         self.status = 0
         self.task: Optional[asyncio.Task] = None
-        self._body: List[bytes] = []
+        self._body: Optional[List[bytes]] = None  # made by the first body bytes (most requests have none)
         self._buffered = 0
         self._body_complete = body_complete
         self._final_delivered = False
@@ -112,7 +112,7 @@ class HTTPCycle:
         self._waiter: Optional[asyncio.Future] = None
         self._reading_paused = False
         self._trailers = False
-        self._trailer_headers: List[Any] = []
+        self._trailer_headers: Optional[List[Any]] = None  # made by the first more_trailers
         self._request_trailers: Optional[List[Tuple[bytes, bytes]]] = None
         self._expect_continue = expect_continue
 
@@ -135,7 +135,10 @@ class HTTPCycle:
         return self._disconnected
 
     def feed_body(self, data: bytes) -> None:
-        self._body.append(data)
+        if self._body is None:
+            self._body = [data]
+        else:
+            self._body.append(data)
         self._buffered += len(data)
         if self._buffered > BODY_HIGH_WATER and not self._reading_paused:
             self._reading_paused = True
@@ -266,9 +269,12 @@ class HTTPCycle:
                 raise ClientDisconnected("client disconnected")
             headers = list(message.get("headers", ()))
             if message.get("more_trailers", False):
+                if self._trailer_headers is None:
+                    self._trailer_headers = []
                 self._trailer_headers.extend(headers)
                 return READY
-            headers = self._trailer_headers + headers
+            if self._trailer_headers is not None:
+                headers = self._trailer_headers + headers
             self.stream.send_trailers(headers)  # invalid trailers raise; never written
             self.state = DONE
             self._complete()
@@ -312,11 +318,17 @@ async def run_asgi(app: Callable[..., Awaitable[Any]], cycle: HTTPCycle, tasks: 
     try:
         result = await app(cycle.scope, cycle.receive, cycle.send)
     except BaseException as exc:
-        cycle.app_finished(exc)
+        _settle(cycle, tasks, exc, None)
         if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):
             raise
     else:
-        cycle.app_finished(None, result)
+        _settle(cycle, tasks, None, result)
+
+
+def _settle(cycle: HTTPCycle, tasks: Set[Any], exc: Optional[BaseException], result: Any) -> None:
+    """The end of :func:`run_asgi`: settle the response, then leave ``tasks``."""
+    try:
+        cycle.app_finished(exc, result)
     finally:
         tasks.discard(cycle.task)
 

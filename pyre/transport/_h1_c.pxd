@@ -16,7 +16,12 @@ cdef bint COMPILED
 cdef int IDLE, HEAD, BUSY, DRAIN, CLOSED, PAUSE_BODY, PAUSE_PIPELINE, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE
 cdef Py_ssize_t CORK_LIMIT, JOIN_LIMIT, PIPELINE_BUFFER_LIMIT
 cdef double SHUTDOWN_GRACE
-cdef object _INFO, Task
+cdef object _INFO, Task, _MISSING
+# The parser's events and error (pyre.protocol.h1.parsing), looked up in C.
+cdef object Request, Body, EndOfMessage, ParseError
+cdef dict ASGI
+cdef tuple LIVE_NAMES
+cdef str HTTP_11
 cdef bint EAGER
 # The body writers (pyre.protocol.h1.framing's compiled twin), called in C.
 cdef LengthWriter LENGTH_WRITER
@@ -32,7 +37,8 @@ cdef bint _write_paused_of(object conn) except -1
 
 
 cdef class _H1Connection:
-    cdef public object ctx, loop, transport, parser, info, cycle
+    cdef public object ctx, loop, transport, parser, info
+    cdef public CHTTPCycle cycle  # the compiled cycle, whatever pyre._accel chose
     cdef public double deadline
     cdef public int phase
     cdef public bint write_paused
@@ -70,6 +76,7 @@ cdef class _H1Connection:
     cdef public double _timeout_keep_alive, _timeout_request_header
     cdef public bint _access_log
     cdef public object _access_logger
+    cdef public dict _live
     cdef public bytes _server_line, _extra_lines
     cdef public dict _scope_template
     cdef public str _root_path
@@ -77,13 +84,15 @@ cdef class _H1Connection:
     cdef public object _tls
 
     cdef _received(self, data, Py_ssize_t nbytes)
+    @cython.locals(live=dict)
+    cdef _live_get(self, str name)
     cdef _dispatch(self, events)
     @cython.locals(n=Py_ssize_t)
     cdef Py_ssize_t _parser_buffered(self) except -1
     cdef _apply(self, events)
-    cdef _start(self, cycle)
+    cdef _start(self, CHTTPCycle cycle)
     @cython.locals(body_complete=bint, chunked=bint, expect_continue=bint, content_length=cython.longlong,
-                   track=bint)
+                   track=bint, method=str, http_version=str, live=dict, cycle=CHTTPCycle)
     cdef _on_request(self, RequestC request)
     @cython.locals(scope=dict, extensions=dict, raw_path=bytes, path=str, root_path=str)
     cdef dict _http_scope(self, RequestC request, method, http_version)
@@ -91,7 +100,7 @@ cdef class _H1Connection:
     cpdef _emit(self, data, bint final)
     @cython.locals(out=list, size=Py_ssize_t)
     cpdef _flush(self)
-    @cython.locals(keep_alive=bint, date_line=bytes, result=tuple)
+    @cython.locals(keep_alive=bint, result=tuple)
     cpdef start_response(self, status, headers, trailers)
     @cython.locals(framing=int, out=bytes, head=bytes)
     cpdef send_body(self, bytes data, bint more_body)

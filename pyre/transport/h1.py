@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import sys
 from typing import Any, Dict, List, Optional
 from urllib.parse import unquote
 
@@ -102,6 +103,29 @@ check_request_layout()
 logger = logging.getLogger("pyre.error")
 _INFO = logging.INFO
 Task = asyncio.Task
+HTTP_11 = sys.intern("1.1")  # as the compiled parser's: compared by identity first
+
+
+_MISSING = object()
+ASGI = {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION}  # a copy per scope
+# What the server changes on a ServerContext while it runs, read per request.
+LIVE_NAMES = ("shutting_down", "date_line", "request_observers", "total_requests")
+
+
+def live_dict(ctx: Any) -> Optional[Dict[str, Any]]:
+    """``ctx.__dict__`` when reading it is what attribute access on ``ctx`` does for
+    :data:`LIVE_NAMES` (the default ``__getattribute__`` and ``__setattr__``, no data
+    descriptor of those names in its class), else None."""
+    cls = type(ctx)
+    if cls.__getattribute__ is not object.__getattribute__ or cls.__setattr__ is not object.__setattr__:
+        return None
+    for klass in cls.__mro__:
+        for name in LIVE_NAMES:
+            attr = klass.__dict__.get(name)
+            if attr is not None and (hasattr(type(attr), "__set__") or hasattr(type(attr), "__delete__")):
+                return None  # a data descriptor (a property, a slot) decides, not the dict
+    live = getattr(ctx, "__dict__", None)
+    return live if type(live) is dict else None
 
 
 class _H1Connection:
@@ -119,7 +143,7 @@ class _H1Connection:
         # Looked up once per connection: what the server never changes while it runs.
         "_cparser", "_write", "_time", "_task_kwargs", "_app", "_native", "_tasks", "_connections",
         "_limit", "_lifespan_state", "_timeout_keep_alive", "_timeout_request_header",
-        "_access_log", "_access_logger", "_server_line", "_extra_lines", "_scope_template", "_root_path", "_raw_root_path", "_tls",
+        "_access_log", "_access_logger", "_live", "_server_line", "_extra_lines", "_scope_template", "_root_path", "_raw_root_path", "_tls",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -187,6 +211,7 @@ class _H1Connection:
         self._timeout_request_header = ctx.timeout_request_header
         self._access_log = ctx.access_log
         self._access_logger = ctx.access_logger
+        self._live = live_dict(ctx)
         self._server_line = as_bytes(ctx.server_line)
         self._extra_lines = as_bytes(ctx.extra_lines)
         self._scope_template: Dict[str, Any] = {}
@@ -288,6 +313,17 @@ class _H1Connection:
             if self._out:
                 self._flush()  # responses finished during the dispatch, in one write
 
+    def _live_get(self, name: str) -> Any:
+        """``getattr(self.ctx, name)`` for a name the server changes while it runs (the
+        compiled build's: a lookup in the context's ``__dict__`` when that is what
+        attribute access does, see :func:`live_dict`)."""
+        live = self._live
+        if live is not None:
+            value = live.get(name, _MISSING)
+            if value is not _MISSING:
+                return value
+        return getattr(self.ctx, name)
+
     def _parser_buffered(self) -> int:
         if COMPILED and self._cparser:
             return parser_buffered(self.parser)
@@ -333,11 +369,12 @@ class _H1Connection:
             return None
         self.phase = BUSY
         self.deadline = 0.0
-        self._request_keep_alive = request.keep_alive and not ctx.shutting_down
+        self._request_keep_alive = request.keep_alive and not (
+            self._live_get("shutting_down") if COMPILED else ctx.shutting_down)
         self._request = request
         http_version = request.http_version
         method = request.method
-        self._http11 = http_version == "1.1"
+        self._http11 = http_version == HTTP_11
         self._head_request = method == "HEAD"
         expect_continue = request.expect_continue
         self._expect_continue = expect_continue
@@ -356,10 +393,14 @@ class _H1Connection:
         # One test per request decides whether it is timed and reported (ctx.wants_requests);
         # the observers are read per request, so one added later is seen at once.
         self._track = track = (self._access_log and self._access_logger.isEnabledFor(_INFO)) or bool(
-            ctx.request_observers)
+            self._live_get("request_observers") if COMPILED else ctx.request_observers)
         if track:
             self._t0 = ctx.clock()
-        ctx.total_requests += 1
+        live = self._live
+        if COMPILED and live is not None and "total_requests" in live:
+            live["total_requests"] += 1
+        else:
+            ctx.total_requests += 1
         limit = self._limit
         if limit is not None and (len(self._tasks) >= limit or len(self._connections) > limit):
             self._reject(503, "the server is at its concurrency limit")
@@ -370,9 +411,11 @@ class _H1Connection:
         else:  # the native path: the app takes the parsed head instead of a scope dict
             scope = request_head(native, self.info, method, request.path, request.query, http_version,
                                  request.headers)
-        cycle = HTTPCycle(scope, self, body_complete, expect_continue)
-        if COMPILED and type(cycle) is CHTTPCycle:  # the compiled cycle calls this connection in C
-            cython.cast(CHTTPCycle, cycle).stream_calls = cython.address(STREAM_CALLS)
+        if COMPILED:  # the compiled cycle, which calls this connection in C (and it, the cycle)
+            cycle = CHTTPCycle(scope, self, body_complete, expect_continue)
+            cycle.stream_calls = cython.address(STREAM_CALLS)
+        else:
+            cycle = HTTPCycle(scope, self, body_complete, expect_continue)
         self.cycle = cycle
         return cycle
 
@@ -388,7 +431,7 @@ class _H1Connection:
             path = root_path + path
             raw_path = self._raw_root_path + raw_path
         scope = self._scope_template.copy()
-        scope["asgi"] = {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION}
+        scope["asgi"] = ASGI.copy()
         scope["http_version"] = http_version
         scope["method"] = method
         scope["path"] = path
@@ -449,11 +492,12 @@ class _H1Connection:
 
     def start_response(self, status: int, headers: Any, trailers: bool) -> None:
         ctx = self.ctx
-        keep_alive = self._request_keep_alive and not ctx.shutting_down and not self._eof
+        shutting_down = self._live_get("shutting_down") if COMPILED else ctx.shutting_down
+        keep_alive = self._request_keep_alive and not shutting_down and not self._eof
         if self._expect_continue and not self._body_complete:
             # The app answers without asking for the body the client withholds.
             keep_alive = False
-        date_line = ctx.date_line
+        date_line = self._live_get("date_line") if COMPILED else ctx.date_line
         if type(date_line) is not bytes:
             date_line = as_bytes(date_line)
         if COMPILED:  # the compiled head encoder, called in C
@@ -534,7 +578,7 @@ class _H1Connection:
         self.cycle = None
         self.phase = IDLE
         wait = self._timeout_keep_alive
-        if self.ctx.shutting_down and SHUTDOWN_GRACE < wait:
+        if (self._live_get("shutting_down") if COMPILED else self.ctx.shutting_down) and SHUTDOWN_GRACE < wait:
             wait = SHUTDOWN_GRACE
         self.deadline = self._time() + wait
         self._resume(PAUSE_PIPELINE)

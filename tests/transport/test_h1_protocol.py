@@ -1,6 +1,6 @@
 """H1Protocol driven through a fake transport: flow control, deadlines, pipelining bounds.
 
-Every test runs against both twins of the connection (``pyre._speedups.h1conn``, id
+Every test runs against both twins of the connection (``pyre.transport._h1_c``, id
 "c", and the pure ``pyre.transport.h1``, id "py"), whatever PYRE_NO_EXTENSIONS says.
 """
 

@@ -14,12 +14,11 @@ cpdef bytes status_line(status)
 
 @cython.locals(first=bytes, content_length=cython.longlong, chunked_requested=bint, app_server=bint, app_date=bint,
                no_body_status=bint, app_lines=list, cache=dict, framing=int, framing_line=bytes,
-               connection_line=bytes, total=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t, head=bytes, p=cython.p_char)
+               connection_line=bytes, total=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t, head=bytes, p=cython.p_char,
+               line=bytes)
 cpdef tuple response_head(status, headers, bint http11, bint head_request, bint keep_alive, bytes server_line,
                           bytes date_line, bytes extra_lines)
 
 @cython.locals(p=cython.p_char, i=Py_ssize_t, end=Py_ssize_t, value=cython.longlong)
 cdef long long _content_length_of(bytes line) except? -1
 
-@cython.locals(n=Py_ssize_t)
-cdef char* _put(char* p, bytes data) noexcept

@@ -92,7 +92,7 @@ def status_line(status: int) -> bytes:
 # responses skip validation. Two levels of bytes keys, whose hashes bytes objects keep,
 # where a (name, value) key was a tuple hashed and compared anew per header. Cleared
 # when it holds _LINE_CACHE_SIZE lines, so it stays bounded. Public for the compiled
-# head encoder (pyre._speedups.h1conn), which reads it as encode_head does.
+# head encoder of pyre.protocol.h1._writer_c (this module compiled) reads its own.
 LINE_CACHE: Dict[bytes, Dict[bytes, Tuple[bytes, Optional[bytes]]]] = {}
 _LINE_CACHE_SIZE = 4096
 _line_count = 0
@@ -245,14 +245,22 @@ def response_head(status: Any, headers: Iterable[Sequence[bytes]], http11: bool,
             total += len(cython.cast(bytes, app_lines[i]))
         head = PyBytes_FromStringAndSize(cython.NULL, total)
         p = cython.cast(cython.p_char, head)
-        p = _put(p, first)
-        p = _put(p, server_line)
-        p = _put(p, date_line)
-        p = _put(p, extra_lines)
+        memcpy(p, cython.cast(cython.p_char, first), len(first))
+        p += len(first)
+        memcpy(p, cython.cast(cython.p_char, server_line), len(server_line))
+        p += len(server_line)
+        memcpy(p, cython.cast(cython.p_char, date_line), len(date_line))
+        p += len(date_line)
+        memcpy(p, cython.cast(cython.p_char, extra_lines), len(extra_lines))
+        p += len(extra_lines)
         for i in range(n):
-            p = _put(p, cython.cast(bytes, app_lines[i]))
-        p = _put(p, framing_line)
-        p = _put(p, connection_line)
+            line = app_lines[i]
+            memcpy(p, cython.cast(cython.p_char, line), len(line))
+            p += len(line)
+        memcpy(p, cython.cast(cython.p_char, framing_line), len(framing_line))
+        p += len(framing_line)
+        memcpy(p, cython.cast(cython.p_char, connection_line), len(connection_line))
+        p += len(connection_line)
         p[0] = 13  # CR
         p[1] = 10  # LF
         return head, framing, content_length, keep_alive
@@ -276,13 +284,6 @@ def _content_length_of(line: bytes) -> int:
             i += 1
         return value
     return int(line[16:-2].strip(b" \t"))
-
-
-def _put(p: Any, data: bytes) -> Any:
-    """Copy ``data`` to ``p``; return the end (the compiled build's head, in C)."""
-    n = len(data)
-    memcpy(p, cython.cast(cython.p_char, data), n)
-    return p + n
 
 
 def encode_simple_response(
