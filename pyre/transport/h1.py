@@ -66,6 +66,7 @@ if COMPILED:  # the compiled parser's C entry points (cimports: never run as Pyt
         parser_resume,
     )
     from cython.cimports.pyre.protocol.h1._writer_c import response_head as c_response_head  # type: ignore
+    from cython.cimports.pyre.asgi._native_c import request_head as c_request_head  # type: ignore
     from cython.cimports.cpython.bytes import PyBytes_FromStringAndSize  # type: ignore
     from cython.cimports.cpython.object import PyObject_Call  # type: ignore
     from cython.cimports.libc.string import memcpy  # type: ignore
@@ -409,8 +410,12 @@ class _H1Connection:
         if native is None:
             scope: Any = self._http_scope(request, method, http_version)
         else:  # the native path: the app takes the parsed head instead of a scope dict
-            scope = request_head(native, self.info, method, request.path, request.query, http_version,
-                                 request.headers)
+            if COMPILED:  # the compiled head, built in C
+                scope = c_request_head(native, self.info, method, request.path, request.query, http_version,
+                                       request.headers)
+            else:
+                scope = request_head(native, self.info, method, request.path, request.query, http_version,
+                                     request.headers)
         if COMPILED:  # the compiled cycle, which calls this connection in C (and it, the cycle)
             cycle = CHTTPCycle(scope, self, body_complete, expect_continue)
             cycle.stream_calls = cython.address(STREAM_CALLS)
