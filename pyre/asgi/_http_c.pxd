@@ -38,7 +38,7 @@ cdef class HTTPCycle:
     cdef public object status
     cdef public object task
     cdef list _body
-    cdef Py_ssize_t _buffered
+    cdef public Py_ssize_t _buffered  # public: read by tests (how much body is held)
     cdef bint _final_delivered, _disconnected, _input_closed, _reading_paused, _trailers
     # public: read and written by pyre.asgi.http_common.wait_for_input
     cdef public bint _body_complete, _expect_continue
@@ -57,4 +57,4 @@ cdef class HTTPCycle:
     cpdef app_finished(self, exc, result=*)
 
 
-cdef _settle(HTTPCycle cycle, set tasks, exc, result)
+cdef _settle(cycle, set tasks, exc, result)  # cycle: an HTTPCycle or a WebSocketCycle

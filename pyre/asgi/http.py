@@ -325,7 +325,7 @@ async def run_asgi(app: Callable[..., Awaitable[Any]], cycle: HTTPCycle, tasks: 
         _settle(cycle, tasks, None, result)
 
 
-def _settle(cycle: HTTPCycle, tasks: Set[Any], exc: Optional[BaseException], result: Any) -> None:
+def _settle(cycle: Any, tasks: Set[Any], exc: Optional[BaseException], result: Any) -> None:
     """The end of :func:`run_asgi`: settle the response, then leave ``tasks``."""
     try:
         cycle.app_finished(exc, result)
