@@ -57,4 +57,5 @@ cdef class HTTPCycle:
     cpdef app_finished(self, exc, result=*)
 
 
+@cython.locals(http=HTTPCycle)
 cdef _settle(cycle, set tasks, exc, result)  # cycle: an HTTPCycle or a WebSocketCycle

@@ -327,8 +327,12 @@ async def run_asgi(app: Callable[..., Awaitable[Any]], cycle: HTTPCycle, tasks: 
 
 def _settle(cycle: Any, tasks: Set[Any], exc: Optional[BaseException], result: Any) -> None:
     """The end of :func:`run_asgi`: settle the response, then leave ``tasks``."""
+    http = cycle if type(cycle) is HTTPCycle else None  # the compiled build calls it in C
     try:
-        cycle.app_finished(exc, result)
+        if http is not None:
+            http.app_finished(exc, result)
+        else:  # a WebSocket cycle (pyre.transport.h2ws runs one here too)
+            cycle.app_finished(exc, result)
     finally:
-        tasks.discard(cycle.task)
+        tasks.discard(cycle.task if http is None else http.task)
 
