@@ -34,6 +34,9 @@ PURE_MODE = {
     "pyre.transport._ws_c": "pyre/transport/ws.py",
     "pyre.protocol.ws._session_c": "pyre/protocol/ws/session.py",
     "pyre.protocol.h1._framing_c": "pyre/protocol/h1/framing.py",
+    "pyre.protocol.h1._writer_c": "pyre/protocol/h1/writer.py",
+    "pyre.asgi._native_c": "pyre/asgi/native.py",
+    "pyre.transport._h1_c": "pyre/transport/h1.py",
 }
 
 

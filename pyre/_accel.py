@@ -9,10 +9,13 @@ compiled pure-mode module, such as ``pyre.web._router_c``, ``pyre.asgi._http_c``
 The speed-ups, chosen separately (each falls back on its own):
 
 - ``h1parser``: ``RequestParser``, chosen at import;
-- ``h1conn``: ``H1Protocol``, the per-request path of a connection (protocol, ASGI
-  cycle, scope, head encoder). Chosen on first use of ``H1Protocol``, ``MODE``,
-  ``ACCELERATED`` or :func:`modes`: its pure twin is ``pyre.transport.h1``, which
-  itself imports ``RequestParser`` from here, so it cannot be imported eagerly.
+- ``h1conn``: ``H1Protocol``, an HTTP/1.1 connection. A pure-mode twin: the compiled
+  ``pyre.transport._h1_c`` is built from the pure ``pyre.transport.h1`` itself (which
+  itself imports ``RequestParser`` from here, so it cannot be imported eagerly). Chosen
+  on first use of ``H1Protocol``, ``MODE``, ``ACCELERATED`` or :func:`modes`.
+- ``h1writer``: the response head encoder of ``pyre.protocol.h1.writer``, compiled
+  from it as ``pyre.protocol.h1._writer_c``; only the compiled connection uses it (a
+  cimport, one C call per head). Reported by :func:`modes`.
 - ``hpack``: ``HPACKEncoder`` and ``HPACKDecoder``, the HPACK coder of an HTTP/2
   connection (the pure twin is the ``hpack`` library's). Chosen on first use of
   either name, ``MODE``, ``ACCELERATED`` or :func:`modes`.
@@ -43,8 +46,7 @@ The speed-ups, chosen separately (each falls back on its own):
   itself. Chosen on first use of either name (an upgrade request), ``MODE``,
   ``ACCELERATED`` or :func:`modes`.
 - ``http``: ``HTTPCycle`` and ``run_asgi``, the ASGI request/response cycle of an HTTP/2
-  stream (and of the pure HTTP/1.1 connection; the compiled one has its own in
-  ``h1conn``). A pure-mode twin: ``pyre.asgi._http_c`` is compiled from the pure
+  stream and of an HTTP/1.1 connection (both twins of each). A pure-mode twin: ``pyre.asgi._http_c`` is compiled from the pure
   ``pyre.asgi.http`` itself; what every cycle shares (``ClientDisconnected``, the
   states) is one module, ``pyre.asgi.http_common``. Chosen on first use of either name,
   ``H1Protocol``, ``MODE``, ``ACCELERATED`` or :func:`modes`.
@@ -123,7 +125,8 @@ NO_EXTENSIONS = os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0")
 # Each speed-up: (the compiled module, its pure-Python twin).
 _TWINS: Dict[str, Tuple[str, str]] = {
     "h1parser": ("pyre._speedups.h1parser", "pyre._pure.h1parser"),
-    "h1conn": ("pyre._speedups.h1conn", "pyre._pure.h1conn"),
+    "h1conn": ("pyre.transport._h1_c", "pyre.transport.h1"),
+    "h1writer": ("pyre.protocol.h1._writer_c", "pyre.protocol.h1.writer"),
     "hpack": ("pyre._speedups.hpack", "pyre._pure.hpack"),
     "h2session": ("pyre.protocol.h2._session_c", "pyre.protocol.h2.session"),
     "wsframes": ("pyre.protocol.ws._frames_c", "pyre.protocol.ws.frames"),
@@ -139,7 +142,7 @@ _TWINS: Dict[str, Tuple[str, str]] = {
     "h2conn": ("pyre.transport._h2_c", "pyre.transport.h2"),
 }
 _SPEEDUPS = tuple(_TWINS)
-_SERVER_SPEEDUPS = ("h1parser", "h1conn", "hpack", "h2session", "wsframes", "h1framing", "http")
+_SERVER_SPEEDUPS = ("h1parser", "h1writer", "h1framing", "http", "h1conn", "hpack", "h2session", "wsframes")
 # The names chosen on first use, and their speed-up: the server's HTTP/2 and WebSocket
 # twins, then the names pyre.web takes from here.
 _LAZY_NAMES = {
@@ -204,7 +207,7 @@ RequestParser = _chosen["h1parser"].RequestParser
 
 def modes() -> Dict[str, str]:
     """Which twin each speed-up uses: ``{"h1parser": "c" or "py", "h1conn": ..., "hpack": ...,
-    "h2session": ..., "wsframes": ..., "h1framing": ..., "wssession": ..., "wscycle": ..., "wsconn": ...,
+    "h2session": ..., "wsframes": ..., "h1framing": ..., "h1writer": ..., "wssession": ..., "wscycle": ..., "wsconn": ...,
     "router": ..., "parsing": ..., "request": ..., "escaping": ..., "http": ..., "h2conn": ...}``."""
     _choose_each(_SPEEDUPS)
     return {name: "c" if _chosen[name].__name__ == _TWINS[name][0] else "py" for name in _SPEEDUPS}

@@ -122,5 +122,5 @@ def h1conn_twin(name: str) -> Any:
 
     module = load_twins("h1conn")[name]
     if module is None:
-        pytest.fail("the compiled connection (pyre._speedups.h1conn) is not built")
+        pytest.fail("the compiled connection (pyre.transport._h1_c) is not built")
     return module

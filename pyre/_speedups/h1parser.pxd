@@ -1,5 +1,5 @@
 # C entry points of the compiled request parser, for the compiled HTTP/1.1 connection
-# (pyre/_speedups/h1conn.pyx): ``RequestParser``'s methods and properties of the same
+# (pyre/transport/h1.py's compiled build, pyre.transport._h1_c): ``RequestParser``'s methods and properties of the same
 # names, without a Python-level call. Only for a parser that ``is_parser`` accepts.
 
 cdef bint is_parser(object obj)

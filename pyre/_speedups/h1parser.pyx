@@ -467,7 +467,7 @@ cdef const char* _EMPTY = b""
 cdef bytes _B_EMPTY = b""
 cdef bytes _B_SLASH = b"/"
 cdef bytes _B_STAR = b"*"
-# Interned, as pyre._speedups.h1conn interns its own: it compares a request's version to
+# Interned: the compiled connection compares a request's version to
 # "1.1" by identity first.
 cdef str _V11 = sys.intern("1.1")
 cdef str _V10 = sys.intern("1.0")
@@ -1551,7 +1551,7 @@ cdef class RequestParser:
 
 # -- C entry points for the compiled connection (declared in h1parser.pxd) ------------------------
 #
-# pyre._speedups.h1conn calls its parser through these when the parser is this class:
+# pyre.transport._h1_c (the compiled connection) calls its parser through these when the parser is this class:
 # the methods of the same names, without a Python-level call and its boxed arguments.
 
 cdef bint is_parser(object obj):

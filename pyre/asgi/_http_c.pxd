@@ -6,17 +6,39 @@
 
 import cython
 
+cdef bint COMPILED
 cdef dict _EMPTY_REQUEST_BODY
+# The send-side states and the body bound of pyre.asgi.http_common, as C constants here.
+cdef int START, BODY, TRAILERS, DONE
+cdef Py_ssize_t BODY_HIGH_WATER
+cdef object _EXHAUSTED
 
 
+@cython.final
+cdef class Ready:
+    pass
+
+
+# A connection that knows this cycle's C type (the compiled HTTP/1.1 connection) hands
+# it these functions, which the cycle then calls instead of the stream's methods by
+# name (pyre/transport/h1.py: its STREAM_CALLS); NULL for any other stream.
+cdef struct StreamCalls:
+    object (*start_response)(object stream, object status, object headers, bint trailers)
+    object (*send_body)(object stream, bytes data, bint more_body)
+    object (*response_complete)(object stream)
+    bint (*write_paused)(object stream) except -1
+
+
+@cython.freelist(16)
 cdef class HTTPCycle:
+    cdef StreamCalls* stream_calls
     cdef public object scope
     cdef public object stream
     cdef public int state
     cdef public object status
     cdef public object task
     cdef list _body
-    cdef Py_ssize_t _buffered
+    cdef public Py_ssize_t _buffered  # public: read by tests (how much body is held)
     cdef bint _final_delivered, _disconnected, _input_closed, _reading_paused, _trailers
     # public: read and written by pyre.asgi.http_common.wait_for_input
     cdef public bint _body_complete, _expect_continue
@@ -29,5 +51,11 @@ cdef class HTTPCycle:
     cpdef disconnect(self)
     cpdef input_closed(self)
     cdef _wake(self)
+    @cython.locals(state=int)
+    cdef _send(self, dict message)
     cdef _complete(self)
     cpdef app_finished(self, exc, result=*)
+
+
+@cython.locals(http=HTTPCycle)
+cdef _settle(cycle, set tasks, exc, result)  # cycle: an HTTPCycle or a WebSocketCycle

@@ -25,7 +25,7 @@ every cycle twin shares is :mod:`pyre.asgi.http_common`, re-exported here.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from pyre.asgi.http_common import (
     BODY,
@@ -51,11 +51,27 @@ except ImportError:  # pragma: no cover - Cython is a build dependency only
     COMPILED = False
 
 __all__ = [
-    "BODY", "BODY_HIGH_WATER", "DONE", "SHUTDOWN_DEADLINE", "START", "TRAILERS", "ClientDisconnected", "HTTPCycle",
-    "ResponseStream", "error_status", "finish_response", "run_asgi", "unexpected_message", "wait_for_input", "wake",
+    "BODY", "BODY_HIGH_WATER", "DONE", "READY", "SHUTDOWN_DEADLINE", "START", "TRAILERS", "ClientDisconnected",
+    "HTTPCycle", "Ready", "ResponseStream", "error_status", "finish_response", "run_asgi", "unexpected_message", "wait_for_input", "wake",
 ]
 
 _EMPTY_REQUEST_BODY = {"type": "http.request", "body": b"", "more_body": False}
+
+
+class Ready:
+    """What ``send()`` returns when its work is done: ``await`` gives None at once.
+
+    ``__await__`` hands back one shared iterator that is already exhausted, so an
+    ``await`` allocates nothing and runs no frame of its own."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Iterator[None]:
+        return _EXHAUSTED
+
+
+_EXHAUSTED: Iterator[None] = iter(())
+READY = Ready()
 
 
 class HTTPCycle:
@@ -87,7 +103,7 @@ class HTTPCycle:
         self.state = START
         self.status = 0
         self.task: Optional[asyncio.Task] = None
-        self._body: List[bytes] = []
+        self._body: Optional[List[bytes]] = None  # made by the first body bytes (most requests have none)
         self._buffered = 0
         self._body_complete = body_complete
         self._final_delivered = False
@@ -96,7 +112,7 @@ class HTTPCycle:
         self._waiter: Optional[asyncio.Future] = None
         self._reading_paused = False
         self._trailers = False
-        self._trailer_headers: List[Any] = []
+        self._trailer_headers: Optional[List[Any]] = None  # made by the first more_trailers
         self._request_trailers: Optional[List[Tuple[bytes, bytes]]] = None
         self._expect_continue = expect_continue
 
@@ -119,7 +135,10 @@ class HTTPCycle:
         return self._disconnected
 
     def feed_body(self, data: bytes) -> None:
-        self._body.append(data)
+        if self._body is None:
+            self._body = [data]
+        else:
+            self._body.append(data)
         self._buffered += len(data)
         if self._buffered > BODY_HIGH_WATER and not self._reading_paused:
             self._reading_paused = True
@@ -184,10 +203,18 @@ class HTTPCycle:
                 return {"type": "http.disconnect"}
             await wait_for_input(self)
 
-    async def send(self, message: Dict[str, Any]) -> None:
+    def send(self, message: Dict[str, Any]) -> Awaitable[None]:
+        # Not a coroutine function: the message is handled when send() is called, and
+        # what comes back is an already-complete awaitable (or, when the transport is
+        # above its high-water mark, the wait for it to drain; for pathsend, the file's
+        # transfer). An exception is raised by the call itself, inside the app's
+        # ``await send(...)`` expression. It saves a coroutine per message.
+        return self._send(message if type(message) is dict else _plain_message(message))
+
+    def _send(self, message: Dict[str, Any]) -> Awaitable[None]:
         try:
             kind = message["type"]
-        except (TypeError, KeyError):
+        except KeyError:
             raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}") from None
         state = self.state
         if state == BODY and kind == "http.response.body":
@@ -202,12 +229,19 @@ class HTTPCycle:
             stream = self.stream
             if not more:
                 self.state = TRAILERS if self._trailers else DONE
+            if COMPILED and self.stream_calls is not cython.NULL:  # the stream's C functions
+                self.stream_calls.send_body(stream, body, more)
+                if not more and not self._trailers:
+                    self._complete()
+                elif self.stream_calls.write_paused(stream):
+                    return stream.drain()
+                return READY
             stream.send_body(body, more)
             if not more and not self._trailers:
                 self._complete()
             elif stream.write_paused:
-                await stream.drain()
-            return
+                return stream.drain()
+            return READY
         if state == START and kind == "http.response.start":
             if self._disconnected:
                 raise ClientDisconnected("client disconnected")
@@ -215,39 +249,50 @@ class HTTPCycle:
             headers = message.get("headers", ())
             trailers = bool(message.get("trailers", False))
             # Invalid status or headers raise here; nothing has been written.
-            self.stream.start_response(status, headers, trailers)
+            if COMPILED and self.stream_calls is not cython.NULL:
+                self.stream_calls.start_response(self.stream, status, headers, trailers)
+            else:
+                self.stream.start_response(status, headers, trailers)
             self.status = status
             self._trailers = trailers
             self.state = BODY
-            return
+            return READY
         if state == BODY and kind == "http.response.pathsend":
             if self._disconnected:
                 raise ClientDisconnected("client disconnected")
             path = message.get("path")
             if not isinstance(path, str):
                 raise TypeError("http.response.pathsend 'path' must be a str")
-            await self.stream.send_file(path)  # on failure the response is aborted
-            self.state = TRAILERS if self._trailers else DONE
-            if not self._trailers:
-                self._complete()
-            return
+            return self._send_path(path)
         if state == TRAILERS and kind == "http.response.trailers":
             if self._disconnected:
                 raise ClientDisconnected("client disconnected")
             headers = list(message.get("headers", ()))
             if message.get("more_trailers", False):
+                if self._trailer_headers is None:
+                    self._trailer_headers = []
                 self._trailer_headers.extend(headers)
-                return
-            headers = self._trailer_headers + headers
+                return READY
+            if self._trailer_headers is not None:
+                headers = self._trailer_headers + headers
             self.stream.send_trailers(headers)  # invalid trailers raise; never written
             self.state = DONE
             self._complete()
-            return
+            return READY
         raise unexpected_message(state, kind)
+
+    async def _send_path(self, path: str) -> None:
+        await self.stream.send_file(path)  # on failure the response is aborted
+        self.state = TRAILERS if self._trailers else DONE
+        if not self._trailers:
+            self._complete()
 
     def _complete(self) -> None:
         self._wake()
-        self.stream.response_complete()
+        if COMPILED and self.stream_calls is not cython.NULL:
+            self.stream_calls.response_complete(self.stream)
+        else:
+            self.stream.response_complete()
 
     # -- after the application returns -----------------------------------------------------
 
@@ -257,17 +302,37 @@ class HTTPCycle:
             finish_response(self, exc, result, self._disconnected, self._input_closed)
 
 
+def _plain_message(message: Any) -> Dict[str, Any]:
+    """An application's message that is not exactly a ``dict``, as one (its keys read
+    once; the error for what is no message at all)."""
+    try:
+        message["type"]
+        return dict(message)
+    except (TypeError, KeyError, ValueError):
+        raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}") from None
+
+
 async def run_asgi(app: Callable[..., Awaitable[Any]], cycle: HTTPCycle, tasks: Set[Any]) -> None:
     """The task body for one request: run the app, settle the response, and leave
     ``tasks`` (cheaper than a done callback, which costs a loop callback per request)."""
     try:
         result = await app(cycle.scope, cycle.receive, cycle.send)
     except BaseException as exc:
-        cycle.app_finished(exc)
+        _settle(cycle, tasks, exc, None)
         if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):
             raise
     else:
-        cycle.app_finished(None, result)
+        _settle(cycle, tasks, None, result)
+
+
+def _settle(cycle: Any, tasks: Set[Any], exc: Optional[BaseException], result: Any) -> None:
+    """The end of :func:`run_asgi`: settle the response, then leave ``tasks``."""
+    http = cycle if type(cycle) is HTTPCycle else None  # the compiled build calls it in C
+    try:
+        if http is not None:
+            http.app_finished(exc, result)
+        else:  # a WebSocket cycle (pyre.transport.h2ws runs one here too)
+            cycle.app_finished(exc, result)
     finally:
-        tasks.discard(cycle.task)
+        tasks.discard(cycle.task if http is None else http.task)
 

@@ -3,8 +3,7 @@ application sees after a disconnect, the interface a connection offers a cycle
 (:class:`ResponseStream`), and how a cycle whose application ended early is settled.
 
 One module, imported by every cycle (:mod:`pyre.asgi.http`, its compiled twin
-``pyre.asgi._http_c``, and the compiled HTTP/1.1 connection's own cycle in
-``pyre._speedups.h1conn``), so that an application sees one
+``pyre.asgi._http_c``), so that an application sees one
 :class:`ClientDisconnected` whichever serves it.
 """
 

@@ -1,9 +1,10 @@
 """The half of an HTTP/1.1 connection that is not on a request's hot path, written once.
 
-``pyre.transport.h1.H1Protocol`` (the pure twin) and ``pyre._speedups.h1conn.H1Protocol``
-(the compiled twin) both inherit :class:`H1Common`. Each twin writes only the
-per-request path the instruction counts show to be hot (reading, dispatch, the scope,
-the head, body framing, corked writes, keep-alive); everything else is here, once:
+``pyre.transport.h1.H1Protocol`` and its compiled build ``pyre.transport._h1_c.H1Protocol``
+both inherit :class:`H1Common`. ``pyre/transport/h1.py`` is the per-request path (reading,
+dispatch, the scope, the head, body framing, corked writes, keep-alive), which Cython
+compiles to C calls between typed fields; everything else is here, plain Python in
+both builds:
 the end of a connection and half-close, write back-pressure, upgrades to WebSocket
 and HTTP/2, error responses, timeouts and graceful shutdown, ``pathsend``, ``100
 Continue``, the access-log report. See "The compiled HTTP/1.1 connection" in

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from typing import Any, Dict
 
-__all__ = ["TASK_NAME", "start_task", "task_kwargs"]
+__all__ = ["EAGER", "TASK_NAME", "start_task", "task_kwargs"]
 
 # Every request task has this name. A constant name costs nothing, where the default
 # ("Task-<n>") is formatted per task on Python 3.11 (about 6% of a request).

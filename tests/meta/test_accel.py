@@ -21,7 +21,7 @@ def test_mode_follows_the_environment():
         assert _accel.modes() == {
             "h1parser": "py", "h1conn": "py", "hpack": "py", "h2session": "py", "wsframes": "py", "h1framing": "py", "router": "py",
             "parsing": "py", "request": "py", "http": "py", "h2conn": "py", "wssession": "py", "wscycle": "py",
-            "wsconn": "py", "escaping": "py",
+            "wsconn": "py", "escaping": "py", "h1writer": "py",
         }
         assert _accel.FrameReader.__module__ == "pyre.protocol.ws.frames"
         assert _accel.WebSocketCycle.__module__ == "pyre.asgi.websocket"
@@ -45,7 +45,7 @@ def test_mode_follows_the_environment():
         assert _accel.modes() == {
             "h1parser": "c", "h1conn": "c", "hpack": "c", "h2session": "c", "wsframes": "c", "h1framing": "c", "router": "c",
             "parsing": "c", "request": "c", "http": "c", "h2conn": "c", "wssession": "c", "wscycle": "c",
-            "wsconn": "c", "escaping": "c",
+            "wsconn": "c", "escaping": "c", "h1writer": "c",
         }
         assert _accel.FrameReader.__module__ == "pyre.protocol.ws._frames_c"
         assert _accel.WebSocketCycle.__module__ == "pyre.asgi._websocket_c"
@@ -55,7 +55,7 @@ def test_mode_follows_the_environment():
         assert _accel.HPACKEncoder.__module__ == "pyre._speedups.hpack"
         assert _accel.H2Session.__module__ == "pyre.protocol.h2._session_c"
         assert h1.RequestParser.__module__ == "pyre._speedups.h1parser"
-        assert _accel.H1Protocol.__module__ == "pyre._speedups.h1conn"
+        assert _accel.H1Protocol.__module__ == "pyre.transport._h1_c"
         assert _accel.Router.__module__ == "pyre.web._router_c"
         assert _accel.Request.__module__ == "pyre.web._request_c"
         assert _accel.Headers.__module__ == "pyre.web._parsing_c"
@@ -89,13 +89,13 @@ def test_environment_switch_in_a_fresh_interpreter():
     assert out.stdout.split() == ["False", "pyre.transport.h1", "pyre.web.router", "pyre.web.request"]
     env["PYRE_NO_EXTENSIONS"] = "0"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "pyre._speedups.h1conn", "pyre.web._router_c", "pyre.web._request_c"]
+    assert out.stdout.split() == ["True", "pyre.transport._h1_c", "pyre.web._router_c", "pyre.web._request_c"]
 
 
 @pytest.mark.parametrize(
     "first",
     [
-        "pyre.transport.h1", "pyre._accel", "pyre._speedups.h1conn", "pyre._pure.h1conn",
+        "pyre.transport.h1", "pyre._accel", "pyre.transport._h1_c", "pyre.protocol.h1._writer_c",
         "pyre.web.request", "pyre.web.datastructures", "pyre.web.parsing", "pyre.web._request_c",
     ],
 )
@@ -110,4 +110,4 @@ def test_no_import_cycle_whatever_is_imported_first(first, no_extensions):
     if no_extensions == "1":
         assert out.stdout.split() == ["pyre.transport.h1", "pyre.web.request"]
     else:
-        assert out.stdout.split() == ["pyre._speedups.h1conn", "pyre.web._request_c"]
+        assert out.stdout.split() == ["pyre.transport._h1_c", "pyre.web._request_c"]

@@ -166,7 +166,8 @@ def test_only_accel_chooses_twins():
         for name in imports_of(path):
             assert not name.startswith(
                 ("pyre._speedups", "pyre._pure", "pyre.web._router_c", "pyre.web._parsing_c", "pyre.web._request_c",
-                 "pyre.protocol.h2._session_c", "pyre.asgi._http_c", "pyre.transport._h2_c")
+                 "pyre.protocol.h2._session_c", "pyre.asgi._http_c", "pyre.transport._h2_c", "pyre.transport._h1_c",
+                 "pyre.protocol.h1._writer_c")
             ), f"{path} imports {name} directly"
 
 
@@ -213,10 +214,10 @@ def test_both_connection_twins_share_what_is_not_hot():
             assert getattr(cls, name) is vars(H1Common)[name], f"the {mode} twin writes {name} again"
 
 
-def test_compiled_connection_is_an_asyncio_buffered_protocol_with_the_pure_cycle_interface():
+def test_compiled_connection_is_an_asyncio_buffered_protocol_on_the_chosen_cycle():
     import asyncio
 
-    from pyre.asgi.http import HTTPCycle
+    from pyre import _accel
     from pyre.transport.h1 import H1Protocol
 
     compiled = load_twins("h1conn")["c"]
@@ -224,13 +225,9 @@ def test_compiled_connection_is_an_asyncio_buffered_protocol_with_the_pure_cycle
     # As the pure twin: the loop reads into the parser's lent buffers (see recvpool).
     assert issubclass(compiled.H1Protocol, asyncio.BufferedProtocol)
     assert issubclass(H1Protocol, asyncio.BufferedProtocol)
-    assert public(compiled.HTTPCycle) == public(HTTPCycle)
-    # The exceptions an application sees are the pure modules' own classes.
-    from pyre.asgi import http
-    from pyre.protocol.h1 import writer
-
-    assert compiled.ClientDisconnected is http.ClientDisconnected
-    assert compiled.InvalidResponse is writer.InvalidResponse
+    # One ASGI cycle for every connection: the one _accel chose.
+    assert compiled.HTTPCycle is _accel.HTTPCycle and compiled.run_asgi is _accel.run_asgi
+    assert compiled.__file__.endswith(".so") and not H1Protocol.__module__.endswith("_c")
 
 
 # -- compiled twins use the public names of other modules only ------------------------------------
@@ -363,8 +360,8 @@ z = _writer.encode_head + SendWatch.__name__ + _json.dumps
 
 def test_every_compiled_source_is_checked():
     sources = {str(path.relative_to(ROOT)) for path in compiled_sources()}
-    assert {"pyre/_speedups/h1parser.pyx", "pyre/_speedups/hpack.pyx", "pyre/_speedups/h1conn.pyx",
-            "pyre/web/router.py"} <= sources
+    assert {"pyre/_speedups/h1parser.pyx", "pyre/_speedups/hpack.pyx", "pyre/transport/h1.py",
+            "pyre/protocol/h1/writer.py", "pyre/web/router.py"} <= sources
 
 
 @pytest.mark.parametrize("path", compiled_sources(), ids=lambda p: str(p.relative_to(ROOT)))

@@ -37,7 +37,7 @@ class SwitchingTransport(FakeTransport):
 def h1_twins():
     twins = [H1CONN_TWINS["c"], H1CONN_TWINS["py"]]
     if twins[0] is None:
-        pytest.fail("the compiled connection (pyre._speedups.h1conn) is not built")
+        pytest.fail("the compiled connection (pyre.transport._h1_c) is not built")
     return twins
 
 

@@ -1,6 +1,6 @@
 """H1Protocol driven through a fake transport: flow control, deadlines, pipelining bounds.
 
-Every test runs against both twins of the connection (``pyre._speedups.h1conn``, id
+Every test runs against both twins of the connection (``pyre.transport._h1_c``, id
 "c", and the pure ``pyre.transport.h1``, id "py"), whatever PYRE_NO_EXTENSIONS says.
 """
 
@@ -849,8 +849,13 @@ def _outcome(fn, *args, **kwargs):
 
 @pytest.mark.parametrize("headers", _HEADER_CASES, ids=range(len(_HEADER_CASES)))
 @pytest.mark.parametrize("status", [200, 204, 304, 404, 599, 999, 99, 1000, 101, "200", True, None, 10**30])
-def test_encode_head_twins_agree(twin, status, headers):
+@pytest.mark.parametrize("mode", ["c", "py"])
+def test_encode_head_twins_agree(mode, status, headers):
+    from pyre._accel import load_twins
     from pyre.protocol.h1 import writer
+
+    twin = load_twins("h1writer")[mode]
+    assert twin is not None, "the compiled head encoder is not built"
 
     for http11 in (True, False):
         for head_request in (True, False):
@@ -863,9 +868,12 @@ def test_encode_head_twins_agree(twin, status, headers):
                     assert _outcome(twin.encode_head, status, list(headers), **kwargs) == expected
 
 
-def test_compiled_twin_reads_event_slots_directly():
-    compiled = h1conn_twin("c")
-    assert compiled is not None and compiled.FAST_EVENT_READS == (True, True)
+async def test_compiled_twin_calls_the_compiled_parser_in_c():
+    from pyre._accel import RequestParser
+
+    ctx = server_context(ok, asyncio.get_running_loop())
+    assert h1conn_twin("c").H1Protocol(ctx)._cparser is (RequestParser.__module__ == "pyre._speedups.h1parser")
+    assert h1conn_twin("py").H1Protocol(ctx)._cparser is False
 
 
 async def test_request_bytes_reported_are_the_body_bytes_received_in_any_split():

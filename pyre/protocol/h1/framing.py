@@ -16,7 +16,7 @@ framing bytes.
 
 A pure-mode twin: this module is the pure-Python twin, and setup.py (PURE_MODE) compiles
 it as ``pyre.protocol.h1._framing_c``, typed by ``_framing_c.pxd``; the compiled HTTP/1.1
-connection (pyre/_speedups/h1conn.pyx) cimports it, so a chunk costs a C call there.
+connection (pyre/transport/h1.py's compiled build) cimports it, so a chunk costs a C call there.
 """
 
 from __future__ import annotations

@@ -25,7 +25,21 @@ import http
 import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+try:
+    import cython  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    COMPILED: bool = cython.compiled
+except ImportError:  # pragma: no cover - Cython is a build dependency only
+    COMPILED = False
+
+from pyre.protocol.h1.errors import InvalidResponse
+
+if COMPILED:  # C-API calls of the compiled twin's head (cimports: never run as Python)
+    from cython.cimports.cpython.bytes import PyBytes_FromStringAndSize  # type: ignore
+    from cython.cimports.libc.string import memcpy  # type: ignore
+
 __all__ = [
+    "as_bytes",
     "FRAME_CHUNKED",
     "FRAME_CLOSE",
     "FRAME_LENGTH",
@@ -36,6 +50,7 @@ __all__ = [
     "encode_head",
     "encode_simple_response",
     "reason_phrase",
+    "response_head",
     "status_line",
     "validate_header",
 ]
@@ -48,10 +63,6 @@ FRAME_CLOSE = 3  # body delimited by closing the connection (HTTP/1.0)
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _INVALID_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
-
-
-class InvalidResponse(ValueError):
-    """The application's response cannot be written as valid HTTP/1.1."""
 
 
 def reason_phrase(status: int) -> str:
@@ -81,7 +92,7 @@ def status_line(status: int) -> bytes:
 # responses skip validation. Two levels of bytes keys, whose hashes bytes objects keep,
 # where a (name, value) key was a tuple hashed and compared anew per header. Cleared
 # when it holds _LINE_CACHE_SIZE lines, so it stays bounded. Public for the compiled
-# head encoder (pyre._speedups.h1conn), which reads it as encode_head does.
+# head encoder of pyre.protocol.h1._writer_c (this module compiled) reads its own.
 LINE_CACHE: Dict[bytes, Dict[bytes, Tuple[bytes, Optional[bytes]]]] = {}
 _LINE_CACHE_SIZE = 4096
 _line_count = 0
@@ -148,11 +159,25 @@ def encode_head(
     header lines, already encoded with their CRLFs (empty when disabled). The
     default ``server`` or ``date`` line is left out when the application sent its own.
     """
+    return response_head(status, headers, http11, head_request, keep_alive, as_bytes(server_line),
+                         as_bytes(date_line), as_bytes(extra_lines))
+
+
+def as_bytes(value: Any) -> bytes:
+    """What ``b"".join`` accepts (any bytes-like object), as bytes; raises TypeError
+    otherwise (the server's default header lines as :func:`response_head` takes them)."""
+    return value if type(value) is bytes else b"".join([value])
+
+
+def response_head(status: Any, headers: Iterable[Sequence[bytes]], http11: bool, head_request: bool,
+                  keep_alive: bool, server_line: bytes, date_line: bytes, extra_lines: bytes) -> Tuple[bytes, int, int, bool]:
+    """:func:`encode_head` with its arguments by position and its default lines as
+    ``bytes`` (what a connection calls per response: the compiled one in C)."""
     if type(status) is not int:
         raise InvalidResponse(f"status must be an int, got {type(status).__name__}")
     if status < 200:
         raise InvalidResponse(f"status {status} cannot be a final response")
-    parts: List[bytes] = [status_line(status)]
+    first = status_line(status)
     content_length = -1
     chunked_requested = False
     app_server = app_date = False
@@ -174,7 +199,7 @@ def encode_head(
                 continue
             if content_length != -1:
                 raise InvalidResponse(f"repeated content-length {pair!r}")
-            content_length = int(line[16:-2].strip(b" \t"))
+            content_length = _content_length_of(line)
         elif lname == b"transfer-encoding":
             chunked_requested = True
             continue
@@ -190,31 +215,75 @@ def encode_head(
     if chunked_requested and content_length != -1:
         raise InvalidResponse("both content-length and transfer-encoding in the response")
 
-    if server_line and not app_server:
-        parts.append(server_line)
-    if date_line and not app_date:
-        parts.append(date_line)
-    if extra_lines:
-        parts.append(extra_lines)
-    parts.extend(app_lines)
-
+    framing_line = b""
     if head_request or no_body_status:
         framing = FRAME_NONE
     elif content_length != -1:
         framing = FRAME_LENGTH
     elif http11:
         framing = FRAME_CHUNKED
-        parts.append(b"transfer-encoding: chunked\r\n")
+        framing_line = b"transfer-encoding: chunked\r\n"
     else:
         framing = FRAME_CLOSE
         keep_alive = False
-
     if not keep_alive:
-        parts.append(b"connection: close\r\n")
+        connection_line = b"connection: close\r\n"
     elif not http11:
-        parts.append(b"connection: keep-alive\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts), framing, content_length, keep_alive
+        connection_line = b"connection: keep-alive\r\n"
+    else:
+        connection_line = b""
+    if app_server:
+        server_line = b""
+    if app_date:
+        date_line = b""
+
+    if COMPILED:  # one allocation, sized first
+        total = len(first) + len(server_line) + len(date_line) + len(extra_lines) + len(framing_line)
+        total += len(connection_line) + 2
+        n = len(app_lines)
+        for i in range(n):
+            total += len(cython.cast(bytes, app_lines[i]))
+        head = PyBytes_FromStringAndSize(cython.NULL, total)
+        p = cython.cast(cython.p_char, head)
+        memcpy(p, cython.cast(cython.p_char, first), len(first))
+        p += len(first)
+        memcpy(p, cython.cast(cython.p_char, server_line), len(server_line))
+        p += len(server_line)
+        memcpy(p, cython.cast(cython.p_char, date_line), len(date_line))
+        p += len(date_line)
+        memcpy(p, cython.cast(cython.p_char, extra_lines), len(extra_lines))
+        p += len(extra_lines)
+        for i in range(n):
+            line = app_lines[i]
+            memcpy(p, cython.cast(cython.p_char, line), len(line))
+            p += len(line)
+        memcpy(p, cython.cast(cython.p_char, framing_line), len(framing_line))
+        p += len(framing_line)
+        memcpy(p, cython.cast(cython.p_char, connection_line), len(connection_line))
+        p += len(connection_line)
+        p[0] = 13  # CR
+        p[1] = 10  # LF
+        return head, framing, content_length, keep_alive
+    return (b"".join([first, server_line, date_line, extra_lines, *app_lines, framing_line, connection_line, b"\r\n"]),
+            framing, content_length, keep_alive)
+
+
+def _content_length_of(line: bytes) -> int:
+    """The value of a validated, normalised ``content-length: N\\r\\n`` line."""
+    if COMPILED:  # its digits read in place
+        p = cython.cast(cython.p_char, line)
+        i = 16
+        end = len(line) - 2
+        while i < end and (p[i] == 32 or p[i] == 9):
+            i += 1
+        while end > i and (p[end - 1] == 32 or p[end - 1] == 9):
+            end -= 1
+        value = 0
+        while i < end:
+            value = value * 10 + (p[i] - 48)
+            i += 1
+        return value
+    return int(line[16:-2].strip(b" \t"))
 
 
 def encode_simple_response(
