@@ -738,3 +738,29 @@ async def test_a_413_still_resets_an_upload_that_outlasts_the_header_timeout(ser
     server = await serve(body_limit_app([]), limit_request_body=1000, timeout_request_header=0.5)
     events = await events_until_reset(server, EARLY_HEAD, b"z" * 1500)  # then the client stalls
     assert resets_and_statuses(events) == ([h2.errors.ErrorCodes.NO_ERROR], [b"413"])
+
+
+async def test_httpx_gets_503_for_an_upload_past_limit_concurrency(serve):
+    # The same drop after the server's own 503 (--limit-concurrency): httpx, which sends
+    # its whole body first, used to lose the answer to the reset.
+    release = asyncio.Event()
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/hold":
+            await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    server = await serve(app, limit_concurrency=1)
+    async with httpx.AsyncClient(http1=False, http2=True, timeout=10) as client:
+        held = asyncio.create_task(client.get(server.url + "/hold"))
+        for _ in range(100):  # until the held request occupies the one slot
+            if server.context is not None and server.context.tasks:
+                break
+            await asyncio.sleep(0.01)
+        response = await client.post(server.url + "/upload", content=b"x" * 2_000_000)
+        release.set()
+        assert (await held).status_code == 200
+    assert (response.status_code, response.http_version) == (503, "HTTP/2")
