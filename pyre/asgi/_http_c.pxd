@@ -11,12 +11,21 @@ cdef dict _EMPTY_REQUEST_BODY
 # The send-side states and the body bound of pyre.asgi.http_common, as C constants here.
 cdef int START, BODY, TRAILERS, DONE
 cdef Py_ssize_t BODY_HIGH_WATER
-cdef object _EXHAUSTED
+cdef object _EXHAUSTED, _NO_TYPE
 
 
 @cython.final
 cdef class Ready:
     pass
+
+
+cdef Ready READY  # a C global: no module lookup per message
+
+
+# ``kind == name`` for an ASCII constant (pyre/asgi/http.py); cimported by the compiled
+# HTTP/1.1 connection.
+@cython.locals(n=Py_ssize_t)
+cdef bint same_text(kind, str name) except -1
 
 
 # A connection that knows this cycle's C type (the compiled HTTP/1.1 connection) hands
@@ -55,6 +64,10 @@ cdef class HTTPCycle:
     cdef _send(self, dict message)
     cdef _complete(self)
     cpdef app_finished(self, exc, result=*)
+
+
+@cython.locals(cycle=HTTPCycle)
+cpdef HTTPCycle new_cycle(scope, stream, bint body_complete, bint expect_continue)
 
 
 @cython.locals(http=HTTPCycle)

@@ -50,12 +50,23 @@ try:
 except ImportError:  # pragma: no cover - Cython is a build dependency only
     COMPILED = False
 
+if COMPILED:  # C-API calls of the compiled twin (cimports: never run as Python)
+    from cython.cimports.cpython.unicode import (  # type: ignore
+        PyUnicode_1BYTE_KIND,
+        PyUnicode_CheckExact,
+        PyUnicode_DATA,
+        PyUnicode_GET_LENGTH,
+        PyUnicode_KIND,
+    )
+    from cython.cimports.libc.string import memcmp  # type: ignore
+
 __all__ = [
     "BODY", "BODY_HIGH_WATER", "DONE", "READY", "SHUTDOWN_DEADLINE", "START", "TRAILERS", "ClientDisconnected",
-    "HTTPCycle", "Ready", "ResponseStream", "error_status", "finish_response", "run_asgi", "unexpected_message", "wait_for_input", "wake",
+    "HTTPCycle", "Ready", "ResponseStream", "error_status", "finish_response", "new_cycle", "run_asgi", "unexpected_message", "wait_for_input", "wake",
 ]
 
 _EMPTY_REQUEST_BODY = {"type": "http.request", "body": b"", "more_body": False}
+_NO_TYPE = object()
 
 
 class Ready:
@@ -212,12 +223,12 @@ class HTTPCycle:
         return self._send(message if type(message) is dict else _plain_message(message))
 
     def _send(self, message: Dict[str, Any]) -> Awaitable[None]:
-        try:
-            kind = message["type"]
-        except KeyError:
-            raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}") from None
+        kind = message.get("type", _NO_TYPE)
+        if kind is _NO_TYPE:
+            raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}")
         state = self.state
-        if state == BODY and kind == "http.response.body":
+        # The compiled build compares the two per-message types as same_text does.
+        if state == BODY and (same_text(kind, "http.response.body") if COMPILED else kind == "http.response.body"):
             if self._disconnected:
                 raise ClientDisconnected("client disconnected")
             body = message.get("body", b"")
@@ -242,7 +253,7 @@ class HTTPCycle:
             elif stream.write_paused:
                 return stream.drain()
             return READY
-        if state == START and kind == "http.response.start":
+        if state == START and (same_text(kind, "http.response.start") if COMPILED else kind == "http.response.start"):
             if self._disconnected:
                 raise ClientDisconnected("client disconnected")
             status = message.get("status")
@@ -302,6 +313,35 @@ class HTTPCycle:
             finish_response(self, exc, result, self._disconnected, self._input_closed)
 
 
+def same_text(kind: Any, name: str) -> bool:
+    """``kind == name`` for an ASCII constant ``name`` (the compiled build's): by identity,
+    then by length and bytes; Cython's ``==`` on ``str`` calls ``PyUnicode_Compare``,
+    which checks neither first (before Python 3.14). An app's message types are equal to
+    the server's constants but not the same objects: literals with dots are not interned."""
+    if kind is name:
+        return True
+    if PyUnicode_CheckExact(kind) and PyUnicode_KIND(kind) == PyUnicode_1BYTE_KIND:
+        n = PyUnicode_GET_LENGTH(name)
+        return PyUnicode_GET_LENGTH(kind) == n and memcmp(PyUnicode_DATA(kind), PyUnicode_DATA(name), n) == 0
+    return kind == name
+
+
+def new_cycle(scope: Any, stream: ResponseStream, body_complete: bool, expect_continue: bool) -> HTTPCycle:
+    """``HTTPCycle(scope, stream, body_complete, expect_continue)``; the compiled build's
+    skips ``__init__``'s argument parsing: the fields it does not set are left as the
+    allocation made them, which is what ``__init__`` sets them to (0, False, None)."""
+    if COMPILED:
+        cycle = HTTPCycle.__new__(HTTPCycle)
+        cycle.scope = scope
+        cycle.stream = stream
+        cycle.state = START
+        cycle.status = 0
+        cycle._body_complete = body_complete
+        cycle._expect_continue = expect_continue
+        return cycle
+    return HTTPCycle(scope, stream, body_complete, expect_continue)
+
+
 def _plain_message(message: Any) -> Dict[str, Any]:
     """An application's message that is not exactly a ``dict``, as one (its keys read
     once; the error for what is no message at all)."""
@@ -315,8 +355,12 @@ def _plain_message(message: Any) -> Dict[str, Any]:
 async def run_asgi(app: Callable[..., Awaitable[Any]], cycle: HTTPCycle, tasks: Set[Any]) -> None:
     """The task body for one request: run the app, settle the response, and leave
     ``tasks`` (cheaper than a done callback, which costs a loop callback per request)."""
+    if COMPILED and type(cycle) is HTTPCycle:  # its scope a C field, not a generic getattr
+        scope = cython.cast(HTTPCycle, cycle).scope
+    else:
+        scope = cycle.scope
     try:
-        result = await app(cycle.scope, cycle.receive, cycle.send)
+        result = await app(scope, cycle.receive, cycle.send)
     except BaseException as exc:
         _settle(cycle, tasks, exc, None)
         if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):

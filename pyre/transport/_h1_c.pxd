@@ -97,7 +97,7 @@ cdef class _H1Connection:
     @cython.locals(scope=dict, extensions=dict, raw_path=bytes, path=str, root_path=str)
     cdef dict _http_scope(self, RequestC request, method, http_version)
     @cython.locals(out=list)
-    cpdef _emit(self, data, bint final)
+    cpdef _emit(self, bytes data, bint final)
     @cython.locals(out=list, size=Py_ssize_t)
     cpdef _flush(self)
     @cython.locals(keep_alive=bint, result=tuple)

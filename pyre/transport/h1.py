@@ -67,6 +67,7 @@ if COMPILED:  # the compiled parser's C entry points (cimports: never run as Pyt
     )
     from cython.cimports.pyre.protocol.h1._writer_c import response_head as c_response_head  # type: ignore
     from cython.cimports.pyre.asgi._native_c import request_head as c_request_head  # type: ignore
+    from cython.cimports.pyre.asgi._http_c import new_cycle as c_new_cycle, same_text  # type: ignore
     from cython.cimports.cpython.bytes import PyBytes_FromStringAndSize  # type: ignore
     from cython.cimports.cpython.object import PyObject_Call  # type: ignore
     from cython.cimports.libc.string import memcpy  # type: ignore
@@ -376,7 +377,7 @@ class _H1Connection:
         http_version = request.http_version
         method = request.method
         self._http11 = http_version == HTTP_11
-        self._head_request = method == "HEAD"
+        self._head_request = same_text(method, "HEAD") if COMPILED else method == "HEAD"
         expect_continue = request.expect_continue
         self._expect_continue = expect_continue
         chunked = request.chunked
@@ -417,7 +418,7 @@ class _H1Connection:
                 scope = request_head(native, self.info, method, request.path, request.query, http_version,
                                      request.headers)
         if COMPILED:  # the compiled cycle, which calls this connection in C (and it, the cycle)
-            cycle = CHTTPCycle(scope, self, body_complete, expect_continue)
+            cycle = c_new_cycle(scope, self, body_complete, expect_continue)
             cycle.stream_calls = cython.address(STREAM_CALLS)
         else:
             cycle = HTTPCycle(scope, self, body_complete, expect_continue)

@@ -153,6 +153,55 @@ async def test_what_cannot_start_a_response(message, error):
     assert stream.calls == [] and not cycle.response_started
 
 
+class _Text(str):
+    """A str subclass: equal to the ASGI type it spells, never the same object."""
+
+
+@pytest.mark.parametrize("spell", [
+    lambda t: "".join(t),  # equal, built at run time: not the server's constant
+    lambda t: _Text(t),
+    lambda t: t.encode().decode("ascii"),
+])
+async def test_message_types_are_compared_by_value_not_identity(spell):
+    cycle, stream = make()
+    await cycle.send({"type": spell("http.response.start"), "status": 200, "headers": []})
+    await cycle.send({"type": spell("http.response.body"), "body": b"x"})
+    assert stream.names() == ["start_response", "send_body", "response_complete"]
+
+
+@pytest.mark.parametrize("kind", [
+    "http.response.bodx", "http.response.body ", "http.response.bod", "http.response.bod\u00e9",
+    "http.response.bod\u0119", "http.response.bod\U0001f600", b"http.response.body", 7,
+])
+async def test_a_type_that_only_resembles_the_expected_one_is_refused(kind):
+    cycle, stream = make()
+    await cycle.send(START)
+    with pytest.raises(RuntimeError, match="Expected ASGI message 'http.response.body'"):
+        await cycle.send({"type": kind, "body": b"x"})
+    assert stream.names() == ["start_response"]
+
+
+@pytest.mark.parametrize("body_complete", [True, False])
+@pytest.mark.parametrize("expect_continue", [True, False])
+async def test_new_cycle_makes_the_cycle_the_constructor_makes(body_complete, expect_continue, cycle_twin):
+    module = HTTP_TWINS[cycle_twin]
+    made = []
+    for build in (module.HTTPCycle, module.new_cycle):
+        stream = FakeResponseStream()
+        cycle = build({"type": "http"}, stream, body_complete, expect_continue)
+        assert type(cycle) is module.HTTPCycle
+        fields = {name: getattr(cycle, name) for name in ("scope", "state", "status", "task", "_buffered",
+                                                           "_body_complete", "_expect_continue", "_waiter")}
+        assert cycle.stream is stream
+        cycle.feed_body(b"ab")
+        cycle.end_body([(b"t", b"1")])
+        received = await cycle.receive()
+        await cycle.send(START)
+        await cycle.send(body(b"x"))
+        made.append((fields, received, stream.names(), await cycle.receive()))
+    assert made[0] == made[1]
+
+
 async def test_an_invalid_head_raises_and_nothing_is_written():
     cycle, stream = make()
     with pytest.raises(InvalidResponse):

@@ -7,6 +7,9 @@ import cython
 
 cdef bint COMPILED
 cdef dict LINE_CACHE, STATUS_LINES
+cdef list STATUS_LINE_LIST
+# The framings, as C constants here (pyre.protocol.h1.writer has them as names).
+cdef int FRAME_LENGTH, FRAME_CHUNKED, FRAME_NONE, FRAME_CLOSE
 cdef Py_ssize_t _LINE_CACHE_SIZE, _line_count
 cdef frozenset _SPECIAL
 
@@ -15,9 +18,12 @@ cpdef bytes status_line(status)
 @cython.locals(first=bytes, content_length=cython.longlong, chunked_requested=bint, app_server=bint, app_date=bint,
                no_body_status=bint, app_lines=list, cache=dict, framing=int, framing_line=bytes,
                connection_line=bytes, total=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t, head=bytes, p=cython.p_char,
-               line=bytes)
+               line=bytes, code=int)
 cpdef tuple response_head(status, headers, bint http11, bint head_request, bint keep_alive, bytes server_line,
                           bytes date_line, bytes extra_lines)
+
+@cython.locals(kind=type, values=dict)
+cdef object _cached_line(dict cache, pair)
 
 @cython.locals(p=cython.p_char, i=Py_ssize_t, end=Py_ssize_t, value=cython.longlong)
 cdef long long _content_length_of(bytes line) except? -1

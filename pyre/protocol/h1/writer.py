@@ -77,6 +77,9 @@ def reason_phrase(status: int) -> str:
 STATUS_LINES = {
     int(s): b"HTTP/1.1 %d %s\r\n" % (int(s), reason_phrase(int(s)).encode("ascii")) for s in http.HTTPStatus
 }
+# The same lines by status - 100, for 100 to 599 (None where the table has none): the
+# compiled build's index, a C-level list access where a dict hashes the int.
+STATUS_LINE_LIST = [STATUS_LINES.get(code) for code in range(100, 600)]
 
 
 def status_line(status: int) -> bytes:
@@ -177,18 +180,30 @@ def response_head(status: Any, headers: Iterable[Sequence[bytes]], http11: bool,
         raise InvalidResponse(f"status must be an int, got {type(status).__name__}")
     if status < 200:
         raise InvalidResponse(f"status {status} cannot be a final response")
-    first = status_line(status)
+    first = None
+    if COMPILED and status < 600:
+        code = status  # a C int from here
+        first = STATUS_LINE_LIST[code - 100]
+        no_body_status = code == 204 or code == 304
+    else:
+        no_body_status = status == 204 or status == 304
+    if first is None:
+        first = status_line(status)
     content_length = -1
     chunked_requested = False
     app_server = app_date = False
-    no_body_status = status == 204 or status == 304
     app_lines: List[bytes] = []
     cache = LINE_CACHE
     for pair in headers:
-        try:
-            name, value = pair
-            cached = cache[name][value]
-        except (KeyError, TypeError, ValueError):  # not cached, or not a pair of bytes
+        if COMPILED:  # no try block: it saves and restores the exception state in C
+            cached = _cached_line(cache, pair)
+        else:
+            try:
+                name, value = pair
+                cached = cache[name][value]
+            except (KeyError, TypeError, ValueError):  # not cached, or not a pair of bytes
+                cached = None
+        if cached is None:
             cached = validate_header(pair)
         line, lname = cached
         if lname is None:  # an ordinary header, the common case
@@ -266,6 +281,20 @@ def response_head(status: Any, headers: Iterable[Sequence[bytes]], http11: bool,
         return head, framing, content_length, keep_alive
     return (b"".join([first, server_line, date_line, extra_lines, *app_lines, framing_line, connection_line, b"\r\n"]),
             framing, content_length, keep_alive)
+
+
+def _cached_line(cache: Dict[bytes, Dict[bytes, Tuple[bytes, Optional[bytes]]]], pair: Any) -> Any:
+    """The compiled build's lookup of ``pair`` in :data:`LINE_CACHE`: its entry, or None
+    (not cached, or not a pair of bytes)."""
+    kind = type(pair)
+    if (kind is tuple or kind is list) and len(pair) == 2:
+        name = pair[0]
+        value = pair[1]
+        if type(name) is bytes and type(value) is bytes:
+            values = cache.get(name)
+            if values is not None:
+                return values.get(value)
+    return None
 
 
 def _content_length_of(line: bytes) -> int:
