@@ -223,7 +223,13 @@ class HTTPCycle:
         return self._send(message if type(message) is dict else _plain_message(message))
 
     def _send(self, message: Dict[str, Any]) -> Awaitable[None]:
-        kind = message.get("type", _NO_TYPE)
+        if COMPILED:  # no try block: in C one saves and restores the exception state
+            kind = message.get("type", _NO_TYPE)
+        else:
+            try:
+                kind = message["type"]
+            except KeyError:
+                kind = _NO_TYPE
         if kind is _NO_TYPE:
             raise TypeError(f"ASGI message must be a dict with a 'type', got {message!r}")
         state = self.state
