@@ -543,8 +543,8 @@ class _H1Connection:
             if out and len(out) <= JOIN_LIMIT:
                 out = _concat(head, out) if COMPILED else head + out
             else:
-                self._emit(head, False)
-        self._emit(out, not more_body)
+                _H1Connection._emit(self, head, False)
+        _H1Connection._emit(self, out, not more_body)
 
     def pause_reading(self) -> None:
         self._pause(PAUSE_BODY)
@@ -604,18 +604,21 @@ def _concat(a: bytes, b: bytes) -> bytes:
 
 
 # The compiled cycle's C calls of this connection (see pyre/asgi/_http_c.pxd: StreamCalls).
+# Called through the class, a cpdef method is called in C without the check for a
+# Python override it makes otherwise (its class has a Python subclass, H1Protocol, which
+# overrides none of them); send_body calls _emit so too.
 
 
 def _start_response_of(conn: Any, status: Any, headers: Any, trailers: bool) -> None:
-    cython.cast(_H1Connection, conn).start_response(status, headers, trailers)
+    _H1Connection.start_response(cython.cast(_H1Connection, conn), status, headers, trailers)
 
 
 def _send_body_of(conn: Any, data: bytes, more_body: bool) -> None:
-    cython.cast(_H1Connection, conn).send_body(data, more_body)
+    _H1Connection.send_body(cython.cast(_H1Connection, conn), data, more_body)
 
 
 def _response_complete_of(conn: Any) -> None:
-    cython.cast(_H1Connection, conn).response_complete()
+    _H1Connection.response_complete(cython.cast(_H1Connection, conn))
 
 
 def _write_paused_of(conn: Any) -> bool:
