@@ -19,11 +19,8 @@ cdef class Ready:
     pass
 
 
-cdef Ready READY  # a C global: no module lookup per message
-
-
-# ``kind == name`` for an ASCII constant (pyre/asgi/http.py); cimported by the compiled
-# HTTP/1.1 connection.
+# ``kind == name`` for an ASCII constant ``name`` (pyre/asgi/http.py); cimported by the
+# compiled HTTP/1.1 connection.
 @cython.locals(n=Py_ssize_t)
 cdef bint same_text(kind, str name) except -1
 

@@ -320,10 +320,12 @@ class HTTPCycle:
 
 
 def same_text(kind: Any, name: str) -> bool:
-    """``kind == name`` for an ASCII constant ``name`` (the compiled build's): by identity,
-    then by length and bytes; Cython's ``==`` on ``str`` calls ``PyUnicode_Compare``,
-    which checks neither first (before Python 3.14). An app's message types are equal to
-    the server's constants but not the same objects: literals with dots are not interned."""
+    """``kind == name`` for an ASCII constant ``name``, in the compiled build only (it
+    calls C): by identity, then by length and bytes. Cython's ``==`` on two ``str``
+    calls ``PyUnicode_Compare`` (before Python 3.14), which orders the strings and so
+    compares them character by character without looking at their lengths. An app's
+    message types are equal to the server's constants but not the same objects:
+    literals with dots are not interned."""
     if kind is name:
         return True
     if PyUnicode_CheckExact(kind) and PyUnicode_KIND(kind) == PyUnicode_1BYTE_KIND:
@@ -361,11 +363,11 @@ def _plain_message(message: Any) -> Dict[str, Any]:
 async def run_asgi(app: Callable[..., Awaitable[Any]], cycle: HTTPCycle, tasks: Set[Any]) -> None:
     """The task body for one request: run the app, settle the response, and leave
     ``tasks`` (cheaper than a done callback, which costs a loop callback per request)."""
-    if COMPILED and type(cycle) is HTTPCycle:  # its scope a C field, not a generic getattr
-        scope = cython.cast(HTTPCycle, cycle).scope
-    else:
-        scope = cycle.scope
     try:
+        if COMPILED and type(cycle) is HTTPCycle:  # its scope a C field, not a generic getattr
+            scope = cython.cast(HTTPCycle, cycle).scope
+        else:
+            scope = cycle.scope
         result = await app(scope, cycle.receive, cycle.send)
     except BaseException as exc:
         _settle(cycle, tasks, exc, None)

@@ -169,9 +169,31 @@ async def test_message_types_are_compared_by_value_not_identity(spell):
     assert stream.names() == ["start_response", "send_body", "response_complete"]
 
 
+class _NeverEqual(str):
+    def __eq__(self, other):
+        return False
+
+    __hash__ = str.__hash__
+
+
+class _AlwaysEqual:
+    def __eq__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+
+async def test_a_type_equal_by_its_own_eq_is_accepted_as_python_compares_it():
+    cycle, stream = make()
+    await cycle.send(START)
+    await cycle.send({"type": _AlwaysEqual(), "body": b"x"})
+    assert stream.names() == ["start_response", "send_body", "response_complete"]
+
+
 @pytest.mark.parametrize("kind", [
     "http.response.bodx", "http.response.body ", "http.response.bod", "http.response.bod\u00e9",
     "http.response.bod\u0119", "http.response.bod\U0001f600", b"http.response.body", 7,
+    _NeverEqual("http.response.body"),
 ])
 async def test_a_type_that_only_resembles_the_expected_one_is_refused(kind):
     cycle, stream = make()
@@ -179,6 +201,29 @@ async def test_a_type_that_only_resembles_the_expected_one_is_refused(kind):
     with pytest.raises(RuntimeError, match="Expected ASGI message 'http.response.body'"):
         await cycle.send({"type": kind, "body": b"x"})
     assert stream.names() == ["start_response"]
+
+
+async def test_new_cycle_on_a_reused_allocation_is_a_fresh_cycle(cycle_twin):
+    """The compiled class keeps freed cycles for reuse (a freelist): one made by
+    ``new_cycle`` from a cycle left in every state a request can leave behaves as new."""
+    module = HTTP_TWINS[cycle_twin]
+    for _ in range(20):  # more than the freelist holds
+        used = module.new_cycle({"type": "http"}, FakeResponseStream(), False, True)
+        used.feed_body(b"x" * 10)
+        used.end_body([(b"t", b"1")])
+        await used.send(dict(START, trailers=True))
+        await used.send(body(b"", True))
+        used.disconnect()
+        used.input_closed()
+        del used
+    stream = FakeResponseStream()
+    cycle = module.new_cycle({"type": "http"}, stream, True, False)
+    assert (cycle.state, cycle.status, cycle.task, cycle._buffered, cycle._waiter) == (0, 0, None, 0, None)
+    assert await cycle.receive() == {"type": "http.request", "body": b"", "more_body": False}
+    await cycle.send(START)
+    await cycle.send(body(b"x"))
+    assert stream.names() == ["start_response", "send_body", "response_complete"]
+    assert await cycle.receive() == {"type": "http.disconnect"}
 
 
 @pytest.mark.parametrize("body_complete", [True, False])

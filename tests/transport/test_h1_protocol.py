@@ -837,6 +837,8 @@ _HEADER_CASES = [
     [(b"content-type", b"text/plain", b"more")],
     [(b"content-type", bytearray(b"text/plain"))],
     [(type("B", (bytes,), {})(b"content-length"), type("B", (bytes,), {})(b"13"))],
+    # A memoryview pair whose bytes twin is cached is judged as any memoryview pair.
+    [(b"content-type", b"text/plain"), (memoryview(b"content-type"), memoryview(b"text/plain"))],
 ]
 
 
@@ -848,7 +850,7 @@ def _outcome(fn, *args, **kwargs):
 
 
 @pytest.mark.parametrize("headers", _HEADER_CASES, ids=range(len(_HEADER_CASES)))
-@pytest.mark.parametrize("status", [200, 204, 304, 404, 599, 999, 99, 1000, 101, "200", True, None, 10**30])
+@pytest.mark.parametrize("status", [200, 204, 304, 404, 599, 600, 999, 99, 1000, 101, "200", True, None, 10**30])
 @pytest.mark.parametrize("mode", ["c", "py"])
 def test_encode_head_twins_agree(mode, status, headers):
     from pyre._accel import load_twins
@@ -866,6 +868,30 @@ def test_encode_head_twins_agree(mode, status, headers):
                     expected = _outcome(writer.encode_head, status, iter(headers), **kwargs)
                     assert _outcome(twin.encode_head, status, iter(headers), **kwargs) == expected
                     assert _outcome(twin.encode_head, status, list(headers), **kwargs) == expected
+
+
+@pytest.mark.parametrize("mode", ["c", "py"])
+def test_a_pair_that_is_an_iterator_is_read_once_whatever_the_cache_holds(mode):
+    from pyre._accel import load_twins
+
+    twin = load_twins("h1writer")[mode]
+    assert twin is not None, "the compiled head encoder is not built"
+    for _ in range(2):  # not cached yet, then cached
+        head, framing, length, keep_alive = twin.encode_head(
+            200, [iter([b"x-gen", b"v"]), (b"content-length", b"0")], http11=True, head_request=False,
+            keep_alive=True)
+        assert b"\r\nx-gen: v\r\n" in head and framing == twin.FRAME_LENGTH and length == 0
+
+
+def test_the_connection_classes_override_none_of_the_methods_the_compiled_build_calls_through_its_base():
+    """``transport/h1.py`` calls ``send_body``, ``start_response``, ``response_complete``
+    and ``_emit`` through ``_H1Connection`` (a direct C call in the compiled build): no
+    subclass may define them again."""
+    for mode in ("c", "py"):
+        module = h1conn_twin(mode)
+        for name in ("send_body", "start_response", "response_complete", "_emit"):
+            assert name not in vars(module.H1Protocol), (mode, name)
+            assert getattr(module.H1Protocol, name) is getattr(module._H1Connection, name), (mode, name)
 
 
 async def test_compiled_twin_calls_the_compiled_parser_in_c():

@@ -8,8 +8,6 @@ import cython
 cdef bint COMPILED
 cdef dict LINE_CACHE, STATUS_LINES
 cdef list STATUS_LINE_LIST
-# The framings, as C constants here (pyre.protocol.h1.writer has them as names).
-cdef int FRAME_LENGTH, FRAME_CHUNKED, FRAME_NONE, FRAME_CLOSE
 cdef Py_ssize_t _LINE_CACHE_SIZE, _line_count
 cdef frozenset _SPECIAL
 

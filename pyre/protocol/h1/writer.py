@@ -195,14 +195,7 @@ def response_head(status: Any, headers: Iterable[Sequence[bytes]], http11: bool,
     app_lines: List[bytes] = []
     cache = LINE_CACHE
     for pair in headers:
-        if COMPILED:  # no try block: it saves and restores the exception state in C
-            cached = _cached_line(cache, pair)
-        else:
-            try:
-                name, value = pair
-                cached = cache[name][value]
-            except (KeyError, TypeError, ValueError):  # not cached, or not a pair of bytes
-                cached = None
+        cached = _cached_line(cache, pair)
         if cached is None:
             cached = validate_header(pair)
         line, lname = cached
@@ -284,8 +277,10 @@ def response_head(status: Any, headers: Iterable[Sequence[bytes]], http11: bool,
 
 
 def _cached_line(cache: Dict[bytes, Dict[bytes, Tuple[bytes, Optional[bytes]]]], pair: Any) -> Any:
-    """The compiled build's lookup of ``pair`` in :data:`LINE_CACHE`: its entry, or None
-    (not cached, or not a pair of bytes)."""
+    """The entry of ``pair`` in :data:`LINE_CACHE`, or None: not cached, or not a tuple or
+    list of two ``bytes`` (anything else is :func:`validate_header`'s to judge, so a pair
+    is accepted or refused whatever the cache holds; no ``try`` block, which in C saves
+    and restores the exception state)."""
     kind = type(pair)
     if (kind is tuple or kind is list) and len(pair) == 2:
         name = pair[0]
