@@ -57,7 +57,7 @@ cdef class HTTPCycle:
     cpdef disconnect(self)
     cpdef input_closed(self)
     cdef _wake(self)
-    @cython.locals(state=int)
+    @cython.locals(state=int, direct=bint)
     cdef _send(self, dict message)
     cdef _complete(self)
     cpdef app_finished(self, exc, result=*)

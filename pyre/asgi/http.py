@@ -246,17 +246,14 @@ class HTTPCycle:
             stream = self.stream
             if not more:
                 self.state = TRAILERS if self._trailers else DONE
-            if COMPILED and self.stream_calls is not cython.NULL:  # the stream's C functions
+            direct = COMPILED and self.stream_calls is not cython.NULL  # the stream's C functions
+            if direct:
                 self.stream_calls.send_body(stream, body, more)
-                if not more and not self._trailers:
-                    self._complete()
-                elif self.stream_calls.write_paused(stream):
-                    return stream.drain()
-                return READY
-            stream.send_body(body, more)
+            else:
+                stream.send_body(body, more)
             if not more and not self._trailers:
                 self._complete()
-            elif stream.write_paused:
+            elif self.stream_calls.write_paused(stream) if direct else stream.write_paused:
                 return stream.drain()
             return READY
         if state == START and (same_text(kind, "http.response.start") if COMPILED else kind == "http.response.start"):

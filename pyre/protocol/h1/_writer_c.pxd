@@ -11,14 +11,18 @@ cdef list STATUS_LINE_LIST
 cdef Py_ssize_t _LINE_CACHE_SIZE, _line_count
 cdef frozenset _SPECIAL
 
+@cython.locals(code=int, line=bytes)
 cpdef bytes status_line(status)
 
 @cython.locals(first=bytes, content_length=cython.longlong, chunked_requested=bint, app_server=bint, app_date=bint,
                no_body_status=bint, app_lines=list, cache=dict, framing=int, framing_line=bytes,
                connection_line=bytes, total=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t, head=bytes, p=cython.p_char,
-               line=bytes, code=int)
+               line=bytes)
 cpdef tuple response_head(status, headers, bint http11, bint head_request, bint keep_alive, bytes server_line,
                           bytes date_line, bytes extra_lines)
+
+@cython.locals(n=Py_ssize_t)
+cdef inline char* _put(char* p, bytes data) noexcept
 
 @cython.locals(kind=type, values=dict)
 cdef object _cached_line(dict cache, pair)

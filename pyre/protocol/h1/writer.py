@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - Cython is a build dependency only
 from pyre.protocol.h1.errors import InvalidResponse
 
 if COMPILED:  # C-API calls of the compiled twin's head (cimports: never run as Python)
-    from cython.cimports.cpython.bytes import PyBytes_FromStringAndSize  # type: ignore
+    from cython.cimports.cpython.bytes import PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE  # type: ignore
     from cython.cimports.libc.string import memcpy  # type: ignore
 
 __all__ = [
@@ -78,12 +78,16 @@ STATUS_LINES = {
     int(s): b"HTTP/1.1 %d %s\r\n" % (int(s), reason_phrase(int(s)).encode("ascii")) for s in http.HTTPStatus
 }
 # The same lines by status - 100, for 100 to 599 (None where the table has none): the
-# compiled build's index, a C-level list access where a dict hashes the int.
+# compiled build's index, a list access where a dict hashes the int.
 STATUS_LINE_LIST = [STATUS_LINES.get(code) for code in range(100, 600)]
 
 
 def status_line(status: int) -> bytes:
-    line = STATUS_LINES.get(status)
+    if COMPILED and type(status) is int and 100 <= status < 600:
+        code = status  # a C int (in range: no overflow)
+        line = STATUS_LINE_LIST[code - 100]
+    else:
+        line = STATUS_LINES.get(status)
     if line is None:
         if type(status) is not int or not 100 <= status <= 999:
             raise InvalidResponse(f"invalid status code {status!r}")
@@ -180,15 +184,8 @@ def response_head(status: Any, headers: Iterable[Sequence[bytes]], http11: bool,
         raise InvalidResponse(f"status must be an int, got {type(status).__name__}")
     if status < 200:
         raise InvalidResponse(f"status {status} cannot be a final response")
-    first = None
-    if COMPILED and status < 600:
-        code = status  # a C int from here
-        first = STATUS_LINE_LIST[code - 100]
-        no_body_status = code == 204 or code == 304
-    else:
-        no_body_status = status == 204 or status == 304
-    if first is None:
-        first = status_line(status)
+    first = status_line(status)
+    no_body_status = status == 204 or status == 304
     content_length = -1
     chunked_requested = False
     app_server = app_date = False
@@ -253,27 +250,26 @@ def response_head(status: Any, headers: Iterable[Sequence[bytes]], http11: bool,
             total += len(cython.cast(bytes, app_lines[i]))
         head = PyBytes_FromStringAndSize(cython.NULL, total)
         p = cython.cast(cython.p_char, head)
-        memcpy(p, cython.cast(cython.p_char, first), len(first))
-        p += len(first)
-        memcpy(p, cython.cast(cython.p_char, server_line), len(server_line))
-        p += len(server_line)
-        memcpy(p, cython.cast(cython.p_char, date_line), len(date_line))
-        p += len(date_line)
-        memcpy(p, cython.cast(cython.p_char, extra_lines), len(extra_lines))
-        p += len(extra_lines)
+        p = _put(p, first)
+        p = _put(p, server_line)
+        p = _put(p, date_line)
+        p = _put(p, extra_lines)
         for i in range(n):
-            line = app_lines[i]
-            memcpy(p, cython.cast(cython.p_char, line), len(line))
-            p += len(line)
-        memcpy(p, cython.cast(cython.p_char, framing_line), len(framing_line))
-        p += len(framing_line)
-        memcpy(p, cython.cast(cython.p_char, connection_line), len(connection_line))
-        p += len(connection_line)
+            p = _put(p, cython.cast(bytes, app_lines[i]))
+        p = _put(p, framing_line)
+        p = _put(p, connection_line)
         p[0] = 13  # CR
         p[1] = 10  # LF
         return head, framing, content_length, keep_alive
     return (b"".join([first, server_line, date_line, extra_lines, *app_lines, framing_line, connection_line, b"\r\n"]),
             framing, content_length, keep_alive)
+
+
+def _put(p: Any, data: bytes) -> Any:
+    """Copy ``data`` to ``p``; return the position after it (the compiled head's writer)."""
+    n = PyBytes_GET_SIZE(data)
+    memcpy(p, PyBytes_AS_STRING(data), n)
+    return p + n
 
 
 def _cached_line(cache: Dict[bytes, Dict[bytes, Tuple[bytes, Optional[bytes]]]], pair: Any) -> Any:
