@@ -18,9 +18,10 @@ Targets:
   function route (the issue 15 benchmark's json handler): on the native path (the
   default when Pyre serves an App), and forced through ASGI (``App(native=False)``);
   the ratio ``json / web`` is the framework's share of a request (issue 15: >= 0.8);
-- ``web-proxy``, ``web-asgi-proxy``: the same behind the server's own proxy-headers
-  wrapper, as ``pyre`` runs it by default (``--proxy-headers``, loopback trusted: the
-  driver's peer is 127.0.0.1);
+- ``full-proxy``, ``json-proxy``, ``web-proxy``, ``web-asgi-proxy``: the same behind the
+  server's own proxy-headers wrapper, as ``pyre`` runs it by default (``--proxy-headers``,
+  loopback trusted: the driver's peer is 127.0.0.1); uvicorn's targets run behind its own,
+  as uvicorn runs by default;
 - ``full-uvicorn``, ``json-uvicorn``, ``pipeline-uvicorn``: ``full``, ``json`` and ``pipeline`` on
   uvicorn as bench/run.py runs it (httptools on uvloop, no access log), through the same
   fake transport: the baseline of the wire ratios, in user-space instructions (the
@@ -154,7 +155,8 @@ def _protocol_driver(n: int, app_name: str, per_read: int, idle: bool = False, r
     from pyre.config import Config
     from pyre.transport.context import ServerContext
 
-    app = _web_app(app_name in ("web", "web-proxy")) if app_name.startswith("web") else getattr(apps, app_name)
+    base = app_name[: -len("-proxy")] if app_name.endswith("-proxy") else app_name
+    app = _web_app(base == "web") if base.startswith("web") else getattr(apps, base)
     data = request * per_read
     buffered = (issubclass(H1Protocol, asyncio.BufferedProtocol)
                 and os.environ.get("BENCH_RECEIVE", "buffered") == "buffered")
@@ -421,7 +423,9 @@ def child(target: str, n: int) -> None:
         _protocol_driver(n, "stream", 1)
     elif target == "pipeline":
         _protocol_driver(n, "hello", 16)
-    elif target in ("json", "web", "web-asgi", "web-proxy", "web-asgi-proxy"):
+    elif target == "full-proxy":
+        _protocol_driver(n, "hello-proxy", 1)
+    elif target in ("json", "json-proxy", "web", "web-asgi", "web-proxy", "web-asgi-proxy"):
         _protocol_driver(n, target, 1)
     elif target in ("full-uvicorn", "json-uvicorn"):
         _uvicorn_driver(n, "hello" if target == "full-uvicorn" else "json", 1)

@@ -60,7 +60,7 @@ class ProxyHeadersMiddleware:
     ``"forwarded"`` or ``"x-forwarded"`` (read only that one).
     """
 
-    __slots__ = ("app", "trusted", "_wanted")
+    __slots__ = ("app", "trusted", "header_names", "_wanted")
 
     def __init__(
         self,
@@ -74,14 +74,26 @@ class ProxyHeadersMiddleware:
         self.app = app
         self.trusted = trusted if isinstance(trusted, TrustedHosts) else parse_trusted(trusted)
         self._wanted = _SOURCES[source]
+        # The headers read (a request with none of them keeps its client and scheme).
+        self.header_names = frozenset(self._wanted)
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]) -> None:
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
-            client = scope.get("client")
-            if (client[0] if client else None) in self.trusted:
+            if self.trusts(scope.get("client")):
                 scope = self._forwarded(scope, kind)
         return await self.app(scope, receive, send)
+
+    def trusts(self, client: Optional[_Address]) -> bool:
+        """Whether the headers of a peer at ``client`` (None: a Unix socket) are read."""
+        return (client[0] if client else None) in self.trusted
+
+    def apply(self, scope: Scope) -> None:
+        """What this middleware does to an ``http`` or ``websocket`` scope, done in place
+        (the server's connections call it instead of wrapping the app: see
+        :class:`~pyre.transport.context.ServerContext`)."""
+        if self.trusts(scope.get("client")):
+            _update(scope, *self.resolve(scope["headers"], scope["type"]))
 
     def _forwarded(self, scope: Scope, kind: str) -> Scope:
         """The scope, or a copy with the forwarded client and scheme; one header pass."""
@@ -89,17 +101,14 @@ class ProxyHeadersMiddleware:
         if address is None and scheme is None:
             return scope
         scope = dict(scope)
-        if address is not None:
-            scope["client"] = address
-        if scheme is not None:
-            scope["scheme"] = scheme
+        _update(scope, address, scheme)
         return scope
 
     def forwarded(self, client: Optional[_Address], scheme: str, headers: List[Tuple[bytes, bytes]],
                   kind: str) -> Tuple[Optional[_Address], str]:
         """``(client, scheme)`` as this middleware would set them in a scope with those
         values and headers (the native path's: :mod:`pyre.asgi.native`)."""
-        if (client[0] if client else None) in self.trusted:
+        if self.trusts(client):
             address, forwarded_scheme = self.resolve(headers, kind)
             if address is not None:
                 client = address
@@ -163,6 +172,13 @@ class ProxyHeadersMiddleware:
 
 _Address = Tuple[str, int]
 _Hop = Tuple[Optional[_Address], Optional[str]]  # (client address or None, proto or None)
+
+
+def _update(scope: Scope, address: Optional[_Address], scheme: Optional[str]) -> None:
+    if address is not None:
+        scope["client"] = address
+    if scheme is not None:
+        scope["scheme"] = scheme
 
 
 def _forwarded_hops(fields: List[bytes]) -> Iterator[_Hop]:

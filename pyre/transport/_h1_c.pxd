@@ -81,7 +81,8 @@ cdef class _H1Connection:
     cdef public dict _scope_template
     cdef public str _root_path
     cdef public bytes _raw_root_path
-    cdef public object _tls
+    cdef public object _tls, _proxy
+    cdef public frozenset _proxy_names
 
     cdef _received(self, data, Py_ssize_t nbytes)
     @cython.locals(live=dict)
@@ -94,7 +95,7 @@ cdef class _H1Connection:
     @cython.locals(body_complete=bint, chunked=bint, expect_continue=bint, content_length=cython.longlong,
                    track=bint, method=str, http_version=str, live=dict, cycle=CHTTPCycle)
     cdef _on_request(self, RequestC request)
-    @cython.locals(scope=dict, extensions=dict, raw_path=bytes, path=str, root_path=str)
+    @cython.locals(scope=dict, extensions=dict, raw_path=bytes, path=str, root_path=str, names=frozenset)
     cdef dict _http_scope(self, RequestC request, method, http_version)
     @cython.locals(out=list)
     cpdef _emit(self, bytes data, bint final)

@@ -70,14 +70,15 @@ cdef class _H2Connection:
     cdef public bint write_paused, _closed, _closing, _draining, _flush_scheduled, _in_read, _ping_outstanding, _held
     cdef public list _defaults
     cdef public dict _scope_template, _task_kwargs
-    cdef public frozenset _default_names
+    cdef public frozenset _default_names, _proxy_names
+    cdef public object _proxy
     cdef public long long queued, _stall_size, body_limit
 
     @cython.locals(stream=H2Stream, now=double)
     cpdef data_received(self, data)
     @cython.locals(stream=H2Stream, first=bint, end_stream=bint)
     cdef _on_request(self, event)
-    @cython.locals(scope=dict, extensions=dict, path=str, raw_path=bytes, root_path=str)
+    @cython.locals(scope=dict, extensions=dict, path=str, raw_path=bytes, root_path=str, names=frozenset)
     cdef dict _http_scope(self, event)
     @cython.locals(stream=H2Stream)
     cdef _window_updated(self, stream_id)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional
 
 from pyre.access_log import RequestObserver, RequestRecord, log_request, notify_observers
 from pyre.asgi.native import native_app
+from pyre.asgi.proxy_headers import ProxyHeadersMiddleware
 
 if TYPE_CHECKING:
     from pyre.config import Config
@@ -149,6 +150,13 @@ class ServerContext:
     offers one (a ``pyre.web`` App): HTTP requests then go to it without a scope dict
     (WebSockets and lifespan keep ``app``); None: everything goes through ``app``.
 
+    ``proxy``: when the app is a :class:`~pyre.asgi.proxy_headers.ProxyHeadersMiddleware`
+    (the server's ``--proxy-headers``), that middleware, and ``app`` the app it wraps.
+    Connections apply it to every ``http`` and ``websocket`` scope they build, as its
+    ``__call__`` would (:meth:`~pyre.asgi.proxy_headers.ProxyHeadersMiddleware.apply`);
+    for a peer it does not trust, or a request without the headers it reads, that is
+    nothing at all.
+
     The rest is the server's live state: ``connections`` (each a :class:`Connection`),
     ``tasks``, ``total_requests``, ``shutting_down``, ``date_line`` (refreshed once a
     second by :meth:`tick`, which also enforces connection deadlines: one periodic
@@ -166,7 +174,11 @@ class ServerContext:
     def __init__(self, app: Callable[..., Awaitable[Any]], loop: asyncio.AbstractEventLoop, config: "Config",
                  lifespan_state: Optional[Dict[str, Any]] = None) -> None:
         """Read what the connections need from ``config`` (see the class docstring)."""
-        self.app = app
+        # The server's --proxy-headers wrapper is not called per request: connections
+        # call the app it wraps and apply it to each scope they build (see the class
+        # docstring), which spares every request a coroutine and its frame.
+        self.proxy: Optional[ProxyHeadersMiddleware] = app if type(app) is ProxyHeadersMiddleware else None
+        self.app = app if self.proxy is None else self.proxy.app
         self.native = native_app(app, lifespan_state)
         self.loop = loop
         self.config = config

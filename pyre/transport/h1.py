@@ -23,11 +23,12 @@ import asyncio
 import logging
 import struct
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, FrozenSet, List, Optional
 from urllib.parse import unquote
 
 from pyre._accel import HTTPCycle, RequestParser, run_asgi
 from pyre.asgi.native import request_head
+from pyre.asgi.proxy_headers import ProxyHeadersMiddleware
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION, ConnectionInfo, http_scope_template, tls_extension
 from pyre.protocol.h1.parsing import Body, EndOfMessage, ParseError, Request
 from pyre.protocol.h1.writer import FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, as_bytes, response_head
@@ -146,6 +147,7 @@ class _H1Connection:
         "_cparser", "_write", "_time", "_task_kwargs", "_app", "_native", "_tasks", "_connections",
         "_limit", "_lifespan_state", "_timeout_keep_alive", "_timeout_request_header",
         "_access_log", "_access_logger", "_live", "_server_line", "_extra_lines", "_scope_template", "_root_path", "_raw_root_path", "_tls",
+        "_proxy", "_proxy_names",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -220,6 +222,9 @@ class _H1Connection:
         self._root_path = ""
         self._raw_root_path = b""
         self._tls: Optional[Dict[str, Any]] = None
+        # ctx.proxy when it trusts this connection's peer (else None), and the headers it reads.
+        self._proxy: Optional[ProxyHeadersMiddleware] = None
+        self._proxy_names: Optional[FrozenSet[bytes]] = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -236,6 +241,10 @@ class _H1Connection:
         self._root_path = info.root_path
         self._raw_root_path = info.raw_root_path
         self._tls = info.tls
+        proxy = ctx.proxy
+        if proxy is not None and proxy.trusts(client):
+            self._proxy = proxy
+            self._proxy_names = proxy.header_names
         self._connections.add(self)
         self.deadline = self._time() + self._timeout_keep_alive
         if ctx.shutting_down:  # made during a shutdown (taken from a listener's queue, or after a PROXY header)
@@ -452,6 +461,13 @@ class _H1Connection:
         state = self._lifespan_state
         if state is not None:
             scope["state"] = state.copy()
+        proxy = self._proxy
+        if proxy is not None:
+            names = self._proxy_names
+            for pair in request.headers:
+                if pair[0] in names:  # most requests carry none of the headers a proxy sets
+                    proxy.apply(scope)
+                    break
         return scope
 
     # -- output: corked writes ---------------------------------------------------------------

@@ -32,11 +32,12 @@ import asyncio
 import logging
 import os
 from http import HTTPStatus
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
 from urllib.parse import unquote
 
 from pyre.asgi.http_common import ClientDisconnected, wake
 from pyre.asgi.native import request_head
+from pyre.asgi.proxy_headers import ProxyHeadersMiddleware
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION, ConnectionInfo, http_scope_template, tls_extension
 from pyre.protocol.h1.writer import InvalidResponse
 from pyre._accel import H2Session, HTTPCycle, h2_response_head, run_asgi
@@ -613,7 +614,7 @@ class _H2Connection:
         "write_paused", "_client_text", "_closed", "_closing", "_draining", "_flush_scheduled", "_in_read",
         "_defaults_key", "_defaults", "_default_names", "queued", "_ping_outstanding", "_quiet_since", "_idle_at",
         "_next_stream", "_stall_at", "_stall_size", "_scope_template", "_task_kwargs", "body_limit",
-        "_held",
+        "_held", "_proxy", "_proxy_names",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
@@ -651,6 +652,9 @@ class _H2Connection:
         # CPython 3.12, for 7-9% fewer instructions (docs/performance.md).
         self._task_kwargs = task_kwargs(self.loop, eager=False)
         self._held = False  # h2c via Upgrade: output waits for the client's first bytes (see adopt)
+        # ctx.proxy when it trusts this connection's peer (else None), and the headers it reads.
+        self._proxy: Optional[ProxyHeadersMiddleware] = None
+        self._proxy_names: Optional[FrozenSet[bytes]] = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -671,6 +675,10 @@ class _H2Connection:
         self._scope_template = http_scope_template(info, "2")
         client = info.client
         self._client_text = f"{client[0]}:{client[1]}" if client else "-"
+        proxy = self.ctx.proxy
+        if proxy is not None and proxy.trusts(client):
+            self._proxy = proxy
+            self._proxy_names = proxy.header_names
         self.ctx.connections.add(self)
         if upgraded is None:
             self.session.initiate()
@@ -852,6 +860,13 @@ class _H2Connection:
         state = self.ctx.lifespan_state
         if state is not None:
             scope["state"] = state.copy()
+        proxy = self._proxy
+        if proxy is not None:
+            names = self._proxy_names
+            for pair in event.headers:
+                if pair[0] in names:  # most requests carry none of the headers a proxy sets
+                    proxy.apply(scope)
+                    break
         return scope
 
     def _on_connect(self, stream: "H2Stream", event: RequestReceived) -> None:

@@ -69,6 +69,8 @@ class H2WebSocket:
             return None
         scope = websocket_scope(info, event.path, event.query_string, "2", event.headers,
                                 request.subprotocols, ctx.lifespan_state)
+        if ctx.proxy is not None:  # the server's --proxy-headers (see ServerContext)
+            ctx.proxy.apply(scope)
         return cls(stream, ctx, request, scope)
 
     # -- what the H2Stream calls (its "cycle") ------------------------------------------------

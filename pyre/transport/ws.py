@@ -92,6 +92,8 @@ def switch_to_ws(ctx: ServerContext, transport: asyncio.BaseTransport, info: Con
     transport.set_protocol(conn)
     scope = websocket_scope(info, request.path, request.query, request.http_version, headers,
                             handshake.subprotocols, ctx.lifespan_state)
+    if ctx.proxy is not None:  # the server's --proxy-headers (see ServerContext)
+        ctx.proxy.apply(scope)
     conn.start(scope)
 
 

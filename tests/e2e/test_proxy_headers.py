@@ -86,14 +86,20 @@ async def test_star_trusts_the_whole_chain(serve, raw):
 
 async def test_disabled_leaves_the_app_unwrapped(serve, raw):
     server = await serve(scope_json, proxy_headers=False)
-    assert server.context.app is scope_json
+    assert server.context.app is scope_json and server.context.proxy is None
     conn = await raw(server)
     await conn.send(SPOOF)
     _, _, body = await conn.read_response()
     scope = json.loads(body)
     assert scope["client"][0] == "127.0.0.1" and scope["scheme"] == "http"
+
+
+async def test_enabled_the_connections_apply_it_and_call_the_app_itself(serve, raw):
+    # The middleware the server makes is not awaited per request: the connections
+    # apply it to the scopes they build and call the app it wraps directly.
     enabled = await serve(scope_json)
-    assert isinstance(enabled.context.app, ProxyHeadersMiddleware)
+    assert isinstance(enabled.context.proxy, ProxyHeadersMiddleware)
+    assert enabled.context.proxy.app is scope_json and enabled.context.app is scope_json
 
 
 async def test_keep_alive_requests_each_get_their_own_scope(serve, raw):
@@ -132,6 +138,36 @@ async def test_websocket_scope(serve):
     async with websockets.connect(f"ws://127.0.0.1:{server.bound_port}/", additional_headers=headers) as ws:
         client, scheme = json.loads(await ws.recv())
     assert client[0] == "127.0.0.1" and scheme == "ws"
+
+
+async def test_websocket_over_http2_scope(serve):
+    from wsproto.connection import Connection, ConnectionType
+    from wsproto.events import TextMessage
+
+    from tests.e2e.test_websocket import H2WebSocketClient
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": json.dumps([scope["client"], scope["scheme"]])})
+
+    server = await serve(app)
+    client = await H2WebSocketClient.open(server)
+    try:
+        sid = await client.connect(extra=[(b"x-forwarded-for", b"203.0.113.7"), (b"x-forwarded-proto", b"https")])
+        assert client.responses[sid][b":status"] == b"200"
+        ws = Connection(ConnectionType.CLIENT)
+        received: list = []
+
+        def got_one():
+            ws.receive_data(client.data.pop(sid, b""))
+            received.extend(e for e in ws.events() if isinstance(e, TextMessage))
+            return bool(received)
+
+        await client.read_until(got_one)
+        assert json.loads(received[0].data) == [["203.0.113.7", 0], "wss"]
+    finally:
+        client.close()
 
 
 async def test_lifespan_gets_through_and_a_bad_entry_stops_startup(serve, caplog):
