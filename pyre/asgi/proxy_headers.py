@@ -1,7 +1,9 @@
 """Trusted proxy headers: the client address and scheme a trusted proxy reports.
 
-:class:`ProxyHeadersMiddleware` wraps the application only when ``proxy_headers`` is
-on, so a server without it pays nothing. It acts only when the direct peer
+:class:`ProxyHeadersMiddleware` is made only when ``proxy_headers`` is on, so a
+server without it pays nothing; the server's connections apply it to the scopes they
+build (:meth:`ProxyHeadersMiddleware.apply`) rather than awaiting it, and as an ASGI
+middleware it does the same to a copy. It acts only when the direct peer
 (``scope["client"]``) is in ``forwarded_allow_ips``; otherwise the scope reaches the
 app as it is. Headers are never removed or rewritten.
 
