@@ -1354,21 +1354,25 @@ class H2Session:
         window.current -= flow_length
         if window.current < 0:
             raise _ConnectionError(FLOW_CONTROL_ERROR, "Flow control window shrunk below 0")
+        size = len(data)
+        padding = flow_length - size
+        if stream.known:
+            stream.received += size
+            expected = stream.expected
+            if expected >= 0 and (stream.received > expected or (end_stream and stream.received != expected)):
+                # Malformed (RFC 9113 8.1.1): reset before END_STREAM can close the
+                # stream, which it would do cleanly once the response is complete.
+                self._ack_connection(flow_length)
+                self._stream_error(sid, PROTOCOL_ERROR)
+                return
         if end_stream:
             if stream.state == S_OPEN:
                 stream.state = S_HALF_CLOSED_REMOTE
             else:
                 self._set_closed(stream, BY_RECV_END)
-        size = len(data)
-        padding = flow_length - size
         if not stream.known:  # pragma: no cover - only known streams get data
             self._ack_connection(flow_length)
         else:
-            stream.received += size
-            if stream.expected >= 0 and stream.received > stream.expected:
-                self._ack_connection(flow_length)
-                self._stream_error(sid, PROTOCOL_ERROR)
-                return
             if stream.discarding:
                 self._acknowledge(stream, flow_length)
             else:

@@ -109,7 +109,7 @@ def test_body_shorter_than_content_length():
     client = RawClient()
     body_request(client, b"5")
     events = client.feed(raw_frame(0, 1, 1, b"abcd"))
-    assert events == [DataReceived(1, b"abcd", 4), StreamReset(1, 1, False)]
+    assert events == [StreamReset(1, 1, False)]  # the frame that makes it malformed is not delivered
     check_stream_error_then_usable(client, 1)
 
 
@@ -119,6 +119,24 @@ def test_content_length_checked_when_trailers_end_the_stream():
     client.feed(raw_frame(0, 0, 1, b"ab"))
     events = client.feed(client.headers(1, [(b"x", b"y")]))
     assert events == [StreamReset(1, 1, False)]
+    check_stream_error_then_usable(client, 1)
+
+
+@pytest.mark.parametrize("discard", [False, True])
+@pytest.mark.parametrize("body, length", [(b"abcd", b"3"), (b"ab", b"3")], ids=["longer", "shorter"])
+def test_content_length_checked_after_the_response_is_complete(body, length, discard):
+    # h2spec 8.1.2.6/1: HEADERS (content-length: 1), then DATA "test" with END_STREAM.
+    # An app that answers at once completes its response first; the DATA that ends the
+    # stream is still malformed, so the stream is reset (RFC 9113 8.1.1), not closed.
+    client = RawClient()
+    body_request(client, length)
+    client.session.send_headers(1, 200, [], False)
+    client.session.send_data(1, b"ok", True)
+    if discard:  # what the transport does when the app is done before the body
+        assert client.session.discard_request(1)
+    client.frames()
+    events = client.feed(raw_frame(0, 1, 1, body))
+    assert StreamReset(1, 1, False) in events and StreamEnded(1) not in events
     check_stream_error_then_usable(client, 1)
 
 
