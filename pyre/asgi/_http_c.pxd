@@ -65,6 +65,8 @@ cdef class HTTPCycle:
 
 @cython.locals(cycle=HTTPCycle)
 cpdef HTTPCycle new_cycle(scope, stream, bint body_complete, bint expect_continue)
+# The per-request step of --proxy-headers, for both connections (the HTTP/1.1 one cimports it).
+cpdef apply_proxy(proxy, frozenset names, dict scope, list headers)
 
 
 @cython.locals(http=HTTPCycle)

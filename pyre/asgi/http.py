@@ -25,7 +25,7 @@ every cycle twin shares is :mod:`pyre.asgi.http_common`, re-exported here.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Awaitable, Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
 from pyre.asgi.http_common import (
     BODY,
@@ -62,7 +62,7 @@ if COMPILED:  # C-API calls of the compiled twin (cimports: never run as Python)
 
 __all__ = [
     "BODY", "BODY_HIGH_WATER", "DONE", "READY", "SHUTDOWN_DEADLINE", "START", "TRAILERS", "ClientDisconnected",
-    "HTTPCycle", "Ready", "ResponseStream", "error_status", "finish_response", "new_cycle", "run_asgi", "unexpected_message", "wait_for_input", "wake",
+    "HTTPCycle", "Ready", "ResponseStream", "apply_proxy", "error_status", "finish_response", "new_cycle", "run_asgi", "unexpected_message", "wait_for_input", "wake",
 ]
 
 _EMPTY_REQUEST_BODY = {"type": "http.request", "body": b"", "more_body": False}
@@ -329,6 +329,16 @@ def same_text(kind: Any, name: str) -> bool:
         n = PyUnicode_GET_LENGTH(name)
         return PyUnicode_GET_LENGTH(kind) == n and memcmp(PyUnicode_DATA(kind), PyUnicode_DATA(name), n) == 0
     return kind == name
+
+
+def apply_proxy(proxy: Any, names: FrozenSet[bytes], scope: Dict[str, Any], headers: List[Tuple[bytes, bytes]]) -> None:
+    """``proxy.apply(scope)`` (the server's --proxy-headers, a trusted peer's request) when
+    ``headers`` hold one of ``names``, the headers the proxy reads: most requests carry
+    none, and the compiled build looks for them in C."""
+    for pair in headers:
+        if pair[0] in names:
+            proxy.apply(scope)
+            return
 
 
 def new_cycle(scope: Any, stream: ResponseStream, body_complete: bool, expect_continue: bool) -> HTTPCycle:

@@ -95,7 +95,7 @@ cdef class _H1Connection:
     @cython.locals(body_complete=bint, chunked=bint, expect_continue=bint, content_length=cython.longlong,
                    track=bint, method=str, http_version=str, live=dict, cycle=CHTTPCycle)
     cdef _on_request(self, RequestC request)
-    @cython.locals(scope=dict, extensions=dict, raw_path=bytes, path=str, root_path=str, names=frozenset)
+    @cython.locals(scope=dict, extensions=dict, raw_path=bytes, path=str, root_path=str)
     cdef dict _http_scope(self, RequestC request, method, http_version)
     @cython.locals(out=list)
     cpdef _emit(self, bytes data, bint final)

@@ -78,7 +78,7 @@ cdef class _H2Connection:
     cpdef data_received(self, data)
     @cython.locals(stream=H2Stream, first=bint, end_stream=bint)
     cdef _on_request(self, event)
-    @cython.locals(scope=dict, extensions=dict, path=str, raw_path=bytes, root_path=str, names=frozenset)
+    @cython.locals(scope=dict, extensions=dict, path=str, raw_path=bytes, root_path=str)
     cdef dict _http_scope(self, event)
     @cython.locals(stream=H2Stream)
     cdef _window_updated(self, stream_id)

@@ -26,7 +26,7 @@ import sys
 from typing import Any, Dict, FrozenSet, List, Optional
 from urllib.parse import unquote
 
-from pyre._accel import HTTPCycle, RequestParser, run_asgi
+from pyre._accel import HTTPCycle, RequestParser, apply_proxy, run_asgi
 from pyre.asgi.native import request_head
 from pyre.asgi.proxy_headers import ProxyHeadersMiddleware
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION, ConnectionInfo, http_scope_template, tls_extension
@@ -68,7 +68,7 @@ if COMPILED:  # the compiled parser's C entry points (cimports: never run as Pyt
     )
     from cython.cimports.pyre.protocol.h1._writer_c import response_head as c_response_head  # type: ignore
     from cython.cimports.pyre.asgi._native_c import request_head as c_request_head  # type: ignore
-    from cython.cimports.pyre.asgi._http_c import new_cycle as c_new_cycle, same_text  # type: ignore
+    from cython.cimports.pyre.asgi._http_c import apply_proxy as c_apply_proxy, new_cycle as c_new_cycle, same_text  # type: ignore
     from cython.cimports.cpython.bytes import PyBytes_FromStringAndSize  # type: ignore
     from cython.cimports.cpython.object import PyObject_Call  # type: ignore
     from cython.cimports.libc.string import memcpy  # type: ignore
@@ -463,11 +463,10 @@ class _H1Connection:
             scope["state"] = state.copy()
         proxy = self._proxy
         if proxy is not None:
-            names = self._proxy_names
-            for pair in request.headers:
-                if pair[0] in names:  # most requests carry none of the headers a proxy sets
-                    proxy.apply(scope)
-                    break
+            if COMPILED:
+                c_apply_proxy(proxy, self._proxy_names, scope, request.headers)
+            else:
+                apply_proxy(proxy, self._proxy_names, scope, request.headers)
         return scope
 
     # -- output: corked writes ---------------------------------------------------------------

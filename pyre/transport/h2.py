@@ -40,7 +40,7 @@ from pyre.asgi.native import request_head
 from pyre.asgi.proxy_headers import ProxyHeadersMiddleware
 from pyre.asgi.scope import ASGI_VERSION, HTTP_SPEC_VERSION, ConnectionInfo, http_scope_template, tls_extension
 from pyre.protocol.h1.writer import InvalidResponse
-from pyre._accel import H2Session, HTTPCycle, h2_response_head, run_asgi
+from pyre._accel import H2Session, HTTPCycle, apply_proxy, h2_response_head, run_asgi
 from pyre.protocol.h2 import (
     PREFACE,
     ConnectionEnded,
@@ -862,11 +862,7 @@ class _H2Connection:
             scope["state"] = state.copy()
         proxy = self._proxy
         if proxy is not None:
-            names = self._proxy_names
-            for pair in event.headers:
-                if pair[0] in names:  # most requests carry none of the headers a proxy sets
-                    proxy.apply(scope)
-                    break
+            apply_proxy(proxy, self._proxy_names, scope, event.headers)
         return scope
 
     def _on_connect(self, stream: "H2Stream", event: RequestReceived) -> None:

@@ -593,3 +593,22 @@ async def test_run_asgi_lets_an_exit_through_after_settling():
 ])
 def test_error_status_is_503_only_for_the_shutdown_deadline(exc, status):
     assert error_status(exc) == status
+
+
+def test_apply_proxy_only_when_a_header_it_reads_is_there(cycle_twin):
+    """``apply_proxy``: the connections' per-request step of --proxy-headers (both twins)."""
+    module = HTTP_TWINS[cycle_twin]
+    applied = []
+
+    class Proxy:
+        def apply(self, scope):
+            applied.append(scope)
+
+    names = frozenset((b"x-forwarded-for", b"x-forwarded-proto"))
+    scope: dict = {}
+    module.apply_proxy(Proxy(), names, scope, [(b"host", b"a"), (b"accept", b"*/*")])
+    module.apply_proxy(Proxy(), names, scope, [])
+    assert applied == []
+    module.apply_proxy(Proxy(), names, scope, [(b"host", b"a"), (b"x-forwarded-proto", b"https"),
+                                               (b"x-forwarded-for", b"1.2.3.4")])
+    assert applied == [scope]  # once, however many of its headers there are
