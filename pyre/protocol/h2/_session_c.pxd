@@ -181,7 +181,7 @@ cdef class H2Session:
     cdef void _header_reset(self, _Stream stream, unsigned long long code) except *
     cdef void _on_request(self, int sid, _Stream stream, object headers, bint end_stream) except *
     cdef void _refuse_large(self, int sid, _Stream stream) except *
-    cdef void _on_trailers(self, int sid, _Stream stream, object headers) except *
+    cdef void _on_trailers(self, int sid, _Stream stream, object fields) except *
     @cython.locals(window=_Window, stream=_Stream, size=cython.longlong, padding=cython.longlong,
                    expected=cython.longlong)
     cdef void _on_data_frame(self, unsigned int sid, bytes data, long long flow_length, bint end_stream) except *

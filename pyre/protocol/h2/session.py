@@ -1250,6 +1250,16 @@ class H2Session:
                 self._send_rst(stream, PROTOCOL_ERROR)
                 self._on_reset(sid, PROTOCOL_ERROR, False)
                 return
+            if stream.known:
+                try:
+                    headers = _parse_trailers(headers)
+                    if stream.expected >= 0 and stream.received != stream.expected:
+                        raise Malformed("body shorter than content-length")
+                except Malformed:
+                    # A stream error (RFC 9113 8.1.1), reset before END_STREAM can close
+                    # the stream, which it would do cleanly once the response is complete.
+                    self._stream_error(sid, PROTOCOL_ERROR)
+                    return
             if stream.state == S_OPEN:
                 stream.state = S_HALF_CLOSED_REMOTE
             else:
@@ -1319,17 +1329,10 @@ class H2Session:
             self._send_rst(stream, NO_ERROR)
         self._on_reset(sid, NO_ERROR, False)
 
-    def _on_trailers(self, sid: int, stream: _Stream, headers: Any) -> None:
-        if not stream.known:
-            return
-        try:
-            fields = _parse_trailers(headers)
-            if stream.expected >= 0 and stream.received != stream.expected:
-                raise Malformed("body shorter than content-length")
-        except Malformed:
-            self._stream_error(sid, PROTOCOL_ERROR)
-            return
-        self._events.append(TrailersReceived(sid, fields))  # type: ignore[union-attr]
+    def _on_trailers(self, sid: int, stream: _Stream, fields: Any) -> None:
+        """Trailers checked by ``_on_header_block`` (``fields``: parsed) reach the transport."""
+        if stream.known:
+            self._events.append(TrailersReceived(sid, fields))  # type: ignore[union-attr]
 
     def _on_data_frame(self, sid: int, data: bytes, flow_length: int, end_stream: int) -> None:
         window = self._inbound

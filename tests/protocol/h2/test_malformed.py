@@ -140,6 +140,21 @@ def test_content_length_checked_after_the_response_is_complete(body, length, dis
     check_stream_error_then_usable(client, 1)
 
 
+@pytest.mark.parametrize("trailers", [[(b"x", b"y")], [(b":path", b"/")]], ids=["short body", "bad field"])
+def test_trailers_checked_after_the_response_is_complete(trailers):
+    # The same as above when trailers end the stream: a body short of its content-length,
+    # or a malformed trailer field, is still a stream error once the response is complete.
+    client = RawClient()
+    body_request(client, b"3" if trailers == [(b"x", b"y")] else b"2")
+    client.feed(raw_frame(0, 0, 1, b"ab"))
+    client.session.send_headers(1, 200, [], False)
+    client.session.send_data(1, b"ok", True)
+    client.frames()
+    events = client.feed(client.headers(1, trailers))
+    assert events == [StreamReset(1, 1, False)]
+    check_stream_error_then_usable(client, 1)
+
+
 def test_exact_content_length_passes():
     client = RawClient()
     body_request(client, b"4")
