@@ -1393,11 +1393,11 @@ class H2Session:
         self._rst(sid, STREAM_CLOSED)
 
     def _on_stream_ended(self, sid: int) -> None:
+        """The client ended the stream with a well-formed request: its body was checked
+        against its content-length where the frame that ends it was read (a request head,
+        DATA, or trailers), before END_STREAM changed the stream's state."""
         stream = self._streams.get(sid)
         if stream is None or not stream.known:
-            return
-        if stream.expected >= 0 and stream.received != stream.expected:
-            self._stream_error(sid, PROTOCOL_ERROR)
             return
         stream.remote_ended = True
         self._events.append(StreamEnded(sid))  # type: ignore[union-attr]
