@@ -456,17 +456,21 @@ def _download_app(count: int, progress: List[int]):
     return app
 
 
-async def test_64k_messages_sent_without_suspending_leave_a_quarter_megabyte_per_write():
+PER_WRITE = CORK_LIMIT // len(CHUNK_64K)  # 64 KiB messages in one corked write
+
+
+async def test_64k_messages_sent_without_suspending_leave_half_a_megabyte_per_write():
     # One write per 64 KiB message costs the kernel twice as much per byte on loopback
-    # (a full segment and a 53-byte tail each); corked, they leave four to a writev.
+    # (a full segment and a 53-byte tail each); corked, they leave eight to a writev.
+    assert PER_WRITE == 8
     progress: List[int] = []
-    ctx, protocol, transport = make(_download_app(16, progress))
+    ctx, protocol, transport = make(_download_app(32, progress))
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     await settle(10)
-    assert progress == list(range(16))
-    assert transport.data.count(b"x") == 16 * 65536
+    assert progress == list(range(32))
+    assert transport.data.count(b"x") == 32 * 65536
     head = transport.data.index(b"\r\n\r\n") + 4
-    assert transport.calls == [head + 4 * 65536, 4 * 65536, 4 * 65536, 4 * 65536]
+    assert transport.calls == [head + PER_WRITE * 65536] + [PER_WRITE * 65536] * 3
 
 
 async def test_a_slow_reader_stops_a_corked_stream_at_once():
@@ -477,12 +481,13 @@ async def test_a_slow_reader_stops_a_corked_stream_at_once():
     transport.on_write = protocol.pause_writing
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     await settle(10)
-    assert progress == [0, 1, 2]  # the fourth message filled the cork, was written, and its send waits
+    # The eighth message filled the cork, was written, and its send waits.
+    assert progress == list(range(PER_WRITE - 1))
     assert protocol._out_size == 0
     written = len(transport.data)
-    assert transport.data.count(b"x") == 4 * 65536
+    assert transport.data.count(b"x") == PER_WRITE * 65536
     await settle(10)
-    assert progress == [0, 1, 2] and len(transport.data) == written
+    assert progress == list(range(PER_WRITE - 1)) and len(transport.data) == written
     transport.on_write = None
     protocol.resume_writing()
     await settle(10)
@@ -513,14 +518,14 @@ async def test_a_slow_reader_stops_a_corked_stream_where_writelines_skips_flow_c
     transport.on_write = protocol.pause_writing
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     await settle(10)
-    assert progress == [0, 1, 2]
-    assert transport.data.count(b"x") == 4 * 65536
+    assert progress == list(range(PER_WRITE - 1))
+    assert transport.data.count(b"x") == PER_WRITE * 65536
     transport.on_write = None
     protocol.resume_writing()
     await settle(10)
     assert progress == list(range(16))
     head = transport.data.index(b"\r\n\r\n") + 4
-    assert transport.calls == [head + 4 * 65536, 4 * 65536, 4 * 65536, 4 * 65536]  # still one call each
+    assert transport.calls == [head + PER_WRITE * 65536, PER_WRITE * 65536]  # still one call each
 
 
 @pytest.mark.parametrize(
