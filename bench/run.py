@@ -232,6 +232,12 @@ def _raw(app: str, port: int, workers: int) -> List[str]:
     return [PY, str(BENCH_DIR / "raw_uvloop.py"), "--host", HOST, "--port", str(port), *_workers(workers)]
 
 
+def _raw_download(app: str, port: int, workers: int) -> List[str]:
+    # One download to verify, then at most MAX_TRANSFERS: it exits by itself after that.
+    return [PY, str(BENCH_DIR / "raw_download.py"), "--host", HOST, "--port", str(port),
+            "--count", str(MAX_TRANSFERS + 1)]
+
+
 SERVERS: Dict[str, Server] = {
     s.name: s
     for s in [
@@ -250,6 +256,9 @@ SERVERS: Dict[str, Server] = {
         Server("raw", "raw uvloop Protocol with a canned response: the asyncio ceiling", "uvloop", ("uvloop",), _raw,
                only=("plaintext", "pipeline"),
                only_reason="n/a: the raw ceiling server only answers a canned plaintext response"),
+        Server("raw-download", "blocking socket sender of the download's bytes in 1 MiB sendall calls, no HTTP "
+               "parsing, no event loop: the download's reference sender", "socket", (), _raw_download,
+               only=("download",), only_reason="n/a: the download's reference sender only serves the download"),
     ]
 }
 

@@ -12,6 +12,8 @@ Parts (``--parts``), each a list of cases (``--cases`` picks single ones):
 - ``h2c``: h2 (h2load, prior knowledge), one worker;
 - ``tls``: tls, tls-close, h2-tls, one worker;
 - ``bodies``: upload, download (100 MB each; bench/bodyclient.py up, curl down), one worker;
+  the download also measures a reference sender (``raw-download``: bench/raw_download.py, a
+  blocking socket sender with no HTTP and no event loop) in the same rounds;
 - ``ws``: WebSocket echo (bench/ws.py): 32-byte messages at each ``--in-flight`` count
   (``ws-small-1``: one message in flight, ``ws-small-4``: several), 64 KiB messages and
   permessage-deflate with one in flight; one worker;
@@ -74,6 +76,10 @@ PART_SCENARIOS: Dict[str, Tuple[str, ...]] = {
     "bodies": ("upload", "download"),
 }
 DEFAULT_SERVERS = "pyre,uvicorn,hypercorn,granian"
+# A case's reference sender: a program that does nothing but move the bytes, measured in the
+# same rounds (added to --servers unless --no-reference-senders), so that the report shows
+# how close the servers and the receiver come to what the kernel does anyway.
+REFERENCE_SENDERS: Dict[str, str] = {"download": "raw-download"}
 WORKERS = 2
 SECONDS_PER_START = 3  # start, verify and stop one server (for the time estimate)
 MEMORY_SECONDS = 8  # one idle-memory measurement (for the time estimate)
@@ -149,6 +155,17 @@ GOALS = [
 # --------------------------------------------------------------------------------------------
 # Which server runs which case, in which order
 # --------------------------------------------------------------------------------------------
+
+
+def shown(case: Case, server: str) -> bool:
+    """Whether ``server`` has a row in ``case``'s tables: a reference sender only in its own case."""
+    return server not in REFERENCE_SENDERS.values() or REFERENCE_SENDERS.get(case.name) == server
+
+
+def case_refs(case: Case, refs: List[str]) -> List[str]:
+    """The servers ``case``'s paired ratios are taken against: ``refs``, then its reference sender."""
+    sender = REFERENCE_SENDERS.get(case.name)
+    return refs + [sender] if sender and sender not in refs else refs
 
 
 def not_run(case: Case, server: str) -> Optional[str]:
@@ -295,7 +312,8 @@ def client_bound(ok: List[Record]) -> bool:
     return statistics.median(cpu) >= run.CLIENT_BOUND_PCT * cores
 
 
-_DROPPED_FLAGS = {"--host", "--port", "--bind", "--log-level"}  # with their value: not the server's mode
+# With their value: not the server's mode (--count: how many downloads raw_download.py serves).
+_DROPPED_FLAGS = {"--host", "--port", "--bind", "--log-level", "--count"}
 _TLS_FLAGS = {flag for pair in [*run.TLS_FLAGS.values(), run.DEFAULT_TLS_FLAGS] for flag in pair}
 
 
@@ -332,7 +350,7 @@ def version_line(case: Case, server: str, rec: Record, facts: Dict[str, object])
     else:
         packages = list(run.SERVERS[server].packages) + (["zttp"] if "zttp" in cmd else [])
         parts = [pyre_line if p == "pyre-server" and pyre_line else f"{p} {ws._version(p)}" for p in packages]
-        head = "; ".join(parts)
+        head = "; ".join(parts) or f"CPython {sys.version.split()[0]}, no packages"
     flags = mode_flags(cmd) if cmd else ""
     return head + (f" · `{flags}`" if flags else "")
 
@@ -372,7 +390,7 @@ def summarize(records: List[Record], cases: List[Case], servers: List[str], refs
                     row["rss_peak_kib_max"] = max(peaks)
                 row["line"] = version_line(case, sv, ok[-1], facts)
                 row["server_cmd"] = ok[-1].get("server_cmd")
-            row["paired"] = {ref: p for ref in refs if (p := paired(records, case.name, sv, ref))}
+            row["paired"] = {ref: p for ref in case_refs(case, refs) if (p := paired(records, case.name, sv, ref))}
             out[case.name][sv] = row
     return out
 
@@ -417,7 +435,7 @@ def _value_spec(case: Case) -> str:
 
 def render_summary(summary: Summary, cases: List[Case], servers: List[str], baseline: str) -> List[str]:
     """The headline table: one row per case, the baseline's median, every other server's paired ratio."""
-    others = [sv for sv in servers if sv != baseline]
+    others = [sv for sv in servers if sv != baseline and sv not in REFERENCE_SENDERS.values()]
     L = [f"| case | unit | {baseline} (median) | " + " | ".join(others) + " |",
          "|---|---|---:|" + "---:|" * len(others)]
     for case in cases:
@@ -454,7 +472,10 @@ def render_goals(records: List[Record], cases: List[Case], summary: Summary) -> 
 
 
 def render_case(case: Case, rows: Dict[str, Dict[str, object]], servers: List[str], refs: List[str]) -> List[str]:
-    """One case's table: a row per server with its version and mode line."""
+    """One case's table: a row per server with its version and mode line (a reference sender only in
+    its own case)."""
+    servers = [sv for sv in servers if shown(case, sv)]
+    refs = case_refs(case, refs)
     L = [f"#### {case.name}: {case.description}", "",
          f"| server | version · mode | {case.unit} (median) | spread | "
          + " | ".join(f"paired vs {ref}" for ref in refs)
@@ -649,6 +670,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "suite",
                    help="folder for report.md, results.json and the charts (default: bench/results/suite)")
     p.add_argument("--no-charts", action="store_true", help="draw no charts")
+    p.add_argument("--no-reference-senders", action="store_true",
+                   help=f"do not add the reference senders ({', '.join(sorted(set(REFERENCE_SENDERS.values())))}) "
+                        "to the servers")
     p.add_argument("--quick", action="store_true", help="smoke test: 1 round of 1 s, no warm-up, 500 idle connections")
     p.add_argument("--keep-logs", action="store_true", help="keep the server logs (path printed)")
     args = p.parse_args(argv)
@@ -671,6 +695,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         if bad:
             p.error(f"unknown case(s) {bad} in the parts {','.join(args.parts)}; choose from {', '.join(known)}")
         args.case_list = [case for case in args.case_list if case.name in args.cases]
+    if not args.no_reference_senders:
+        args.servers = list(dict.fromkeys(args.servers + [REFERENCE_SENDERS[case.name] for case in args.case_list
+                                                          if case.name in REFERENCE_SENDERS]))
     return args
 
 
@@ -753,7 +780,7 @@ def _run(args: argparse.Namespace, meta: Dict[str, object], ctx: Context) -> int
     records: List[Record] = [
         {"round": 0, "part": case.part, "case": case.name, "server": sv, "ok": False, "skipped": True,
          "error": why}
-        for case in cases for sv in servers if (why := not_run(case, sv))]
+        for case in cases for sv in servers if shown(case, sv) and (why := not_run(case, sv))]
     plan = schedule(cases, servers, args.rounds)
     est = estimate_seconds(plan, args.duration, args.warmup)
     print(f"[suite] {len(cases)} case(s), {len(servers)} server(s), {args.rounds} round(s): {len(plan)} "

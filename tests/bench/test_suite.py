@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
-from bench import run, suite, ws
+from bench import apps, run, suite, ws
 
 ALL_CASES = ["plaintext", "json", "echo", "stream", "pipeline", "h2", "tls", "tls-close", "h2-tls", "upload",
              "download", "ws-small-1", "ws-small-4", "ws-64k-1", "ws-deflate-1", "idle-memory", "plaintext-2w"]
@@ -36,7 +40,12 @@ def test_every_part_has_its_cases_in_order():
 def test_defaults_and_quick():
     args = suite.parse_args([])
     assert (args.rounds, args.duration, args.warmup, args.memory_connections) == (3, 5, 1, 2000)
-    assert args.parts == list(suite.PARTS) and args.servers == ["pyre", "uvicorn", "hypercorn", "granian"]
+    # The download's reference sender joins the servers (only for the download), unless told not to.
+    assert args.parts == list(suite.PARTS) and args.servers == ["pyre", "uvicorn", "hypercorn", "granian",
+                                                                "raw-download"]
+    assert suite.parse_args(["--no-reference-senders"]).servers == ["pyre", "uvicorn", "hypercorn", "granian"]
+    assert suite.parse_args(["--parts", "h1,ws"]).servers == ["pyre", "uvicorn", "hypercorn", "granian"]
+    assert suite.parse_args(["--cases", "download", "--servers", "pyre"]).servers == ["pyre", "raw-download"]
     assert args.refs == ["uvicorn", "granian"] and [c.name for c in args.case_list] == ALL_CASES
     quick = suite.parse_args(["--quick"])
     assert (quick.rounds, quick.duration, quick.warmup, quick.memory_connections) == (1, 1, 0, 500)
@@ -73,6 +82,11 @@ def test_who_takes_part_in_what(monkeypatch):
     assert suite.not_run(case["ws-small-1"], "pyre-pure") == "n/a: bench/ws.py has no server 'pyre-pure'"
     assert suite.not_run(case["json"], "uvicorn-sansio") == "n/a: bench/run.py has no server 'uvicorn-sansio'"
     assert "uvicorn's HTTP/2 is measured" in suite.not_run(case["h2"], "uvicorn-h11")
+    assert suite.not_run(case["download"], "raw-download") is None
+    assert suite.not_run(case["upload"], "raw-download") == "n/a: the download's reference sender only serves the download"
+    assert suite.shown(case["download"], "raw-download") and not suite.shown(case["json"], "raw-download")
+    assert suite.shown(case["json"], "raw") and suite.case_refs(case["download"], ["uvicorn"]) == ["uvicorn",
+                                                                                                   "raw-download"]
 
 
 def test_rounds_interleave_every_case_and_rotate_the_servers(monkeypatch):
@@ -126,6 +140,7 @@ def test_client_bound_is_per_core_the_load_generator_could_use(cpu, threads, bou
     ("taskset -c 0 python -m hypercorn pyrebench_apps:hello --bind 127.0.0.1:8 -k uvloop -w 0 --log-level warning "
      "--certfile /c --keyfile /k", "-k uvloop -w 0 + TLS certificate"),
     ("taskset -c 0 python /r/bench/raw_uvloop.py --host 127.0.0.1 --port 8", ""),
+    ("taskset -c 0 python /r/bench/raw_download.py --host 127.0.0.1 --port 8 --count 201", ""),
 ])
 def test_mode_flags_are_the_options_that_choose_the_mode(cmd, mode):
     assert suite.mode_flags(cmd) == mode
@@ -152,19 +167,19 @@ def test_version_lines_name_the_build_and_the_mode():
 SERVERS = ["pyre", "uvicorn", "granian", "hypercorn"]
 
 
-def report_of(records: List[Dict[str, object]], names: List[str]):
+def report_of(records: List[Dict[str, object]], names: List[str], servers: List[str] = SERVERS):
     cases = [c for c in suite.build_cases(list(suite.PARTS), [1], 100) if c.name in names]
     skipped = [{"round": 0, "case": c.name, "server": "hypercorn", "ok": False, "skipped": True,
                 "error": "module 'hypercorn' is not installed"} for c in cases]
     records = records + skipped
-    summary = suite.summarize(records, cases, SERVERS, ["uvicorn", "granian"], {})
+    summary = suite.summarize(records, cases, servers, ["uvicorn", "granian"], {})
     meta = {"command": "python bench/suite.py", "interrupted": None,
             "facts": {"date": "d", "cpu_model": "cpu", "cores": 2, "kernel": "k", "loadavg_at_start": ["0.1"],
                       "python": "CPython 3.11.7", "wrk": "wrk 4.1.0", "versions": {"uvicorn": "0.55.0"},
                       "pyre_version": {"pyre": "pyre 1.0 (accelerated (Cython) parser, uvloop available)"}},
             "config": {"rounds": 2, "warmup": 1, "duration": 5, "server_cpu": "0", "client_cpu": "1",
                        "connections": 64, "workers_cpu": "0,1"}}
-    md = suite.render(meta, records, summary, cases, SERVERS, "uvicorn", ["uvicorn", "granian"], ["/o/ratios.png"])
+    md = suite.render(meta, records, summary, cases, servers, "uvicorn", ["uvicorn", "granian"], ["/o/ratios.png"])
     return summary, md
 
 
@@ -266,3 +281,50 @@ def test_quick_run_against_pyre(tmp_path, capsys, monkeypatch):
     rows = [line for line in md.splitlines() if line.startswith("| **pyre** |")]
     assert len(rows) == 3 and all("| pyre 0.1.0 (" in row and "1/1 |" in row for row in rows)
     assert data["summary"]["idle-memory"]["pyre"]["ok_runs"] == 1
+
+
+def test_the_reference_sender_has_a_row_and_a_column_in_its_case_only():
+    records = [rec("download", "pyre", 1, 130.0), rec("download", "uvicorn", 1, 100.0),
+               rec("download", "raw-download", 1, 110.0), rec("json", "pyre", 1, 300), rec("json", "uvicorn", 1, 100)]
+    summary, md = report_of(records, ["json", "download"], servers=["pyre", "uvicorn", "raw-download"])
+    assert "| 3: 100 MB download at least 1.5× uvicorn's throughput | download | uvicorn | ≥ 1.5× | 1.30× | " \
+           "**not met** |" in md
+    assert "| case | unit | uvicorn (median) | pyre |" in md and "| raw-download |" not in md.split("#### ")[0]
+    download, json_table = md.split("#### download:")[1], md.split("#### json:")[1].split("####")[0]
+    assert "paired vs raw-download" in download and "\n| raw-download | CPython " in download
+    assert "raw-download" not in json_table
+    assert summary["download"]["pyre"]["paired"]["raw-download"]["median"] == pytest.approx(130 / 110)
+    assert summary["download"]["raw-download"]["paired"]["uvicorn"]["median"] == pytest.approx(1.1)
+
+
+def test_the_reference_sender_skips_probes_and_stops_after_its_count():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(Path(run.__file__).parent / "raw_download.py"), "--port", str(port),
+                             "--count", "1"])
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # a readiness probe, as bench/run.py's: connect and close
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "raw_download.py did not listen"
+                time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += sock.recv(65536)
+            head, _, body = received.partition(b"\r\n\r\n")
+            total = len(body)
+            while chunk := sock.recv(1 << 20):
+                total += len(chunk)
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"content-length: 100000000" in head
+        assert total == apps.TRANSFER_SIZE
+        assert proc.wait(10) == 0  # its one download served, it exits by itself
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
