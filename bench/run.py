@@ -951,8 +951,9 @@ CURL_TIMEOUT = 60  # seconds for one transfer
 # The transfer clients: "auto" (the default) sends the upload with bench/bodyclient.py (sendfile:
 # curl took a whole core to send 100 MB at the pace Pyre received it, a client-bound upload) and
 # receives the download with curl (which received faster than bodyclient's recv_into loop);
-# "bodyclient" or "curl" use one for both.
-BODY_CLIENTS = ("auto", "bodyclient", "curl")
+# "bodyclient" or "curl" use one for both; "splice" sends with bodyclient and receives with
+# bodyclient --splice (os.splice to /dev/null, no copy: the cheapest receiver, Linux).
+BODY_CLIENTS = ("auto", "bodyclient", "curl", "splice")
 BODY_CLIENT_SOURCE = BENCH_DIR / "bodyclient.py"
 
 
@@ -992,13 +993,15 @@ def body_client_command(scenario: Scenario, port: int, cpu: str, upload_file: Op
         client = "bodyclient" if scenario.transfer == "upload" else "curl"
     if client == "curl":
         return curl_command(scenario, port, cpu, upload_file)
-    if client != "bodyclient":
+    if client not in ("bodyclient", "splice"):
         raise ValueError(f"unknown body client {client!r}; choose from {', '.join(BODY_CLIENTS)}")
     cmd = ["taskset", "-c", cpu, sys.executable, "-I", "-S", str(BODY_CLIENT_SOURCE), "--max-time", str(CURL_TIMEOUT)]
     if scenario.transfer == "upload":
         if upload_file is None:
             raise ValueError("the upload scenario needs the upload file (make_upload_file)")
         cmd += ["--upload-file", str(upload_file)]
+    elif client == "splice":
+        cmd.append("--splice")
     return cmd + [f"http://{HOST}:{port}/{scenario.transfer}"]
 
 
@@ -1262,7 +1265,8 @@ def render_markdown(meta: Dict[str, object], summary, scenarios: List[str], serv
                   "under its table."]
         if any(SCENARIOS[sc].transfer for sc in scenarios):
             client = meta.get("config", {}).get("body_client", "auto")
-            how = {"curl": "curl", "bodyclient": "bench/bodyclient.py (the upload sent with sendfile)"}.get(
+            how = {"curl": "curl", "bodyclient": "bench/bodyclient.py (the upload sent with sendfile)",
+                   "splice": "bench/bodyclient.py (up with sendfile, down with --splice: os.splice to /dev/null)"}.get(
                 client, "bench/bodyclient.py up (sendfile) and curl down")
             L += [f"- Bodies: {apps.TRANSFER_SIZE // 10**6} MB per request, one transfer at a time with {how} "
                   f"pinned like wrk; MB/s = bytes / the client's transfer time; peak RSS = the server's VmHWM."]
@@ -1501,7 +1505,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--keep-logs", action="store_true", help="keep server logs (printed path) after the run")
     p.add_argument("--body-client", choices=BODY_CLIENTS, default="auto",
                    help="client of the upload and download scenarios (default: auto: bench/bodyclient.py up, "
-                        "curl down)")
+                        "curl down; splice: bench/bodyclient.py both ways, the download with os.splice)")
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.duration = 1, 2

@@ -220,7 +220,7 @@ class Context:
         return argparse.Namespace(
             workers=workers, duration=a.duration, warmup=a.warmup, connections=a.connections,
             server_cpu=a.workers_cpu if shared else a.server_cpu, client_cpu=a.workers_cpu if shared else a.client_cpu,
-            wrk_threads=workers if shared else 1, upload_file=self.upload_file)
+            wrk_threads=workers if shared else 1, upload_file=self.upload_file, body_client=a.body_client)
 
 
 def measure(case: Case, server: str, rnd: int, ctx: Context) -> Record:
@@ -399,6 +399,9 @@ def summarize(records: List[Record], cases: List[Case], servers: List[str], refs
 # Report
 # --------------------------------------------------------------------------------------------
 
+BODY_CLIENT_WORDS = {"auto": "bench/bodyclient.py up and curl down", "curl": "curl up and down",
+                     "bodyclient": "bench/bodyclient.py up and down",
+                     "splice": "bench/bodyclient.py up and down, the download with --splice (no copy)"}
 CLIENT_BOUND_NOTE = (f"‡ = client-bound: the load generator's median CPU was at least {run.CLIENT_BOUND_PCT:.0f}% "
                      "of each core it could use, so it set the pace and the row understates the server")
 GOALS_NOTE = ("Each goal is judged from the median of Pyre's same-round ratios to the peer; ‡ = a row of the "
@@ -531,7 +534,7 @@ def render(meta: Dict[str, object], records: List[Record], summary: Summary, cas
           f"rotated each round); per measurement a fresh server, verified first, {c['warmup']} s of warm-up, "
           f"{c['duration']} s measured. One worker pinned with `taskset -c {c['server_cpu']}`, the load generator "
           f"with `taskset -c {c['client_cpu']}` (wrk `-t1 -c{c['connections']}`, h2load `-c{run.H2_CLIENTS} "
-          f"-m{run.H2_STREAMS}`, bench/bodyclient.py up and curl down, bench/wsload.c with {c['connections']} connections); the "
+          f"-m{run.H2_STREAMS}`, {BODY_CLIENT_WORDS.get(c.get('body_client', 'auto'), BODY_CLIENT_WORDS['auto'])}, bench/wsload.c with {c['connections']} connections); the "
           f"{WORKERS}-worker case runs server and wrk `-t{WORKERS}` on `taskset -c {c['workers_cpu']}`. "
           + (f"Ratios are paired (same round) against {' and '.join(f'**{ref}**' for ref in refs)}." if refs
              else "No ratios: neither reference server was measured.")]
@@ -670,6 +673,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "suite",
                    help="folder for report.md, results.json and the charts (default: bench/results/suite)")
     p.add_argument("--no-charts", action="store_true", help="draw no charts")
+    p.add_argument("--body-client", choices=run.BODY_CLIENTS, default="auto",
+                   help="client of the upload and download (bench/run.py's --body-client; default: auto: "
+                        "bench/bodyclient.py up, curl down)")
     p.add_argument("--no-reference-senders", action="store_true",
                    help=f"do not add the reference senders ({', '.join(sorted(set(REFERENCE_SENDERS.values())))}) "
                         "to the servers")

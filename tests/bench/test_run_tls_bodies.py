@@ -234,6 +234,15 @@ def test_pyre_download_is_measured_with_its_peak_rss(logdir):
     assert rec["wrk_cmd"].startswith("taskset -c 1 curl ")  # --body-client auto: curl receives
 
 
+def test_pyre_download_received_with_splice(logdir):
+    namespace = args()
+    namespace.body_client = "splice"
+    rec = harness.measure_transfer(harness.SERVERS["pyre"], harness.SCENARIOS["download"], namespace, logdir, 1)
+    assert rec["ok"], rec.get("error")  # parse_curl checked that all 10^8 bytes arrived, every time
+    assert rec["transfers"] >= 1 and rec["mb_per_s"] > 0
+    assert rec["wrk_cmd"].startswith(f"taskset -c 1 {sys.executable} -I -S ") and " --splice " in rec["wrk_cmd"]
+
+
 def test_pyre_upload_with_bodyclient_is_counted_by_the_app(logdir, tmp_path):
     namespace = args()
     namespace.upload_file = harness.make_upload_file(tmp_path)
@@ -252,7 +261,11 @@ def test_body_client_commands_are_pinned_bounded_and_send_the_file(tmp_path):
     assert flag_value(cmd, "--upload-file") == str(upload) and cmd[-1] == "http://127.0.0.1:8000/upload"
     down = harness.body_client_command(harness.SCENARIOS["download"], 8000, "1", None, "bodyclient")
     assert "--upload-file" not in down and down[-1] == "http://127.0.0.1:8000/download"
-    assert down[:4] == cmd[:4]
+    assert down[:4] == cmd[:4] and "--splice" not in down
+    # splice: the same sender up; down, the body spliced to /dev/null.
+    assert harness.body_client_command(harness.SCENARIOS["download"], 8000, "1", None, "splice") == \
+        down[:-1] + ["--splice", down[-1]]
+    assert harness.body_client_command(harness.SCENARIOS["upload"], 8000, "1", upload, "splice") == cmd
     for client in ("auto", "curl"):
         assert harness.body_client_command(harness.SCENARIOS["download"], 8000, "1", None, client) == \
             harness.curl_command(harness.SCENARIOS["download"], 8000, "1", None)
@@ -289,8 +302,9 @@ def _one_response_server(response: bytes, expect: int):
     return listener, thread, got
 
 
-@pytest.mark.parametrize("scenario", ["upload", "download"])
-def test_bodyclient_output_is_what_parse_curl_reads(scenario, tmp_path):
+@pytest.mark.parametrize("scenario, client", [("upload", "bodyclient"), ("download", "bodyclient"),
+                                              ("download", "splice")])
+def test_bodyclient_output_is_what_parse_curl_reads(scenario, client, tmp_path):
     size = 300_000
     if scenario == "upload":
         upload = tmp_path / "body.bin"
@@ -302,7 +316,7 @@ def test_bodyclient_output_is_what_parse_curl_reads(scenario, tmp_path):
     listener, thread, got = _one_response_server(response, size if upload else 0)
     try:
         cmd = harness.body_client_command(harness.SCENARIOS[scenario], listener.getsockname()[1], "1", upload,
-                                          "bodyclient")
+                                          client)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     finally:
         thread.join(10)

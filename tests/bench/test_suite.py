@@ -40,6 +40,9 @@ def test_every_part_has_its_cases_in_order():
 def test_defaults_and_quick():
     args = suite.parse_args([])
     assert (args.rounds, args.duration, args.warmup, args.memory_connections) == (3, 5, 1, 2000)
+    assert args.body_client == "auto"
+    spliced = suite.parse_args(["--body-client", "splice"])
+    assert suite.Context(spliced, Path("/nowhere"), {}).run_args(1).body_client == "splice"
     # The download's reference sender joins the servers (only for the download), unless told not to.
     assert args.parts == list(suite.PARTS) and args.servers == ["pyre", "uvicorn", "hypercorn", "granian",
                                                                 "raw-download"]
