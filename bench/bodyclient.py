@@ -21,7 +21,6 @@ Bounded: ``--max-time`` seconds for the whole transfer (an alarm), one connectio
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import signal
 import socket
@@ -92,6 +91,8 @@ def read_response(sock: socket.socket, splice: bool = False) -> tuple[int, bytes
 def splice_to_null(sock: socket.socket, count: int) -> int:
     """Move ``count`` bytes (-1: to the end of the connection) from ``sock`` to /dev/null
     through a pipe, with no copy to user space; the bytes moved."""
+    import fcntl  # here, not at the top: POSIX only, and only --splice needs it
+
     sock.settimeout(None)  # splice on a non-blocking socket fails with EAGAIN; the alarm still bounds it
     read_end, write_end = os.pipe()
     null = os.open(os.devnull, os.O_WRONLY)
