@@ -59,6 +59,7 @@ cdef class _H1Connection:
     cdef public bint _dispatching, _resume_pending
     cdef public list _out
     cdef public Py_ssize_t _out_size
+    cdef public Py_ssize_t _mss
     cdef public object _writelines
     cdef public bint _flush_scheduled, _track
     cdef public double _t0
@@ -101,6 +102,7 @@ cdef class _H1Connection:
     cpdef _emit(self, bytes data, bint final)
     @cython.locals(out=list, size=Py_ssize_t)
     cpdef _flush(self)
+    cpdef _flush_whole_segments(self)
     @cython.locals(keep_alive=bint, result=tuple)
     cpdef start_response(self, status, headers, trailers)
     @cython.locals(framing=int, out=bytes, head=bytes)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import socket
 from typing import List
 
 import pytest
@@ -493,6 +494,58 @@ async def test_a_slow_reader_stops_a_corked_stream_at_once():
     await settle(10)
     assert progress == list(range(16))
     assert transport.data.count(b"x") == 16 * 65536
+
+
+LOOPBACK_MSS = 65483  # loopback's TCP segment size with timestamps (MTU 65,536)
+
+
+class SegmentedTransport(FakeTransport):
+    """A transport whose socket reports a TCP segment size, as a TCP socket on loopback does."""
+
+    class _Socket:
+        def getsockopt(self, level, option):
+            assert (level, option) == (socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+            return LOOPBACK_MSS
+
+    def get_extra_info(self, name, default=None):
+        return self._Socket() if name == "socket" else super().get_extra_info(name, default)
+
+
+async def test_a_full_cork_leaves_in_whole_segments_and_keeps_the_tail():
+    # Under TCP_NODELAY a write that ends inside a segment sends that end as a short segment
+    # of its own: a full cork leaves whole segments, and the rest waits for the next write.
+    progress: List[int] = []
+    ctx, protocol, transport = make(_download_app(32, progress), SegmentedTransport())
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle(10)
+    assert progress == list(range(32))
+    head = transport.data.index(b"\r\n\r\n") + 4
+    assert transport.data[head:] == CHUNK_64K * 32  # every byte, in order
+    assert sum(transport.calls) == head + 32 * 65536
+    # Three full corks of eight segments each; the last message ends the response, which
+    # leaves with the tails in one write.
+    assert transport.calls[:-1] == [8 * LOOPBACK_MSS] * 3 and len(transport.calls) == 4
+
+
+async def test_the_tail_of_a_full_cork_leaves_when_the_app_suspends():
+    gate = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % (9 * 65536))]})
+        for _ in range(PER_WRITE):
+            await send({"type": "http.response.body", "body": CHUNK_64K, "more_body": True})
+        await gate.wait()  # suspended: what was sent must be on the wire, the tail too
+        await send({"type": "http.response.body", "body": CHUNK_64K})
+
+    ctx, protocol, transport = make(app, SegmentedTransport())
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await settle(10)
+    head = transport.data.index(b"\r\n\r\n") + 4
+    assert len(transport.data) == head + PER_WRITE * 65536 and protocol._out_size == 0
+    assert transport.calls[0] % LOOPBACK_MSS == 0 and len(transport.calls) == 2
+    gate.set()
+    await settle(10)
+    assert transport.data[head:] == CHUNK_64K * 9
 
 
 class UnpausedWritelinesTransport(FakeTransport):
