@@ -530,11 +530,12 @@ def render(meta: Dict[str, object], records: List[Record], summary: Summary, cas
          + (f"; Pyre at commit {f['pyre_commit']}" if f.get("pyre_commit") else "")
          + (f", with uncommitted changes to {f['pyre_uncommitted']}" if f.get("pyre_uncommitted") else "")]
     L += [f"- `{name}`: {line}" for name, line in f.get("pyre_version", {}).items()]  # type: ignore[attr-defined]
+    bodies = BODY_CLIENT_WORDS.get(str(c.get("body_client", "auto")), BODY_CLIENT_WORDS["auto"])
     L += [f"- Method: {c['rounds']} round(s), each measuring every case on every server in turn (server order "
           f"rotated each round); per measurement a fresh server, verified first, {c['warmup']} s of warm-up, "
           f"{c['duration']} s measured. One worker pinned with `taskset -c {c['server_cpu']}`, the load generator "
           f"with `taskset -c {c['client_cpu']}` (wrk `-t1 -c{c['connections']}`, h2load `-c{run.H2_CLIENTS} "
-          f"-m{run.H2_STREAMS}`, {BODY_CLIENT_WORDS.get(c.get('body_client', 'auto'), BODY_CLIENT_WORDS['auto'])}, bench/wsload.c with {c['connections']} connections); the "
+          f"-m{run.H2_STREAMS}`, {bodies}, bench/wsload.c with {c['connections']} connections); the "
           f"{WORKERS}-worker case runs server and wrk `-t{WORKERS}` on `taskset -c {c['workers_cpu']}`. "
           + (f"Ratios are paired (same round) against {' and '.join(f'**{ref}**' for ref in refs)}." if refs
              else "No ratios: neither reference server was measured.")]

@@ -217,6 +217,7 @@ def test_report_pairs_flags_and_judges_the_goals():
     assert suite.CLIENT_BOUND_NOTE in md and "- **hypercorn**: module 'hypercorn' is not installed" in md
     assert "#### idle-memory:" in md and "### workers: two workers per server on both cores" in md
     assert "Ratios are paired (same round) against **uvicorn** and **granian**." in md
+    assert "-m10`, bench/bodyclient.py up and curl down, bench/wsload.c" in md  # --body-client auto
     assert "![ratios](ratios.png)" in md and "- `pyre`: pyre 1.0 (accelerated (Cython) parser" in md
     assert summary["plaintext-2w"]["granian"]["client_bound"] is False  # 150% of 2 cores: 75% each
 

@@ -531,7 +531,8 @@ async def test_the_tail_of_a_full_cork_leaves_when_the_app_suspends():
     gate = asyncio.Event()
 
     async def app(scope, receive, send):
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % (9 * 65536))]})
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"%d" % (9 * 65536))]})
         for _ in range(PER_WRITE):
             await send({"type": "http.response.body", "body": CHUNK_64K, "more_body": True})
         await gate.wait()  # suspended: what was sent must be on the wire, the tail too
