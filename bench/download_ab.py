@@ -32,19 +32,6 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
 from bench import apps, run  # noqa: E402
 
-PY = sys.executable
-
-
-def pyre_argv(port: int) -> List[str]:
-    return [PY, "-m", "pyre", "bench.apps:download", "--host", run.HOST, "--port", str(port), "--loop", "uvloop",
-            "--no-access-log", "--log-level", "warning"]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main(argv: List[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build", action="append", default=[], metavar="NAME=PATH",
@@ -71,29 +58,30 @@ def main(argv: List[str] | None = None) -> int:
     try:
         for name in names:
             ports[name] = run.free_port()
-            if name in builds:
-                argv_, cwd, env = pyre_argv(ports[name]), builds[name], dict(os.environ, PYTHONPATH=builds[name])
+            server = run.SERVERS["pyre" if name in builds else name]
+            if name in builds:  # served from its own folder, so that its own tree is imported
+                app, cwd, env = "bench.apps:download", builds[name], dict(os.environ, PYTHONPATH=builds[name])
             else:
-                server = run.SERVERS[name]
-                argv_ = run.server_argv(server, scenario, f"{run.APPS_MODULE}:download", ports[name], 1)
-                cwd, env = str(run.run_dir()), run.server_env(server.env)
+                app, cwd, env = f"{run.APPS_MODULE}:download", str(run.run_dir()), run.server_env(server.env)
+            argv_ = run.server_argv(server, scenario, app, ports[name], 1)
+            # Its own session: run.group_cpu_seconds counts the server's process group.
             procs[name] = subprocess.Popen(["taskset", "-c", args.server_cpu, *argv_], cwd=cwd, env=env,
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                           stdin=subprocess.DEVNULL)
+                                           stdin=subprocess.DEVNULL, start_new_session=True)
         time.sleep(3)
         for rnd in range(args.rounds):
             order = names[rnd % len(names):] + names[:rnd % len(names)]
             for name in order:
                 cmd = run.body_client_command(scenario, ports[name], args.client_cpu, None,
                                               "splice" if args.client == "splice" else "curl")
-                cpu0, rates = cpu_seconds(procs[name].pid), []
+                cpu0, rates = run.group_cpu_seconds(procs[name].pid), []
                 for _ in range(args.transfers):
                     err, seconds = run.run_curl(scenario, cmd)
                     if err:
                         print(f"{name}: {err}", file=sys.stderr)
                         return 1
                     rates.append(apps.TRANSFER_SIZE / 1e6 / seconds)
-                cpu_ms = (cpu_seconds(procs[name].pid) - cpu0) * 1000 / args.transfers
+                cpu_ms = (run.group_cpu_seconds(procs[name].pid) - cpu0) * 1000 / args.transfers
                 values[name].append((statistics.median(rates), cpu_ms))
     finally:
         for proc in procs.values():

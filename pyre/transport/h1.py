@@ -490,15 +490,16 @@ class _H1Connection:
         self._out_size += len(data)
         if final and not self._dispatching:
             self._flush()
-        elif self._out_size >= CORK_LIMIT:
+            return
+        if self._out_size >= CORK_LIMIT:
             self._flush_whole_segments()
-        elif not self._flush_scheduled and not self._dispatching:
+        if self._out and not self._flush_scheduled and not self._dispatching:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
 
     def _flush_whole_segments(self) -> None:
         """Write a full cork up to its last whole TCP segment and keep the rest (less than one
-        segment) for the next write, which the app's next suspension makes at the latest.
+        segment) in the cork for the next write (``_emit`` schedules it).
         Under TCP_NODELAY a write that ends inside a segment sends that end as a short
         segment of its own: one per write, 7% of a loopback download's segments
         (docs/performance.md, "Download, second round")."""
@@ -515,13 +516,9 @@ class _H1Connection:
         out[-1] = view[:len(last) - tail]
         self._out_size -= tail
         self._flush()
-        if self.phase == CLOSED:
-            return
-        self._out = [view[len(last) - tail:]]
-        self._out_size = tail
-        if not self._flush_scheduled and not self._dispatching:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
+        if self.phase != CLOSED:
+            self._out = [view[len(last) - tail:]]
+            self._out_size = tail
 
     def _flush(self) -> None:
         self._flush_scheduled = False
