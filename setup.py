@@ -70,6 +70,34 @@ class OptionalBuildExt(build_ext):
         )
 
 
+def _pxd_of(module: str) -> Path:
+    """The .pxd that types ``module`` (a pure-mode extension's, or a .pyx's own)."""
+    return HERE.joinpath(*module.split(".")).with_suffix(".pxd")
+
+
+def _stale(name: str, source: str) -> bool:
+    """Whether the C file of the pure-mode extension ``name`` is older than a .pxd it
+    depends on: its own, or one its .pxd cimports (transitively). cythonize tracks only
+    the .py, so a changed .pxd would otherwise leave a stale build (a struct layout
+    from the old declarations)."""
+    c_file = Path(source).with_suffix(".c")
+    if not c_file.exists():
+        return True
+    built, seen, todo = c_file.stat().st_mtime, set(), [_pxd_of(name)]
+    while todo:
+        pxd = todo.pop()
+        if pxd in seen or not pxd.exists():
+            continue
+        seen.add(pxd)
+        if pxd.stat().st_mtime > built:
+            return True
+        for line in pxd.read_text().splitlines():
+            words = line.split()
+            if len(words) >= 4 and words[0] == "from" and words[2] == "cimport" and words[1].startswith("pyre."):
+                todo.append(_pxd_of(words[1]))
+    return False
+
+
 def _extensions() -> list:
     if not _want_extensions():
         print("*** pyre: PURE-PYTHON build (PYRE_NO_EXTENSIONS set or not CPython) ***", file=sys.stderr)
@@ -96,10 +124,15 @@ def _extensions() -> list:
     # its annotations (which are for mypy).
     pure_mode_directives = {"language_level": "3", "annotation_typing": False}
     pure_mode = [Extension(name, [source], optional=True) for name, source in PURE_MODE.items()]
+    stale = [ext for ext in pure_mode if _stale(ext.name, ext.sources[0])]
     annotate = os.environ.get("PYRE_CYTHON_ANNOTATE", "") not in ("", "0")
     print(f"*** pyre: ACCELERATED build ({len(extensions) + len(pure_mode)} Cython modules) ***", file=sys.stderr)
-    return cythonize(extensions, compiler_directives=directives, annotate=annotate, quiet=True) + cythonize(
-        pure_mode, compiler_directives=pure_mode_directives, annotate=annotate, quiet=True
+    fresh = [ext for ext in pure_mode if ext not in stale]
+    return (
+        cythonize(extensions, compiler_directives=directives, annotate=annotate, quiet=True)
+        + cythonize(fresh, compiler_directives=pure_mode_directives, annotate=annotate, quiet=True)
+        + (cythonize(stale, compiler_directives=pure_mode_directives, annotate=annotate, quiet=True, force=True)
+           if stale else [])
     )
 
 
