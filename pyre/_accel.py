@@ -24,8 +24,8 @@ The speed-ups, chosen separately (each falls back on its own):
   twin: the compiled ``pyre.protocol.h2._session_c`` is built from the pure
   ``pyre.protocol.h2.session`` itself. Chosen on first use of either name, ``MODE``,
   ``ACCELERATED`` or :func:`modes`.
-- ``wsframes``: ``FrameReader`` and ``write_frame``, the WebSocket frame reader (of the
-  common client frames), writer and unmasking under :class:`pyre.protocol.ws.WSSession`.
+- ``wsframes``: ``FrameReader``, ``write_frame`` and ``frame_message``, the WebSocket
+  frame reader (of the common client frames), writer and unmasking under :class:`pyre.protocol.ws.WSSession`.
   A pure-mode twin: ``pyre.protocol.ws._frames_c`` is compiled from the pure
   ``pyre.protocol.ws.frames`` itself. Chosen on first use of either name (when the
   session module is imported), ``MODE``, ``ACCELERATED`` or :func:`modes`.
@@ -120,6 +120,7 @@ __all__ = [
     "switch_to_h2",
     "switch_to_ws",
     "write_frame",
+    "frame_message",
 ]
 
 NO_EXTENSIONS = os.environ.get("PYRE_NO_EXTENSIONS", "") not in ("", "0")
@@ -155,6 +156,7 @@ _LAZY_NAMES = {
     "apply_proxy": "http",
     "FrameReader": "wsframes",
     "write_frame": "wsframes",
+    "frame_message": "wsframes",
     "WSSession": "wssession",
     "WebSocketCycle": "wscycle",
     "WSProtocol": "wsconn",

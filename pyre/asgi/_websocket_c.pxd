@@ -7,7 +7,19 @@ import cython
 
 cdef int _CONNECTING, _OPEN, _DENYING, _CLOSED
 
+cdef object _send_data(dict message)
+
+# A connection that knows this cycle's C type (the compiled WebSocket over HTTP/1.1)
+# hands it these functions, which the cycle then calls instead of the stream's methods
+# by name (pyre/transport/ws.py: its WS_STREAM_CALLS); NULL for any other stream.
+cdef struct WSStreamCalls:
+    object (*send_message)(object stream, object data)
+    object (*message_taken)(object stream)
+    bint (*write_paused)(object stream) except -1
+
+
 cdef class WebSocketCycle:
+    cdef WSStreamCalls* stream_calls
     cdef public object scope
     cdef public object stream
     cdef public object task
@@ -19,4 +31,8 @@ cdef class WebSocketCycle:
     cdef bint _disconnected
     cdef object _close_code
     cdef object _close_reason
-    cdef object _loop
+    cdef object _create_future
+    cdef object _append
+    cdef object _popleft
+
+    cpdef feed_message(self, data)

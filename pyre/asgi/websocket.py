@@ -23,9 +23,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Protocol, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple, Union
 
 from .http import ClientDisconnected, wake
+
+try:
+    import cython  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    COMPILED: bool = cython.compiled
+except ImportError:  # pragma: no cover - Cython is a build dependency only
+    COMPILED = False
 
 __all__ = ["WebSocketCycle", "WebSocketStream"]
 
@@ -71,6 +78,15 @@ def _payload(message: Dict[str, Any]) -> Union[str, bytes]:
     return text if text is not None else bytes(data)
 
 
+def _send_data(message: Dict[str, Any]) -> Union[str, bytes]:
+    """``_payload(message)``, with text alone (the common message) read first (the
+    compiled twin reads a ``dict``'s items in C)."""
+    data = message.get("text")
+    if type(data) is not str or message.get("bytes") is not None:
+        return _payload(message)
+    return data
+
+
 def _headers(value: Any, what: str) -> Headers:
     out: Headers = []
     for pair in value or ():
@@ -88,7 +104,7 @@ class WebSocketCycle:
     """``receive``/``send`` for one WebSocket connection; see the module docstring."""
 
     __slots__ = ("scope", "stream", "task", "state", "queued", "_connect_sent", "_messages", "_waiter",
-                 "_disconnected", "_close_code", "_close_reason", "_loop")
+                 "_disconnected", "_close_code", "_close_reason", "_create_future", "_append", "_popleft")
 
     def __init__(self, scope: Dict[str, Any], stream: WebSocketStream) -> None:
         self.scope = scope
@@ -97,11 +113,15 @@ class WebSocketCycle:
         self.state = _CONNECTING
         self._connect_sent = False
         self._messages: Deque[Union[str, bytes]] = deque()
+        # Bound once: called per message, not looked up by name each time.
+        self._append = self._messages.append
+        self._popleft = self._messages.popleft
         self.queued = 0  # messages received and not yet taken by the application
         self._waiter: Optional[asyncio.Future] = None
-        # The running loop, asked once: on CPython 3.11 asyncio.get_running_loop() makes
-        # a getpid() system call each time (its check for a fork), once per message here.
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        # The running loop's create_future, asked for once: on CPython 3.11
+        # asyncio.get_running_loop() makes a getpid() system call each time (its check
+        # for a fork), once per message here.
+        self._create_future: Optional[Callable[[], asyncio.Future]] = None
         self._disconnected = False
         self._close_code = 1005
         self._close_reason = ""
@@ -109,13 +129,16 @@ class WebSocketCycle:
     # -- fed by the connection ------------------------------------------------------
 
     def feed_message(self, data: Union[str, bytes]) -> None:
-        self._messages.append(data)
+        """A message from the peer (``str`` for text, ``bytes`` for binary)."""
+        self._append(data)
         self.queued += 1
         waiter = self._waiter  # (_wake, inline: once per message)
         if waiter is not None:
             self._waiter = None
-            if not waiter.done():
+            try:  # (cheaper than asking waiter.done() first, once per message)
                 waiter.set_result(None)
+            except asyncio.InvalidStateError:  # cancelled with its task: left as it is
+                pass
 
     def disconnect(self, code: int = 1006, reason: str = "") -> None:
         """The connection is closed (by the peer, the server, or the network)."""
@@ -144,9 +167,12 @@ class WebSocketCycle:
         messages = self._messages
         while True:
             if messages:
-                data = messages.popleft()
+                data = self._popleft()
                 self.queued -= 1
-                self.stream.message_taken()
+                if COMPILED and self.stream_calls is not cython.NULL:  # the stream's C function
+                    self.stream_calls.message_taken(self.stream)
+                else:
+                    self.stream.message_taken()
                 if type(data) is str:
                     return {"type": "websocket.receive", "text": data}
                 return {"type": "websocket.receive", "bytes": data}
@@ -154,10 +180,10 @@ class WebSocketCycle:
                 return {"type": "websocket.disconnect", "code": self._close_code, "reason": self._close_reason}
             # No cleanup if the wait is cancelled: a done waiter is never woken, and the
             # next receive() sets its own.
-            loop = self._loop
-            if loop is None:
-                loop = self._loop = asyncio.get_running_loop()
-            waiter = self._waiter = loop.create_future()
+            create_future = self._create_future
+            if create_future is None:
+                create_future = self._create_future = asyncio.get_running_loop().create_future
+            waiter = self._waiter = create_future()
             await waiter
 
     async def send(self, message: Dict[str, Any]) -> None:
@@ -167,14 +193,17 @@ class WebSocketCycle:
         state = self.state
         stream = self.stream
         if state == _OPEN and kind == "websocket.send":
-            data = message.get("text")
-            if type(data) is not str or message.get("bytes") is not None:
-                data = _payload(message)
+            data = _send_data(message) if type(message) is dict else _payload(message)
             if self._disconnected:
                 raise ClientDisconnected("the WebSocket is closed")
-            stream.send_message(data)
-            if stream.write_paused:
-                await stream.drain()
+            if COMPILED and self.stream_calls is not cython.NULL:  # the stream's C functions
+                self.stream_calls.send_message(stream, data)
+                if self.stream_calls.write_paused(stream):
+                    await stream.drain()
+            else:
+                stream.send_message(data)
+                if stream.write_paused:
+                    await stream.drain()
         elif state == _CONNECTING:
             if kind == "websocket.accept":
                 subprotocol = message.get("subprotocol")

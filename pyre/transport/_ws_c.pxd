@@ -5,6 +5,10 @@
 
 import cython
 
+# The compiled cycle and session, called in C (the connection's COMPILED branches).
+from pyre.asgi._websocket_c cimport WebSocketCycle as CWebSocketCycle, WSStreamCalls
+from pyre.protocol.ws._session_c cimport WSSession as CWSSession
+
 cdef int _CONNECTING, _OPEN, _CLOSING, _DONE
 cdef Py_ssize_t _CORK_LIMIT
 
@@ -16,8 +20,8 @@ cdef class _WSBase:
     cdef public object handshake
     cdef public int phase
     cdef public double deadline
-    cdef public object cycle
-    cdef public object session
+    cdef public CWebSocketCycle cycle  # the compiled cycle, whatever pyre._accel chose
+    cdef public CWSSession session
     cdef public object _pending
     cdef public bint _read_paused
     cdef public bint write_paused
@@ -34,3 +38,16 @@ cdef class _WSBase:
     cdef public double _t0
     cdef public int _deny_status
     cdef public Py_ssize_t _deny_bytes
+
+    @cython.locals(session=CWSSession, cycle=CWebSocketCycle)
+    cpdef data_received(self, data)
+    @cython.locals(session=CWSSession)
+    cpdef message_taken(self)
+    @cython.locals(session=CWSSession, cycle=CWebSocketCycle)
+    cpdef send_message(self, data)
+
+# What the compiled cycle calls: this connection's methods in C.
+cdef WSStreamCalls WS_STREAM_CALLS
+cdef object _send_message_of(object conn, object data)
+cdef object _message_taken_of(object conn)
+cdef bint _write_paused_of(object conn) except -1

@@ -55,6 +55,13 @@ if TYPE_CHECKING:
 else:  # the compiled twin when built (pyre._accel chooses)
     from pyre._accel import WebSocketCycle
 
+try:
+    import cython  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    COMPILED: bool = cython.compiled
+except ImportError:  # pragma: no cover - Cython is a build dependency only
+    COMPILED = False
+
 __all__ = ["WSProtocol", "switch_to_ws"]
 
 logger = logging.getLogger("pyre.error")
@@ -143,8 +150,12 @@ class _WSBase:
     # -- starting ----------------------------------------------------------------------------
 
     def start(self, scope: dict) -> None:
-        cycle = WebSocketCycle(scope, self)
-        self.cycle = cycle
+        if COMPILED:  # the compiled cycle, which calls this connection in C (and it, the cycle)
+            self.cycle = CWebSocketCycle(scope, self)  # noqa: F821
+            self.cycle.stream_calls = cython.address(WS_STREAM_CALLS)  # noqa: F821
+        else:
+            self.cycle = WebSocketCycle(scope, self)
+        cycle = self.cycle
         task = start_task(self.loop, run_asgi(self.ctx.app, cycle, self.ctx.tasks))  # type: ignore[arg-type]
         if not task.done():
             cycle.task = task
@@ -269,7 +280,9 @@ class _WSBase:
         head.append(b"\r\n")
         self.transport.write(b"".join(head))  # type: ignore[attr-defined]
         self._report(101, 0)
-        self.session = WSSession(ctx.ws_max_size, deflate if deflate is not None and deflate.enabled() else None)
+        deflate = deflate if deflate is not None and deflate.enabled() else None
+        # The compiled session when compiled: this connection calls it in C.
+        self.session = CWSSession(ctx.ws_max_size, deflate) if COMPILED else WSSession(ctx.ws_max_size, deflate)  # noqa: F821
         self.phase = _OPEN
         if ctx.ws_ping_interval:
             self.deadline = self.loop.time() + ctx.ws_ping_interval
@@ -286,7 +299,6 @@ class _WSBase:
         session = self.session
         if session is None or self.transport is None:
             return
-        session.send_message(data)
         # Corked: what the application sends in one step (and the answers to one read)
         # leaves in one write at the end of this loop iteration, not one write per message.
         # But the reply to the last message received, with no other message waiting, goes
@@ -298,9 +310,11 @@ class _WSBase:
             cycle = self.cycle
             if cycle is not None and not cycle.queued:
                 self._flush_scheduled = False  # (_flush, inline: once per message)
-                if session.out:
-                    self.transport.write(session.data_to_send())  # type: ignore[attr-defined]
+                data = session.data_to_send_with(data)
+                if data:
+                    self.transport.write(data)  # type: ignore[attr-defined]
                 return
+        session.send_message(data)
         if len(session.out) >= _CORK_LIMIT:
             self._flush()  # a large step goes out now, so the write buffer's backpressure applies
         elif not self._flush_scheduled:
@@ -459,6 +473,29 @@ class _WSBase:
             self.cycle.disconnect(1006, "")
         if self.transport is not None:
             self.transport.abort()
+
+
+# What the compiled cycle calls (pyre.asgi._websocket_c's WSStreamCalls): this
+# connection's methods in C. Called through the class, a cpdef method is called in C
+# without the check for a Python override (WSProtocol, its Python subclass, overrides none).
+
+
+def _send_message_of(conn: Any, data: Any) -> None:
+    _WSBase.send_message(cython.cast(_WSBase, conn), data)
+
+
+def _message_taken_of(conn: Any) -> None:
+    _WSBase.message_taken(cython.cast(_WSBase, conn))
+
+
+def _write_paused_of(conn: Any) -> bool:
+    return cython.cast(_WSBase, conn).write_paused
+
+
+if COMPILED:
+    WS_STREAM_CALLS.send_message = _send_message_of  # noqa: F821
+    WS_STREAM_CALLS.message_taken = _message_taken_of  # noqa: F821
+    WS_STREAM_CALLS.write_paused = _write_paused_of  # noqa: F821
 
 
 class WSProtocol(_WSBase, asyncio.Protocol):

@@ -344,3 +344,16 @@ async def test_receive_and_send_are_coroutine_functions_for_asyncio_and_anyio():
     task = asyncio.ensure_future(coroutine)
     cycle.feed_message("c")
     assert await task == {"type": "websocket.receive", "text": "c"}
+
+
+async def test_a_message_for_a_receive_cancelled_meanwhile_waits_for_the_next_receive():
+    # The task waiting in receive() is cancelled (its waiter with it) and a message comes
+    # before the task runs again: feeding it raises nothing, and the next receive() has it.
+    cycle, stream = await opened()
+    waiting = asyncio.ensure_future(cycle.receive())
+    await settle()
+    waiting.cancel()
+    cycle.feed_message("kept")
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert await asyncio.wait_for(cycle.receive(), 1) == {"type": "websocket.receive", "text": "kept"}

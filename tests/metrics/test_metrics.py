@@ -198,7 +198,7 @@ def test_tick_measures_event_loop_lag_and_flushes_once_a_second(ctx):
 
 def test_gauges_count_connections_http2_streams_and_open_websockets(ctx, metrics):
     from pyre.transport.h2 import H2Protocol
-    from pyre._accel import WSProtocol
+    from pyre._accel import WSProtocol, WSSession
 
     def h2_connection(*streams):
         conn = object.__new__(H2Protocol)
@@ -207,7 +207,7 @@ def test_gauges_count_connections_http2_streams_and_open_websockets(ctx, metrics
 
     def ws_connection(accepted: bool):
         conn = WSProtocol.__new__(WSProtocol)  # (a cdef class below it when compiled)
-        conn.session = object() if accepted else None
+        conn.session = WSSession(1 << 20) if accepted else None
         return conn
 
     plain = SimpleNamespace(websocket=False, cycle=None)

@@ -5,6 +5,13 @@
 
 import cython
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH
+from libc.string cimport memcpy
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object o)
+
 ctypedef unsigned long long u64
 ctypedef u64* u64p
 
@@ -32,3 +39,9 @@ cdef class FrameReader:
 
 @cython.locals(first=Py_ssize_t, n=Py_ssize_t, shift=Py_ssize_t, text=unicode)
 cpdef write_frame(bytearray out, data, compress=*)
+
+@cython.locals(first=Py_ssize_t, text=unicode)
+cpdef bytes frame_message(data, compress=*)
+
+@cython.locals(head=Py_ssize_t, i=Py_ssize_t, dst=cython.p_uchar)
+cdef bytes _frame_of(int first, const char* payload, Py_ssize_t n)

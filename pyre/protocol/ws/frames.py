@@ -9,6 +9,7 @@ a non-minimal length, invalid UTF-8); ``write_frame`` appends a server's frame
 permessage-deflate the reader also reads compressed frames (RSV1) through its
 ``inflate`` and the writer compresses through its ``compress`` argument (both from
 :mod:`pyre.protocol.ws.deflate`, passed in, so this module knows no zlib).
+``frame_message`` gives the same frame as one ``bytes``, for a reply written at once.
 
 A pure-mode twin: this module is the pure-Python twin, and setup.py (PURE_MODE)
 compiles it as ``pyre.protocol.ws._frames_c``, typed by ``_frames_c.pxd``;
@@ -27,7 +28,7 @@ try:
 except ImportError:  # Cython is needed to build, never to run
     COMPILED = False
 
-__all__ = ["FrameReader", "unmask", "write_frame"]
+__all__ = ["FrameReader", "frame_message", "unmask", "write_frame"]
 
 _TEXT, _BINARY, _PING = 0x1, 0x2, 0x9
 
@@ -217,3 +218,48 @@ def write_frame(out: bytearray, data: Union[str, bytes], compress: Any = None) -
         for shift in range(56, -8, -8):
             out.append((n >> shift) & 0xFF)
     out += payload
+
+
+def frame_message(data: Union[str, bytes], compress: Any = None) -> bytes:
+    """The frame ``write_frame`` would append for one message, as ``bytes``: for a
+    reply written at once, without a buffer to append to and copy out of."""
+    if COMPILED:
+        if type(data) is str:
+            text = data
+            if compress is None and PyUnicode_IS_ASCII(text):  # no encoding: its characters are its bytes
+                return _frame_of(0x81, cython.cast(cython.p_char, PyUnicode_DATA(text)), PyUnicode_GET_LENGTH(text))
+            payload = text.encode("utf-8")
+            first = 0x81
+        else:
+            payload = data if type(data) is bytes else bytes(data)
+            first = 0x82
+        if compress is not None:
+            packed = compress(payload)
+            if packed is not None:
+                payload = packed
+                first |= 0x40
+        return _frame_of(first, payload, len(payload))
+    out = bytearray()
+    write_frame(out, data, compress)
+    return bytes(out)
+
+
+def _frame_of(first: int, payload: Any, n: int) -> bytes:
+    """The compiled twin's frame: a final frame's header (``first``: FIN, RSV1 and the
+    opcode) and the ``n`` bytes at ``payload``, in one new ``bytes``."""
+    head = 2 if n < 126 else 4 if n < 65536 else 10
+    frame = PyBytes_FromStringAndSize(cython.NULL, head + n)
+    dst = cython.cast(cython.p_uchar, PyBytes_AS_STRING(frame))
+    dst[0] = first
+    if n < 126:
+        dst[1] = n
+    elif n < 65536:
+        dst[1] = 126
+        dst[2] = n >> 8
+        dst[3] = n & 0xFF
+    else:
+        dst[1] = 127
+        for i in range(8):
+            dst[2 + i] = (n >> (56 - 8 * i)) & 0xFF
+    memcpy(dst + head, payload, n)
+    return frame

@@ -24,10 +24,17 @@ from typing import List, Optional, Union
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import CloseConnection, Message, Ping, Pong, TextMessage
 
-from pyre._accel import FrameReader, write_frame
+from pyre._accel import FrameReader, frame_message, write_frame
 
 from .deflate import InflateError, PerMessageDeflate
 from .events import CloseReceived, Event, PongReceived
+
+try:
+    import cython  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    COMPILED: bool = cython.compiled
+except ImportError:  # Cython is needed to build, never to run
+    COMPILED = False
 
 __all__ = ["CloseReceived", "Event", "PongReceived", "WSSession"]
 
@@ -51,9 +58,14 @@ class WSSession:
         self._compress = deflate.deflate if deflate is not None else None
         # The fast path reads frames itself until the first one it leaves to wsproto.
         self._fast: Optional[bytearray] = bytearray() if fast else None
-        # The compiled twin when built (pyre._accel). A frame's length fits 63 bits, so a
-        # larger bound is no bound, and the compiled reader holds it in a C integer.
-        self._reader = FrameReader(min(max_size, _MAX_LENGTH), deflate.inflate if deflate is not None else None)
+        # A frame's length fits 63 bits, so a larger bound is no bound, and the compiled
+        # reader holds it in a C integer. The compiled session calls the compiled frame
+        # layer in C (cimported in _session_c.pxd); the pure one, what pyre._accel chose.
+        inflate = deflate.inflate if deflate is not None else None
+        if COMPILED:
+            self._reader = CFrameReader(min(max_size, _MAX_LENGTH), inflate)  # noqa: F821
+        else:
+            self._reader = FrameReader(min(max_size, _MAX_LENGTH), inflate)
         self._parts: List[Union[str, bytes]] = []
         self._size = 0
         # Frames queued for the peer (answers, closes, messages sent): ``data_to_send``
@@ -91,7 +103,14 @@ class WSSession:
             # wsproto's generators): whole, unfragmented, masked text/binary frames
             # and pings; anything else (see :mod:`pyre.protocol.ws.frames`) hands the
             # stream over to wsproto at that frame's boundary, for good.
-            buf += data
+            if COMPILED and type(data) is bytes:  # buf += data, without the number protocol
+                size = len(buf)
+                extra = len(data)
+                if extra:
+                    PyByteArray_Resize(buf, size + extra)  # noqa: F821
+                    memcpy(PyByteArray_AS_STRING(buf) + size, PyBytes_AS_STRING(data), extra)  # noqa: F821
+            else:
+                buf += data
             limit = -1 if max_messages is None else max(max_messages, 0)
             try:
                 used = self._reader.read(buf, limit, events, self.out, not self._closed)
@@ -101,7 +120,10 @@ class WSSession:
                 self._fail(exc.code, exc.reason, events)
                 return events
             if used:
-                del buf[:used]
+                if COMPILED and used == len(buf):  # all of it read (the common case): no slice
+                    PyByteArray_Resize(buf, 0)  # noqa: F821
+                else:
+                    del buf[:used]
             if not self._reader.stopped:
                 self.backlog = limit >= 0 and len(events) >= limit and bool(buf)
                 return events
@@ -212,7 +234,20 @@ class WSSession:
             return
         # A server frame is a fixed header and the payload, unmasked (RFC 6455 §5.2),
         # compressed with permessage-deflate: built by the frame writer, without wsproto.
-        write_frame(self.out, data, self._compress)
+        if COMPILED:
+            c_write_frame(self.out, data, self._compress)  # noqa: F821
+        else:
+            write_frame(self.out, data, self._compress)
+
+    def data_to_send_with(self, data: Union[str, bytes]) -> bytes:
+        """``send_message(data)``, then ``data_to_send()``, in one call: with nothing else
+        queued, the message's frame is built as the ``bytes`` returned."""
+        if self._closed or self.out:
+            self.send_message(data)
+            return self.data_to_send()
+        if COMPILED:
+            return c_frame_message(data, self._compress)  # noqa: F821
+        return frame_message(data, self._compress)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Queue a close frame (once)."""

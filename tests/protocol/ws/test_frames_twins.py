@@ -41,7 +41,7 @@ def test_the_twins_are_what_they_say():
     c = compiled()
     assert c.__name__ == "pyre.protocol.ws._frames_c" and c.COMPILED is True
     assert PY.__name__ == "pyre.protocol.ws.frames" and PY.COMPILED is False
-    assert c.__all__ == PY.__all__ == ["FrameReader", "unmask", "write_frame"]
+    assert c.__all__ == PY.__all__ == ["FrameReader", "frame_message", "unmask", "write_frame"]
 
 
 def read_all(module, chunks, limits, max_size, answer):
@@ -156,6 +156,25 @@ def test_writer_twins_agree_and_frame_by_the_rfc(message):
         assert (first, payload.decode()) == (0x81, message)
     else:
         assert (first, payload) == (0x82, message)
+
+
+@SETTINGS
+@given(message=st.one_of(st.text(max_size=200), st.text(alphabet=st.characters(max_codepoint=127), max_size=300),
+                         st.binary(max_size=200), st.binary(max_size=200).map(bytearray),
+                         st.binary(max_size=200).map(memoryview),
+                         st.sampled_from([125, 126, 65535, 65536, 70000]).map(lambda n: b"z" * n),
+                         st.sampled_from([125, 126, 65535, 65536, 70000]).map(lambda n: "a" * n),
+                         st.sampled_from([40000]).map(lambda n: "é" * n)),
+       compress=st.sampled_from([None, lambda payload: payload[::-1], lambda payload: None,
+                                 lambda payload: payload[:130]]))
+def test_a_message_framed_as_bytes_is_the_frame_the_writer_appends(message, compress):
+    # frame_message(m) == what write_frame appends for m, in both twins: the compiled
+    # twin's ASCII text is copied from the str itself, everything else encoded first.
+    for module in (compiled(), PY):
+        out = bytearray()
+        module.write_frame(out, message, compress)
+        framed = module.frame_message(message, compress)
+        assert type(framed) is bytes and framed == bytes(out)
 
 
 def test_writer_takes_any_bytes_like():

@@ -160,3 +160,27 @@ def test_a_size_bound_beyond_any_frame_length_still_reads():
     session, c = WSSession(1 << 70), client()
     events = server_events(c, session, TextMessage(data="x" * 70000), BytesMessage(data=b"y"))
     assert events == ["x" * 70000, b"y"]
+
+
+@pytest.mark.parametrize("data", ["", "hello", "é" * 200, b"x" * 126, "q" * 70000])
+def test_data_to_send_with_is_send_message_then_data_to_send(data):
+    # Alone (the frame built as bytes), after a queued pong, compressed, and once closed.
+    def states():
+        yield WSSession(10**7)
+        session, c = WSSession(10**7), client()
+        server_events(c, session, Ping(b"p"))
+        assert session.out
+        yield session
+        yield deflate_session(10**7)[0]
+        closed = WSSession(10**7)
+        closed.close(1000)
+        yield closed
+
+    for one, other in zip(states(), states()):
+        one.send_message(data)
+        expected = one.data_to_send()
+        assert other.data_to_send_with(data) == expected and not other.out
+    c = client()
+    c.receive_data(WSSession(10**7).data_to_send_with(data))
+    (event,) = list(c.events())
+    assert event.data == data
