@@ -37,7 +37,10 @@ cdef class FrameReader:
                    raw=cython.p_char, text=unicode)
     cpdef Py_ssize_t read(self, bytearray buf, Py_ssize_t limit, list messages, bytearray out, bint answer) except -1
 
-@cython.locals(first=Py_ssize_t, n=Py_ssize_t, shift=Py_ssize_t, text=unicode)
+@cython.locals(first=Py_ssize_t, text=unicode)
+cdef tuple _first_and_payload(data, compress)
+
+@cython.locals(first=Py_ssize_t, n=Py_ssize_t, shift=Py_ssize_t)
 cpdef write_frame(bytearray out, data, compress=*)
 
 @cython.locals(first=Py_ssize_t, text=unicode)

@@ -19,7 +19,7 @@ twin unmasks eight bytes at a time in C, the pure one with one big-integer XOR.
 
 from __future__ import annotations
 
-from typing import Any, List, Union
+from typing import Any, List, Tuple, Union
 
 try:
     import cython  # type: ignore[import-untyped,import-not-found,unused-ignore]
@@ -189,10 +189,10 @@ class FrameReader:
         return pos
 
 
-def write_frame(out: bytearray, data: Union[str, bytes], compress: Any = None) -> None:
-    """Append a server's frame for one message to ``out``: final, unmasked (RFC 6455 §5.2),
-    text for ``str``, binary for bytes; with ``compress`` (permessage-deflate), its
-    payload is ``compress(payload)`` with RSV1 set, unless that is None (sent as it is)."""
+def _first_and_payload(data: Union[str, bytes], compress: Any) -> Tuple[int, bytes]:
+    """A server frame's first byte (FIN, RSV1 if compressed, the opcode: text for
+    ``str``, binary for bytes) and its payload: the message's UTF-8 or bytes, through
+    ``compress`` (permessage-deflate) unless that gives None."""
     if type(data) is str:
         text = data  # (typed str in the compiled twin: the encoder is called directly)
         payload = text.encode("utf-8")
@@ -205,6 +205,14 @@ def write_frame(out: bytearray, data: Union[str, bytes], compress: Any = None) -
         if packed is not None:
             payload = packed
             first |= 0x40
+    return first, payload
+
+
+def write_frame(out: bytearray, data: Union[str, bytes], compress: Any = None) -> None:
+    """Append a server's frame for one message to ``out``: final, unmasked (RFC 6455 §5.2),
+    text for ``str``, binary for bytes; with ``compress`` (permessage-deflate), its
+    payload is ``compress(payload)`` with RSV1 set, unless that is None (sent as it is)."""
+    first, payload = _first_and_payload(data, compress)
     n = len(payload)
     out.append(first)
     if n < 126:
@@ -224,20 +232,11 @@ def frame_message(data: Union[str, bytes], compress: Any = None) -> bytes:
     """The frame ``write_frame`` would append for one message, as ``bytes``: for a
     reply written at once, without a buffer to append to and copy out of."""
     if COMPILED:
-        if type(data) is str:
+        if compress is None and type(data) is str:
             text = data
-            if compress is None and PyUnicode_IS_ASCII(text):  # no encoding: its characters are its bytes
+            if PyUnicode_IS_ASCII(text):  # no encoding: its characters are its bytes
                 return _frame_of(0x81, cython.cast(cython.p_char, PyUnicode_DATA(text)), PyUnicode_GET_LENGTH(text))
-            payload = text.encode("utf-8")
-            first = 0x81
-        else:
-            payload = data if type(data) is bytes else bytes(data)
-            first = 0x82
-        if compress is not None:
-            packed = compress(payload)
-            if packed is not None:
-                payload = packed
-                first |= 0x40
+        first, payload = _first_and_payload(data, compress)
         return _frame_of(first, payload, len(payload))
     out = bytearray()
     write_frame(out, data, compress)
