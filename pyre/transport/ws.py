@@ -23,8 +23,9 @@ request body bytes: a handshake has no body, and frames are not counted).
 
 A pure-mode twin: this module is the pure-Python twin, and setup.py (PURE_MODE)
 compiles it as ``pyre.transport._ws_c``, typed by ``_ws_c.pxd`` (the connection's
-fields C slots of ``_WSBase``); pyre/_accel.py chooses, and both HTTP/1.1 connection
-twins upgrade through its ``switch_to_ws``.
+fields C slots of ``_WSBase``; it makes the compiled cycle and session and calls them in
+C, and the cycle calls it back through ``WS_STREAM_CALLS``); pyre/_accel.py chooses, and
+both HTTP/1.1 connection twins upgrade through its ``switch_to_ws``.
 """
 
 from __future__ import annotations
