@@ -82,7 +82,7 @@ def _stale(name: str, source: str) -> bool:
     from the old declarations)."""
     c_file = Path(source).with_suffix(".c")
     if not c_file.exists():
-        return True
+        return False  # cythonize makes it anyway
     built, seen, todo = c_file.stat().st_mtime, set(), [_pxd_of(name)]
     while todo:
         pxd = todo.pop()
@@ -124,15 +124,13 @@ def _extensions() -> list:
     # its annotations (which are for mypy).
     pure_mode_directives = {"language_level": "3", "annotation_typing": False}
     pure_mode = [Extension(name, [source], optional=True) for name, source in PURE_MODE.items()]
-    stale = [ext for ext in pure_mode if _stale(ext.name, ext.sources[0])]
+    for ext in pure_mode:
+        if _stale(ext.name, ext.sources[0]):
+            Path(ext.sources[0]).with_suffix(".c").unlink(missing_ok=True)  # regenerated below
     annotate = os.environ.get("PYRE_CYTHON_ANNOTATE", "") not in ("", "0")
     print(f"*** pyre: ACCELERATED build ({len(extensions) + len(pure_mode)} Cython modules) ***", file=sys.stderr)
-    fresh = [ext for ext in pure_mode if ext not in stale]
-    return (
-        cythonize(extensions, compiler_directives=directives, annotate=annotate, quiet=True)
-        + cythonize(fresh, compiler_directives=pure_mode_directives, annotate=annotate, quiet=True)
-        + (cythonize(stale, compiler_directives=pure_mode_directives, annotate=annotate, quiet=True, force=True)
-           if stale else [])
+    return cythonize(extensions, compiler_directives=directives, annotate=annotate, quiet=True) + cythonize(
+        pure_mode, compiler_directives=pure_mode_directives, annotate=annotate, quiet=True
     )
 
 
