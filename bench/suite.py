@@ -415,7 +415,8 @@ COLUMNS_NOTE = (
     "**paired vs X**: in every round the ratio to X measured in that same round, then the median of those ratios "
     "(min–max over rounds in brackets); above 1 is better except for memory, where lower is better. "
     "**p50/p99**: latency medians over rounds (h2load, bodyclient, curl and pipelined wrk give none). "
-    "**server CPU**: CPU time of the server's process group / wall time (100% = one core). "
+    "**server CPU**: CPU time of the server's process group / wall time (100% = one core; of an upload or "
+    "download: / the transfers' own time, see its note). "
     "**load generator CPU**: the same for wrk, h2load, bodyclient, curl or wsload; ‡ marks a client-bound row. "
     "**other CPU**: everything else on the machine during the measurement (noise).")
 
@@ -485,6 +486,8 @@ def render_case(case: Case, rows: Dict[str, Dict[str, object]], servers: List[st
          + " | p50 ms | p99 ms | server CPU | load generator CPU | other CPU | runs ok |",
          "|---|---|---:|---:|" + "---:|" * len(refs) + "---:|---:|---:|---:|---:|---:|"]
     notes: List[str] = []
+    if case.scenario and run.SCENARIOS[case.scenario].transfer:
+        notes.append(TRANSFER_CPU_NOTE)
     for sv in servers:
         row = rows[sv]
         if "median" not in row:
@@ -515,6 +518,11 @@ def render_case(case: Case, rows: Dict[str, Dict[str, object]], servers: List[st
     flags = [f"_{n}_" for n in notes if not n.startswith("- ")]
     items = [n for n in notes if n.startswith("- ")]
     return L + [""] + (flags + [""] if flags else []) + (items + [""] if items else [])
+
+
+TRANSFER_CPU_NOTE = ("server and load generator CPU are shares of the transfers' own time (curl's "
+                     "time_total): the server idles while each client process starts, and the client's "
+                     "start-up, measured against a closed port, is taken out of its CPU")
 
 
 def render(meta: Dict[str, object], records: List[Record], summary: Summary, cases: List[Case],

@@ -232,6 +232,24 @@ def test_pyre_download_is_measured_with_its_peak_rss(logdir):
     assert rec["transfers"] >= 1 and rec["mb_per_s"] > 0
     assert 0 < rec["rss_idle_kib"] <= rec["rss_peak_kib"]
     assert rec["wrk_cmd"].startswith("taskset -c 1 curl ")  # --body-client auto: curl receives
+    # CPU shares of the transfers' own time; the client's start-up measured and taken out.
+    assert rec["client_startup_ms"] > 0 and rec["server_cpu_pct"] > 0 and rec["wrk_cpu_pct"] >= 0
+
+
+def test_client_startup_is_measured_with_the_same_command_against_a_refused_port(monkeypatch):
+    cmd = harness.body_client_command(harness.SCENARIOS["download"], 8123, "1", None, "curl")
+    calls = []
+
+    def fake_run(argv, **kwargs):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 7, b"", b"")
+
+    monkeypatch.setattr(harness.subprocess, "run", fake_run)
+    assert harness.client_startup_seconds(cmd) >= 0
+    assert len(calls) == 3
+    for argv in calls:
+        assert argv[:-1] == cmd[:-1]  # the same client, options and CPU
+        assert argv[-1].startswith(f"http://{harness.HOST}:") and argv[-1] != cmd[-1]
 
 
 def test_pyre_download_received_with_splice(logdir):
