@@ -1040,7 +1040,8 @@ def client_startup_seconds(cmd: List[str]) -> float:
     where nothing listens. Subtracted from the client's CPU, so that its share is of the
     transfers themselves (curl 7.88 spends about 11 ms starting, a third of a 100 MB
     download's CPU)."""
-    refused = cmd[:-1] + [f"http://{HOST}:{free_port()}/"]
+    at = max(i for i, arg in enumerate(cmd) if arg.startswith("http://"))  # the URL (the clients put it last)
+    refused = cmd[:at] + [f"http://{HOST}:{free_port()}/"] + cmd[at + 1:]
     costs = []
     for _ in range(3):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)

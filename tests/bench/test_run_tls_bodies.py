@@ -247,6 +247,7 @@ def test_client_startup_is_measured_with_the_same_command_against_a_refused_port
     monkeypatch.setattr(harness.subprocess, "run", fake_run)
     assert harness.client_startup_seconds(cmd) >= 0
     assert len(calls) == 3
+    assert cmd[-1].startswith("http://")
     for argv in calls:
         assert argv[:-1] == cmd[:-1]  # the same client, options and CPU
         assert argv[-1].startswith(f"http://{harness.HOST}:") and argv[-1] != cmd[-1]
