@@ -375,6 +375,12 @@ def group_members(pgid: int) -> List[Tuple[int, str]]:
     return out
 
 
+def children_cpu_seconds() -> float:
+    """User and system CPU seconds of this process's finished children (the clients)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """User+system CPU seconds used so far by the live processes of a group."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -682,13 +688,12 @@ def run_h2load(url: str, duration: int, cpu: str, threads: int,
     h2load writes every request's time there (see :func:`h2load_percentiles`)."""
     cmd = ["taskset", "-c", cpu, "h2load", f"-c{H2_CLIENTS}", f"-m{H2_STREAMS}", f"-t{threads}", f"-D{duration}",
            *([f"--log-file={log_file}"] if log_file is not None else []), url]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = children_cpu_seconds()
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
     except subprocess.TimeoutExpired as exc:
         out = (exc.stdout or b"").decode(errors="replace") + "\n[bench] h2load did not stop by itself\n"
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return out, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), cmd
+    return out, children_cpu_seconds() - before, cmd
 
 
 def verify_pipeline(port: int, depth: int, path: str = "/", body: bytes = apps.HELLO_BODY) -> Optional[str]:
@@ -787,7 +792,7 @@ def run_wrk(url: str, script: Path, duration: int, connections: int, cpu: str,
     global _current_wrk
     cmd = ["taskset", "-c", cpu, "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
            "-s", str(script), url]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = children_cpu_seconds()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     _current_wrk = proc
     try:
@@ -801,8 +806,7 @@ def run_wrk(url: str, script: Path, duration: int, connections: int, cpu: str,
             proc.kill()
             proc.wait()
         _current_wrk = None
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu_s = children_cpu_seconds() - before
     text = out.decode(errors="replace")
     if proc.returncode != 0:
         text += f"\n[bench] wrk exited with code {proc.returncode}\n"
@@ -1044,10 +1048,9 @@ def client_startup_seconds(cmd: List[str]) -> float:
     refused = cmd[:at] + [f"http://{HOST}:{free_port()}/"] + cmd[at + 1:]
     costs = []
     for _ in range(3):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = children_cpu_seconds()
         subprocess.run(refused, capture_output=True, timeout=CURL_TIMEOUT + 10, stdin=subprocess.DEVNULL)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        costs.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+        costs.append(children_cpu_seconds() - before)
     return min(costs)
 
 
@@ -1093,7 +1096,7 @@ def measure_transfer(server: Server, scenario: Scenario, args, logdir: Path, rou
             return rec
         startup = client_startup_seconds(cmd)
         busy0, steal0 = machine_busy_seconds()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = children_cpu_seconds()
         cpu0, w0 = group_cpu_seconds(sp.proc.pid), time.monotonic()
         transfers, active = 0, 0.0
         while transfers < MAX_TRANSFERS and (transfers == 0 or time.monotonic() - w0 < args.duration):
@@ -1104,10 +1107,9 @@ def measure_transfer(server: Server, scenario: Scenario, args, logdir: Path, rou
             transfers += 1
             active += seconds
         cpu1, w1 = group_cpu_seconds(sp.proc.pid), time.monotonic()
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client_cpu = children_cpu_seconds() - before
         busy1, steal1 = machine_busy_seconds()
         rec["rss_peak_kib"] = group_status_kib(sp.proc.pid, "VmHWM")
-        client_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         wall = w1 - w0
         rec.update(transfers=transfers, requests=transfers, transfer_seconds=round(active, 3), duration_s=wall,
                    socket_errors={}, non_2xx_3xx=0)
